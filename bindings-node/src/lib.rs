@@ -1,0 +1,689 @@
+//! The native half of the Node binding. It converts values and marshals the library's callbacks
+//! onto the JS main thread; `index.js` turns this low-level surface into the public API
+//! (EventEmitter, Promises, `Error` objects). Errors cross as plain `{code, name, message}`
+//! objects so that the JS side builds every `Error` with one class.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
+
+use libpublisher::{
+    AccessRequest, Device, ErrorCode, LogLevel, LogRecord, OptionValue, Publisher, PublisherEvent,
+    PublisherSettings, Reason,
+};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
+};
+use napi::{Env, JsValue};
+use napi_derive::napi;
+
+/// A library error as JS receives it; `index.js` wraps it in its `Error` class.
+#[napi(object)]
+pub struct ErrorInfo {
+    pub code: i32,
+    pub name: String,
+    pub message: String,
+}
+
+impl From<libpublisher::Error> for ErrorInfo {
+    fn from(e: libpublisher::Error) -> Self {
+        ErrorInfo {
+            code: e.code(),
+            name: e.name().to_owned(),
+            message: e.message,
+        }
+    }
+}
+
+/// One row of the error or reason table.
+#[napi(object)]
+pub struct CodeName {
+    pub code: i32,
+    pub name: String,
+}
+
+#[napi(object)]
+pub struct DeviceInfo {
+    pub kind: String,
+    pub device_id: String,
+    pub label: String,
+}
+
+#[napi(object)]
+pub struct PublisherStats {
+    pub video_frames_captured: f64,
+    pub audio_frames_captured: f64,
+}
+
+/// What the access-request callback is asked about; `null` for a kind that needs no consent.
+#[napi(object, use_nullable = true)]
+pub struct AccessRequestInfo {
+    pub audio: Option<String>,
+    pub video: Option<String>,
+}
+
+#[napi(object)]
+pub struct StreamCreatedEvent {
+    pub stream_id: String,
+}
+
+#[napi(object)]
+pub struct StreamDestroyedEvent {
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct MediaStoppedEvent {
+    pub kind: String,
+}
+
+#[napi(object)]
+pub struct AudioLevelUpdatedEvent {
+    pub audio_level: f64,
+}
+
+/// Runs `f`, turning a panic into 2000 INTERNAL_ERROR so that none unwinds into Node.
+fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, ErrorInfo> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        libpublisher::Error::internal(format!("the native binding panicked: {detail}")).into()
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A JS value created in the current callback scope, handed straight back to napi.
+fn js<T: ToNapiValue>(env: &Env, value: T) -> Result<Unknown<'static>> {
+    // SAFETY: `env` is the live environment of the calling JS callback, and the value is only
+    // used as an argument of the function call napi makes right after this callback returns.
+    unsafe {
+        let raw = T::to_napi_value(env.raw(), value)?;
+        Ok(Unknown::from_raw_unchecked(env.raw(), raw))
+    }
+}
+
+fn kind_of(value: &Unknown) -> Result<&'static str> {
+    Ok(match value.get_type()? {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Function => "a function",
+        ValueType::BigInt => "a bigint",
+        _ => "an object",
+    })
+}
+
+#[napi]
+pub fn version() -> &'static str {
+    libpublisher::VERSION
+}
+
+/// The core's error table, ascending by code.
+#[napi]
+pub fn error_codes() -> Vec<CodeName> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| CodeName {
+            code: c.code(),
+            name: c.name().to_owned(),
+        })
+        .collect()
+}
+
+#[napi]
+pub fn reasons() -> Vec<CodeName> {
+    Reason::ALL
+        .iter()
+        .map(|r| CodeName {
+            code: r.code(),
+            name: r.name().to_owned(),
+        })
+        .collect()
+}
+
+#[napi]
+pub fn publisher_event_names() -> Vec<&'static str> {
+    libpublisher::PUBLISHER_EVENT_NAMES.to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices
+
+/// Enumeration probes ALSA and V4L2, which can take a while: it runs on the libuv pool.
+pub struct DevicesTask;
+
+impl Task for DevicesTask {
+    type Output = std::result::Result<Vec<Device>, ErrorInfo>;
+    type JsValue = Either<Vec<DeviceInfo>, ErrorInfo>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(contain(libpublisher::get_devices))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(match output {
+            Ok(devices) => Either::A(
+                devices
+                    .into_iter()
+                    .map(|d| DeviceInfo {
+                        kind: d.kind.as_str().to_owned(),
+                        device_id: d.device_id,
+                        label: d.label,
+                    })
+                    .collect(),
+            ),
+            Err(e) => Either::B(e),
+        })
+    }
+}
+
+#[napi(ts_return_type = "Promise<DeviceInfo[] | ErrorInfo>")]
+pub fn get_devices() -> AsyncTask<DevicesTask> {
+    AsyncTask::new(DevicesTask)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
+
+/// What the library's callback thread hands to the JS main thread. One queue per publisher
+/// keeps events, consent requests and the completion in the order the core produced them.
+enum Message {
+    Event(PublisherEvent),
+    Done(libpublisher::Result<()>),
+    Consent {
+        request: AccessRequest,
+        slot: Arc<ConsentSlot>,
+    },
+}
+
+type DispatchArgs = FnArgs<(&'static str, Unknown<'static>, Unknown<'static>)>;
+type DispatchFn =
+    ThreadsafeFunction<Message, UnknownReturnValue, DispatchArgs, Status, false, false, 0>;
+
+/// The one answer a blocked consent request waits for. The first answer wins; later ones
+/// (a late JS reply after `close`) are ignored.
+struct ConsentSlot(Mutex<Option<mpsc::SyncSender<bool>>>);
+
+impl ConsentSlot {
+    fn answer(&self, allow: bool) {
+        if let Some(tx) = lock(&self.0).take() {
+            let _ = tx.try_send(allow);
+        }
+    }
+}
+
+/// The link between one publisher's library callbacks and its JS dispatch function.
+struct Bridge {
+    tsfn: Mutex<Option<DispatchFn>>,
+    /// Set by `close` on the main thread; messages still queued for JS are then dropped.
+    closed: AtomicBool,
+    /// The consent request the library thread is blocked on, so that `close` can release it.
+    consent: Mutex<Option<Arc<ConsentSlot>>>,
+}
+
+impl Bridge {
+    fn send(&self, message: Message) -> bool {
+        match &*lock(&self.tsfn) {
+            Some(tsfn) => tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
+            None => false,
+        }
+    }
+
+    /// Lets the process exit while the publisher lives on (events may still arrive).
+    // Deprecated in napi-rs, yet still its only way to unref a live threadsafe function.
+    #[allow(deprecated)]
+    fn unref(&self, env: &Env) {
+        if let Some(tsfn) = lock(&self.tsfn).as_mut() {
+            let _ = tsfn.unref(env);
+        }
+    }
+
+    /// Nothing more will be delivered: drop the JS function so that it no longer keeps the
+    /// loop (or the publisher object) alive.
+    fn release(&self) {
+        let tsfn = lock(&self.tsfn).take();
+        drop(tsfn);
+    }
+
+    /// Stops delivery and unblocks a pending consent request (denied), so that the core's
+    /// `close`, which waits for the running callback, cannot wait on the JS thread.
+    fn shut(&self) {
+        let slot = {
+            let mut pending = lock(&self.consent);
+            self.closed.store(true, Ordering::SeqCst);
+            pending.take()
+        };
+        if let Some(slot) = slot {
+            slot.answer(false);
+        }
+    }
+
+    /// The access-request callback, on the library's callback thread: blocks until the JS
+    /// function (or `close`) answers.
+    fn ask_consent(&self, request: &AccessRequest) -> bool {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let slot = Arc::new(ConsentSlot(Mutex::new(Some(tx))));
+        {
+            let mut pending = lock(&self.consent);
+            if self.closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            *pending = Some(slot.clone());
+        }
+        let message = Message::Consent {
+            request: request.clone(),
+            slot: slot.clone(),
+        };
+        if !self.send(message) {
+            slot.answer(false);
+        }
+        let allowed = rx.recv().unwrap_or(false);
+        let mut pending = lock(&self.consent);
+        if pending.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+            *pending = None;
+        }
+        allowed
+    }
+}
+
+/// Handed to JS with a consent request; `answer` unblocks the library. A reply object that is
+/// collected unanswered denies.
+#[napi]
+pub struct ConsentReply {
+    slot: Arc<ConsentSlot>,
+}
+
+#[napi]
+impl ConsentReply {
+    #[napi]
+    pub fn answer(&self, allow: bool) {
+        self.slot.answer(allow);
+    }
+}
+
+impl Drop for ConsentReply {
+    fn drop(&mut self) {
+        self.slot.answer(false);
+    }
+}
+
+/// Runs on the JS main thread for each message: filters what `close` made obsolete, does the
+/// bookkeeping (ref/unref) before any user code runs, and shapes the arguments of the JS
+/// dispatch function: `(kind, a, b)`.
+fn deliver(bridge: &Weak<Bridge>, env: &Env, message: Message) -> Result<DispatchArgs> {
+    let ignore = || -> Result<DispatchArgs> { Ok(("ignore", js(env, ())?, js(env, ())?).into()) };
+    let Some(bridge) = bridge.upgrade() else {
+        return ignore();
+    };
+    if bridge.closed.load(Ordering::SeqCst) {
+        if let Message::Consent { slot, .. } = message {
+            slot.answer(false);
+        }
+        return ignore();
+    }
+    Ok(match message {
+        Message::Event(event) => {
+            let name = event.name();
+            let payload = match event {
+                PublisherEvent::AccessAllowed => js(env, ())?,
+                PublisherEvent::AccessDenied { error } => js(env, ErrorInfo::from(error))?,
+                PublisherEvent::StreamCreated { stream_id } => {
+                    js(env, StreamCreatedEvent { stream_id })?
+                }
+                PublisherEvent::StreamDestroyed { reason } => js(
+                    env,
+                    StreamDestroyedEvent {
+                        reason: reason.name().to_owned(),
+                    },
+                )?,
+                PublisherEvent::MediaStopped { kind } => js(
+                    env,
+                    MediaStoppedEvent {
+                        kind: kind.as_str().to_owned(),
+                    },
+                )?,
+                PublisherEvent::AudioLevelUpdated { level } => js(
+                    env,
+                    AudioLevelUpdatedEvent {
+                        audio_level: f64::from(level),
+                    },
+                )?,
+            };
+            ("event", js(env, name)?, payload).into()
+        }
+        Message::Done(outcome) => {
+            let error = match outcome {
+                Ok(()) => {
+                    bridge.unref(env);
+                    js(env, Null)?
+                }
+                Err(e) => {
+                    // A failed publisher emits nothing more.
+                    bridge.release();
+                    js(env, ErrorInfo::from(e))?
+                }
+            };
+            ("done", error, js(env, ())?).into()
+        }
+        Message::Consent { request, slot } => {
+            let request = AccessRequestInfo {
+                audio: request.audio,
+                video: request.video,
+            };
+            (
+                "consent",
+                js(env, request)?,
+                js(env, ConsentReply { slot })?,
+            )
+                .into()
+        }
+    })
+}
+
+/// A JS value as the core's settings take it. Values with no `OptionValue` form (objects,
+/// functions, symbols) are refused here, naming the key as the host spelled it.
+fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<OptionValue, ErrorInfo>> {
+    // SAFETY (casts below): each cast matches the type `get_type` just reported.
+    Ok(Ok(match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => OptionValue::Null,
+        ValueType::Boolean => OptionValue::Bool(unsafe { value.cast::<bool>()? }),
+        ValueType::Number => OptionValue::Float(unsafe { value.cast::<f64>()? }),
+        ValueType::String => OptionValue::Str(unsafe { value.cast::<String>()? }),
+        ValueType::BigInt => match unsafe { value.cast::<BigInt>()? }.get_i64() {
+            (int, true) => OptionValue::Int(int),
+            _ => {
+                let detail = "a bigint out of the 64-bit range";
+                return Ok(Err(
+                    libpublisher::Error::invalid_parameter(key, detail).into()
+                ));
+            }
+        },
+        _ => {
+            let detail = format!(
+                "expected a string, a number, a boolean or null, got {}",
+                kind_of(value)?
+            );
+            return Ok(Err(
+                libpublisher::Error::invalid_parameter(key, detail).into()
+            ));
+        }
+    }))
+}
+
+/// Builds the settings from a JS options object. `accessRequest` is the one key handled
+/// here (it is a function); every other key and value goes through the core's `set`.
+fn settings_from(
+    options: &Unknown,
+) -> Result<std::result::Result<(PublisherSettings, bool), ErrorInfo>> {
+    let mut settings = PublisherSettings::default();
+    let mut wants_consent = false;
+    match options.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok(Ok((settings, false))),
+        ValueType::Object => {}
+        _ => {
+            let detail = format!("expected an object, got {}", kind_of(options)?);
+            return Ok(Err(libpublisher::Error::invalid_parameter(
+                "options", detail,
+            )
+            .into()));
+        }
+    }
+    // SAFETY: `get_type` reported an object.
+    let object = unsafe { options.cast::<Object>()? };
+    let keys = object.get_all_property_names(
+        KeyCollectionMode::OwnOnly,
+        KeyFilter::Enumerable,
+        KeyConversion::NumbersToStrings,
+    )?;
+    // SAFETY: `Object.keys`-style names come back as an array.
+    let keys = unsafe { keys.to_unknown().cast::<Array>()? };
+    for i in 0..keys.len() {
+        let key: Unknown = keys.get_element(i)?;
+        if key.get_type()? != ValueType::String {
+            continue; // symbol keys are never options
+        }
+        // SAFETY: checked to be a string.
+        let key = unsafe { key.cast::<String>()? };
+        let value: Unknown = object.get_named_property(&key)?;
+        if key == "accessRequest" {
+            match value.get_type()? {
+                ValueType::Function => wants_consent = true,
+                ValueType::Undefined | ValueType::Null => wants_consent = false,
+                _ => {
+                    let detail = format!("expected a function, got {}", kind_of(&value)?);
+                    return Ok(Err(
+                        libpublisher::Error::invalid_parameter(&key, detail).into()
+                    ));
+                }
+            }
+            continue;
+        }
+        let value = match option_value(&key, &value)? {
+            Ok(value) => value,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = settings.set(&key, value) {
+            return Ok(Err(e.into()));
+        }
+    }
+    Ok(Ok((settings, wants_consent)))
+}
+
+/// A publisher handle. Dropping it (when JS collects it, or at environment teardown) closes
+/// the publisher.
+#[napi]
+pub struct NativePublisher {
+    publisher: Publisher,
+    bridge: Arc<Bridge>,
+}
+
+impl NativePublisher {
+    fn shutdown(&self) {
+        self.bridge.shut();
+        self.publisher.close();
+        self.bridge.release();
+    }
+}
+
+#[napi]
+impl NativePublisher {
+    /// Stops the publisher; when this returns no message for it reaches JS any more.
+    #[napi]
+    pub fn close(&self) -> Option<ErrorInfo> {
+        contain(|| self.shutdown()).err()
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Either<PublisherStats, ErrorInfo> {
+        match contain(|| self.publisher.stats()) {
+            Ok(s) => Either::A(PublisherStats {
+                video_frames_captured: s.video_frames_captured as f64,
+                audio_frames_captured: s.audio_frames_captured as f64,
+            }),
+            Err(e) => Either::B(e),
+        }
+    }
+
+    #[napi(getter)]
+    pub fn state(&self) -> &'static str {
+        self.publisher.state().as_str()
+    }
+
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.publisher.id() as f64
+    }
+}
+
+impl Drop for NativePublisher {
+    fn drop(&mut self) {
+        let _ = contain(|| self.shutdown());
+    }
+}
+
+/// Starts `init_publisher`. `dispatch(kind, a, b)` receives, on the main thread:
+/// `("event", name, payload)`, `("consent", request, reply)`, `("done", error|null)`, and
+/// `("ignore")` for a message that `close` made obsolete. Invalid options give an `ErrorInfo`.
+#[napi(ts_args_type = "options: unknown, dispatch: (kind: string, a: any, b: any) => void")]
+pub fn init_publisher(
+    options: Unknown,
+    dispatch: Function<'_, Unknown<'static>, UnknownReturnValue>,
+) -> Result<Either<NativePublisher, ErrorInfo>> {
+    let (mut settings, wants_consent) = match contain(|| settings_from(&options)) {
+        Ok(parsed) => match parsed? {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(Either::B(e)),
+        },
+        Err(e) => return Ok(Either::B(e)),
+    };
+    let bridge = Arc::new(Bridge {
+        tsfn: Mutex::new(None),
+        closed: AtomicBool::new(false),
+        consent: Mutex::new(None),
+    });
+    let weak = Arc::downgrade(&bridge);
+    let tsfn: DispatchFn = dispatch
+        .build_threadsafe_function::<Message>()
+        .callee_handled::<false>()
+        .build_callback(move |ctx: ThreadsafeCallContext<Message>| {
+            let env = ctx.env;
+            match catch_unwind(AssertUnwindSafe(|| deliver(&weak, &env, ctx.value))) {
+                Ok(Ok(args)) => Ok(args),
+                // Neither a napi failure nor a panic may reach the user as a fatal exception.
+                _ => Ok(("ignore", js(&env, ())?, js(&env, ())?).into()),
+            }
+        })?;
+    *lock(&bridge.tsfn) = Some(tsfn);
+
+    if wants_consent {
+        let bridge = bridge.clone();
+        settings.access_request = Some(Arc::new(move |request: &AccessRequest| {
+            bridge.ask_consent(request)
+        }));
+    }
+    let on_event = {
+        let bridge = bridge.clone();
+        Arc::new(move |_: &Publisher, event: PublisherEvent| {
+            bridge.send(Message::Event(event));
+        })
+    };
+    let on_done = {
+        let bridge = bridge.clone();
+        Box::new(move |_: &Publisher, outcome: libpublisher::Result<()>| {
+            bridge.send(Message::Done(outcome));
+        })
+    };
+    match contain(|| libpublisher::init_publisher(settings, on_event, on_done)) {
+        Ok(Ok(publisher)) => Ok(Either::A(NativePublisher { publisher, bridge })),
+        Ok(Err(e)) => {
+            bridge.release();
+            Ok(Either::B(e.into()))
+        }
+        Err(e) => {
+            bridge.release();
+            Ok(Either::B(e))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+type LogArgs = FnArgs<(&'static str, String, String)>;
+type LogFn = ThreadsafeFunction<LogRecord, UnknownReturnValue, LogArgs, Status, false, true, 0>;
+
+fn level_named(name: &Unknown) -> Result<std::result::Result<LogLevel, ErrorInfo>> {
+    let levels = || (0..=5).filter_map(LogLevel::from_i32);
+    if name.get_type()? == ValueType::Undefined {
+        return Ok(Ok(LogLevel::Info));
+    }
+    let found = match name.get_type()? {
+        // SAFETY: checked to be a string.
+        ValueType::String => {
+            let name = unsafe { name.cast::<String>()? };
+            levels().find(|l| l.as_str() == name.trim().to_ascii_lowercase())
+        }
+        _ => None,
+    };
+    Ok(found.ok_or_else(|| {
+        let names: Vec<_> = levels().map(|l| format!("{:?}", l.as_str())).collect();
+        let detail = format!("expected one of {}", names.join(", "));
+        libpublisher::Error::invalid_parameter("level", detail).into()
+    }))
+}
+
+fn install_sink(
+    level: LogLevel,
+    sink: Option<libpublisher::logging::LogSink>,
+) -> Option<ErrorInfo> {
+    match contain(|| libpublisher::set_log_sink(level, sink)) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.into()),
+        Err(e) => Some(e),
+    }
+}
+
+/// Routes the library's logs at `level` (default `"info"`) and more severe to `handler(level,
+/// target, message)` on the main thread; `null` stops logging. The handler never keeps the
+/// process alive.
+#[napi(
+    ts_args_type = "handler: ((level: string, target: string, message: string) => void) | null, level?: string"
+)]
+pub fn set_log_handler(handler: Unknown, level: Unknown) -> Result<Option<ErrorInfo>> {
+    if matches!(handler.get_type()?, ValueType::Undefined | ValueType::Null) {
+        return Ok(install_sink(LogLevel::Off, None));
+    }
+    if handler.get_type()? != ValueType::Function {
+        let detail = format!("expected a function or null, got {}", kind_of(&handler)?);
+        return Ok(Some(
+            libpublisher::Error::invalid_parameter("handler", detail).into(),
+        ));
+    }
+    let level = match level_named(&level)? {
+        Ok(level) => level,
+        Err(e) => return Ok(Some(e)),
+    };
+    // SAFETY: checked to be a function.
+    let handler = unsafe { handler.cast::<Function<'_, Unknown<'static>, UnknownReturnValue>>()? };
+    let tsfn: LogFn = handler
+        .build_threadsafe_function::<LogRecord>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx: ThreadsafeCallContext<LogRecord>| {
+            let record = ctx.value;
+            Ok((record.level.as_str(), record.target, record.message).into())
+        })?;
+    let sink = Arc::new(move |record: &LogRecord| {
+        tsfn.call(record.clone(), ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    Ok(install_sink(level, Some(sink)))
+}
+
+/// Prints the library's logs at `level` and more severe to stderr, from whichever thread logs,
+/// so that they appear even while the JS thread is busy or blocked.
+#[napi]
+pub fn log_to_stderr(level: Unknown) -> Result<Option<ErrorInfo>> {
+    let level = match level_named(&level)? {
+        Ok(level) => level,
+        Err(e) => return Ok(Some(e)),
+    };
+    let sink = Arc::new(|record: &LogRecord| {
+        eprintln!(
+            "libpublisher {:5} {}: {}",
+            record.level.as_str().to_ascii_uppercase(),
+            record.target,
+            record.message
+        );
+    });
+    Ok(install_sink(level, Some(sink)))
+}

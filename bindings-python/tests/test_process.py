@@ -1,0 +1,95 @@
+"""Ctrl-C during a blocking init_publisher interrupts it instead of deadlocking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import libpublisher
+
+    def consent(request):
+        print("asking", flush=True)
+        time.sleep(30)
+        return True
+
+    try:
+        libpublisher.init_publisher(
+            {"video_source": "synthetic", "audio_source": "synthetic", "access_request": consent},
+            on={"access_allowed": lambda: print("allowed", flush=True)},
+        )
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+    print("not interrupted", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_sigint_interrupts_a_blocking_init() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "asking"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3
+    assert out.split() == ["interrupted"]
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, threading, time
+    import libpublisher, libpublisher.aio
+
+    def slow_consent(request):
+        time.sleep(0.3)
+        return True
+
+    # Left open: a ready one, one still asking for consent on its library thread, one made
+    # on a loop that is closed by now, and one blocked in a daemon thread.
+    ready = libpublisher.init_publisher({"video_source": "synthetic", "audio_source": "synthetic"})
+    pending = libpublisher.init_publisher(
+        {"video_source": "synthetic", "audio_source": "synthetic", "access_request": slow_consent},
+        lambda error: print("completed", error, flush=True),
+    )
+
+    async def make():
+        return await libpublisher.aio.init_publisher({"video_source": "synthetic", "audio_source": None})
+
+    on_closed_loop = asyncio.run(make())
+    threading.Thread(
+        target=libpublisher.init_publisher,
+        args=({"video_source": "synthetic", "audio_source": None,
+               "access_request": lambda r: time.sleep(10) or True},),
+        daemon=True,
+    ).start()
+    time.sleep(0.05)
+    print("exiting", flush=True)
+    """
+)
+
+
+def test_exit_with_open_publishers_is_clean() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines()[0] == "exiting"
+    assert "Traceback" not in run.stderr and "panicked" not in run.stderr

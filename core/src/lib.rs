@@ -1,0 +1,43 @@
+//! libpublisher: capture camera and microphone, connect to a media session and publish over
+//! WebRTC, with the flow and failure handling of the OpenTok / Vonage Video web client:
+//! **init publisher → connect session → publish**, every failure a stable code and name.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use libpublisher::{init_publisher, OptionValue, PublisherSettings};
+//!
+//! let mut settings = PublisherSettings::default();
+//! settings.set("video_source", OptionValue::Str("synthetic".into())).unwrap();
+//! settings.set("audio_source", OptionValue::Str("synthetic".into())).unwrap();
+//! let (tx, rx) = std::sync::mpsc::channel();
+//! let publisher = init_publisher(
+//!     settings,
+//!     Arc::new(|_, event| println!("event: {}", event.name())),
+//!     Box::new(move |_, outcome| tx.send(outcome).unwrap()),
+//! )
+//! .unwrap();
+//! rx.recv().unwrap().expect("sources acquired");
+//! publisher.close();
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod devices;
+pub mod error;
+pub mod logging;
+pub mod media;
+pub mod publisher;
+pub mod runtime;
+pub mod settings;
+
+pub use devices::{get_devices, Device, DeviceKind};
+pub use error::{Error, ErrorCode, Reason, Result};
+pub use logging::{set_log_sink, LogLevel, LogRecord};
+pub use publisher::{
+    init_publisher, Publisher, PublisherEvent, PublisherState, PublisherStats,
+    PUBLISHER_EVENT_NAMES,
+};
+pub use settings::{AccessRequest, OptionValue, PublisherSettings, SourceSpec, VideoCodec};
+
+/// The library's version, e.g. `"0.1.0"`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

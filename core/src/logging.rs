@@ -1,0 +1,160 @@
+//! Routes the library's `tracing` records to a host callback (C, Python `logging`, Node).
+//!
+//! Rust hosts install their own `tracing` subscriber instead and never call this.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Severity of a log record; the numbers are the C API's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(i32)]
+pub enum LogLevel {
+    /// Nothing is logged.
+    Off = 0,
+    /// Failures.
+    Error = 1,
+    /// Recoverable trouble.
+    Warn = 2,
+    /// Milestones: connected, published.
+    Info = 3,
+    /// Detail for debugging.
+    Debug = 4,
+    /// Everything, including the WebRTC stack's chatter.
+    Trace = 5,
+}
+
+impl LogLevel {
+    /// The level for a C number, if valid.
+    pub fn from_i32(level: i32) -> Option<LogLevel> {
+        Some(match level {
+            0 => LogLevel::Off,
+            1 => LogLevel::Error,
+            2 => LogLevel::Warn,
+            3 => LogLevel::Info,
+            4 => LogLevel::Debug,
+            5 => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name: `"warn"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+
+    fn of(level: &Level) -> LogLevel {
+        match *level {
+            Level::ERROR => LogLevel::Error,
+            Level::WARN => LogLevel::Warn,
+            Level::INFO => LogLevel::Info,
+            Level::DEBUG => LogLevel::Debug,
+            Level::TRACE => LogLevel::Trace,
+        }
+    }
+}
+
+/// One log record as the host receives it.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    /// Severity.
+    pub level: LogLevel,
+    /// The module that logged, e.g. `libpublisher::publisher`.
+    pub target: String,
+    /// The message with its fields appended as `key=value`.
+    pub message: String,
+}
+
+/// Where records go.
+pub type LogSink = Arc<dyn Fn(&LogRecord) + Send + Sync>;
+
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Off as u8);
+static SINK: RwLock<Option<LogSink>> = RwLock::new(None);
+
+/// Sends records at `level` and more severe to `sink`; `None` (or `LogLevel::Off`) stops
+/// logging. The first call installs the library's global `tracing` subscriber; it fails with
+/// 1015 ILLEGAL_STATE if the process already has another one.
+pub fn set_log_sink(level: LogLevel, sink: Option<LogSink>) -> Result<()> {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    let installed = *INSTALLED.get_or_init(|| {
+        tracing_subscriber::registry()
+            .with(SinkLayer)
+            .try_init()
+            .is_ok()
+    });
+    if !installed {
+        return Err(Error::illegal_state(
+            "the process already has a tracing subscriber; route logs through it",
+        ));
+    }
+    let level = if sink.is_some() { level } else { LogLevel::Off };
+    *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    MAX_LEVEL.store(level as u8, Ordering::Release);
+    tracing::callsite::rebuild_interest_cache();
+    Ok(())
+}
+
+struct SinkLayer;
+
+impl<S: Subscriber> Layer<S> for SinkLayer {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        LogLevel::of(metadata.level()) as u8 <= MAX_LEVEL.load(Ordering::Acquire)
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let level = LogLevel::of(event.metadata().level());
+        if level as u8 > MAX_LEVEL.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(sink) = SINK.read().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        let mut visitor = MessageVisitor::default();
+        event.record(&mut visitor);
+        let record = LogRecord {
+            level,
+            target: event.metadata().target().to_owned(),
+            message: visitor.message + &visitor.fields,
+        };
+        // A sink that panics must not take the logging thread (any library thread) with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(&record)));
+    }
+}
+
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+}

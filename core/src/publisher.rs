@@ -1,0 +1,395 @@
+//! The publisher: acquires its sources in `init_publisher` (consent → open → first frame),
+//! before any network, as the OpenTok troubleshooting guide recommends.
+//!
+//! State machine: `Initializing` → `Ready` | `Failed`; any state → `Closed` on `close`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::devices::{self, DeviceKind};
+use crate::error::{Error, ErrorCode, Reason, Result};
+use crate::media::{self, AudioFrame, MediaKind, Source, VideoFrame};
+use crate::runtime::{runtime, Dispatcher};
+use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
+
+/// Something that happened to a publisher, delivered to its event handler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublisherEvent {
+    /// Consent was given and every source delivered its first frame.
+    AccessAllowed,
+    /// The host (or the OS) denied access; `init_publisher` then fails with this error (1500).
+    AccessDenied {
+        /// The 1500 error, its message beginning `Publisher Access Denied:`.
+        error: Error,
+    },
+    /// The stream is live on the session.
+    StreamCreated {
+        /// The stream's id on the session.
+        stream_id: String,
+    },
+    /// The stream ended.
+    StreamDestroyed {
+        /// Why.
+        reason: Reason,
+    },
+    /// A source stopped delivering while the publisher was alive.
+    MediaStopped {
+        /// Which source stopped.
+        kind: MediaKind,
+    },
+    /// The level of the published audio, about ten times a second.
+    AudioLevelUpdated {
+        /// 0..1.
+        level: f32,
+    },
+}
+
+impl PublisherEvent {
+    /// The event's name as OpenTok and the Node binding spell it: `"accessAllowed"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PublisherEvent::AccessAllowed => "accessAllowed",
+            PublisherEvent::AccessDenied { .. } => "accessDenied",
+            PublisherEvent::StreamCreated { .. } => "streamCreated",
+            PublisherEvent::StreamDestroyed { .. } => "streamDestroyed",
+            PublisherEvent::MediaStopped { .. } => "mediaStopped",
+            PublisherEvent::AudioLevelUpdated { .. } => "audioLevelUpdated",
+        }
+    }
+
+    /// The name as the Python binding spells it: `"access_allowed"`.
+    pub fn snake_name(&self) -> &'static str {
+        match self {
+            PublisherEvent::AccessAllowed => "access_allowed",
+            PublisherEvent::AccessDenied { .. } => "access_denied",
+            PublisherEvent::StreamCreated { .. } => "stream_created",
+            PublisherEvent::StreamDestroyed { .. } => "stream_destroyed",
+            PublisherEvent::MediaStopped { .. } => "media_stopped",
+            PublisherEvent::AudioLevelUpdated { .. } => "audio_level_updated",
+        }
+    }
+}
+
+/// Every publisher event name, camelCase, for bindings that validate `.on(name)`.
+pub const PUBLISHER_EVENT_NAMES: &[&str] = &[
+    "accessAllowed",
+    "accessDenied",
+    "streamCreated",
+    "streamDestroyed",
+    "mediaStopped",
+    "audioLevelUpdated",
+];
+
+/// Where a publisher is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherState {
+    /// `init_publisher` is acquiring the sources.
+    Initializing,
+    /// Sources are open and delivering; the publisher can be published.
+    Ready,
+    /// `init_publisher` failed; the publisher can only be closed.
+    Failed,
+    /// Closed by the host; nothing more happens.
+    Closed,
+}
+
+impl PublisherState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublisherState::Initializing => "initializing",
+            PublisherState::Ready => "ready",
+            PublisherState::Failed => "failed",
+            PublisherState::Closed => "closed",
+        }
+    }
+}
+
+/// Counters of a publisher, read with [`Publisher::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PublisherStats {
+    /// Video frames the video source produced.
+    pub video_frames_captured: u64,
+    /// 10 ms audio frames the audio source produced.
+    pub audio_frames_captured: u64,
+}
+
+/// The host's event handler.
+pub type EventHandler = Arc<dyn Fn(&Publisher, PublisherEvent) + Send + Sync>;
+/// The host's completion callback for `init_publisher`.
+pub type InitDone = Box<dyn FnOnce(&Publisher, Result<()>) + Send>;
+
+struct Lifecycle {
+    state: PublisherState,
+    video: Option<Arc<Source<VideoFrame>>>,
+    audio: Option<Arc<Source<AudioFrame>>>,
+    init_task: Option<tokio::task::AbortHandle>,
+}
+
+struct Inner {
+    id: u64,
+    settings: PublisherSettings,
+    lifecycle: Mutex<Lifecycle>,
+    dispatcher: Dispatcher,
+    on_event: EventHandler,
+}
+
+/// A publisher: a cheap, clonable handle; every clone is the same publisher.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("id", &self.inner.id)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Starts acquiring the sources `settings` name and returns the publisher at once.
+///
+/// Invalid settings fail here, synchronously, with 1011 and no callback. Otherwise `on_done`
+/// runs exactly once (unless the publisher is closed first) with the outcome: 1500 after an
+/// `accessDenied` event, 1580/1581/1582 for device trouble, success after `accessAllowed`.
+pub fn init_publisher(
+    settings: PublisherSettings,
+    on_event: EventHandler,
+    on_done: InitDone,
+) -> Result<Publisher> {
+    settings.wanted_sources()?;
+    let id = crate::runtime::next_id();
+    let publisher = Publisher {
+        inner: Arc::new(Inner {
+            id,
+            settings,
+            lifecycle: Mutex::new(Lifecycle {
+                state: PublisherState::Initializing,
+                video: None,
+                audio: None,
+                init_task: None,
+            }),
+            dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
+            on_event,
+        }),
+    };
+    let task = {
+        let publisher = publisher.clone();
+        runtime().spawn(async move {
+            let outcome = publisher.acquire().await;
+            publisher.finish_init(outcome, on_done);
+        })
+    };
+    let mut lifecycle = publisher.lifecycle();
+    if lifecycle.state == PublisherState::Initializing {
+        lifecycle.init_task = Some(task.abort_handle());
+    }
+    drop(lifecycle);
+    Ok(publisher)
+}
+
+impl Publisher {
+    /// The publisher's id, unique in the process and never reused.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The settings it was created with.
+    pub fn settings(&self) -> &PublisherSettings {
+        &self.inner.settings
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> PublisherState {
+        self.lifecycle().state
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PublisherStats {
+        let lifecycle = self.lifecycle();
+        PublisherStats {
+            video_frames_captured: lifecycle.video.as_ref().map_or(0, |s| s.frames()),
+            audio_frames_captured: lifecycle.audio.as_ref().map_or(0, |s| s.frames()),
+        }
+    }
+
+    /// Stops everything: sources close, pending completions are dropped. When this returns,
+    /// none of this publisher's callbacks is running or will run (called from inside one of
+    /// them, that one is the last). Closing twice is harmless.
+    pub fn close(&self) {
+        let (video, audio, task) = {
+            let mut lifecycle = self.lifecycle();
+            lifecycle.state = PublisherState::Closed;
+            (
+                lifecycle.video.take(),
+                lifecycle.audio.take(),
+                lifecycle.init_task.take(),
+            )
+        };
+        self.inner.dispatcher.close();
+        if let Some(task) = task {
+            task.abort();
+        }
+        for source in video.iter() {
+            source.stop();
+        }
+        for source in audio.iter() {
+            source.stop();
+        }
+        tracing::debug!(publisher = self.inner.id, "closed");
+    }
+
+    fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        self.inner
+            .lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: PublisherEvent) {
+        let publisher = self.clone();
+        self.inner
+            .dispatcher
+            .post(move || (publisher.inner.on_event)(&publisher, event));
+    }
+
+    /// Resolve devices → consent → open → first frame.
+    async fn acquire(&self) -> Result<()> {
+        let settings = &self.inner.settings;
+        let (video_spec, audio_spec) = settings.wanted_sources()?;
+        let video_device = match video_spec {
+            Some(spec) => devices::resolve(DeviceKind::VideoInput, spec)?,
+            None => None,
+        };
+        let audio_device = match audio_spec {
+            Some(spec) => devices::resolve(DeviceKind::AudioInput, spec)?,
+            None => None,
+        };
+
+        let label = |spec: Option<&SourceSpec>, device: &Option<devices::Device>| {
+            spec.filter(|s| s.needs_consent()).map(|s| match device {
+                Some(d) => d.label.clone(),
+                None => s.to_string(),
+            })
+        };
+        let request = AccessRequest {
+            video: label(video_spec, &video_device),
+            audio: label(audio_spec, &audio_device),
+        };
+        let wants_consent = request.video.is_some() || request.audio.is_some();
+        if wants_consent && !self.ask_consent(request).await? {
+            let error = Error::new(
+                ErrorCode::UserMediaAccessDenied,
+                "Publisher Access Denied: the host denied access to the camera and microphone",
+            );
+            self.emit(PublisherEvent::AccessDenied {
+                error: error.clone(),
+            });
+            return Err(error);
+        }
+
+        let video = match video_spec {
+            Some(spec) => Some(Arc::new(media::open_video(
+                spec,
+                video_device.as_ref(),
+                settings.resolution,
+                settings.frame_rate,
+            )?)),
+            None => None,
+        };
+        let audio = match audio_spec {
+            Some(spec) => Some(Arc::new(media::open_audio(spec, audio_device.as_ref())?)),
+            None => None,
+        };
+        {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state == PublisherState::Closed {
+                drop(lifecycle);
+                video.iter().for_each(|s| s.stop());
+                audio.iter().for_each(|s| s.stop());
+                return Err(Error::illegal_state("the publisher was closed"));
+            }
+            lifecycle.video = video.clone();
+            lifecycle.audio = audio.clone();
+        }
+        if let Some(source) = &video {
+            source.first_frame(settings.init_timeout).await?;
+        }
+        if let Some(source) = &audio {
+            source.first_frame(settings.init_timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks the host's access-request callback on the callback thread, so that it is
+    /// serialized with the events. Without a callback, access is allowed.
+    async fn ask_consent(&self, request: AccessRequest) -> Result<bool> {
+        let Some(handler) = self.inner.settings.access_request.clone() else {
+            return Ok(true);
+        };
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        self.inner.dispatcher.post(move || {
+            let _ = answer_tx.send(handler(&request));
+        });
+        // No answer means the callback panicked or the publisher was closed.
+        answer_rx.await.map_err(|_| {
+            Error::new(
+                ErrorCode::UserMediaAccessDenied,
+                "Publisher Access Denied: the access request got no answer",
+            )
+        })
+    }
+
+    fn finish_init(&self, outcome: Result<()>, on_done: InitDone) {
+        let outcome = {
+            let mut lifecycle = self.lifecycle();
+            lifecycle.init_task = None;
+            if lifecycle.state == PublisherState::Closed {
+                return;
+            }
+            match outcome {
+                Ok(()) => {
+                    lifecycle.state = PublisherState::Ready;
+                    Ok(())
+                }
+                Err(e) => {
+                    lifecycle.state = PublisherState::Failed;
+                    let sources = (lifecycle.video.take(), lifecycle.audio.take());
+                    drop(lifecycle);
+                    sources.0.iter().for_each(|s| s.stop());
+                    sources.1.iter().for_each(|s| s.stop());
+                    Err(e)
+                }
+            }
+        };
+        match &outcome {
+            Ok(()) => {
+                tracing::info!(publisher = self.inner.id, "sources acquired");
+                self.emit(PublisherEvent::AccessAllowed);
+            }
+            Err(e) => tracing::info!(
+                publisher = self.inner.id,
+                code = e.code(),
+                "init_publisher failed: {}",
+                e.message
+            ),
+        }
+        let publisher = self.clone();
+        self.inner
+            .dispatcher
+            .post(move || on_done(&publisher, outcome));
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let lifecycle = self.lifecycle.get_mut().unwrap_or_else(|e| e.into_inner());
+        for source in lifecycle.video.iter() {
+            source.stop();
+        }
+        for source in lifecycle.audio.iter() {
+            source.stop();
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Publisher settings: typed in Rust, settable by name from every binding.
+//!
+//! The bindings pass options through [`PublisherSettings::set`] with the key as the host
+//! language spells it (`video_source` in Python and C, `videoSource` in Node), so parsing,
+//! defaults and error messages exist once, here.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Where a publisher's audio or video comes from (the same strings in every language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The system's default device of the kind.
+    Default,
+    /// A device by its `device_id` from [`crate::devices::get_devices`] (`audio:…`/`video:…`).
+    Device(String),
+    /// A moving test pattern or a tone, like a browser's fake devices.
+    Synthetic,
+    /// A Y4M video or WAV audio file, looped.
+    File(PathBuf),
+    /// Frames pushed by the host.
+    Custom,
+}
+
+impl SourceSpec {
+    /// Whether opening this source needs the host's consent: capture devices do, and so does
+    /// the synthetic source, which stands in for them exactly as a browser's fake device does.
+    /// Files and host-pushed frames are the host's own media.
+    pub fn needs_consent(&self) -> bool {
+        matches!(
+            self,
+            SourceSpec::Default | SourceSpec::Device(_) | SourceSpec::Synthetic
+        )
+    }
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "" => return Err("expected null, \"default\", \"synthetic\", \"custom\", \"file:PATH\" or a device id".into()),
+            "default" => SourceSpec::Default,
+            "synthetic" => SourceSpec::Synthetic,
+            "custom" => SourceSpec::Custom,
+            _ if s.starts_with("audio:") || s.starts_with("video:") => {
+                SourceSpec::Device(s.to_owned())
+            }
+            _ => match s.strip_prefix("file:") {
+                Some("") => return Err("\"file:\" needs a path".into()),
+                Some(path) => SourceSpec::File(PathBuf::from(path)),
+                None => return Err(format!(
+                    "unknown source {s:?}: expected null, \"default\", \"synthetic\", \"custom\", \"file:PATH\" or a device id from get_devices()"
+                )),
+            },
+        })
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Default => f.write_str("default"),
+            SourceSpec::Device(id) => f.write_str(id),
+            SourceSpec::Synthetic => f.write_str("synthetic"),
+            SourceSpec::File(path) => write!(f, "file:{}", path.display()),
+            SourceSpec::Custom => f.write_str("custom"),
+        }
+    }
+}
+
+/// A video size in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Resolution {
+    /// Smallest accepted side.
+    pub const MIN: u32 = 16;
+    /// Largest accepted side (4K UHD's width).
+    pub const MAX: u32 = 3840;
+}
+
+impl FromStr for Resolution {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expected = || format!("expected WIDTHxHEIGHT such as \"1280x720\", got {s:?}");
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(expected)?;
+        let width: u32 = w.trim().parse().map_err(|_| expected())?;
+        let height: u32 = h.trim().parse().map_err(|_| expected())?;
+        for side in [width, height] {
+            if !(Resolution::MIN..=Resolution::MAX).contains(&side) {
+                return Err(format!(
+                    "{s:?}: each side must be between {} and {}",
+                    Resolution::MIN,
+                    Resolution::MAX
+                ));
+            }
+            if side % 2 != 0 {
+                return Err(format!("{s:?}: sides must be even (I420 video)"));
+            }
+        }
+        Ok(Resolution { width, height })
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+/// The video codec to prefer when publishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    /// VP8, the default, as in OpenTok.
+    #[default]
+    Vp8,
+    /// H.264 constrained baseline.
+    H264,
+}
+
+impl FromStr for VideoCodec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "vp8" => Ok(VideoCodec::Vp8),
+            "h264" | "h.264" => Ok(VideoCodec::H264),
+            _ => Err(format!("expected \"VP8\" or \"H264\", got {s:?}")),
+        }
+    }
+}
+
+/// What the publisher is about to open, shown to the host's access-request callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// The audio source asking for consent, if any.
+    pub audio: Option<String>,
+    /// The video source asking for consent, if any.
+    pub video: Option<String>,
+}
+
+/// The host's consent callback: return true to allow, false to deny.
+pub type AccessRequestHandler = Arc<dyn Fn(&AccessRequest) -> bool + Send + Sync>;
+
+/// A value given to [`PublisherSettings::set`] by a binding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue {
+    /// `null` / `None` / a NULL pointer.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number (JavaScript numbers arrive as these).
+    Float(f64),
+    /// A string.
+    Str(String),
+}
+
+impl OptionValue {
+    fn kind(&self) -> &'static str {
+        match self {
+            OptionValue::Null => "null",
+            OptionValue::Bool(_) => "a boolean",
+            OptionValue::Int(_) | OptionValue::Float(_) => "a number",
+            OptionValue::Str(_) => "a string",
+        }
+    }
+}
+
+/// Everything `init_publisher` needs to know.
+#[derive(Clone)]
+pub struct PublisherSettings {
+    /// Camera: `None` publishes no video.
+    pub video_source: Option<SourceSpec>,
+    /// Microphone: `None` publishes no audio.
+    pub audio_source: Option<SourceSpec>,
+    /// Capture and publish size.
+    pub resolution: Resolution,
+    /// Frames per second, 1..=60.
+    pub frame_rate: u32,
+    /// Whether to send audio once published.
+    pub publish_audio: bool,
+    /// Whether to send video once published.
+    pub publish_video: bool,
+    /// The stream's name, shown to others.
+    pub name: String,
+    /// Preferred video codec.
+    pub video_codec: VideoCodec,
+    /// How long to wait for each source's first frame.
+    pub init_timeout: Duration,
+    /// The host's consent callback; without one, access is allowed.
+    pub access_request: Option<AccessRequestHandler>,
+}
+
+impl Default for PublisherSettings {
+    fn default() -> Self {
+        PublisherSettings {
+            video_source: Some(SourceSpec::Default),
+            audio_source: Some(SourceSpec::Default),
+            resolution: Resolution {
+                width: 640,
+                height: 480,
+            },
+            frame_rate: 30,
+            publish_audio: true,
+            publish_video: true,
+            name: String::new(),
+            video_codec: VideoCodec::Vp8,
+            init_timeout: Duration::from_secs(10),
+            access_request: None,
+        }
+    }
+}
+
+impl fmt::Debug for PublisherSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublisherSettings")
+            .field("video_source", &self.video_source)
+            .field("audio_source", &self.audio_source)
+            .field("resolution", &self.resolution)
+            .field("frame_rate", &self.frame_rate)
+            .field("publish_audio", &self.publish_audio)
+            .field("publish_video", &self.publish_video)
+            .field("name", &self.name)
+            .field("video_codec", &self.video_codec)
+            .field("init_timeout", &self.init_timeout)
+            .field("access_request", &self.access_request.is_some())
+            .finish()
+    }
+}
+
+/// Largest accepted frame rate.
+pub const MAX_FRAME_RATE: u32 = 60;
+/// Largest accepted init timeout (10 minutes).
+pub const MAX_TIMEOUT_MS: i64 = 600_000;
+
+impl PublisherSettings {
+    /// Sets one option by name. Keys are accepted in snake_case (`video_source`) and
+    /// camelCase (`videoSource`); an unknown key, a value of the wrong type or a bad value
+    /// fails with 1011 INVALID_PARAMETER and a message that names the key.
+    pub fn set(&mut self, key: &str, value: OptionValue) -> Result<()> {
+        let canonical = canonical_key(key);
+        let field = canonical.as_str();
+        let bad_type = |wanted: &str| {
+            Error::invalid_parameter(field, format!("expected {wanted}, got {}", value.kind()))
+        };
+        match field {
+            "video_source" | "audio_source" => {
+                let spec = match &value {
+                    OptionValue::Null => None,
+                    OptionValue::Str(s) => Some(
+                        s.parse::<SourceSpec>()
+                            .map_err(|e| Error::invalid_parameter(field, e))?,
+                    ),
+                    _ => return Err(bad_type("a source string or null")),
+                };
+                if field == "video_source" {
+                    self.video_source = spec;
+                } else {
+                    self.audio_source = spec;
+                }
+            }
+            "resolution" => match &value {
+                OptionValue::Str(s) => {
+                    self.resolution = s.parse().map_err(|e| Error::invalid_parameter(field, e))?
+                }
+                _ => return Err(bad_type("a string such as \"1280x720\"")),
+            },
+            "frame_rate" => {
+                let rate = integer(&value).ok_or_else(|| bad_type("an integer"))?;
+                if !(1..=i64::from(MAX_FRAME_RATE)).contains(&rate) {
+                    return Err(Error::invalid_parameter(
+                        field,
+                        format!("must be between 1 and {MAX_FRAME_RATE}, got {rate}"),
+                    ));
+                }
+                self.frame_rate = rate as u32;
+            }
+            "publish_audio" | "publish_video" => {
+                let OptionValue::Bool(on) = value else {
+                    return Err(bad_type("a boolean"));
+                };
+                if field == "publish_audio" {
+                    self.publish_audio = on;
+                } else {
+                    self.publish_video = on;
+                }
+            }
+            "name" => match value {
+                OptionValue::Str(s) => self.name = s,
+                OptionValue::Null => self.name.clear(),
+                _ => return Err(bad_type("a string")),
+            },
+            "video_codec" => match &value {
+                OptionValue::Str(s) => {
+                    self.video_codec = s.parse().map_err(|e| Error::invalid_parameter(field, e))?
+                }
+                _ => return Err(bad_type("\"VP8\" or \"H264\"")),
+            },
+            "init_timeout_ms" => {
+                let ms = integer(&value).ok_or_else(|| bad_type("an integer"))?;
+                if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                    return Err(Error::invalid_parameter(
+                        field,
+                        format!("must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}"),
+                    ));
+                }
+                self.init_timeout = Duration::from_millis(ms as u64);
+            }
+            _ => {
+                return Err(Error::invalid_parameter(
+                    key,
+                    format!(
+                        "unknown option; known options are {}",
+                        KNOWN_KEYS.join(", ")
+                    ),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The sources this publisher will open: `(kind, spec)` for video then audio.
+    pub(crate) fn wanted_sources(&self) -> Result<(Option<&SourceSpec>, Option<&SourceSpec>)> {
+        let video = self.video_source.as_ref().filter(|_| self.publish_video);
+        let audio = self.audio_source.as_ref().filter(|_| self.publish_audio);
+        if video.is_none() && audio.is_none() {
+            return Err(Error::invalid_parameter(
+                "video_source/audio_source",
+                "a publisher needs an audio or a video source",
+            ));
+        }
+        Ok((video, audio))
+    }
+}
+
+/// Option names as `set` knows them, in snake_case.
+pub const KNOWN_KEYS: &[&str] = &[
+    "video_source",
+    "audio_source",
+    "resolution",
+    "frame_rate",
+    "publish_audio",
+    "publish_video",
+    "name",
+    "video_codec",
+    "init_timeout_ms",
+];
+
+/// `videoSource` → `video_source`; snake_case keys pass unchanged.
+fn canonical_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn integer(value: &OptionValue) -> Option<i64> {
+    match *value {
+        OptionValue::Int(i) => Some(i),
+        OptionValue::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(f as i64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_source_string() {
+        assert_eq!("default".parse(), Ok(SourceSpec::Default));
+        assert_eq!("synthetic".parse(), Ok(SourceSpec::Synthetic));
+        assert_eq!("custom".parse(), Ok(SourceSpec::Custom));
+        assert_eq!(
+            "file:/tmp/a.y4m".parse(),
+            Ok(SourceSpec::File("/tmp/a.y4m".into()))
+        );
+        assert_eq!(
+            "audio:pulse".parse(),
+            Ok(SourceSpec::Device("audio:pulse".into()))
+        );
+        assert!("".parse::<SourceSpec>().is_err());
+        assert!("webcam".parse::<SourceSpec>().is_err());
+        assert!("file:".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn camel_and_snake_keys_set_the_same_field() {
+        let mut s = PublisherSettings::default();
+        s.set("videoSource", OptionValue::Str("synthetic".into()))
+            .unwrap();
+        s.set("frame_rate", OptionValue::Float(15.0)).unwrap();
+        s.set("frameRate", OptionValue::Int(24)).unwrap();
+        assert_eq!(s.video_source, Some(SourceSpec::Synthetic));
+        assert_eq!(s.frame_rate, 24);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut s = PublisherSettings::default();
+        for (key, value, field) in [
+            ("resolution", OptionValue::Str("720p".into()), "resolution:"),
+            (
+                "resolution",
+                OptionValue::Str("1281x720".into()),
+                "resolution:",
+            ),
+            ("resolution", OptionValue::Int(720), "resolution:"),
+            ("frameRate", OptionValue::Int(0), "frame_rate:"),
+            ("audioSource", OptionValue::Str("".into()), "audio_source:"),
+            ("videoCodec", OptionValue::Str("AV2".into()), "video_codec:"),
+            ("colour", OptionValue::Bool(true), "colour:"),
+        ] {
+            let e = s.set(key, value).unwrap_err();
+            assert_eq!(e.code(), 1011);
+            assert!(e.message.starts_with(field), "{key}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn no_source_at_all_is_invalid() {
+        let mut s = PublisherSettings::default();
+        s.set("publish_video", OptionValue::Bool(false)).unwrap();
+        s.set("audio_source", OptionValue::Null).unwrap();
+        assert_eq!(s.wanted_sources().unwrap_err().code(), 1011);
+    }
+}

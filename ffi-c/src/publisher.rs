@@ -1,0 +1,458 @@
+//! Publisher settings and handles in C.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use libpublisher::settings::AccessRequestHandler;
+use libpublisher::{
+    AccessRequest, Error, OptionValue, Publisher, PublisherEvent, PublisherSettings,
+};
+
+use crate::util::{cstring, guard, with_error, UserData};
+use crate::{arg_str, lp_error};
+
+/// A publisher handle: an id looked up in the library's registry, passed by value. A freed,
+/// stale or forged handle gives `LP_ILLEGAL_STATE`; the zero handle gives
+/// `LP_INVALID_PARAMETER`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lp_publisher {
+    /// Unique in the process, never reused; 0 is never a valid publisher.
+    pub id: u64,
+}
+
+/// Publisher settings under construction (opaque): `lp_publisher_settings_new`, the
+/// `lp_publisher_settings_set_*` functions, `lp_publisher_settings_free`.
+pub struct lp_publisher_settings {
+    inner: PublisherSettings,
+}
+
+/// What the publisher is about to open, shown to the access-request callback. A member is
+/// NULL when that kind of media is not requested.
+#[repr(C)]
+pub struct lp_access_request {
+    /// The camera (or synthetic video) to open, or NULL.
+    pub video: *const c_char,
+    /// The microphone (or synthetic audio) to open, or NULL.
+    pub audio: *const c_char,
+}
+
+/// The host's consent: return true to allow, false to deny (→ `LP_USER_MEDIA_ACCESS_DENIED`).
+/// Called on the publisher's callback thread.
+pub type lp_access_request_cb =
+    Option<unsafe extern "C" fn(request: *const lp_access_request, user_data: *mut c_void) -> bool>;
+
+/// Completion of `lp_init_publisher`: `error` is NULL on success.
+pub type lp_publisher_done_cb = Option<
+    unsafe extern "C" fn(publisher: lp_publisher, error: *const lp_error, user_data: *mut c_void),
+>;
+
+/// Publisher events. Any member may be NULL. All run on the publisher's callback thread, one
+/// at a time, with `user_data` from this struct; the library may be called from inside them.
+#[repr(C)]
+pub struct lp_publisher_callbacks {
+    /// Consent was given and every source delivered its first frame.
+    pub on_access_allowed:
+        Option<unsafe extern "C" fn(publisher: lp_publisher, user_data: *mut c_void)>,
+    /// Access was denied; the completion follows with the same error.
+    pub on_access_denied: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            error: *const lp_error,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// The stream is live; `stream_id` is its id on the session.
+    pub on_stream_created: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            stream_id: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// The stream ended; `reason` is an `LP_REASON_*` value, `reason_name` its name.
+    pub on_stream_destroyed: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// A source stopped delivering; `kind` is `"audio"` or `"video"`.
+    pub on_media_stopped: Option<
+        unsafe extern "C" fn(publisher: lp_publisher, kind: *const c_char, user_data: *mut c_void),
+    >,
+    /// The published audio's level, 0..1, about ten times a second.
+    pub on_audio_level_updated:
+        Option<unsafe extern "C" fn(publisher: lp_publisher, level: f32, user_data: *mut c_void)>,
+    /// Handed back to every member above.
+    pub user_data: *mut c_void,
+}
+
+/// Counters of a publisher.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct lp_publisher_stats {
+    /// Video frames the video source produced.
+    pub video_frames_captured: u64,
+    /// 10 ms audio frames the audio source produced.
+    pub audio_frames_captured: u64,
+}
+
+/// Receives the stats; `stats` lives until it returns.
+pub type lp_publisher_stats_cb =
+    Option<unsafe extern "C" fn(stats: *const lp_publisher_stats, user_data: *mut c_void)>;
+
+/// Where a publisher is in its life (`lp_publisher_get_state`).
+pub const LP_PUBLISHER_INITIALIZING: i32 = 0;
+/// Sources open and delivering.
+pub const LP_PUBLISHER_READY: i32 = 1;
+/// `lp_init_publisher` failed.
+pub const LP_PUBLISHER_FAILED: i32 = 2;
+
+fn registry() -> MutexGuard<'static, HashMap<u64, Publisher>> {
+    static REGISTRY: LazyLock<Mutex<HashMap<u64, Publisher>>> = LazyLock::new(Default::default);
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lookup(handle: lp_publisher) -> libpublisher::Result<Publisher> {
+    if handle.id == 0 {
+        return Err(Error::invalid_parameter("publisher", "is the zero handle"));
+    }
+    registry().get(&handle.id).cloned().ok_or_else(|| {
+        Error::illegal_state(format!(
+            "publisher {} was freed or never existed",
+            handle.id
+        ))
+    })
+}
+
+/// Sets one option through the core, which validates it and names the field on error.
+fn set_option(settings: *mut lp_publisher_settings, key: &str, value: OptionValue) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        settings.inner.set(key, value)
+    })
+}
+
+fn optional_str(field: &str, value: *const c_char) -> libpublisher::Result<OptionValue> {
+    if value.is_null() {
+        Ok(OptionValue::Null)
+    } else {
+        Ok(OptionValue::Str(arg_str(field, value)?.to_owned()))
+    }
+}
+
+fn set_str_option(settings: *mut lp_publisher_settings, key: &str, value: *const c_char) -> i32 {
+    match optional_str(key, value) {
+        Ok(value) => set_option(settings, key, value),
+        Err(e) => crate::util::set_last_error(&e),
+    }
+}
+
+/// New settings with the defaults: default camera and microphone, 640x480 at 30 fps, VP8.
+/// Free with `lp_publisher_settings_free`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_new() -> *mut lp_publisher_settings {
+    Box::into_raw(Box::new(lp_publisher_settings {
+        inner: PublisherSettings::default(),
+    }))
+}
+
+/// Frees settings; NULL is ignored. Publishers made from them keep their own copy.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_free(settings: *mut lp_publisher_settings) {
+    if !settings.is_null() {
+        drop(unsafe { Box::from_raw(settings) });
+    }
+}
+
+/// The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
+/// `"file:PATH"` or `"custom"`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_video_source(
+    settings: *mut lp_publisher_settings,
+    source: *const c_char,
+) -> i32 {
+    set_str_option(settings, "video_source", source)
+}
+
+/// The audio source: NULL (no audio), `"default"`, a device id, `"synthetic"`,
+/// `"file:PATH"` or `"custom"`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_audio_source(
+    settings: *mut lp_publisher_settings,
+    source: *const c_char,
+) -> i32 {
+    set_str_option(settings, "audio_source", source)
+}
+
+/// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_resolution(
+    settings: *mut lp_publisher_settings,
+    resolution: *const c_char,
+) -> i32 {
+    match arg_str("resolution", resolution) {
+        Ok(r) => set_option(settings, "resolution", OptionValue::Str(r.to_owned())),
+        Err(e) => crate::util::set_last_error(&e),
+    }
+}
+
+/// Frames per second, 1..60.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_frame_rate(
+    settings: *mut lp_publisher_settings,
+    frame_rate: i32,
+) -> i32 {
+    set_option(settings, "frame_rate", OptionValue::Int(frame_rate.into()))
+}
+
+/// Whether to send audio once published.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_publish_audio(
+    settings: *mut lp_publisher_settings,
+    publish: bool,
+) -> i32 {
+    set_option(settings, "publish_audio", OptionValue::Bool(publish))
+}
+
+/// Whether to send video once published.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_publish_video(
+    settings: *mut lp_publisher_settings,
+    publish: bool,
+) -> i32 {
+    set_option(settings, "publish_video", OptionValue::Bool(publish))
+}
+
+/// The stream's name (NULL clears it).
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_name(
+    settings: *mut lp_publisher_settings,
+    name: *const c_char,
+) -> i32 {
+    set_str_option(settings, "name", name)
+}
+
+/// The preferred video codec, `"VP8"` (default) or `"H264"`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_video_codec(
+    settings: *mut lp_publisher_settings,
+    codec: *const c_char,
+) -> i32 {
+    match arg_str("video_codec", codec) {
+        Ok(c) => set_option(settings, "video_codec", OptionValue::Str(c.to_owned())),
+        Err(e) => crate::util::set_last_error(&e),
+    }
+}
+
+/// How long `lp_init_publisher` waits for each source's first frame, in milliseconds.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_init_timeout_ms(
+    settings: *mut lp_publisher_settings,
+    timeout_ms: i32,
+) -> i32 {
+    set_option(
+        settings,
+        "init_timeout_ms",
+        OptionValue::Int(timeout_ms.into()),
+    )
+}
+
+/// The host's consent callback, asked before any capture source opens; NULL allows access.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_access_request(
+    settings: *mut lp_publisher_settings,
+    cb: lp_access_request_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let user_data = UserData(user_data);
+        settings.inner.access_request = cb.map(|cb| {
+            Arc::new(move |request: &AccessRequest| {
+                let video = request.video.as_deref().map(cstring);
+                let audio = request.audio.as_deref().map(cstring);
+                let raw = lp_access_request {
+                    video: video.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                    audio: audio.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                };
+                unsafe { cb(&raw, user_data.get()) }
+            }) as AccessRequestHandler
+        });
+        Ok(())
+    })
+}
+
+/// Copies the host's event callbacks into a closure the core can call from its thread.
+fn event_handler(
+    callbacks: Option<&lp_publisher_callbacks>,
+) -> libpublisher::publisher::EventHandler {
+    let Some(c) = callbacks else {
+        return Arc::new(|_, _| {});
+    };
+    let (allowed, denied, created, destroyed, stopped, level) = (
+        c.on_access_allowed,
+        c.on_access_denied,
+        c.on_stream_created,
+        c.on_stream_destroyed,
+        c.on_media_stopped,
+        c.on_audio_level_updated,
+    );
+    let user_data = UserData(c.user_data);
+    Arc::new(move |publisher: &Publisher, event: PublisherEvent| {
+        wait_until_registered();
+        let handle = lp_publisher { id: publisher.id() };
+        let ud = user_data.get();
+        unsafe {
+            match event {
+                PublisherEvent::AccessAllowed => {
+                    if let Some(f) = allowed {
+                        f(handle, ud)
+                    }
+                }
+                PublisherEvent::AccessDenied { error } => {
+                    if let Some(f) = denied {
+                        with_error(&error, |e| f(handle, e, ud))
+                    }
+                }
+                PublisherEvent::StreamCreated { stream_id } => {
+                    if let Some(f) = created {
+                        let id = cstring(&stream_id);
+                        f(handle, id.as_ptr(), ud)
+                    }
+                }
+                PublisherEvent::StreamDestroyed { reason } => {
+                    if let Some(f) = destroyed {
+                        f(
+                            handle,
+                            reason.code(),
+                            crate::codes::reason_name(reason.code()),
+                            ud,
+                        )
+                    }
+                }
+                PublisherEvent::MediaStopped { kind } => {
+                    if let Some(f) = stopped {
+                        let kind = cstring(kind.as_str());
+                        f(handle, kind.as_ptr(), ud)
+                    }
+                }
+                PublisherEvent::AudioLevelUpdated { level: l } => {
+                    if let Some(f) = level {
+                        f(handle, l, ud)
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `lp_init_publisher` registers the handle while holding the registry lock; a callback that
+/// could race it takes the lock once first, so the host never sees an unregistered handle.
+fn wait_until_registered() {
+    drop(registry());
+}
+
+/// Creates a publisher and starts acquiring its sources (consent → open → first frame),
+/// writing its handle to `*out` at once.
+///
+/// Returns `LP_OK` when the acquisition started: `on_done` then runs exactly once (unless the
+/// publisher is freed first) with NULL on success or the error (`LP_USER_MEDIA_ACCESS_DENIED`
+/// after `on_access_denied`, `LP_NO_DEVICES_FOUND`, `LP_DEVICE_NOT_FOUND`, ...). Any other
+/// return value means no publisher was made and no callback will run: `LP_INVALID_PARAMETER`
+/// for NULL pointers or settings that cannot work together (see `lp_last_error_message`).
+/// `callbacks` is copied and may be NULL.
+#[no_mangle]
+pub extern "C" fn lp_init_publisher(
+    settings: *const lp_publisher_settings,
+    callbacks: *const lp_publisher_callbacks,
+    on_done: lp_publisher_done_cb,
+    user_data: *mut c_void,
+    out: *mut lp_publisher,
+) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_ref() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let on_event = event_handler(unsafe { callbacks.as_ref() });
+        let done_data = UserData(user_data);
+        let on_done = Box::new(
+            move |publisher: &Publisher, outcome: libpublisher::Result<()>| {
+                wait_until_registered();
+                let handle = lp_publisher { id: publisher.id() };
+                if let Some(f) = on_done {
+                    match outcome {
+                        Ok(()) => unsafe { f(handle, std::ptr::null(), done_data.get()) },
+                        Err(e) => with_error(&e, |raw| unsafe { f(handle, raw, done_data.get()) }),
+                    }
+                }
+            },
+        );
+        let mut registry = registry();
+        let publisher = libpublisher::init_publisher(settings.inner.clone(), on_event, on_done)?;
+        *out = lp_publisher { id: publisher.id() };
+        registry.insert(publisher.id(), publisher);
+        Ok(())
+    })
+}
+
+/// Frees a publisher in any state: its sources stop and, when this returns, none of its
+/// callbacks is running or will run (called from inside one of its own callbacks, that one is
+/// the last). Freeing twice gives `LP_ILLEGAL_STATE`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_free(publisher: lp_publisher) -> i32 {
+    guard(|| {
+        lookup(publisher)?;
+        let removed = registry().remove(&publisher.id);
+        match removed {
+            Some(p) => {
+                p.close();
+                Ok(())
+            }
+            None => Err(Error::illegal_state("publisher was freed concurrently")),
+        }
+    })
+}
+
+/// Calls `cb` once, before returning, with the publisher's counters.
+#[no_mangle]
+pub extern "C" fn lp_publisher_get_stats(
+    publisher: lp_publisher,
+    cb: lp_publisher_stats_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let cb = cb.ok_or_else(|| Error::invalid_parameter("cb", "must not be NULL"))?;
+        let stats = lookup(publisher)?.stats();
+        let raw = lp_publisher_stats {
+            video_frames_captured: stats.video_frames_captured,
+            audio_frames_captured: stats.audio_frames_captured,
+        };
+        unsafe { cb(&raw, user_data) };
+        Ok(())
+    })
+}
+
+/// Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32) -> i32 {
+    guard(|| {
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        use libpublisher::PublisherState as S;
+        *out = match lookup(publisher)?.state() {
+            S::Initializing => LP_PUBLISHER_INITIALIZING,
+            S::Ready => LP_PUBLISHER_READY,
+            S::Failed => LP_PUBLISHER_FAILED,
+            S::Closed => return Err(Error::illegal_state("the publisher is closed")),
+        };
+        Ok(())
+    })
+}

@@ -1,0 +1,304 @@
+/* C tests of the publisher API: real sources, real threads, the codes a C host sees. */
+#include "libpublisher.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures = 0;
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+#define CHECK_CODE(expr, code)                                                   \
+  do {                                                                           \
+    int32_t got_ = (expr);                                                       \
+    if (got_ != (code)) {                                                        \
+      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d: %s\n", __FILE__, \
+              __LINE__, #expr, got_, lp_error_name(got_), (code),                \
+              lp_last_error_message());                                          \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+
+/* What one publisher's callbacks saw, guarded by a mutex and signalled on completion. */
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  char events[8][32];
+  int event_count;
+  int done;
+  int done_code;
+  char done_name[64];
+  char done_message[256];
+  int callbacks_after_free;
+  volatile int freed;
+  int consent_answer;
+  int consent_asked;
+  int consent_delay_ms;
+  int free_in_done;
+} observed;
+
+static void observed_init(observed *o) {
+  memset(o, 0, sizeof *o);
+  pthread_mutex_init(&o->lock, NULL);
+  pthread_cond_init(&o->changed, NULL);
+  o->consent_answer = 1;
+}
+
+static void record_event(observed *o, const char *name) {
+  pthread_mutex_lock(&o->lock);
+  if (o->freed) o->callbacks_after_free++;
+  if (o->event_count < 8) snprintf(o->events[o->event_count++], 32, "%s", name);
+  pthread_mutex_unlock(&o->lock);
+}
+
+static void on_access_allowed(lp_publisher p, void *ud) {
+  (void)p;
+  record_event(ud, "accessAllowed");
+}
+
+static void on_access_denied(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p;
+  record_event(ud, "accessDenied");
+  if (e->code != LP_USER_MEDIA_ACCESS_DENIED) failures++;
+}
+
+static bool on_access_request(const lp_access_request *r, void *ud) {
+  observed *o = ud;
+  if (o->consent_delay_ms) usleep(o->consent_delay_ms * 1000);
+  pthread_mutex_lock(&o->lock);
+  if (o->freed) o->callbacks_after_free++;
+  o->consent_asked++;
+  pthread_mutex_unlock(&o->lock);
+  return r != NULL && o->consent_answer;
+}
+
+static void on_done(lp_publisher p, const lp_error *e, void *ud) {
+  observed *o = ud;
+  pthread_mutex_lock(&o->lock);
+  if (o->freed) o->callbacks_after_free++;
+  o->done = 1;
+  o->done_code = e ? e->code : LP_OK;
+  snprintf(o->done_name, sizeof o->done_name, "%s", e ? e->name : "OK");
+  snprintf(o->done_message, sizeof o->done_message, "%s", e ? e->message : "");
+  pthread_cond_broadcast(&o->changed);
+  pthread_mutex_unlock(&o->lock);
+  /* The library may be called from inside a callback, including to free the caller. */
+  if (o->free_in_done) CHECK_CODE(lp_publisher_free(p), LP_OK);
+}
+
+static int wait_done(observed *o, int seconds) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += seconds;
+  pthread_mutex_lock(&o->lock);
+  while (!o->done) {
+    if (pthread_cond_timedwait(&o->changed, &o->lock, &deadline) != 0) break;
+  }
+  int done = o->done;
+  pthread_mutex_unlock(&o->lock);
+  return done;
+}
+
+static lp_publisher_settings *synthetic_settings(void) {
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, "synthetic"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(s, "synthetic"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_resolution(s, "320x240"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_frame_rate(s, 30), LP_OK);
+  return s;
+}
+
+static lp_publisher start(lp_publisher_settings *s, observed *o) {
+  lp_publisher_callbacks cbs = {0};
+  cbs.on_access_allowed = on_access_allowed;
+  cbs.on_access_denied = on_access_denied;
+  cbs.user_data = o;
+  CHECK_CODE(lp_publisher_settings_set_access_request(s, on_access_request, o), LP_OK);
+  lp_publisher p = {0};
+  CHECK_CODE(lp_init_publisher(s, &cbs, on_done, o, &p), LP_OK);
+  CHECK(p.id != 0);
+  return p;
+}
+
+static void count_frames(const lp_publisher_stats *stats, void *ud) {
+  *(lp_publisher_stats *)ud = *stats;
+}
+
+static void test_names_and_version(void) {
+  CHECK(strlen(lp_version()) > 0);
+  CHECK(strcmp(lp_error_name(LP_NOT_CONNECTED), "NOT_CONNECTED") == 0);
+  CHECK(strcmp(lp_error_name(LP_USER_MEDIA_ACCESS_DENIED), "USER_MEDIA_ACCESS_DENIED") == 0);
+  CHECK(strcmp(lp_error_name(4242), "UNKNOWN") == 0);
+  CHECK(strcmp(lp_reason_name(LP_REASON_NETWORK_DISCONNECTED), "networkDisconnected") == 0);
+}
+
+static void on_devices(const lp_device *devices, size_t count, void *ud) {
+  *(long *)ud = (long)count;
+  for (size_t i = 0; i < count; i++) {
+    if (strncmp(devices[i].device_id, "audio:", 6) != 0 &&
+        strncmp(devices[i].device_id, "video:", 6) != 0)
+      failures++;
+  }
+}
+
+static void test_devices(void) {
+  CHECK_CODE(lp_get_devices(NULL, NULL), LP_INVALID_PARAMETER);
+  long count = -1;
+  CHECK_CODE(lp_get_devices(on_devices, &count), LP_OK);
+  CHECK(count >= 0);
+}
+
+static void test_bad_arguments(void) {
+  CHECK_CODE(lp_publisher_settings_set_resolution(NULL, "640x480"), LP_INVALID_PARAMETER);
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_resolution(s, "huge"), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "resolution:", 11) == 0);
+  CHECK_CODE(lp_publisher_settings_set_resolution(s, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_frame_rate(s, 0), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "frame_rate:", 11) == 0);
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, "webcam"), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "video_source:", 13) == 0);
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, "\xff\xfe"), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_video_codec(s, "AV2"), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_init_timeout_ms(s, -5), LP_INVALID_PARAMETER);
+  /* A successful call clears the message. */
+  CHECK_CODE(lp_publisher_settings_set_video_codec(s, "H264"), LP_OK);
+  CHECK(strcmp(lp_last_error_message(), "") == 0);
+
+  lp_publisher p = {0};
+  CHECK_CODE(lp_init_publisher(NULL, NULL, NULL, NULL, &p), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_init_publisher(s, NULL, NULL, NULL, NULL), LP_INVALID_PARAMETER);
+  /* Settings that cannot work together fail at once, with no publisher and no callback. */
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, NULL), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(s, NULL), LP_OK);
+  CHECK_CODE(lp_init_publisher(s, NULL, NULL, NULL, &p), LP_INVALID_PARAMETER);
+  CHECK(p.id == 0);
+  lp_publisher_settings_free(s);
+  lp_publisher_settings_free(NULL);
+
+  lp_publisher forged = {987654321};
+  lp_publisher zero = {0};
+  int32_t state;
+  CHECK_CODE(lp_publisher_free(forged), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_free(zero), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_get_state(forged, &state), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_get_stats(forged, count_frames, &state), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_set_log_callback(42, NULL, NULL), LP_INVALID_PARAMETER);
+}
+
+static void test_synthetic_ok(void) {
+  observed o;
+  observed_init(&o);
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher p = start(s, &o);
+  lp_publisher_settings_free(s); /* the publisher keeps its own copy */
+  CHECK(wait_done(&o, 10));
+  CHECK_CODE(o.done_code, LP_OK);
+  CHECK(o.consent_asked == 1);
+  CHECK(o.event_count == 1 && strcmp(o.events[0], "accessAllowed") == 0);
+  int32_t state = -1;
+  CHECK_CODE(lp_publisher_get_state(p, &state), LP_OK);
+  CHECK(state == LP_PUBLISHER_READY);
+
+  lp_publisher_stats first = {0}, later = {0};
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &first), LP_OK);
+  usleep(400 * 1000);
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &later), LP_OK);
+  CHECK(later.video_frames_captured >= first.video_frames_captured + 6);
+  CHECK(later.audio_frames_captured >= first.audio_frames_captured + 20);
+
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  CHECK_CODE(lp_publisher_free(p), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &later), LP_ILLEGAL_STATE);
+}
+
+static void test_consent_denied(void) {
+  observed o;
+  observed_init(&o);
+  o.consent_answer = 0;
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher p = start(s, &o);
+  CHECK(wait_done(&o, 10));
+  CHECK_CODE(o.done_code, LP_USER_MEDIA_ACCESS_DENIED);
+  CHECK(strcmp(o.done_name, "USER_MEDIA_ACCESS_DENIED") == 0);
+  CHECK(strncmp(o.done_message, "Publisher Access Denied:", 24) == 0);
+  CHECK(o.event_count == 1 && strcmp(o.events[0], "accessDenied") == 0);
+  int32_t state = -1;
+  CHECK_CODE(lp_publisher_get_state(p, &state), LP_OK);
+  CHECK(state == LP_PUBLISHER_FAILED);
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  lp_publisher_settings_free(s);
+}
+
+static void expect_device_error(const char *video_source, int32_t code) {
+  observed o;
+  observed_init(&o);
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, video_source), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(s, NULL), LP_OK);
+  lp_publisher p = start(s, &o);
+  CHECK(wait_done(&o, 10));
+  CHECK_CODE(o.done_code, code);
+  CHECK(o.event_count == 0);
+  CHECK(o.consent_asked == 0); /* nothing to ask about when the device is not there */
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  lp_publisher_settings_free(s);
+}
+
+static void test_free_during_init(void) {
+  observed o;
+  observed_init(&o);
+  o.consent_delay_ms = 300;
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher p = start(s, &o);
+  usleep(50 * 1000); /* the consent callback is now running */
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  pthread_mutex_lock(&o.lock);
+  o.freed = 1;
+  int asked = o.consent_asked;
+  pthread_mutex_unlock(&o.lock);
+  CHECK(asked == 1); /* free waited for the running callback */
+  usleep(500 * 1000);
+  CHECK(o.callbacks_after_free == 0);
+  CHECK(!o.done);
+  lp_publisher_settings_free(s);
+}
+
+static void test_free_inside_callback(void) {
+  observed o;
+  observed_init(&o);
+  o.free_in_done = 1;
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher p = start(s, &o);
+  CHECK(wait_done(&o, 10));
+  usleep(100 * 1000);
+  int32_t state;
+  CHECK_CODE(lp_publisher_get_state(p, &state), LP_ILLEGAL_STATE);
+  lp_publisher_settings_free(s);
+}
+
+int main(void) {
+  test_names_and_version();
+  test_devices();
+  test_bad_arguments();
+  test_synthetic_ok();
+  test_consent_denied();
+  expect_device_error("default", LP_NO_DEVICES_FOUND); /* no camera on a build machine */
+  expect_device_error("video:no-such-camera", LP_DEVICE_NOT_FOUND);
+  test_free_during_init();
+  test_free_inside_callback();
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("all C publisher tests passed\n");
+  return 0;
+}

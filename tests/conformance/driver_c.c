@@ -1,0 +1,165 @@
+/* Conformance driver for C. `driver_c --table` prints the error and reason tables as JSON;
+ * `driver_c --scenario NAME --consent allow|deny [--set key=value]...` runs one init_publisher
+ * scenario (value `null` means NULL) and prints its result as JSON. run_conformance.py calls it. */
+#include "libpublisher.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  char events[8][32];
+  int event_count;
+  int done;
+  int code;
+  char message[512];
+  int allow;
+} run_state;
+
+static void add_event(run_state *r, const char *name) {
+  pthread_mutex_lock(&r->lock);
+  if (!r->done && r->event_count < 8) snprintf(r->events[r->event_count++], 32, "%s", name);
+  pthread_mutex_unlock(&r->lock);
+}
+static void on_allowed(lp_publisher p, void *ud) { (void)p; add_event(ud, "accessAllowed"); }
+static void on_denied(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p; (void)e; add_event(ud, "accessDenied");
+}
+static bool on_request(const lp_access_request *req, void *ud) {
+  (void)req; return ((run_state *)ud)->allow;
+}
+static void on_done(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p;
+  run_state *r = ud;
+  pthread_mutex_lock(&r->lock);
+  r->done = 1;
+  r->code = e ? e->code : LP_OK;
+  snprintf(r->message, sizeof r->message, "%s", e ? e->message : "");
+  pthread_cond_broadcast(&r->changed);
+  pthread_mutex_unlock(&r->lock);
+}
+
+static void print_json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
+    else putchar(*s);
+  }
+  putchar('"');
+}
+
+static int apply(lp_publisher_settings *s, const char *key, const char *value) {
+  const char *v = strcmp(value, "null") == 0 ? NULL : value;
+  if (!strcmp(key, "videoSource")) return lp_publisher_settings_set_video_source(s, v);
+  if (!strcmp(key, "audioSource")) return lp_publisher_settings_set_audio_source(s, v);
+  if (!strcmp(key, "resolution")) return lp_publisher_settings_set_resolution(s, v);
+  if (!strcmp(key, "frameRate")) return lp_publisher_settings_set_frame_rate(s, atoi(value));
+  if (!strcmp(key, "name")) return lp_publisher_settings_set_name(s, v);
+  if (!strcmp(key, "videoCodec")) return lp_publisher_settings_set_video_codec(s, v);
+  if (!strcmp(key, "publishAudio")) return lp_publisher_settings_set_publish_audio(s, !strcmp(value, "true"));
+  if (!strcmp(key, "publishVideo")) return lp_publisher_settings_set_publish_video(s, !strcmp(value, "true"));
+  if (!strcmp(key, "initTimeoutMs")) return lp_publisher_settings_set_init_timeout_ms(s, atoi(value));
+  fprintf(stderr, "driver_c: no setter for %s\n", key);
+  exit(2);
+}
+
+static void print_table(void) {
+  static const int32_t codes[] = {
+      LP_OK, LP_AUTHENTICATION_ERROR, LP_INVALID_SESSION_ID, LP_CONNECT_FAILED,
+      LP_NOT_CONNECTED, LP_INVALID_PARAMETER, LP_ILLEGAL_STATE, LP_CONNECT_TIMEOUT,
+      LP_CONNECTION_LIMIT_EXCEEDED, LP_USER_MEDIA_ACCESS_DENIED, LP_PUBLISH_TIMEOUT,
+      LP_CREATE_PEER_CONNECTION_FAILED, LP_HARDWARE_UNAVAILABLE, LP_NO_DEVICES_FOUND,
+      LP_DEVICE_NOT_FOUND, LP_CONSTRAINTS_NOT_SATISFIED, LP_MEDIA_SOURCE_INVALID,
+      LP_STREAM_CREATE_FAILED, LP_SET_REMOTE_DESCRIPTION_FAILED, LP_INTERNAL_ERROR,
+      LP_UNEXPECTED_SERVER_RESPONSE};
+  static const int32_t reasons[] = {
+      LP_REASON_CLIENT_DISCONNECTED, LP_REASON_FORCE_DISCONNECTED, LP_REASON_FORCE_UNPUBLISHED,
+      LP_REASON_MEDIA_STOPPED, LP_REASON_NETWORK_DISCONNECTED};
+  printf("{\"language\":\"c\",\"version\":");
+  print_json_string(lp_version());
+  printf(",\"errors\":[");
+  for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+    printf("%s{\"code\":%d,\"name\":", i ? "," : "", codes[i]);
+    print_json_string(lp_error_name(codes[i]));
+    putchar('}');
+  }
+  printf("],\"reasons\":[");
+  for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++) {
+    printf("%s{\"code\":%d,\"name\":", i ? "," : "", reasons[i]);
+    print_json_string(lp_reason_name(reasons[i]));
+    putchar('}');
+  }
+  printf("]}\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "--table")) {
+    print_table();
+    return 0;
+  }
+  run_state r;
+  memset(&r, 0, sizeof r);
+  pthread_mutex_init(&r.lock, NULL);
+  pthread_cond_init(&r.changed, NULL);
+  r.allow = 1;
+  const char *scenario = "";
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  int32_t setup_code = LP_OK;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--scenario")) scenario = argv[i + 1];
+    else if (!strcmp(argv[i], "--consent")) r.allow = !strcmp(argv[i + 1], "allow");
+    else if (!strcmp(argv[i], "--set") && setup_code == LP_OK) {
+      char key[64];
+      const char *eq = strchr(argv[i + 1], '=');
+      if (!eq || eq - argv[i + 1] >= (long)sizeof key) return 2;
+      snprintf(key, (size_t)(eq - argv[i + 1]) + 1, "%s", argv[i + 1]);
+      setup_code = apply(s, key, eq + 1);
+      if (setup_code != LP_OK) snprintf(r.message, sizeof r.message, "%s", lp_last_error_message());
+    }
+  }
+  lp_publisher p = {0};
+  if (setup_code == LP_OK) {
+    lp_publisher_callbacks cbs = {0};
+    cbs.on_access_allowed = on_allowed;
+    cbs.on_access_denied = on_denied;
+    cbs.user_data = &r;
+    lp_publisher_settings_set_access_request(s, on_request, &r);
+    setup_code = lp_init_publisher(s, &cbs, on_done, &r, &p);
+    if (setup_code != LP_OK) snprintf(r.message, sizeof r.message, "%s", lp_last_error_message());
+  }
+  if (setup_code == LP_OK) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    pthread_mutex_lock(&r.lock);
+    while (!r.done && pthread_cond_timedwait(&r.changed, &r.lock, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&r.lock);
+    lp_publisher_free(p);
+    if (!r.done) {
+      fprintf(stderr, "driver_c: %s did not complete\n", scenario);
+      return 3;
+    }
+  } else {
+    r.code = setup_code;
+  }
+  lp_publisher_settings_free(s);
+  printf("{\"scenario\":");
+  print_json_string(scenario);
+  printf(",\"code\":%d,\"name\":", r.code);
+  print_json_string(lp_error_name(r.code));
+  printf(",\"message\":");
+  print_json_string(r.message);
+  printf(",\"events\":[");
+  for (int i = 0; i < r.event_count; i++) {
+    printf("%s", i ? "," : "");
+    print_json_string(r.events[i]);
+  }
+  printf("]}\n");
+  return 0;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Python driver of the conformance suite.
+
+    python driver_python.py path/to/scenarios.json
+
+Runs every ``init_publisher`` scenario through the installed ``libpublisher`` package and
+prints one JSON object to stdout: the language, the version, the error and reason tables,
+and for each scenario the outcome's code, name and message and the publisher events received
+before the completion (camelCase, as the scenario file spells them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any, Dict, List
+
+import libpublisher
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def run_scenario(scenario: Dict[str, Any]) -> Dict[str, Any]:
+    options = {snake_case(key): value for key, value in scenario.get("options", {}).items()}
+    consent = scenario.get("consent", "allow")
+    if consent not in ("allow", "deny"):
+        raise ValueError(f"{scenario['name']}: unknown consent {consent!r}")
+    allowed = consent == "allow"
+    options["access_request"] = lambda request: allowed
+
+    # A blocking call runs the handlers on this thread before it returns or raises, so
+    # `events` holds exactly what arrived before the completion.
+    events: List[str] = []
+    handlers = {
+        name: (lambda *args, _name=name: events.append(camel_case(_name)))
+        for name in libpublisher.PUBLISHER_EVENTS
+    }
+    result: Dict[str, Any] = {"scenario": scenario["name"]}
+    try:
+        publisher = libpublisher.init_publisher(options, on=handlers)
+    except libpublisher.Error as error:
+        result.update(code=int(error.code), name=error.name, message=error.message)
+    else:
+        result.update(code=0, name=libpublisher.ErrorCode(0).name, message="")
+        result["events"] = list(events)
+        publisher.close()
+        return result
+    result["events"] = list(events)
+    return result
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} path/to/scenarios.json", file=sys.stderr)
+        return 2
+    with open(argv[1], encoding="utf-8") as f:
+        scenarios = json.load(f)
+    report = {
+        "language": "python",
+        "version": libpublisher.__version__,
+        "errors": [
+            {"code": code.value, "name": code.name}
+            for code in sorted(libpublisher.ErrorCode, key=int)
+        ],
+        "reasons": [
+            {"code": reason.value, "name": reason.name}
+            for reason in sorted(libpublisher.Reason, key=int)
+        ],
+        "results": [run_scenario(s) for s in scenarios.get("init_publisher", [])],
+    }
+    json.dump(report, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,89 @@
+"""The same init_publisher scenarios, run from Rust, C, Python and Node, give the same codes,
+names and events, and every language sees the core's error table unchanged.
+
+The drivers must have been built (scripts/test builds them); a missing driver is a failure.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = ROOT / "tests" / "conformance"
+SCENARIOS_FILE = HERE / "scenarios.json"
+SCENARIOS = json.loads(SCENARIOS_FILE.read_text())["init_publisher"]
+TIMEOUT = 120
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    assert out.returncode == 0, f"{cmd} failed ({out.returncode}):\n{out.stderr[-2000:]}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def c_driver():
+    """The C driver runs one scenario per process (C has no JSON parser to read the file)."""
+    exe = str(ROOT / "target" / "c" / "driver_c")
+    table = run_json([exe, "--table"])
+    results = []
+    for s in SCENARIOS:
+        args = [exe, "--scenario", s["name"], "--consent", s["consent"]]
+        for key, value in s["options"].items():
+            text = "null" if value is None else json.dumps(value).strip('"')
+            args += ["--set", f"{key}={text}"]
+        results.append(run_json(args))
+    return {**table, "results": results}
+
+
+DRIVERS = {
+    "rust": lambda: run_json(
+        [str(ROOT / "target" / "release" / "examples" / "conformance_driver"), str(SCENARIOS_FILE)]
+    ),
+    "c": c_driver,
+    "python": lambda: run_json([sys.executable, str(HERE / "driver_python.py"), str(SCENARIOS_FILE)]),
+    "node": lambda: run_json([os.environ.get("NODE", "node"), str(HERE / "driver_node.mjs"), str(SCENARIOS_FILE)]),
+}
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    return {language: run() for language, run in DRIVERS.items()}
+
+
+def test_every_language_reports_itself(outputs):
+    for language, out in outputs.items():
+        assert out["language"] == language
+        assert out["version"] == outputs["rust"]["version"]
+
+
+@pytest.mark.parametrize("language", ["c", "python", "node"])
+def test_error_table_is_the_core_table(outputs, language):
+    core = outputs["rust"]
+    assert len(core["errors"]) >= 21 and core["errors"][0] == {"code": 0, "name": "OK"}
+    assert outputs[language]["errors"] == core["errors"]
+    assert outputs[language]["reasons"] == core["reasons"]
+
+
+@pytest.mark.parametrize("language", list(DRIVERS))
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_scenario_outcome(outputs, language, scenario):
+    results = {r["scenario"]: r for r in outputs[language]["results"]}
+    got = results[scenario["name"]]
+    expect = scenario["expect"]
+    assert (got["code"], got["name"]) == (expect["code"], expect["name"]), got["message"]
+    assert got["events"] == expect["events"]
+    prefix = expect.get("messagePrefix")
+    if prefix:
+        assert got["message"].startswith(prefix), got["message"]
+
+
+@pytest.mark.parametrize("language", ["c", "python", "node"])
+def test_messages_match_rust(outputs, language):
+    """Messages come from the core, so they are the same text in every language."""
+    rust = {r["scenario"]: r["message"] for r in outputs["rust"]["results"]}
+    other = {r["scenario"]: r["message"] for r in outputs[language]["results"]}
+    assert other == rust
