@@ -117,6 +117,9 @@
 // `lp_init_publisher` failed.
 #define LP_PUBLISHER_FAILED 2
 
+// Published on a session (or `lp_session_publish` is under way).
+#define LP_PUBLISHER_PUBLISHING 3
+
 // Publisher settings under construction (opaque): `lp_publisher_settings_new`, the
 // `lp_publisher_settings_set_*` functions, `lp_publisher_settings_free`.
 typedef struct lp_publisher_settings lp_publisher_settings;
@@ -197,12 +200,29 @@ typedef void (*lp_publisher_done_cb)(struct lp_publisher publisher,
                                      const struct lp_error *error,
                                      void *user_data);
 
-// Counters of a publisher.
+// Counters of a publisher. Sending figures cover the current stream (zero when not
+// published); transport figures are at most a second old.
 typedef struct lp_publisher_stats {
   // Video frames the video source produced.
   uint64_t video_frames_captured;
   // 10 ms audio frames the audio source produced.
   uint64_t audio_frames_captured;
+  // Video frames encoded and sent.
+  uint64_t video_frames_sent;
+  // Of which keyframes.
+  uint64_t video_keyframes_sent;
+  // Audio packets (20 ms each) encoded and sent.
+  uint64_t audio_packets_sent;
+  // RTP packets sent.
+  uint64_t packets_sent;
+  // RTP payload bytes sent.
+  uint64_t bytes_sent;
+  // Send bitrate over the last second, bit/s.
+  uint64_t bitrate_bps;
+  // Round-trip time from the receiver's RTCP reports, ms (0 before the first report).
+  double rtt_ms;
+  // Packets the receiver reported lost.
+  int64_t packets_lost;
 } lp_publisher_stats;
 
 // Receives the stats; `stats` lives until it returns.

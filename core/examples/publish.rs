@@ -1,8 +1,10 @@
-//! The main job: acquire a camera and microphone (or the synthetic ones) and report progress.
+//! The main job: acquire a camera and microphone (or the synthetic ones), connect a session
+//! and publish, printing one progress line a second and a summary.
 //!
-//! cargo run --release --example publish -- [--video SOURCE] [--audio SOURCE]
-//!     [--resolution WxH] [--fps N] [--seconds N]
+//! cargo run --release --example publish -- [--url URL] [--token T] [--video SOURCE]
+//!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N]
 //!
+//! The URL defaults to `loopback://`, the receiver embedded in the library.
 //! Sources are "default", a device id, "synthetic" or "none". With "default" and no device of
 //! that kind present, the example falls back to "synthetic" and says so.
 
@@ -11,10 +13,13 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use libpublisher::{
-    devices, get_devices, init_publisher, DeviceKind, Error, OptionValue, PublisherSettings,
+    devices, get_devices, init_publisher, init_session, DeviceKind, Error, OptionValue,
+    PublisherSettings, Session, SessionSettings,
 };
 
 struct Args {
+    url: String,
+    token: Option<String>,
     video: String,
     audio: String,
     resolution: String,
@@ -24,6 +29,8 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        url: "loopback://".into(),
+        token: None,
         video: "default".into(),
         audio: "default".into(),
         resolution: "1280x720".into(),
@@ -34,6 +41,8 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--url" => args.url = value()?,
+            "--token" => args.token = Some(value()?),
             "--video" => args.video = value()?,
             "--audio" => args.audio = value()?,
             "--resolution" => args.resolution = value()?,
@@ -139,7 +148,36 @@ fn main() -> ExitCode {
         Ok(Err(e)) => return fail(&e),
         Err(_) => return fail(&Error::internal("init_publisher never completed")),
     }
-    println!("sessions are not part of this build yet: reporting capture only");
+    let session = match init_session(
+        &args.url,
+        SessionSettings::default(),
+        Arc::new(|_, event| println!("event: {}", event.name())),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let wait = |call: &dyn Fn(libpublisher::session::SessionDone) -> libpublisher::Result<()>| {
+        let (tx, rx) = mpsc::channel();
+        call(Box::new(move |_, outcome| {
+            let _ = tx.send(outcome);
+        }))?;
+        rx.recv()
+            .unwrap_or_else(|_| Err(Error::internal("the call never completed")))
+    };
+    let connected_at = Instant::now();
+    if let Err(e) = wait(&|done| session.connect(args.token.clone(), done)) {
+        return fail(&e);
+    }
+    println!(
+        "connected to {} in {} ms",
+        args.url,
+        connected_at.elapsed().as_millis()
+    );
+    let publish_at = Instant::now();
+    if let Err(e) = wait(&|done| session.publish(&publisher, done)) {
+        return fail(&e);
+    }
+    println!("publishing after {} ms", publish_at.elapsed().as_millis());
 
     let begin = publisher.stats();
     let begin_at = Instant::now();
@@ -148,22 +186,53 @@ fn main() -> ExitCode {
         std::thread::sleep(Duration::from_secs(1));
         let now = publisher.stats();
         println!(
-            "[{second:>3}s] video {:>3} fps, audio {:>3} frames/s",
-            now.video_frames_captured - last.video_frames_captured,
-            now.audio_frames_captured - last.audio_frames_captured
+            "[{second:>3}s] sent {:>3} fps, {:>7.1} kbit/s, RTT {:>5.1} ms, lost {}{}",
+            now.video_frames_sent - last.video_frames_sent,
+            now.bitrate_bps as f64 / 1000.0,
+            now.rtt_ms,
+            now.packets_lost,
+            receiver_line(&session, &publisher),
         );
         last = now;
     }
     let elapsed = begin_at.elapsed().as_secs_f64().max(1e-3);
     let end = publisher.stats();
+    let received = receiver_line(&session, &publisher);
+    if let Err(e) = wait(&|done| session.unpublish(&publisher, done)) {
+        return fail(&e);
+    }
+    let _ = wait(&|done| session.disconnect(done));
+    session.close();
     publisher.close();
+    let frames = end.video_frames_sent - begin.video_frames_sent;
     println!(
-        "summary: {:.1} s, {} video frames ({:.1} fps), {} audio frames ({:.1}/s)",
+        "summary: {:.1} s, {} video frames sent ({:.1} fps, {} keyframes), {} audio packets, \
+         {} RTP packets, {:.0} kbit/s average{}",
         elapsed,
-        end.video_frames_captured - begin.video_frames_captured,
-        (end.video_frames_captured - begin.video_frames_captured) as f64 / elapsed,
-        end.audio_frames_captured - begin.audio_frames_captured,
-        (end.audio_frames_captured - begin.audio_frames_captured) as f64 / elapsed,
+        frames,
+        frames as f64 / elapsed,
+        end.video_keyframes_sent,
+        end.audio_packets_sent - begin.audio_packets_sent,
+        end.packets_sent,
+        (end.bytes_sent - begin.bytes_sent) as f64 * 8.0 / elapsed / 1000.0,
+        received,
     );
     ExitCode::SUCCESS
+}
+
+/// What the embedded receiver counted, on `loopback://`.
+fn receiver_line(session: &Session, publisher: &libpublisher::Publisher) -> String {
+    match session.receiver_stats(publisher) {
+        Some(r) => format!(
+            "; receiver: {} frames, {} audio packets{}",
+            r.video_frames,
+            r.audio_packets,
+            if r.first_frame_was_keyframe {
+                ", first frame a keyframe"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    }
 }

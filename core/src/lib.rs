@@ -28,6 +28,7 @@ pub mod logging;
 pub mod media;
 pub mod publisher;
 pub mod runtime;
+pub mod session;
 pub mod settings;
 
 pub use devices::{get_devices, Device, DeviceKind};
@@ -36,6 +37,10 @@ pub use logging::{set_log_sink, LogLevel, LogRecord};
 pub use publisher::{
     init_publisher, Publisher, PublisherEvent, PublisherState, PublisherStats,
     PUBLISHER_EVENT_NAMES,
+};
+pub use session::{
+    init_session, ReceiverStats, Session, SessionEvent, SessionSettings, SessionState,
+    SESSION_EVENT_NAMES,
 };
 pub use settings::{AccessRequest, OptionValue, PublisherSettings, SourceSpec, VideoCodec};
 

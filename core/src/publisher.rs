@@ -9,6 +9,7 @@ use crate::devices::{self, DeviceKind};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::{self, AudioFrame, MediaKind, Source, VideoFrame};
 use crate::runtime::{runtime, Dispatcher};
+use crate::session::Stream;
 use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
 
 /// Something that happened to a publisher, delivered to its event handler.
@@ -86,6 +87,8 @@ pub enum PublisherState {
     Initializing,
     /// Sources are open and delivering; the publisher can be published.
     Ready,
+    /// Published on a session (or `publish` is under way).
+    Publishing,
     /// `init_publisher` failed; the publisher can only be closed.
     Failed,
     /// Closed by the host; nothing more happens.
@@ -98,20 +101,44 @@ impl PublisherState {
         match self {
             PublisherState::Initializing => "initializing",
             PublisherState::Ready => "ready",
+            PublisherState::Publishing => "publishing",
             PublisherState::Failed => "failed",
             PublisherState::Closed => "closed",
         }
     }
 }
 
-/// Counters of a publisher, read with [`Publisher::stats`].
+/// Counters of a publisher, read with [`Publisher::stats`]. The sending figures cover the
+/// current stream (zero when not published); transport figures are at most a second old.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PublisherStats {
     /// Video frames the video source produced.
     pub video_frames_captured: u64,
     /// 10 ms audio frames the audio source produced.
     pub audio_frames_captured: u64,
+    /// Video frames encoded and sent.
+    pub video_frames_sent: u64,
+    /// Of which keyframes.
+    pub video_keyframes_sent: u64,
+    /// Audio packets (20 ms each) encoded and sent.
+    pub audio_packets_sent: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP payload bytes sent.
+    pub bytes_sent: u64,
+    /// Send bitrate over the last second, bit/s.
+    pub bitrate_bps: u64,
+    /// Round-trip time from the receiver's RTCP reports, ms (0 before the first report).
+    pub rtt_ms: f64,
+    /// Packets the receiver reported lost.
+    pub packets_lost: i64,
 }
+
+/// The video and audio sources a publisher has open.
+pub(crate) type OpenSources = (
+    Option<Arc<Source<VideoFrame>>>,
+    Option<Arc<Source<AudioFrame>>>,
+);
 
 /// The host's event handler.
 pub type EventHandler = Arc<dyn Fn(&Publisher, PublisherEvent) + Send + Sync>;
@@ -120,6 +147,7 @@ pub type InitDone = Box<dyn FnOnce(&Publisher, Result<()>) + Send>;
 
 struct Lifecycle {
     state: PublisherState,
+    stream: Option<Arc<Stream>>,
     video: Option<Arc<Source<VideoFrame>>>,
     audio: Option<Arc<Source<AudioFrame>>>,
     init_task: Option<tokio::task::AbortHandle>,
@@ -166,6 +194,7 @@ pub fn init_publisher(
             settings,
             lifecycle: Mutex::new(Lifecycle {
                 state: PublisherState::Initializing,
+                stream: None,
                 video: None,
                 audio: None,
                 init_task: None,
@@ -208,9 +237,80 @@ impl Publisher {
     /// Current counters.
     pub fn stats(&self) -> PublisherStats {
         let lifecycle = self.lifecycle();
-        PublisherStats {
+        let mut stats = PublisherStats {
             video_frames_captured: lifecycle.video.as_ref().map_or(0, |s| s.frames()),
             audio_frames_captured: lifecycle.audio.as_ref().map_or(0, |s| s.frames()),
+            ..Default::default()
+        };
+        if let Some(stream) = &lifecycle.stream {
+            let s = stream.stats();
+            stats.video_frames_sent = s.video_frames_sent;
+            stats.video_keyframes_sent = s.video_keyframes_sent;
+            stats.audio_packets_sent = s.audio_packets_sent;
+            stats.packets_sent = s.transport.packets_sent;
+            stats.bytes_sent = s.transport.bytes_sent;
+            stats.bitrate_bps = s.bitrate_bps;
+            stats.rtt_ms = s.transport.rtt_ms;
+            stats.packets_lost = s.transport.packets_lost;
+        }
+        stats
+    }
+
+    /// The open sources, for the stream that publishes them.
+    pub(crate) fn sources(&self) -> OpenSources {
+        let lifecycle = self.lifecycle();
+        (lifecycle.video.clone(), lifecycle.audio.clone())
+    }
+
+    /// Reserves the publisher for a `publish`: only a ready publisher can be published.
+    pub(crate) fn begin_publish(&self) -> Result<()> {
+        let mut lifecycle = self.lifecycle();
+        match lifecycle.state {
+            PublisherState::Ready => {
+                lifecycle.state = PublisherState::Publishing;
+                Ok(())
+            }
+            PublisherState::Publishing => Err(Error::illegal_state(
+                "publish: the publisher is already published",
+            )),
+            PublisherState::Initializing => Err(Error::illegal_state(
+                "publish: init_publisher has not completed yet",
+            )),
+            PublisherState::Failed => Err(Error::illegal_state("publish: init_publisher failed")),
+            PublisherState::Closed => Err(Error::illegal_state("publish: the publisher is closed")),
+        }
+    }
+
+    /// Binds the stream that publishes this publisher; false if it closed meanwhile.
+    pub(crate) fn attach_stream(&self, stream: &Arc<Stream>) -> bool {
+        let mut lifecycle = self.lifecycle();
+        if lifecycle.state != PublisherState::Publishing {
+            return false;
+        }
+        lifecycle.stream = Some(stream.clone());
+        true
+    }
+
+    /// Whether `stream` is this publisher's current stream.
+    pub(crate) fn has_stream(&self, stream: &Arc<Stream>) -> bool {
+        self.lifecycle()
+            .stream
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+    }
+
+    /// The stream ended (or never started): back to ready, with `streamDestroyed` when a
+    /// stream had been announced.
+    pub(crate) fn end_publish(&self, reason: Option<Reason>) {
+        let had_stream = {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state == PublisherState::Publishing {
+                lifecycle.state = PublisherState::Ready;
+            }
+            lifecycle.stream.take().is_some()
+        };
+        if let (true, Some(reason)) = (had_stream, reason) {
+            self.emit(PublisherEvent::StreamDestroyed { reason });
         }
     }
 
@@ -218,16 +318,23 @@ impl Publisher {
     /// none of this publisher's callbacks is running or will run (called from inside one of
     /// them, that one is the last). Closing twice is harmless.
     pub fn close(&self) {
-        let (video, audio, task) = {
+        let (video, audio, task, stream) = {
             let mut lifecycle = self.lifecycle();
             lifecycle.state = PublisherState::Closed;
             (
                 lifecycle.video.take(),
                 lifecycle.audio.take(),
                 lifecycle.init_task.take(),
+                lifecycle.stream.take(),
             )
         };
         self.inner.dispatcher.close();
+        if let Some(stream) = stream {
+            // The session forgets the stream and the server's side is released in the background.
+            stream.stop_encoders();
+            stream.detach_from_session();
+            runtime().spawn(async move { stream.teardown().await });
+        }
         if let Some(task) = task {
             task.abort();
         }
@@ -247,7 +354,14 @@ impl Publisher {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn emit(&self, event: PublisherEvent) {
+    /// Waits until the events emitted so far were delivered (bounded: a host callback that
+    /// never returns must not stall the session).
+    pub(crate) async fn flush_events(&self) {
+        let flushed = self.inner.dispatcher.flush();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), flushed).await;
+    }
+
+    pub(crate) fn emit(&self, event: PublisherEvent) {
         let publisher = self.clone();
         self.inner
             .dispatcher

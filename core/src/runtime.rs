@@ -88,6 +88,16 @@ impl Dispatcher {
         }
     }
 
+    /// Resolves once every callback queued before it has run (or been dropped by `close`):
+    /// lets one handle's events be ordered after another's.
+    pub(crate) fn flush(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        self.post(move || {
+            let _ = done.send(());
+        });
+        flushed
+    }
+
     /// Whether the calling thread is this dispatcher's callback thread.
     pub(crate) fn is_current(&self) -> bool {
         self.state.thread.get() == Some(&std::thread::current().id())

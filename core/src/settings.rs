@@ -310,16 +310,7 @@ impl PublisherSettings {
                 }
                 _ => return Err(bad_type("\"VP8\" or \"H264\"")),
             },
-            "init_timeout_ms" => {
-                let ms = integer(&value).ok_or_else(|| bad_type("an integer"))?;
-                if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
-                    return Err(Error::invalid_parameter(
-                        field,
-                        format!("must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}"),
-                    ));
-                }
-                self.init_timeout = Duration::from_millis(ms as u64);
-            }
+            "init_timeout_ms" => self.init_timeout = timeout_value(field, &value)?,
             _ => {
                 return Err(Error::invalid_parameter(
                     key,
@@ -360,8 +351,22 @@ pub const KNOWN_KEYS: &[&str] = &[
     "init_timeout_ms",
 ];
 
+/// A timeout option in milliseconds: an integer from 1 to [`MAX_TIMEOUT_MS`].
+pub(crate) fn timeout_value(field: &str, value: &OptionValue) -> Result<Duration> {
+    let ms = integer(value).ok_or_else(|| {
+        Error::invalid_parameter(field, format!("expected an integer, got {}", value.kind()))
+    })?;
+    if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+        return Err(Error::invalid_parameter(
+            field,
+            format!("must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}"),
+        ));
+    }
+    Ok(Duration::from_millis(ms as u64))
+}
+
 /// `videoSource` → `video_source`; snake_case keys pass unchanged.
-fn canonical_key(key: &str) -> String {
+pub fn canonical_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         if c.is_ascii_uppercase() {

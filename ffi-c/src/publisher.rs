@@ -91,7 +91,8 @@ pub struct lp_publisher_callbacks {
     pub user_data: *mut c_void,
 }
 
-/// Counters of a publisher.
+/// Counters of a publisher. Sending figures cover the current stream (zero when not
+/// published); transport figures are at most a second old.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct lp_publisher_stats {
@@ -99,6 +100,22 @@ pub struct lp_publisher_stats {
     pub video_frames_captured: u64,
     /// 10 ms audio frames the audio source produced.
     pub audio_frames_captured: u64,
+    /// Video frames encoded and sent.
+    pub video_frames_sent: u64,
+    /// Of which keyframes.
+    pub video_keyframes_sent: u64,
+    /// Audio packets (20 ms each) encoded and sent.
+    pub audio_packets_sent: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP payload bytes sent.
+    pub bytes_sent: u64,
+    /// Send bitrate over the last second, bit/s.
+    pub bitrate_bps: u64,
+    /// Round-trip time from the receiver's RTCP reports, ms (0 before the first report).
+    pub rtt_ms: f64,
+    /// Packets the receiver reported lost.
+    pub packets_lost: i64,
 }
 
 /// Receives the stats; `stats` lives until it returns.
@@ -111,6 +128,8 @@ pub const LP_PUBLISHER_INITIALIZING: i32 = 0;
 pub const LP_PUBLISHER_READY: i32 = 1;
 /// `lp_init_publisher` failed.
 pub const LP_PUBLISHER_FAILED: i32 = 2;
+/// Published on a session (or `lp_session_publish` is under way).
+pub const LP_PUBLISHER_PUBLISHING: i32 = 3;
 
 fn registry() -> MutexGuard<'static, HashMap<u64, Publisher>> {
     static REGISTRY: LazyLock<Mutex<HashMap<u64, Publisher>>> = LazyLock::new(Default::default);
@@ -434,6 +453,14 @@ pub extern "C" fn lp_publisher_get_stats(
         let raw = lp_publisher_stats {
             video_frames_captured: stats.video_frames_captured,
             audio_frames_captured: stats.audio_frames_captured,
+            video_frames_sent: stats.video_frames_sent,
+            video_keyframes_sent: stats.video_keyframes_sent,
+            audio_packets_sent: stats.audio_packets_sent,
+            packets_sent: stats.packets_sent,
+            bytes_sent: stats.bytes_sent,
+            bitrate_bps: stats.bitrate_bps,
+            rtt_ms: stats.rtt_ms,
+            packets_lost: stats.packets_lost,
         };
         unsafe { cb(&raw, user_data) };
         Ok(())
@@ -451,6 +478,7 @@ pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32)
             S::Initializing => LP_PUBLISHER_INITIALIZING,
             S::Ready => LP_PUBLISHER_READY,
             S::Failed => LP_PUBLISHER_FAILED,
+            S::Publishing => LP_PUBLISHER_PUBLISHING,
             S::Closed => return Err(Error::illegal_state("the publisher is closed")),
         };
         Ok(())

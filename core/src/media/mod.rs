@@ -4,9 +4,12 @@
 //! bounded queues that drop the oldest frame when full: a consumer that falls behind loses
 //! frames, it never builds up latency or memory.
 
+pub mod encoder;
+pub mod opus;
 mod queue;
 mod source;
 pub mod synthetic;
+pub mod vp8;
 
 pub use queue::FrameQueue;
 pub use source::{Source, SourceStatus};

@@ -1,0 +1,273 @@
+//! Encoder threads: each takes raw frames from its source's queue, encodes them and hands the
+//! result to the async side. They never run on the runtime, and when they fall behind the
+//! queue drops the oldest raw frame rather than letting latency grow.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::opus::{OpusEncoder, OPUS_PACKET_MS};
+use super::queue::PopError;
+use super::vp8::Vp8Encoder;
+use super::{AudioFrame, Source, VideoFrame};
+use crate::error::{Error, Result};
+
+/// One encoded frame (video) or packet (audio), ready to packetize.
+#[derive(Debug, Clone)]
+pub struct EncodedSample {
+    /// The codec bitstream.
+    pub data: Bytes,
+    /// How much media time it covers.
+    pub duration: Duration,
+    /// A video keyframe.
+    pub keyframe: bool,
+}
+
+/// Counters shared between an encoder thread and whoever reads stats.
+#[derive(Debug, Default)]
+pub struct EncoderCounters {
+    /// Frames (video) or packets (audio) encoded and handed on.
+    pub encoded: AtomicU64,
+    /// Bytes of bitstream handed on.
+    pub bytes: AtomicU64,
+    /// Keyframes produced.
+    pub keyframes: AtomicU64,
+    /// Encoded output dropped because the sending side was full.
+    pub dropped: AtomicU64,
+}
+
+/// A running encoder thread.
+pub struct EncoderThread {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<AtomicBool>,
+    bitrate_kbps: Arc<AtomicU32>,
+    counters: Arc<EncoderCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EncoderThread {
+    /// Asks for a keyframe as the next frame (a receiver's PLI/FIR).
+    pub fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::Release);
+    }
+
+    /// Changes the target bitrate (video, kbit/s).
+    pub fn set_bitrate_kbps(&self, kbps: u32) {
+        self.bitrate_kbps.store(kbps, Ordering::Release);
+    }
+
+    /// The current target bitrate in kbit/s.
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.bitrate_kbps.load(Ordering::Acquire)
+    }
+
+    /// The thread's counters.
+    pub fn counters(&self) -> &Arc<EncoderCounters> {
+        &self.counters
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for EncoderThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A bitrate that looks good for VP8 at this size and rate: 0.07 bit per pixel, 100 kbit/s to
+/// 4 Mbit/s (about 2 Mbit/s at 720p30, 650 kbit/s at 480p30).
+pub fn default_video_bitrate_kbps(width: u32, height: u32, fps: u32) -> u32 {
+    let kbps = f64::from(width) * f64::from(height) * f64::from(fps) * 0.07 / 1000.0;
+    (kbps as u32).clamp(100, 4000)
+}
+
+/// Opus at 32 kbit/s: transparent for speech, fine for music in a call.
+pub const AUDIO_BITRATE_BPS: i32 = 32_000;
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map_err(|e| Error::internal(format!("cannot start an encoder thread: {e}")))
+}
+
+/// Starts VP8 encoding of `source`, starting with a keyframe, into `out`.
+pub fn start_video(
+    source: &Source<VideoFrame>,
+    fps: u32,
+    bitrate_kbps: u32,
+    out: mpsc::Sender<EncodedSample>,
+) -> Result<EncoderThread> {
+    let queue = source.subscribe(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let keyframe = Arc::new(AtomicBool::new(true));
+    let bitrate = Arc::new(AtomicU32::new(bitrate_kbps));
+    let counters = Arc::new(EncoderCounters::default());
+    let frame_duration = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+    let thread = {
+        let (stop, keyframe, bitrate, counters) = (
+            stop.clone(),
+            keyframe.clone(),
+            bitrate.clone(),
+            counters.clone(),
+        );
+        spawn("lp-video-enc", move || {
+            let mut encoder: Option<Vp8Encoder> = None;
+            while !stop.load(Ordering::Acquire) {
+                let frame = match queue.pop(Duration::from_millis(100)) {
+                    Ok(frame) => frame,
+                    Err(PopError::Timeout) => continue,
+                    Err(PopError::Closed) => break,
+                };
+                // Made on the first frame and again if the size changes (a camera switching mode).
+                let fits = encoder
+                    .as_ref()
+                    .is_some_and(|e| e.size() == (frame.width, frame.height));
+                if !fits {
+                    match Vp8Encoder::new(
+                        frame.width,
+                        frame.height,
+                        fps,
+                        bitrate.load(Ordering::Acquire),
+                    ) {
+                        Ok(e) => encoder = Some(e),
+                        Err(e) => {
+                            tracing::error!("video encoder: {}", e.message);
+                            break;
+                        }
+                    }
+                    keyframe.store(true, Ordering::Release);
+                }
+                let Some(enc) = encoder.as_mut() else { break };
+                let wanted = bitrate.load(Ordering::Acquire);
+                if wanted != enc.bitrate_kbps() {
+                    if let Err(e) = enc.set_bitrate(wanted) {
+                        tracing::warn!("video bitrate change: {}", e.message);
+                    }
+                }
+                let force = keyframe.swap(false, Ordering::AcqRel);
+                let encoded = match enc.encode(
+                    &frame.data,
+                    frame.timestamp_us as i64,
+                    frame_duration.as_micros() as u64,
+                    force,
+                ) {
+                    Ok(Some(encoded)) => encoded,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!("video encoder: {}", e.message);
+                        break;
+                    }
+                };
+                let len = encoded.data.len() as u64;
+                let is_key = encoded.keyframe;
+                let sample = EncodedSample {
+                    data: Bytes::from(encoded.data),
+                    duration: frame_duration,
+                    keyframe: is_key,
+                };
+                match out.try_send(sample) {
+                    Ok(()) => {
+                        counters.encoded.fetch_add(1, Ordering::Relaxed);
+                        counters.bytes.fetch_add(len, Ordering::Relaxed);
+                        if is_key {
+                            counters.keyframes.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // The receiver cannot decode past a missing frame: restart with a key.
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        keyframe.store(true, Ordering::Release);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+        })?
+    };
+    Ok(EncoderThread {
+        stop,
+        keyframe,
+        bitrate_kbps: bitrate,
+        counters,
+        thread: Some(thread),
+    })
+}
+
+/// Starts Opus encoding of `source` into `out`, one packet every 20 ms.
+pub fn start_audio(
+    source: &Source<AudioFrame>,
+    out: mpsc::Sender<EncodedSample>,
+) -> Result<EncoderThread> {
+    let queue = source.subscribe(10);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(EncoderCounters::default());
+    let bitrate = Arc::new(AtomicU32::new((AUDIO_BITRATE_BPS / 1000) as u32));
+    let thread = {
+        let (stop, counters) = (stop.clone(), counters.clone());
+        spawn("lp-audio-enc", move || {
+            let mut encoder: Option<OpusEncoder> = None;
+            while !stop.load(Ordering::Acquire) {
+                let frame = match queue.pop(Duration::from_millis(100)) {
+                    Ok(frame) => frame,
+                    Err(PopError::Timeout) => continue,
+                    Err(PopError::Closed) => break,
+                };
+                if encoder
+                    .as_ref()
+                    .is_none_or(|e| e.channels() != frame.channels)
+                {
+                    match OpusEncoder::new(frame.channels, AUDIO_BITRATE_BPS) {
+                        Ok(e) => encoder = Some(e),
+                        Err(e) => {
+                            tracing::error!("audio encoder: {}", e.message);
+                            break;
+                        }
+                    }
+                }
+                let Some(enc) = encoder.as_mut() else { break };
+                let packet = match enc.push(&frame) {
+                    Ok(Some(packet)) => packet,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!("audio encoder: {}", e.message);
+                        break;
+                    }
+                };
+                let len = packet.len() as u64;
+                let sample = EncodedSample {
+                    data: Bytes::from(packet),
+                    duration: Duration::from_millis(u64::from(OPUS_PACKET_MS)),
+                    keyframe: false,
+                };
+                match out.try_send(sample) {
+                    Ok(()) => {
+                        counters.encoded.fetch_add(1, Ordering::Relaxed);
+                        counters.bytes.fetch_add(len, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+        })?
+    };
+    Ok(EncoderThread {
+        stop,
+        keyframe: Arc::new(AtomicBool::new(false)),
+        bitrate_kbps: bitrate,
+        counters,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,534 @@
+//! Sessions: connect to a media server (chosen by the URL), publish publishers on it.
+//!
+//! State machine: `Disconnected` → `Connecting` → `Connected` → `Disconnecting` →
+//! `Disconnected`; any state → `Closed` on `close`. Each published publisher has one
+//! [`stream::Stream`] (a sending peer connection and its encoders).
+
+mod loopback;
+pub(crate) mod peer;
+mod stream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use loopback::ReceiverStats;
+pub use peer::TransportStats;
+
+use crate::error::{Error, ErrorCode, Reason, Result};
+use crate::publisher::Publisher;
+use crate::runtime::{runtime, Dispatcher};
+use crate::settings::OptionValue;
+pub(crate) use stream::Stream;
+
+/// Something that happened to a session, delivered to its event handler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// `connect` succeeded.
+    SessionConnected,
+    /// The session ended.
+    SessionDisconnected {
+        /// Why.
+        reason: Reason,
+    },
+    /// Connectivity was lost; the session is trying to recover.
+    SessionReconnecting,
+    /// Connectivity was recovered.
+    SessionReconnected,
+}
+
+impl SessionEvent {
+    /// The event's name as OpenTok and the Node binding spell it: `"sessionConnected"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionEvent::SessionConnected => "sessionConnected",
+            SessionEvent::SessionDisconnected { .. } => "sessionDisconnected",
+            SessionEvent::SessionReconnecting => "sessionReconnecting",
+            SessionEvent::SessionReconnected => "sessionReconnected",
+        }
+    }
+
+    /// The name as the Python binding spells it: `"session_connected"`.
+    pub fn snake_name(&self) -> &'static str {
+        match self {
+            SessionEvent::SessionConnected => "session_connected",
+            SessionEvent::SessionDisconnected { .. } => "session_disconnected",
+            SessionEvent::SessionReconnecting => "session_reconnecting",
+            SessionEvent::SessionReconnected => "session_reconnected",
+        }
+    }
+}
+
+/// Every session event name, camelCase.
+pub const SESSION_EVENT_NAMES: &[&str] = &[
+    "sessionConnected",
+    "sessionDisconnected",
+    "sessionReconnecting",
+    "sessionReconnected",
+];
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Not connected (initially, after `disconnect`, after a failed `connect`).
+    Disconnected,
+    /// `connect` is under way.
+    Connecting,
+    /// Connected: `publish` works.
+    Connected,
+    /// `disconnect` is under way.
+    Disconnecting,
+    /// Closed by the host; nothing more happens.
+    Closed,
+}
+
+impl SessionState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Disconnected => "disconnected",
+            SessionState::Connecting => "connecting",
+            SessionState::Connected => "connected",
+            SessionState::Disconnecting => "disconnecting",
+            SessionState::Closed => "closed",
+        }
+    }
+}
+
+/// Timeouts of a session, settable by name like publisher settings.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// How long `connect` may take.
+    pub connect_timeout: Duration,
+    /// How long the server may take to accept a stream.
+    pub publish_timeout: Duration,
+    /// How long ICE and DTLS may take to find a path once the server answered.
+    pub ice_timeout: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            connect_timeout: Duration::from_secs(10),
+            publish_timeout: Duration::from_secs(15),
+            ice_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SessionSettings {
+    /// Sets one option by name (snake_case or camelCase); 1011 naming the key otherwise.
+    pub fn set(&mut self, key: &str, value: OptionValue) -> Result<()> {
+        let field = crate::settings::canonical_key(key);
+        let target = match field.as_str() {
+            "connect_timeout_ms" => &mut self.connect_timeout,
+            "publish_timeout_ms" => &mut self.publish_timeout,
+            "ice_timeout_ms" => &mut self.ice_timeout,
+            _ => {
+                return Err(Error::invalid_parameter(
+                    key,
+                    "unknown option; known options are connect_timeout_ms, publish_timeout_ms, ice_timeout_ms",
+                ))
+            }
+        };
+        *target = crate::settings::timeout_value(&field, &value)?;
+        Ok(())
+    }
+}
+
+/// The backend a URL selects.
+pub(crate) enum Backend {
+    Loopback(loopback::Loopback),
+}
+
+impl Backend {
+    fn for_url(url: &str) -> Result<Backend> {
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorCode::InvalidSessionId,
+                format!("session URL {url:?}: {why}"),
+            )
+        };
+        let (scheme, _rest) = url.split_once("://").ok_or_else(|| {
+            invalid("expected loopback://, http(s)://… (WHIP) or janus+ws(s)://…")
+        })?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "loopback" => Ok(Backend::Loopback(loopback::Loopback::default())),
+            "http" | "https" => Err(invalid("WHIP sessions are not supported by this build yet")),
+            "janus+ws" | "janus+wss" => Err(invalid(
+                "Janus sessions are not supported by this build yet",
+            )),
+            other => Err(invalid(&format!("unknown scheme {other:?}"))),
+        }
+    }
+
+    async fn connect(&self, _token: Option<&str>) -> Result<()> {
+        match self {
+            Backend::Loopback(_) => Ok(()),
+        }
+    }
+
+    fn peer_config(&self) -> peer::PeerConfig {
+        match self {
+            Backend::Loopback(_) => loopback::Loopback::peer_config(),
+        }
+    }
+
+    /// Hands the offer to the server: the answer and the stream's id.
+    async fn publish(&self, offer: String) -> Result<(String, String)> {
+        match self {
+            Backend::Loopback(l) => l.publish(offer).await,
+        }
+    }
+
+    async fn unpublish(&self, stream_id: &str) {
+        match self {
+            Backend::Loopback(l) => l.unpublish(stream_id).await,
+        }
+    }
+}
+
+/// The host's session event handler.
+pub type SessionEventHandler = Arc<dyn Fn(&Session, SessionEvent) + Send + Sync>;
+/// The completion callback of a session call.
+pub type SessionDone = Box<dyn FnOnce(&Session, Result<()>) + Send>;
+
+struct Lifecycle {
+    state: SessionState,
+    /// Published streams by publisher id.
+    streams: HashMap<u64, Arc<Stream>>,
+}
+
+pub(crate) struct Inner {
+    id: u64,
+    url: String,
+    settings: SessionSettings,
+    backend: Backend,
+    lifecycle: Mutex<Lifecycle>,
+    dispatcher: Dispatcher,
+    on_event: SessionEventHandler,
+}
+
+/// A session: a cheap, clonable handle; every clone is the same session.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .field("url", &self.inner.url)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Makes a session for `url` (`loopback://`, …). A malformed URL or unknown scheme fails at
+/// once with 1005 INVALID_SESSION_ID. Nothing touches the network until `connect`.
+pub fn init_session(
+    url: &str,
+    settings: SessionSettings,
+    on_event: SessionEventHandler,
+) -> Result<Session> {
+    let backend = Backend::for_url(url)?;
+    let id = crate::runtime::next_id();
+    Ok(Session {
+        inner: Arc::new(Inner {
+            id,
+            url: url.to_owned(),
+            settings,
+            backend,
+            lifecycle: Mutex::new(Lifecycle {
+                state: SessionState::Disconnected,
+                streams: HashMap::new(),
+            }),
+            dispatcher: Dispatcher::new(&format!("lp-ses-{id}")),
+            on_event,
+        }),
+    })
+}
+
+impl Session {
+    /// The session's id, unique in the process and never reused.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The URL it was made for.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> SessionState {
+        self.lifecycle().state
+    }
+
+    fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        self.inner
+            .lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        let session = self.clone();
+        self.inner
+            .dispatcher
+            .post(move || (session.inner.on_event)(&session, event));
+    }
+
+    fn complete(&self, done: SessionDone, outcome: Result<()>) {
+        let session = self.clone();
+        self.inner.dispatcher.post(move || done(&session, outcome));
+    }
+
+    /// Connects with `token` (never logged). Fails at once with 1015 if the session is not
+    /// disconnected; otherwise `done` runs once: success (after `sessionConnected`), or
+    /// 1004/1005/1006/1021/1027.
+    pub fn connect(&self, token: Option<String>, done: SessionDone) -> Result<()> {
+        {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state != SessionState::Disconnected {
+                return Err(Error::illegal_state(format!(
+                    "connect: the session is {}",
+                    lifecycle.state.as_str()
+                )));
+            }
+            lifecycle.state = SessionState::Connecting;
+        }
+        let session = self.clone();
+        runtime().spawn(async move {
+            let timeout = session.inner.settings.connect_timeout;
+            let outcome = match tokio::time::timeout(
+                timeout,
+                session.inner.backend.connect(token.as_deref()),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::new(
+                    ErrorCode::ConnectTimeout,
+                    format!(
+                        "no answer from {} within {} ms",
+                        session.inner.url,
+                        timeout.as_millis()
+                    ),
+                )),
+            };
+            {
+                let mut lifecycle = session.lifecycle();
+                if lifecycle.state != SessionState::Connecting {
+                    return; // closed meanwhile
+                }
+                lifecycle.state = if outcome.is_ok() {
+                    SessionState::Connected
+                } else {
+                    SessionState::Disconnected
+                };
+            }
+            match &outcome {
+                Ok(()) => {
+                    tracing::info!(session = session.inner.id, "connected");
+                    session.emit(SessionEvent::SessionConnected);
+                }
+                Err(e) => tracing::info!(
+                    session = session.inner.id,
+                    code = e.code(),
+                    "connect failed: {}",
+                    e.message
+                ),
+            }
+            session.complete(done, outcome);
+        });
+        Ok(())
+    }
+
+    /// Publishes `publisher`. Fails at once with 1010 NOT_CONNECTED when the session is not
+    /// connected, and with 1015 when the publisher is not ready or already published.
+    /// Otherwise `done` runs once: success when media flows (then the publisher emits
+    /// `streamCreated`), or 1541/1553/1590/1610/2001 with everything torn down.
+    pub fn publish(&self, publisher: &Publisher, done: SessionDone) -> Result<()> {
+        {
+            let lifecycle = self.lifecycle();
+            if lifecycle.state != SessionState::Connected {
+                return Err(Error::new(
+                    ErrorCode::NotConnected,
+                    format!(
+                        "publish: the session is {}, not connected",
+                        lifecycle.state.as_str()
+                    ),
+                ));
+            }
+        }
+        publisher.begin_publish()?;
+        let session = self.clone();
+        let publisher = publisher.clone();
+        runtime().spawn(async move {
+            let outcome = Stream::open(&session, &publisher).await;
+            let stream = match outcome {
+                Ok(stream) => {
+                    let attached = {
+                        let mut lifecycle = session.lifecycle();
+                        let ok = lifecycle.state == SessionState::Connected
+                            && publisher.attach_stream(&stream);
+                        if ok {
+                            lifecycle.streams.insert(publisher.id(), stream.clone());
+                        }
+                        ok
+                    };
+                    if attached {
+                        Ok(stream)
+                    } else {
+                        stream.teardown().await;
+                        publisher.end_publish(None);
+                        Err(Error::illegal_state(
+                            "the session or publisher closed while publishing",
+                        ))
+                    }
+                }
+                Err(e) => {
+                    publisher.end_publish(None);
+                    Err(e)
+                }
+            };
+            match stream {
+                Ok(stream) => {
+                    // The contract's order: the completion, then the publisher's streamCreated.
+                    session.complete(done, Ok(()));
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        session.inner.dispatcher.flush(),
+                    )
+                    .await;
+                    stream.announce();
+                }
+                Err(e) => {
+                    tracing::info!(
+                        session = session.inner.id,
+                        code = e.code(),
+                        "publish failed: {}",
+                        e.message
+                    );
+                    session.complete(done, Err(e));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Stops publishing `publisher`: it emits `streamDestroyed` (`clientDisconnected`), then
+    /// `done` runs. 1010 when the session is not connected, 1015 when the publisher is not
+    /// published on this session.
+    pub fn unpublish(&self, publisher: &Publisher, done: SessionDone) -> Result<()> {
+        let stream = {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state != SessionState::Connected {
+                return Err(Error::new(
+                    ErrorCode::NotConnected,
+                    format!(
+                        "unpublish: the session is {}, not connected",
+                        lifecycle.state.as_str()
+                    ),
+                ));
+            }
+            lifecycle.streams.remove(&publisher.id()).ok_or_else(|| {
+                Error::illegal_state("unpublish: the publisher is not published on this session")
+            })?
+        };
+        let session = self.clone();
+        runtime().spawn(async move {
+            stream.teardown().await;
+            stream
+                .publisher()
+                .end_publish(Some(Reason::ClientDisconnected));
+            stream.publisher().flush_events().await;
+            session.complete(done, Ok(()));
+        });
+        Ok(())
+    }
+
+    /// Disconnects: every stream ends (`streamDestroyed`, `clientDisconnected`), then
+    /// `sessionDisconnected` (`clientDisconnected`), then `done`. Disconnecting a session
+    /// that is not connected completes at once.
+    pub fn disconnect(&self, done: SessionDone) -> Result<()> {
+        let streams = {
+            let mut lifecycle = self.lifecycle();
+            match lifecycle.state {
+                SessionState::Connected | SessionState::Connecting => {}
+                SessionState::Closed => return Err(Error::illegal_state("the session is closed")),
+                _ => {
+                    drop(lifecycle);
+                    self.complete(done, Ok(()));
+                    return Ok(());
+                }
+            }
+            lifecycle.state = SessionState::Disconnecting;
+            std::mem::take(&mut lifecycle.streams)
+        };
+        let session = self.clone();
+        runtime().spawn(async move {
+            for stream in streams.into_values() {
+                stream.teardown().await;
+                stream
+                    .publisher()
+                    .end_publish(Some(Reason::ClientDisconnected));
+                // OpenTok's order: the streams' streamDestroyed before sessionDisconnected.
+                stream.publisher().flush_events().await;
+            }
+            {
+                let mut lifecycle = session.lifecycle();
+                if lifecycle.state == SessionState::Disconnecting {
+                    lifecycle.state = SessionState::Disconnected;
+                }
+            }
+            session.emit(SessionEvent::SessionDisconnected {
+                reason: Reason::ClientDisconnected,
+            });
+            session.complete(done, Ok(()));
+        });
+        Ok(())
+    }
+
+    /// What the embedded receiver got from `publisher`, on a `loopback://` session.
+    pub fn receiver_stats(&self, publisher: &Publisher) -> Option<ReceiverStats> {
+        let stream = self.lifecycle().streams.get(&publisher.id()).cloned()?;
+        match &self.inner.backend {
+            Backend::Loopback(l) => l.stats(stream.id()),
+        }
+    }
+
+    /// Stops everything at once: streams end (their publishers emit `streamDestroyed`), no
+    /// session callback runs after this returns. Closing twice is harmless.
+    pub fn close(&self) {
+        let streams = {
+            let mut lifecycle = self.lifecycle();
+            lifecycle.state = SessionState::Closed;
+            std::mem::take(&mut lifecycle.streams)
+        };
+        self.inner.dispatcher.close();
+        for stream in streams.into_values() {
+            stream.stop_encoders();
+            stream
+                .publisher()
+                .end_publish(Some(Reason::ClientDisconnected));
+            runtime().spawn(async move { stream.teardown().await });
+        }
+        tracing::debug!(session = self.inner.id, "closed");
+    }
+
+    /// Called by a stream whose connection failed after publishing.
+    pub(crate) fn stream_lost(&self, publisher: &Publisher) -> Option<Arc<Stream>> {
+        self.lifecycle().streams.remove(&publisher.id())
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    pub(crate) fn settings(&self) -> &SessionSettings {
+        &self.inner.settings
+    }
+}

@@ -1,0 +1,231 @@
+//! Sessions on the embedded `loopback://` receiver: real ICE, DTLS and SRTP over 127.0.0.1.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use libpublisher::{
+    init_publisher, init_session, ErrorCode, OptionValue, Publisher, PublisherSettings,
+    PublisherState, Session, SessionSettings, SessionState,
+};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn publisher(resolution: &str, fps: i64, log: &Log) -> Publisher {
+    let mut s = PublisherSettings::default();
+    s.set("video_source", OptionValue::Str("synthetic".into()))
+        .unwrap();
+    s.set("audio_source", OptionValue::Str("synthetic".into()))
+        .unwrap();
+    s.set("resolution", OptionValue::Str(resolution.into()))
+        .unwrap();
+    s.set("frame_rate", OptionValue::Int(fps)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let log = log.clone();
+    let p = init_publisher(
+        s,
+        Arc::new(move |_, e| {
+            let detail = match &e {
+                libpublisher::PublisherEvent::StreamDestroyed { reason } => format!(":{reason}"),
+                _ => String::new(),
+            };
+            log.lock()
+                .unwrap()
+                .push(format!("publisher.{}{detail}", e.name()))
+        }),
+        Box::new(move |_, r| tx.send(r).unwrap()),
+    )
+    .unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    p
+}
+
+fn session(log: &Log) -> Session {
+    let log = log.clone();
+    init_session(
+        "loopback://",
+        SessionSettings::default(),
+        Arc::new(move |_, e| log.lock().unwrap().push(format!("session.{}", e.name()))),
+    )
+    .unwrap()
+}
+
+/// Runs a session call and waits for its completion.
+fn wait(
+    call: impl FnOnce(libpublisher::session::SessionDone) -> libpublisher::Result<()>,
+) -> libpublisher::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    call(Box::new(move |_, r| tx.send(r).unwrap()))?;
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the call completes")
+}
+
+#[test]
+fn publishes_to_loopback_and_the_receiver_gets_decodable_media() {
+    let log = Log::default();
+    let p = publisher("640x480", 30, &log);
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    assert_eq!(s.state(), SessionState::Connected);
+    wait(|d| s.publish(&p, d)).unwrap();
+    assert_eq!(p.state(), PublisherState::Publishing);
+    std::thread::sleep(Duration::from_secs(3));
+
+    let received = s.receiver_stats(&p).expect("a loopback stream");
+    let sent = p.stats();
+    // 3 s at 30 fps and 50 Opus packets a second, with room for a slow machine.
+    assert!((60..=100).contains(&received.video_frames), "{received:?}");
+    assert!(received.first_frame_was_keyframe, "{received:?}");
+    assert!(
+        (100..=170).contains(&received.audio_packets),
+        "{received:?}"
+    );
+    assert!(sent.video_frames_sent >= received.video_frames, "{sent:?}");
+    assert!(sent.packets_sent > 0 && sent.bytes_sent > 0, "{sent:?}");
+    assert!(sent.bitrate_bps > 100_000, "{sent:?}");
+
+    wait(|d| s.unpublish(&p, d)).unwrap();
+    assert_eq!(p.state(), PublisherState::Ready);
+    wait(|d| s.disconnect(d)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let events = log.lock().unwrap().clone();
+    let created = events
+        .iter()
+        .filter(|e| *e == "publisher.streamCreated")
+        .count();
+    assert_eq!(created, 1, "{events:?}");
+    let tail: Vec<&str> = events
+        .iter()
+        .map(String::as_str)
+        .skip_while(|e| *e != "publisher.streamCreated")
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "publisher.streamCreated",
+            "publisher.streamDestroyed:clientDisconnected",
+            "session.sessionDisconnected"
+        ]
+    );
+    p.close();
+    s.close();
+}
+
+#[test]
+fn publish_without_a_connected_session_is_1010_at_once() {
+    let log = Log::default();
+    let p = publisher("320x240", 15, &log);
+    let s = session(&log);
+    let e = s
+        .publish(&p, Box::new(|_, _| panic!("no completion")))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotConnected);
+    wait(|d| s.connect(None, d)).unwrap();
+    wait(|d| s.disconnect(d)).unwrap();
+    let e = s
+        .publish(&p, Box::new(|_, _| panic!("no completion")))
+        .unwrap_err();
+    assert_eq!(
+        e.code,
+        ErrorCode::NotConnected,
+        "publishing after disconnect"
+    );
+    assert_eq!(p.state(), PublisherState::Ready);
+}
+
+#[test]
+fn disconnect_ends_streams_first_then_the_session() {
+    let log = Log::default();
+    let p = publisher("320x240", 15, &log);
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    wait(|d| s.publish(&p, d)).unwrap();
+    wait(|d| s.disconnect(d)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let events = log.lock().unwrap().clone();
+    let pos = |name: &str| {
+        events
+            .iter()
+            .position(|e| e == name)
+            .unwrap_or_else(|| panic!("{name} in {events:?}"))
+    };
+    assert!(pos("session.sessionConnected") < pos("publisher.streamCreated"));
+    assert!(
+        pos("publisher.streamDestroyed:clientDisconnected") < pos("session.sessionDisconnected")
+    );
+    assert_eq!(p.state(), PublisherState::Ready);
+}
+
+#[test]
+fn wrong_calls_give_their_codes() {
+    let log = Log::default();
+    for url in [
+        "ftp://example.com",
+        "no scheme",
+        "janus+ws://127.0.0.1:8188",
+    ] {
+        let e = init_session(url, SessionSettings::default(), Arc::new(|_, _| {})).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSessionId, "{url}");
+    }
+    let p = publisher("320x240", 15, &log);
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    let e = s.connect(None, Box::new(|_, _| {})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::IllegalState, "connect twice");
+    wait(|d| s.publish(&p, d)).unwrap();
+    let e = s.publish(&p, Box::new(|_, _| {})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::IllegalState, "publish twice");
+    wait(|d| s.unpublish(&p, d)).unwrap();
+    let e = s.unpublish(&p, Box::new(|_, _| {})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::IllegalState, "unpublish twice");
+    s.close();
+    let e = s.connect(None, Box::new(|_, _| {})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::IllegalState, "connect after close");
+}
+
+#[test]
+fn closing_a_published_publisher_ends_its_stream_quietly() {
+    let log = Log::default();
+    let p = publisher("320x240", 15, &log);
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    wait(|d| s.publish(&p, d)).unwrap();
+    p.close();
+    assert!(
+        s.receiver_stats(&p).is_none(),
+        "the session forgot the stream"
+    );
+    // The session is still connected and can publish another publisher.
+    let q = publisher("320x240", 15, &log);
+    wait(|d| s.publish(&q, d)).unwrap();
+    q.close();
+    s.close();
+}
+
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Threads:")
+                .map(|n| n.trim().parse().unwrap())
+        })
+        .unwrap()
+}
+
+#[test]
+fn publish_unpublish_cycles_leave_no_threads_behind() {
+    let log = Log::default();
+    let p = publisher("320x240", 15, &log);
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    let mut counts = Vec::new();
+    for _ in 0..12 {
+        wait(|d| s.publish(&p, d)).unwrap();
+        wait(|d| s.unpublish(&p, d)).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        counts.push(threads());
+    }
+    // Threads settle after the first cycles (runtime workers, blocking pool) and stay there.
+    assert!(counts[11] <= counts[3] + 2, "threads grew: {counts:?}");
+    s.close();
+}
