@@ -120,9 +120,25 @@
 // Published on a session (or `lp_session_publish` is under way).
 #define LP_PUBLISHER_PUBLISHING 3
 
+// Session states (`lp_session_get_state`).
+#define LP_SESSION_DISCONNECTED 0
+
+// `lp_session_connect` is under way.
+#define LP_SESSION_CONNECTING 1
+
+// Connected: `lp_session_publish` works.
+#define LP_SESSION_CONNECTED 2
+
+// `lp_session_disconnect` is under way.
+#define LP_SESSION_DISCONNECTING 3
+
 // Publisher settings under construction (opaque): `lp_publisher_settings_new`, the
 // `lp_publisher_settings_set_*` functions, `lp_publisher_settings_free`.
 typedef struct lp_publisher_settings lp_publisher_settings;
+
+// Opaque session settings: `lp_session_settings_new`, `lp_session_settings_set_*`,
+// `lp_session_settings_free`.
+typedef struct lp_session_settings lp_session_settings;
 
 // One capture device, as listed by `lp_get_devices`.
 typedef struct lp_device {
@@ -228,6 +244,55 @@ typedef struct lp_publisher_stats {
 // Receives the stats; `stats` lives until it returns.
 typedef void (*lp_publisher_stats_cb)(const struct lp_publisher_stats *stats, void *user_data);
 
+// A session handle: an id looked up in the library's registry, passed by value, like
+// `lp_publisher`.
+typedef struct lp_session {
+  // Unique in the process, never reused; 0 is never a valid session.
+  uint64_t id;
+} lp_session;
+
+// Session events. Any member may be NULL. All run on the session's callback thread, one at
+// a time, with `user_data` from this struct; the library may be called from inside them.
+typedef struct lp_session_callbacks {
+  // `lp_session_connect` succeeded (its completion follows).
+  void (*on_session_connected)(struct lp_session session, void *user_data);
+  // The session ended; `reason` is an `LP_REASON_*` value, `reason_name` its name.
+  void (*on_session_disconnected)(struct lp_session session,
+                                  int32_t reason,
+                                  const char *reason_name,
+                                  void *user_data);
+  // Connectivity was lost and the session is trying to recover.
+  void (*on_session_reconnecting)(struct lp_session session, void *user_data);
+  // Connectivity was recovered.
+  void (*on_session_reconnected)(struct lp_session session, void *user_data);
+  // Handed back to every member above.
+  void *user_data;
+} lp_session_callbacks;
+
+// Completion of a session call: `error` is NULL on success.
+typedef void (*lp_session_done_cb)(struct lp_session session,
+                                   const struct lp_error *error,
+                                   void *user_data);
+
+// What the embedded `loopback://` receiver got from one publisher.
+typedef struct lp_receiver_stats {
+  // Complete video frames received.
+  uint64_t video_frames;
+  // Video frames that were keyframes.
+  uint64_t video_keyframes;
+  // Whether the first video frame received was a keyframe.
+  bool first_frame_was_keyframe;
+  // Video payload bytes.
+  uint64_t video_bytes;
+  // Audio packets received.
+  uint64_t audio_packets;
+  // Audio payload bytes.
+  uint64_t audio_bytes;
+} lp_receiver_stats;
+
+// Receives receiver stats; `stats` lives until it returns.
+typedef void (*lp_receiver_stats_cb)(const struct lp_receiver_stats *stats, void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -331,6 +396,83 @@ int32_t lp_publisher_get_stats(struct lp_publisher publisher,
 
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);
+
+// New session settings with the defaults (connect 10 s, publish 15 s, ICE 10 s).
+struct lp_session_settings *lp_session_settings_new(void);
+
+// Frees session settings; NULL is ignored.
+void lp_session_settings_free(struct lp_session_settings *settings);
+
+// How long `lp_session_connect` may take, in milliseconds (→ `LP_CONNECT_TIMEOUT`).
+int32_t lp_session_settings_set_connect_timeout_ms(struct lp_session_settings *settings,
+                                                   int32_t timeout_ms);
+
+// How long the server may take to accept a stream (→ `LP_PUBLISH_TIMEOUT`).
+int32_t lp_session_settings_set_publish_timeout_ms(struct lp_session_settings *settings,
+                                                   int32_t timeout_ms);
+
+// How long ICE and DTLS may take to find a path (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+int32_t lp_session_settings_set_ice_timeout_ms(struct lp_session_settings *settings,
+                                               int32_t timeout_ms);
+
+// Makes a session for `url` (`"loopback://"`, …) with default settings; see
+// `lp_session_new_with_settings`.
+int32_t lp_session_new(const char *url,
+                       const struct lp_session_callbacks *callbacks,
+                       struct lp_session *out);
+
+// Makes a session for `url` and writes its handle to `*out`. A malformed URL or an unknown
+// scheme gives `LP_INVALID_SESSION_ID`; nothing touches the network until
+// `lp_session_connect`. `settings` may be NULL (defaults) and is copied; `callbacks` is
+// copied and may be NULL.
+int32_t lp_session_new_with_settings(const char *url,
+                                     const struct lp_session_settings *settings,
+                                     const struct lp_session_callbacks *callbacks,
+                                     struct lp_session *out);
+
+// Connects with `token` (NULL for none; never logged). Returns `LP_ILLEGAL_STATE` at once if
+// the session is not disconnected; otherwise `cb` runs once: NULL on success (after
+// `on_session_connected`), or `LP_AUTHENTICATION_ERROR`, `LP_CONNECT_FAILED`,
+// `LP_CONNECT_TIMEOUT`, ...
+int32_t lp_session_connect(struct lp_session session,
+                           const char *token,
+                           lp_session_done_cb cb,
+                           void *user_data);
+
+// Publishes `publisher` on the session. Returns `LP_NOT_CONNECTED` at once when the session
+// is not connected, `LP_ILLEGAL_STATE` when the publisher is not ready or already published;
+// otherwise `cb` runs once: NULL when media flows (then the publisher's `on_stream_created`),
+// or `LP_CREATE_PEER_CONNECTION_FAILED`, `LP_PUBLISH_TIMEOUT`, ... with everything torn down.
+int32_t lp_session_publish(struct lp_session session,
+                           struct lp_publisher publisher,
+                           lp_session_done_cb cb,
+                           void *user_data);
+
+// Stops publishing `publisher`: its `on_stream_destroyed` (`LP_REASON_CLIENT_DISCONNECTED`)
+// runs, then `cb`. `LP_NOT_CONNECTED` / `LP_ILLEGAL_STATE` at once when that is not possible.
+int32_t lp_session_unpublish(struct lp_session session,
+                             struct lp_publisher publisher,
+                             lp_session_done_cb cb,
+                             void *user_data);
+
+// Disconnects: every stream ends (`on_stream_destroyed`), then `on_session_disconnected`
+// (`LP_REASON_CLIENT_DISCONNECTED`), then `cb`.
+int32_t lp_session_disconnect(struct lp_session session, lp_session_done_cb cb, void *user_data);
+
+// Writes the session's state (`LP_SESSION_*`) to `*out`.
+int32_t lp_session_get_state(struct lp_session session, int32_t *out);
+
+// Calls `cb` once, before returning, with what the embedded receiver of a `loopback://`
+// session got from `publisher`; `LP_ILLEGAL_STATE` when it is not published there.
+int32_t lp_session_get_receiver_stats(struct lp_session session,
+                                      struct lp_publisher publisher,
+                                      lp_receiver_stats_cb cb,
+                                      void *user_data);
+
+// Frees a session in any state: its streams end (their publishers get
+// `on_stream_destroyed`), and when this returns none of the session's callbacks is running
+// or will run. Freeing twice gives `LP_ILLEGAL_STATE`.
+int32_t lp_session_free(struct lp_session session);
 
 #ifdef __cplusplus
 }  // extern "C"

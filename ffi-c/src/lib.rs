@@ -12,10 +12,13 @@
 
 mod codes;
 mod publisher;
+mod registry;
+mod session;
 mod util;
 
 pub use codes::*;
 pub use publisher::*;
+pub use session::*;
 
 use std::ffi::{c_char, c_void, CStr};
 

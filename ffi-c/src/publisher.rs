@@ -1,14 +1,14 @@
 //! Publisher settings and handles in C.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use libpublisher::settings::AccessRequestHandler;
 use libpublisher::{
     AccessRequest, Error, OptionValue, Publisher, PublisherEvent, PublisherSettings,
 };
 
+use crate::registry::Registry;
 use crate::util::{cstring, guard, with_error, UserData};
 use crate::{arg_str, lp_error};
 
@@ -131,21 +131,10 @@ pub const LP_PUBLISHER_FAILED: i32 = 2;
 /// Published on a session (or `lp_session_publish` is under way).
 pub const LP_PUBLISHER_PUBLISHING: i32 = 3;
 
-fn registry() -> MutexGuard<'static, HashMap<u64, Publisher>> {
-    static REGISTRY: LazyLock<Mutex<HashMap<u64, Publisher>>> = LazyLock::new(Default::default);
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) static PUBLISHERS: Registry<Publisher> = Registry::new("publisher");
 
-fn lookup(handle: lp_publisher) -> libpublisher::Result<Publisher> {
-    if handle.id == 0 {
-        return Err(Error::invalid_parameter("publisher", "is the zero handle"));
-    }
-    registry().get(&handle.id).cloned().ok_or_else(|| {
-        Error::illegal_state(format!(
-            "publisher {} was freed or never existed",
-            handle.id
-        ))
-    })
+pub(crate) fn lookup(handle: lp_publisher) -> libpublisher::Result<Publisher> {
+    PUBLISHERS.get(handle.id)
 }
 
 /// Sets one option through the core, which validates it and names the field on error.
@@ -325,7 +314,7 @@ fn event_handler(
     );
     let user_data = UserData(c.user_data);
     Arc::new(move |publisher: &Publisher, event: PublisherEvent| {
-        wait_until_registered();
+        PUBLISHERS.wait_until_registered();
         let handle = lp_publisher { id: publisher.id() };
         let ud = user_data.get();
         unsafe {
@@ -372,12 +361,6 @@ fn event_handler(
     })
 }
 
-/// `lp_init_publisher` registers the handle while holding the registry lock; a callback that
-/// could race it takes the lock once first, so the host never sees an unregistered handle.
-fn wait_until_registered() {
-    drop(registry());
-}
-
 /// Creates a publisher and starts acquiring its sources (consent → open → first frame),
 /// writing its handle to `*out` at once.
 ///
@@ -404,7 +387,7 @@ pub extern "C" fn lp_init_publisher(
         let done_data = UserData(user_data);
         let on_done = Box::new(
             move |publisher: &Publisher, outcome: libpublisher::Result<()>| {
-                wait_until_registered();
+                PUBLISHERS.wait_until_registered();
                 let handle = lp_publisher { id: publisher.id() };
                 if let Some(f) = on_done {
                     match outcome {
@@ -414,7 +397,7 @@ pub extern "C" fn lp_init_publisher(
                 }
             },
         );
-        let mut registry = registry();
+        let mut registry = PUBLISHERS.lock();
         let publisher = libpublisher::init_publisher(settings.inner.clone(), on_event, on_done)?;
         *out = lp_publisher { id: publisher.id() };
         registry.insert(publisher.id(), publisher);
@@ -428,15 +411,8 @@ pub extern "C" fn lp_init_publisher(
 #[no_mangle]
 pub extern "C" fn lp_publisher_free(publisher: lp_publisher) -> i32 {
     guard(|| {
-        lookup(publisher)?;
-        let removed = registry().remove(&publisher.id);
-        match removed {
-            Some(p) => {
-                p.close();
-                Ok(())
-            }
-            None => Err(Error::illegal_state("publisher was freed concurrently")),
-        }
+        PUBLISHERS.remove(publisher.id)?.close();
+        Ok(())
     })
 }
 

@@ -1,0 +1,375 @@
+//! Sessions in C: connect, publish, unpublish, disconnect.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use libpublisher::{Error, OptionValue, Session, SessionEvent, SessionSettings};
+
+use crate::publisher::{lookup as lookup_publisher, lp_publisher};
+use crate::registry::Registry;
+use crate::util::{guard, with_error, UserData};
+use crate::{arg_str, lp_error};
+
+/// A session handle: an id looked up in the library's registry, passed by value, like
+/// `lp_publisher`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lp_session {
+    /// Unique in the process, never reused; 0 is never a valid session.
+    pub id: u64,
+}
+
+/// Session events. Any member may be NULL. All run on the session's callback thread, one at
+/// a time, with `user_data` from this struct; the library may be called from inside them.
+#[repr(C)]
+pub struct lp_session_callbacks {
+    /// `lp_session_connect` succeeded (its completion follows).
+    pub on_session_connected:
+        Option<unsafe extern "C" fn(session: lp_session, user_data: *mut c_void)>,
+    /// The session ended; `reason` is an `LP_REASON_*` value, `reason_name` its name.
+    pub on_session_disconnected: Option<
+        unsafe extern "C" fn(
+            session: lp_session,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// Connectivity was lost and the session is trying to recover.
+    pub on_session_reconnecting:
+        Option<unsafe extern "C" fn(session: lp_session, user_data: *mut c_void)>,
+    /// Connectivity was recovered.
+    pub on_session_reconnected:
+        Option<unsafe extern "C" fn(session: lp_session, user_data: *mut c_void)>,
+    /// Handed back to every member above.
+    pub user_data: *mut c_void,
+}
+
+/// Completion of a session call: `error` is NULL on success.
+pub type lp_session_done_cb = Option<
+    unsafe extern "C" fn(session: lp_session, error: *const lp_error, user_data: *mut c_void),
+>;
+
+/// What the embedded `loopback://` receiver got from one publisher.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct lp_receiver_stats {
+    /// Complete video frames received.
+    pub video_frames: u64,
+    /// Video frames that were keyframes.
+    pub video_keyframes: u64,
+    /// Whether the first video frame received was a keyframe.
+    pub first_frame_was_keyframe: bool,
+    /// Video payload bytes.
+    pub video_bytes: u64,
+    /// Audio packets received.
+    pub audio_packets: u64,
+    /// Audio payload bytes.
+    pub audio_bytes: u64,
+}
+
+/// Receives receiver stats; `stats` lives until it returns.
+pub type lp_receiver_stats_cb =
+    Option<unsafe extern "C" fn(stats: *const lp_receiver_stats, user_data: *mut c_void)>;
+
+/// Session states (`lp_session_get_state`).
+pub const LP_SESSION_DISCONNECTED: i32 = 0;
+/// `lp_session_connect` is under way.
+pub const LP_SESSION_CONNECTING: i32 = 1;
+/// Connected: `lp_session_publish` works.
+pub const LP_SESSION_CONNECTED: i32 = 2;
+/// `lp_session_disconnect` is under way.
+pub const LP_SESSION_DISCONNECTING: i32 = 3;
+
+static SESSIONS: Registry<Session> = Registry::new("session");
+
+/// Opaque session settings: `lp_session_settings_new`, `lp_session_settings_set_*`,
+/// `lp_session_settings_free`.
+pub struct lp_session_settings {
+    inner: SessionSettings,
+}
+
+/// New session settings with the defaults (connect 10 s, publish 15 s, ICE 10 s).
+#[no_mangle]
+pub extern "C" fn lp_session_settings_new() -> *mut lp_session_settings {
+    Box::into_raw(Box::new(lp_session_settings {
+        inner: SessionSettings::default(),
+    }))
+}
+
+/// Frees session settings; NULL is ignored.
+#[no_mangle]
+pub extern "C" fn lp_session_settings_free(settings: *mut lp_session_settings) {
+    if !settings.is_null() {
+        drop(unsafe { Box::from_raw(settings) });
+    }
+}
+
+fn set_timeout(settings: *mut lp_session_settings, key: &str, ms: i32) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        settings.inner.set(key, OptionValue::Int(ms.into()))
+    })
+}
+
+/// How long `lp_session_connect` may take, in milliseconds (→ `LP_CONNECT_TIMEOUT`).
+#[no_mangle]
+pub extern "C" fn lp_session_settings_set_connect_timeout_ms(
+    settings: *mut lp_session_settings,
+    timeout_ms: i32,
+) -> i32 {
+    set_timeout(settings, "connect_timeout_ms", timeout_ms)
+}
+
+/// How long the server may take to accept a stream (→ `LP_PUBLISH_TIMEOUT`).
+#[no_mangle]
+pub extern "C" fn lp_session_settings_set_publish_timeout_ms(
+    settings: *mut lp_session_settings,
+    timeout_ms: i32,
+) -> i32 {
+    set_timeout(settings, "publish_timeout_ms", timeout_ms)
+}
+
+/// How long ICE and DTLS may take to find a path (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+#[no_mangle]
+pub extern "C" fn lp_session_settings_set_ice_timeout_ms(
+    settings: *mut lp_session_settings,
+    timeout_ms: i32,
+) -> i32 {
+    set_timeout(settings, "ice_timeout_ms", timeout_ms)
+}
+
+fn event_handler(
+    callbacks: Option<&lp_session_callbacks>,
+) -> libpublisher::session::SessionEventHandler {
+    let Some(c) = callbacks else {
+        return Arc::new(|_, _| {});
+    };
+    let (connected, disconnected, reconnecting, reconnected) = (
+        c.on_session_connected,
+        c.on_session_disconnected,
+        c.on_session_reconnecting,
+        c.on_session_reconnected,
+    );
+    let user_data = UserData(c.user_data);
+    Arc::new(move |session: &Session, event: SessionEvent| {
+        SESSIONS.wait_until_registered();
+        let handle = lp_session { id: session.id() };
+        let ud = user_data.get();
+        unsafe {
+            match event {
+                SessionEvent::SessionConnected => {
+                    if let Some(f) = connected {
+                        f(handle, ud)
+                    }
+                }
+                SessionEvent::SessionDisconnected { reason } => {
+                    if let Some(f) = disconnected {
+                        f(
+                            handle,
+                            reason.code(),
+                            crate::codes::reason_name(reason.code()),
+                            ud,
+                        )
+                    }
+                }
+                SessionEvent::SessionReconnecting => {
+                    if let Some(f) = reconnecting {
+                        f(handle, ud)
+                    }
+                }
+                SessionEvent::SessionReconnected => {
+                    if let Some(f) = reconnected {
+                        f(handle, ud)
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn done_callback(
+    cb: lp_session_done_cb,
+    user_data: *mut c_void,
+) -> libpublisher::session::SessionDone {
+    let user_data = UserData(user_data);
+    Box::new(
+        move |session: &Session, outcome: libpublisher::Result<()>| {
+            let Some(f) = cb else { return };
+            let handle = lp_session { id: session.id() };
+            match outcome {
+                Ok(()) => unsafe { f(handle, std::ptr::null(), user_data.get()) },
+                Err(e) => with_error(&e, |raw| unsafe { f(handle, raw, user_data.get()) }),
+            }
+        },
+    )
+}
+
+/// Makes a session for `url` (`"loopback://"`, …) with default settings; see
+/// `lp_session_new_with_settings`.
+#[no_mangle]
+pub extern "C" fn lp_session_new(
+    url: *const c_char,
+    callbacks: *const lp_session_callbacks,
+    out: *mut lp_session,
+) -> i32 {
+    lp_session_new_with_settings(url, std::ptr::null(), callbacks, out)
+}
+
+/// Makes a session for `url` and writes its handle to `*out`. A malformed URL or an unknown
+/// scheme gives `LP_INVALID_SESSION_ID`; nothing touches the network until
+/// `lp_session_connect`. `settings` may be NULL (defaults) and is copied; `callbacks` is
+/// copied and may be NULL.
+#[no_mangle]
+pub extern "C" fn lp_session_new_with_settings(
+    url: *const c_char,
+    settings: *const lp_session_settings,
+    callbacks: *const lp_session_callbacks,
+    out: *mut lp_session,
+) -> i32 {
+    guard(|| {
+        let url = arg_str("url", url)?;
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let settings = unsafe { settings.as_ref() }
+            .map(|s| s.inner.clone())
+            .unwrap_or_default();
+        let on_event = event_handler(unsafe { callbacks.as_ref() });
+        let mut registry = SESSIONS.lock();
+        let session = libpublisher::init_session(url, settings, on_event)?;
+        *out = lp_session { id: session.id() };
+        registry.insert(session.id(), session);
+        Ok(())
+    })
+}
+
+/// Connects with `token` (NULL for none; never logged). Returns `LP_ILLEGAL_STATE` at once if
+/// the session is not disconnected; otherwise `cb` runs once: NULL on success (after
+/// `on_session_connected`), or `LP_AUTHENTICATION_ERROR`, `LP_CONNECT_FAILED`,
+/// `LP_CONNECT_TIMEOUT`, ...
+#[no_mangle]
+pub extern "C" fn lp_session_connect(
+    session: lp_session,
+    token: *const c_char,
+    cb: lp_session_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let token = if token.is_null() {
+            None
+        } else {
+            Some(arg_str("token", token)?.to_owned())
+        };
+        SESSIONS
+            .get(session.id)?
+            .connect(token, done_callback(cb, user_data))
+    })
+}
+
+/// Publishes `publisher` on the session. Returns `LP_NOT_CONNECTED` at once when the session
+/// is not connected, `LP_ILLEGAL_STATE` when the publisher is not ready or already published;
+/// otherwise `cb` runs once: NULL when media flows (then the publisher's `on_stream_created`),
+/// or `LP_CREATE_PEER_CONNECTION_FAILED`, `LP_PUBLISH_TIMEOUT`, ... with everything torn down.
+#[no_mangle]
+pub extern "C" fn lp_session_publish(
+    session: lp_session,
+    publisher: lp_publisher,
+    cb: lp_session_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let session = SESSIONS.get(session.id)?;
+        let publisher = lookup_publisher(publisher)?;
+        session.publish(&publisher, done_callback(cb, user_data))
+    })
+}
+
+/// Stops publishing `publisher`: its `on_stream_destroyed` (`LP_REASON_CLIENT_DISCONNECTED`)
+/// runs, then `cb`. `LP_NOT_CONNECTED` / `LP_ILLEGAL_STATE` at once when that is not possible.
+#[no_mangle]
+pub extern "C" fn lp_session_unpublish(
+    session: lp_session,
+    publisher: lp_publisher,
+    cb: lp_session_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let session = SESSIONS.get(session.id)?;
+        let publisher = lookup_publisher(publisher)?;
+        session.unpublish(&publisher, done_callback(cb, user_data))
+    })
+}
+
+/// Disconnects: every stream ends (`on_stream_destroyed`), then `on_session_disconnected`
+/// (`LP_REASON_CLIENT_DISCONNECTED`), then `cb`.
+#[no_mangle]
+pub extern "C" fn lp_session_disconnect(
+    session: lp_session,
+    cb: lp_session_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        SESSIONS
+            .get(session.id)?
+            .disconnect(done_callback(cb, user_data))
+    })
+}
+
+/// Writes the session's state (`LP_SESSION_*`) to `*out`.
+#[no_mangle]
+pub extern "C" fn lp_session_get_state(session: lp_session, out: *mut i32) -> i32 {
+    guard(|| {
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        use libpublisher::SessionState as S;
+        *out = match SESSIONS.get(session.id)?.state() {
+            S::Disconnected => LP_SESSION_DISCONNECTED,
+            S::Connecting => LP_SESSION_CONNECTING,
+            S::Connected => LP_SESSION_CONNECTED,
+            S::Disconnecting => LP_SESSION_DISCONNECTING,
+            S::Closed => return Err(Error::illegal_state("the session is closed")),
+        };
+        Ok(())
+    })
+}
+
+/// Calls `cb` once, before returning, with what the embedded receiver of a `loopback://`
+/// session got from `publisher`; `LP_ILLEGAL_STATE` when it is not published there.
+#[no_mangle]
+pub extern "C" fn lp_session_get_receiver_stats(
+    session: lp_session,
+    publisher: lp_publisher,
+    cb: lp_receiver_stats_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let cb = cb.ok_or_else(|| Error::invalid_parameter("cb", "must not be NULL"))?;
+        let session = SESSIONS.get(session.id)?;
+        let publisher = lookup_publisher(publisher)?;
+        let r = session.receiver_stats(&publisher).ok_or_else(|| {
+            Error::illegal_state("the publisher is not published on this loopback session")
+        })?;
+        let raw = lp_receiver_stats {
+            video_frames: r.video_frames,
+            video_keyframes: r.video_keyframes,
+            first_frame_was_keyframe: r.first_frame_was_keyframe,
+            video_bytes: r.video_bytes,
+            audio_packets: r.audio_packets,
+            audio_bytes: r.audio_bytes,
+        };
+        unsafe { cb(&raw, user_data) };
+        Ok(())
+    })
+}
+
+/// Frees a session in any state: its streams end (their publishers get
+/// `on_stream_destroyed`), and when this returns none of the session's callbacks is running
+/// or will run. Freeing twice gives `LP_ILLEGAL_STATE`.
+#[no_mangle]
+pub extern "C" fn lp_session_free(session: lp_session) -> i32 {
+    guard(|| {
+        SESSIONS.remove(session.id)?.close();
+        Ok(())
+    })
+}

@@ -1,0 +1,201 @@
+/* C tests of sessions: publish to the embedded loopback receiver over real ICE/DTLS/SRTP on
+ * 127.0.0.1, with the codes, events and event order a C host sees. */
+#include "libpublisher.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures = 0;
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+#define CHECK_CODE(expr, code)                                                   \
+  do {                                                                           \
+    int32_t got_ = (expr);                                                       \
+    if (got_ != (code)) {                                                        \
+      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d: %s\n", __FILE__, \
+              __LINE__, #expr, got_, lp_error_name(got_), (code),                \
+              lp_last_error_message());                                          \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+
+/* Every callback appends a line here; completions signal `changed`. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static char events[64][64];
+static int event_count = 0;
+static int completions = 0;
+static int last_code = -1;
+
+static void log_event(const char *text) {
+  pthread_mutex_lock(&lock);
+  if (event_count < 64) snprintf(events[event_count++], 64, "%s", text);
+  pthread_mutex_unlock(&lock);
+}
+
+static int find_event(const char *text) {
+  pthread_mutex_lock(&lock);
+  int at = -1;
+  for (int i = 0; i < event_count && at < 0; i++)
+    if (strcmp(events[i], text) == 0) at = i;
+  pthread_mutex_unlock(&lock);
+  return at;
+}
+
+static void on_done(const char *what, const lp_error *e) {
+  char line[64];
+  snprintf(line, sizeof line, "%s:%s", what, e ? e->name : "OK");
+  log_event(line);
+  pthread_mutex_lock(&lock);
+  completions++;
+  last_code = e ? e->code : LP_OK;
+  pthread_cond_broadcast(&changed);
+  pthread_mutex_unlock(&lock);
+}
+
+static void on_init_done(lp_publisher p, const lp_error *e, void *ud) { (void)p; (void)ud; on_done("init", e); }
+static void on_connect_done(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; on_done("connect", e); }
+static void on_publish_done(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; on_done("publish", e); }
+static void on_unpublish_done(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; on_done("unpublish", e); }
+static void on_disconnect_done(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; on_done("disconnect", e); }
+
+static void on_stream_created(lp_publisher p, const char *stream_id, void *ud) {
+  (void)p; (void)ud;
+  CHECK(stream_id != NULL && strlen(stream_id) > 0);
+  log_event("streamCreated");
+}
+static void on_stream_destroyed(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p; (void)ud;
+  char line[64];
+  snprintf(line, sizeof line, "streamDestroyed:%s", name);
+  CHECK(reason == LP_REASON_CLIENT_DISCONNECTED);
+  log_event(line);
+}
+static void on_session_connected(lp_session s, void *ud) { (void)s; (void)ud; log_event("sessionConnected"); }
+static void on_session_disconnected(lp_session s, int32_t reason, const char *name, void *ud) {
+  (void)s; (void)ud; (void)reason;
+  char line[64];
+  snprintf(line, sizeof line, "sessionDisconnected:%s", name);
+  log_event(line);
+}
+
+/* Waits until `n` completions happened in all; returns the last completion's code. */
+static int wait_completions(int n) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 30;
+  pthread_mutex_lock(&lock);
+  while (completions < n && pthread_cond_timedwait(&changed, &lock, &deadline) == 0) {
+  }
+  int code = completions >= n ? last_code : -1;
+  pthread_mutex_unlock(&lock);
+  return code;
+}
+
+static void copy_receiver_stats(const lp_receiver_stats *stats, void *ud) {
+  *(lp_receiver_stats *)ud = *stats;
+}
+static void copy_publisher_stats(const lp_publisher_stats *stats, void *ud) {
+  *(lp_publisher_stats *)ud = *stats;
+}
+
+int main(void) {
+  int done = 0;
+  lp_session bad;
+  CHECK_CODE(lp_session_new("ftp://example.com", NULL, &bad), LP_INVALID_SESSION_ID);
+  CHECK_CODE(lp_session_new(NULL, NULL, &bad), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_session_new("loopback://", NULL, NULL), LP_INVALID_PARAMETER);
+  lp_session_settings *ss = lp_session_settings_new();
+  CHECK_CODE(lp_session_settings_set_ice_timeout_ms(ss, 0), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_session_settings_set_ice_timeout_ms(ss, 5000), LP_OK);
+
+  lp_publisher_settings *ps = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_video_source(ps, "synthetic"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(ps, "synthetic"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_resolution(ps, "640x480"), LP_OK);
+  lp_publisher_callbacks pcb = {0};
+  pcb.on_stream_created = on_stream_created;
+  pcb.on_stream_destroyed = on_stream_destroyed;
+  lp_publisher publisher;
+  CHECK_CODE(lp_init_publisher(ps, &pcb, on_init_done, NULL, &publisher), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+
+  lp_session_callbacks scb = {0};
+  scb.on_session_connected = on_session_connected;
+  scb.on_session_disconnected = on_session_disconnected;
+  lp_session session;
+  CHECK_CODE(lp_session_new_with_settings("loopback://", ss, &scb, &session), LP_OK);
+  lp_session_settings_free(ss);
+
+  /* Not connected yet: 1010 at once, no completion. */
+  CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_NOT_CONNECTED);
+  CHECK_CODE(lp_session_connect(session, NULL, on_connect_done, NULL), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+  CHECK_CODE(lp_session_connect(session, NULL, on_connect_done, NULL), LP_ILLEGAL_STATE);
+  int32_t state = -1;
+  CHECK_CODE(lp_session_get_state(session, &state), LP_OK);
+  CHECK(state == LP_SESSION_CONNECTED);
+
+  CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+  CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_ILLEGAL_STATE);
+  /* Under valgrind everything runs tens of times slower: there only "media arrived" holds,
+   * and it takes longer to arrive. */
+  int slow = getenv("LP_TEST_SLOW") != NULL;
+  sleep(slow ? 8 : 2);
+  lp_receiver_stats received = {0};
+  CHECK_CODE(lp_session_get_receiver_stats(session, publisher, copy_receiver_stats, &received), LP_OK);
+  CHECK(received.video_frames >= (slow ? 1 : 40) && received.video_frames <= 80);
+  /* Slowed down that much, the receiver's DTLS may finish after the first keyframe went out;
+   * the periodic keyframe then repairs the stream. */
+  CHECK(slow ? received.video_keyframes >= 1 : received.first_frame_was_keyframe);
+  CHECK(received.audio_packets >= (slow ? 1 : 60));
+  lp_publisher_stats sent = {0};
+  CHECK_CODE(lp_publisher_get_stats(publisher, copy_publisher_stats, &sent), LP_OK);
+  CHECK(sent.video_frames_sent >= received.video_frames);
+  CHECK(sent.video_keyframes_sent >= 1);
+  CHECK_CODE(lp_publisher_get_state(publisher, &state), LP_OK);
+  CHECK(state == LP_PUBLISHER_PUBLISHING);
+
+  CHECK_CODE(lp_session_unpublish(session, publisher, on_unpublish_done, NULL), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+  CHECK_CODE(lp_session_get_receiver_stats(session, publisher, copy_receiver_stats, &received), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+  CHECK_CODE(lp_session_disconnect(session, on_disconnect_done, NULL), LP_OK);
+  CHECK_CODE(wait_completions(++done), LP_OK);
+  CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_NOT_CONNECTED);
+
+  /* The order a host sees, as OpenTok defines it. */
+  CHECK(find_event("sessionConnected") < find_event("connect:OK"));
+  CHECK(find_event("publish:OK") < find_event("streamCreated"));
+  CHECK(find_event("streamDestroyed:clientDisconnected") < find_event("unpublish:OK"));
+  int second_destroyed = -1;
+  for (int i = find_event("unpublish:OK"); i < event_count; i++)
+    if (strcmp(events[i], "streamDestroyed:clientDisconnected") == 0) second_destroyed = i;
+  CHECK(second_destroyed > 0 && second_destroyed < find_event("sessionDisconnected:clientDisconnected"));
+  CHECK(find_event("sessionDisconnected:clientDisconnected") < find_event("disconnect:OK"));
+
+  CHECK_CODE(lp_session_free(session), LP_OK);
+  CHECK_CODE(lp_session_free(session), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_session_get_state(session, &state), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_free(publisher), LP_OK);
+  lp_publisher_settings_free(ps);
+
+  if (failures) {
+    for (int i = 0; i < event_count; i++) fprintf(stderr, "  event %d: %s\n", i, events[i]);
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("all C session tests passed\n");
+  return 0;
+}
