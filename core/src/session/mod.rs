@@ -7,6 +7,7 @@
 mod loopback;
 pub(crate) mod peer;
 mod stream;
+mod whip;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -139,6 +140,7 @@ impl SessionSettings {
 /// The backend a URL selects.
 pub(crate) enum Backend {
     Loopback(loopback::Loopback),
+    Whip(whip::Whip),
 }
 
 impl Backend {
@@ -154,7 +156,7 @@ impl Backend {
         })?;
         match scheme.to_ascii_lowercase().as_str() {
             "loopback" => Ok(Backend::Loopback(loopback::Loopback::default())),
-            "http" | "https" => Err(invalid("WHIP sessions are not supported by this build yet")),
+            "http" | "https" => Ok(Backend::Whip(whip::Whip::new(url)?)),
             "janus+ws" | "janus+wss" => Err(invalid(
                 "Janus sessions are not supported by this build yet",
             )),
@@ -162,15 +164,17 @@ impl Backend {
         }
     }
 
-    async fn connect(&self, _token: Option<&str>) -> Result<()> {
+    async fn connect(&self, token: Option<&str>) -> Result<()> {
         match self {
             Backend::Loopback(_) => Ok(()),
+            Backend::Whip(w) => w.connect(token).await,
         }
     }
 
     fn peer_config(&self) -> peer::PeerConfig {
         match self {
             Backend::Loopback(_) => loopback::Loopback::peer_config(),
+            Backend::Whip(w) => w.peer_config(),
         }
     }
 
@@ -178,12 +182,14 @@ impl Backend {
     async fn publish(&self, offer: String) -> Result<(String, String)> {
         match self {
             Backend::Loopback(l) => l.publish(offer).await,
+            Backend::Whip(w) => w.publish(offer).await,
         }
     }
 
     async fn unpublish(&self, stream_id: &str) {
         match self {
             Backend::Loopback(l) => l.unpublish(stream_id).await,
+            Backend::Whip(w) => w.unpublish(stream_id).await,
         }
     }
 }
@@ -497,6 +503,7 @@ impl Session {
         let stream = self.lifecycle().streams.get(&publisher.id()).cloned()?;
         match &self.inner.backend {
             Backend::Loopback(l) => l.stats(stream.id()),
+            Backend::Whip(_) => None,
         }
     }
 

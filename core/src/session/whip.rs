@@ -1,0 +1,306 @@
+//! The WHIP backend (RFC 9725) for `http://` and `https://` URLs: `connect` probes the
+//! endpoint, `publish` POSTs the SDP offer and reads the 201 answer, `unpublish` DELETEs the
+//! resource. TLS certificates are verified; the token is sent as a bearer token and never
+//! logged.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LINK, LOCATION};
+use reqwest::{Method, StatusCode, Url};
+use rtc::peer_connection::transport::RTCIceServer;
+
+use super::peer::PeerConfig;
+use crate::error::{Error, ErrorCode, Result};
+
+pub(crate) struct Whip {
+    endpoint: Url,
+    client: reqwest::Client,
+    token: Mutex<Option<String>>,
+    /// ICE servers the endpoint advertised (`Link: <…>; rel="ice-server"`).
+    ice_servers: Mutex<Vec<RTCIceServer>>,
+    /// Resource URL of each published stream, by stream id.
+    resources: Mutex<HashMap<String, Url>>,
+}
+
+/// How much of an error body goes into a message.
+const BODY_EXCERPT: usize = 200;
+
+impl Whip {
+    /// Checks the URL (1005 when malformed); nothing is sent yet.
+    pub(crate) fn new(url: &str) -> Result<Whip> {
+        let endpoint = Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidSessionId,
+                format!("session URL {url:?}: {e}"),
+            )
+        })?;
+        if endpoint.host_str().is_none_or(str::is_empty) {
+            return Err(Error::new(
+                ErrorCode::InvalidSessionId,
+                format!("session URL {url:?} has no host"),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("libpublisher/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+        Ok(Whip {
+            endpoint,
+            client,
+            token: Mutex::new(None),
+            ice_servers: Mutex::new(Vec::new()),
+            resources: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &*self.token.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        // reqwest's Display can include the URL but never headers, so the token stays out.
+        let what = if e.is_connect() {
+            "cannot connect"
+        } else if e.is_timeout() {
+            "timed out"
+        } else {
+            "request failed"
+        };
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            detail = format!("{detail}: {inner}");
+            source = inner.source();
+        }
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("{}: {what} ({detail})", self.endpoint),
+        )
+    }
+
+    /// Maps a refusal the same way for `connect` and `publish`; `None` for other statuses.
+    fn refusal(&self, status: StatusCode, body: &str) -> Option<Error> {
+        let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
+        let (code, what) = match status.as_u16() {
+            401 | 403 => (ErrorCode::AuthenticationError, "the token was rejected"),
+            404 => (ErrorCode::InvalidSessionId, "no such session"),
+            429 | 503 => (
+                ErrorCode::ConnectionLimitExceeded,
+                "the server is at capacity",
+            ),
+            _ => return None,
+        };
+        Some(Error::new(
+            code,
+            format!(
+                "{}: {what} (HTTP {status}{}{excerpt})",
+                self.endpoint,
+                if excerpt.is_empty() { "" } else { ": " }
+            ),
+        ))
+    }
+
+    /// Probes the endpoint with the token (OPTIONS, which WHIP servers answer without
+    /// creating anything): 1004 for a rejected token, 1005 for an unknown endpoint, 1006 when
+    /// unreachable, 1027 when at capacity.
+    pub(crate) async fn connect(&self, token: Option<&str>) -> Result<()> {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token.map(str::to_owned);
+        let response = self
+            .auth(self.client.request(Method::OPTIONS, self.endpoint.clone()))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        *self.ice_servers.lock().unwrap_or_else(|e| e.into_inner()) =
+            ice_servers(response.headers());
+        let body = response.text().await.unwrap_or_default();
+        if let Some(e) = self.refusal(status, &body) {
+            return Err(e);
+        }
+        // 405/501: the server does not do OPTIONS, but it is there and did not refuse us.
+        if status.is_success() || matches!(status.as_u16(), 405 | 501) {
+            tracing::debug!(endpoint = %self.endpoint, %status, "WHIP endpoint reachable");
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::UnexpectedServerResponse,
+            format!(
+                "{}: unexpected HTTP {status} to the connect probe",
+                self.endpoint
+            ),
+        ))
+    }
+
+    pub(crate) fn peer_config(&self) -> PeerConfig {
+        let local = matches!(
+            self.endpoint.host_str(),
+            Some("127.0.0.1" | "localhost" | "[::1]")
+        );
+        PeerConfig {
+            // A server on this machine is reached over loopback; others over every interface.
+            bind: if local { "127.0.0.1:0" } else { "0.0.0.0:0" }.into(),
+            ice_servers: self
+                .ice_servers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            gather_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// POSTs the offer: the answer and the stream id (the resource's last path segment).
+    pub(crate) async fn publish(&self, offer: String) -> Result<(String, String)> {
+        let response = self
+            .auth(self.client.post(self.endpoint.clone()))
+            .header(CONTENT_TYPE, "application/sdp")
+            .body(offer)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let location = response.headers().get(LOCATION).cloned();
+        let body = response.text().await.unwrap_or_default();
+        if let Some(e) = self.refusal(status, &body) {
+            return Err(e);
+        }
+        if status != StatusCode::CREATED {
+            let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
+            let code = if status.is_client_error() || status.is_server_error() {
+                ErrorCode::StreamCreateFailed
+            } else {
+                ErrorCode::UnexpectedServerResponse
+            };
+            return Err(Error::new(
+                code,
+                format!(
+                    "{}: the server refused the stream (HTTP {status}: {excerpt})",
+                    self.endpoint
+                ),
+            ));
+        }
+        let malformed = |why: &str| {
+            Error::new(
+                ErrorCode::UnexpectedServerResponse,
+                format!("{}: malformed WHIP answer: {why}", self.endpoint),
+            )
+        };
+        let location = location.ok_or_else(|| malformed("201 without a Location header"))?;
+        let resource = location
+            .to_str()
+            .ok()
+            .and_then(|l| self.endpoint.join(l).ok())
+            .ok_or_else(|| malformed("the Location header is not a URL"))?;
+        if !body.trim_start().starts_with("v=") {
+            return Err(malformed("the body is not an SDP answer"));
+        }
+        let stream_id = resource
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| resource.to_string());
+        self.resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream_id.clone(), resource);
+        Ok((body, stream_id))
+    }
+
+    /// DELETEs the stream's resource; failures are logged, the stream ends regardless.
+    pub(crate) async fn unpublish(&self, stream_id: &str) {
+        let resource = self
+            .resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stream_id);
+        let Some(resource) = resource else { return };
+        let request = self.auth(self.client.delete(resource.clone()));
+        match tokio::time::timeout(Duration::from_secs(5), request.send()).await {
+            Ok(Ok(r)) if r.status().is_success() => {}
+            Ok(Ok(r)) => tracing::warn!(%resource, status = %r.status(), "WHIP DELETE refused"),
+            Ok(Err(e)) => tracing::warn!(%resource, "WHIP DELETE failed: {e}"),
+            Err(_) => tracing::warn!(%resource, "WHIP DELETE timed out"),
+        }
+    }
+}
+
+/// `Link: <stun:host:port>; rel="ice-server"`, with `username`/`credential` for TURN
+/// (RFC 9725 §4.6).
+fn ice_servers(headers: &HeaderMap) -> Vec<RTCIceServer> {
+    let mut servers = Vec::new();
+    for value in headers.get_all(LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let mut parts = link.split(';').map(str::trim);
+            let Some(url) = parts
+                .next()
+                .and_then(|u| u.strip_prefix('<')?.strip_suffix('>'))
+            else {
+                continue;
+            };
+            let mut server = RTCIceServer {
+                urls: vec![url.to_owned()],
+                ..Default::default()
+            };
+            let mut is_ice = false;
+            for param in parts {
+                let Some((key, val)) = param.split_once('=') else {
+                    continue;
+                };
+                let val = val.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "rel" => is_ice = val.eq_ignore_ascii_case("ice-server"),
+                    "username" => server.username = val.to_owned(),
+                    "credential" => server.credential = val.to_owned(),
+                    _ => {}
+                }
+            }
+            if is_ice {
+                servers.push(server);
+            }
+        }
+    }
+    servers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_become_ice_servers() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            LINK,
+            r#"<stun:stun.example.net:3478>; rel="ice-server", <turn:turn.example.net?transport=tcp>; rel="ice-server"; username="u"; credential="p"; credential-type="password""#
+                .parse()
+                .unwrap(),
+        );
+        headers.append(
+            LINK,
+            r#"<https://example.net/docs>; rel="help""#.parse().unwrap(),
+        );
+        let servers = ice_servers(&headers);
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].urls, ["stun:stun.example.net:3478"]);
+        assert_eq!(
+            (servers[1].username.as_str(), servers[1].credential.as_str()),
+            ("u", "p")
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_1005() {
+        for url in ["http://", "https://[::1/whip", "http://exa mple.com/"] {
+            assert_eq!(
+                Whip::new(url).err().map(|e| e.code),
+                Some(ErrorCode::InvalidSessionId),
+                "{url}"
+            );
+        }
+    }
+}

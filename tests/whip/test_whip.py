@@ -1,0 +1,80 @@
+"""WHIP (RFC 9725) against an independent receiver: aiortc answers our offers and decodes the
+VP8 and Opus we send with its own decoders. Driven through the Rust `publish` example, as a
+user runs it; the codes are checked on its one-line error."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from peers.receiver import WhipReceiver  # noqa: E402
+
+EXAMPLE = ROOT / "target" / "release" / "examples" / "publish"
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = WhipReceiver()
+    yield r
+    r.close()
+
+
+def publish(*args, timeout=60):
+    return subprocess.run(
+        [str(EXAMPLE), "--video", "synthetic", "--audio", "synthetic", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_720p_decodes_at_the_receiver(receiver):
+    before = set(receiver.stats())
+    seconds, fps = 4, 30
+    out = publish("--url", receiver.url(), "--token", receiver.token,
+                  "--resolution", "1280x720", "--fps", str(fps), "--seconds", str(seconds))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "summary:" in out.stdout
+    new = {k: v for k, v in receiver.stats().items() if k not in before}
+    assert len(new) == 1, new
+    session = next(iter(new.values()))
+    # Every decoded frame has the requested size, and roughly the requested rate arrived
+    # (a loaded two-core machine also runs the receiver's Python decoder).
+    assert set(session["video_sizes"]) == {"1280x720"}, session
+    assert session["video_frames"] >= seconds * fps * 0.5, session
+    assert session["audio_rate"] == 48000 and session["audio_frames"] >= seconds * 25, session
+    # unpublish DELETEd the resource.
+    assert session["state"] in ("deleted", "closed"), session
+
+
+@pytest.mark.parametrize(
+    "room, token, code, name",
+    [
+        ("room1", "wrong-token", 1004, "AUTHENTICATION_ERROR"),
+        ("missing", None, 1005, "INVALID_SESSION_ID"),
+        ("busy", None, 1027, "CONNECTION_LIMIT_EXCEEDED"),
+        ("garbage", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
+        ("nolocation", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
+        ("reject", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
+    ],
+)
+def test_server_refusals_give_their_codes(receiver, room, token, code, name):
+    out = publish("--url", receiver.url(room), "--token", token or receiver.token, "--seconds", "1")
+    assert out.returncode != 0
+    assert re.search(rf"^error {code} {name}: ", out.stderr, re.M), out.stderr[-2000:]
+    assert (token or receiver.token) not in out.stderr + out.stdout, "the token leaked"
+
+
+def test_nothing_listening_is_1006():
+    out = publish("--url", "http://127.0.0.1:9/whip/room1", "--seconds", "1")
+    assert out.returncode != 0
+    assert re.search(r"^error 1006 CONNECT_FAILED: ", out.stderr, re.M), out.stderr[-2000:]
+
+
+def test_malformed_url_is_1005():
+    out = publish("--url", "http://", "--seconds", "1")
+    assert re.search(r"^error 1005 INVALID_SESSION_ID: ", out.stderr, re.M), out.stderr[-2000:]
