@@ -8,7 +8,8 @@ Prints `LISTENING <port>` once ready. Endpoints:
 - `POST /whip/<room>` (Authorization: Bearer <token>): 201 + Location + SDP answer.
   Rooms named after a fault behave badly on purpose: `garbage` (201 with a body that is not
   SDP), `nolocation` (201 without Location), `busy` (503), `slow` (never answers),
-  `reject` (400).  Any other room name works; `missing` gives 404.
+  `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
+  keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
 - `DELETE /whip/resource/<id>`: ends the session.
 - `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames.
@@ -37,6 +38,27 @@ def check_auth(request, token):
     return None
 
 
+def video_ssrc(offer):
+    """The SSRC of the offer's video section."""
+    in_video = False
+    for line in offer.splitlines():
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        elif in_video and line.startswith("a=ssrc:"):
+            return int(line.split(":")[1].split()[0])
+    return None
+
+
+async def ask_for_keyframes(pc, ssrc, stats):
+    """Sends a PLI every second while connected (aiortc's own PLI path, used on loss)."""
+    while pc.connectionState not in ("closed", "failed"):
+        await asyncio.sleep(1)
+        for receiver in pc.getReceivers():
+            if receiver.track and receiver.track.kind == "video" and pc.connectionState == "connected":
+                await receiver._send_rtcp_pli(ssrc)
+                stats["plis_sent"] += 1
+
+
 async def consume(track, stats):
     kind = track.kind
     while True:
@@ -46,6 +68,8 @@ async def consume(track, stats):
             return
         if kind == "video":
             stats["video_frames"] += 1
+            if getattr(frame, "key_frame", False):
+                stats["video_keyframes"] += 1
             stats["video_sizes"][f"{frame.width}x{frame.height}"] = (
                 stats["video_sizes"].get(f"{frame.width}x{frame.height}", 0) + 1
             )
@@ -92,6 +116,8 @@ def make_app(token):
             "audio_samples": 0,
             "audio_rate": 0,
             "state": "new",
+            "plis_sent": 0,
+            "video_keyframes": 0,
         }
         SESSIONS[rid] = (pc, stats)
 
@@ -103,6 +129,10 @@ def make_app(token):
         def on_state():
             stats["state"] = pc.connectionState
 
+        if room == "pli":
+            ssrc = video_ssrc(offer)
+            if ssrc is not None:
+                asyncio.ensure_future(ask_for_keyframes(pc, ssrc, stats))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         headers = {"Content-Type": "application/sdp"}

@@ -78,3 +78,16 @@ def test_nothing_listening_is_1006():
 def test_malformed_url_is_1005():
     out = publish("--url", "http://", "--seconds", "1")
     assert re.search(r"^error 1005 INVALID_SESSION_ID: ", out.stderr, re.M), out.stderr[-2000:]
+
+
+def test_keyframe_requests_are_answered(receiver):
+    """A receiver's PLI makes the next frame a keyframe: with a PLI every second for 4 s, more
+    keyframes go out than the start keyframe and the periodic one (every 3 s) account for."""
+    before = set(receiver.stats())
+    out = publish("--url", receiver.url("pli"), "--token", receiver.token,
+                  "--resolution", "640x360", "--seconds", "4")
+    assert out.returncode == 0, out.stderr[-2000:]
+    keyframes = int(re.search(r"(\d+) keyframes", out.stdout).group(1))
+    session = next(v for k, v in receiver.stats().items() if k not in before)
+    assert session["plis_sent"] >= 2, session
+    assert keyframes >= 2 + session["plis_sent"] // 2, (keyframes, session)

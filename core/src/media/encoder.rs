@@ -55,6 +55,11 @@ impl EncoderThread {
         self.keyframe.store(true, Ordering::Release);
     }
 
+    /// The flag `request_keyframe` sets, for callers that outlive a borrow of the thread.
+    pub fn keyframe_trigger(&self) -> Arc<AtomicBool> {
+        self.keyframe.clone()
+    }
+
     /// Changes the target bitrate (video, kbit/s).
     pub fn set_bitrate_kbps(&self, kbps: u32) {
         self.bitrate_kbps.store(kbps, Ordering::Release);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -16,6 +16,8 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceServer;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -24,7 +26,7 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::statistics::StatsSelector;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
@@ -144,7 +146,9 @@ async fn build(
     handler: Arc<StateWatch>,
 ) -> Result<Arc<dyn PeerConnection>> {
     let registry = register_default_interceptors(Registry::new(), &mut media)
-        .map_err(|e| webrtc_error(ErrorCode::InternalError, "interceptors", e))?;
+        .map_err(|e| webrtc_error(ErrorCode::InternalError, "interceptors", e))?
+        // Last in the chain, so the stack's own interceptors have seen all RTCP first.
+        .with(Slot::from(14_000), KeyframeRequests::default());
     let settings = SettingEngineBuilder::new()
         // Loopback candidates are what a same-machine peer (and the tests' peers) reach us on.
         .with_include_loopback_candidate(true)
@@ -174,6 +178,63 @@ async fn build(
             )
         })?;
     Ok(Arc::new(pc))
+}
+
+/// Lets a receiver's keyframe requests (PLI, FIR) through to the sending tracks; the rest of
+/// the inbound RTCP (reports, NACKs, congestion feedback) is for the stack's interceptors and
+/// stops at the end of the chain as usual.
+#[derive(Default)]
+struct KeyframeRequests {
+    inbound: std::collections::VecDeque<TaggedPacket>,
+    outbound: std::collections::VecDeque<TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let requests: Vec<_> = packets
+                .iter()
+                .filter(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                })
+                .cloned()
+                .collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.inbound.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.inbound.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        self.outbound.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.outbound.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 /// Waits (bounded) for gathering to finish, then returns the local description's SDP: WHIP
@@ -331,8 +392,21 @@ impl Offer {
         self,
         video: Option<mpsc::Receiver<EncodedSample>>,
         audio: Option<mpsc::Receiver<EncodedSample>>,
+        on_keyframe_request: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<Sending> {
         let mut writers = Vec::new();
+        if let Some(out) = &self.video {
+            // A receiver that lost a reference frame asks for a keyframe (PLI/FIR).
+            let track = out.track.clone();
+            writers.push(crate::runtime::runtime().spawn(async move {
+                while let Some(event) = track.poll().await {
+                    if let TrackLocalEvent::OnRtcpPacket(_) = event {
+                        tracing::debug!("keyframe requested by the receiver");
+                        on_keyframe_request();
+                    }
+                }
+            }));
+        }
         for (out, input, pt) in [(self.video, video, VP8_PT), (self.audio, audio, OPUS_PT)] {
             if let (Some(out), Some(mut input)) = (out, input) {
                 writers.push(crate::runtime::runtime().spawn(async move {

@@ -107,7 +107,18 @@ impl Stream {
             backend.unpublish(&stream_id).await;
             return Err(e);
         }
-        let sending = offer.start_sending(video_rx, audio_rx).await?;
+        let keyframes = encoders
+            .first()
+            .filter(|_| video.is_some())
+            .map(|e| e.keyframe_trigger());
+        let on_keyframe_request: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            if let Some(trigger) = &keyframes {
+                trigger.store(true, Ordering::Release);
+            }
+        });
+        let sending = offer
+            .start_sending(video_rx, audio_rx, on_keyframe_request)
+            .await?;
         let stream = Arc::new(Stream {
             id: stream_id,
             session: Arc::downgrade(&session.inner),
