@@ -8,24 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures = 0;
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-      failures++;                                                                \
-    }                                                                            \
-  } while (0)
-#define CHECK_CODE(expr, code)                                                   \
-  do {                                                                           \
-    int32_t got_ = (expr);                                                       \
-    if (got_ != (code)) {                                                        \
-      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d: %s\n", __FILE__, \
-              __LINE__, #expr, got_, lp_error_name(got_), (code),                \
-              lp_last_error_message());                                          \
-      failures++;                                                                \
-    }                                                                            \
-  } while (0)
+#include "check.h"
 
 /* What one publisher's callbacks saw, guarded by a mutex and signalled on completion. */
 typedef struct {
