@@ -43,6 +43,9 @@ export type ReasonName = keyof typeof Reason;
 /** Every event name a Publisher emits. */
 export declare const publisherEvents: readonly (keyof PublisherEventMap)[];
 
+/** Every event name a Session emits. */
+export declare const sessionEvents: readonly (keyof SessionEventMap)[];
+
 /**
  * A library failure. `code` is stable and numeric, `name` its stable name
  * (e.g. 1500 / "USER_MEDIA_ACCESS_DENIED"); `message` is for people.
@@ -104,19 +107,44 @@ export interface Device {
   label: string;
 }
 
+/**
+ * Counters of a publisher. The sending figures cover the current stream (0 when not
+ * published); the transport figures (packets, bytes, RTT, loss) are at most a second old.
+ */
 export interface PublisherStats {
+  /** Video frames the video source produced. */
   videoFramesCaptured: number;
+  /** 10 ms audio frames the audio source produced. */
   audioFramesCaptured: number;
+  /** Video frames encoded and sent. */
+  videoFramesSent: number;
+  /** Of which keyframes. */
+  videoKeyframesSent: number;
+  /** Audio packets (20 ms each) encoded and sent. */
+  audioPacketsSent: number;
+  /** RTP packets sent. */
+  packetsSent: number;
+  /** RTP payload bytes sent. */
+  bytesSent: number;
+  /** Send bitrate over the last second, bit/s. */
+  bitrateBps: number;
+  /** Round-trip time from the receiver's RTCP reports, ms (0 before the first report). */
+  rttMs: number;
+  /** Packets the receiver reported lost. */
+  packetsLost: number;
 }
 
-export type PublisherState = 'initializing' | 'ready' | 'failed' | 'closed';
+/** `"publishing"` from `session.publish()` until the stream ends. */
+export type PublisherState = 'initializing' | 'ready' | 'publishing' | 'failed' | 'closed';
 
 export interface PublisherEventMap {
   /** Consent was given and every source delivered its first frame (before the completion). */
   accessAllowed: [];
   /** Consent was denied; the completion then fails with this error (1500). */
   accessDenied: [error: LibpublisherError];
+  /** The stream is live on the session (after `session.publish` completed). */
   streamCreated: [event: { streamId: string }];
+  /** The stream ended: `clientDisconnected` after unpublish/disconnect, `networkDisconnected`, ... */
   streamDestroyed: [event: { reason: ReasonName }];
   mediaStopped: [event: { kind: 'audio' | 'video' }];
   audioLevelUpdated: [event: { audioLevel: number }];
@@ -125,7 +153,8 @@ export interface PublisherEventMap {
 /**
  * A publisher, created by `initPublisher`. Listeners run on the main thread; an exception a
  * listener throws is reported as an uncaught exception and does not disturb the publisher.
- * Once initialization has completed it no longer keeps the process alive.
+ * Once initialization has completed it no longer keeps the process alive (a session it is
+ * published on does).
  */
 export declare class Publisher extends EventEmitter {
   private constructor();
@@ -135,8 +164,9 @@ export declare class Publisher extends EventEmitter {
   getStats(): Promise<PublisherStats>;
   getStats(callback: (err: LibpublisherError | null, stats?: PublisherStats) => void): void;
   /**
-   * Stops the publisher and frees its sources. When it returns, no event or callback of this
-   * publisher runs any more; a pending `initPublisher` Promise rejects with 1015 ILLEGAL_STATE.
+   * Stops the publisher and frees its sources; a stream it publishes ends (the session stays
+   * connected). When it returns, no event or callback of this publisher runs any more; a
+   * pending `initPublisher` Promise rejects with 1015 ILLEGAL_STATE.
    * Idempotent; works from inside a listener.
    */
   close(): void;
@@ -176,6 +206,115 @@ export declare function initPublisher(
 export declare function initPublisher(
   callback: (this: Publisher, err: LibpublisherError | null, publisher?: Publisher) => void,
 ): Publisher;
+
+export type SessionState = 'disconnected' | 'connecting' | 'connected' | 'disconnecting' | 'closed';
+
+/**
+ * Options of `initSession`, checked by the library (1011 INVALID_PARAMETER naming the key).
+ * snake_case spellings are accepted too.
+ */
+export interface SessionOptions {
+  /** How long `connect` may take, ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** How long the server may take to accept a stream, ms. Default 15000. */
+  publishTimeoutMs?: number;
+  /** How long ICE and DTLS may take to find a path once the server answered, ms. Default 10000. */
+  iceTimeoutMs?: number;
+}
+
+/** What the receiver embedded in a `loopback://` session got from one publisher. */
+export interface ReceiverStats {
+  /** Complete video frames received. */
+  videoFrames: number;
+  /** Of which keyframes. */
+  videoKeyframes: number;
+  /** Whether the first video frame received was a keyframe (decodable on its own). */
+  firstFrameWasKeyframe: boolean;
+  videoBytes: number;
+  audioPackets: number;
+  audioBytes: number;
+}
+
+export interface SessionEventMap {
+  /** `connect` succeeded (before its completion). */
+  sessionConnected: [];
+  /** The session ended: `clientDisconnected` after `disconnect()`, `networkDisconnected`, ... */
+  sessionDisconnected: [event: { reason: ReasonName }];
+  /** Connectivity was lost; the session is trying to recover. */
+  sessionReconnecting: [];
+  sessionReconnected: [];
+}
+
+/** `cb(err)`: `null` on success. `this` is the session. */
+export type SessionCallback = (this: Session, err: LibpublisherError | null) => void;
+
+/**
+ * A session, created by `initSession`. Listeners and callbacks run on the main thread, in the
+ * order the library produced them, also relative to the publishers' events.
+ *
+ * `connect`, `publish`, `unpublish` and `disconnect` return a Promise without a callback, and
+ * `undefined` with one. Every failure of theirs, also one known at once (1010 NOT_CONNECTED,
+ * 1011 INVALID_PARAMETER, 1015 ILLEGAL_STATE), rejects the Promise or reaches the callback
+ * (never synchronously), as OpenTok's completion handlers report it. Only a callback that is
+ * not a function throws.
+ *
+ * From `connect()` until it is disconnected or closed, and while a call is pending, the session
+ * keeps the process alive (as a connected socket does).
+ */
+export declare class Session extends EventEmitter {
+  private constructor();
+  readonly state: SessionState;
+  /** Unique in the process, never reused. */
+  readonly id: number;
+  /** The URL it was made for. */
+  readonly url: string;
+
+  /** Connects (with `token` when the server wants one); completes after `sessionConnected`. 1015 if not disconnected. */
+  connect(token?: string | null): Promise<void>;
+  connect(token: string | null | undefined, callback: SessionCallback): void;
+  connect(callback: SessionCallback): void;
+  /**
+   * Publishes a ready publisher. Completes when media flows; the publisher then emits
+   * `streamCreated`. 1010 when not connected, 1015 when the publisher is not ready or already
+   * published; 1541/1553/1590/1610/2001 from the server side.
+   */
+  publish(publisher: Publisher): Promise<void>;
+  publish(publisher: Publisher, callback: SessionCallback): void;
+  /** The publisher emits `streamDestroyed` (`clientDisconnected`), then this completes. 1010 when not connected, 1015 when not published here. */
+  unpublish(publisher: Publisher): Promise<void>;
+  unpublish(publisher: Publisher, callback: SessionCallback): void;
+  /**
+   * Every stream ends (`streamDestroyed`), then `sessionDisconnected` (`clientDisconnected`),
+   * then this completes. Completes at once on a session that is not connected.
+   */
+  disconnect(): Promise<void>;
+  disconnect(callback: SessionCallback): void;
+  /** What the embedded receiver of a `loopback://` session got from `publisher`; null when it is not published here or the backend has no such receiver. */
+  getReceiverStats(publisher: Publisher): ReceiverStats | null;
+  /**
+   * Stops everything at once; its streams end (their publishers emit `streamDestroyed`). When
+   * it returns, no event or callback of this session runs any more; pending Promises reject
+   * with 1015 ILLEGAL_STATE (pending callbacks are not called). Idempotent; works from inside
+   * a listener.
+   */
+  close(): void;
+  [Symbol.dispose](): void;
+
+  on<K extends keyof SessionEventMap>(event: K, listener: (...args: SessionEventMap[K]) => void): this;
+  once<K extends keyof SessionEventMap>(event: K, listener: (...args: SessionEventMap[K]) => void): this;
+  off<K extends keyof SessionEventMap>(event: K, listener: (...args: SessionEventMap[K]) => void): this;
+  addListener<K extends keyof SessionEventMap>(event: K, listener: (...args: SessionEventMap[K]) => void): this;
+  removeListener<K extends keyof SessionEventMap>(event: K, listener: (...args: SessionEventMap[K]) => void): this;
+  emit<K extends keyof SessionEventMap>(event: K, ...args: SessionEventMap[K]): boolean;
+}
+
+/**
+ * Makes a session for `url`: `loopback://` (a receiver embedded in the library, over real
+ * ICE/DTLS/SRTP on 127.0.0.1), `http(s)://` (WHIP) where the build supports it. Nothing touches
+ * the network until `connect`. Throws 1005 INVALID_SESSION_ID for a malformed URL or unknown
+ * scheme, 1011 INVALID_PARAMETER for bad options.
+ */
+export declare function initSession(url: string, options?: SessionOptions | null): Session;
 
 /** The microphones and cameras present (an empty list on a machine without any). */
 export declare function getDevices(): Promise<Device[]>;

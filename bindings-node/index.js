@@ -36,6 +36,9 @@ const Reason = Object.freeze(Object.fromEntries(native.reasons().map((r) => [r.n
 /** Every event a Publisher emits. */
 const publisherEvents = Object.freeze(native.publisherEventNames());
 
+/** Every event a Session emits. */
+const sessionEvents = Object.freeze(native.sessionEventNames());
+
 /** A library failure: `code` is the stable number, `name` its stable name. */
 class LibpublisherError extends globalThis.Error {
   constructor(code, name, message) {
@@ -112,7 +115,29 @@ function getDevices(callback) {
   return settle(devices, callback);
 }
 
+// Every handle's messages reach this thread through one queue, in the order the library
+// produced them, also across handles: a session's publish completion comes before the
+// publisher's streamCreated, a publisher's streamDestroyed before the unpublish completion.
+// `routes` maps a handle's route to its dispatch function while messages can still come for it.
+const routes = new Map();
+const router = new native.Router((route, kind, a, b) => {
+  const dispatch = routes.get(route);
+  if (dispatch) dispatch(kind, a, b);
+});
+
+// The process stays alive while some handle holds the queue: a pending initPublisher or session
+// call, or a session from connect() until it is disconnected or closed (like a connected
+// socket). Nothing else keeps it alive.
+let holds = 0;
+function hold() {
+  if (holds++ === 0) router.keepAlive(true);
+}
+function release() {
+  if (--holds === 0) router.keepAlive(false);
+}
+
 let startPublisher;
+let nativeOf;
 
 /**
  * A publisher: its sources are acquired by `initPublisher`. Events: `accessAllowed`,
@@ -138,18 +163,21 @@ class Publisher extends EventEmitter {
       publisher.#start(options, pending);
       return publisher;
     };
+    nativeOf = (value) => (value !== null && typeof value === 'object' && #native in value ? value.#native : null);
   }
 
   #start(options, pending) {
     if (options !== null && typeof options === 'object') {
       this.#accessRequest = options.accessRequest;
     }
-    const result = native.initPublisher(options, (kind, a, b) => this.#dispatch(kind, a, b));
+    const result = native.initPublisher(router, options);
     if (!(result instanceof native.NativePublisher)) {
       throw toError(result);
     }
     this.#native = result;
     this.#pending = pending;
+    routes.set(result.route, (kind, a, b) => this.#dispatch(kind, a, b));
+    hold();
   }
 
   #dispatch(kind, a, b) {
@@ -166,11 +194,15 @@ class Publisher extends EventEmitter {
       case 'done': {
         const pending = this.#pending;
         this.#pending = null;
-        if (pending) pending.done(a === null ? null : toError(a));
+        if (!pending) break;
+        release();
+        // A failed publisher emits nothing more.
+        if (a !== null) routes.delete(this.#native.route);
+        pending.done(a === null ? null : toError(a));
         break;
       }
       default:
-        break; // a message made obsolete by close()
+        break;
     }
   }
 
@@ -197,7 +229,7 @@ class Publisher extends EventEmitter {
     }
   }
 
-  /** `"initializing"`, `"ready"`, `"failed"` or `"closed"`. */
+  /** `"initializing"`, `"ready"`, `"publishing"`, `"failed"` or `"closed"`. */
   get state() {
     return this.#native.state;
   }
@@ -208,8 +240,8 @@ class Publisher extends EventEmitter {
   }
 
   /**
-   * Counters: `{videoFramesCaptured, audioFramesCaptured}`. Resolves the Promise, or calls
-   * `callback(err, stats)` when one is given.
+   * Counters (see PublisherStats in index.d.ts); the sending figures cover the current stream.
+   * Resolves the Promise, or calls `callback(err, stats)` when one is given.
    */
   getStats(callback) {
     callback = checkCallback(callback);
@@ -219,15 +251,20 @@ class Publisher extends EventEmitter {
   }
 
   /**
-   * Stops the publisher and frees its sources. Once it returns no event or completion callback
-   * of this publisher runs; the Promise of a pending `initPublisher` rejects with 1015.
-   * Closing twice is harmless; closing from inside an event handler works.
+   * Stops the publisher and frees its sources; a published stream ends. Once it returns no
+   * event or completion callback of this publisher runs; the Promise of a pending
+   * `initPublisher` rejects with 1015. Closing twice is harmless; closing from inside an event
+   * handler works.
    */
   close() {
     const error = this.#native.close();
+    routes.delete(this.#native.route);
     const pending = this.#pending;
     this.#pending = null;
-    if (pending) pending.closed();
+    if (pending) {
+      release();
+      pending.closed();
+    }
     if (error) throw toError(error);
   }
 
@@ -292,6 +329,237 @@ function initPublisher(options, callback) {
   return promise;
 }
 
+let startSession;
+
+/**
+ * A session on a media server, chosen by its URL (`loopback://`, ...). Events:
+ * `sessionConnected`, `sessionDisconnected` ({reason}), `sessionReconnecting`,
+ * `sessionReconnected`.
+ *
+ * `connect`, `publish`, `unpublish` and `disconnect` return a Promise, or take a callback
+ * `cb(err)`. Every failure of theirs, also one known at once (1010 NOT_CONNECTED, 1015
+ * ILLEGAL_STATE), arrives that way, as OpenTok's completion handlers report it; only a
+ * callback that is not a function throws.
+ */
+class Session extends EventEmitter {
+  #native = null;
+  /** Calls accepted and not completed yet, by call number: `{op, promise, resolve, reject, callback}`. */
+  #calls = new Map();
+  #nextCall = 1;
+  /** The latest connect call: its failure ends the session's liveness. */
+  #connectCall = 0;
+  /** From connect() until it fails, sessionDisconnected arrives, or close(). */
+  #live = false;
+  #closed = false;
+  /** Whether it is routed and holds the event loop. */
+  #active = false;
+  #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
+
+  constructor(token) {
+    super();
+    if (token !== startSession) {
+      throw new TypeError('use initSession() to create a Session');
+    }
+  }
+
+  static {
+    startSession = (url, options) => {
+      const result = native.initSession(router, url, options);
+      if (!(result instanceof native.NativeSession)) {
+        throw toError(result);
+      }
+      const session = new Session(startSession);
+      session.#native = result;
+      return session;
+    };
+  }
+
+  // Messages can come only while a call is pending or the session is live; otherwise it is
+  // neither routed nor holding the process, and JS may collect it (which closes it).
+  #update() {
+    const active = !this.#closed && (this.#live || this.#calls.size > 0);
+    if (active === this.#active) return;
+    this.#active = active;
+    if (active) {
+      routes.set(this.#native.route, this.#dispatchFn);
+      hold();
+    } else {
+      routes.delete(this.#native.route);
+      release();
+    }
+  }
+
+  #dispatch(kind, a, b) {
+    switch (kind) {
+      case 'event':
+        if (a === 'sessionDisconnected') {
+          this.#live = false;
+          this.#update();
+        }
+        if (b === undefined) callUser(this.emit, this, a);
+        else callUser(this.emit, this, a, b);
+        break;
+      case 'done': {
+        const call = this.#calls.get(b);
+        if (!call) break; // a call refused at once: already reported
+        this.#calls.delete(b);
+        if (a !== null && b === this.#connectCall) this.#live = false;
+        this.#update();
+        if (a === null) call.resolve();
+        else call.reject(toError(a));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // `invoke(call)` starts the call in the library: null when accepted, else the error at once.
+  #call(op, callback, invoke) {
+    const call = this.#nextCall++;
+    const refused = invoke(call);
+    if (refused) {
+      const error = refused instanceof LibpublisherError ? refused : toError(refused);
+      return settleCall(Promise.reject(error), callback, this);
+    }
+    let resolve;
+    let reject;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.#calls.set(call, { op, promise, resolve, reject, callback });
+    if (op === 'connect') {
+      this.#connectCall = call;
+      this.#live = true;
+    }
+    this.#update();
+    return settleCall(promise, callback, this);
+  }
+
+  /** Connects with `token` (optional). Completes after `sessionConnected`. */
+  connect(token, callback) {
+    if (typeof token === 'function' && callback === undefined) {
+      callback = token;
+      token = undefined;
+    }
+    callback = checkCallback(callback);
+    return this.#call('connect', callback, (call) => this.#native.connect(token, call));
+  }
+
+  /** Publishes a ready publisher; completes when media flows, then the publisher emits `streamCreated`. */
+  publish(publisher, callback) {
+    callback = checkCallback(callback);
+    return this.#call('publish', callback, (call) => {
+      const target = nativeOf(publisher);
+      if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
+      return this.#native.publish(target, call);
+    });
+  }
+
+  /** Stops publishing `publisher`: it emits `streamDestroyed` (clientDisconnected), then this completes. */
+  unpublish(publisher, callback) {
+    callback = checkCallback(callback);
+    return this.#call('unpublish', callback, (call) => {
+      const target = nativeOf(publisher);
+      if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
+      return this.#native.unpublish(target, call);
+    });
+  }
+
+  /**
+   * Every stream ends (`streamDestroyed`), then `sessionDisconnected` (clientDisconnected),
+   * then this completes. On a session that is not connected it completes at once.
+   */
+  disconnect(callback) {
+    callback = checkCallback(callback);
+    return this.#call('disconnect', callback, (call) => this.#native.disconnect(call));
+  }
+
+  /**
+   * What the embedded receiver of a `loopback://` session got from `publisher`, or null (not
+   * published here, or another backend).
+   */
+  getReceiverStats(publisher) {
+    const target = nativeOf(publisher);
+    if (!target) throw invalidArgument('publisher', 'a Publisher', publisher);
+    const result = this.#native.receiverStats(target);
+    if (result !== null && 'code' in result) throw toError(result);
+    return result;
+  }
+
+  /** `"disconnected"`, `"connecting"`, `"connected"`, `"disconnecting"` or `"closed"`. */
+  get state() {
+    return this.#native.state;
+  }
+
+  /** Unique in the process, never reused. */
+  get id() {
+    return this.#native.id;
+  }
+
+  /** The URL it was made for. */
+  get url() {
+    return this.#native.url;
+  }
+
+  /**
+   * Stops everything at once: its streams end (their publishers emit `streamDestroyed`). Once it
+   * returns no event or callback of this session runs; pending Promises reject with 1015.
+   * Closing twice is harmless; closing from inside an event handler works.
+   */
+  close() {
+    const error = this.#native.close();
+    this.#closed = true;
+    this.#live = false;
+    const calls = [...this.#calls.values()];
+    this.#calls.clear();
+    this.#update();
+    for (const call of calls) {
+      // As for initPublisher: a callback is not called after close.
+      if (call.callback) continue;
+      // The caller closed it: an ignored Promise must not become an unhandled rejection.
+      call.promise.catch(() => {});
+      call.reject(
+        new LibpublisherError(
+          ErrorCode.ILLEGAL_STATE,
+          'ILLEGAL_STATE',
+          `the session was closed before ${call.op} completed`,
+        ),
+      );
+    }
+    if (error) throw toError(error);
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](depth, options, inspect) {
+    return `Session { id: ${this.id}, url: ${inspect(this.url, options)}, state: ${inspect(this.state, options)} }`;
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Session.prototype[Symbol.dispose] = Session.prototype.close;
+}
+
+// Settles a session call through `callback(err)` (with `this` the session) when one is given.
+function settleCall(promise, callback, self) {
+  if (!callback) return promise;
+  promise.then(
+    () => callUser(callback, self, null),
+    (err) => callUser(callback, self, err),
+  );
+  return undefined;
+}
+
+/**
+ * Makes a session for `url`: `loopback://` (the receiver embedded in the library), ... Options:
+ * `connectTimeoutMs`, `publishTimeoutMs`, `iceTimeoutMs`. Nothing touches the network until
+ * `connect`. Throws 1005 INVALID_SESSION_ID for a malformed URL or unknown scheme, 1011 for
+ * bad options.
+ */
+function initSession(url, options) {
+  return startSession(url, options);
+}
+
 /**
  * Routes the library's log records `{level, target, message}` at `level` (default "info") and
  * more severe to `handler` on the main thread; `null` stops logging. Replaces the stderr output
@@ -338,10 +606,13 @@ module.exports = {
   ErrorCode,
   Reason,
   publisherEvents,
+  sessionEvents,
   Error: LibpublisherError,
   LibpublisherError,
   Publisher,
+  Session,
   getDevices,
   initPublisher,
+  initSession,
   setLogHandler,
 };

@@ -2,14 +2,23 @@
 //! onto the JS main thread; `index.js` turns this low-level surface into the public API
 //! (EventEmitter, Promises, `Error` objects). Errors cross as plain `{code, name, message}`
 //! objects so that the JS side builds every `Error` with one class.
+//!
+//! Every message of every handle reaches JS through one threadsafe function per JS environment
+//! (the [`Router`]): one FIFO queue, so the main thread sees messages in the order the library's
+//! callback threads produced them, also across handles. The core orders a session's publish
+//! completion before the publisher's `streamCreated`, and a publisher's `streamDestroyed` before
+//! the session's unpublish completion, by waiting for the first handle's callback to return;
+//! separate queues per handle would lose that order on the way to the main thread.
+
+pub mod session;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use libpublisher::{
     AccessRequest, Device, ErrorCode, LogLevel, LogRecord, OptionValue, Publisher, PublisherEvent,
-    PublisherSettings, Reason,
+    PublisherSettings, Reason, SessionEvent,
 };
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -50,10 +59,36 @@ pub struct DeviceInfo {
     pub label: String,
 }
 
+/// The core's `PublisherStats`; counters become JS numbers (exact up to 2^53).
 #[napi(object)]
 pub struct PublisherStats {
     pub video_frames_captured: f64,
     pub audio_frames_captured: f64,
+    pub video_frames_sent: f64,
+    pub video_keyframes_sent: f64,
+    pub audio_packets_sent: f64,
+    pub packets_sent: f64,
+    pub bytes_sent: f64,
+    pub bitrate_bps: f64,
+    pub rtt_ms: f64,
+    pub packets_lost: f64,
+}
+
+impl From<libpublisher::PublisherStats> for PublisherStats {
+    fn from(s: libpublisher::PublisherStats) -> Self {
+        PublisherStats {
+            video_frames_captured: s.video_frames_captured as f64,
+            audio_frames_captured: s.audio_frames_captured as f64,
+            video_frames_sent: s.video_frames_sent as f64,
+            video_keyframes_sent: s.video_keyframes_sent as f64,
+            audio_packets_sent: s.audio_packets_sent as f64,
+            packets_sent: s.packets_sent as f64,
+            bytes_sent: s.bytes_sent as f64,
+            bitrate_bps: s.bitrate_bps as f64,
+            rtt_ms: s.rtt_ms,
+            packets_lost: s.packets_lost as f64,
+        }
+    }
 }
 
 /// What the access-request callback is asked about; `null` for a kind that needs no consent.
@@ -70,6 +105,11 @@ pub struct StreamCreatedEvent {
 
 #[napi(object)]
 pub struct StreamDestroyedEvent {
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct SessionDisconnectedEvent {
     pub reason: String,
 }
 
@@ -156,6 +196,11 @@ pub fn publisher_event_names() -> Vec<&'static str> {
     libpublisher::PUBLISHER_EVENT_NAMES.to_vec()
 }
 
+#[napi]
+pub fn session_event_names() -> Vec<&'static str> {
+    libpublisher::SESSION_EVENT_NAMES.to_vec()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Devices
 
@@ -193,22 +238,92 @@ pub fn get_devices() -> AsyncTask<DevicesTask> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Publisher
+// Delivery to the main thread
 
-/// What the library's callback thread hands to the JS main thread. One queue per publisher
-/// keeps events, consent requests and the completion in the order the core produced them.
+/// What the library's callback threads hand to the JS main thread for one handle.
 enum Message {
-    Event(PublisherEvent),
-    Done(libpublisher::Result<()>),
+    Publisher(PublisherEvent),
+    Session(SessionEvent),
+    /// A completion: `init_publisher`'s (call 0) or a session call's (the call number JS chose).
+    Done {
+        call: u32,
+        outcome: libpublisher::Result<()>,
+    },
     Consent {
         request: AccessRequest,
         slot: Arc<ConsentSlot>,
     },
 }
 
-type DispatchArgs = FnArgs<(&'static str, Unknown<'static>, Unknown<'static>)>;
-type DispatchFn =
-    ThreadsafeFunction<Message, UnknownReturnValue, DispatchArgs, Status, false, false, 0>;
+struct Routed {
+    bridge: Arc<Bridge>,
+    message: Message,
+}
+
+type RouteArgs = FnArgs<(u32, &'static str, Unknown<'static>, Unknown<'static>)>;
+// Weak: the router starts unreferenced; `keep_alive` references it while some handle has work
+// pending (see index.js).
+type RouteFn = ThreadsafeFunction<Routed, UnknownReturnValue, RouteArgs, Status, false, true, 0>;
+
+struct RouterInner {
+    tsfn: Mutex<RouteFn>,
+}
+
+impl RouterInner {
+    /// False once the environment is gone (the message is then dropped).
+    fn send(&self, routed: Routed) -> bool {
+        let tsfn = lock(&self.tsfn);
+        tsfn.call(routed, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+    }
+}
+
+/// The one queue of a JS environment. `dispatch(route, kind, a, b)` receives, on the main
+/// thread: `("event", name, payload)`, `("consent", request, reply)`, `("done", error|null,
+/// call)`, and `("ignore")` (route 0) for a message that a `close` made obsolete.
+#[napi]
+pub struct Router {
+    inner: Arc<RouterInner>,
+}
+
+#[napi]
+impl Router {
+    #[napi(
+        constructor,
+        ts_args_type = "dispatch: (route: number, kind: string, a: any, b: any) => void"
+    )]
+    pub fn new(dispatch: Function<'_, Unknown<'static>, UnknownReturnValue>) -> Result<Self> {
+        let tsfn: RouteFn = dispatch
+            .build_threadsafe_function::<Routed>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx: ThreadsafeCallContext<Routed>| {
+                let env = ctx.env;
+                match catch_unwind(AssertUnwindSafe(|| deliver(&env, ctx.value))) {
+                    Ok(Ok(args)) => Ok(args),
+                    // Neither a napi failure nor a panic may reach the user as a fatal exception.
+                    _ => Ok((0, "ignore", js(&env, ())?, js(&env, ())?).into()),
+                }
+            })?;
+        Ok(Router {
+            inner: Arc::new(RouterInner {
+                tsfn: Mutex::new(tsfn),
+            }),
+        })
+    }
+
+    /// Whether the queue keeps the event loop alive.
+    // Deprecated in napi-rs, yet still its only way to (un)ref a live threadsafe function.
+    #[allow(deprecated)]
+    #[napi]
+    pub fn keep_alive(&self, env: Env, on: bool) -> Result<()> {
+        let mut tsfn = lock(&self.inner.tsfn);
+        if on {
+            tsfn.refer(&env)
+        } else {
+            tsfn.unref(&env)
+        }
+    }
+}
 
 /// The one answer a blocked consent request waits for. The first answer wins; later ones
 /// (a late JS reply after `close`) are ignored.
@@ -222,9 +337,12 @@ impl ConsentSlot {
     }
 }
 
-/// The link between one publisher's library callbacks and its JS dispatch function.
+/// The link between one handle's library callbacks and the router. `route` names the handle
+/// to the JS side; ids come from the binding so that a message can name its handle before the
+/// core has returned it.
 struct Bridge {
-    tsfn: Mutex<Option<DispatchFn>>,
+    router: Arc<RouterInner>,
+    route: u32,
     /// Set by `close` on the main thread; messages still queued for JS are then dropped.
     closed: AtomicBool,
     /// The consent request the library thread is blocked on, so that `close` can release it.
@@ -232,27 +350,14 @@ struct Bridge {
 }
 
 impl Bridge {
-    fn send(&self, message: Message) -> bool {
-        match &*lock(&self.tsfn) {
-            Some(tsfn) => tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
-            None => false,
-        }
-    }
-
-    /// Lets the process exit while the publisher lives on (events may still arrive).
-    // Deprecated in napi-rs, yet still its only way to unref a live threadsafe function.
-    #[allow(deprecated)]
-    fn unref(&self, env: &Env) {
-        if let Some(tsfn) = lock(&self.tsfn).as_mut() {
-            let _ = tsfn.unref(env);
-        }
-    }
-
-    /// Nothing more will be delivered: drop the JS function so that it no longer keeps the
-    /// loop (or the publisher object) alive.
-    fn release(&self) {
-        let tsfn = lock(&self.tsfn).take();
-        drop(tsfn);
+    fn new(router: &Router) -> Arc<Bridge> {
+        static NEXT_ROUTE: AtomicU32 = AtomicU32::new(1); // 0 means "ignore"
+        Arc::new(Bridge {
+            router: router.inner.clone(),
+            route: NEXT_ROUTE.fetch_add(1, Ordering::Relaxed),
+            closed: AtomicBool::new(false),
+            consent: Mutex::new(None),
+        })
     }
 
     /// Stops delivery and unblocks a pending consent request (denied), so that the core's
@@ -267,33 +372,40 @@ impl Bridge {
             slot.answer(false);
         }
     }
+}
 
-    /// The access-request callback, on the library's callback thread: blocks until the JS
-    /// function (or `close`) answers.
-    fn ask_consent(&self, request: &AccessRequest) -> bool {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let slot = Arc::new(ConsentSlot(Mutex::new(Some(tx))));
-        {
-            let mut pending = lock(&self.consent);
-            if self.closed.load(Ordering::SeqCst) {
-                return false;
-            }
-            *pending = Some(slot.clone());
+fn send(bridge: &Arc<Bridge>, message: Message) -> bool {
+    bridge.router.send(Routed {
+        bridge: bridge.clone(),
+        message,
+    })
+}
+
+/// The access-request callback, on the library's callback thread: blocks until the JS
+/// function (or `close`) answers.
+fn ask_consent(bridge: &Arc<Bridge>, request: &AccessRequest) -> bool {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let slot = Arc::new(ConsentSlot(Mutex::new(Some(tx))));
+    {
+        let mut pending = lock(&bridge.consent);
+        if bridge.closed.load(Ordering::SeqCst) {
+            return false;
         }
-        let message = Message::Consent {
-            request: request.clone(),
-            slot: slot.clone(),
-        };
-        if !self.send(message) {
-            slot.answer(false);
-        }
-        let allowed = rx.recv().unwrap_or(false);
-        let mut pending = lock(&self.consent);
-        if pending.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-            *pending = None;
-        }
-        allowed
+        *pending = Some(slot.clone());
     }
+    let message = Message::Consent {
+        request: request.clone(),
+        slot: slot.clone(),
+    };
+    if !send(bridge, message) {
+        slot.answer(false);
+    }
+    let allowed = rx.recv().unwrap_or(false);
+    let mut pending = lock(&bridge.consent);
+    if pending.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+        *pending = None;
+    }
+    allowed
 }
 
 /// Handed to JS with a consent request; `answer` unblocks the library. A reply object that is
@@ -317,22 +429,19 @@ impl Drop for ConsentReply {
     }
 }
 
-/// Runs on the JS main thread for each message: filters what `close` made obsolete, does the
-/// bookkeeping (ref/unref) before any user code runs, and shapes the arguments of the JS
-/// dispatch function: `(kind, a, b)`.
-fn deliver(bridge: &Weak<Bridge>, env: &Env, message: Message) -> Result<DispatchArgs> {
-    let ignore = || -> Result<DispatchArgs> { Ok(("ignore", js(env, ())?, js(env, ())?).into()) };
-    let Some(bridge) = bridge.upgrade() else {
-        return ignore();
-    };
+/// Runs on the JS main thread for each message: drops what `close` made obsolete and shapes
+/// the arguments of the JS router: `(route, kind, a, b)`.
+fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
+    let Routed { bridge, message } = routed;
     if bridge.closed.load(Ordering::SeqCst) {
         if let Message::Consent { slot, .. } = message {
             slot.answer(false);
         }
-        return ignore();
+        return Ok((0, "ignore", js(env, ())?, js(env, ())?).into());
     }
+    let route = bridge.route;
     Ok(match message {
-        Message::Event(event) => {
+        Message::Publisher(event) => {
             let name = event.name();
             let payload = match event {
                 PublisherEvent::AccessAllowed => js(env, ())?,
@@ -359,21 +468,29 @@ fn deliver(bridge: &Weak<Bridge>, env: &Env, message: Message) -> Result<Dispatc
                     },
                 )?,
             };
-            ("event", js(env, name)?, payload).into()
+            (route, "event", js(env, name)?, payload).into()
         }
-        Message::Done(outcome) => {
-            let error = match outcome {
-                Ok(()) => {
-                    bridge.unref(env);
-                    js(env, Null)?
-                }
-                Err(e) => {
-                    // A failed publisher emits nothing more.
-                    bridge.release();
-                    js(env, ErrorInfo::from(e))?
-                }
+        Message::Session(event) => {
+            let name = event.name();
+            let payload = match event {
+                SessionEvent::SessionDisconnected { reason } => js(
+                    env,
+                    SessionDisconnectedEvent {
+                        reason: reason.name().to_owned(),
+                    },
+                )?,
+                SessionEvent::SessionConnected
+                | SessionEvent::SessionReconnecting
+                | SessionEvent::SessionReconnected => js(env, ())?,
             };
-            ("done", error, js(env, ())?).into()
+            (route, "event", js(env, name)?, payload).into()
+        }
+        Message::Done { call, outcome } => {
+            let error = match outcome {
+                Ok(()) => js(env, Null)?,
+                Err(e) => js(env, ErrorInfo::from(e))?,
+            };
+            (route, "done", error, js(env, call)?).into()
         }
         Message::Consent { request, slot } => {
             let request = AccessRequestInfo {
@@ -381,6 +498,7 @@ fn deliver(bridge: &Weak<Bridge>, env: &Env, message: Message) -> Result<Dispatc
                 video: request.video,
             };
             (
+                route,
                 "consent",
                 js(env, request)?,
                 js(env, ConsentReply { slot })?,
@@ -420,15 +538,14 @@ fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<Option
     }))
 }
 
-/// Builds the settings from a JS options object. `accessRequest` is the one key handled
-/// here (it is a function); every other key and value goes through the core's `set`.
-fn settings_from(
+/// Calls `visit(key, value)` for each own enumerable string key of a JS options object
+/// (`undefined`/`null`: none), stopping at the first error.
+fn each_option(
     options: &Unknown,
-) -> Result<std::result::Result<(PublisherSettings, bool), ErrorInfo>> {
-    let mut settings = PublisherSettings::default();
-    let mut wants_consent = false;
+    mut visit: impl FnMut(&str, Unknown) -> Result<std::result::Result<(), ErrorInfo>>,
+) -> Result<std::result::Result<(), ErrorInfo>> {
     match options.get_type()? {
-        ValueType::Undefined | ValueType::Null => return Ok(Ok((settings, false))),
+        ValueType::Undefined | ValueType::Null => return Ok(Ok(())),
         ValueType::Object => {}
         _ => {
             let detail = format!("expected an object, got {}", kind_of(options)?);
@@ -455,6 +572,21 @@ fn settings_from(
         // SAFETY: checked to be a string.
         let key = unsafe { key.cast::<String>()? };
         let value: Unknown = object.get_named_property(&key)?;
+        if let Err(e) = visit(&key, value)? {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Builds the settings from a JS options object. `accessRequest` is the one key handled
+/// here (it is a function); every other key and value goes through the core's `set`.
+fn settings_from(
+    options: &Unknown,
+) -> Result<std::result::Result<(PublisherSettings, bool), ErrorInfo>> {
+    let mut settings = PublisherSettings::default();
+    let mut wants_consent = false;
+    let visited = each_option(options, |key, value| {
         if key == "accessRequest" {
             match value.get_type()? {
                 ValueType::Function => wants_consent = true,
@@ -462,22 +594,22 @@ fn settings_from(
                 _ => {
                     let detail = format!("expected a function, got {}", kind_of(&value)?);
                     return Ok(Err(
-                        libpublisher::Error::invalid_parameter(&key, detail).into()
+                        libpublisher::Error::invalid_parameter(key, detail).into()
                     ));
                 }
             }
-            continue;
+            return Ok(Ok(()));
         }
-        let value = match option_value(&key, &value)? {
-            Ok(value) => value,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = settings.set(&key, value) {
-            return Ok(Err(e.into()));
-        }
-    }
-    Ok(Ok((settings, wants_consent)))
+        Ok(match option_value(key, &value)? {
+            Ok(value) => settings.set(key, value).map_err(ErrorInfo::from),
+            Err(e) => Err(e),
+        })
+    })?;
+    Ok(visited.map(|()| (settings, wants_consent)))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Publisher
 
 /// A publisher handle. Dropping it (when JS collects it, or at environment teardown) closes
 /// the publisher.
@@ -491,7 +623,6 @@ impl NativePublisher {
     fn shutdown(&self) {
         self.bridge.shut();
         self.publisher.close();
-        self.bridge.release();
     }
 }
 
@@ -506,10 +637,7 @@ impl NativePublisher {
     #[napi]
     pub fn stats(&self) -> Either<PublisherStats, ErrorInfo> {
         match contain(|| self.publisher.stats()) {
-            Ok(s) => Either::A(PublisherStats {
-                video_frames_captured: s.video_frames_captured as f64,
-                audio_frames_captured: s.audio_frames_captured as f64,
-            }),
+            Ok(s) => Either::A(s.into()),
             Err(e) => Either::B(e),
         }
     }
@@ -523,6 +651,12 @@ impl NativePublisher {
     pub fn id(&self) -> f64 {
         self.publisher.id() as f64
     }
+
+    /// The key under which the router delivers this publisher's messages.
+    #[napi(getter)]
+    pub fn route(&self) -> u32 {
+        self.bridge.route
+    }
 }
 
 impl Drop for NativePublisher {
@@ -531,13 +665,12 @@ impl Drop for NativePublisher {
     }
 }
 
-/// Starts `init_publisher`. `dispatch(kind, a, b)` receives, on the main thread:
-/// `("event", name, payload)`, `("consent", request, reply)`, `("done", error|null)`, and
-/// `("ignore")` for a message that `close` made obsolete. Invalid options give an `ErrorInfo`.
-#[napi(ts_args_type = "options: unknown, dispatch: (kind: string, a: any, b: any) => void")]
+/// Starts `init_publisher`; its messages arrive through `router` under the publisher's
+/// `route`. Invalid options give an `ErrorInfo`.
+#[napi]
 pub fn init_publisher(
+    router: &Router,
     options: Unknown,
-    dispatch: Function<'_, Unknown<'static>, UnknownReturnValue>,
 ) -> Result<Either<NativePublisher, ErrorInfo>> {
     let (mut settings, wants_consent) = match contain(|| settings_from(&options)) {
         Ok(parsed) => match parsed? {
@@ -546,54 +679,32 @@ pub fn init_publisher(
         },
         Err(e) => return Ok(Either::B(e)),
     };
-    let bridge = Arc::new(Bridge {
-        tsfn: Mutex::new(None),
-        closed: AtomicBool::new(false),
-        consent: Mutex::new(None),
-    });
-    let weak = Arc::downgrade(&bridge);
-    let tsfn: DispatchFn = dispatch
-        .build_threadsafe_function::<Message>()
-        .callee_handled::<false>()
-        .build_callback(move |ctx: ThreadsafeCallContext<Message>| {
-            let env = ctx.env;
-            match catch_unwind(AssertUnwindSafe(|| deliver(&weak, &env, ctx.value))) {
-                Ok(Ok(args)) => Ok(args),
-                // Neither a napi failure nor a panic may reach the user as a fatal exception.
-                _ => Ok(("ignore", js(&env, ())?, js(&env, ())?).into()),
-            }
-        })?;
-    *lock(&bridge.tsfn) = Some(tsfn);
-
+    let bridge = Bridge::new(router);
     if wants_consent {
         let bridge = bridge.clone();
         settings.access_request = Some(Arc::new(move |request: &AccessRequest| {
-            bridge.ask_consent(request)
+            ask_consent(&bridge, request)
         }));
     }
     let on_event = {
         let bridge = bridge.clone();
         Arc::new(move |_: &Publisher, event: PublisherEvent| {
-            bridge.send(Message::Event(event));
+            send(&bridge, Message::Publisher(event));
         })
     };
     let on_done = {
         let bridge = bridge.clone();
         Box::new(move |_: &Publisher, outcome: libpublisher::Result<()>| {
-            bridge.send(Message::Done(outcome));
+            send(&bridge, Message::Done { call: 0, outcome });
         })
     };
-    match contain(|| libpublisher::init_publisher(settings, on_event, on_done)) {
-        Ok(Ok(publisher)) => Ok(Either::A(NativePublisher { publisher, bridge })),
-        Ok(Err(e)) => {
-            bridge.release();
-            Ok(Either::B(e.into()))
-        }
-        Err(e) => {
-            bridge.release();
-            Ok(Either::B(e))
-        }
-    }
+    Ok(
+        match contain(|| libpublisher::init_publisher(settings, on_event, on_done)) {
+            Ok(Ok(publisher)) => Either::A(NativePublisher { publisher, bridge }),
+            Ok(Err(e)) => Either::B(e.into()),
+            Err(e) => Either::B(e),
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

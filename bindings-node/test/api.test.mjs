@@ -68,6 +68,11 @@ test('publisherEvents lists the Node event names', () => {
   ]);
 });
 
+test('sessionEvents lists the Node session event names', () => {
+  assert.deepEqual([...lp.sessionEvents], ['sessionConnected', 'sessionDisconnected', 'sessionReconnecting', 'sessionReconnected']);
+  assert.ok(Object.isFrozen(lp.sessionEvents));
+});
+
 test('Error carries a numeric code and the stable name', async () => {
   const err = await lp.initPublisher({ frameRate: 0 }).catch((e) => e);
   assert.ok(err instanceof lp.Error);

@@ -141,3 +141,94 @@ test('LIBPUBLISHER_LOG=debug prints the library logs to stderr', async () => {
   assert.equal(bad.code, 0);
   assert.match(bad.stderr, /LIBPUBLISHER_LOG=loud ignored: level: expected one of/);
 });
+
+test('a script that connects, publishes, unpublishes and disconnects exits by itself without closing', async () => {
+  const r = await run(`
+    const publisher = await lp.initPublisher(${SYNTHETIC});
+    const session = lp.initSession('loopback://');
+    session.on('sessionDisconnected', ({ reason }) => console.log('sessionDisconnected', reason));
+    await session.connect();
+    await session.publish(publisher);
+    await session.unpublish(publisher);
+    await session.publish(publisher);
+    await session.disconnect();
+    console.log('done', session.state, publisher.state);
+  `);
+  assert.equal(r.timedOut, false, 'did not exit by itself');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^sessionDisconnected clientDisconnected\ndone disconnected ready$/m);
+});
+
+test('a connected session keeps the process alive until it is disconnected', async () => {
+  // Only the session can keep this process running until the unref'd timer fires.
+  const r = await run(`
+    const publisher = await lp.initPublisher(${SYNTHETIC});
+    const session = lp.initSession('loopback://');
+    await session.connect();
+    await session.publish(publisher);
+    const started = Date.now();
+    setTimeout(async () => {
+      const received = session.getReceiverStats(publisher);
+      await session.disconnect();
+      console.log('disconnected after', Date.now() - started, 'frames', received.videoFrames);
+    }, 800).unref();
+  `);
+  assert.equal(r.timedOut, false, 'did not exit after disconnect');
+  assert.equal(r.code, 0, r.stderr);
+  const [, elapsed, frames] = /^disconnected after (\d+) frames (\d+)$/m.exec(r.stdout) || [];
+  assert.ok(Number(elapsed) >= 790, r.stdout);
+  assert.ok(Number(frames) > 0, r.stdout);
+});
+
+test('a closed session does not keep the process alive, even with a publish pending', async () => {
+  const r = await run(`
+    const publisher = await lp.initPublisher(${SYNTHETIC});
+    const session = lp.initSession('loopback://');
+    await session.connect();
+    session.publish(publisher, () => console.log('never'));
+    session.close();
+    const other = lp.initSession('loopback://');
+    await other.connect();
+    await other.publish(publisher).catch(() => {});
+    other.close();
+    console.log('closed');
+  `);
+  assert.equal(r.timedOut, false, 'did not exit by itself');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^closed$/m);
+  assert.doesNotMatch(r.stdout, /never/);
+});
+
+test('a session callback keeps the process alive until it is called', async () => {
+  const r = await run(`
+    const session = lp.initSession('loopback://');
+    session.connect((err) => {
+      console.log('connected', err);
+      session.disconnect(function (err) { console.log('disconnected', err, this === session); });
+    });
+  `);
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^connected null\ndisconnected null true$/m);
+});
+
+test('a throwing session listener surfaces as an uncaught exception and the session goes on', async () => {
+  const r = await run(`
+    const uncaught = [];
+    process.on('uncaughtException', (e) => uncaught.push(e.message));
+    const publisher = await lp.initPublisher(${SYNTHETIC});
+    const session = lp.initSession('loopback://');
+    session.on('sessionConnected', () => { throw new Error('from sessionConnected'); });
+    publisher.on('streamCreated', () => { throw new Error('from streamCreated'); });
+    await session.connect();
+    await session.publish(publisher);
+    await new Promise((r) => setTimeout(r, 200));
+    await session.disconnect();
+    console.log(JSON.stringify({ uncaught, state: session.state }));
+  `);
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.deepEqual(result.uncaught.sort(), ['from sessionConnected', 'from streamCreated']);
+  assert.equal(result.state, 'disconnected');
+});

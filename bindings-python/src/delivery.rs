@@ -1,28 +1,31 @@
-//! Where and when a publisher's Python callbacks run.
+//! Where and when the Python callbacks of a publisher or a session run.
 //!
-//! The core calls back on the publisher's own library thread, one callback at a time. The
+//! The core calls back on each handle's own library thread, one callback at a time. The
 //! contract wants them on "the Python thread that waits (or the asyncio loop)", so each core
-//! callback is turned into a [`Job`] and handed over along the publisher's [`Route`]:
+//! callback is turned into a [`Job`] and handed over:
 //!
-//! - `Waiter`: the thread blocked in `init_publisher` runs it (consent prompts, event handlers
-//!   and the outcome all happen on the caller's thread, like a synchronous API should);
-//! - `Loop`: an asyncio loop runs it through `call_soon_threadsafe`;
-//! - `Direct`: nobody waits (callback form, events after a blocking call returned), so the
-//!   library thread attaches to the interpreter and runs it itself.
+//! - to a [`Waiter`]: a Python thread blocked in a call (`init_publisher`, `session.connect`,
+//!   `session.publish(publisher)` ...) runs the jobs of the handles that call involves until
+//!   the call's outcome arrives;
+//! - otherwise along the handle's [`Route`]: its asyncio loop (`call_soon_threadsafe`), or
+//!   `Direct`: the library thread attaches to the interpreter and runs the job itself.
+//!
+//! A handle whose callbacks belong to an asyncio loop lets only a waiter on the loop's own
+//! thread take them, so a handler of a `libpublisher.aio` object always runs on its loop.
 //!
 //! The library thread waits until a handed-over job has run, so the core's ordering and
 //! one-at-a-time guarantees carry over unchanged. Every Python callback runs through a gate
-//! (`State::running_on`) that `close` shuts: once `close` returns, no callback of this
-//! publisher is running (unless `close` was called from inside one, which is then the last)
-//! and none will start. Nothing here holds a lock while waiting for the interpreter, and the
+//! (`State::running_on`) that `close` shuts: once `close` returns, no callback of the handle
+//! is running (unless `close` was called from inside one, which is then the last) and none
+//! will start. Nothing here holds a lock while waiting for the interpreter, and the
 //! interpreter is never held while waiting for the core or for another thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -40,22 +43,80 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 /// How often the library thread checks that an asyncio loop it handed a job to is still open.
 const LOOP_POLL: Duration = Duration::from_millis(250);
 
-/// Who runs this publisher's callbacks now.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ----- wake-ups ------------------------------------------------------------------------------
+
+// A blocked call waits on jobs from several handles at once (a session and a publisher), so
+// every change anyone may wait for is announced on one process-wide condition variable. The
+// few threads that wait here re-check their own condition on each announcement.
+//
+// Lock order: HUB, then any handle's, waiter's or slot's lock. So `announce` is only ever
+// called with no other lock held, and `wait_for`'s condition takes no lock that is held
+// while announcing.
+static HUB: Mutex<()> = Mutex::new(());
+static CHANGED: Condvar = Condvar::new();
+
+fn announce() {
+    drop(lock(&HUB));
+    CHANGED.notify_all();
+}
+
+/// Waits until `ready` gives a value, or `timeout` passed (`None`). Never attached.
+fn wait_for<T>(timeout: Option<Duration>, mut ready: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut hub = lock(&HUB);
+    loop {
+        if let Some(value) = ready() {
+            return Some(value);
+        }
+        hub = match deadline {
+            None => CHANGED.wait(hub).unwrap_or_else(PoisonError::into_inner),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                CHANGED
+                    .wait_timeout(hub, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+    }
+}
+
+// ----- jobs handed over ----------------------------------------------------------------------
+
+/// Who runs a handle's callbacks when no blocked call takes them.
 #[derive(Clone)]
 pub(crate) enum Route {
     /// The library thread, attached to the interpreter for each callback.
     Direct,
-    /// The Python thread blocked in `init_publisher`.
-    Waiter,
-    /// An asyncio event loop.
-    Loop(Arc<Py<PyAny>>),
+    /// An asyncio event loop, running on `thread`.
+    Loop {
+        event_loop: Arc<Py<PyAny>>,
+        thread: ThreadId,
+    },
+}
+
+impl Route {
+    /// Callbacks run on `event_loop`, which runs on the calling thread.
+    pub(crate) fn event_loop(event_loop: Py<PyAny>) -> Route {
+        Route::Loop {
+            event_loop: Arc::new(event_loop),
+            thread: thread::current().id(),
+        }
+    }
 }
 
 /// A job handed to another thread, and what became of it.
 pub(crate) struct Slot {
     job: Mutex<Option<Job>>,
-    // Both flags change under `Shared::state`'s lock and are announced on `Shared::changed`.
     done: AtomicBool,
+    /// The other thread will not run it: whoever still finds the job runs it.
     abandoned: AtomicBool,
 }
 
@@ -70,57 +131,222 @@ impl Slot {
 
     /// The job, unless another thread already took it.
     fn take(&self) -> Option<Job> {
-        self.job
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        lock(&self.job).take()
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::SeqCst);
+        announce();
+    }
+
+    fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        announce();
     }
 }
 
-struct State {
-    closed: bool,
-    /// The thread running one of this publisher's Python callbacks, if any.
-    running_on: Option<ThreadId>,
-    route: Route,
-    /// A job for the thread blocked in `init_publisher`.
-    inbox: Option<Arc<Slot>>,
-    /// `init_publisher`'s outcome, for the thread blocked in it.
+/// A Python thread blocked in a call: it runs the jobs handed to it until the call's outcome
+/// arrives. Registered on every handle the call involves (see [`WaitScope`]).
+pub(crate) struct Waiter {
+    thread: ThreadId,
+    /// Cleared, under `state`'s lock, once the outcome arrived or the thread stopped waiting.
+    accepting: AtomicBool,
+    /// Set, under `state`'s lock, once the thread stopped waiting and holds the interpreter.
+    left: AtomicBool,
+    state: Mutex<WaiterState>,
+}
+
+struct WaiterState {
+    inbox: VecDeque<(Arc<Shared>, Arc<Slot>)>,
     outcome: Option<libpublisher::Result<()>>,
 }
 
-struct KeepAlive {
-    init_done: bool,
-    publisher: Option<Py<PyAny>>,
+enum Next {
+    Job(Arc<Shared>, Arc<Slot>),
+    Outcome(libpublisher::Result<()>),
 }
 
-/// What one publisher's callbacks share. The core's closures hold it through an `Arc`.
+impl Waiter {
+    /// A waiter for the calling thread.
+    pub(crate) fn new() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            thread: thread::current().id(),
+            accepting: AtomicBool::new(true),
+            left: AtomicBool::new(false),
+            state: Mutex::new(WaiterState {
+                inbox: VecDeque::new(),
+                outcome: None,
+            }),
+        })
+    }
+
+    fn accepts(&self, route: &Route) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+            && match route {
+                Route::Direct => true,
+                Route::Loop { thread, .. } => *thread == self.thread,
+            }
+    }
+
+    fn offer(&self, shared: Arc<Shared>, slot: Arc<Slot>) -> bool {
+        {
+            let mut st = lock(&self.state);
+            if !self.accepting.load(Ordering::SeqCst) {
+                return false;
+            }
+            st.inbox.push_back((shared, slot));
+        }
+        announce();
+        true
+    }
+
+    /// Its outcome arrived but the thread is not back in Python yet.
+    fn is_returning(&self) -> bool {
+        !self.accepting.load(Ordering::SeqCst) && !self.left.load(Ordering::SeqCst)
+    }
+
+    /// The call's outcome (the core's completion, on a library thread). The jobs already
+    /// handed over run before it is returned; later ones go to their handle's route once the
+    /// call has returned (see [`Shared::deliver`]), since the core emits them after the
+    /// completion.
+    pub(crate) fn set_outcome(&self, outcome: libpublisher::Result<()>) {
+        {
+            let mut st = lock(&self.state);
+            if !self.accepting.swap(false, Ordering::SeqCst) {
+                return; // the thread stopped waiting (closed, interrupted)
+            }
+            st.outcome = Some(outcome);
+        }
+        announce();
+    }
+
+    fn next(&self) -> Option<Next> {
+        let mut st = lock(&self.state);
+        if let Some((shared, slot)) = st.inbox.pop_front() {
+            return Some(Next::Job(shared, slot));
+        }
+        st.outcome.take().map(Next::Outcome)
+    }
+
+    /// Stops taking jobs; the ones not run yet go back to their library threads.
+    fn leave(&self) {
+        let left = {
+            let mut st = lock(&self.state);
+            self.accepting.store(false, Ordering::SeqCst);
+            self.left.store(true, Ordering::SeqCst);
+            std::mem::take(&mut st.inbox)
+        };
+        for (_, slot) in &left {
+            slot.abandon();
+        }
+        announce();
+    }
+}
+
+/// Registers a waiter on the handles of one call, and unregisters it when dropped.
+pub(crate) struct WaitScope {
+    waiter: Arc<Waiter>,
+    handles: Vec<Arc<Shared>>,
+}
+
+impl WaitScope {
+    /// `owner` completes the call (the session of `publish`); `others` take part in it (the
+    /// publisher).
+    pub(crate) fn new(
+        waiter: &Arc<Waiter>,
+        owner: &Arc<Shared>,
+        others: &[&Arc<Shared>],
+    ) -> WaitScope {
+        let mut handles = vec![owner.clone()];
+        owner.state().waiters.push(Registered {
+            waiter: waiter.clone(),
+            owner: true,
+        });
+        for shared in others {
+            shared.state().waiters.push(Registered {
+                waiter: waiter.clone(),
+                owner: false,
+            });
+            handles.push((*shared).clone());
+        }
+        WaitScope {
+            waiter: waiter.clone(),
+            handles,
+        }
+    }
+}
+
+impl Drop for WaitScope {
+    fn drop(&mut self) {
+        self.waiter.leave();
+        for shared in &self.handles {
+            shared
+                .state()
+                .waiters
+                .retain(|r| !Arc::ptr_eq(&r.waiter, &self.waiter));
+        }
+    }
+}
+
+// ----- one handle ----------------------------------------------------------------------------
+
+struct State {
+    closed: bool,
+    /// The thread running one of this handle's Python callbacks, if any.
+    running_on: Option<ThreadId>,
+    route: Route,
+    /// Blocked calls that take this handle's jobs, innermost last.
+    waiters: Vec<Registered>,
+}
+
+struct Registered {
+    waiter: Arc<Waiter>,
+    /// This handle completes the call.
+    owner: bool,
+}
+
+/// Keeps the Python object alive while callback-form calls are pending, so that
+/// `init_publisher(opts, callback=cb)` or `session.connect(callback=cb)` without keeping the
+/// result still calls `cb`.
+struct KeepAlive {
+    pending: usize,
+    object: Option<Py<PyAny>>,
+}
+
+/// What one publisher's or session's callbacks share. The core's closures hold it through an
+/// `Arc`.
 pub(crate) struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
     /// Event handlers by snake_case name. Locked only while attached and never across a call
     /// into Python, so `__traverse__` can take it.
     handlers: Mutex<HashMap<&'static str, Vec<Py<PyAny>>>>,
     access_request: Mutex<Option<Py<PyAny>>>,
-    /// In the callback form the publisher object stays alive until its completion has run,
-    /// so `init_publisher(opts, callback=cb)` without keeping the result still calls `cb`.
     keepalive: Mutex<KeepAlive>,
 }
 
+enum Target {
+    Waiter(Arc<Waiter>),
+    /// A call involving this handle got its outcome and is returning.
+    AfterReturn(Arc<Waiter>),
+    Route(Route),
+}
+
+enum SlotWake {
+    Done,
+    Closed,
+    Abandoned(Job),
+}
+
 enum Wake {
-    Job(Arc<Slot>),
+    Job(Arc<Shared>, Arc<Slot>),
     Outcome(libpublisher::Result<()>),
     Closed,
-    Tick,
 }
 
 enum Entry {
     Entered,
     Nested,
     Closed,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
@@ -130,15 +356,13 @@ impl Shared {
                 closed: false,
                 running_on: None,
                 route,
-                inbox: None,
-                outcome: None,
+                waiters: Vec::new(),
             }),
-            changed: Condvar::new(),
             handlers: Mutex::new(HashMap::new()),
             access_request: Mutex::new(None),
             keepalive: Mutex::new(KeepAlive {
-                init_done: false,
-                publisher: None,
+                pending: 0,
+                object: None,
             }),
         })
     }
@@ -147,26 +371,13 @@ impl Shared {
         lock(&self.state)
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed
-            .wait(guard)
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait_timeout<'a>(
-        &self,
-        guard: MutexGuard<'a, State>,
-        timeout: Duration,
-    ) -> (MutexGuard<'a, State>, bool) {
-        let (guard, result) = self
-            .changed
-            .wait_timeout(guard, timeout)
-            .unwrap_or_else(PoisonError::into_inner);
-        (guard, result.timed_out())
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
         self.state().closed
+    }
+
+    /// Whether the calling thread is inside one of this handle's callbacks.
+    pub(crate) fn runs_callback_here(&self) -> bool {
+        self.state().running_on == Some(thread::current().id())
     }
 
     // ----- handlers -----
@@ -212,42 +423,65 @@ impl Shared {
         lock(&self.access_request).as_ref().map(|c| c.clone_ref(py))
     }
 
-    /// Keeps `publisher` alive until [`Shared::init_finished`] (or `close`).
-    pub(crate) fn keep_alive_until_done(&self, publisher: Py<PyAny>) {
+    // ----- keeping the Python object alive -----
+
+    /// A callback-form call starts: keeps `object` (or, without one, the object given to
+    /// [`Shared::keep`] later) alive until the matching [`Shared::release`].
+    pub(crate) fn hold(&self, object: Option<Py<PyAny>>) {
         let mut keep = lock(&self.keepalive);
-        if !keep.init_done {
-            keep.publisher = Some(publisher);
+        keep.pending += 1;
+        let spare = if keep.object.is_none() {
+            keep.object = object;
+            None
+        } else {
+            object
+        };
+        drop(keep);
+        drop(spare);
+    }
+
+    /// The object to keep, once it exists; dropped if its pending calls all finished.
+    pub(crate) fn keep(&self, object: Py<PyAny>) {
+        let mut keep = lock(&self.keepalive);
+        if keep.pending > 0 && keep.object.is_none() {
+            keep.object = Some(object);
         }
     }
 
-    /// The completion ran: the publisher no longer needs to keep itself alive.
-    pub(crate) fn init_finished(&self) -> Option<Py<PyAny>> {
+    /// A callback-form call finished (or never started); returns the object once nothing is
+    /// pending, for the caller to drop after its callback ran.
+    pub(crate) fn release(&self) -> Option<Py<PyAny>> {
         let mut keep = lock(&self.keepalive);
-        keep.init_done = true;
-        keep.publisher.take()
+        keep.pending = keep.pending.saturating_sub(1);
+        if keep.pending == 0 {
+            keep.object.take()
+        } else {
+            None
+        }
     }
 
     // ----- the gate -----
 
-    /// Runs `job` on this thread unless the publisher is closed, one callback at a time.
+    /// Runs `job` on this thread unless the handle is closed, one callback at a time.
     pub(crate) fn run_guarded(&self, py: Python<'_>, job: Job) -> Option<PyErr> {
         let me = thread::current().id();
         // Another thread may be inside a callback and need the interpreter to finish it.
         let entry = py.detach(|| {
-            let mut st = self.state();
-            loop {
+            wait_for(None, || {
+                let mut st = self.state();
                 if st.closed {
-                    return Entry::Closed;
+                    return Some(Entry::Closed);
                 }
                 match st.running_on {
                     None => {
                         st.running_on = Some(me);
-                        return Entry::Entered;
+                        Some(Entry::Entered)
                     }
-                    Some(t) if t == me => return Entry::Nested,
-                    Some(_) => st = self.wait(st),
+                    Some(t) if t == me => Some(Entry::Nested),
+                    Some(_) => None,
                 }
-            }
+            })
+            .unwrap_or(Entry::Closed)
         });
         match entry {
             Entry::Closed => {
@@ -263,132 +497,150 @@ impl Shared {
     }
 
     /// Shuts the gate: when this returns no callback is running on another thread and none
-    /// will start. Returns the Python objects the publisher held, for the caller to drop.
+    /// will start. Returns the Python objects the handle held, for the caller to drop.
     pub(crate) fn close(&self, py: Python<'_>) -> Vec<Py<PyAny>> {
         let me = thread::current().id();
         let route = py.detach(|| {
-            let mut st = self.state();
-            st.closed = true;
-            st.inbox = None;
-            self.changed.notify_all();
-            while matches!(st.running_on, Some(t) if t != me) {
-                st = self.wait(st);
-            }
-            std::mem::replace(&mut st.route, Route::Direct)
+            self.state().closed = true;
+            announce();
+            wait_for(None, || {
+                let st = self.state();
+                (!matches!(st.running_on, Some(t) if t != me)).then_some(())
+            });
+            std::mem::replace(&mut self.state().route, Route::Direct)
         });
-        let mut held = self.take_python_refs();
-        if let Route::Loop(event_loop) = route {
+        let mut held = self.clear();
+        held.extend(lock(&self.keepalive).object.take());
+        if let Route::Loop { event_loop, .. } = route {
             held.extend(Arc::into_inner(event_loop));
         }
         held
     }
 
-    /// Marks the publisher closed without waiting (no interpreter available).
+    /// Marks the handle closed without waiting (no interpreter available).
     pub(crate) fn close_without_python(&self) {
-        let mut st = self.state();
-        st.closed = true;
-        st.inbox = None;
-        self.changed.notify_all();
-    }
-
-    fn take_python_refs(&self) -> Vec<Py<PyAny>> {
-        let mut taken: Vec<Py<PyAny>> = lock(&self.handlers)
-            .drain()
-            .flat_map(|(_, list)| list)
-            .collect();
-        taken.extend(lock(&self.access_request).take());
-        taken.extend(self.init_finished());
-        taken
+        self.state().closed = true;
+        announce();
     }
 
     // ----- handing jobs over -----
 
-    /// Runs `job` where this publisher's callbacks belong and returns once it ran or was
-    /// dropped because the publisher closed. Called on the library thread, never attached.
-    pub(crate) fn deliver(self: &Arc<Self>, job: Job) {
-        let route = {
-            let st = self.state();
-            if st.closed {
-                return;
-            }
-            st.route.clone()
-        };
-        match route {
-            Route::Direct => self.run_here(job),
-            Route::Waiter => {
-                let slot = Slot::new(job);
+    /// Runs `job` where this handle's callbacks belong and returns once it ran or was
+    /// dropped because the handle closed. Called on a library thread, never attached.
+    pub(crate) fn deliver(self: &Arc<Self>, mut job: Job) {
+        loop {
+            let target = {
+                let st = self.state();
+                if st.closed {
+                    drop(st);
+                    drop(job);
+                    return;
+                }
+                if let Some(r) = st
+                    .waiters
+                    .iter()
+                    .find(|r| !r.owner && r.waiter.is_returning())
                 {
-                    let mut st = self.state();
-                    if matches!(st.route, Route::Waiter) && st.inbox.is_none() {
-                        st.inbox = Some(slot.clone());
-                        self.changed.notify_all();
+                    Target::AfterReturn(r.waiter.clone())
+                } else if let Some(r) = st
+                    .waiters
+                    .iter()
+                    .rev()
+                    .find(|r| r.waiter.accepts(&st.route))
+                {
+                    Target::Waiter(r.waiter.clone())
+                } else {
+                    Target::Route(st.route.clone())
+                }
+            };
+            match target {
+                Target::AfterReturn(waiter) => {
+                    // Emitted after the completion (`stream_created` after `publish`): it must
+                    // not start before the blocked call has returned. Once that thread holds
+                    // the interpreter again, this one needs it too, so the call returns first.
+                    // Never the owner's thread waits: the waiter has nothing left to run that
+                    // this thread could be holding up, so it always gets back.
+                    wait_for(None, || {
+                        (!waiter.is_returning() || self.is_closed()).then_some(())
+                    });
+                }
+                Target::Waiter(waiter) => {
+                    let slot = Slot::new(job);
+                    if waiter.offer(self.clone(), slot.clone()) {
+                        match self.await_slot(&slot, None) {
+                            // It stopped waiting before running it: choose again.
+                            Some(returned) => job = returned,
+                            None => return,
+                        }
                     } else {
-                        slot.abandoned.store(true, Ordering::SeqCst);
+                        match slot.take() {
+                            Some(returned) => job = returned,
+                            None => return,
+                        }
                     }
                 }
-                self.await_slot(&slot, None);
-            }
-            Route::Loop(event_loop) => {
-                let slot = Slot::new(job);
-                let runner = LoopRunner {
-                    shared: self.clone(),
-                    slot: slot.clone(),
-                };
-                let posted = Python::try_attach(|py| {
-                    Py::new(py, runner)
-                        .and_then(|runner| {
-                            event_loop
-                                .bind(py)
-                                .call_method1(intern!(py, "call_soon_threadsafe"), (runner,))
-                        })
-                        .is_ok()
-                })
-                .unwrap_or(false);
-                if !posted {
-                    // The loop is closed: nobody else will run it.
-                    self.abandon(&slot);
+                Target::Route(Route::Direct) => return self.run_here(job),
+                Target::Route(Route::Loop { event_loop, .. }) => {
+                    let slot = Slot::new(job);
+                    let runner = LoopRunner {
+                        shared: self.clone(),
+                        slot: slot.clone(),
+                    };
+                    let posted = Python::try_attach(|py| {
+                        Py::new(py, runner)
+                            .and_then(|runner| {
+                                event_loop
+                                    .bind(py)
+                                    .call_method1(intern!(py, "call_soon_threadsafe"), (runner,))
+                            })
+                            .is_ok()
+                    })
+                    .unwrap_or(false);
+                    if !posted {
+                        // The loop is closed: nobody else will run it.
+                        slot.abandon();
+                    }
+                    if let Some(job) = self.await_slot(&slot, Some(&event_loop)) {
+                        self.run_here(job);
+                    }
+                    return;
                 }
-                self.await_slot(&slot, Some(&event_loop));
             }
         }
     }
 
-    fn abandon(&self, slot: &Slot) {
-        let _st = self.state();
-        slot.abandoned.store(true, Ordering::SeqCst);
-        self.changed.notify_all();
-    }
-
-    fn await_slot(&self, slot: &Arc<Slot>, event_loop: Option<&Arc<Py<PyAny>>>) {
+    /// Waits until the job in `slot` ran elsewhere (`None`), or returns it when the other
+    /// side abandoned it before starting.
+    fn await_slot(&self, slot: &Arc<Slot>, event_loop: Option<&Arc<Py<PyAny>>>) -> Option<Job> {
         loop {
-            let mut st = self.state();
-            if slot.done.load(Ordering::SeqCst) {
-                return;
-            }
-            if st.closed {
-                drop(st);
-                // Never started: it must not start now. Already running elsewhere: `close`
-                // waits for it there, and the core must not wait for us meanwhile.
-                drop(slot.take());
-                return;
-            }
-            if slot.abandoned.load(Ordering::SeqCst) {
-                drop(st);
-                if let Some(job) = slot.take() {
-                    self.run_here(job);
-                    return;
+            let wake = wait_for(Some(LOOP_POLL), || {
+                if slot.done.load(Ordering::SeqCst) {
+                    return Some(SlotWake::Done);
                 }
-                // The other thread took it before giving up: it finishes it.
-                st = self.state();
-                if slot.done.load(Ordering::SeqCst) || st.closed {
-                    continue;
+                if self.is_closed() {
+                    return Some(SlotWake::Closed);
                 }
-            }
-            let (st, timed_out) = self.wait_timeout(st, LOOP_POLL);
-            drop(st);
-            if let (true, Some(event_loop)) = (timed_out, event_loop) {
-                if loop_is_closed(event_loop) {
-                    self.abandon(slot);
+                if slot.abandoned.load(Ordering::SeqCst) {
+                    // Taken already: the other thread started it and finishes it.
+                    return slot.take().map(SlotWake::Abandoned);
+                }
+                None
+            });
+            match wake {
+                Some(SlotWake::Done) => return None,
+                Some(SlotWake::Closed) => {
+                    // Never started: it must not start now. Already running elsewhere: `close`
+                    // waits for it there, and the core must not wait for us meanwhile.
+                    drop(slot.take());
+                    return None;
+                }
+                Some(SlotWake::Abandoned(job)) => return Some(job),
+                None => {
+                    if let Some(event_loop) = event_loop {
+                        if loop_is_closed(event_loop) {
+                            slot.abandon();
+                        }
+                    }
                 }
             }
         }
@@ -407,72 +659,46 @@ impl Shared {
     /// Runs a handed-over job on this (Python) thread and tells the library thread.
     fn run_slot(&self, py: Python<'_>, slot: &Slot) -> Option<PyErr> {
         let escalated = slot.take().and_then(|job| self.run_guarded(py, job));
-        let _st = self.state();
-        slot.done.store(true, Ordering::SeqCst);
-        self.changed.notify_all();
+        slot.finish();
         escalated
     }
 
-    // ----- the thread blocked in init_publisher -----
+    // ----- a Python thread blocked in a call -----
 
-    /// Sets the blocking caller's outcome (the core's completion, on the library thread).
-    pub(crate) fn set_outcome(&self, outcome: libpublisher::Result<()>) {
-        let mut st = self.state();
-        if matches!(st.route, Route::Waiter) {
-            st.outcome = Some(outcome);
-            self.changed.notify_all();
-        }
-    }
-
-    /// Runs this publisher's callbacks on the calling thread until the outcome arrives, the
-    /// publisher is closed elsewhere (`Ok(Err(1015))`), or a signal handler raises (`Err`).
-    /// Afterwards callbacks run on the library thread.
-    pub(crate) fn wait_for_outcome(&self, py: Python<'_>) -> PyResult<libpublisher::Result<()>> {
+    /// Runs the jobs handed to `waiter` on the calling thread until its outcome arrives, this
+    /// handle is closed (`Ok(Err(closed()))`), or a signal handler raises (`Err`). The waiter
+    /// must be registered (a [`WaitScope`]) before the call starts. It leaves the waiter
+    /// while attached, which is what [`Shared::deliver`] waits for.
+    pub(crate) fn wait_for_outcome(
+        &self,
+        py: Python<'_>,
+        waiter: &Waiter,
+        closed: impl FnOnce() -> libpublisher::Error,
+    ) -> PyResult<libpublisher::Result<()>> {
         let result = loop {
             let wake = py.detach(|| {
-                let mut st = self.state();
-                loop {
-                    if let Some(slot) = st.inbox.take() {
-                        return Wake::Job(slot);
-                    }
-                    if let Some(outcome) = st.outcome.take() {
-                        return Wake::Outcome(outcome);
-                    }
-                    if st.closed {
-                        return Wake::Closed;
-                    }
-                    let (guard, timed_out) = self.wait_timeout(st, SIGNAL_POLL);
-                    st = guard;
-                    if timed_out {
-                        return Wake::Tick;
-                    }
-                }
+                wait_for(Some(SIGNAL_POLL), || match waiter.next() {
+                    Some(Next::Job(shared, slot)) => Some(Wake::Job(shared, slot)),
+                    Some(Next::Outcome(outcome)) => Some(Wake::Outcome(outcome)),
+                    None => self.is_closed().then_some(Wake::Closed),
+                })
             });
             match wake {
-                Wake::Job(slot) => {
-                    if let Some(escalated) = self.run_slot(py, &slot) {
+                Some(Wake::Job(shared, slot)) => {
+                    if let Some(escalated) = shared.run_slot(py, &slot) {
                         break Err(escalated);
                     }
                 }
-                Wake::Outcome(outcome) => break Ok(outcome),
-                Wake::Closed => {
-                    break Ok(Err(libpublisher::Error::illegal_state(
-                        "the publisher was closed before init_publisher completed",
-                    )))
-                }
-                Wake::Tick => {
+                Some(Wake::Outcome(outcome)) => break Ok(outcome),
+                Some(Wake::Closed) => break Ok(Err(closed())),
+                None => {
                     if let Err(e) = py.check_signals() {
                         break Err(e);
                     }
                 }
             }
         };
-        let mut st = self.state();
-        st.route = Route::Direct;
-        if let Some(slot) = st.inbox.take() {
-            slot.abandoned.store(true, Ordering::SeqCst);
-        }
-        self.changed.notify_all();
+        waiter.leave();
         result
     }
 
@@ -490,10 +716,11 @@ impl Shared {
                 visit.call(callable)?;
             }
         }
-        // The keepalive is deliberately not reported: it is a root until the completion runs.
+        // The keepalive is deliberately not reported: it is a root while a call is pending.
         Ok(())
     }
 
+    /// Takes the handlers and the consent callable, for the caller to drop.
     pub(crate) fn clear(&self) -> Vec<Py<PyAny>> {
         let mut taken: Vec<Py<PyAny>> = lock(&self.handlers)
             .drain()
@@ -509,9 +736,8 @@ struct Running<'a>(&'a Shared);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.state();
-        st.running_on = None;
-        self.0.changed.notify_all();
+        self.0.state().running_on = None;
+        announce();
     }
 }
 

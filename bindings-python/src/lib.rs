@@ -6,9 +6,11 @@
 
 mod delivery;
 mod errors;
+mod handlers;
 mod logs;
 mod options;
 mod publisher;
+mod session;
 
 use pyo3::prelude::*;
 
@@ -42,7 +44,13 @@ fn reason_table() -> Vec<(i32, &'static str)> {
 /// Publisher event names as Python spells them (`access_allowed`, ...).
 #[pyfunction]
 fn event_names() -> Vec<&'static str> {
-    publisher::snake_event_names().to_vec()
+    publisher::EVENTS.names().to_vec()
+}
+
+/// Session event names as Python spells them (`session_connected`, ...).
+#[pyfunction]
+fn session_event_names() -> Vec<&'static str> {
+    session::EVENTS.names().to_vec()
 }
 
 #[pymodule]
@@ -52,9 +60,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_table, m)?)?;
     m.add_function(wrap_pyfunction!(reason_table, m)?)?;
     m.add_function(wrap_pyfunction!(event_names, m)?)?;
+    m.add_function(wrap_pyfunction!(session_event_names, m)?)?;
     m.add_function(wrap_pyfunction!(publisher::init_publisher, m)?)?;
+    m.add_function(wrap_pyfunction!(session::init_session, m)?)?;
     m.add_function(wrap_pyfunction!(logs::set_log_sink, m)?)?;
     m.add_class::<publisher::Publisher>()?;
+    m.add_class::<session::Session>()?;
     m.add_class::<publisher::Device>()?;
     m.add_class::<publisher::AccessRequest>()?;
     m.add_class::<delivery::LoopRunner>()?;

@@ -1,13 +1,14 @@
-//! The `options` dict of `init_publisher`: every key and value goes through the core's
-//! `PublisherSettings::set`, which owns parsing, defaults and the wording of every error. Only
-//! the access-request callable is the binding's, since the core cannot hold Python objects.
+//! The `options` dicts of `init_publisher` and `init_session`: every key and value goes
+//! through the core's `PublisherSettings::set` / `SessionSettings::set`, which own parsing,
+//! defaults and the wording of every error. Only the access-request callable is the binding's,
+//! since the core cannot hold Python objects.
 
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
-use libpublisher::{AccessRequest, OptionValue, PublisherSettings};
+use libpublisher::{AccessRequest, OptionValue, PublisherSettings, SessionSettings};
 
 use crate::delivery::Shared;
 use crate::errors::{invalid, to_py_err};
@@ -53,11 +54,10 @@ pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-/// Applies `options` to `settings`; the consent callable goes to `shared`.
-pub(crate) fn apply(
-    settings: &mut PublisherSettings,
-    shared: &Arc<Shared>,
+/// Calls `apply(key, value)` for each item of `options` (None: no items).
+fn for_each_option(
     options: Option<&Bound<'_, PyAny>>,
+    mut apply: impl FnMut(&str, &Bound<'_, PyAny>) -> PyResult<()>,
 ) -> PyResult<()> {
     let Some(options) = options.filter(|o| !o.is_none()) else {
         return Ok(());
@@ -71,16 +71,37 @@ pub(crate) fn apply(
                 format!("keys must be strings, got {}", type_name(&key)),
             )
         })?;
-        let key = key.to_cow()?;
-        let key: &str = &key;
-        if is_access_request_key(key) {
-            set_access_request(settings, shared, key, &value)?;
-            continue;
-        }
-        let value = option_value(key, &value)?;
-        settings.set(key, value).map_err(|e| to_py_err(py, &e))?;
+        apply(&key.to_cow()?, &value)?;
     }
     Ok(())
+}
+
+/// Applies `options` to `settings`; the consent callable goes to `shared`.
+pub(crate) fn apply(
+    settings: &mut PublisherSettings,
+    shared: &Arc<Shared>,
+    options: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    for_each_option(options, |key, value| {
+        if is_access_request_key(key) {
+            return set_access_request(settings, shared, key, value);
+        }
+        let py = value.py();
+        let value = option_value(key, value)?;
+        settings.set(key, value).map_err(|e| to_py_err(py, &e))
+    })
+}
+
+/// Applies `options` (`connect_timeout_ms` ...) to `settings`.
+pub(crate) fn apply_session(
+    settings: &mut SessionSettings,
+    options: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    for_each_option(options, |key, value| {
+        let py = value.py();
+        let value = option_value(key, value)?;
+        settings.set(key, value).map_err(|e| to_py_err(py, &e))
+    })
 }
 
 /// The core's view of one Python value.

@@ -1,63 +1,25 @@
 //! `init_publisher`, the `Publisher` handle and the small value classes around it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use libpublisher::{PublisherEvent, PublisherSettings, PUBLISHER_EVENT_NAMES};
 
-use crate::delivery::{Job, Route, Shared};
-use crate::errors::{error_object, invalid, is_ordinary, reason_object, to_py_err};
-use crate::options::{self, mapping_items, type_name};
+use crate::delivery::{Job, Route, Shared, WaitScope, Waiter};
+use crate::errors::{error_object, reason_object, to_py_err};
+use crate::handlers::{call_handler, checked_callback, complete, emit, Events};
+use crate::options;
 
-/// `accessAllowed` → `access_allowed`, the spelling `PublisherEvent::snake_name` gives.
-fn snake_case(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for c in camel.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// The publisher's events, as `Publisher.on` accepts them.
+pub(crate) static EVENTS: Events = Events::new("publisher", PUBLISHER_EVENT_NAMES);
 
-/// The core's publisher event names, snake_case, in the core's order.
-pub(crate) fn snake_event_names() -> &'static [&'static str] {
-    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        PUBLISHER_EVENT_NAMES
-            .iter()
-            .map(|name| &*Box::leak(snake_case(name).into_boxed_str()))
-            .collect()
-    })
-}
-
-fn event_key(py: Python<'_>, name: &str) -> PyResult<&'static str> {
-    snake_event_names()
-        .iter()
-        .copied()
-        .find(|known| *known == name)
-        .ok_or_else(|| {
-            invalid(
-                py,
-                "event",
-                format!(
-                    "unknown publisher event {name:?}; the events are {}",
-                    snake_event_names().join(", ")
-                ),
-            )
-        })
-}
-
-fn python_repr(py: Python<'_>, value: Option<&str>) -> String {
+pub(crate) fn python_repr(py: Python<'_>, value: Option<&str>) -> String {
     match value {
         None => "None".to_owned(),
         Some(s) => PyString::new(py, s)
@@ -124,26 +86,11 @@ impl AccessRequest {
 /// A publisher: its camera and microphone, and later its stream. Created by `init_publisher`.
 #[pyclass(frozen, weakref, module = "libpublisher")]
 pub(crate) struct Publisher {
-    inner: libpublisher::Publisher,
-    shared: Arc<Shared>,
+    pub(crate) inner: libpublisher::Publisher,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Publisher {
-    fn register(&self, handler: &Bound<'_, PyAny>, event: &'static str) -> PyResult<()> {
-        if !handler.is_callable() {
-            return Err(invalid(
-                handler.py(),
-                "handler",
-                format!("expected a callable, got {}", type_name(handler)),
-            ));
-        }
-        // A closed publisher never calls it again: keeping it would only hold memory.
-        if !self.shared.is_closed() {
-            self.shared.add_handler(event, handler.clone().unbind());
-        }
-        Ok(())
-    }
-
     fn close_now(&self, py: Python<'_>) {
         let held = self.shared.close(py);
         let inner = self.inner.clone();
@@ -155,62 +102,55 @@ impl Publisher {
 
 #[pymethods]
 impl Publisher {
-    /// Registers `handler` for `event` (snake_case, e.g. `"access_allowed"`). Without a
+    /// Registers `handler` for `event` (snake_case, e.g. `"stream_created"`). Without a
     /// handler, returns a decorator.
     #[pyo3(signature = (event, handler=None))]
     fn on(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         event: &str,
         handler: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let event = event_key(py, event)?;
-        if let Some(handler) = handler {
-            slf.get().register(&handler, event)?;
-            return Ok(handler.unbind());
-        }
-        let publisher = slf.clone().unbind();
-        let decorator = PyCFunction::new_closure(
-            py,
-            Some(c"on"),
-            None,
-            move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| {
-                let py = args.py();
-                if args.len() != 1 {
-                    return Err(invalid(py, "handler", "the decorator takes one callable"));
-                }
-                let handler = args.get_item(0)?;
-                publisher.get().register(&handler, event)?;
-                Ok(handler.unbind())
-            },
-        )?;
-        Ok(decorator.into_any().unbind())
+        EVENTS.on(py, &self.shared, event, handler)
     }
 
     /// Removes `handler` from `event`, or every handler of `event` without one.
     #[pyo3(signature = (event, handler=None))]
     fn off(&self, py: Python<'_>, event: &str, handler: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let event = event_key(py, event)?;
-        drop(self.shared.remove_handlers(event, handler.as_ref()));
-        Ok(())
+        EVENTS.off(py, &self.shared, event, handler)
     }
 
-    /// Current counters, e.g. `{"video_frames_captured": 120, "audio_frames_captured": 400}`.
+    /// Current counters: what the sources captured and, while published, what was sent.
     fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = py.detach(|| self.inner.stats());
+        // Exhaustive on purpose: a field added to the core fails to compile here.
+        let libpublisher::PublisherStats {
+            video_frames_captured,
+            audio_frames_captured,
+            video_frames_sent,
+            video_keyframes_sent,
+            audio_packets_sent,
+            packets_sent,
+            bytes_sent,
+            bitrate_bps,
+            rtt_ms,
+            packets_lost,
+        } = stats;
         let dict = PyDict::new(py);
-        dict.set_item(
-            intern!(py, "video_frames_captured"),
-            stats.video_frames_captured,
-        )?;
-        dict.set_item(
-            intern!(py, "audio_frames_captured"),
-            stats.audio_frames_captured,
-        )?;
+        dict.set_item(intern!(py, "video_frames_captured"), video_frames_captured)?;
+        dict.set_item(intern!(py, "audio_frames_captured"), audio_frames_captured)?;
+        dict.set_item(intern!(py, "video_frames_sent"), video_frames_sent)?;
+        dict.set_item(intern!(py, "video_keyframes_sent"), video_keyframes_sent)?;
+        dict.set_item(intern!(py, "audio_packets_sent"), audio_packets_sent)?;
+        dict.set_item(intern!(py, "packets_sent"), packets_sent)?;
+        dict.set_item(intern!(py, "bytes_sent"), bytes_sent)?;
+        dict.set_item(intern!(py, "bitrate_bps"), bitrate_bps)?;
+        dict.set_item(intern!(py, "rtt_ms"), rtt_ms)?;
+        dict.set_item(intern!(py, "packets_lost"), packets_lost)?;
         Ok(dict)
     }
 
-    /// `"initializing"`, `"ready"`, `"failed"` or `"closed"`.
+    /// `"initializing"`, `"ready"`, `"publishing"`, `"failed"` or `"closed"`.
     #[getter]
     fn state(&self, py: Python<'_>) -> &'static str {
         py.detach(|| self.inner.state()).as_str()
@@ -222,9 +162,9 @@ impl Publisher {
         self.inner.id()
     }
 
-    /// Stops the sources and every callback. When it returns, none of this publisher's
-    /// callbacks is running or will run (called from inside one, that one is the last).
-    /// Closing twice is harmless.
+    /// Stops the sources, the stream and every callback. When it returns, none of this
+    /// publisher's callbacks is running or will run (called from inside one, that one is the
+    /// last). Closing twice is harmless.
     fn close(&self, py: Python<'_>) {
         self.close_now(py);
     }
@@ -273,40 +213,6 @@ impl Drop for Publisher {
     }
 }
 
-/// Registers the handlers of `on={"access_allowed": fn, "access_denied": [fn1, fn2]}`.
-fn register_all(shared: &Shared, on: &Bound<'_, PyAny>) -> PyResult<()> {
-    let py = on.py();
-    for (name, value) in mapping_items(on, "on")? {
-        let name = name.cast::<PyString>().map_err(|_| {
-            invalid(
-                py,
-                "on",
-                format!("event names must be strings, got {}", type_name(&name)),
-            )
-        })?;
-        let event = event_key(py, &name.to_cow()?)?;
-        let handlers: Vec<Bound<'_, PyAny>> = if value.is_callable() {
-            vec![value]
-        } else {
-            match value.try_iter() {
-                Ok(iter) => iter.collect::<PyResult<_>>()?,
-                Err(_) => Vec::new(),
-            }
-        };
-        if handlers.is_empty() || handlers.iter().any(|h| !h.is_callable()) {
-            return Err(invalid(
-                py,
-                "on",
-                format!("{event}: expected a callable or a list of callables"),
-            ));
-        }
-        for handler in handlers {
-            shared.add_handler(event, handler.unbind());
-        }
-    }
-    Ok(())
-}
-
 /// The positional arguments a handler of `event` receives.
 fn event_args<'py>(py: Python<'py>, event: &PublisherEvent) -> PyResult<Bound<'py, PyTuple>> {
     let arg: Bound<'py, PyAny> = match event {
@@ -320,75 +226,6 @@ fn event_args<'py>(py: Python<'py>, event: &PublisherEvent) -> PyResult<Bound<'p
         }
     };
     PyTuple::new(py, [arg])
-}
-
-/// Calls `f(*args)`: an `Exception` is reported through `sys.unraisablehook` and swallowed;
-/// `KeyboardInterrupt`/`SystemExit` are returned for the waiting code to re-raise.
-fn call_handler<'py>(
-    f: &Bound<'py, PyAny>,
-    args: Bound<'py, PyTuple>,
-) -> Result<Option<Bound<'py, PyAny>>, PyErr> {
-    let py = f.py();
-    match f.call1(args) {
-        Ok(value) => Ok(Some(value)),
-        Err(err) if is_ordinary(py, &err) => {
-            err.write_unraisable(py, Some(f));
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-fn emit(py: Python<'_>, shared: &Shared, event: &PublisherEvent) -> Option<PyErr> {
-    let handlers = shared.handlers_of(py, event.snake_name());
-    if handlers.is_empty() {
-        return None;
-    }
-    let args = match event_args(py, event) {
-        Ok(args) => args,
-        Err(err) => {
-            err.write_unraisable(py, None);
-            return None;
-        }
-    };
-    for handler in handlers {
-        // A handler that closed the publisher is the last one to run.
-        if shared.is_closed() {
-            break;
-        }
-        if let Err(escalated) = call_handler(handler.bind(py), args.clone()) {
-            return Some(escalated);
-        }
-    }
-    None
-}
-
-fn complete(
-    py: Python<'_>,
-    shared: &Shared,
-    callback: &Py<PyAny>,
-    outcome: libpublisher::Result<()>,
-) -> Option<PyErr> {
-    // Released after the callback, which may use the publisher through a closure.
-    let _keepalive = shared.init_finished();
-    let arg = match &outcome {
-        Ok(()) => py.None().into_bound(py),
-        Err(error) => match error_object(py, error) {
-            Ok(error) => error,
-            Err(err) => {
-                err.write_unraisable(py, None);
-                return None;
-            }
-        },
-    };
-    let args = match PyTuple::new(py, [arg]) {
-        Ok(args) => args,
-        Err(err) => {
-            err.write_unraisable(py, None);
-            return None;
-        }
-    };
-    call_handler(callback.bind(py), args).err()
 }
 
 /// The host's consent, asked where the publisher's callbacks run. Runs on the library thread;
@@ -455,58 +292,69 @@ pub(crate) fn init_publisher(
     on: Option<&Bound<'_, PyAny>>,
     event_loop: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Py<Publisher>> {
-    let callback = callback.filter(|c| !c.is_none());
-    if let Some(callback) = &callback {
-        if !callback.is_callable() {
-            return Err(invalid(
-                py,
-                "callback",
-                format!("expected a callable or None, got {}", type_name(callback)),
-            ));
-        }
-    }
-    let event_loop = event_loop.filter(|l| !l.is_none());
-    let route = match (&event_loop, &callback) {
-        (Some(event_loop), Some(_)) => Route::Loop(Arc::new(event_loop.clone().unbind())),
+    let callback = checked_callback(py, callback)?;
+    let route = match (event_loop.filter(|l| !l.is_none()), &callback) {
+        (Some(event_loop), Some(_)) => Route::event_loop(event_loop.unbind()),
         (Some(_), None) => {
-            return Err(invalid(
+            return Err(crate::errors::invalid(
                 py,
                 "callback",
                 "an event loop needs a completion callback",
             ))
         }
-        (None, Some(_)) => Route::Direct,
-        (None, None) => Route::Waiter,
+        (None, _) => Route::Direct,
     };
     let shared = Shared::new(route);
     let mut settings = PublisherSettings::default();
     options::apply(&mut settings, &shared, options)?;
     if let Some(on) = on.filter(|o| !o.is_none()) {
-        register_all(&shared, on)?;
+        EVENTS.register_all(&shared, on)?;
     }
 
     let event_shared = shared.clone();
     let on_event = Arc::new(move |_: &libpublisher::Publisher, event: PublisherEvent| {
         let job_shared = event_shared.clone();
-        event_shared.deliver(Box::new(move |py| emit(py, &job_shared, &event)));
+        event_shared.deliver(Box::new(move |py| {
+            emit(py, &job_shared, event.snake_name(), |py| {
+                event_args(py, &event)
+            })
+        }));
     });
-    let done_shared = shared.clone();
-    let blocking = callback.is_none();
-    let on_done: libpublisher::publisher::InitDone = match callback {
-        None => Box::new(move |_, outcome| done_shared.set_outcome(outcome)),
-        Some(callback) => {
+    // Registered before the core starts, so that the first callback already finds it.
+    let waiter = callback.is_none().then(Waiter::new);
+    let scope = waiter
+        .as_ref()
+        .map(|waiter| WaitScope::new(waiter, &shared, &[]));
+    let on_done: libpublisher::publisher::InitDone = match (&waiter, callback) {
+        (Some(waiter), _) => {
+            let waiter = waiter.clone();
+            Box::new(move |_, outcome| waiter.set_outcome(outcome))
+        }
+        (None, Some(callback)) => {
+            shared.hold(None);
+            let done_shared = shared.clone();
             let callback = callback.unbind();
             Box::new(move |_, outcome| {
                 let job_shared = done_shared.clone();
                 done_shared.deliver(Box::new(move |py| {
-                    complete(py, &job_shared, &callback, outcome)
+                    // Released after the callback, which may use the publisher.
+                    let _publisher = job_shared.release();
+                    complete(py, &callback, outcome)
                 }));
             })
         }
+        (None, None) => unreachable!("a call without a callback has a waiter"),
     };
-    let inner = py
-        .detach(|| libpublisher::init_publisher(settings, on_event, on_done))
-        .map_err(|e| to_py_err(py, &e))?;
+    let started = py.detach(|| libpublisher::init_publisher(settings, on_event, on_done));
+    let inner = match started {
+        Ok(inner) => inner,
+        Err(e) => {
+            if waiter.is_none() {
+                drop(shared.release());
+            }
+            return Err(to_py_err(py, &e));
+        }
+    };
     let publisher = Py::new(
         py,
         Publisher {
@@ -514,11 +362,16 @@ pub(crate) fn init_publisher(
             shared: shared.clone(),
         },
     )?;
-    if !blocking {
-        shared.keep_alive_until_done(publisher.clone_ref(py).into_any());
+    let Some(waiter) = waiter else {
+        shared.keep(publisher.clone_ref(py).into_any());
         return Ok(publisher);
-    }
-    let outcome = shared.wait_for_outcome(py);
+    };
+    let outcome = shared.wait_for_outcome(py, &waiter, || {
+        libpublisher::Error::illegal_state(
+            "the publisher was closed before init_publisher completed",
+        )
+    });
+    drop(scope);
     let failure = match outcome {
         Ok(Ok(())) => return Ok(publisher),
         Ok(Err(error)) => to_py_err(py, &error),
@@ -554,6 +407,6 @@ mod tests {
             PublisherEvent::AudioLevelUpdated { level: 0.5 },
         ];
         let carried: Vec<&str> = events.iter().map(|e| e.snake_name()).collect();
-        assert_eq!(snake_event_names(), carried.as_slice());
+        assert_eq!(EVENTS.names(), carried.as_slice());
     }
 }

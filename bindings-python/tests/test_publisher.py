@@ -15,6 +15,19 @@ from libpublisher import Error, ErrorCode
 
 from conftest import synthetic, wait_until
 
+STATS_FIELDS = (
+    "video_frames_captured",
+    "audio_frames_captured",
+    "video_frames_sent",
+    "video_keyframes_sent",
+    "audio_packets_sent",
+    "packets_sent",
+    "bytes_sent",
+    "bitrate_bps",
+    "rtt_ms",
+    "packets_lost",
+)
+
 
 # ----- success ---------------------------------------------------------------------------
 
@@ -46,7 +59,10 @@ def test_synthetic_ok_blocking_with_events_in_order() -> None:
 def test_stats_count_frames_up_over_time() -> None:
     with libpublisher.init_publisher(synthetic(frame_rate=30)) as publisher:
         first = publisher.get_stats()
-        assert set(first) == {"video_frames_captured", "audio_frames_captured"}
+        assert set(first) == set(STATS_FIELDS)
+        # Not published: nothing sent.
+        assert all(first[key] == 0 for key in STATS_FIELDS if not key.endswith("_captured"))
+        assert isinstance(first["rtt_ms"], float)
         time.sleep(0.4)
         second = publisher.get_stats()
         # 30 fps video and 10 ms audio frames: 0.4 s is about 12 and 40 more.
@@ -332,7 +348,8 @@ def test_close_is_idempotent_and_the_handle_stays_usable() -> None:
     publisher.close()
     publisher.close()
     assert publisher.state == "closed"
-    assert publisher.get_stats() == {"video_frames_captured": 0, "audio_frames_captured": 0}
+    stats = publisher.get_stats()
+    assert stats == {key: 0 for key in STATS_FIELDS} and isinstance(stats["rtt_ms"], float)
     assert "closed" in repr(publisher)
 
 

@@ -302,14 +302,14 @@ impl Publisher {
     /// The stream ended (or never started): back to ready, with `streamDestroyed` when a
     /// stream had been announced.
     pub(crate) fn end_publish(&self, reason: Option<Reason>) {
-        let had_stream = {
+        let announced = {
             let mut lifecycle = self.lifecycle();
             if lifecycle.state == PublisherState::Publishing {
                 lifecycle.state = PublisherState::Ready;
             }
-            lifecycle.stream.take().is_some()
+            lifecycle.stream.take().is_some_and(|s| s.was_announced())
         };
-        if let (true, Some(reason)) = (had_stream, reason) {
+        if let (true, Some(reason)) = (announced, reason) {
             self.emit(PublisherEvent::StreamDestroyed { reason });
         }
     }

@@ -4,8 +4,11 @@ error codes of the OpenTok / Vonage Video web client (init publisher -> connect 
 >>> import libpublisher
 >>> publisher = libpublisher.init_publisher(
 ...     {"video_source": "synthetic", "audio_source": "synthetic"})   # doctest: +SKIP
->>> publisher.get_stats()                                            # doctest: +SKIP
-{'video_frames_captured': 12, 'audio_frames_captured': 40}
+>>> session = libpublisher.init_session("loopback://")                # doctest: +SKIP
+>>> session.connect()                                                # doctest: +SKIP
+>>> session.publish(publisher)                                       # doctest: +SKIP
+>>> publisher.get_stats()["video_frames_sent"]                       # doctest: +SKIP
+12
 
 See ``init_publisher`` for where callbacks run, ``libpublisher.aio`` for asyncio.
 """
@@ -14,17 +17,20 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple, TypeVar
 
 from . import _native
 from ._errors import Error, ErrorCode, Reason
 from ._log import TRACE, set_log_level
-from ._native import AccessRequest, Device, Publisher, get_devices
+from ._native import AccessRequest, Device, Publisher, Session, get_devices
 
 __version__: str = _native.__version__
 
 #: Publisher event names accepted by ``Publisher.on``, from the core.
 PUBLISHER_EVENTS: Tuple[str, ...] = tuple(_native.event_names())
+
+#: Session event names accepted by ``Session.on``, from the core.
+SESSION_EVENTS: Tuple[str, ...] = tuple(_native.session_event_names())
 
 __all__ = [
     "AccessRequest",
@@ -34,10 +40,13 @@ __all__ = [
     "PUBLISHER_EVENTS",
     "Publisher",
     "Reason",
+    "SESSION_EVENTS",
+    "Session",
     "TRACE",
     "__version__",
     "get_devices",
     "init_publisher",
+    "init_session",
     "set_log_level",
 ]
 
@@ -70,17 +79,47 @@ def init_publisher(
     return _track(_native.init_publisher(options, callback, on=on))
 
 
-# Publishers still open at exit are closed while the interpreter can still finish their
-# callbacks; during finalization their library threads could no longer do so.
-_live: "weakref.WeakSet[Publisher]" = weakref.WeakSet()
+def init_session(
+    url: str,
+    options: Optional[Mapping[str, Any]] = None,
+    *,
+    on: Optional[Mapping[str, Any]] = None,
+) -> Session:
+    """Makes a session for ``url``; nothing touches the network until ``connect``.
+
+    ``url`` chooses the backend: ``"loopback://"`` is a receiver inside this process (real
+    ICE/DTLS/SRTP over 127.0.0.1) that counts what it gets; a malformed URL or a scheme this
+    build does not support raises ``Error`` 1005 INVALID_SESSION_ID at once. ``options`` keys:
+    ``connect_timeout_ms``, ``publish_timeout_ms``, ``ice_timeout_ms``; a bad one raises 1011
+    naming it. ``on`` maps session event names (``session_connected``,
+    ``session_disconnected`` ...) to a handler or a list of handlers.
+
+    ``session.connect(token=None, callback=None)``, ``session.publish(publisher, callback=None)``,
+    ``session.unpublish(publisher, callback=None)`` and ``session.disconnect(callback=None)``
+    block without ``callback`` (the GIL is released; Ctrl-C works), running the session's and
+    that publisher's callbacks on the calling thread meanwhile, and raise ``Error``. With
+    ``callback`` they return at once and later call ``callback(error_or_None)`` on the
+    session's library thread. A call that is not valid now (publish without a connected
+    session: 1010; connect twice, publish twice: 1015) raises at once in both forms.
+    """
+    return _track(_native.init_session(url, options, on=on))
 
 
-def _track(publisher: Publisher) -> Publisher:
-    _live.add(publisher)
-    return publisher
+# Sessions and publishers still open at exit are closed while the interpreter can still finish
+# their callbacks; during finalization their library threads could no longer do so.
+_live: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+_T = TypeVar("_T", Publisher, Session)
+
+
+def _track(handle: _T) -> _T:
+    _live.add(handle)
+    return handle
 
 
 @atexit.register
 def _close_all() -> None:
-    for publisher in list(_live):
-        publisher.close()
+    handles = list(_live)
+    # Sessions first: their streams end before the publishers' sources stop.
+    for handle in sorted(handles, key=lambda h: not isinstance(h, Session)):
+        handle.close()

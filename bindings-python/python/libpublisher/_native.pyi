@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any, Callable, Literal, Mapping, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Literal, Mapping, Optional, TypedDict, TypeVar, Union, overload
 
 from ._errors import Error
 
@@ -41,6 +41,44 @@ EventName = Literal[
     "audio_level_updated",
 ]
 
+class PublisherStats(TypedDict):
+    """``Publisher.get_stats()``. The sending figures cover the current stream (zero when not
+    published); the transport figures are at most a second old."""
+
+    video_frames_captured: int
+    audio_frames_captured: int
+    video_frames_sent: int
+    video_keyframes_sent: int
+    audio_packets_sent: int
+    packets_sent: int
+    bytes_sent: int
+    bitrate_bps: int
+    rtt_ms: float
+    packets_lost: int
+
+class ReceiverStats(TypedDict):
+    """``Session.get_receiver_stats()``: what the ``loopback://`` receiver got."""
+
+    video_frames: int
+    video_keyframes: int
+    first_frame_was_keyframe: bool
+    video_bytes: int
+    audio_packets: int
+    audio_bytes: int
+
+PublisherState = Literal["initializing", "ready", "publishing", "failed", "closed"]
+SessionState = Literal["disconnected", "connecting", "connected", "disconnecting", "closed"]
+
+SessionEventName = Literal[
+    "session_connected",
+    "session_disconnected",
+    "session_reconnecting",
+    "session_reconnected",
+]
+
+Completion = Callable[[Optional[Error]], Any]
+Handlers = Mapping[str, Union[Callable[..., Any], list[Callable[..., Any]]]]
+
 class Publisher:
     """A publisher: its sources and, later, its stream. Made by ``init_publisher``.
 
@@ -54,13 +92,47 @@ class Publisher:
     @overload
     def on(self, event: EventName, handler: None = None) -> Callable[[_F], _F]: ...
     def off(self, event: EventName, handler: Optional[Callable[..., Any]] = None) -> None: ...
-    def get_stats(self) -> dict[str, int]: ...
+    def get_stats(self) -> PublisherStats: ...
     @property
-    def state(self) -> Literal["initializing", "ready", "failed", "closed"]: ...
+    def state(self) -> PublisherState: ...
     @property
     def id(self) -> int: ...
     def close(self) -> None: ...
     def __enter__(self) -> Publisher: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class Session:
+    """A session on a media server, chosen by its URL. Made by ``init_session``.
+
+    ``connect``/``publish``/``unpublish``/``disconnect`` block without ``callback`` and raise
+    ``Error``; with one they return at once and later call ``callback(error_or_None)``.
+    Handlers receive: ``session_connected()``, ``session_disconnected(reason: Reason)``,
+    ``session_reconnecting()``, ``session_reconnected()``.
+    """
+
+    def connect(self, token: Optional[str] = None, callback: Optional[Completion] = None) -> None: ...
+    def publish(self, publisher: Publisher, callback: Optional[Completion] = None) -> None: ...
+    def unpublish(self, publisher: Publisher, callback: Optional[Completion] = None) -> None: ...
+    def disconnect(self, callback: Optional[Completion] = None) -> None: ...
+    @overload
+    def on(self, event: SessionEventName, handler: _F) -> _F: ...
+    @overload
+    def on(self, event: SessionEventName, handler: None = None) -> Callable[[_F], _F]: ...
+    def off(self, event: SessionEventName, handler: Optional[Callable[..., Any]] = None) -> None: ...
+    def get_receiver_stats(self, publisher: Publisher) -> Optional[ReceiverStats]: ...
+    @property
+    def state(self) -> SessionState: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Session: ...
     def __exit__(
         self,
         exc_type: Optional[type[BaseException]],
@@ -75,11 +147,19 @@ def get_devices() -> list[Device]: ...
 def error_table() -> list[tuple[int, str]]: ...
 def reason_table() -> list[tuple[int, str]]: ...
 def event_names() -> list[str]: ...
+def session_event_names() -> list[str]: ...
 def init_publisher(
     options: Optional[Mapping[str, Any]] = None,
-    callback: Optional[Callable[[Optional[Error]], Any]] = None,
+    callback: Optional[Completion] = None,
     *,
-    on: Optional[Mapping[str, Union[Callable[..., Any], list[Callable[..., Any]]]]] = None,
+    on: Optional[Handlers] = None,
     event_loop: Optional[asyncio.AbstractEventLoop] = None,
 ) -> Publisher: ...
+def init_session(
+    url: str,
+    options: Optional[Mapping[str, Any]] = None,
+    *,
+    on: Optional[Handlers] = None,
+    event_loop: Optional[asyncio.AbstractEventLoop] = None,
+) -> Session: ...
 def set_log_sink(level: int, sink: Optional[Callable[[int, str, str], Any]] = None) -> None: ...

@@ -286,6 +286,11 @@ impl Session {
             .post(move || (session.inner.on_event)(&session, event));
     }
 
+    /// Waits (bounded) until the session callbacks queued so far have run.
+    async fn flush_events(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.dispatcher.flush()).await;
+    }
+
     fn complete(&self, done: SessionDone, outcome: Result<()>) {
         let session = self.clone();
         self.inner.dispatcher.post(move || done(&session, outcome));
@@ -327,7 +332,11 @@ impl Session {
             {
                 let mut lifecycle = session.lifecycle();
                 if lifecycle.state != SessionState::Connecting {
-                    return; // closed meanwhile
+                    // Disconnected (or closed, which drops the callback) while connecting.
+                    drop(lifecycle);
+                    let e = Error::illegal_state("connect: the session was disconnected meanwhile");
+                    session.complete(done, Err(e));
+                    return;
                 }
                 lifecycle.state = if outcome.is_ok() {
                     SessionState::Connected
@@ -402,14 +411,17 @@ impl Session {
             };
             match stream {
                 Ok(stream) => {
-                    // The contract's order: the completion, then the publisher's streamCreated.
-                    session.complete(done, Ok(()));
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        session.inner.dispatcher.flush(),
-                    )
-                    .await;
-                    stream.announce();
+                    // The contract's order: the completion, then the publisher's
+                    // streamCreated, posted by the same job so that nothing the host does
+                    // after the completion can come between them.
+                    let announced = stream.mark_announced();
+                    let session2 = session.clone();
+                    session.inner.dispatcher.post(move || {
+                        done(&session2, Ok(()));
+                        if announced {
+                            stream.announce();
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::info!(
@@ -446,6 +458,8 @@ impl Session {
         };
         let session = self.clone();
         runtime().spawn(async move {
+            // A streamCreated still being posted by a completion goes out first.
+            session.flush_events().await;
             stream.teardown().await;
             stream
                 .publisher()
@@ -476,6 +490,7 @@ impl Session {
         };
         let session = self.clone();
         runtime().spawn(async move {
+            session.flush_events().await;
             for stream in streams.into_values() {
                 stream.teardown().await;
                 stream

@@ -34,6 +34,17 @@ pub(crate) struct Stream {
     audio_encoder: Mutex<Option<Arc<encoder::EncoderCounters>>>,
     stats: Mutex<StreamStats>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    phase: Mutex<Phase>,
+    announced_before_end: std::sync::atomic::AtomicBool,
+}
+
+/// A stream is announced (`streamCreated`) at most once, and never once it began ending, so
+/// that a host sees `streamDestroyed` only for a stream it saw created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Opening,
+    Announced,
+    Ending,
 }
 
 impl Stream {
@@ -129,6 +140,8 @@ impl Stream {
             audio_encoder: Mutex::new(audio_counters),
             stats: Mutex::new(StreamStats::default()),
             monitor: Mutex::new(None),
+            phase: Mutex::new(Phase::Opening),
+            announced_before_end: Default::default(),
         });
 
         // Complete only when media flows: the first encoded frame or packet went out.
@@ -159,18 +172,45 @@ impl Stream {
         &self.publisher
     }
 
-    /// Emits `streamCreated` and starts the monitor.
-    pub(crate) fn announce(self: &Arc<Self>) {
-        tracing::info!(stream = %self.id, "published");
-        if !self.publisher.has_stream(self) {
-            return; // unpublished from inside the completion
+    /// Counts the stream as announced and starts its monitor; false when it is ending.
+    pub(crate) fn mark_announced(self: &Arc<Self>) -> bool {
+        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        if *phase != Phase::Opening || !self.publisher.has_stream(self) {
+            return false; // unpublished or closed meanwhile
         }
-        self.publisher.emit(PublisherEvent::StreamCreated {
-            stream_id: self.id.clone(),
-        });
+        *phase = Phase::Announced;
+        tracing::info!(stream = %self.id, "published");
+        // Started under the phase lock, so a teardown that follows always finds it.
         let weak = Arc::downgrade(self);
         let task = crate::runtime::runtime().spawn(async move { monitor(weak).await });
         *self.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        true
+    }
+
+    /// Emits `streamCreated` (after `mark_announced` said yes).
+    pub(crate) fn announce(&self) {
+        self.publisher.emit(PublisherEvent::StreamCreated {
+            stream_id: self.id.clone(),
+        });
+    }
+
+    /// Whether `streamCreated` went out for this stream.
+    pub(crate) fn was_announced(&self) -> bool {
+        let phase = *self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        phase == Phase::Announced
+            || self
+                .announced_before_end
+                .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the stream as ending: it will not be announced any more.
+    fn begin_ending(&self) {
+        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        if *phase == Phase::Announced {
+            self.announced_before_end
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        *phase = Phase::Ending;
     }
 
     fn encoder_stats(&self) -> StreamStats {
@@ -199,6 +239,7 @@ impl Stream {
 
     /// Stops the encoders at once (used where no await is possible).
     pub(crate) fn stop_encoders(&self) {
+        self.begin_ending();
         let encoders =
             std::mem::take(&mut *self.encoders.lock().unwrap_or_else(|e| e.into_inner()));
         drop(encoders); // each joins its thread
@@ -206,6 +247,7 @@ impl Stream {
 
     /// Stops everything: encoders, the monitor, the connection, and the server's side.
     pub(crate) async fn teardown(&self) {
+        self.begin_ending();
         if let Some(task) = self
             .monitor
             .lock()

@@ -1,0 +1,239 @@
+//! Sessions: `init_session` and the session calls, whose completions and events reach JS
+//! through the router like the publishers' (see the crate documentation on ordering).
+
+use std::sync::Arc;
+
+use libpublisher::{Session, SessionEvent, SessionSettings};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::{
+    contain, each_option, kind_of, option_value, send, Bridge, ErrorInfo, Message, NativePublisher,
+    Router,
+};
+
+/// What the embedded `loopback://` receiver got from one publisher.
+#[napi(object)]
+pub struct ReceiverStats {
+    pub video_frames: f64,
+    pub video_keyframes: f64,
+    pub first_frame_was_keyframe: bool,
+    pub video_bytes: f64,
+    pub audio_packets: f64,
+    pub audio_bytes: f64,
+}
+
+impl From<libpublisher::ReceiverStats> for ReceiverStats {
+    fn from(s: libpublisher::ReceiverStats) -> Self {
+        ReceiverStats {
+            video_frames: s.video_frames as f64,
+            video_keyframes: s.video_keyframes as f64,
+            first_frame_was_keyframe: s.first_frame_was_keyframe,
+            video_bytes: s.video_bytes as f64,
+            audio_packets: s.audio_packets as f64,
+            audio_bytes: s.audio_bytes as f64,
+        }
+    }
+}
+
+/// Reports one session call's outcome to JS. The core may drop a completion without calling it
+/// (a `connect` overtaken by `disconnect`, a call refused at once, a closed session); a dropped
+/// one reports 1015 so that the JS side never waits forever on a call it accepted. JS ignores
+/// the report for a call it did not register (refused at once) or of a closed session.
+struct Completion {
+    bridge: Arc<Bridge>,
+    call: u32,
+    reported: bool,
+}
+
+impl Completion {
+    fn report(mut self, outcome: libpublisher::Result<()>) {
+        self.reported = true;
+        let call = self.call;
+        send(&self.bridge, Message::Done { call, outcome });
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.reported {
+            let outcome = Err(libpublisher::Error::illegal_state(
+                "the session dropped this call before it completed",
+            ));
+            let call = self.call;
+            send(&self.bridge, Message::Done { call, outcome });
+        }
+    }
+}
+
+/// A call's immediate outcome: `null` when it was accepted (its completion follows), else the
+/// error, and then no completion follows.
+fn started(outcome: std::result::Result<libpublisher::Result<()>, ErrorInfo>) -> Option<ErrorInfo> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.into()),
+        Err(e) => Some(e),
+    }
+}
+
+/// A session handle. Dropping it (when JS collects it, or at environment teardown) closes the
+/// session.
+#[napi]
+pub struct NativeSession {
+    session: Session,
+    bridge: Arc<Bridge>,
+}
+
+impl NativeSession {
+    fn done(&self, call: u32) -> libpublisher::session::SessionDone {
+        let completion = Completion {
+            bridge: self.bridge.clone(),
+            call,
+            reported: false,
+        };
+        Box::new(move |_: &Session, outcome| completion.report(outcome))
+    }
+
+    fn shutdown(&self) {
+        self.bridge.shut();
+        self.session.close();
+    }
+}
+
+#[napi]
+impl NativeSession {
+    /// Each call returns `null` when accepted, its completion then arriving as `("done",
+    /// error|null, call)`; or the error at once (1010, 1011, 1015) and no completion.
+    #[napi(ts_args_type = "token: unknown, call: number")]
+    pub fn connect(&self, token: Unknown, call: u32) -> Result<Option<ErrorInfo>> {
+        let token = match token.get_type()? {
+            ValueType::Undefined | ValueType::Null => None,
+            // SAFETY: checked to be a string.
+            ValueType::String => Some(unsafe { token.cast::<String>()? }),
+            _ => {
+                let detail = format!("expected a string or null, got {}", kind_of(&token)?);
+                return Ok(Some(
+                    libpublisher::Error::invalid_parameter("token", detail).into(),
+                ));
+            }
+        };
+        Ok(started(contain(|| {
+            self.session.connect(token, self.done(call))
+        })))
+    }
+
+    #[napi]
+    pub fn publish(&self, publisher: &NativePublisher, call: u32) -> Option<ErrorInfo> {
+        started(contain(|| {
+            self.session.publish(&publisher.publisher, self.done(call))
+        }))
+    }
+
+    #[napi]
+    pub fn unpublish(&self, publisher: &NativePublisher, call: u32) -> Option<ErrorInfo> {
+        started(contain(|| {
+            self.session
+                .unpublish(&publisher.publisher, self.done(call))
+        }))
+    }
+
+    #[napi]
+    pub fn disconnect(&self, call: u32) -> Option<ErrorInfo> {
+        started(contain(|| self.session.disconnect(self.done(call))))
+    }
+
+    /// Stops the session; when this returns no message for it reaches JS any more.
+    #[napi]
+    pub fn close(&self) -> Option<ErrorInfo> {
+        contain(|| self.shutdown()).err()
+    }
+
+    /// `null` when `publisher` is not published here or the backend has no receiver of its own.
+    #[napi]
+    pub fn receiver_stats(
+        &self,
+        publisher: &NativePublisher,
+    ) -> Option<Either<ReceiverStats, ErrorInfo>> {
+        match contain(|| self.session.receiver_stats(&publisher.publisher)) {
+            Ok(stats) => stats.map(|s| Either::A(s.into())),
+            Err(e) => Some(Either::B(e)),
+        }
+    }
+
+    #[napi(getter)]
+    pub fn state(&self) -> &'static str {
+        self.session.state().as_str()
+    }
+
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.session.id() as f64
+    }
+
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.session.url().to_owned()
+    }
+
+    /// The key under which the router delivers this session's messages.
+    #[napi(getter)]
+    pub fn route(&self) -> u32 {
+        self.bridge.route
+    }
+}
+
+impl Drop for NativeSession {
+    fn drop(&mut self) {
+        let _ = contain(|| self.shutdown());
+    }
+}
+
+fn session_settings(options: &Unknown) -> Result<std::result::Result<SessionSettings, ErrorInfo>> {
+    let mut settings = SessionSettings::default();
+    let visited = each_option(options, |key, value| {
+        Ok(match option_value(key, &value)? {
+            Ok(value) => settings.set(key, value).map_err(ErrorInfo::from),
+            Err(e) => Err(e),
+        })
+    })?;
+    Ok(visited.map(|()| settings))
+}
+
+/// Makes a session for `url`; its messages arrive through `router` under the session's
+/// `route`. A bad URL (1005) or bad options (1011) give an `ErrorInfo`.
+#[napi(ts_args_type = "router: Router, url: unknown, options: unknown")]
+pub fn init_session(
+    router: &Router,
+    url: Unknown,
+    options: Unknown,
+) -> Result<Either<NativeSession, ErrorInfo>> {
+    if url.get_type()? != ValueType::String {
+        let detail = format!("expected a string, got {}", kind_of(&url)?);
+        return Ok(Either::B(
+            libpublisher::Error::invalid_parameter("url", detail).into(),
+        ));
+    }
+    // SAFETY: checked to be a string.
+    let url = unsafe { url.cast::<String>()? };
+    let settings = match contain(|| session_settings(&options)) {
+        Ok(parsed) => match parsed? {
+            Ok(settings) => settings,
+            Err(e) => return Ok(Either::B(e)),
+        },
+        Err(e) => return Ok(Either::B(e)),
+    };
+    let bridge = Bridge::new(router);
+    let on_event = {
+        let bridge = bridge.clone();
+        Arc::new(move |_: &Session, event: SessionEvent| {
+            send(&bridge, Message::Session(event));
+        })
+    };
+    Ok(
+        match contain(|| libpublisher::init_session(&url, settings, on_event)) {
+            Ok(Ok(session)) => Either::A(NativeSession { session, bridge }),
+            Ok(Err(e)) => Either::B(e.into()),
+            Err(e) => Either::B(e),
+        },
+    )
+}

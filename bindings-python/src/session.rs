@@ -1,0 +1,418 @@
+//! `init_session` and the `Session` handle: connect, publish, unpublish, disconnect.
+//!
+//! Each of the four calls either blocks (a [`Waiter`] runs the session's callbacks, and for
+//! `publish`/`unpublish` the publisher's, on the calling thread until the core completes) or
+//! takes a callback that runs where the session's callbacks run. State errors come back from
+//! the core synchronously and are raised at once in both forms, with no callback.
+
+use std::sync::Arc;
+
+use pyo3::gc::PyVisit;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::PyTraverseError;
+
+use libpublisher::session::{SessionDone, SessionEventHandler};
+use libpublisher::{Error, SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
+
+use crate::delivery::{Route, Shared, WaitScope, Waiter};
+use crate::errors::{invalid, reason_object, to_py_err};
+use crate::handlers::{checked_callback, complete, emit, Events};
+use crate::options::{self, type_name};
+use crate::publisher::{python_repr, Publisher};
+
+/// The session's events, as `Session.on` accepts them.
+pub(crate) static EVENTS: Events = Events::new("session", SESSION_EVENT_NAMES);
+
+/// A session on a media server, chosen by its URL. Created by `init_session`.
+#[pyclass(frozen, weakref, module = "libpublisher")]
+pub(crate) struct Session {
+    inner: libpublisher::Session,
+    shared: Arc<Shared>,
+}
+
+fn publisher_arg<'a, 'py>(arg: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, Publisher>> {
+    arg.cast::<Publisher>().map_err(|_| {
+        invalid(
+            arg.py(),
+            "publisher",
+            format!("expected a libpublisher.Publisher, got {}", type_name(arg)),
+        )
+    })
+}
+
+fn string_arg(field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(arg) = arg.filter(|a| !a.is_none()) else {
+        return Ok(None);
+    };
+    let string = arg.cast::<PyString>().map_err(|_| {
+        invalid(
+            arg.py(),
+            field,
+            format!("expected a string or None, got {}", type_name(arg)),
+        )
+    })?;
+    Ok(Some(string.to_cow()?.into_owned()))
+}
+
+impl Session {
+    /// Starts one of the four calls; `start` hands the completion to the core.
+    fn call(
+        slf: &Bound<'_, Self>,
+        what: &'static str,
+        publisher: Option<&Bound<'_, Publisher>>,
+        callback: Option<Bound<'_, PyAny>>,
+        start: impl FnOnce(&libpublisher::Session, SessionDone) -> libpublisher::Result<()> + Send,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some(callback) = checked_callback(py, callback)? else {
+            return this.call_blocking(py, what, publisher, start);
+        };
+        // Until the callback ran, the session and the publisher stay alive even if the host
+        // dropped them: `init_session(url).connect(callback=cb)` still calls `cb`.
+        this.shared.hold(Some(slf.clone().into_any().unbind()));
+        let publisher = publisher.map(|p| p.clone().unbind());
+        let callback = callback.unbind();
+        let shared = this.shared.clone();
+        let done: SessionDone = Box::new(move |_, outcome| {
+            let job_shared = shared.clone();
+            shared.deliver(Box::new(move |py| {
+                // Released after the callback, which may use them.
+                let _session = job_shared.release();
+                let _publisher = publisher;
+                complete(py, &callback, outcome)
+            }));
+        });
+        let inner = &this.inner;
+        match py.detach(|| start(inner, done)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(this.shared.release());
+                Err(to_py_err(py, &e))
+            }
+        }
+    }
+
+    fn call_blocking(
+        &self,
+        py: Python<'_>,
+        what: &'static str,
+        publisher: Option<&Bound<'_, Publisher>>,
+        start: impl FnOnce(&libpublisher::Session, SessionDone) -> libpublisher::Result<()> + Send,
+    ) -> PyResult<()> {
+        // Inside a session callback the session's library thread waits for this thread, so
+        // the completion could never arrive. Unpublishing waits for the publisher's thread the
+        // same way (for its `stream_destroyed`).
+        let stuck = if self.shared.runs_callback_here() {
+            Some("this session's")
+        } else if what == "unpublish"
+            && publisher.is_some_and(|p| p.get().shared.runs_callback_here())
+        {
+            Some("this publisher's")
+        } else {
+            None
+        };
+        if let Some(whose) = stuck {
+            return Err(to_py_err(
+                py,
+                &Error::illegal_state(format!(
+                    "{what}: cannot block inside one of {whose} callbacks; \
+                     pass callback= or use libpublisher.aio"
+                )),
+            ));
+        }
+        let waiter = Waiter::new();
+        let others: Vec<&Arc<Shared>> = publisher.iter().map(|p| &p.get().shared).collect();
+        // Registered before the core starts, so that the first callback already finds it.
+        let scope = WaitScope::new(&waiter, &self.shared, &others);
+        let done_waiter = waiter.clone();
+        let done: SessionDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
+        let inner = &self.inner;
+        py.detach(|| start(inner, done))
+            .map_err(|e| to_py_err(py, &e))?;
+        let outcome = self.shared.wait_for_outcome(py, &waiter, || {
+            Error::illegal_state(format!(
+                "{what}: the session was closed before it completed"
+            ))
+        });
+        drop(scope);
+        outcome?.map_err(|e| to_py_err(py, &e))
+    }
+
+    fn close_now(&self, py: Python<'_>) {
+        let held = self.shared.close(py);
+        let inner = self.inner.clone();
+        // The core waits for a callback running on its thread, which may need the interpreter.
+        py.detach(move || inner.close());
+        drop(held);
+    }
+}
+
+#[pymethods]
+impl Session {
+    /// Connects with `token` (or none). Without `callback`, blocks and raises
+    /// `libpublisher.Error` on failure; with one, returns at once and later calls
+    /// `callback(error_or_None)`. 1015 at once if the session is not disconnected.
+    #[pyo3(signature = (token=None, callback=None))]
+    fn connect(
+        slf: &Bound<'_, Self>,
+        token: Option<Bound<'_, PyAny>>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let token = string_arg("token", token.as_ref())?;
+        Self::call(slf, "connect", None, callback, move |session, done| {
+            session.connect(token, done)
+        })
+    }
+
+    /// Publishes `publisher`; completes when media flows, after which the publisher emits
+    /// `stream_created`. 1010 at once when not connected, 1015 when the publisher is not
+    /// ready or already published.
+    #[pyo3(signature = (publisher, callback=None))]
+    fn publish(
+        slf: &Bound<'_, Self>,
+        publisher: &Bound<'_, PyAny>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let publisher = publisher_arg(publisher)?;
+        let target = publisher.get().inner.clone();
+        Self::call(
+            slf,
+            "publish",
+            Some(publisher),
+            callback,
+            move |session, done| session.publish(&target, done),
+        )
+    }
+
+    /// Stops publishing `publisher`: it emits `stream_destroyed` (`clientDisconnected`), then
+    /// the call completes. 1010 at once when not connected, 1015 when not published here.
+    #[pyo3(signature = (publisher, callback=None))]
+    fn unpublish(
+        slf: &Bound<'_, Self>,
+        publisher: &Bound<'_, PyAny>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let publisher = publisher_arg(publisher)?;
+        let target = publisher.get().inner.clone();
+        Self::call(
+            slf,
+            "unpublish",
+            Some(publisher),
+            callback,
+            move |session, done| session.unpublish(&target, done),
+        )
+    }
+
+    /// Ends every stream (`stream_destroyed`), then the session (`session_disconnected`),
+    /// then completes.
+    #[pyo3(signature = (callback=None))]
+    fn disconnect(slf: &Bound<'_, Self>, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        Self::call(slf, "disconnect", None, callback, |session, done| {
+            session.disconnect(done)
+        })
+    }
+
+    /// Registers `handler` for `event` (snake_case, e.g. `"session_disconnected"`). Without
+    /// a handler, returns a decorator.
+    #[pyo3(signature = (event, handler=None))]
+    fn on(
+        &self,
+        py: Python<'_>,
+        event: &str,
+        handler: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        EVENTS.on(py, &self.shared, event, handler)
+    }
+
+    /// Removes `handler` from `event`, or every handler of `event` without one.
+    #[pyo3(signature = (event, handler=None))]
+    fn off(&self, py: Python<'_>, event: &str, handler: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        EVENTS.off(py, &self.shared, event, handler)
+    }
+
+    /// What the embedded receiver of a `loopback://` session got from `publisher`, or None
+    /// (other backends, or not published here).
+    fn get_receiver_stats<'py>(
+        &self,
+        py: Python<'py>,
+        publisher: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let publisher = publisher_arg(publisher)?.get().inner.clone();
+        let Some(stats) = py.detach(|| self.inner.receiver_stats(&publisher)) else {
+            return Ok(None);
+        };
+        // Exhaustive on purpose: a field added to the core fails to compile here.
+        let libpublisher::ReceiverStats {
+            video_frames,
+            video_keyframes,
+            first_frame_was_keyframe,
+            video_bytes,
+            audio_packets,
+            audio_bytes,
+        } = stats;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "video_frames"), video_frames)?;
+        dict.set_item(intern!(py, "video_keyframes"), video_keyframes)?;
+        dict.set_item(
+            intern!(py, "first_frame_was_keyframe"),
+            first_frame_was_keyframe,
+        )?;
+        dict.set_item(intern!(py, "video_bytes"), video_bytes)?;
+        dict.set_item(intern!(py, "audio_packets"), audio_packets)?;
+        dict.set_item(intern!(py, "audio_bytes"), audio_bytes)?;
+        Ok(Some(dict))
+    }
+
+    /// `"disconnected"`, `"connecting"`, `"connected"`, `"disconnecting"` or `"closed"`.
+    #[getter]
+    fn state(&self, py: Python<'_>) -> &'static str {
+        py.detach(|| self.inner.state()).as_str()
+    }
+
+    /// Unique in the process, never reused.
+    #[getter]
+    fn id(&self) -> u64 {
+        self.inner.id()
+    }
+
+    /// The URL the session was made for.
+    #[getter]
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+
+    /// Ends every stream and the session at once, without waiting for the server. When it
+    /// returns, none of this session's callbacks is running or will run (called from inside
+    /// one, that one is the last); pending calls never complete. Closing twice is harmless.
+    fn close(&self, py: Python<'_>) {
+        self.close_now(py);
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> bool {
+        self.close_now(py);
+        false
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let state = self.state(py);
+        format!(
+            "<libpublisher.Session id={} url={} state={}>",
+            self.inner.id(),
+            python_repr(py, Some(self.inner.url())),
+            python_repr(py, Some(state))
+        )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.shared.traverse(&visit)
+    }
+
+    fn __clear__(&self) {
+        drop(self.shared.clear());
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Garbage-collected without close(): close it, so that nothing runs for it later.
+        if Python::try_attach(|py| self.close_now(py)).is_none() {
+            // The interpreter is shutting down: a callback running on the library thread can
+            // never get the interpreter back to finish, so waiting for it would hang the exit.
+            self.shared.close_without_python();
+            let inner = self.inner.clone();
+            // Without a thread to spare the process is going away anyway: nothing to undo.
+            let _ = std::thread::Builder::new()
+                .name("lp-python-close".to_owned())
+                .spawn(move || inner.close());
+        }
+    }
+}
+
+/// The positional arguments a handler of `event` receives.
+fn event_args<'py>(py: Python<'py>, event: &SessionEvent) -> PyResult<Bound<'py, PyTuple>> {
+    match event {
+        SessionEvent::SessionDisconnected { reason } => {
+            PyTuple::new(py, [reason_object(py, *reason)?])
+        }
+        SessionEvent::SessionConnected
+        | SessionEvent::SessionReconnecting
+        | SessionEvent::SessionReconnected => Ok(PyTuple::empty(py)),
+    }
+}
+
+/// Makes a session for `url` (`loopback://` ...). A malformed URL or an unknown scheme
+/// raises 1005 at once; nothing touches the network until `connect`. With `event_loop`,
+/// every callback of the session runs on that asyncio loop.
+#[pyfunction]
+#[pyo3(signature = (url, options=None, *, on=None, event_loop=None))]
+pub(crate) fn init_session(
+    py: Python<'_>,
+    url: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyAny>>,
+    on: Option<&Bound<'_, PyAny>>,
+    event_loop: Option<Bound<'_, PyAny>>,
+) -> PyResult<Py<Session>> {
+    let url = url
+        .cast::<PyString>()
+        .map_err(|_| {
+            invalid(
+                py,
+                "url",
+                format!("expected a string, got {}", type_name(url)),
+            )
+        })?
+        .to_cow()?
+        .into_owned();
+    let route = match event_loop.filter(|l| !l.is_none()) {
+        Some(event_loop) => Route::event_loop(event_loop.unbind()),
+        None => Route::Direct,
+    };
+    let shared = Shared::new(route);
+    let mut settings = SessionSettings::default();
+    options::apply_session(&mut settings, options)?;
+    if let Some(on) = on.filter(|o| !o.is_none()) {
+        EVENTS.register_all(&shared, on)?;
+    }
+    let event_shared = shared.clone();
+    let on_event: SessionEventHandler =
+        Arc::new(move |_: &libpublisher::Session, event: SessionEvent| {
+            let job_shared = event_shared.clone();
+            event_shared.deliver(Box::new(move |py| {
+                emit(py, &job_shared, event.snake_name(), |py| {
+                    event_args(py, &event)
+                })
+            }));
+        });
+    let inner = py
+        .detach(|| libpublisher::init_session(&url, settings, on_event))
+        .map_err(|e| to_py_err(py, &e))?;
+    Py::new(py, Session { inner, shared })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libpublisher::Reason;
+
+    #[test]
+    fn derived_names_are_the_names_events_carry() {
+        let events = [
+            SessionEvent::SessionConnected,
+            SessionEvent::SessionDisconnected {
+                reason: Reason::ClientDisconnected,
+            },
+            SessionEvent::SessionReconnecting,
+            SessionEvent::SessionReconnected,
+        ];
+        let carried: Vec<&str> = events.iter().map(|e| e.snake_name()).collect();
+        assert_eq!(EVENTS.names(), carried.as_slice());
+    }
+}
