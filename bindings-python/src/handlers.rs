@@ -33,7 +33,7 @@ impl Events {
         self.snake.get_or_init(|| {
             self.camel
                 .iter()
-                .map(|name| &*Box::leak(snake_case(name).into_boxed_str()))
+                .map(|name| &*Box::leak(libpublisher::settings::snake_case(name).into_boxed_str()))
                 .collect()
         })
     }
@@ -133,20 +133,6 @@ impl Events {
         }
         Ok(())
     }
-}
-
-/// `accessAllowed` → `access_allowed`, the spelling the core's `snake_name` gives.
-fn snake_case(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for c in camel.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn register(shared: &Shared, handler: &Bound<'_, PyAny>, event: &'static str) -> PyResult<()> {

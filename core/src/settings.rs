@@ -367,8 +367,14 @@ pub(crate) fn timeout_value(field: &str, value: &OptionValue) -> Result<Duration
 
 /// `videoSource` → `video_source`; snake_case keys pass unchanged.
 pub fn canonical_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
+    snake_case(key)
+}
+
+/// camelCase → snake_case (`accessAllowed` → `access_allowed`): how option and event names
+/// go from the Node spelling to the C and Python one.
+pub fn snake_case(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
         if c.is_ascii_uppercase() {
             out.push('_');
             out.push(c.to_ascii_lowercase());
