@@ -7,7 +7,8 @@ decoded. It is an independent peer: nothing in it comes from libpublisher.
 Prints `LISTENING <port>` once ready. Endpoints:
 - `POST /whip/<room>` (Authorization: Bearer <token>): 201 + Location + SDP answer.
   Rooms named after a fault behave badly on purpose: `garbage` (201 with a body that is not
-  SDP), `nolocation` (201 without Location), `busy` (503), `slow` (never answers),
+  SDP), `nolocation` (201 without Location), `busy` (503), `slow` (never answers, not even
+  the connect probe), `slowpost` (answers the probe, never the offer),
   `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
   keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
@@ -87,6 +88,8 @@ def make_app(token):
             return denied
         if room in FAULTS:
             return web.Response(status=FAULTS[room])
+        if room == "slow":
+            await asyncio.sleep(3600)
         return web.Response(status=204)
 
     async def post(request):
@@ -96,7 +99,7 @@ def make_app(token):
             return denied
         if room in FAULTS:
             return web.Response(status=FAULTS[room], text=f"{room}")
-        if room == "slow":
+        if room in ("slow", "slowpost"):
             await asyncio.sleep(3600)
         offer = await request.text()
         if room == "garbage":

@@ -1,0 +1,68 @@
+"""WHIP from the Python binding against the aiortc receiver: media decodes, and the timeouts
+a host configures give their codes in time."""
+
+import pathlib
+import sys
+import time
+
+import pytest
+
+import libpublisher
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from peers.receiver import WhipReceiver  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = WhipReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def publisher():
+    p = libpublisher.init_publisher(
+        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "640x480"}
+    )
+    yield p
+    p.close()
+
+
+def test_publish_from_python_decodes_at_the_receiver(receiver, publisher):
+    before = set(receiver.stats())
+    created = []
+    publisher.on("stream_created", created.append)
+    with libpublisher.init_session(receiver.url("python")) as session:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        stats = receiver.wait_for(
+            lambda s: any(v["video_frames"] >= 30 for k, v in s.items() if k not in before)
+        )
+        session.unpublish(publisher)
+        session.disconnect()
+    ours = next(v for k, v in stats.items() if k not in before)
+    assert set(ours["video_sizes"]) == {"640x480"}, ours
+    assert ours["video_frames"] >= 30 and ours["audio_frames"] > 0, ours
+    assert created and created[0] in stats, (created, list(stats))
+
+
+def test_connect_timeout_is_1021_within_the_configured_time(receiver):
+    session = libpublisher.init_session(receiver.url("slow"), {"connect_timeout_ms": 500})
+    started = time.monotonic()
+    with pytest.raises(libpublisher.Error) as failure:
+        session.connect(token=receiver.token)
+    assert failure.value.code == 1021 and failure.value.name == "CONNECT_TIMEOUT"
+    assert time.monotonic() - started < 3
+    session.close()
+
+
+def test_publish_timeout_is_1541_and_the_publisher_can_publish_again(receiver, publisher):
+    session = libpublisher.init_session(receiver.url("slowpost"), {"publish_timeout_ms": 500})
+    session.connect(token=receiver.token)
+    with pytest.raises(libpublisher.Error) as failure:
+        session.publish(publisher)
+    assert failure.value.code == 1541 and failure.value.name == "PUBLISH_TIMEOUT"
+    assert publisher.state == "ready"
+    session.close()
