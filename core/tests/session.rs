@@ -229,3 +229,32 @@ fn publish_unpublish_cycles_leave_no_threads_behind() {
     assert!(counts[11] <= counts[3] + 2, "threads grew: {counts:?}");
     s.close();
 }
+
+#[test]
+fn h264_is_refused_until_it_is_supported() {
+    let log = Log::default();
+    let mut settings = PublisherSettings::default();
+    settings
+        .set("video_source", OptionValue::Str("synthetic".into()))
+        .unwrap();
+    settings.set("audio_source", OptionValue::Null).unwrap();
+    settings
+        .set("video_codec", OptionValue::Str("H264".into()))
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let p = init_publisher(
+        settings,
+        Arc::new(|_, _| {}),
+        Box::new(move |_, r| tx.send(r).unwrap()),
+    )
+    .unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let s = session(&log);
+    wait(|d| s.connect(None, d)).unwrap();
+    let e = wait(|d| s.publish(&p, d)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParameter);
+    assert!(e.message.starts_with("video_codec:"), "{}", e.message);
+    assert_eq!(p.state(), PublisherState::Ready);
+    s.close();
+    p.close();
+}

@@ -13,6 +13,7 @@ use super::{Inner, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::encoder::{self, EncoderThread};
 use crate::publisher::{Publisher, PublisherEvent};
+use crate::settings::VideoCodec;
 
 /// Counters of a stream as the publisher's stats show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -53,6 +54,13 @@ impl Stream {
         let settings = session.settings().clone();
         let backend = session.backend();
         let (video, audio) = publisher.sources();
+        if video.is_some() && publisher.settings().video_codec == VideoCodec::H264 {
+            // Refused plainly rather than sending VP8 to a host that asked for H.264.
+            return Err(Error::invalid_parameter(
+                "video_codec",
+                "H264 is not supported by this build yet; use VP8",
+            ));
+        }
         let mut offer =
             make_offer(&backend.peer_config(), video.is_some(), audio.is_some()).await?;
 
