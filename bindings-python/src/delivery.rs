@@ -523,6 +523,17 @@ impl Shared {
         announce();
     }
 
+    /// Closes a handle garbage-collected while the interpreter shuts down: a callback running
+    /// on the library thread can never get the interpreter back to finish, so waiting for it
+    /// would hang the exit. `close` (the core's) runs on a thread of its own instead; without a
+    /// thread to spare the process is going away anyway, with nothing to undo.
+    pub(crate) fn close_at_shutdown(&self, close: impl FnOnce() + Send + 'static) {
+        self.close_without_python();
+        let _ = thread::Builder::new()
+            .name("lp-python-close".to_owned())
+            .spawn(close);
+    }
+
     // ----- handing jobs over -----
 
     /// Runs `job` where this handle's callbacks belong and returns once it ran or was

@@ -201,14 +201,8 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         // Garbage-collected without close(): close it, so that nothing runs for it later.
         if Python::try_attach(|py| self.close_now(py)).is_none() {
-            // The interpreter is shutting down: a callback running on the library thread can
-            // never get the interpreter back to finish, so waiting for it would hang the exit.
-            self.shared.close_without_python();
             let inner = self.inner.clone();
-            // Without a thread to spare the process is going away anyway: nothing to undo.
-            let _ = std::thread::Builder::new()
-                .name("lp-python-close".to_owned())
-                .spawn(move || inner.close());
+            self.shared.close_at_shutdown(move || inner.close());
         }
     }
 }
