@@ -2,19 +2,23 @@
 //! and publish, printing one progress line a second and a summary.
 //!
 //! cargo run --release --example publish -- [--url URL] [--token T] [--video SOURCE]
-//!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N]
+//!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
+//!     [--video-codec VP8|H264]
 //!
 //! The URL defaults to `loopback://`, the receiver embedded in the library.
-//! Sources are "default", a device id, "synthetic" or "none". With "default" and no device of
-//! that kind present, the example falls back to "synthetic" and says so.
+//! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
+//! audio file, looped) or "none". With "default" and no device of that kind present, the
+//! example falls back to "synthetic" and says so.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use libpublisher::{
-    devices, get_devices, init_publisher, init_session, DeviceKind, Error, OptionValue,
-    PublisherSettings, Session, SessionSettings,
+    devices, get_devices, init_publisher, init_session, set_log_sink, DeviceKind, Error, LogLevel,
+    LogRecord, OptionValue, PublisherEvent, PublisherSettings, PublisherState, Session,
+    SessionSettings,
 };
 
 struct Args {
@@ -25,6 +29,8 @@ struct Args {
     resolution: String,
     fps: i64,
     seconds: u64,
+    log: Option<String>,
+    video_codec: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,12 +42,15 @@ fn parse_args() -> Result<Args, String> {
         resolution: "1280x720".into(),
         fps: 30,
         seconds: 10,
+        log: None,
+        video_codec: "VP8".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => args.url = value()?,
+            "--log" => args.log = Some(value()?),
             "--token" => args.token = Some(value()?),
             "--video" => args.video = value()?,
             "--audio" => args.audio = value()?,
@@ -50,10 +59,12 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => {
                 args.seconds = value()?.parse().map_err(|_| "--seconds needs a number")?
             }
+            "--video-codec" => args.video_codec = value()?,
             "--help" | "-h" => {
                 return Err(
                     "usage: publish [--video SOURCE] [--audio SOURCE] [--resolution WxH] \
-                            [--fps N] [--seconds N]"
+                            [--fps N] [--seconds N] [--log error|warn|info|debug|trace] \
+                            [--video-codec VP8|H264]"
                         .into(),
                 )
             }
@@ -78,6 +89,29 @@ fn pick_source(requested: &str, kind: DeviceKind) -> OptionValue {
     }
 }
 
+/// The library's logs on stderr, each with the milliseconds since start.
+fn log_to_stderr(level: &str) -> Result<(), String> {
+    let level = match level {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        other => return Err(format!("--log: unknown level {other:?}")),
+    };
+    let start = Instant::now();
+    let sink = Arc::new(move |record: &LogRecord| {
+        eprintln!(
+            "{:>8.1} ms {:5} {}: {}",
+            start.elapsed().as_secs_f64() * 1000.0,
+            record.level.as_str(),
+            record.target,
+            record.message
+        )
+    });
+    set_log_sink(level, Some(sink)).map_err(|e| e.message)
+}
+
 fn fail(error: &Error) -> ExitCode {
     eprintln!("error {} {}: {}", error.code(), error.name(), error.message);
     ExitCode::FAILURE
@@ -91,6 +125,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(level) = &args.log {
+        if let Err(message) = log_to_stderr(level) {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    }
     let devices = get_devices();
     println!("devices: {}", devices.len());
     for d in &devices {
@@ -109,6 +149,7 @@ fn main() -> ExitCode {
         ),
         ("resolution", OptionValue::Str(args.resolution.clone())),
         ("frame_rate", OptionValue::Int(args.fps)),
+        ("video_codec", OptionValue::Str(args.video_codec.clone())),
     ];
     for (key, value) in options {
         if let Err(e) = settings.set(key, value) {
@@ -118,9 +159,20 @@ fn main() -> ExitCode {
 
     let started = Instant::now();
     let (done_tx, done_rx) = mpsc::channel();
+    // Levels come ten times a second: shown on the progress line, not as event lines.
+    let level = Arc::new(AtomicU32::new(0));
+    let latest_level = level.clone();
     let publisher = match init_publisher(
         settings,
-        Arc::new(|_, event| println!("event: {}", event.name())),
+        Arc::new(move |_, event| match event {
+            PublisherEvent::AudioLevelUpdated { level } => {
+                latest_level.store(level.to_bits(), Ordering::Relaxed)
+            }
+            PublisherEvent::StreamDestroyed { reason } => {
+                println!("event: streamDestroyed ({reason})")
+            }
+            event => println!("event: {}", event.name()),
+        }),
         Box::new(move |_, outcome| {
             let _ = done_tx.send(outcome);
         }),
@@ -182,15 +234,24 @@ fn main() -> ExitCode {
     let begin = publisher.stats();
     let begin_at = Instant::now();
     let mut last = begin;
+    let mut ended = false;
     for second in 1..=args.seconds {
         std::thread::sleep(Duration::from_secs(1));
+        if publisher.state() != PublisherState::Publishing {
+            // A source stopped or the connection was lost: the events above say which.
+            println!("the stream ended after {second} s");
+            ended = true;
+            break;
+        }
         let now = publisher.stats();
         println!(
-            "[{second:>3}s] sent {:>3} fps, {:>7.1} kbit/s, RTT {:>5.1} ms, lost {}{}",
+            "[{second:>3}s] sent {:>3} fps, {:>7.1} kbit/s, RTT {:>5.1} ms, lost {}, \
+             audio level {:.2}{}",
             now.video_frames_sent - last.video_frames_sent,
             now.bitrate_bps as f64 / 1000.0,
             now.rtt_ms,
             now.packets_lost,
+            f32::from_bits(level.load(Ordering::Relaxed)),
             receiver_line(&session, &publisher),
         );
         last = now;
@@ -198,8 +259,10 @@ fn main() -> ExitCode {
     let elapsed = begin_at.elapsed().as_secs_f64().max(1e-3);
     let end = publisher.stats();
     let received = receiver_line(&session, &publisher);
-    if let Err(e) = wait(&|done| session.unpublish(&publisher, done)) {
-        return fail(&e);
+    if !ended {
+        if let Err(e) = wait(&|done| session.unpublish(&publisher, done)) {
+            return fail(&e);
+        }
     }
     let _ = wait(&|done| session.disconnect(done));
     session.close();
@@ -217,7 +280,11 @@ fn main() -> ExitCode {
         (end.bytes_sent - begin.bytes_sent) as f64 * 8.0 / elapsed / 1000.0,
         received,
     );
-    ExitCode::SUCCESS
+    if ended {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// What the embedded receiver counted, on `loopback://`.

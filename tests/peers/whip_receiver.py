@@ -10,16 +10,21 @@ Prints `LISTENING <port>` once ready. Endpoints:
   SDP), `nolocation` (201 without Location), `busy` (503), `slow` (never answers, not even
   the connect probe), `slowpost` (answers the probe, never the offer),
   `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
-  keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would.
+  keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would;
+  `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
+  section that does not offer VP8 and answers the rest.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
 - `DELETE /whip/resource/<id>`: ends the session.
-- `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames.
+- `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames,
+  the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), and the mean
+  Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100).
 """
 
 import argparse
 import asyncio
 import json
 import sys
+import time
 import uuid
 
 from aiohttp import web
@@ -50,6 +55,82 @@ def video_ssrc(offer):
     return None
 
 
+def rms_level(frame):
+    """RMS of a decoded audio frame (aiortc decodes Opus to signed 16-bit), 0..1."""
+    samples = frame.to_ndarray().astype("float64") / 32768.0
+    return float((samples ** 2).mean() ** 0.5) if samples.size else 0.0
+
+
+def answered_video_codec(answer):
+    """The video codec an answer settled on: the encoding name of its video section's first
+    payload type (aiortc answers with the common codecs in the offer's order), or None."""
+    in_video, first_pt, names = False, None, {}
+    for line in answer.splitlines():
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+            if in_video:
+                fields = line.split()
+                first_pt = fields[3] if len(fields) > 3 and fields[1] != "0" else None
+        elif in_video and line.startswith("a=rtpmap:"):
+            pt, encoding = line[len("a=rtpmap:"):].split(" ", 1)
+            names[pt] = encoding.split("/")[0]
+    return names.get(first_pt)
+
+
+def sdp_sections(sdp):
+    """The session-level lines and the list of media sections (each a list of lines)."""
+    session, sections = [], []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append([line])
+        elif line:
+            (sections[-1] if sections else session).append(line)
+    return session, sections
+
+
+def sdp_join(session, sections):
+    return "\r\n".join(session + [line for section in sections for line in section]) + "\r\n"
+
+
+def offers_codec(section, name):
+    return any(
+        line.startswith("a=rtpmap:") and line.split(" ", 1)[1].split("/")[0].lower() == name.lower()
+        for line in section
+    )
+
+
+async def answer_vp8_only(pc, offer):
+    """Answers as a server without any video codec but VP8: a video section offering no VP8
+    is rejected (RFC 3264 section 6: port 0, and out of the BUNDLE group); aiortc answers the
+    others."""
+    session, sections = sdp_sections(offer)
+    rejected = {}
+    for i, section in enumerate(sections):
+        if section[0].startswith("m=video") and not offers_codec(section, "VP8"):
+            mid = next((l[len("a=mid:"):] for l in section if l.startswith("a=mid:")), None)
+            fields = section[0].split()
+            rejected[i] = [f"m=video 0 {fields[2]} {fields[3]}", "c=IN IP4 0.0.0.0"] + (
+                [f"a=mid:{mid}"] if mid is not None else []
+            )
+    kept = [s for i, s in enumerate(sections) if i not in rejected]
+    mids = {l[len("a=mid:"):] for i in rejected for l in rejected[i] if l.startswith("a=mid:")}
+
+    def unbundle(lines):
+        return [
+            " ".join(w for w in l.split() if w not in mids) if l.startswith("a=group:BUNDLE") else l
+            for l in lines
+        ]
+
+    await pc.setRemoteDescription(
+        RTCSessionDescription(sdp=sdp_join(unbundle(session), kept), type="offer")
+    )
+    await pc.setLocalDescription(await pc.createAnswer())
+    a_session, a_sections = sdp_sections(pc.localDescription.sdp)
+    for i in sorted(rejected):
+        a_sections.insert(i, rejected[i])
+    return sdp_join(a_session, a_sections)
+
+
 async def ask_for_keyframes(pc, ssrc, stats):
     """Sends a PLI every second while connected (aiortc's own PLI path, used on loss)."""
     while pc.connectionState not in ("closed", "failed"):
@@ -60,6 +141,16 @@ async def ask_for_keyframes(pc, ssrc, stats):
                 stats["plis_sent"] += 1
 
 
+def mean_yuv(frame):
+    """The mean Y, U and V of a decoded video frame: which colour the sender sent."""
+    planes = frame.to_ndarray(format="yuv420p")  # Y rows, then U, then V (w/2 x h/2 each)
+    h = frame.height
+    return [
+        round(float(plane.mean()), 1)
+        for plane in (planes[:h], planes[h : h + h // 4], planes[h + h // 4 :])
+    ]
+
+
 async def consume(track, stats):
     kind = track.kind
     while True:
@@ -68,16 +159,21 @@ async def consume(track, stats):
         except MediaStreamError:
             return
         if kind == "video":
+            if stats["video_frames"] == 0:
+                stats["first_video_at"] = time.time()
             stats["video_frames"] += 1
             if getattr(frame, "key_frame", False):
                 stats["video_keyframes"] += 1
             stats["video_sizes"][f"{frame.width}x{frame.height}"] = (
                 stats["video_sizes"].get(f"{frame.width}x{frame.height}", 0) + 1
             )
+            if stats["video_frames"] % 10 == 1:
+                stats["video_yuv"] = (stats["video_yuv"] + [mean_yuv(frame)])[-100:]
         else:
             stats["audio_frames"] += 1
             stats["audio_samples"] += frame.samples
             stats["audio_rate"] = frame.sample_rate
+            stats["audio_level"] = rms_level(frame)
 
 
 def make_app(token):
@@ -118,9 +214,19 @@ def make_app(token):
             "audio_frames": 0,
             "audio_samples": 0,
             "audio_rate": 0,
+            # Mean [Y, U, V] of every 10th decoded video frame, the latest 100.
+            "video_yuv": [],
+            # RMS of the latest decoded audio frame, 0..1 (a full-scale sine is 0.707).
+            "audio_level": 0.0,
+            # Whether the publisher DELETEd its resource (state may read "closed" after).
+            "deleted": False,
             "state": "new",
             "plis_sent": 0,
             "video_keyframes": 0,
+            "video_codec": None,
+            # Wall-clock times (time.time()) for benchmarks on the same machine.
+            "offer_at": time.time(),
+            "first_video_at": None,
         }
         SESSIONS[rid] = (pc, stats)
 
@@ -136,12 +242,17 @@ def make_app(token):
             ssrc = video_ssrc(offer)
             if ssrc is not None:
                 asyncio.ensure_future(ask_for_keyframes(pc, ssrc, stats))
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
+        if room == "vp8only":
+            answer = await answer_vp8_only(pc, offer)
+        else:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            answer = pc.localDescription.sdp
+        stats["video_codec"] = answered_video_codec(answer)
         headers = {"Content-Type": "application/sdp"}
         if room != "nolocation":
             headers["Location"] = f"/whip/resource/{rid}"
-        return web.Response(status=201, text=pc.localDescription.sdp, headers=headers)
+        return web.Response(status=201, text=answer, headers=headers)
 
     async def delete(request):
         rid = request.match_info["rid"]
@@ -150,6 +261,7 @@ def make_app(token):
             return web.Response(status=404)
         pc, stats = entry
         stats["state"] = "deleted"
+        stats["deleted"] = True
         await pc.close()
         return web.Response(status=200)
 

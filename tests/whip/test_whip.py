@@ -51,6 +51,46 @@ def test_720p_decodes_at_the_receiver(receiver):
     assert session["state"] in ("deleted", "closed"), session
 
 
+def test_h264_decodes_at_the_receiver(receiver):
+    """With video_codec H264 the offer carries H.264 only; aiortc answers with it and decodes
+    every frame with its own (ffmpeg) decoder at the size we sent."""
+    before = set(receiver.stats())
+    seconds, fps = 3, 30
+    out = publish("--url", receiver.url(), "--token", receiver.token, "--video-codec", "H264",
+                  "--resolution", "640x480", "--fps", str(fps), "--seconds", str(seconds))
+    assert out.returncode == 0, out.stderr[-2000:]
+    new = {k: v for k, v in receiver.stats().items() if k not in before}
+    assert len(new) == 1, new
+    session = next(iter(new.values()))
+    assert session["video_codec"] == "H264", session
+    assert set(session["video_sizes"]) == {"640x480"}, session
+    # Roughly the requested rate was decoded, starting from a keyframe (IDR with SPS/PPS).
+    assert session["video_frames"] >= seconds * fps * 0.6, session
+    assert session["video_keyframes"] >= 1, session
+    assert session["state"] in ("deleted", "closed"), session
+
+
+def test_a_server_without_our_video_codec_gives_1610(receiver):
+    """A server that decodes only VP8 rejects the H.264-only video section of our offer
+    (port 0): publishing fails with 1610 and the resource is deleted again. VP8 goes through."""
+    before = set(receiver.stats())
+    out = publish("--url", receiver.url("vp8only"), "--token", receiver.token,
+                  "--video-codec", "H264", "--seconds", "1")
+    assert out.returncode != 0
+    assert re.search(r"^error 1610 SET_REMOTE_DESCRIPTION_FAILED: .*H264", out.stderr, re.M), \
+        out.stderr[-2000:]
+    session = next(v for k, v in receiver.stats().items() if k not in before)
+    assert session["video_codec"] is None, session
+    assert session["state"] in ("deleted", "closed"), session
+
+    before = set(receiver.stats())
+    out = publish("--url", receiver.url("vp8only"), "--token", receiver.token,
+                  "--video-codec", "VP8", "--resolution", "320x240", "--seconds", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    session = next(v for k, v in receiver.stats().items() if k not in before)
+    assert session["video_codec"] == "VP8" and session["video_frames"] > 0, session
+
+
 @pytest.mark.parametrize(
     "room, token, code, name",
     [
@@ -80,14 +120,16 @@ def test_malformed_url_is_1005():
     assert re.search(r"^error 1005 INVALID_SESSION_ID: ", out.stderr, re.M), out.stderr[-2000:]
 
 
-def test_keyframe_requests_are_answered(receiver):
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+def test_keyframe_requests_are_answered(receiver, codec):
     """A receiver's PLI makes the next frame a keyframe: with a PLI every second for 4 s, more
     keyframes go out than the start keyframe and the periodic one (every 3 s) account for."""
     before = set(receiver.stats())
-    out = publish("--url", receiver.url("pli"), "--token", receiver.token,
+    out = publish("--url", receiver.url("pli"), "--token", receiver.token, "--video-codec", codec,
                   "--resolution", "640x360", "--seconds", "4")
     assert out.returncode == 0, out.stderr[-2000:]
     keyframes = int(re.search(r"(\d+) keyframes", out.stdout).group(1))
     session = next(v for k, v in receiver.stats().items() if k not in before)
+    assert session["video_codec"] == codec, session
     assert session["plis_sent"] >= 2, session
     assert keyframes >= 2 + session["plis_sent"] // 2, (keyframes, session)

@@ -48,6 +48,22 @@ def test_publish_from_python_decodes_at_the_receiver(receiver, publisher):
     assert created and created[0] in stats, (created, list(stats))
 
 
+def test_stats_carry_the_round_trip_from_the_receivers_reports(receiver, publisher):
+    """aiortc answers our sender reports in its receiver reports; RTT on loopback is a few ms."""
+    with libpublisher.init_session(receiver.url("rtt")) as session:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        deadline = time.monotonic() + 8
+        stats = publisher.get_stats()
+        while stats["rtt_ms"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            stats = publisher.get_stats()
+        session.unpublish(publisher)
+        session.disconnect()
+    assert 0 < stats["rtt_ms"] < 100, stats
+    assert stats["packets_lost"] == 0 and stats["packets_sent"] > 0, stats
+
+
 def test_connect_timeout_is_1021_within_the_configured_time(receiver):
     session = libpublisher.init_session(receiver.url("slow"), {"connect_timeout_ms": 500})
     started = time.monotonic()

@@ -10,11 +10,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::h264::H264Encoder;
 use super::opus::{OpusEncoder, OPUS_PACKET_MS};
 use super::queue::PopError;
-use super::vp8::Vp8Encoder;
+use super::vp8::{EncodedFrame, Vp8Encoder};
 use super::{AudioFrame, Source, VideoFrame};
 use crate::error::{Error, Result};
+use crate::settings::VideoCodec;
 
 /// One encoded frame (video) or packet (audio), ready to packetize.
 #[derive(Debug, Clone)]
@@ -90,8 +92,62 @@ impl Drop for EncoderThread {
     }
 }
 
-/// A bitrate that looks good for VP8 at this size and rate: 0.07 bit per pixel, 100 kbit/s to
-/// 4 Mbit/s (about 2 Mbit/s at 720p30, 650 kbit/s at 480p30).
+/// The video encoder of the publisher's codec; both take I420 frames of one size.
+enum VideoEncoder {
+    // Boxed: both hold kilobytes of codec state inline.
+    Vp8(Box<Vp8Encoder>),
+    H264(Box<H264Encoder>),
+}
+
+impl VideoEncoder {
+    fn new(codec: VideoCodec, width: u32, height: u32, fps: u32, kbps: u32) -> Result<Self> {
+        Ok(match codec {
+            VideoCodec::Vp8 => {
+                VideoEncoder::Vp8(Box::new(Vp8Encoder::new(width, height, fps, kbps)?))
+            }
+            VideoCodec::H264 => {
+                VideoEncoder::H264(Box::new(H264Encoder::new(width, height, fps, kbps)?))
+            }
+        })
+    }
+
+    fn size(&self) -> (u32, u32) {
+        match self {
+            VideoEncoder::Vp8(e) => e.size(),
+            VideoEncoder::H264(e) => e.size(),
+        }
+    }
+
+    fn bitrate_kbps(&self) -> u32 {
+        match self {
+            VideoEncoder::Vp8(e) => e.bitrate_kbps(),
+            VideoEncoder::H264(e) => e.bitrate_kbps(),
+        }
+    }
+
+    fn set_bitrate(&mut self, kbps: u32) -> Result<()> {
+        match self {
+            VideoEncoder::Vp8(e) => e.set_bitrate(kbps),
+            VideoEncoder::H264(e) => e.set_bitrate(kbps),
+        }
+    }
+
+    fn encode(
+        &mut self,
+        i420: &[u8],
+        pts_us: i64,
+        duration_us: u64,
+        keyframe: bool,
+    ) -> Result<Option<EncodedFrame>> {
+        match self {
+            VideoEncoder::Vp8(e) => e.encode(i420, pts_us, duration_us, keyframe),
+            VideoEncoder::H264(e) => e.encode(i420, pts_us, duration_us, keyframe),
+        }
+    }
+}
+
+/// A bitrate that looks good for VP8 (and H.264 baseline) at this size and rate: 0.07 bit per
+/// pixel, 100 kbit/s to 4 Mbit/s (about 2 Mbit/s at 720p30, 650 kbit/s at 480p30).
 pub fn default_video_bitrate_kbps(width: u32, height: u32, fps: u32) -> u32 {
     let kbps = f64::from(width) * f64::from(height) * f64::from(fps) * 0.07 / 1000.0;
     (kbps as u32).clamp(100, 4000)
@@ -107,9 +163,11 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
         .map_err(|e| Error::internal(format!("cannot start an encoder thread: {e}")))
 }
 
-/// Starts VP8 encoding of `source`, starting with a keyframe, into `out`.
+/// Starts encoding `source` with `codec` (VP8 or H.264), starting with a keyframe, into `out`.
+/// Keyframes also come every 3 s and whenever `request_keyframe` asks (a receiver's PLI/FIR).
 pub fn start_video(
     source: &Source<VideoFrame>,
+    codec: VideoCodec,
     fps: u32,
     bitrate_kbps: u32,
     out: mpsc::Sender<EncodedSample>,
@@ -128,7 +186,7 @@ pub fn start_video(
             counters.clone(),
         );
         spawn("lp-video-enc", move || {
-            let mut encoder: Option<Vp8Encoder> = None;
+            let mut encoder: Option<VideoEncoder> = None;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
                     Ok(frame) => frame,
@@ -140,7 +198,8 @@ pub fn start_video(
                     .as_ref()
                     .is_some_and(|e| e.size() == (frame.width, frame.height));
                 if !fits {
-                    match Vp8Encoder::new(
+                    match VideoEncoder::new(
+                        codec,
                         frame.width,
                         frame.height,
                         fps,

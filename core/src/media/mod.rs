@@ -5,6 +5,7 @@
 //! frames, it never builds up latency or memory.
 
 pub mod encoder;
+pub mod h264;
 pub mod opus;
 mod queue;
 mod source;

@@ -4,8 +4,10 @@
 //! `Disconnected`; any state → `Closed` on `close`. Each published publisher has one
 //! [`stream::Stream`] (a sending peer connection and its encoders).
 
+mod early_checks;
 mod loopback;
 pub(crate) mod peer;
+mod rtt;
 mod stream;
 mod whip;
 

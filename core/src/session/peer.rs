@@ -10,7 +10,7 @@ use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -33,8 +33,11 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 
+use super::early_checks::{EarlyCheckRuntime, Gate};
+use super::rtt::{RtcpFeedback, RttMeter};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::encoder::EncodedSample;
+use crate::settings::VideoCodec;
 
 /// Where a peer binds and whom it asks for candidates.
 #[derive(Clone, Debug)]
@@ -61,6 +64,7 @@ pub struct TransportStats {
 }
 
 const VP8_PT: u8 = 96;
+const H264_PT: u8 = 102;
 const OPUS_PT: u8 = 111;
 
 fn vp8() -> RTCRtpCodecParameters {
@@ -76,6 +80,29 @@ fn vp8() -> RTCRtpCodecParameters {
     }
 }
 
+/// H.264 constrained baseline, level 3.1, in non-interleaved mode (FU-A and STAP-A): the one
+/// H.264 flavour every WebRTC endpoint decodes.
+fn h264() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .into(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: H264_PT,
+    }
+}
+
+fn video_codec(codec: VideoCodec) -> RTCRtpCodecParameters {
+    match codec {
+        VideoCodec::Vp8 => vp8(),
+        VideoCodec::H264 => h264(),
+    }
+}
+
 fn opus() -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
@@ -87,6 +114,47 @@ fn opus() -> RTCRtpCodecParameters {
         },
         payload_type: OPUS_PT,
     }
+}
+
+/// The encoding name of a codec as SDP's `a=rtpmap` spells it: `VP8`, `H264`, `opus`.
+fn codec_name(codec: &RTCRtpCodecParameters) -> &str {
+    let mime = &codec.rtp_codec.mime_type;
+    mime.split_once('/').map_or(mime.as_str(), |(_, name)| name)
+}
+
+/// Whether an SDP answer accepts a `kind` section that lists a payload type mapped to the
+/// encoding `name`. Port 0 rejects a section (RFC 3264 §6), unless it is marked `bundle-only`
+/// (how RFC 8843 answers the bundled sections after the first one).
+fn answer_accepts(sdp: &str, kind: &str, name: &str) -> bool {
+    let mut sections = Vec::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let fields: Vec<&str> = m.split_whitespace().collect();
+            sections.push((fields, Vec::new()));
+        } else if let Some((_, attributes)) = sections.last_mut() {
+            attributes.push(line);
+        }
+    }
+    sections.iter().any(|(fields, attributes)| {
+        let [media, port, _proto, formats @ ..] = fields.as_slice() else {
+            return false;
+        };
+        *media == kind
+            && (*port != "0" || attributes.contains(&"a=bundle-only"))
+            && formats.iter().any(|pt| {
+                attributes.iter().any(|a| {
+                    a.strip_prefix("a=rtpmap:")
+                        .and_then(|rest| rest.split_once(' '))
+                        .is_some_and(|(mapped, encoding)| {
+                            mapped == *pt
+                                && encoding
+                                    .split('/')
+                                    .next()
+                                    .is_some_and(|e| e.eq_ignore_ascii_case(name))
+                        })
+                })
+            })
+    })
 }
 
 fn webrtc_error(code: ErrorCode, what: &str, e: impl std::fmt::Display) -> Error {
@@ -140,26 +208,36 @@ fn watchers(receiver: Option<Arc<ReceiverCounters>>) -> Watchers {
     )
 }
 
+/// Builds a peer connection and the gate that holds its early connectivity checks: whoever
+/// applies the remote description opens the gate right after.
 async fn build(
     config: &PeerConfig,
     mut media: MediaEngine,
     handler: Arc<StateWatch>,
-) -> Result<Arc<dyn PeerConnection>> {
+) -> Result<(Arc<dyn PeerConnection>, Arc<Gate>, Arc<RtcpFeedback>)> {
+    let feedback = Arc::new(RtcpFeedback::default());
     let registry = register_default_interceptors(Registry::new(), &mut media)
         .map_err(|e| webrtc_error(ErrorCode::InternalError, "interceptors", e))?
         // Last in the chain, so the stack's own interceptors have seen all RTCP first.
-        .with(Slot::from(14_000), KeyframeRequests::default());
+        .with(Slot::from(14_000), KeyframeRequests::default())
+        // Just above the pacer: sees our sender reports leave and the receiver's reports arrive.
+        .with(Slot::from(3_500), RttMeter::new(feedback.clone()));
     let settings = SettingEngineBuilder::new()
         // Loopback candidates are what a same-machine peer (and the tests' peers) reach us on.
         .with_include_loopback_candidate(true)
-        // Check pairs every 50 ms rather than 200: connecting is what a user waits for.
-        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(25))
+        // Check pairs every 20 ms rather than 200 (RFC 8445's pacing floor is 5 ms): the
+        // controlling agent nominates on the tick after a success, and connecting is what a
+        // user waits for. A pair is given up after 100 unanswered checks (2 s), longer than
+        // the default 1.4 s, for slow relayed paths.
+        .with_ice_connection_attempts(Some(Duration::from_millis(20)), Some(100))
         .build();
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(config.ice_servers.clone())
         .build();
-    let runtime = webrtc::runtime::default_runtime()
+    let stack_runtime = webrtc::runtime::default_runtime()
         .ok_or_else(|| Error::internal("the WebRTC stack has no runtime"))?;
+    let gate = Arc::new(Gate::default());
+    let runtime = Arc::new(EarlyCheckRuntime::new(stack_runtime, gate.clone()));
     let pc = PeerConnectionBuilder::new()
         .with_configuration(configuration)
         .with_media_engine(media)
@@ -177,7 +255,7 @@ async fn build(
                 e,
             )
         })?;
-    Ok(Arc::new(pc))
+    Ok((Arc::new(pc), gate, feedback))
 }
 
 /// Lets a receiver's keyframe requests (PLI, FIR) through to the sending tracks; the rest of
@@ -255,11 +333,15 @@ async fn gathered_sdp(
 struct Outgoing {
     track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
+    /// The codec the track sends, as offered.
+    codec: RTCRtpCodecParameters,
 }
 
 /// The sending peer connection of one published stream, between offer and answer.
 pub(crate) struct Offer {
     pc: Arc<dyn PeerConnection>,
+    gate: Arc<Gate>,
+    feedback: Arc<RtcpFeedback>,
     /// The SDP offer to hand to the server.
     pub sdp: String,
     state: watch::Receiver<RTCPeerConnectionState>,
@@ -267,13 +349,19 @@ pub(crate) struct Offer {
     audio: Option<Outgoing>,
 }
 
-/// Opens a sending peer connection with a VP8 track and/or an Opus track and makes its offer.
-pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) -> Result<Offer> {
+/// Opens a sending peer connection with a video track (VP8 or H.264) and/or an Opus track and
+/// makes its offer. Only the chosen video codec is registered, so the offer carries no other
+/// and the server cannot pick another.
+pub(crate) async fn make_offer(
+    config: &PeerConfig,
+    video: Option<VideoCodec>,
+    audio: bool,
+) -> Result<Offer> {
     let mut media = MediaEngine::default();
-    if video {
+    if let Some(codec) = video {
         media
-            .register_codec(vp8(), RtpCodecKind::Video)
-            .map_err(|e| webrtc_error(ErrorCode::InternalError, "VP8", e))?;
+            .register_codec(video_codec(codec), RtpCodecKind::Video)
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "video codec", e))?;
     }
     if audio {
         media
@@ -281,7 +369,7 @@ pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) ->
             .map_err(|e| webrtc_error(ErrorCode::InternalError, "Opus", e))?;
     }
     let (handler, mut gathered, state) = watchers(None);
-    let pc = build(config, media, handler).await?;
+    let (pc, gate, feedback) = build(config, media, handler).await?;
     let stream_id = format!("lp-{:016x}", rand_u64());
     let add = async |kind: RtpCodecKind, codec: RTCRtpCodecParameters| -> Result<Outgoing> {
         let ssrc = rand_u64() as u32;
@@ -298,7 +386,7 @@ pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) ->
                             ssrc: Some(ssrc),
                             ..Default::default()
                         },
-                        codec: codec.rtp_codec,
+                        codec: codec.rtp_codec.clone(),
                         ..Default::default()
                     }],
                 ),
@@ -308,12 +396,11 @@ pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) ->
         pc.add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| webrtc_error(ErrorCode::InternalError, "add track", e))?;
-        Ok(Outgoing { track, ssrc })
+        Ok(Outgoing { track, ssrc, codec })
     };
-    let video = if video {
-        Some(add(RtpCodecKind::Video, vp8()).await?)
-    } else {
-        None
+    let video = match video {
+        Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec)).await?),
+        None => None,
     };
     let audio = if audio {
         Some(add(RtpCodecKind::Audio, opus()).await?)
@@ -330,6 +417,8 @@ pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) ->
     let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout).await?;
     Ok(Offer {
         pc,
+        gate,
+        feedback,
         sdp,
         state,
         video,
@@ -338,8 +427,20 @@ pub(crate) async fn make_offer(config: &PeerConfig, video: bool, audio: bool) ->
 }
 
 impl Offer {
-    /// Applies the server's answer: 1610 if it cannot be applied.
+    /// Applies the server's answer: 1610 if it cannot be applied, or if it takes none of the
+    /// codecs we send (a server without our video codec rejects the section or answers with
+    /// another one).
     pub(crate) async fn apply_answer(&self, sdp: String) -> Result<()> {
+        for (out, kind) in [(&self.video, "video"), (&self.audio, "audio")] {
+            let Some(out) = out else { continue };
+            let name = codec_name(&out.codec);
+            if !answer_accepts(&sdp, kind, name) {
+                return Err(Error::new(
+                    ErrorCode::SetRemoteDescriptionFailed,
+                    format!("the answer takes no {kind} codec we offered (we offer {name} only)"),
+                ));
+            }
+        }
         let answer = RTCSessionDescription::answer(sdp).map_err(|e| {
             webrtc_error(
                 ErrorCode::SetRemoteDescriptionFailed,
@@ -353,7 +454,9 @@ impl Offer {
                 "the answer cannot be applied",
                 e,
             )
-        })
+        })?;
+        self.gate.open();
+        Ok(())
     }
 
     /// Waits until ICE and DTLS are connected: 1553 when no path is found within `timeout`.
@@ -407,8 +510,9 @@ impl Offer {
                 }
             }));
         }
-        for (out, input, pt) in [(self.video, video, VP8_PT), (self.audio, audio, OPUS_PT)] {
+        for (out, input) in [(self.video, video), (self.audio, audio)] {
             if let (Some(out), Some(mut input)) = (out, input) {
+                let pt = out.codec.payload_type;
                 writers.push(crate::runtime::runtime().spawn(async move {
                     while let Some(sample) = input.recv().await {
                         let sample = Sample {
@@ -430,6 +534,7 @@ impl Offer {
         }
         Ok(Sending {
             pc: self.pc,
+            feedback: self.feedback,
             state: self.state,
             writers,
         })
@@ -444,6 +549,7 @@ impl Offer {
 /// A connected sending peer.
 pub(crate) struct Sending {
     pc: Arc<dyn PeerConnection>,
+    feedback: Arc<RtcpFeedback>,
     state: watch::Receiver<RTCPeerConnectionState>,
     writers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -454,7 +560,7 @@ impl Sending {
         self.state.clone()
     }
 
-    /// Counters from the stack's stats.
+    /// Counters from the stack's stats; round trip and loss from the receiver's reports.
     pub(crate) async fn stats(&self) -> TransportStats {
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
         let mut stats = TransportStats::default();
@@ -462,14 +568,11 @@ impl Sending {
             stats.packets_sent += out.sent_rtp_stream_stats.packets_sent;
             stats.bytes_sent += out.sent_rtp_stream_stats.bytes_sent;
         }
-        for entry in report.iter() {
-            if let rtc::statistics::report::RTCStatsReportEntry::RemoteInboundRtp(r) = entry {
-                stats.packets_lost += r.received_rtp_stream_stats.packets_lost;
-                if r.round_trip_time > 0.0 {
-                    stats.rtt_ms = stats.rtt_ms.max(r.round_trip_time * 1000.0);
-                }
-            }
-        }
+        stats.rtt_ms = self
+            .feedback
+            .rtt()
+            .map_or(0.0, |rtt| rtt.as_secs_f64() * 1000.0);
+        stats.packets_lost = self.feedback.packets_lost() as i64;
         stats
     }
 
@@ -487,7 +590,7 @@ impl Sending {
 pub struct ReceiverCounters {
     /// Complete video frames (RTP marker bit).
     pub video_frames: AtomicU64,
-    /// Video frames that began with a VP8 keyframe header.
+    /// Video frames that were keyframes: a VP8 keyframe header, or an H.264 IDR slice.
     pub video_keyframes: AtomicU64,
     /// Whether the very first video frame was a keyframe (1), was not (2), or none yet (0).
     pub first_frame_keyframe: AtomicU64,
@@ -502,6 +605,9 @@ pub struct ReceiverCounters {
 async fn count_received(track: Arc<dyn TrackRemote>, counters: Arc<ReceiverCounters>) {
     let kind = track.kind().await;
     let mut frame_start = true;
+    let mut frame_key = false;
+    // Which video codec the track carries, once the stack knows it.
+    let mut h264: Option<bool> = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
@@ -511,21 +617,32 @@ async fn count_received(track: Arc<dyn TrackRemote>, counters: Arc<ReceiverCount
             counters
                 .video_bytes
                 .fetch_add(payload.len() as u64, Ordering::Relaxed);
-            if frame_start {
-                let key = vp8_starts_keyframe(payload);
-                if key {
-                    counters.video_keyframes.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = counters.first_frame_keyframe.compare_exchange(
-                    0,
-                    if key { 1 } else { 2 },
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+            if h264.is_none() {
+                h264 = track
+                    .codec(packet.header.ssrc)
+                    .await
+                    .map(|c| c.mime_type.eq_ignore_ascii_case(MIME_TYPE_H264));
+            }
+            if h264 == Some(true) {
+                // SPS and PPS come first (in a STAP-A), the IDR slice after: any packet of the
+                // frame may show it.
+                frame_key |= h264_carries_idr(payload);
+            } else if frame_start {
+                frame_key = vp8_starts_keyframe(payload);
             }
             frame_start = packet.header.marker;
             if packet.header.marker {
                 counters.video_frames.fetch_add(1, Ordering::Relaxed);
+                if frame_key {
+                    counters.video_keyframes.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = counters.first_frame_keyframe.compare_exchange(
+                    0,
+                    if frame_key { 1 } else { 2 },
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                frame_key = false;
             }
         } else {
             counters.audio_packets.fetch_add(1, Ordering::Relaxed);
@@ -567,6 +684,39 @@ fn vp8_starts_keyframe(payload: &[u8]) -> bool {
     starts_partition && payload.get(at).is_some_and(|tag| tag & 0x01 == 0)
 }
 
+/// Whether an H.264 RTP payload (RFC 6184) carries an IDR slice (NAL type 5): as a single NAL
+/// unit, inside a STAP-A aggregate, or as the first fragment of an FU-A.
+fn h264_carries_idr(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const STAP_A: u8 = 24;
+    const FU_A: u8 = 28;
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match header & 0x1f {
+        IDR => true,
+        STAP_A => {
+            // Each aggregated unit: a 16-bit size, then the unit with its own NAL header.
+            let mut at = 1;
+            while let (Some(&hi), Some(&lo)) = (payload.get(at), payload.get(at + 1)) {
+                let size = usize::from(u16::from_be_bytes([hi, lo]));
+                if size == 0 {
+                    return false;
+                }
+                if payload.get(at + 2).is_some_and(|h| h & 0x1f == IDR) {
+                    return true;
+                }
+                at += 2 + size;
+            }
+            false
+        }
+        FU_A => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == IDR),
+        _ => false,
+    }
+}
+
 /// The embedded receiver's side of one stream.
 pub(crate) struct Receiving {
     pc: Arc<dyn PeerConnection>,
@@ -591,7 +741,7 @@ pub(crate) async fn answer_offer(
         .map_err(|e| webrtc_error(ErrorCode::InternalError, "codecs", e))?;
     let counters = Arc::new(ReceiverCounters::default());
     let (handler, mut gathered, _state) = watchers(Some(counters.clone()));
-    let pc = build(config, media, handler).await?;
+    let (pc, gate, _) = build(config, media, handler).await?;
     let bad_offer = |e| {
         webrtc_error(
             ErrorCode::StreamCreateFailed,
@@ -612,6 +762,7 @@ pub(crate) async fn answer_offer(
     }
     let offer = RTCSessionDescription::offer(offer).map_err(bad_offer)?;
     pc.set_remote_description(offer).await.map_err(bad_offer)?;
+    gate.open();
     let answer = pc.create_answer(None).await.map_err(bad_offer)?;
     pc.set_local_description(answer).await.map_err(bad_offer)?;
     let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout).await?;
@@ -634,7 +785,57 @@ pub(crate) fn rand_u64() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::vp8_starts_keyframe;
+    use super::{answer_accepts, h264_carries_idr, vp8_starts_keyframe};
+
+    #[test]
+    fn h264_idr_detection_reads_single_stap_a_and_fu_a() {
+        // Single NAL units: IDR slice (0x65), non-IDR slice (0x41), SPS (0x67).
+        assert!(h264_carries_idr(&[0x65, 0x88, 0x84]));
+        assert!(!h264_carries_idr(&[0x41, 0x9a]));
+        assert!(!h264_carries_idr(&[0x67, 0x42]));
+        // STAP-A of SPS + PPS only, and of SPS + PPS + IDR.
+        let sps_pps = [0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce];
+        assert!(!h264_carries_idr(&sps_pps));
+        let with_idr = [&sps_pps[..], &[0, 2, 0x65, 0x88]].concat();
+        assert!(h264_carries_idr(&with_idr));
+        // FU-A: start of an IDR, a later IDR fragment, start of a non-IDR slice.
+        assert!(h264_carries_idr(&[0x7c, 0x85, 0xb8]));
+        assert!(!h264_carries_idr(&[0x7c, 0x05, 0xb8]));
+        assert!(!h264_carries_idr(&[0x5c, 0x81, 0x9a]));
+        // Truncated or empty payloads are not keyframes (and do not panic).
+        assert!(!h264_carries_idr(&[]));
+        assert!(!h264_carries_idr(&[0x78, 0, 9, 0x67]));
+        assert!(!h264_carries_idr(&[0x7c]));
+    }
+
+    #[test]
+    fn an_answer_must_accept_the_offered_codec() {
+        let answer = |video: &str| {
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{video}\
+                 m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"
+            )
+        };
+        let h264 = answer(
+            "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\na=rtpmap:102 H264/90000\r\n\
+             a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n",
+        );
+        assert!(answer_accepts(&h264, "video", "H264"));
+        assert!(!answer_accepts(&h264, "video", "VP8"));
+        assert!(answer_accepts(&h264, "audio", "opus"));
+        // The server rejected the section (port 0), or left the codec out of its formats.
+        let rejected = answer("m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n");
+        assert!(!answer_accepts(&rejected, "video", "H264"));
+        let other = answer("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:102 H264/90000\r\n");
+        assert!(!answer_accepts(&other, "video", "H264"));
+        // A bundled section answered RFC 8843's way: port 0, but bundle-only.
+        let bundled = answer(
+            "m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=bundle-only\r\na=rtpmap:102 H264/90000\r\n",
+        );
+        assert!(answer_accepts(&bundled, "video", "H264"));
+        // No video section at all.
+        assert!(!answer_accepts(&answer(""), "video", "H264"));
+    }
 
     #[test]
     fn vp8_keyframe_detection_reads_the_frame_tag() {

@@ -13,7 +13,6 @@ use super::{Inner, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::encoder::{self, EncoderThread};
 use crate::publisher::{Publisher, PublisherEvent};
-use crate::settings::VideoCodec;
 
 /// Counters of a stream as the publisher's stats show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -54,15 +53,14 @@ impl Stream {
         let settings = session.settings().clone();
         let backend = session.backend();
         let (video, audio) = publisher.sources();
-        if video.is_some() && publisher.settings().video_codec == VideoCodec::H264 {
-            // Refused plainly rather than sending VP8 to a host that asked for H.264.
-            return Err(Error::invalid_parameter(
-                "video_codec",
-                "H264 is not supported by this build yet; use VP8",
-            ));
-        }
-        let mut offer =
-            make_offer(&backend.peer_config(), video.is_some(), audio.is_some()).await?;
+        let codec = publisher.settings().video_codec;
+        // The offer carries only the publisher's codec, so the server cannot pick another.
+        let mut offer = make_offer(
+            &backend.peer_config(),
+            video.as_ref().map(|_| codec),
+            audio.is_some(),
+        )
+        .await?;
 
         let accepted =
             tokio::time::timeout(settings.publish_timeout, backend.publish(offer.sdp.clone()))
@@ -107,7 +105,7 @@ impl Stream {
                     s.resolution.height,
                     s.frame_rate,
                 );
-                let thread = encoder::start_video(source, s.frame_rate, kbps, tx)?;
+                let thread = encoder::start_video(source, codec, s.frame_rate, kbps, tx)?;
                 video_counters = Some(thread.counters().clone());
                 encoders.push(thread);
                 video_rx = Some(rx);
@@ -319,10 +317,6 @@ async fn monitor(stream: Weak<Stream>) {
 /// The connection failed after publishing: the stream ends with `networkDisconnected`.
 async fn lost(stream: &Arc<Stream>) {
     tracing::warn!(stream = %stream.id, "the connection to the media server was lost");
-    let Some(inner) = stream.session.upgrade() else {
-        return;
-    };
-    let session = Session { inner };
     // This runs on the monitor task: forget its handle so that teardown does not abort it.
     drop(
         stream
@@ -331,10 +325,19 @@ async fn lost(stream: &Arc<Stream>) {
             .unwrap_or_else(|e| e.into_inner())
             .take(),
     );
-    if session.stream_lost(&stream.publisher).is_some() {
-        stream.teardown().await;
-        stream
-            .publisher
-            .end_publish(Some(Reason::NetworkDisconnected));
+    stream.end(Reason::NetworkDisconnected).await;
+}
+
+impl Stream {
+    /// Ends the stream on its own account (not an unpublish): the session forgets it, the
+    /// server's side is released, and the publisher emits `streamDestroyed` with `reason`.
+    pub(crate) async fn end(self: &Arc<Self>, reason: Reason) {
+        let Some(inner) = self.session.upgrade() else {
+            return;
+        };
+        if (Session { inner }).stream_lost(&self.publisher).is_some() {
+            self.teardown().await;
+            self.publisher.end_publish(Some(reason));
+        }
     }
 }
