@@ -164,6 +164,19 @@ export declare class Publisher extends EventEmitter {
   getStats(): Promise<PublisherStats>;
   getStats(callback: (err: LibpublisherError | null, stats?: PublisherStats) => void): void;
   /**
+   * Pushes one frame to a `'custom'` video source; converted to the publisher's resolution and
+   * frame rate before it returns. Before publishing, frames are dropped except the latest,
+   * from which publishing starts. Throws 1011 INVALID_PARAMETER for a wrong frame, 1015
+   * ILLEGAL_STATE when the video source is not custom or the publisher is closed.
+   */
+  pushVideoFrame(frame: VideoFrameInit): void;
+  /**
+   * Pushes interleaved PCM to a `'custom'` audio source, resampled to 48 kHz and cut into
+   * 10 ms frames; push in real time. Throws 1011 for wrong audio, 1015 when the audio source
+   * is not custom or the publisher is closed.
+   */
+  pushAudioFrame(audio: AudioFrameInit): void;
+  /**
    * Stops the publisher and frees its sources; a stream it publishes ends (the session stays
    * connected). When it returns, no event or callback of this publisher runs any more; a
    * pending `initPublisher` Promise rejects with 1015 ILLEGAL_STATE.
@@ -178,6 +191,34 @@ export declare class Publisher extends EventEmitter {
   addListener<K extends keyof PublisherEventMap>(event: K, listener: (...args: PublisherEventMap[K]) => void): this;
   removeListener<K extends keyof PublisherEventMap>(event: K, listener: (...args: PublisherEventMap[K]) => void): this;
   emit<K extends keyof PublisherEventMap>(event: K, ...args: PublisherEventMap[K]): boolean;
+}
+
+/** A frame for `Publisher.pushVideoFrame`. */
+export interface VideoFrameInit {
+  /**
+   * Packed I420 (Y, U, V planes without padding: width*height*3/2 bytes) or RGBA rows
+   * (width*height*4 bytes).
+   */
+  data: Uint8Array | ArrayBufferView | ArrayBuffer;
+  width: number;
+  /** Even sides for I420. */
+  height: number;
+  /** Default `'i420'`. */
+  format?: 'i420' | 'rgba';
+  /** Capture time in microseconds; absent (or not advancing): the time of the call. */
+  timestampUs?: number;
+}
+
+/** Audio for `Publisher.pushAudioFrame`. */
+export interface AudioFrameInit {
+  /** Interleaved samples: Int16Array, Float32Array (full scale ±1), or a Buffer of int16. */
+  samples: Int16Array | Float32Array | Uint8Array | ArrayBuffer;
+  /** 8000 to 192000; default 48000. */
+  sampleRate?: number;
+  /** 1 (default) or 2. */
+  channels?: number;
+  /** Capture time of the first sample in microseconds; absent: the time of the call. */
+  timestampUs?: number;
 }
 
 /** The Promise form of `initPublisher`, with the Publisher available before it settles. */

@@ -85,6 +85,33 @@ function callUser(fn, self, ...args) {
   }
 }
 
+// Argument shapes for the push calls; the library checks the values.
+function fields(name, value) {
+  if (value === null || typeof value !== 'object') throw invalidArgument(name, 'an object', value);
+  return value;
+}
+
+// A view of the bytes of a Buffer, typed array, DataView or ArrayBuffer, without copying.
+function bytesOf(name, value) {
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw invalidArgument(name, 'a Buffer, a typed array or an ArrayBuffer', value);
+}
+
+function numberArg(name, value) {
+  if (typeof value !== 'number') throw invalidArgument(name, 'a number', value);
+  return value;
+}
+
+function stringArg(name, value) {
+  if (typeof value !== 'string') throw invalidArgument(name, 'a string', value);
+  return value;
+}
+
+function optionalNumber(name, value) {
+  return value === undefined || value === null ? undefined : numberArg(name, value);
+}
+
 function checkCallback(callback) {
   if (callback !== undefined && callback !== null && typeof callback !== 'function') {
     throw invalidArgument('callback', 'a function', callback);
@@ -248,6 +275,46 @@ class Publisher extends EventEmitter {
     const result = this.#native.stats();
     const stats = 'code' in result ? Promise.reject(toError(result)) : Promise.resolve(result);
     return settle(stats, callback);
+  }
+
+  /**
+   * Pushes one frame to a `'custom'` video source: `{data, width, height, format?, timestampUs?}`
+   * with `data` a Buffer or Uint8Array (any ArrayBuffer view) of packed I420 (Y, U, V planes
+   * without padding; the default `format: 'i420'`) or RGBA rows (`'rgba'`). It is converted to
+   * the publisher's resolution and frame rate before this returns, so the memory may be reused
+   * at once. Throws 1011 for a wrong frame, 1015 when the video source is not custom or the
+   * publisher is closed.
+   */
+  pushVideoFrame(frame) {
+    const { data, width, height, format = 'i420', timestampUs } = fields('frame', frame);
+    const error = this.#native.pushVideoFrame(
+      bytesOf('data', data),
+      numberArg('width', width),
+      numberArg('height', height),
+      stringArg('format', format),
+      optionalNumber('timestampUs', timestampUs),
+    );
+    if (error) throw toError(error);
+  }
+
+  /**
+   * Pushes interleaved PCM to a `'custom'` audio source: `{samples, sampleRate?, channels?,
+   * timestampUs?}` with `samples` an Int16Array, a Float32Array (full scale ±1) or a Buffer of
+   * 16-bit samples in the machine's order, mono (default) or stereo, at `sampleRate` (default
+   * 48000). Any length; push in real time. Throws 1011 for wrong audio, 1015 when the audio
+   * source is not custom or the publisher is closed.
+   */
+  pushAudioFrame(audio) {
+    const { samples, sampleRate = 48000, channels = 1, timestampUs } = fields('audio', audio);
+    const kind = samples instanceof Float32Array ? 'f32' : 'i16';
+    const error = this.#native.pushAudioFrame(
+      bytesOf('samples', samples),
+      kind,
+      numberArg('sampleRate', sampleRate),
+      numberArg('channels', channels),
+      optionalNumber('timestampUs', timestampUs),
+    );
+    if (error) throw toError(error);
   }
 
   /**

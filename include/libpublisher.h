@@ -120,6 +120,12 @@
 // Published on a session (or `lp_session_publish` is under way).
 #define LP_PUBLISHER_PUBLISHING 3
 
+// `lp_video_frame.format`: planar I420, Y then U then V (`data[0..3]`); even sides.
+#define LP_VIDEO_FORMAT_I420 0
+
+// `lp_video_frame.format`: 8-bit R, G, B, A per pixel in `data[0]`; alpha is ignored.
+#define LP_VIDEO_FORMAT_RGBA 1
+
 // Session states (`lp_session_get_state`).
 #define LP_SESSION_DISCONNECTED 0
 
@@ -243,6 +249,26 @@ typedef struct lp_publisher_stats {
 
 // Receives the stats; `stats` lives until it returns.
 typedef void (*lp_publisher_stats_cb)(const struct lp_publisher_stats *stats, void *user_data);
+
+// A video frame the host pushes with `lp_publisher_push_video_frame`; the library reads it
+// during the call only.
+typedef struct lp_video_frame {
+  // `LP_VIDEO_FORMAT_I420` or `LP_VIDEO_FORMAT_RGBA`.
+  int32_t format;
+  // Width in pixels.
+  uint32_t width;
+  // Height in pixels.
+  uint32_t height;
+  // I420: the Y, U and V planes; RGBA: the pixels in `data[0]` (the others are unused and
+  // may be NULL). Plane `i` holds `stride[i]` bytes per row for each of its rows (the
+  // height for Y and RGBA, half of it for U and V).
+  const uint8_t *data[3];
+  // Bytes per row of each plane, at least a row's width in bytes.
+  uint32_t stride[3];
+  // Capture time in microseconds on the host's clock. Times that do not advance (such as
+  // always 0) are replaced by the time of the call.
+  uint64_t timestamp_us;
+} lp_video_frame;
 
 // A session handle: an id looked up in the library's registry, passed by value, like
 // `lp_publisher`.
@@ -396,6 +422,42 @@ int32_t lp_publisher_get_stats(struct lp_publisher publisher,
 
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);
+
+// Pushes one video frame to a publisher whose video source is `"custom"`. The frame is
+// converted to I420 at the publisher's resolution (RGBA by BT.601; scaled bilinearly when the
+// size differs) and thinned to its frame rate; push at about the frame rate. Before the
+// publisher is published, frames are dropped except the latest, from which publishing starts.
+//
+// `LP_INVALID_PARAMETER` for NULL, an unknown format, zero or odd (I420) sizes, or strides
+// shorter than a row; `LP_ILLEGAL_STATE` for a publisher whose video source is not custom,
+// that failed, or that was freed.
+int32_t lp_publisher_push_video_frame(struct lp_publisher publisher,
+                                      const struct lp_video_frame *frame);
+
+// Pushes interleaved 16-bit PCM to a publisher whose audio source is `"custom"`:
+// `samples_per_channel` x `channels` (1 or 2) samples at `sample_rate` (8000..192000 Hz), of
+// any length. It is resampled to 48 kHz and cut into 10 ms frames; push in real time.
+// `timestamp_us` is the first sample's capture time (0: the time of the call). Audio pushed
+// before the publisher is published is dropped.
+//
+// `LP_INVALID_PARAMETER` for NULL, no samples, a bad rate or channel count;
+// `LP_ILLEGAL_STATE` for a publisher whose audio source is not custom, that failed, or that
+// was freed.
+int32_t lp_publisher_push_audio_frame(struct lp_publisher publisher,
+                                      const int16_t *samples,
+                                      size_t samples_per_channel,
+                                      uint32_t sample_rate,
+                                      uint32_t channels,
+                                      uint64_t timestamp_us);
+
+// `lp_publisher_push_audio_frame` for float samples, full scale -1.0..1.0 (beyond is
+// clipped).
+int32_t lp_publisher_push_audio_frame_float(struct lp_publisher publisher,
+                                            const float *samples,
+                                            size_t samples_per_channel,
+                                            uint32_t sample_rate,
+                                            uint32_t channels,
+                                            uint64_t timestamp_us);
 
 // New session settings with the defaults (connect 10 s, publish 15 s, ICE 10 s).
 struct lp_session_settings *lp_session_settings_new(void);

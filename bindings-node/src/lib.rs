@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use libpublisher::{
-    AccessRequest, Device, ErrorCode, LogLevel, LogRecord, OptionValue, Publisher, PublisherEvent,
-    PublisherSettings, Reason, SessionEvent,
+    AccessRequest, AudioFrameRef, AudioSamples, Device, ErrorCode, LogLevel, LogRecord,
+    OptionValue, Publisher, PublisherEvent, PublisherSettings, Reason, SessionEvent, VideoFormat,
+    VideoFrameRef,
 };
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -656,6 +657,90 @@ impl NativePublisher {
     #[napi(getter)]
     pub fn route(&self) -> u32 {
         self.bridge.route
+    }
+
+    /// Pushes a packed I420 or RGBA frame (custom video source); `data` is borrowed for the
+    /// call. Returns the error, if any.
+    #[napi]
+    pub fn push_video_frame(
+        &self,
+        data: Uint8ArraySlice,
+        width: f64,
+        height: f64,
+        format: String,
+        timestamp_us: Option<f64>,
+    ) -> Option<ErrorInfo> {
+        let pushed = || -> libpublisher::Result<()> {
+            let frame = VideoFrameRef::packed(
+                VideoFormat::from_name(&format)?,
+                whole_u32("width", width)?,
+                whole_u32("height", height)?,
+                &data,
+                timestamp(timestamp_us)?,
+            )?;
+            self.publisher.push_video_frame(&frame)
+        };
+        failure(contain(pushed))
+    }
+
+    /// Pushes interleaved PCM (custom audio source): `samples` are the bytes of int16
+    /// (`kind` "i16") or float32 ("f32") samples in the machine's order, borrowed for the call.
+    #[napi]
+    pub fn push_audio_frame(
+        &self,
+        samples: Uint8ArraySlice,
+        kind: String,
+        sample_rate: f64,
+        channels: f64,
+        timestamp_us: Option<f64>,
+    ) -> Option<ErrorInfo> {
+        let pushed = || -> libpublisher::Result<()> {
+            let samples = match kind.as_str() {
+                "f32" => AudioSamples::F32Bytes(&samples),
+                _ => AudioSamples::I16Bytes(&samples),
+            };
+            self.publisher.push_audio_frame(&AudioFrameRef {
+                samples,
+                sample_rate: whole_u32("sampleRate", sample_rate)?,
+                channels: whole_u32("channels", channels)?,
+                timestamp_us: timestamp(timestamp_us)?,
+            })
+        };
+        failure(contain(pushed))
+    }
+}
+
+/// A JS number as the core's `u32`; anything else is 1011 naming the argument.
+fn whole_u32(field: &str, value: f64) -> libpublisher::Result<u32> {
+    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(libpublisher::Error::invalid_parameter(
+            field,
+            format!("{value} is not an integer from 0 to {}", u32::MAX),
+        ))
+    }
+}
+
+/// `timestampUs`: a whole number of microseconds, or absent.
+fn timestamp(value: Option<f64>) -> libpublisher::Result<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&v) => {
+            Ok(Some(v as u64))
+        }
+        Some(v) => Err(libpublisher::Error::invalid_parameter(
+            "timestampUs",
+            format!("{v} is not a whole, non-negative number of microseconds"),
+        )),
+    }
+}
+
+fn failure(outcome: std::result::Result<libpublisher::Result<()>, ErrorInfo>) -> Option<ErrorInfo> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.into()),
+        Err(e) => Some(e),
     }
 }
 

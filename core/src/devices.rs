@@ -68,16 +68,18 @@ pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
         DeviceKind::VideoInput => "camera",
     };
     match spec {
-        SourceSpec::Default => devices_of(kind)
-            .into_iter()
-            .next()
-            .map(Some)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::NoDevicesFound,
-                    format!("no {what} is present (use \"synthetic\" for a test source)"),
-                )
-            }),
+        SourceSpec::Default => match devices_of(kind).into_iter().next() {
+            Some(device) => Ok(Some(device)),
+            // A microphone the OS refuses to open is not listed at all: say so, rather
+            // than claiming there is none.
+            None if kind == DeviceKind::AudioInput && capture_access_denied().is_some() => Err(
+                access_denied(what, &capture_access_denied().unwrap_or_default()),
+            ),
+            None => Err(Error::new(
+                ErrorCode::NoDevicesFound,
+                format!("no {what} is present (use \"synthetic\" for a test source)"),
+            )),
+        },
         SourceSpec::Device(id) => {
             let all = get_devices();
             match all.into_iter().find(|d| &d.device_id == id) {
@@ -94,6 +96,75 @@ pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
         }
         SourceSpec::Synthetic | SourceSpec::File(_) | SourceSpec::Custom => Ok(None),
     }
+}
+
+/// Sends ALSA's error printing to our debug log (once per process).
+#[cfg(target_os = "linux")]
+pub(crate) fn quiet_alsa() {
+    alsa_quiet::install();
+}
+
+/// The 1500 error for a device the operating system refuses to open.
+pub(crate) fn access_denied(what: &str, detail: &str) -> Error {
+    Error::new(
+        ErrorCode::UserMediaAccessDenied,
+        format!(
+            "Publisher Access Denied: the system refused access to the {what} ({detail}); \
+             check that this user may use audio and video devices (e.g. the audio and video \
+             groups)"
+        ),
+    )
+}
+
+/// Why the system refuses to capture audio, when it does: the default capture device fails
+/// to open with EACCES/EPERM, or a sound card's capture node is not accessible to this user.
+#[cfg(target_os = "linux")]
+fn capture_access_denied() -> Option<String> {
+    use std::ffi::{c_char, c_int};
+    const EPERM: c_int = 1;
+    const EACCES: c_int = 13;
+    const R_OK_W_OK: c_int = 6;
+    unsafe extern "C" {
+        fn access(path: *const c_char, mode: c_int) -> c_int;
+    }
+    alsa_quiet::install();
+    let mut pcm = std::ptr::null_mut();
+    let rc = unsafe {
+        alsa_sys::snd_pcm_open(
+            &mut pcm,
+            c"default".as_ptr(),
+            alsa_sys::SND_PCM_STREAM_CAPTURE,
+            alsa_sys::SND_PCM_NONBLOCK as c_int,
+        )
+    };
+    if rc == 0 {
+        unsafe { alsa_sys::snd_pcm_close(pcm) };
+    } else if rc == -EACCES || rc == -EPERM {
+        return Some(format!(
+            "ALSA's default capture device: {}",
+            std::io::Error::from_raw_os_error(-rc)
+        ));
+    }
+    let nodes = std::fs::read_dir("/dev/snd").ok()?;
+    for node in nodes.flatten() {
+        let name = node.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("pcmC") && name.ends_with('c')) {
+            continue;
+        }
+        let path = std::ffi::CString::new(format!("/dev/snd/{name}")).ok()?;
+        if unsafe { access(path.as_ptr(), R_OK_W_OK) } != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::PermissionDenied {
+                return Some(format!("/dev/snd/{name}: {error}"));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn capture_access_denied() -> Option<String> {
+    None
 }
 
 fn microphones() -> Vec<Device> {
@@ -173,9 +244,43 @@ mod alsa_quiet {
         );
     }
 
+    unsafe extern "C" {
+        fn dlopen(filename: *const c_char, flag: c_int) -> *mut std::ffi::c_void;
+        fn dlsym(handle: *mut std::ffi::c_void, symbol: *const c_char) -> *mut std::ffi::c_void;
+    }
+
+    unsafe extern "C" fn log_jack_message(message: *const c_char) {
+        if !message.is_null() {
+            let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+            tracing::debug!(target: "libpublisher::jack", "{text}");
+        }
+    }
+
+    /// ALSA's JACK plugin (libasound2-plugins) tries to reach a JACK server while devices are
+    /// probed, and libjack prints every failure to stderr. When libjack is installed, its
+    /// error and info printers go to our debug log instead. The library stays loaded, which
+    /// is what the plugin would do anyway.
+    unsafe fn quiet_jack() {
+        const RTLD_LAZY: c_int = 1;
+        let jack = unsafe { dlopen(c"libjack.so.0".as_ptr(), RTLD_LAZY) };
+        if jack.is_null() {
+            return;
+        }
+        for setter in [c"jack_set_error_function", c"jack_set_info_function"] {
+            let set = unsafe { dlsym(jack, setter.as_ptr()) };
+            if !set.is_null() {
+                // Both are `void (*)(void (*)(const char *))` in jack/jack.h.
+                let set: unsafe extern "C" fn(unsafe extern "C" fn(*const c_char)) =
+                    unsafe { std::mem::transmute(set) };
+                unsafe { set(log_jack_message) };
+            }
+        }
+    }
+
     pub(super) fn install() {
         static ONCE: Once = Once::new();
         ONCE.call_once(|| unsafe {
+            quiet_jack();
             let handler: unsafe extern "C" fn(
                 *const c_char,
                 c_int,

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::devices::{self, DeviceKind};
 use crate::error::{Error, ErrorCode, Reason, Result};
-use crate::media::{self, AudioFrame, MediaKind, Source, VideoFrame};
+use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
+use crate::media::level::LevelMeter;
+use crate::media::{self, AudioFrame, MediaKind, Source, SourceStatus, VideoFrame};
 use crate::runtime::{runtime, Dispatcher};
 use crate::session::Stream;
 use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
@@ -151,6 +153,10 @@ struct Lifecycle {
     video: Option<Arc<Source<VideoFrame>>>,
     audio: Option<Arc<Source<AudioFrame>>>,
     init_task: Option<tokio::task::AbortHandle>,
+    /// Reports `audioLevelUpdated` while there is audio.
+    level_meter: Option<LevelMeter>,
+    /// Notices a source that stops (`mediaStopped`).
+    source_watch: Option<tokio::task::AbortHandle>,
 }
 
 struct Inner {
@@ -198,6 +204,8 @@ pub fn init_publisher(
                 video: None,
                 audio: None,
                 init_task: None,
+                level_meter: None,
+                source_watch: None,
             }),
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
@@ -267,6 +275,12 @@ impl Publisher {
         let mut lifecycle = self.lifecycle();
         match lifecycle.state {
             PublisherState::Ready => {
+                if let Some(kind) = stopped_source(&lifecycle) {
+                    return Err(Error::illegal_state(format!(
+                        "publish: the {} source stopped (mediaStopped); init a new publisher",
+                        kind.as_str()
+                    )));
+                }
                 lifecycle.state = PublisherState::Publishing;
                 Ok(())
             }
@@ -314,20 +328,95 @@ impl Publisher {
         }
     }
 
+    /// Pushes one video frame to a publisher whose `video_source` is `"custom"`: I420 or RGBA
+    /// of any size, converted to I420 at the publisher's resolution and frame rate (see
+    /// [`crate::media::custom`]). The frame is only borrowed for the call.
+    ///
+    /// Before the publisher is published, frames are checked, counted and dropped, but the
+    /// latest is kept: publishing starts from it. A wrong frame is 1011 INVALID_PARAMETER
+    /// naming the argument (checked first); a good frame to a publisher whose video source is
+    /// not custom, that failed or that is closed gives 1015 ILLEGAL_STATE.
+    pub fn push_video_frame(&self, frame: &VideoFrameRef<'_>) -> Result<()> {
+        frame.check()?;
+        let input = self.custom_input("push_video_frame", MediaKind::Video, |l| {
+            l.video.as_deref().and_then(custom::video_input)
+        })?;
+        input.map_or(Ok(()), |input| input.push(frame))
+    }
+
+    /// Pushes interleaved PCM to a publisher whose `audio_source` is `"custom"`: mono or
+    /// stereo, any rate from 8 to 192 kHz, any length, resampled to 48 kHz and cut into 10 ms
+    /// frames (see [`crate::media::custom`]). Push in real time.
+    ///
+    /// Audio pushed before the publisher is published is checked, counted and dropped. Wrong
+    /// audio is 1011 INVALID_PARAMETER naming the argument (checked first); good audio to a
+    /// publisher whose audio source is not custom, that failed or that is closed gives 1015
+    /// ILLEGAL_STATE.
+    pub fn push_audio_frame(&self, frame: &AudioFrameRef<'_>) -> Result<()> {
+        frame.check()?;
+        let input = self.custom_input("push_audio_frame", MediaKind::Audio, |l| {
+            l.audio.as_deref().and_then(custom::audio_input)
+        })?;
+        input.map_or(Ok(()), |input| input.push(frame))
+    }
+
+    /// The entry point of the custom source of `kind`: `None` while it is not open (during
+    /// `init_publisher`, or when that kind is not published); 1015 when the source is not
+    /// custom or the publisher failed or closed.
+    fn custom_input<T>(
+        &self,
+        call: &str,
+        kind: MediaKind,
+        input: impl FnOnce(&Lifecycle) -> Option<Arc<T>>,
+    ) -> Result<Option<Arc<T>>> {
+        let lifecycle = self.lifecycle();
+        match lifecycle.state {
+            PublisherState::Closed => {
+                return Err(Error::illegal_state(format!(
+                    "{call}: the publisher is closed"
+                )))
+            }
+            PublisherState::Failed => {
+                return Err(Error::illegal_state(format!(
+                    "{call}: init_publisher failed"
+                )))
+            }
+            _ => {}
+        }
+        let settings = &self.inner.settings;
+        let spec = match kind {
+            MediaKind::Video => settings.video_source.as_ref(),
+            MediaKind::Audio => settings.audio_source.as_ref(),
+        };
+        if spec != Some(&SourceSpec::Custom) {
+            let source = spec.map_or("null".to_owned(), |s| format!("{:?}", s.to_string()));
+            return Err(Error::illegal_state(format!(
+                "{call}: the {}_source is {source}, not \"custom\"",
+                kind.as_str()
+            )));
+        }
+        Ok(input(&lifecycle))
+    }
+
     /// Stops everything: sources close, pending completions are dropped. When this returns,
     /// none of this publisher's callbacks is running or will run (called from inside one of
     /// them, that one is the last). Closing twice is harmless.
     pub fn close(&self) {
-        let (video, audio, task, stream) = {
+        let (video, audio, task, stream, meter) = {
             let mut lifecycle = self.lifecycle();
             lifecycle.state = PublisherState::Closed;
+            if let Some(watch) = lifecycle.source_watch.take() {
+                watch.abort();
+            }
             (
                 lifecycle.video.take(),
                 lifecycle.audio.take(),
                 lifecycle.init_task.take(),
                 lifecycle.stream.take(),
+                lifecycle.level_meter.take(),
             )
         };
+        drop(meter); // joins its thread; it never waits for a callback
         self.inner.dispatcher.close();
         if let Some(stream) = stream {
             // The session forgets the stream and the server's side is released in the background.
@@ -373,11 +462,15 @@ impl Publisher {
         let settings = &self.inner.settings;
         let (video_spec, audio_spec) = settings.wanted_sources()?;
         let video_device = match video_spec {
-            Some(spec) => devices::resolve(DeviceKind::VideoInput, spec)?,
+            Some(spec) => {
+                devices::resolve(DeviceKind::VideoInput, spec).map_err(|e| self.os_denial(e))?
+            }
             None => None,
         };
         let audio_device = match audio_spec {
-            Some(spec) => devices::resolve(DeviceKind::AudioInput, spec)?,
+            Some(spec) => {
+                devices::resolve(DeviceKind::AudioInput, spec).map_err(|e| self.os_denial(e))?
+            }
             None => None,
         };
 
@@ -404,16 +497,25 @@ impl Publisher {
         }
 
         let video = match video_spec {
-            Some(spec) => Some(Arc::new(media::open_video(
-                spec,
-                video_device.as_ref(),
-                settings.resolution,
-                settings.frame_rate,
-            )?)),
+            Some(spec) => Some(Arc::new(
+                media::open_video(
+                    spec,
+                    video_device.as_ref(),
+                    settings.resolution,
+                    settings.frame_rate,
+                )
+                .map_err(|e| self.os_denial(e))?,
+            )),
             None => None,
         };
         let audio = match audio_spec {
-            Some(spec) => Some(Arc::new(media::open_audio(spec, audio_device.as_ref())?)),
+            Some(spec) => match media::open_audio(spec, audio_device.as_ref()) {
+                Ok(source) => Some(Arc::new(source)),
+                Err(e) => {
+                    video.iter().for_each(|s| s.stop());
+                    return Err(self.os_denial(e));
+                }
+            },
             None => None,
         };
         {
@@ -427,13 +529,80 @@ impl Publisher {
             lifecycle.video = video.clone();
             lifecycle.audio = audio.clone();
         }
-        if let Some(source) = &video {
+        // A custom source is ready when open: the host pushes only once it has the publisher.
+        let pushed = |spec: Option<&SourceSpec>| spec == Some(&SourceSpec::Custom);
+        if let Some(source) = video.as_ref().filter(|_| !pushed(video_spec)) {
             source.first_frame(settings.init_timeout).await?;
         }
-        if let Some(source) = &audio {
+        if let Some(source) = audio.as_ref().filter(|_| !pushed(audio_spec)) {
             source.first_frame(settings.init_timeout).await?;
         }
         Ok(())
+    }
+
+    /// The OS refused a device (1500): the host hears `accessDenied`, as for its own refusal.
+    fn os_denial(&self, error: Error) -> Error {
+        if error.code == ErrorCode::UserMediaAccessDenied {
+            self.emit(PublisherEvent::AccessDenied {
+                error: error.clone(),
+            });
+        }
+        error
+    }
+
+    fn start_level_meter(&self, audio: Option<&Arc<Source<AudioFrame>>>) -> Option<LevelMeter> {
+        let weak = Arc::downgrade(&self.inner);
+        let meter = LevelMeter::start(audio?, move |level| {
+            if let Some(inner) = weak.upgrade() {
+                Publisher { inner }.emit(PublisherEvent::AudioLevelUpdated { level });
+            }
+        });
+        meter
+            .map_err(|e| tracing::warn!("no audio levels: {}", e.message))
+            .ok()
+    }
+
+    /// Waits for a source to stop on its own (a device unplugged or failing): `mediaStopped`,
+    /// and a published stream ends with reason `mediaStopped`; the session stays connected.
+    fn watch_sources(&self, lifecycle: &Lifecycle) -> tokio::task::AbortHandle {
+        let weak = Arc::downgrade(&self.inner);
+        let mut video = lifecycle.video.as_ref().map(|s| s.watch_status());
+        let mut audio = lifecycle.audio.as_ref().map(|s| s.watch_status());
+        let failed = |s: &SourceStatus| matches!(s, SourceStatus::Stopped(Some(_)));
+        runtime()
+            .spawn(async move {
+                let wait =
+                    async |watch: &mut Option<tokio::sync::watch::Receiver<SourceStatus>>| {
+                        match watch {
+                            Some(w) => w.wait_for(failed).await.is_ok(),
+                            None => std::future::pending().await,
+                        }
+                    };
+                let kind = tokio::select! {
+                    true = wait(&mut video) => MediaKind::Video,
+                    true = wait(&mut audio) => MediaKind::Audio,
+                    else => return,
+                };
+                let Some(inner) = weak.upgrade() else { return };
+                Publisher { inner }.media_stopped(kind).await;
+            })
+            .abort_handle()
+    }
+
+    async fn media_stopped(&self, kind: MediaKind) {
+        if self.state() == PublisherState::Closed {
+            return;
+        }
+        tracing::warn!(
+            publisher = self.inner.id,
+            "the {} source stopped",
+            kind.as_str()
+        );
+        self.emit(PublisherEvent::MediaStopped { kind });
+        let stream = self.lifecycle().stream.clone();
+        if let Some(stream) = stream {
+            stream.end(Reason::MediaStopped).await;
+        }
     }
 
     /// Asks the host's access-request callback on the callback thread, so that it is
@@ -465,6 +634,8 @@ impl Publisher {
             match outcome {
                 Ok(()) => {
                     lifecycle.state = PublisherState::Ready;
+                    lifecycle.level_meter = self.start_level_meter(lifecycle.audio.as_ref());
+                    lifecycle.source_watch = Some(self.watch_sources(&lifecycle));
                     Ok(())
                 }
                 Err(e) => {
@@ -494,6 +665,23 @@ impl Publisher {
             .dispatcher
             .post(move || on_done(&publisher, outcome));
     }
+}
+
+/// A source that ended on its own, if any.
+fn stopped_source(lifecycle: &Lifecycle) -> Option<MediaKind> {
+    let stopped = |status: SourceStatus| matches!(status, SourceStatus::Stopped(_));
+    if lifecycle
+        .video
+        .as_ref()
+        .is_some_and(|s| stopped(s.watch_status().borrow().clone()))
+    {
+        return Some(MediaKind::Video);
+    }
+    lifecycle
+        .audio
+        .as_ref()
+        .filter(|s| stopped(s.watch_status().borrow().clone()))
+        .map(|_| MediaKind::Audio)
 }
 
 impl Drop for Inner {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use libpublisher::settings::AccessRequestHandler;
 use libpublisher::{
-    AccessRequest, Error, OptionValue, Publisher, PublisherEvent, PublisherSettings,
+    AccessRequest, AudioFrameRef, AudioSamples, Error, OptionValue, Publisher, PublisherEvent,
+    PublisherSettings, VideoFormat, VideoFrameRef,
 };
 
 use crate::registry::Registry;
@@ -459,4 +460,160 @@ pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32)
         };
         Ok(())
     })
+}
+
+/// `lp_video_frame.format`: planar I420, Y then U then V (`data[0..3]`); even sides.
+pub const LP_VIDEO_FORMAT_I420: i32 = 0;
+/// `lp_video_frame.format`: 8-bit R, G, B, A per pixel in `data[0]`; alpha is ignored.
+pub const LP_VIDEO_FORMAT_RGBA: i32 = 1;
+
+/// A video frame the host pushes with `lp_publisher_push_video_frame`; the library reads it
+/// during the call only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lp_video_frame {
+    /// `LP_VIDEO_FORMAT_I420` or `LP_VIDEO_FORMAT_RGBA`.
+    pub format: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// I420: the Y, U and V planes; RGBA: the pixels in `data[0]` (the others are unused and
+    /// may be NULL). Plane `i` holds `stride[i]` bytes per row for each of its rows (the
+    /// height for Y and RGBA, half of it for U and V).
+    pub data: [*const u8; 3],
+    /// Bytes per row of each plane, at least a row's width in bytes.
+    pub stride: [u32; 3],
+    /// Capture time in microseconds on the host's clock. Times that do not advance (such as
+    /// always 0) are replaced by the time of the call.
+    pub timestamp_us: u64,
+}
+
+/// Pushes one video frame to a publisher whose video source is `"custom"`. The frame is
+/// converted to I420 at the publisher's resolution (RGBA by BT.601; scaled bilinearly when the
+/// size differs) and thinned to its frame rate; push at about the frame rate. Before the
+/// publisher is published, frames are dropped except the latest, from which publishing starts.
+///
+/// `LP_INVALID_PARAMETER` for NULL, an unknown format, zero or odd (I420) sizes, or strides
+/// shorter than a row; `LP_ILLEGAL_STATE` for a publisher whose video source is not custom,
+/// that failed, or that was freed.
+#[no_mangle]
+pub extern "C" fn lp_publisher_push_video_frame(
+    publisher: lp_publisher,
+    frame: *const lp_video_frame,
+) -> i32 {
+    guard(|| {
+        let frame = unsafe { frame.as_ref() }
+            .ok_or_else(|| Error::invalid_parameter("frame", "must not be NULL"))?;
+        let format = VideoFormat::from_code(frame.format)?;
+        let strides = frame.stride.map(|s| s as usize);
+        // The core says how many bytes each plane has; only then are they read.
+        let lengths = format.plane_lengths(frame.width, frame.height, strides)?;
+        let mut planes: [&[u8]; 3] = [&[]; 3];
+        for (i, plane) in planes.iter_mut().enumerate() {
+            if lengths[i] == 0 {
+                continue;
+            }
+            if frame.data[i].is_null() {
+                return Err(Error::invalid_parameter(
+                    &format!("data[{i}]"),
+                    "must not be NULL",
+                ));
+            }
+            // SAFETY: the C API documents that plane `i` holds `stride[i]` x rows bytes.
+            *plane = unsafe { std::slice::from_raw_parts(frame.data[i], lengths[i]) };
+        }
+        lookup(publisher)?.push_video_frame(&VideoFrameRef {
+            format,
+            width: frame.width,
+            height: frame.height,
+            planes,
+            strides,
+            timestamp_us: Some(frame.timestamp_us),
+        })
+    })
+}
+
+/// Interleaved samples from C: checks the pointer and the count before making the slice.
+fn pcm_slice<'a, T>(
+    samples: *const T,
+    samples_per_channel: usize,
+    channels: u32,
+) -> libpublisher::Result<&'a [T]> {
+    if samples.is_null() {
+        return Err(Error::invalid_parameter("samples", "must not be NULL"));
+    }
+    if samples.align_offset(std::mem::align_of::<T>()) != 0 {
+        return Err(Error::invalid_parameter("samples", "is not aligned"));
+    }
+    let count = libpublisher::media::custom::audio_sample_count(samples_per_channel, channels)?;
+    // SAFETY: the C API documents that `samples` holds samples_per_channel x channels samples.
+    Ok(unsafe { std::slice::from_raw_parts(samples, count) })
+}
+
+/// Pushes interleaved 16-bit PCM to a publisher whose audio source is `"custom"`:
+/// `samples_per_channel` x `channels` (1 or 2) samples at `sample_rate` (8000..192000 Hz), of
+/// any length. It is resampled to 48 kHz and cut into 10 ms frames; push in real time.
+/// `timestamp_us` is the first sample's capture time (0: the time of the call). Audio pushed
+/// before the publisher is published is dropped.
+///
+/// `LP_INVALID_PARAMETER` for NULL, no samples, a bad rate or channel count;
+/// `LP_ILLEGAL_STATE` for a publisher whose audio source is not custom, that failed, or that
+/// was freed.
+#[no_mangle]
+pub extern "C" fn lp_publisher_push_audio_frame(
+    publisher: lp_publisher,
+    samples: *const i16,
+    samples_per_channel: usize,
+    sample_rate: u32,
+    channels: u32,
+    timestamp_us: u64,
+) -> i32 {
+    guard(|| {
+        let samples = pcm_slice(samples, samples_per_channel, channels)?;
+        lookup(publisher)?.push_audio_frame(&AudioFrameRef {
+            samples: AudioSamples::I16(samples),
+            sample_rate,
+            channels,
+            timestamp_us: Some(timestamp_us),
+        })
+    })
+}
+
+/// `lp_publisher_push_audio_frame` for float samples, full scale -1.0..1.0 (beyond is
+/// clipped).
+#[no_mangle]
+pub extern "C" fn lp_publisher_push_audio_frame_float(
+    publisher: lp_publisher,
+    samples: *const f32,
+    samples_per_channel: usize,
+    sample_rate: u32,
+    channels: u32,
+    timestamp_us: u64,
+) -> i32 {
+    guard(|| {
+        let samples = pcm_slice(samples, samples_per_channel, channels)?;
+        lookup(publisher)?.push_audio_frame(&AudioFrameRef {
+            samples: AudioSamples::F32(samples),
+            sample_rate,
+            channels,
+            timestamp_us: Some(timestamp_us),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_format_constants_are_the_cores() {
+        for (constant, format) in [
+            (LP_VIDEO_FORMAT_I420, VideoFormat::I420),
+            (LP_VIDEO_FORMAT_RGBA, VideoFormat::Rgba),
+        ] {
+            assert_eq!(format.code(), constant);
+            assert_eq!(VideoFormat::from_code(constant).unwrap(), format);
+        }
+    }
 }

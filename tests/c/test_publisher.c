@@ -2,6 +2,7 @@
 #include "libpublisher.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,105 @@ static void test_free_inside_callback(void) {
   lp_publisher_settings_free(s);
 }
 
+/* Custom sources: init completes without a pushed frame and without consent; wrong frames are
+ * LP_INVALID_PARAMETER, pushes to a publisher that is not custom or freed LP_ILLEGAL_STATE. */
+static void test_custom_sources(void) {
+  observed o;
+  observed_init(&o);
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, "custom"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(s, "custom"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_resolution(s, "320x240"), LP_OK);
+  lp_publisher p = start(s, &o);
+  CHECK(wait_done(&o, 3));
+  CHECK_CODE(o.done_code, LP_OK);
+  CHECK(o.consent_asked == 0); /* the host's own frames need no consent */
+
+  enum { W = 320, H = 240, PAD = 16 };
+  static uint8_t y[(W + PAD) * H], u[(W / 2 + PAD) * (H / 2)], v[(W / 2 + PAD) * (H / 2)];
+  static uint8_t rgba[64 * 48 * 4];
+  memset(y, 81, sizeof y);
+  memset(u, 90, sizeof u);
+  memset(v, 240, sizeof v);
+  for (size_t i = 0; i < sizeof rgba; i += 4) {
+    rgba[i] = 255; rgba[i + 1] = 0; rgba[i + 2] = 0; rgba[i + 3] = 255;
+  }
+  lp_video_frame i420 = {
+      .format = LP_VIDEO_FORMAT_I420, .width = W, .height = H,
+      .data = {y, u, v}, .stride = {W + PAD, W / 2 + PAD, W / 2 + PAD}, .timestamp_us = 0};
+  lp_video_frame packed = {
+      .format = LP_VIDEO_FORMAT_RGBA, .width = 64, .height = 48,
+      .data = {rgba, NULL, NULL}, .stride = {64 * 4, 0, 0}, .timestamp_us = 0};
+  static int16_t tone[480 * 2];
+  static float tone_f[441 * 2];
+  for (int i = 0; i < 480; i++) tone[2 * i] = tone[2 * i + 1] = (int16_t)((i % 48) * 300);
+  for (int i = 0; i < 441 * 2; i++) tone_f[i] = (float)(i % 10) / 20.0f;
+
+  /* Good frames. */
+  CHECK_CODE(lp_publisher_push_video_frame(p, &i420), LP_OK);
+  usleep(40 * 1000);
+  CHECK_CODE(lp_publisher_push_video_frame(p, &packed), LP_OK);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 480, 48000, 2, 0), LP_OK);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 960, 48000, 1, 0), LP_OK);
+  CHECK_CODE(lp_publisher_push_audio_frame_float(p, tone_f, 441, 44100, 2, 0), LP_OK);
+
+  /* Wrong ones: each names its argument. */
+  lp_video_frame bad = i420;
+  CHECK_CODE(lp_publisher_push_video_frame(p, NULL), LP_INVALID_PARAMETER);
+  bad.width = 0;
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "width:", 6) == 0);
+  bad = i420;
+  bad.height = H - 1; /* odd I420 */
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "height:", 7) == 0);
+  bad = i420;
+  bad.stride[1] = W / 2 - 1; /* shorter than a row */
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "stride[1]:", 10) == 0);
+  bad = i420;
+  bad.data[2] = NULL;
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "data[2]:", 8) == 0);
+  bad = i420;
+  bad.format = 7;
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  bad = packed;
+  bad.stride[0] = 64 * 3; /* an RGB stride for RGBA */
+  CHECK_CODE(lp_publisher_push_video_frame(p, &bad), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, NULL, 480, 48000, 1, 0), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 0, 48000, 1, 0), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 480, 0, 1, 0), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "sample_rate:", 12) == 0);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 480, 48000, 0, 0), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 320, 48000, 3, 0), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "channels:", 9) == 0);
+
+  usleep(200 * 1000);
+  lp_publisher_stats stats = {0};
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &stats), LP_OK);
+  CHECK(stats.video_frames_captured == 2);
+  CHECK(stats.audio_frames_captured == 3); /* 10 ms stereo, 20 ms mono; 10 ms at 44.1 kHz: short of a sample */
+
+  /* Good frames where they cannot go. */
+  observed o2;
+  observed_init(&o2);
+  lp_publisher_settings *syn = synthetic_settings();
+  lp_publisher other = start(syn, &o2);
+  CHECK(wait_done(&o2, 10));
+  CHECK_CODE(lp_publisher_push_video_frame(other, &i420), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_push_audio_frame(other, tone, 480, 48000, 1, 0), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_free(other), LP_OK);
+  CHECK_CODE(lp_publisher_push_video_frame(other, &i420), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  CHECK_CODE(lp_publisher_push_video_frame(p, &i420), LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 480, 48000, 1, 0), LP_ILLEGAL_STATE);
+  lp_publisher zero = {0};
+  CHECK_CODE(lp_publisher_push_video_frame(zero, &i420), LP_INVALID_PARAMETER);
+  lp_publisher_settings_free(syn);
+  lp_publisher_settings_free(s);
+}
+
 int main(void) {
   test_names_and_version();
   test_devices();
@@ -278,6 +378,7 @@ int main(void) {
   expect_device_error("video:no-such-camera", LP_DEVICE_NOT_FOUND);
   test_free_during_init();
   test_free_inside_callback();
+  test_custom_sources();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

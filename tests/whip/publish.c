@@ -1,12 +1,17 @@
 /* Publishes synthetic media from C to a session URL for a few seconds:
- *   publish URL TOKEN SECONDS
- * Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py checks what
- * the receiver decoded. */
+ *   publish URL TOKEN SECONDS [custom]
+ * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
+ * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
+ * Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py and
+ * test_whip_custom.py check what the receiver decoded. */
 #include "libpublisher.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -34,22 +39,89 @@ static int wait_for(int n) {
   return c;
 }
 
+/* The pushing thread of the `custom` mode. */
+typedef struct {
+  lp_publisher publisher;
+  volatile int stop;
+  int32_t failed; /* the first failed push's code */
+  char why[256];  /* and its message */
+} pusher;
+
+static void push_failed(pusher *ps, int32_t rc) {
+  ps->failed = rc;
+  snprintf(ps->why, sizeof ps->why, "%s", lp_last_error_message());
+}
+
+static double seconds_since(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void *push_media(void *arg) {
+  pusher *ps = arg;
+  enum { W = 320, H = 240 };
+  static uint8_t rgba[W * H * 4];
+  static const uint8_t colors[3][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+  int16_t pcm[480];
+  /* A 440 Hz tone at a quarter of full scale, by rotating a phasor (no libm needed). */
+  const double c = 0.9983418166140283, s = 0.057564026959567284; /* cos, sin of 2pi*440/48000 */
+  double x = 1.0, y = 0.0;
+  long frames = 0, audio_ms = 0;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (!ps->stop && !ps->failed) {
+    double t = seconds_since(&start);
+    while (audio_ms <= t * 1000 + 20) {
+      for (int i = 0; i < 480; i++) {
+        pcm[i] = (int16_t)(y * 8192);
+        double nx = x * c - y * s;
+        y = x * s + y * c;
+        x = nx;
+      }
+      int32_t rc = lp_publisher_push_audio_frame(ps->publisher, pcm, 480, 48000, 1, 0);
+      if (rc != LP_OK) push_failed(ps, rc);
+      audio_ms += 10;
+    }
+    if (frames <= t * 30) {
+      const uint8_t *color = colors[(int)t % 3];
+      for (size_t i = 0; i < sizeof rgba; i += 4) {
+        memcpy(rgba + i, color, 3);
+        rgba[i + 3] = 255;
+      }
+      lp_video_frame frame = {.format = LP_VIDEO_FORMAT_RGBA, .width = W, .height = H,
+                              .data = {rgba, NULL, NULL}, .stride = {W * 4, 0, 0},
+                              .timestamp_us = (uint64_t)(t * 1e6)};
+      int32_t rc = lp_publisher_push_video_frame(ps->publisher, &frame);
+      if (rc != LP_OK) push_failed(ps, rc);
+      frames++;
+    }
+    usleep(2000);
+  }
+  return NULL;
+}
+
 static int fail(int32_t c) {
   printf("error %d %s: %s\n", c, lp_error_name(c), completions ? message : lp_last_error_message());
   return 1;
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) return 2;
+  if (argc != 4 && !(argc == 5 && strcmp(argv[4], "custom") == 0)) return 2;
+  int custom = argc == 5;
   lp_publisher_settings *settings = lp_publisher_settings_new();
-  lp_publisher_settings_set_video_source(settings, "synthetic");
-  lp_publisher_settings_set_audio_source(settings, "synthetic");
-  lp_publisher_settings_set_resolution(settings, "640x480");
+  lp_publisher_settings_set_video_source(settings, custom ? "custom" : "synthetic");
+  lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
+  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : "640x480");
   lp_publisher publisher;
   int32_t rc = lp_init_publisher(settings, NULL, on_init, NULL, &publisher);
   lp_publisher_settings_free(settings);
   if (rc != LP_OK) return fail(rc);
   if ((rc = wait_for(1)) != LP_OK) return fail(rc);
+  /* A host pushes as soon as it has the publisher, also while publish is under way. */
+  pusher ps = {.publisher = publisher};
+  pthread_t thread;
+  if (custom && pthread_create(&thread, NULL, push_media, &ps) != 0) return 3;
   lp_session session;
   if ((rc = lp_session_new(argv[1], NULL, &session)) != LP_OK) return fail(rc);
   if ((rc = lp_session_connect(session, argv[2], on_session, NULL)) != LP_OK) return fail(rc);
@@ -59,6 +131,14 @@ int main(int argc, char **argv) {
   sleep((unsigned)atoi(argv[3]));
   if ((rc = lp_session_unpublish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(4)) != LP_OK) return fail(rc);
+  if (custom) {
+    ps.stop = 1;
+    pthread_join(thread, NULL);
+    if (ps.failed) {
+      printf("error %d %s: %s\n", ps.failed, lp_error_name(ps.failed), ps.why);
+      return 1;
+    }
+  }
   lp_session_free(session);
   lp_publisher_free(publisher);
   printf("ok\n");

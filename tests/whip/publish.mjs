@@ -1,15 +1,23 @@
 // Publishes synthetic media from Node to a session URL for a few seconds:
-//   node publish.mjs URL TOKEN SECONDS
-// Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py checks what the
-// receiver decoded.
+//   node publish.mjs URL TOKEN SECONDS [custom]
+// With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
+// its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
+// Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py and
+// test_whip_custom.py check what the receiver decoded.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { initPublisher, initSession } = require('../../bindings-node');
-const [url, token, seconds] = process.argv.slice(2);
+const [url, token, seconds, mode] = process.argv.slice(2);
+const custom = mode === 'custom';
 
-const publisher = await initPublisher({ videoSource: 'synthetic', audioSource: 'synthetic', resolution: '640x480' });
+const publisher = await initPublisher(
+  custom
+    ? { videoSource: 'custom', audioSource: 'custom', resolution: '320x240' }
+    : { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '640x480' },
+);
 const session = initSession(url);
+const pushing = custom ? pushMedia(publisher) : null;
 try {
   await session.connect(token);
   await session.publish(publisher);
@@ -20,6 +28,36 @@ try {
   console.log(`error ${err.code} ${err.name}: ${err.message}`);
   process.exitCode = 1;
 } finally {
+  if (pushing) clearInterval(pushing);
   session.close();
   publisher.close();
+}
+
+// A host's capture loop on a timer: video at 30 fps, audio kept 20 ms ahead, both from start.
+function pushMedia(target) {
+  const colors = [[255, 0, 0], [0, 255, 0], [0, 0, 255]];
+  const rgba = new Uint8Array(160 * 120 * 4);
+  const start = performance.now();
+  let frames = 0;
+  let audioMs = 0;
+  let sample = 0;
+  const tick = () => {
+    const t = (performance.now() - start) / 1000;
+    while (audioMs <= t * 1000 + 20) {
+      const pcm = new Int16Array(480);
+      for (let i = 0; i < pcm.length; i++, sample++) {
+        pcm[i] = Math.round(8192 * Math.sin((2 * Math.PI * 440 * sample) / 48000));
+      }
+      target.pushAudioFrame({ samples: pcm });
+      audioMs += 10;
+    }
+    if (frames <= t * 30) {
+      const [r, g, b] = colors[Math.floor(t) % 3];
+      for (let i = 0; i < rgba.length; i += 4) rgba.set([r, g, b, 255], i);
+      target.pushVideoFrame({ data: rgba, width: 160, height: 120, format: 'rgba', timestampUs: Math.round(t * 1e6) });
+      frames++;
+    }
+  };
+  tick();
+  return setInterval(tick, 5);
 }

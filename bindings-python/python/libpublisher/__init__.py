@@ -61,7 +61,9 @@ def init_publisher(
     publisher.
 
     ``options`` keys are snake_case: ``video_source``, ``audio_source`` (``None``,
-    ``"default"``, a ``device_id`` from ``get_devices()``, ``"synthetic"``, ``"file:PATH"``),
+    ``"default"``, a ``device_id`` from ``get_devices()``, ``"synthetic"``, ``"file:PATH"``,
+    ``"custom"``: the program pushes frames with ``Publisher.push_video_frame`` /
+    ``push_audio_frame``; init then completes at once and asks no consent),
     ``resolution`` (``"1280x720"``), ``frame_rate``, ``publish_audio``, ``publish_video``,
     ``name``, ``video_codec``, ``init_timeout_ms``, and ``access_request``: a callable that
     receives an ``AccessRequest`` and returns ``True`` to allow (the default allows). A bad

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import TracebackType
 from typing import Any, Callable, Literal, Mapping, Optional, TypedDict, TypeVar, Union, overload
 
 from ._errors import Error
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    #: bytes, bytearray, memoryview, a numpy array, array.array: any buffer.
+    Buffer = Any
 
 __version__: str
 
@@ -93,6 +100,32 @@ class Publisher:
     def on(self, event: EventName, handler: None = None) -> Callable[[_F], _F]: ...
     def off(self, event: EventName, handler: Optional[Callable[..., Any]] = None) -> None: ...
     def get_stats(self) -> PublisherStats: ...
+    def push_video_frame(
+        self,
+        data: Buffer,
+        width: int,
+        height: int,
+        format: Literal["i420", "rgba"] = "i420",
+        timestamp_us: Optional[int] = None,
+    ) -> None:
+        """Pushes a frame to a ``"custom"`` video source: packed I420 (Y, U, V planes without
+        padding) or RGBA rows, bytes or any buffer (a numpy ``uint8`` array). It is converted to
+        the publisher's resolution and frame rate with the GIL released. Before publishing,
+        frames are dropped except the latest, from which publishing starts. Raises ``Error``
+        1011 for a wrong frame, 1015 when the video source is not custom or the publisher is
+        closed."""
+    def push_audio_frame(
+        self,
+        samples: Buffer,
+        sample_rate: int = 48000,
+        channels: int = 1,
+        timestamp_us: Optional[int] = None,
+    ) -> None:
+        """Pushes interleaved PCM to a ``"custom"`` audio source: bytes of native-endian int16,
+        or a buffer of int16 or float32 (numpy arrays, ``array.array``), mono or stereo, any
+        length and rate (8000-192000 Hz); resampled to 48 kHz. Push in real time. Raises
+        ``Error`` 1011 for wrong audio, 1015 when the audio source is not custom or the
+        publisher is closed."""
     @property
     def state(self) -> PublisherState: ...
     @property

@@ -4,10 +4,16 @@
 //! bounded queues that drop the oldest frame when full: a consumer that falls behind loses
 //! frames, it never builds up latency or memory.
 
+mod camera;
+pub mod custom;
 pub mod encoder;
+mod file;
 pub mod h264;
+pub mod level;
+mod microphone;
 pub mod opus;
 mod queue;
+pub(crate) mod scale;
 mod source;
 pub mod synthetic;
 pub mod vp8;
@@ -116,7 +122,16 @@ pub(crate) fn open_video(
 ) -> Result<Source<VideoFrame>> {
     match spec {
         SourceSpec::Synthetic => synthetic::video(resolution.width, resolution.height, frame_rate),
-        _ => Err(not_available("video_source", spec, device)),
+        SourceSpec::File(path) => file::video(path, resolution, frame_rate),
+        SourceSpec::Custom => custom::video(resolution, frame_rate),
+        SourceSpec::Default | SourceSpec::Device(_) => match device {
+            // Camera ids are `video:<index>`, as `get_devices` lists them.
+            Some(d) => match d.device_id.strip_prefix("video:").map(str::parse::<u32>) {
+                Some(Ok(index)) => camera::open(index, &d.label, resolution, frame_rate),
+                _ => Err(not_available("video_source", spec, device)),
+            },
+            None => Err(not_available("video_source", spec, device)),
+        },
     }
 }
 
@@ -124,12 +139,17 @@ pub(crate) fn open_video(
 pub(crate) fn open_audio(spec: &SourceSpec, device: Option<&Device>) -> Result<Source<AudioFrame>> {
     match spec {
         SourceSpec::Synthetic => synthetic::audio(1),
-        _ => Err(not_available("audio_source", spec, device)),
+        SourceSpec::Default => microphone::open(None),
+        SourceSpec::Device(_) => match device {
+            Some(d) => microphone::open(Some(&d.label)),
+            None => Err(not_available("audio_source", spec, device)),
+        },
+        SourceSpec::File(path) => file::audio(path),
+        SourceSpec::Custom => custom::audio(),
     }
 }
 
-// Device capture and file/custom sources come with their own modules; until then they are
-// refused plainly rather than pretending to open.
+// A device the build cannot capture from is refused plainly rather than pretending to open.
 fn not_available(field: &str, spec: &SourceSpec, device: Option<&Device>) -> Error {
     match device {
         Some(d) => Error::new(

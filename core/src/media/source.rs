@@ -1,5 +1,6 @@
 //! A running source of frames: one thread that produces, any number of subscribers.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -50,6 +51,15 @@ impl<F: Clone> Emitter<F> {
         }
     }
 
+    /// How many queues receive the frames now.
+    pub fn subscribers(&self) -> usize {
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Whether the source was asked to stop; producers check it between frames.
     pub fn should_stop(&self) -> bool {
         self.shared.stop.load(Ordering::Acquire)
@@ -77,6 +87,8 @@ pub struct Source<F> {
     label: String,
     shared: Arc<Shared<F>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Where the host feeds a source it pushes frames to (custom sources); `None` otherwise.
+    input: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl<F: Clone + Send + 'static> Source<F> {
@@ -125,7 +137,19 @@ impl<F: Clone + Send + 'static> Source<F> {
             label,
             shared,
             thread: Mutex::new(Some(thread)),
+            input: None,
         })
+    }
+
+    /// Attaches the entry point through which the host feeds this source.
+    pub(crate) fn with_input(mut self, input: Arc<dyn Any + Send + Sync>) -> Self {
+        self.input = Some(input);
+        self
+    }
+
+    /// The entry point attached by [`Source::with_input`], if it is a `T`.
+    pub(crate) fn input<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.input.clone()?.downcast::<T>().ok()
     }
 
     /// A queue that receives every frame from now on, holding at most `capacity` frames.

@@ -1,0 +1,453 @@
+//! Camera capture through nokhwa (V4L2 on Linux, the native API elsewhere).
+//!
+//! We pick the camera mode ourselves (closest to the requested size and rate, preferring
+//! formats we convert without decoding), convert each frame to I420 and scale it to the
+//! publisher's resolution. The camera object lives on the source's thread from open to close.
+//!
+//! No test machine has a camera (no /dev/video*, and v4l2loopback needs a kernel module), so
+//! the parts that do not need one — mode choice, pixel conversion, error mapping — are unit
+//! tested here, and the capture loop is exercised only where a camera exists.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nokhwa::pixel_format::RgbFormat;
+use nokhwa::utils::{CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
+
+use super::scale::I420Scaler;
+use super::source::Emitter;
+use super::{MediaKind, Source, VideoFrame};
+use crate::error::{Error, ErrorCode, Result};
+use crate::settings::Resolution;
+
+/// A camera that delivered frames and then delivers none for this long has stopped.
+const STALL_LIMIT: Duration = Duration::from_secs(3);
+
+/// Opens camera number `index` (from a `video:<index>` device id) and starts capturing,
+/// scaled to `resolution`, at about `frame_rate`.
+pub(crate) fn open(
+    index: u32,
+    label: &str,
+    resolution: Resolution,
+    frame_rate: u32,
+) -> Result<Source<VideoFrame>> {
+    let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
+    let name = label.to_string();
+    let source = Source::spawn(MediaKind::Video, label, move |emitter| {
+        let capture = match Capture::start(index, &name, resolution, frame_rate) {
+            Ok(capture) => {
+                let _ = opened_tx.send(Ok(()));
+                capture
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+                return Ok(());
+            }
+        };
+        capture.run(emitter)
+    })?;
+    match opened_rx.recv() {
+        Ok(Ok(())) => Ok(source),
+        Ok(Err(e)) => {
+            source.stop();
+            Err(e)
+        }
+        Err(_) => Err(Error::internal("the camera thread ended while opening")),
+    }
+}
+
+struct Capture {
+    camera: nokhwa::Camera,
+    label: String,
+    output: Resolution,
+    scaler: Option<I420Scaler>,
+}
+
+impl Capture {
+    fn start(index: u32, label: &str, output: Resolution, frame_rate: u32) -> Result<Capture> {
+        let fail = |e: nokhwa::NokhwaError| open_error(label, &e.to_string());
+        let mut camera = nokhwa::Camera::new(
+            CameraIndex::Index(index),
+            RequestedFormat::new::<RgbFormat>(RequestedFormatType::None),
+        )
+        .map_err(fail)?;
+        let modes: Vec<Mode> = camera
+            .compatible_camera_formats()
+            .map_err(fail)?
+            .into_iter()
+            .map(Mode::from)
+            .collect();
+        let Some(mode) = best_mode(&modes, output, frame_rate) else {
+            return Err(Error::new(
+                ErrorCode::ConstraintsNotSatisfied,
+                format!(
+                    "the camera {label:?} offers no mode we can use for {}x{} at {frame_rate} \
+                     fps (it offers {})",
+                    output.width,
+                    output.height,
+                    describe(&modes)
+                ),
+            ));
+        };
+        camera
+            .set_camera_requset(RequestedFormat::new::<RgbFormat>(
+                RequestedFormatType::Exact(mode.into()),
+            ))
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::ConstraintsNotSatisfied,
+                    format!("the camera {label:?} refused {mode:?}: {e}"),
+                )
+            })?;
+        camera.open_stream().map_err(fail)?;
+        tracing::info!(camera = %label, ?mode, "camera capturing");
+        Ok(Capture {
+            camera,
+            label: label.to_string(),
+            output,
+            scaler: None,
+        })
+    }
+
+    fn run(mut self, emitter: &Emitter<VideoFrame>) -> Result<()> {
+        let started = Instant::now();
+        let mut last_frame = Instant::now();
+        while !emitter.should_stop() {
+            let buffer = match self.camera.frame() {
+                Ok(buffer) => buffer,
+                Err(e) if last_frame.elapsed() < STALL_LIMIT => {
+                    tracing::debug!("camera frame: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Err(e) => {
+                    let _ = self.camera.stop_stream();
+                    return Err(Error::new(
+                        ErrorCode::HardwareUnavailable,
+                        format!("the camera {:?} stopped: {e}", self.label),
+                    ));
+                }
+            };
+            last_frame = Instant::now();
+            let size = buffer.resolution();
+            let (w, h) = (size.width() & !1, size.height() & !1);
+            let i420 = match buffer.source_frame_format() {
+                FrameFormat::YUYV => yuyv_to_i420(buffer.buffer(), size.width(), w, h),
+                FrameFormat::NV12 => nv12_to_i420(buffer.buffer(), size.width(), w, h),
+                FrameFormat::GRAY => gray_to_i420(buffer.buffer(), size.width(), w, h),
+                _ => buffer
+                    .decode_image::<RgbFormat>()
+                    .ok()
+                    .and_then(|rgb| rgb_to_i420(rgb.as_raw(), size.width(), w, h)),
+            };
+            let Some(i420) = i420 else {
+                tracing::debug!("camera frame of an unexpected size; skipped");
+                continue;
+            };
+            if self.scaler.as_ref().map(I420Scaler::source_size) != Some((w, h)) {
+                self.scaler = Some(I420Scaler::new(w, h, self.output));
+            }
+            let data = match &self.scaler {
+                Some(scaler) => scaler.scale(&i420),
+                None => i420,
+            };
+            emitter.emit(VideoFrame {
+                width: self.output.width,
+                height: self.output.height,
+                timestamp_us: started.elapsed().as_micros() as u64,
+                data: data.into(),
+            });
+        }
+        let _ = self.camera.stop_stream();
+        Ok(())
+    }
+}
+
+/// One camera mode, in the terms we choose by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mode {
+    width: u32,
+    height: u32,
+    fps: u32,
+    format: FrameFormat,
+}
+
+impl From<CameraFormat> for Mode {
+    fn from(f: CameraFormat) -> Self {
+        Mode {
+            width: f.width(),
+            height: f.height(),
+            fps: f.frame_rate(),
+            format: f.format(),
+        }
+    }
+}
+
+impl From<Mode> for CameraFormat {
+    fn from(m: Mode) -> Self {
+        CameraFormat::new_from(m.width, m.height, m.format, m.fps)
+    }
+}
+
+fn describe(modes: &[Mode]) -> String {
+    if modes.is_empty() {
+        return "no modes".into();
+    }
+    let mut list: Vec<String> = modes
+        .iter()
+        .map(|m| format!("{}x{}@{} {}", m.width, m.height, m.fps, m.format))
+        .collect();
+    list.truncate(8);
+    list.join(", ")
+}
+
+/// The mode to capture in for `wanted` at `fps`: at least the requested size if the camera
+/// has one (we scale down, never up, when we can), the closest size otherwise; then a frame
+/// rate of at least `fps`, as close as possible; then raw formats before MJPEG (no decoding).
+fn best_mode(modes: &[Mode], wanted: Resolution, fps: u32) -> Option<Mode> {
+    let usable = |m: &&Mode| m.width >= 2 && m.height >= 2 && m.fps > 0;
+    let covers = |m: &Mode| m.width >= wanted.width && m.height >= wanted.height;
+    let area = |m: &Mode| u64::from(m.width) * u64::from(m.height);
+    let wanted_area = u64::from(wanted.width) * u64::from(wanted.height);
+    let format_cost = |f: FrameFormat| match f {
+        FrameFormat::NV12 | FrameFormat::YUYV => 0,
+        FrameFormat::GRAY => 2,
+        FrameFormat::MJPEG => 1,
+        FrameFormat::RAWRGB | FrameFormat::RAWBGR => 1,
+    };
+    modes.iter().filter(usable).copied().min_by_key(|m| {
+        (
+            // Modes that cover the request first, the smallest of them; else the largest.
+            !covers(m),
+            if covers(m) {
+                area(m) - wanted_area
+            } else {
+                wanted_area.saturating_sub(area(m))
+            },
+            // A rate that keeps up first, the closest.
+            m.fps < fps,
+            m.fps.abs_diff(fps),
+            format_cost(m.format),
+        )
+    })
+}
+
+/// Maps a failure to open a camera to the error a user can act on.
+fn open_error(label: &str, detail: &str) -> Error {
+    let lower = detail.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    if has(&[
+        "permission denied",
+        "eacces",
+        "eperm",
+        "operation not permitted",
+    ]) {
+        return crate::devices::access_denied(&format!("camera {label:?}"), detail);
+    }
+    if has(&["busy", "ebusy"]) {
+        return Error::new(
+            ErrorCode::HardwareUnavailable,
+            format!("the camera {label:?} is in use by another program ({detail})"),
+        );
+    }
+    if has(&["no such file", "no such device", "enoent", "enodev"]) {
+        return Error::new(
+            ErrorCode::DeviceNotFound,
+            format!("the camera {label:?} is no longer present ({detail})"),
+        );
+    }
+    Error::new(
+        ErrorCode::HardwareUnavailable,
+        format!("the camera {label:?} cannot be opened ({detail})"),
+    )
+}
+
+/// YUYV (4:2:2 packed, `stride_px` pixels a row) to I420 of `w`×`h` (even), averaging the
+/// chroma of each pair of rows. `None` if the buffer is too short.
+fn yuyv_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
+    let (w, h, stride) = (w as usize, h as usize, stride_px as usize * 2);
+    if src.len() < stride * h || w > stride_px as usize {
+        return None;
+    }
+    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
+    let (y, chroma) = out.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(w * h / 4);
+    for row in 0..h {
+        let line = &src[row * stride..row * stride + w * 2];
+        for x in 0..w {
+            y[row * w + x] = line[x * 2];
+        }
+    }
+    for row in 0..h / 2 {
+        let (a, b) = (&src[2 * row * stride..], &src[(2 * row + 1) * stride..]);
+        for x in 0..w / 2 {
+            let at = x * 4;
+            u[row * w / 2 + x] = (u16::from(a[at + 1]) + u16::from(b[at + 1])).div_ceil(2) as u8;
+            v[row * w / 2 + x] = (u16::from(a[at + 3]) + u16::from(b[at + 3])).div_ceil(2) as u8;
+        }
+    }
+    Some(out)
+}
+
+/// NV12 (Y plane, then interleaved UV at half resolution) to I420.
+fn nv12_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
+    let (w, h, stride) = (w as usize, h as usize, stride_px as usize);
+    let full_h = h; // rows of the Y plane we read (the source may be one row taller if odd)
+    if w > stride || src.len() < stride * full_h + stride * (h / 2) {
+        return None;
+    }
+    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
+    let (y, chroma) = out.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(w * h / 4);
+    for row in 0..h {
+        y[row * w..(row + 1) * w].copy_from_slice(&src[row * stride..row * stride + w]);
+    }
+    let uv = &src[stride * full_h..];
+    for row in 0..h / 2 {
+        for x in 0..w / 2 {
+            u[row * w / 2 + x] = uv[row * stride + 2 * x];
+            v[row * w / 2 + x] = uv[row * stride + 2 * x + 1];
+        }
+    }
+    Some(out)
+}
+
+/// Grey (luma only) to I420 with neutral chroma.
+fn gray_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
+    let (w, h, stride) = (w as usize, h as usize, stride_px as usize);
+    if w > stride || src.len() < stride * h {
+        return None;
+    }
+    let mut out = vec![128u8; VideoFrame::i420_len(w as u32, h as u32)];
+    for row in 0..h {
+        out[row * w..(row + 1) * w].copy_from_slice(&src[row * stride..row * stride + w]);
+    }
+    Some(out)
+}
+
+/// Packed RGB (as nokhwa decodes MJPEG) to I420, BT.601 limited range.
+fn rgb_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
+    let (w, h, stride) = (w as usize, h as usize, stride_px as usize * 3);
+    if src.len() < stride * h {
+        return None;
+    }
+    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
+    let (y, chroma) = out.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(w * h / 4);
+    let px = |row: usize, x: usize| {
+        let at = row * stride + x * 3;
+        (
+            i32::from(src[at]),
+            i32::from(src[at + 1]),
+            i32::from(src[at + 2]),
+        )
+    };
+    for row in 0..h {
+        for x in 0..w {
+            let (r, g, b) = px(row, x);
+            y[row * w + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+        }
+    }
+    for row in 0..h / 2 {
+        for x in 0..w / 2 {
+            let (mut r, mut g, mut b) = (0, 0, 0);
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let (pr, pg, pb) = px(2 * row + dy, 2 * x + dx);
+                (r, g, b) = (r + pr, g + pg, b + pb);
+            }
+            let (r, g, b) = (r / 4, g / 4, b / 4);
+            u[row * w / 2 + x] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
+            v[row * w / 2 + x] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(width: u32, height: u32, fps: u32, format: FrameFormat) -> Mode {
+        Mode {
+            width,
+            height,
+            fps,
+            format,
+        }
+    }
+
+    const HD: Resolution = Resolution {
+        width: 1280,
+        height: 720,
+    };
+
+    #[test]
+    fn picks_the_smallest_mode_covering_the_request_at_a_rate_that_keeps_up() {
+        use FrameFormat::{MJPEG, YUYV};
+        let modes = [
+            mode(640, 480, 30, YUYV),
+            mode(1280, 720, 10, YUYV),
+            mode(1280, 720, 30, MJPEG),
+            mode(1920, 1080, 30, MJPEG),
+        ];
+        // 720p30 only comes as MJPEG: a rate that keeps up beats a raw format at 10 fps.
+        assert_eq!(best_mode(&modes, HD, 30), Some(modes[2]));
+        // With raw 720p30 too, the raw one wins.
+        let with_raw = [modes[2], mode(1280, 720, 30, YUYV)];
+        assert_eq!(best_mode(&with_raw, HD, 30), Some(with_raw[1]));
+        // Asking for more than the camera has: the largest it has.
+        let small = [mode(320, 240, 30, YUYV), mode(640, 480, 30, YUYV)];
+        assert_eq!(best_mode(&small, HD, 30), Some(small[1]));
+        // Nothing usable.
+        assert_eq!(best_mode(&[], HD, 30), None);
+        assert_eq!(best_mode(&[mode(0, 0, 30, YUYV)], HD, 30), None);
+    }
+
+    #[test]
+    fn os_errors_map_to_codes_a_user_can_act_on() {
+        let denied = open_error(
+            "cam",
+            "Could not open device: Permission denied (os error 13)",
+        );
+        assert_eq!(denied.code, ErrorCode::UserMediaAccessDenied);
+        assert!(denied.message.starts_with("Publisher Access Denied:"));
+        let busy = open_error("cam", "Device or resource busy (os error 16)");
+        assert_eq!(busy.code, ErrorCode::HardwareUnavailable);
+        let gone = open_error("cam", "No such file or directory (os error 2)");
+        assert_eq!(gone.code, ErrorCode::DeviceNotFound);
+        let other = open_error("cam", "Invalid argument");
+        assert_eq!(other.code, ErrorCode::HardwareUnavailable);
+    }
+
+    #[test]
+    fn packed_and_semi_planar_frames_convert_to_i420() {
+        // 4x2 YUYV: Y 10..17, U 100/104 over the two rows, V 200/204.
+        let yuyv = [
+            10, 100, 11, 200, 12, 100, 13, 200, //
+            14, 104, 15, 204, 16, 104, 17, 204,
+        ];
+        let out = yuyv_to_i420(&yuyv, 4, 4, 2).unwrap();
+        assert_eq!(&out[..8], &[10, 11, 12, 13, 14, 15, 16, 17]);
+        assert_eq!(&out[8..], &[102, 102, 202, 202]);
+        // 4x2 NV12.
+        let nv12 = [1, 2, 3, 4, 5, 6, 7, 8, 50, 60, 51, 61];
+        let out = nv12_to_i420(&nv12, 4, 4, 2).unwrap();
+        assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8, 50, 51, 60, 61]);
+        // Grey gets neutral chroma; short buffers are refused, not read past.
+        assert_eq!(
+            gray_to_i420(&[9; 8], 4, 4, 2).unwrap()[8..],
+            [128, 128, 128, 128]
+        );
+        assert!(yuyv_to_i420(&yuyv[..10], 4, 4, 2).is_none());
+        assert!(nv12_to_i420(&nv12[..9], 4, 4, 2).is_none());
+        assert!(rgb_to_i420(&[0; 5], 2, 2, 2).is_none());
+    }
+
+    #[test]
+    fn rgb_converts_with_bt601_levels() {
+        let white = rgb_to_i420(&[255; 12], 2, 2, 2).unwrap();
+        assert_eq!(white, [235, 235, 235, 235, 128, 128]);
+        let black = rgb_to_i420(&[0; 12], 2, 2, 2).unwrap();
+        assert_eq!(black, [16, 16, 16, 16, 128, 128]);
+    }
+}

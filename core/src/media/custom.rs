@@ -1,0 +1,1150 @@
+//! Custom sources (`video_source` / `audio_source` `"custom"`): the host pushes the frames.
+//!
+//! [`Publisher::push_video_frame`](crate::Publisher::push_video_frame) takes I420 (three planes
+//! with their strides) or RGBA (one plane with its stride) of any size. The frame is checked,
+//! converted to I420 (RGBA by BT.601, limited range; alpha is ignored), scaled to the
+//! publisher's resolution (bilinear, to the exact size: the aspect ratio is the host's to keep)
+//! and thinned to the publisher's frame rate, as OpenTok publishes the size and rate it was
+//! asked for.
+//!
+//! [`Publisher::push_audio_frame`](crate::Publisher::push_audio_frame) takes interleaved 16-bit
+//! or float PCM, mono or stereo, at any rate from 8 to 192 kHz and of any length. It is
+//! resampled (linearly) to 48 kHz and cut into the library's 10 ms frames; a remainder waits
+//! for the next push.
+//!
+//! Checks and conversion run on the pushing thread, so that a bad frame fails its call (1011,
+//! naming the argument) and the cost lands on the host that pushes. The frames then reach the
+//! encoders through the source's own thread, like every source's; audio leaves it paced at
+//! real time, so that a host may push in pieces larger than the encoder's queue (up to 320 ms
+//! waits there; a host that runs further ahead loses the oldest audio, not latency).
+//!
+//! Timestamps (µs) are optional. Host timestamps keep their spacing on the source's clock;
+//! ones that do not advance, or stray more than 2 s from the library's clock, are re-anchored to
+//! it, so `0` (or no timestamp) means "now".
+//!
+//! Frames pushed while the publisher is not published are checked, counted as captured and
+//! dropped, except the latest video frame: when publishing starts, the encoder begins (with a
+//! keyframe) from it, so that `publish`, which completes once media flows, does not depend on
+//! the host pushing at that moment. Audio is not kept (stale sound is worse than none): an
+//! audio-only custom publisher completes `publish` once the host pushes. Frames pushed while
+//! `init_publisher` runs are checked and dropped.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::queue::PopError;
+use super::source::Emitter;
+use super::{
+    AudioFrame, FrameQueue, MediaKind, Source, VideoFrame, AUDIO_FRAME_MS, AUDIO_FRAME_SAMPLES,
+    AUDIO_SAMPLE_RATE,
+};
+use crate::error::{Error, Result};
+use crate::settings::Resolution;
+
+/// Largest accepted side of a pushed video frame, in pixels.
+pub const MAX_FRAME_SIDE: u32 = 8192;
+/// Lowest accepted sample rate of pushed audio, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 8_000;
+/// Highest accepted sample rate of pushed audio, in Hz.
+pub const MAX_SAMPLE_RATE: u32 = 192_000;
+/// Host timestamps further than this from the library's clock are re-anchored to it.
+const MAX_TIMESTAMP_SKEW_US: i128 = 2_000_000;
+/// Pushed audio the source holds before dropping the oldest: 320 ms.
+const AUDIO_INTAKE_FRAMES: usize = 32;
+/// How far ahead of real time the audio source may hand frames to the encoders.
+const AUDIO_LEAD: Duration = Duration::from_millis(40);
+/// How often a source thread looks at its stop flag while idle.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The pixel layout of a pushed video frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoFormat {
+    /// Planar 4:2:0: Y (width × height), then U and V (width/2 × height/2); even sides.
+    I420,
+    /// 8-bit R, G, B, A per pixel, in that byte order; alpha is ignored.
+    Rgba,
+}
+
+impl VideoFormat {
+    /// `"i420"` or `"rgba"`, the names the bindings accept.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoFormat::I420 => "i420",
+            VideoFormat::Rgba => "rgba",
+        }
+    }
+
+    /// The number the C API uses: 0 for I420, 1 for RGBA.
+    pub fn code(self) -> i32 {
+        match self {
+            VideoFormat::I420 => 0,
+            VideoFormat::Rgba => 1,
+        }
+    }
+
+    /// The format with C number `code`; another number is 1011 naming `format`.
+    pub fn from_code(code: i32) -> Result<Self> {
+        match code {
+            0 => Ok(VideoFormat::I420),
+            1 => Ok(VideoFormat::Rgba),
+            _ => Err(Error::invalid_parameter(
+                "format",
+                format!("{code} is not a video format: expected 0 (I420) or 1 (RGBA)"),
+            )),
+        }
+    }
+
+    /// The format named `name` (`"i420"`, `"rgba"`, any case); another name is 1011.
+    pub fn from_name(name: &str) -> Result<Self> {
+        name.parse()
+            .map_err(|e: String| Error::invalid_parameter("format", e))
+    }
+
+    /// Checks a frame's size and strides (bytes per row, per plane; RGBA uses the first) and
+    /// returns how many bytes each plane must hold: `stride × rows` (0 for planes the format
+    /// does not have). Errors are 1011 naming the argument: `width`, `height`, `stride[i]`.
+    pub fn plane_lengths(self, width: u32, height: u32, strides: [usize; 3]) -> Result<[usize; 3]> {
+        for (name, side) in [("width", width), ("height", height)] {
+            if side == 0 {
+                return Err(Error::invalid_parameter(name, "must be at least 1"));
+            }
+            if side > MAX_FRAME_SIDE {
+                return Err(Error::invalid_parameter(
+                    name,
+                    format!("{side} is larger than {MAX_FRAME_SIDE}"),
+                ));
+            }
+        }
+        let (w, h) = (width as usize, height as usize);
+        let (rows, row_bytes, planes) = match self {
+            VideoFormat::I420 => {
+                for (name, side) in [("width", width), ("height", height)] {
+                    if side % 2 != 0 {
+                        return Err(Error::invalid_parameter(
+                            name,
+                            format!("{side} is odd; I420 frames have even sides"),
+                        ));
+                    }
+                }
+                ([h, h / 2, h / 2], [w, w / 2, w / 2], 3)
+            }
+            VideoFormat::Rgba => ([h, 0, 0], [w * 4, 0, 0], 1),
+        };
+        let mut lengths = [0usize; 3];
+        for i in 0..planes {
+            let name = format!("stride[{i}]");
+            if strides[i] < row_bytes[i] {
+                return Err(Error::invalid_parameter(
+                    &name,
+                    format!(
+                        "{} is less than a row of a {width}-pixel-wide {} frame ({} bytes)",
+                        strides[i],
+                        self.as_str().to_ascii_uppercase(),
+                        row_bytes[i]
+                    ),
+                ));
+            }
+            lengths[i] = strides[i]
+                .checked_mul(rows[i])
+                .ok_or_else(|| Error::invalid_parameter(&name, "is too large"))?;
+        }
+        Ok(lengths)
+    }
+}
+
+impl FromStr for VideoFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "i420" => Ok(VideoFormat::I420),
+            "rgba" => Ok(VideoFormat::Rgba),
+            _ => Err(format!("expected \"i420\" or \"rgba\", got {s:?}")),
+        }
+    }
+}
+
+/// A video frame the host pushes, borrowed for the duration of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoFrameRef<'a> {
+    /// I420 or RGBA.
+    pub format: VideoFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// I420: Y, U, V; RGBA: the pixels, then two unused (empty) slices.
+    pub planes: [&'a [u8]; 3],
+    /// Bytes per row of each plane (at least the row's width in bytes).
+    pub strides: [usize; 3],
+    /// Capture time in µs on the host's clock; `None` stamps the frame on arrival.
+    pub timestamp_us: Option<u64>,
+}
+
+impl<'a> VideoFrameRef<'a> {
+    /// A frame from one buffer without padding: I420's three planes one after the other, or
+    /// RGBA's rows. Its length must be exactly the frame's (1011 naming `data` otherwise).
+    pub fn packed(
+        format: VideoFormat,
+        width: u32,
+        height: u32,
+        data: &'a [u8],
+        timestamp_us: Option<u64>,
+    ) -> Result<Self> {
+        let (w, half) = (width as usize, width as usize / 2);
+        let strides = match format {
+            VideoFormat::I420 => [w, half, half],
+            VideoFormat::Rgba => [w.saturating_mul(4), 0, 0],
+        };
+        let lengths = format.plane_lengths(width, height, strides)?;
+        let expected: usize = lengths.iter().sum();
+        if data.len() != expected {
+            return Err(Error::invalid_parameter(
+                "data",
+                format!(
+                    "{} bytes is not a {width}x{height} {} frame ({expected} bytes)",
+                    data.len(),
+                    format.as_str().to_ascii_uppercase()
+                ),
+            ));
+        }
+        let (y, rest) = data.split_at(lengths[0]);
+        let (u, v) = rest.split_at(lengths[1]);
+        Ok(VideoFrameRef {
+            format,
+            width,
+            height,
+            planes: [y, u, v],
+            strides,
+            timestamp_us,
+        })
+    }
+
+    /// Checks the frame: size, strides, and that each plane holds `stride × rows` bytes.
+    pub fn check(&self) -> Result<()> {
+        let lengths = self
+            .format
+            .plane_lengths(self.width, self.height, self.strides)?;
+        for (i, (plane, needed)) in self.planes.iter().zip(lengths).enumerate() {
+            if plane.len() < needed {
+                return Err(Error::invalid_parameter(
+                    &format!("data[{i}]"),
+                    format!(
+                        "{} bytes is less than stride[{i}] x rows ({needed} bytes)",
+                        plane.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Interleaved PCM the host pushes, in one of the layouts hosts have at hand.
+#[derive(Debug, Clone, Copy)]
+pub enum AudioSamples<'a> {
+    /// 16-bit signed samples.
+    I16(&'a [i16]),
+    /// Float samples, full scale ±1.0 (beyond is clipped).
+    F32(&'a [f32]),
+    /// 16-bit signed samples as bytes in the machine's byte order (a Python `bytes`, a Node
+    /// `Buffer`); an odd length is 1011.
+    I16Bytes(&'a [u8]),
+    /// Float samples as bytes in the machine's byte order.
+    F32Bytes(&'a [u8]),
+}
+
+impl AudioSamples<'_> {
+    /// The number of samples (all channels); bytes that do not make whole samples are 1011.
+    fn count(&self) -> Result<usize> {
+        let (bytes, size, what) = match self {
+            AudioSamples::I16(s) => return Ok(s.len()),
+            AudioSamples::F32(s) => return Ok(s.len()),
+            AudioSamples::I16Bytes(b) => (b.len(), 2, "16-bit"),
+            AudioSamples::F32Bytes(b) => (b.len(), 4, "32-bit float"),
+        };
+        if bytes % size != 0 {
+            return Err(Error::invalid_parameter(
+                "samples",
+                format!("{bytes} bytes is not a whole number of {what} samples"),
+            ));
+        }
+        Ok(bytes / size)
+    }
+
+    /// Appends every sample as i16.
+    fn append_i16(&self, out: &mut Vec<i16>) {
+        fn from_f32(x: f32) -> i16 {
+            // NaN becomes silence; `as` saturates what lies beyond full scale.
+            if x.is_nan() {
+                0
+            } else {
+                (x * 32767.0).round() as i16
+            }
+        }
+        match self {
+            AudioSamples::I16(s) => out.extend_from_slice(s),
+            AudioSamples::F32(s) => out.extend(s.iter().map(|&x| from_f32(x))),
+            AudioSamples::I16Bytes(b) => {
+                out.extend(b.chunks_exact(2).map(|c| i16::from_ne_bytes([c[0], c[1]])))
+            }
+            AudioSamples::F32Bytes(b) => out.extend(
+                b.chunks_exact(4)
+                    .map(|c| from_f32(f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))),
+            ),
+        }
+    }
+}
+
+/// Audio the host pushes, borrowed for the duration of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct AudioFrameRef<'a> {
+    /// Interleaved samples: `samples per channel × channels` of them.
+    pub samples: AudioSamples<'a>,
+    /// Samples per second per channel, 8000..=192000.
+    pub sample_rate: u32,
+    /// 1 (mono) or 2 (stereo, left first).
+    pub channels: u32,
+    /// Capture time of the first sample in µs on the host's clock; `None` stamps it on arrival.
+    pub timestamp_us: Option<u64>,
+}
+
+impl AudioFrameRef<'_> {
+    /// Checks the piece of audio; returns its samples per channel.
+    pub fn check(&self) -> Result<usize> {
+        check_channels(self.channels)?;
+        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
+            return Err(Error::invalid_parameter(
+                "sample_rate",
+                format!(
+                    "{} Hz is outside {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz",
+                    self.sample_rate
+                ),
+            ));
+        }
+        let count = self.samples.count()?;
+        if count == 0 {
+            return Err(Error::invalid_parameter("samples", "no samples"));
+        }
+        if count % self.channels as usize != 0 {
+            return Err(Error::invalid_parameter(
+                "samples",
+                format!(
+                    "{count} samples do not split into {} channels",
+                    self.channels
+                ),
+            ));
+        }
+        Ok(count / self.channels as usize)
+    }
+}
+
+fn check_channels(channels: u32) -> Result<()> {
+    if !(1..=2).contains(&channels) {
+        return Err(Error::invalid_parameter(
+            "channels",
+            format!("{channels}: expected 1 (mono) or 2 (stereo)"),
+        ));
+    }
+    Ok(())
+}
+
+/// How many samples `samples_per_channel` frames of `channels` channels are, for an API that
+/// is given the two separately (C): checks `channels` (1011) and the product.
+pub fn audio_sample_count(samples_per_channel: usize, channels: u32) -> Result<usize> {
+    check_channels(channels)?;
+    samples_per_channel
+        .checked_mul(channels as usize)
+        .filter(|&n| n <= isize::MAX as usize / 4)
+        .ok_or_else(|| Error::invalid_parameter("samples_per_channel", "is too large"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The source's clock: µs since it opened. Maps host timestamps onto it.
+struct Clock {
+    start: Instant,
+    /// Source time minus host time, once a host timestamp was seen.
+    offset: Option<i128>,
+    last: Option<u64>,
+}
+
+impl Clock {
+    fn new(start: Instant) -> Self {
+        Clock {
+            start,
+            offset: None,
+            last: None,
+        }
+    }
+
+    /// The source time of something the host stamped `host` (or did not stamp), strictly
+    /// after the previous one.
+    fn stamp(&mut self, host: Option<u64>) -> u64 {
+        let now = self.start.elapsed().as_micros() as i128;
+        let floor = self.last.map_or(0, |l| i128::from(l) + 1);
+        let mapped = match (host, self.offset) {
+            (Some(t), Some(offset)) => Some(i128::from(t) + offset)
+                .filter(|&ts| ts >= floor && (ts - now).abs() <= MAX_TIMESTAMP_SKEW_US),
+            _ => None,
+        };
+        let ts = mapped.unwrap_or_else(|| {
+            let ts = now.max(floor);
+            if let Some(t) = host {
+                self.offset = Some(ts - i128::from(t));
+            }
+            ts
+        });
+        let ts = ts.clamp(0, i128::from(u64::MAX)) as u64;
+        self.last = Some(ts);
+        ts
+    }
+}
+
+/// The entry point of a custom video source.
+pub(crate) struct VideoInput {
+    width: u32,
+    height: u32,
+    period_us: u64,
+    intake: Arc<FrameQueue<VideoFrame>>,
+    state: Mutex<VideoState>,
+}
+
+struct VideoState {
+    clock: Clock,
+    /// When the next frame is due at the publisher's frame rate.
+    next_due: Option<u64>,
+    /// The last frame pushed, for an encoder that starts after it.
+    latest: Option<VideoFrame>,
+}
+
+impl VideoState {
+    /// Whether a frame at `ts` is kept at one frame per `period` µs. A frame a little early
+    /// (a quarter period: jitter) is kept; earlier ones are thinned out.
+    fn admit(&mut self, ts: u64, period: u64) -> bool {
+        if let Some(due) = self.next_due {
+            if ts + period / 4 < due {
+                return false;
+            }
+            // On the grid while the host keeps up; from this frame on after a gap.
+            self.next_due = Some(if ts < due + period {
+                due + period
+            } else {
+                ts + period
+            });
+        } else {
+            self.next_due = Some(ts + period);
+        }
+        true
+    }
+}
+
+impl VideoInput {
+    /// Checks, converts and hands on one frame.
+    pub(crate) fn push(&self, frame: &VideoFrameRef<'_>) -> Result<()> {
+        frame.check()?;
+        let timestamp_us = {
+            let mut state = lock(&self.state);
+            let ts = state.clock.stamp(frame.timestamp_us);
+            if !state.admit(ts, self.period_us) {
+                return Ok(());
+            }
+            ts
+        };
+        let frame = VideoFrame {
+            width: self.width,
+            height: self.height,
+            timestamp_us,
+            data: to_i420(frame, self.width, self.height).into(),
+        };
+        lock(&self.state).latest = Some(frame.clone());
+        self.intake.push(frame);
+        Ok(())
+    }
+
+    /// The latest frame again, stamped now: the first frame of an encoder that starts while
+    /// the host pushes nothing (so that `publish`, which completes once media flows, does not
+    /// wait for the host's next frame).
+    fn replay(&self) -> Option<VideoFrame> {
+        let mut state = lock(&self.state);
+        let mut frame = state.latest.clone()?;
+        frame.timestamp_us = state.clock.stamp(None);
+        Some(frame)
+    }
+}
+
+/// The entry point of a custom audio source.
+pub(crate) struct AudioInput {
+    intake: Arc<FrameQueue<AudioFrame>>,
+    state: Mutex<AudioState>,
+}
+
+struct AudioState {
+    clock: Clock,
+    /// The rate and channel count of the previous push.
+    format: Option<(u32, u16)>,
+    resampler: Resampler,
+    /// 48 kHz samples not yet making a whole 10 ms frame.
+    pending: Vec<i16>,
+    /// Source time of the first pending sample (of the next frame).
+    next_us: Option<u64>,
+}
+
+/// How far the time of a push may be past where the audio before it ended before the
+/// timeline is re-anchored (after a pause, or a jump of the host's clock).
+const AUDIO_REANCHOR_US: u64 = 100_000;
+
+impl AudioInput {
+    /// Checks, resamples and cuts one piece of audio into 10 ms frames.
+    pub(crate) fn push(&self, frame: &AudioFrameRef<'_>) -> Result<()> {
+        let per_channel = frame.check()?;
+        let channels = frame.channels as u16;
+        let rate = frame.sample_rate;
+        let mut pcm = Vec::with_capacity(per_channel * channels as usize);
+        frame.samples.append_i16(&mut pcm);
+
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let ts = state.clock.stamp(frame.timestamp_us);
+        if state.format != Some((rate, channels)) {
+            if state.format.map(|(_, c)| c) != Some(channels) {
+                state.pending.clear();
+            }
+            state.format = Some((rate, channels));
+            state.resampler = Resampler::new(rate, channels);
+        }
+        // Frame times follow the samples; the push's time only re-anchors them after a pause
+        // or a jump. What is pending came before this push, whose first sample is at `ts`.
+        let ch = channels as usize;
+        let frame_us = u64::from(AUDIO_FRAME_MS) * 1000;
+        let pending_us =
+            (state.pending.len() / ch) as u64 * 1_000_000 / u64::from(AUDIO_SAMPLE_RATE);
+        let anchored = ts.saturating_sub(pending_us);
+        // Forward only: never before the frames already handed on.
+        let mut next_us = match state.next_us {
+            Some(next) if anchored <= next + AUDIO_REANCHOR_US => next,
+            _ => anchored,
+        };
+        state.resampler.process(&pcm, &mut state.pending);
+
+        let chunk = AUDIO_FRAME_SAMPLES * ch;
+        let mut used = 0;
+        while state.pending.len() - used >= chunk {
+            self.intake.push(AudioFrame {
+                channels,
+                timestamp_us: next_us,
+                samples: Arc::from(&state.pending[used..used + chunk]),
+            });
+            next_us += frame_us;
+            used += chunk;
+        }
+        state.pending.drain(..used);
+        state.next_us = Some(next_us);
+        Ok(())
+    }
+}
+
+/// Streaming linear resampler to 48 kHz: the position of the next output sample is kept in
+/// exact fractions of an input sample, so long streams neither drift nor click between pushes.
+struct Resampler {
+    rate: u64,
+    channels: usize,
+    /// The last input frame of the previous push (index 0 of the next one's sequence).
+    previous: Option<[i16; 2]>,
+    /// Position of the next output sample in the sequence, in 1/48000 of an input sample.
+    position: u64,
+}
+
+impl Resampler {
+    fn new(rate: u32, channels: u16) -> Self {
+        Resampler {
+            rate: u64::from(rate),
+            channels: channels as usize,
+            previous: None,
+            position: 0,
+        }
+    }
+
+    fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
+        let ch = self.channels;
+        if self.rate == u64::from(AUDIO_SAMPLE_RATE) {
+            out.extend_from_slice(input);
+            return;
+        }
+        let out_rate = u64::from(AUDIO_SAMPLE_RATE);
+        let previous = self.previous;
+        let offset = usize::from(previous.is_some());
+        let total = input.len() / ch + offset;
+        let sample = |frame: usize, c: usize| -> i64 {
+            match (previous, frame.checked_sub(offset)) {
+                (_, Some(i)) => i64::from(input[i * ch + c]),
+                (Some(p), None) => i64::from(p[c]),
+                (None, None) => 0,
+            }
+        };
+        out.reserve((total as u64 * out_rate / self.rate) as usize * ch + ch);
+        loop {
+            let i = (self.position / out_rate) as usize;
+            if i + 1 >= total {
+                break;
+            }
+            let frac = (self.position % out_rate) as i64;
+            let whole = out_rate as i64;
+            for c in 0..ch {
+                let (a, b) = (sample(i, c), sample(i + 1, c));
+                let mixed = a * (whole - frac) + b * frac;
+                out.push(((mixed + whole / 2).div_euclid(whole)) as i16);
+            }
+            self.position += self.rate;
+        }
+        if total > 0 {
+            let mut last = [0i16; 2];
+            for (c, slot) in last.iter_mut().enumerate().take(ch) {
+                *slot = sample(total - 1, c) as i16;
+            }
+            self.previous = Some(last);
+            self.position -= (total as u64 - 1) * out_rate;
+        }
+    }
+}
+
+/// Opens a custom video source publishing `resolution` at `frame_rate`.
+pub(crate) fn video(resolution: Resolution, frame_rate: u32) -> Result<Source<VideoFrame>> {
+    let intake = Arc::new(FrameQueue::new(2));
+    let input = Arc::new(VideoInput {
+        width: resolution.width,
+        height: resolution.height,
+        period_us: 1_000_000 / u64::from(frame_rate.max(1)),
+        intake: intake.clone(),
+        state: Mutex::new(VideoState {
+            clock: Clock::new(Instant::now()),
+            next_due: None,
+            latest: None,
+        }),
+    });
+    let feed = input.clone();
+    let source = Source::spawn(MediaKind::Video, "custom", move |out| {
+        let mut known = 0;
+        relay(
+            &intake,
+            out,
+            |_| true,
+            |out| {
+                // A new subscriber (an encoder starting) gets the latest frame at once.
+                let subscribers = out.subscribers();
+                if subscribers > known {
+                    if let Some(frame) = feed.replay() {
+                        out.emit(frame);
+                    }
+                }
+                known = subscribers;
+            },
+        );
+        Ok(())
+    })?;
+    Ok(source.with_input(input))
+}
+
+/// Opens a custom audio source.
+pub(crate) fn audio() -> Result<Source<AudioFrame>> {
+    let intake = Arc::new(FrameQueue::new(AUDIO_INTAKE_FRAMES));
+    let input = Arc::new(AudioInput {
+        intake: intake.clone(),
+        state: Mutex::new(AudioState {
+            clock: Clock::new(Instant::now()),
+            format: None,
+            resampler: Resampler::new(AUDIO_SAMPLE_RATE, 1),
+            pending: Vec::new(),
+            next_us: None,
+        }),
+    });
+    let source = Source::spawn(MediaKind::Audio, "custom", move |out| {
+        let period = Duration::from_millis(u64::from(AUDIO_FRAME_MS));
+        let mut due: Option<Instant> = None;
+        relay(
+            &intake,
+            out,
+            |out| {
+                // Real time, a little ahead; after a pause (or when late) from now.
+                let now = Instant::now();
+                let at = due.filter(|&d| d + period > now).unwrap_or(now);
+                if at > now + AUDIO_LEAD && !out.sleep_until(at - AUDIO_LEAD) {
+                    return false;
+                }
+                due = Some(at + period);
+                true
+            },
+            |_| {},
+        );
+        Ok(())
+    })?;
+    Ok(source.with_input(input))
+}
+
+/// The source thread: hands what the host pushed to the subscribers, after `pace` (false:
+/// stop), until the source stops. `tick` runs between frames and while idle.
+fn relay<F: Clone>(
+    intake: &FrameQueue<F>,
+    out: &Emitter<F>,
+    mut pace: impl FnMut(&Emitter<F>) -> bool,
+    mut tick: impl FnMut(&Emitter<F>),
+) {
+    while !out.should_stop() {
+        tick(out);
+        match intake.pop(POLL) {
+            Ok(frame) => {
+                if !pace(out) {
+                    break;
+                }
+                out.emit(frame);
+            }
+            Err(PopError::Timeout) => {}
+            Err(PopError::Closed) => break,
+        }
+    }
+    intake.close();
+}
+
+/// The entry point of a custom video source, or `None` for another kind of source.
+pub(crate) fn video_input(source: &Source<VideoFrame>) -> Option<Arc<VideoInput>> {
+    source.input::<VideoInput>()
+}
+
+/// The entry point of a custom audio source, or `None` for another kind of source.
+pub(crate) fn audio_input(source: &Source<AudioFrame>) -> Option<Arc<AudioInput>> {
+    source.input::<AudioInput>()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pixels
+
+/// One plane: bytes, bytes per row, size in samples.
+#[derive(Clone, Copy)]
+struct Plane<'a> {
+    data: &'a [u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+}
+
+/// The frame as packed I420 of `width`x`height` (even sides).
+fn to_i420(frame: &VideoFrameRef<'_>, width: u32, height: u32) -> Vec<u8> {
+    let (dw, dh) = (width as usize, height as usize);
+    let mut out = vec![0u8; VideoFrame::i420_len(width, height)];
+    let (dst_y, chroma) = out.split_at_mut(dw * dh);
+    let (dst_u, dst_v) = chroma.split_at_mut((dw / 2) * (dh / 2));
+    let (sw, sh) = (frame.width as usize, frame.height as usize);
+    let converted;
+    let [y, u, v] = match frame.format {
+        VideoFormat::I420 => {
+            let plane = |i: usize, w, h| Plane {
+                data: frame.planes[i],
+                stride: frame.strides[i],
+                width: w,
+                height: h,
+            };
+            [
+                plane(0, sw, sh),
+                plane(1, sw / 2, sh / 2),
+                plane(2, sw / 2, sh / 2),
+            ]
+        }
+        VideoFormat::Rgba if (sw, sh) == (dw, dh) => {
+            rgba_to_yuv(
+                frame.planes[0],
+                frame.strides[0],
+                sw,
+                sh,
+                [dst_y, dst_u, dst_v],
+            );
+            return out;
+        }
+        VideoFormat::Rgba => {
+            let (cw, ch) = (sw.div_ceil(2), sh.div_ceil(2));
+            let mut planes = [vec![0u8; sw * sh], vec![0u8; cw * ch], vec![0u8; cw * ch]];
+            {
+                let [y, u, v] = &mut planes;
+                rgba_to_yuv(frame.planes[0], frame.strides[0], sw, sh, [y, u, v]);
+            }
+            converted = planes;
+            let plane = |i: usize, w, h| Plane {
+                data: &converted[i],
+                stride: w,
+                width: w,
+                height: h,
+            };
+            [plane(0, sw, sh), plane(1, cw, ch), plane(2, cw, ch)]
+        }
+    };
+    scale(y, dst_y, dw, dh);
+    scale(u, dst_u, dw / 2, dh / 2);
+    scale(v, dst_v, dw / 2, dh / 2);
+    out
+}
+
+/// BT.601 limited range ("studio swing"), as video codecs expect: Y 16..235, U/V 16..240.
+fn luma(r: i32, g: i32, b: i32) -> u8 {
+    (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8
+}
+
+fn chroma(r: i32, g: i32, b: i32) -> (u8, u8) {
+    let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+    let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+    (u as u8, v as u8)
+}
+
+/// Converts RGBA of `w`x`h` into tightly packed planes: Y of `w`x`h`, U and V of
+/// ceil(w/2) x ceil(h/2), each chroma sample from the mean colour of its (up to) 2x2 pixels.
+fn rgba_to_yuv(src: &[u8], stride: usize, w: usize, h: usize, [y, u, v]: [&mut [u8]; 3]) {
+    let cw = w.div_ceil(2);
+    for row in 0..h {
+        let line = &src[row * stride..row * stride + w * 4];
+        for (x, px) in line.chunks_exact(4).enumerate() {
+            y[row * w + x] = luma(px[0].into(), px[1].into(), px[2].into());
+        }
+    }
+    for cy in 0..h.div_ceil(2) {
+        let rows = 2 * cy..(2 * cy + 2).min(h);
+        for cx in 0..cw {
+            let cols = 2 * cx..(2 * cx + 2).min(w);
+            let (mut r, mut g, mut b, mut n) = (0i32, 0i32, 0i32, 0i32);
+            for row in rows.clone() {
+                for col in cols.clone() {
+                    let p = row * stride + col * 4;
+                    r += i32::from(src[p]);
+                    g += i32::from(src[p + 1]);
+                    b += i32::from(src[p + 2]);
+                    n += 1;
+                }
+            }
+            let (cu, cv) = chroma((r + n / 2) / n, (g + n / 2) / n, (b + n / 2) / n);
+            u[cy * cw + cx] = cu;
+            v[cy * cw + cx] = cv;
+        }
+    }
+}
+
+/// Where destination sample `i` of `dst` falls in a source of `src` samples, centres
+/// aligned: the source index and the weight of the next one, in 1/256.
+fn source_position(i: usize, src: usize, dst: usize) -> (usize, u32) {
+    let pos = ((2 * i as u64 + 1) * src as u64 * 256 / (2 * dst as u64)) as i64 - 128;
+    let pos = pos.clamp(0, (src as i64 - 1) * 256);
+    ((pos >> 8) as usize, (pos & 255) as u32)
+}
+
+/// Scales a plane into tightly packed `dw`x`dh` bytes: a copy at the same size, bilinear
+/// otherwise.
+fn scale(src: Plane<'_>, dst: &mut [u8], dw: usize, dh: usize) {
+    if (src.width, src.height) == (dw, dh) {
+        for (row, out) in dst.chunks_exact_mut(dw).enumerate() {
+            out.copy_from_slice(&src.data[row * src.stride..row * src.stride + dw]);
+        }
+        return;
+    }
+    let columns: Vec<(usize, usize, u32)> = (0..dw)
+        .map(|x| {
+            let (x0, fx) = source_position(x, src.width, dw);
+            (x0, (x0 + 1).min(src.width - 1), fx)
+        })
+        .collect();
+    for (row, out) in dst.chunks_exact_mut(dw).enumerate() {
+        let (y0, fy) = source_position(row, src.height, dh);
+        let y1 = (y0 + 1).min(src.height - 1);
+        let top = &src.data[y0 * src.stride..];
+        let bottom = &src.data[y1 * src.stride..];
+        for (px, &(x0, x1, fx)) in out.iter_mut().zip(&columns) {
+            let upper = u32::from(top[x0]) * (256 - fx) + u32::from(top[x1]) * fx;
+            let lower = u32::from(bottom[x0]) * (256 - fx) + u32::from(bottom[x1]) * fx;
+            *px = ((upper * (256 - fy) + lower * fy + (1 << 15)) >> 16) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn rgba(w: usize, h: usize, color: [u8; 3]) -> Vec<u8> {
+        (0..w * h)
+            .flat_map(|_| [color[0], color[1], color[2], 255])
+            .collect()
+    }
+
+    fn field_of(e: &Error) -> &str {
+        e.message.split(':').next().unwrap()
+    }
+
+    #[test]
+    fn bt601_of_primaries_and_greys() {
+        assert_eq!(luma(0, 0, 0), 16);
+        assert_eq!(luma(255, 255, 255), 235);
+        assert_eq!(chroma(255, 255, 255), (128, 128));
+        assert_eq!((luma(255, 0, 0), chroma(255, 0, 0)), (82, (90, 240)));
+        assert_eq!((luma(0, 255, 0), chroma(0, 255, 0)), (144, (54, 34)));
+        assert_eq!((luma(0, 0, 255), chroma(0, 0, 255)), (41, (240, 110)));
+    }
+
+    #[test]
+    fn rgba_converts_and_scales_to_the_publisher_size() {
+        for (w, h) in [(64, 48), (33, 17), (640, 480)] {
+            let pixels = rgba(w, h, [255, 0, 0]);
+            let frame = VideoFrameRef::packed(VideoFormat::Rgba, w as u32, h as u32, &pixels, None)
+                .unwrap();
+            let out = to_i420(&frame, 64, 48);
+            assert_eq!(out.len(), VideoFrame::i420_len(64, 48));
+            let (y, chroma) = out.split_at(64 * 48);
+            let (u, v) = chroma.split_at(32 * 24);
+            assert!(y.iter().all(|&p| p == 82), "{w}x{h}");
+            assert!(u.iter().all(|&p| p == 90) && v.iter().all(|&p| p == 240));
+        }
+    }
+
+    #[test]
+    fn i420_with_strides_is_copied_without_padding() {
+        // 4x2 with rows padded to 8 (Y) and 4 (U, V) bytes.
+        let y = [1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0];
+        let (u, v) = ([9, 10, 0, 0], [11, 12, 0, 0]);
+        let frame = VideoFrameRef {
+            format: VideoFormat::I420,
+            width: 4,
+            height: 2,
+            planes: [&y, &u, &v],
+            strides: [8, 4, 4],
+            timestamp_us: None,
+        };
+        frame.check().unwrap();
+        assert_eq!(
+            to_i420(&frame, 4, 2),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
+    }
+
+    #[test]
+    fn bilinear_scaling_keeps_flat_areas_and_interpolates_edges() {
+        let src = [0u8, 0, 255, 255];
+        let plane = Plane {
+            data: &src,
+            stride: 4,
+            width: 4,
+            height: 1,
+        };
+        let mut wide = [0u8; 8];
+        scale(plane, &mut wide, 8, 1);
+        assert_eq!(&wide[..3], &[0, 0, 0]);
+        assert_eq!(&wide[5..], &[255, 255, 255]);
+        assert!(
+            wide[3] > 0 && wide[3] < wide[4] && wide[4] < 255,
+            "{wide:?}"
+        );
+        let mut narrow = [0u8; 2];
+        scale(plane, &mut narrow, 2, 1);
+        assert_eq!(narrow, [0, 255]);
+    }
+
+    #[test]
+    fn wrong_frames_are_1011_naming_the_argument() {
+        let data = vec![0u8; 100];
+        let cases: Vec<(Result<VideoFrameRef>, &str)> = vec![
+            (
+                VideoFrameRef::packed(VideoFormat::I420, 0, 2, &data, None),
+                "width",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::I420, 2, 0, &data, None),
+                "height",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::I420, 3, 2, &data, None),
+                "width",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::I420, 4, 5, &data, None),
+                "height",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::I420, 8, 8, &data, None),
+                "data",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::Rgba, 5, 6, &data, None),
+                "data",
+            ),
+            (
+                VideoFrameRef::packed(VideoFormat::Rgba, 9000, 1, &data, None),
+                "width",
+            ),
+        ];
+        for (outcome, field) in cases {
+            let e = outcome.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidParameter.code(), "{e:?}");
+            assert_eq!(field_of(&e), field, "{e:?}");
+        }
+        let y = [0u8; 16];
+        let short = [0u8; 3];
+        let mut frame = VideoFrameRef {
+            format: VideoFormat::I420,
+            width: 4,
+            height: 4,
+            planes: [&y, &short, &short],
+            strides: [4, 2, 2],
+            timestamp_us: None,
+        };
+        assert_eq!(field_of(&frame.check().unwrap_err()), "data[1]");
+        frame.strides = [3, 2, 2];
+        assert_eq!(field_of(&frame.check().unwrap_err()), "stride[0]");
+        let rgba = VideoFrameRef {
+            format: VideoFormat::Rgba,
+            width: 2,
+            height: 2,
+            planes: [&y, &[], &[]],
+            strides: [12, 0, 0],
+            timestamp_us: None,
+        };
+        assert_eq!(field_of(&rgba.check().unwrap_err()), "data[0]");
+        assert_eq!(
+            field_of(&VideoFormat::from_name("nv12").unwrap_err()),
+            "format"
+        );
+        assert_eq!(field_of(&VideoFormat::from_code(7).unwrap_err()), "format");
+        assert_eq!(VideoFormat::from_name("RGBA").unwrap(), VideoFormat::Rgba);
+    }
+
+    #[test]
+    fn wrong_audio_is_1011_naming_the_argument() {
+        let samples = [0i16; 96];
+        let piece = |samples, sample_rate, channels| AudioFrameRef {
+            samples,
+            sample_rate,
+            channels,
+            timestamp_us: None,
+        };
+        let cases = [
+            (piece(AudioSamples::I16(&samples), 48_000, 0), "channels"),
+            (piece(AudioSamples::I16(&samples), 48_000, 3), "channels"),
+            (piece(AudioSamples::I16(&samples), 0, 1), "sample_rate"),
+            (
+                piece(AudioSamples::I16(&samples[..0]), 48_000, 1),
+                "samples",
+            ),
+            (
+                piece(AudioSamples::I16(&samples[..5]), 48_000, 2),
+                "samples",
+            ),
+            (piece(AudioSamples::I16Bytes(&[0; 3]), 48_000, 1), "samples"),
+            (piece(AudioSamples::F32Bytes(&[0; 6]), 48_000, 1), "samples"),
+        ];
+        for (frame, field) in cases {
+            let e = frame.check().unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidParameter.code(), "{e:?}");
+            assert_eq!(field_of(&e), field, "{e:?}");
+        }
+        assert_eq!(
+            field_of(&audio_sample_count(10, 0).unwrap_err()),
+            "channels"
+        );
+        assert_eq!(audio_sample_count(10, 2).unwrap(), 20);
+    }
+
+    #[test]
+    fn resampling_keeps_the_rate_across_pushes() {
+        for rate in [8_000u32, 16_000, 44_100, 96_000] {
+            let mut resampler = Resampler::new(rate, 2);
+            let mut out = Vec::new();
+            // One second in pushes of 7 ms (an awkward size), stereo, a ramp on the left.
+            let per_push = (rate as usize * 7 / 1000).max(1);
+            let mut sent = 0usize;
+            while sent < rate as usize {
+                let n = per_push.min(rate as usize - sent);
+                let piece: Vec<i16> = (sent..sent + n)
+                    .flat_map(|i| [(i % 1000) as i16, -1])
+                    .collect();
+                resampler.process(&piece, &mut out);
+                sent += n;
+            }
+            let frames = out.len() / 2;
+            assert!((47_990..=48_000).contains(&frames), "{rate}: {frames}");
+            assert!(out.chunks_exact(2).all(|f| f[1] == -1), "{rate}");
+        }
+    }
+
+    #[test]
+    fn clock_keeps_host_spacing_and_reanchors_stalled_timestamps() {
+        let mut clock = Clock::new(Instant::now());
+        let first = clock.stamp(Some(5_000_000));
+        assert_eq!(clock.stamp(Some(5_033_333)), first + 33_333);
+        // A timestamp that does not advance is replaced by the clock, still strictly later.
+        let stalled = clock.stamp(Some(5_033_333));
+        assert!(stalled > first + 33_333);
+        let a = clock.stamp(Some(0));
+        let b = clock.stamp(Some(0));
+        assert!(b > a);
+        let c = clock.stamp(None);
+        assert!(c > b);
+    }
+
+    #[test]
+    fn frames_beyond_the_frame_rate_are_thinned() {
+        let mut state = VideoState {
+            clock: Clock::new(Instant::now()),
+            next_due: None,
+            latest: None,
+        };
+        let period = 33_333;
+        // 60 fps in: every other frame is kept.
+        let kept = (0..60).filter(|i| state.admit(i * 16_667, period)).count();
+        assert!((29..=31).contains(&kept), "{kept}");
+        // 30 fps with jitter: all kept.
+        let mut state = VideoState {
+            clock: Clock::new(Instant::now()),
+            next_due: None,
+            latest: None,
+        };
+        let jitter = [0i64, 6_000, -6_000, 3_000];
+        let kept = (0..60)
+            .filter(|&i| {
+                let ts = 2_000_000 + i as i64 * period as i64 + jitter[i % 4];
+                state.admit(ts as u64, period)
+            })
+            .count();
+        assert_eq!(kept, 60);
+    }
+
+    #[test]
+    fn audio_source_cuts_pushes_into_10ms_frames() {
+        let source = audio().unwrap();
+        let queue = source.subscribe(100);
+        let input = audio_input(&source).unwrap();
+        // 25 ms of mono 48 kHz, then 25 ms more: five frames, the rest pending.
+        let piece = vec![1000i16; 1200];
+        for _ in 0..2 {
+            input
+                .push(&AudioFrameRef {
+                    samples: AudioSamples::I16(&piece),
+                    sample_rate: 48_000,
+                    channels: 1,
+                    timestamp_us: None,
+                })
+                .unwrap();
+        }
+        let mut frames = Vec::new();
+        while frames.len() < 5 {
+            frames.push(queue.pop(Duration::from_secs(2)).unwrap());
+        }
+        assert!(frames
+            .iter()
+            .all(|f| f.samples.len() == AUDIO_FRAME_SAMPLES));
+        assert!(frames
+            .windows(2)
+            .all(|w| w[1].timestamp_us > w[0].timestamp_us));
+        assert_eq!(
+            queue.pop(Duration::from_millis(100)).unwrap_err(),
+            PopError::Timeout
+        );
+        source.stop();
+        assert_eq!(source.frames(), 5);
+    }
+}
