@@ -8,7 +8,6 @@
 //! the parts that do not need one — mode choice, pixel conversion, error mapping — are unit
 //! tested here, and the capture loop is exercised only where a camera exists.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nokhwa::pixel_format::RgbFormat;
@@ -31,29 +30,13 @@ pub(crate) fn open(
     resolution: Resolution,
     frame_rate: u32,
 ) -> Result<Source<VideoFrame>> {
-    let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
     let name = label.to_string();
-    let source = Source::spawn(MediaKind::Video, label, move |emitter| {
-        let capture = match Capture::start(index, &name, resolution, frame_rate) {
-            Ok(capture) => {
-                let _ = opened_tx.send(Ok(()));
-                capture
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e));
-                return Ok(());
-            }
-        };
-        capture.run(emitter)
-    })?;
-    match opened_rx.recv() {
-        Ok(Ok(())) => Ok(source),
-        Ok(Err(e)) => {
-            source.stop();
-            Err(e)
-        }
-        Err(_) => Err(Error::internal("the camera thread ended while opening")),
-    }
+    Source::spawn_device(
+        MediaKind::Video,
+        label,
+        move || Capture::start(index, &name, resolution, frame_rate),
+        Capture::run,
+    )
 }
 
 struct Capture {

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::queue::PopError;
+use super::resample::Resampler;
 use super::source::Emitter;
 use super::{
     AudioFrame, FrameQueue, MediaKind, Source, VideoFrame, AUDIO_FRAME_MS, AUDIO_FRAME_SAMPLES,
@@ -544,70 +545,6 @@ impl AudioInput {
         state.pending.drain(..used);
         state.next_us = Some(next_us);
         Ok(())
-    }
-}
-
-/// Streaming linear resampler to 48 kHz: the position of the next output sample is kept in
-/// exact fractions of an input sample, so long streams neither drift nor click between pushes.
-struct Resampler {
-    rate: u64,
-    channels: usize,
-    /// The last input frame of the previous push (index 0 of the next one's sequence).
-    previous: Option<[i16; 2]>,
-    /// Position of the next output sample in the sequence, in 1/48000 of an input sample.
-    position: u64,
-}
-
-impl Resampler {
-    fn new(rate: u32, channels: u16) -> Self {
-        Resampler {
-            rate: u64::from(rate),
-            channels: channels as usize,
-            previous: None,
-            position: 0,
-        }
-    }
-
-    fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
-        let ch = self.channels;
-        if self.rate == u64::from(AUDIO_SAMPLE_RATE) {
-            out.extend_from_slice(input);
-            return;
-        }
-        let out_rate = u64::from(AUDIO_SAMPLE_RATE);
-        let previous = self.previous;
-        let offset = usize::from(previous.is_some());
-        let total = input.len() / ch + offset;
-        let sample = |frame: usize, c: usize| -> i64 {
-            match (previous, frame.checked_sub(offset)) {
-                (_, Some(i)) => i64::from(input[i * ch + c]),
-                (Some(p), None) => i64::from(p[c]),
-                (None, None) => 0,
-            }
-        };
-        out.reserve((total as u64 * out_rate / self.rate) as usize * ch + ch);
-        loop {
-            let i = (self.position / out_rate) as usize;
-            if i + 1 >= total {
-                break;
-            }
-            let frac = (self.position % out_rate) as i64;
-            let whole = out_rate as i64;
-            for c in 0..ch {
-                let (a, b) = (sample(i, c), sample(i + 1, c));
-                let mixed = a * (whole - frac) + b * frac;
-                out.push(((mixed + whole / 2).div_euclid(whole)) as i16);
-            }
-            self.position += self.rate;
-        }
-        if total > 0 {
-            let mut last = [0i16; 2];
-            for (c, slot) in last.iter_mut().enumerate().take(ch) {
-                *slot = sample(total - 1, c) as i16;
-            }
-            self.previous = Some(last);
-            self.position -= (total as u64 - 1) * out_rate;
-        }
     }
 }
 

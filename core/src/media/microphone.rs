@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
+use super::resample::Resampler;
 use super::source::Emitter;
 use super::{AudioFrame, MediaKind, Source, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE};
 use crate::error::{Error, ErrorCode, Result};
@@ -20,32 +21,14 @@ const STALL_LIMIT: Duration = Duration::from_secs(2);
 /// Opens the microphone named `name` (a label from `get_devices`), or the system's default
 /// input when `name` is `None`, and starts capturing from it.
 pub(crate) fn open(name: Option<&str>) -> Result<Source<AudioFrame>> {
-    let label = name.unwrap_or("default").to_string();
-    // The device is opened on the source's thread (cpal streams must stay on the thread that
-    // made them on some hosts); the outcome of opening comes back before `open` returns.
-    let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
     let wanted = name.map(str::to_owned);
-    let source = Source::spawn(MediaKind::Audio, label.clone(), move |emitter| {
-        let capture = match Capture::start(wanted.as_deref()) {
-            Ok(capture) => {
-                let _ = opened_tx.send(Ok(()));
-                capture
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e));
-                return Ok(());
-            }
-        };
-        capture.run(emitter)
-    })?;
-    match opened_rx.recv() {
-        Ok(Ok(())) => Ok(source),
-        Ok(Err(e)) => {
-            source.stop();
-            Err(e)
-        }
-        Err(_) => Err(Error::internal("the microphone thread ended while opening")),
-    }
+    // cpal streams must stay on the thread that made them on some hosts.
+    Source::spawn_device(
+        MediaKind::Audio,
+        name.unwrap_or("default"),
+        move || Capture::start(wanted.as_deref()),
+        Capture::run,
+    )
 }
 
 /// What the device callback hands to the source thread.
@@ -119,7 +102,8 @@ impl Capture {
 
     /// Cuts what the device delivers into 10 ms mono frames at 48 kHz until asked to stop.
     fn run(self, emitter: &Emitter<AudioFrame>) -> Result<()> {
-        let mut resampler = Resampler::new(self.rate, AUDIO_SAMPLE_RATE);
+        let mut resampler = Resampler::new(self.rate, 1);
+        let mut captured: Vec<i16> = Vec::new();
         let mut pending: Vec<i16> = Vec::with_capacity(AUDIO_FRAME_SAMPLES * 2);
         let mut produced: u64 = 0;
         let mut last_delivery = Instant::now();
@@ -129,9 +113,9 @@ impl Capture {
                 Ok(Delivery::Samples(mono)) => {
                     last_delivery = Instant::now();
                     delivering = true;
-                    resampler.push(&mono, |s| {
-                        pending.push((s.clamp(-1.0, 1.0) * 32767.0) as i16);
-                    });
+                    captured.clear();
+                    captured.extend(mono.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16));
+                    resampler.process(&captured, &mut pending);
                     while pending.len() >= AUDIO_FRAME_SAMPLES {
                         let samples: Vec<i16> = pending.drain(..AUDIO_FRAME_SAMPLES).collect();
                         emitter.emit(AudioFrame {
@@ -351,46 +335,6 @@ fn stopped(label: &str, why: &str) -> Error {
     )
 }
 
-/// Linear-interpolating sample rate converter for a continuous mono stream.
-struct Resampler {
-    step: f64,
-    // Position of the next output sample, in input samples, relative to `previous`.
-    position: f64,
-    previous: f32,
-}
-
-impl Resampler {
-    fn new(from: u32, to: u32) -> Self {
-        Self {
-            step: f64::from(from) / f64::from(to),
-            position: 1.0,
-            previous: 0.0,
-        }
-    }
-
-    fn push(&mut self, input: &[f32], mut out: impl FnMut(f32)) {
-        if (self.step - 1.0).abs() < f64::EPSILON {
-            input.iter().for_each(|&s| out(s));
-            return;
-        }
-        // Sample i of `input` sits at position i + 1; `previous` at 0.
-        let sample = |i: usize, previous: f32| if i == 0 { previous } else { input[i - 1] };
-        let end = input.len() as f64;
-        while self.position <= end {
-            let i = self.position.floor() as usize;
-            let frac = (self.position - i as f64) as f32;
-            let a = sample(i, self.previous);
-            let b = if i < input.len() { input[i] } else { a };
-            out(a + (b - a) * frac);
-            self.position += self.step;
-        }
-        if let Some(&last) = input.last() {
-            self.previous = last;
-        }
-        self.position -= end;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,21 +379,5 @@ mod tests {
         assert_eq!(mode.code, ErrorCode::ConstraintsNotSatisfied);
         let other = open_error("hw", "Device or resource busy", Trouble::Other);
         assert_eq!(other.code, ErrorCode::HardwareUnavailable);
-    }
-
-    #[test]
-    fn resampling_keeps_the_rate_and_the_waveform() {
-        let mut resampler = Resampler::new(44_100, 48_000);
-        let tone: Vec<f32> = (0..44_100)
-            .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin())
-            .collect();
-        let mut out = Vec::new();
-        for chunk in tone.chunks(441) {
-            resampler.push(chunk, |s| out.push(s));
-        }
-        assert!((out.len() as i64 - 48_000).abs() <= 2, "{}", out.len());
-        // Sample 4800 of the output is 0.1 s in: the tone's phase there.
-        let expected = (0.1f32 * 440.0 * std::f32::consts::TAU).sin();
-        assert!((out[4800] - expected).abs() < 0.05, "{}", out[4800]);
     }
 }

@@ -13,6 +13,7 @@ pub mod level;
 mod microphone;
 pub mod opus;
 mod queue;
+mod resample;
 pub(crate) mod scale;
 mod source;
 pub mod synthetic;

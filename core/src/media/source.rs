@@ -152,6 +152,39 @@ impl<F: Clone + Send + 'static> Source<F> {
         self.input.clone()?.downcast::<T>().ok()
     }
 
+    /// Opens a device with `open` on the source's own thread (some device APIs must stay on
+    /// the thread that opened them), returns once opening succeeded or failed, then produces
+    /// frames with `run` on that thread.
+    pub fn spawn_device<D>(
+        kind: MediaKind,
+        label: impl Into<String>,
+        open: impl FnOnce() -> Result<D> + Send + 'static,
+        run: impl FnOnce(D, &Emitter<F>) -> Result<()> + Send + 'static,
+    ) -> Result<Self> {
+        let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+        let source = Source::spawn(kind, label, move |emitter| match open() {
+            Ok(device) => {
+                let _ = opened_tx.send(Ok(()));
+                run(device, emitter)
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+                Ok(())
+            }
+        })?;
+        match opened_rx.recv() {
+            Ok(Ok(())) => Ok(source),
+            Ok(Err(e)) => {
+                source.stop();
+                Err(e)
+            }
+            Err(_) => Err(Error::internal(format!(
+                "the {} thread ended while opening",
+                kind.as_str()
+            ))),
+        }
+    }
+
     /// A queue that receives every frame from now on, holding at most `capacity` frames.
     pub fn subscribe(&self, capacity: usize) -> Arc<FrameQueue<F>> {
         let queue = Arc::new(FrameQueue::new(capacity));
