@@ -215,35 +215,6 @@ fn closing_a_published_publisher_ends_its_stream_quietly() {
     s.close();
 }
 
-fn threads() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Threads:")
-                .map(|n| n.trim().parse().unwrap())
-        })
-        .unwrap()
-}
-
-#[test]
-fn publish_unpublish_cycles_leave_no_threads_behind() {
-    let log = Log::default();
-    let p = publisher("320x240", 15, &log);
-    let s = session(&log);
-    wait(|d| s.connect(None, d)).unwrap();
-    let mut counts = Vec::new();
-    for _ in 0..12 {
-        wait(|d| s.publish(&p, d)).unwrap();
-        wait(|d| s.unpublish(&p, d)).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        counts.push(threads());
-    }
-    // Threads settle after the first cycles (runtime workers, blocking pool) and stay there.
-    assert!(counts[11] <= counts[3] + 2, "threads grew: {counts:?}");
-    s.close();
-}
-
 #[test]
 fn publishes_h264_to_loopback_and_the_receiver_counts_frames_and_keyframes() {
     let log = Log::default();
