@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
   lp_publisher_settings *settings = lp_publisher_settings_new();
   lp_publisher_settings_set_video_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
-  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : "640x480");
+  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : "1280x720");
+  lp_publisher_settings_set_frame_rate(settings, 30);
   lp_publisher publisher;
   int32_t rc = lp_init_publisher(settings, NULL, on_init, NULL, &publisher);
   lp_publisher_settings_free(settings);

@@ -14,7 +14,7 @@ const custom = mode === 'custom';
 const publisher = await initPublisher(
   custom
     ? { videoSource: 'custom', audioSource: 'custom', resolution: '320x240' }
-    : { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '640x480' },
+    : { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '1280x720', frameRate: 30 },
 );
 const session = initSession(url);
 const pushing = custom ? pushMedia(publisher) : null;
