@@ -8,7 +8,8 @@ Prints `LISTENING <port>` once ready. Endpoints:
 - `POST /whip/<room>` (Authorization: Bearer <token>): 201 + Location + SDP answer.
   Rooms named after a fault behave badly on purpose: `garbage` (201 with a body that is not
   SDP), `nolocation` (201 without Location), `busy` (503), `slow` (never answers, not even
-  the connect probe), `slowpost` (answers the probe, never the offer),
+  the connect probe), `slowpost` (answers the probe, never the offer), `postreject` and
+  `postbusy` (answer the probe, refuse the offer with 422 / 503),
   `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
   keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would;
   `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
@@ -33,6 +34,8 @@ from aiortc.mediastreams import MediaStreamError
 
 SESSIONS = {}
 FAULTS = {"busy": 503, "reject": 400, "missing": 404}
+# Rooms that pass the connect probe and refuse the offer itself.
+POST_FAULTS = {"postreject": 422, "postbusy": 503}
 
 
 def check_auth(request, token):
@@ -195,6 +198,8 @@ def make_app(token):
             return denied
         if room in FAULTS:
             return web.Response(status=FAULTS[room], text=f"{room}")
+        if room in POST_FAULTS:
+            return web.Response(status=POST_FAULTS[room], text=f"{room}")
         if room in ("slow", "slowpost"):
             await asyncio.sleep(3600)
         offer = await request.text()

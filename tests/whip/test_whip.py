@@ -100,6 +100,9 @@ def test_a_server_without_our_video_codec_gives_1610(receiver):
         ("garbage", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
         ("nolocation", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
         ("reject", None, 2001, "UNEXPECTED_SERVER_RESPONSE"),
+        # The probe passes; the POST of the offer is refused.
+        ("postreject", None, 1590, "STREAM_CREATE_FAILED"),
+        ("postbusy", None, 1027, "CONNECTION_LIMIT_EXCEEDED"),
     ],
 )
 def test_server_refusals_give_their_codes(receiver, room, token, code, name):
