@@ -3,6 +3,8 @@ synthetic 720p30 video and tone to the same aiortc WHIP receiver (tests/peers), 
 tree. Each round runs both publishers one after the other (alternating who goes first), each
 in its own process so its CPU time is its own. Reports medians and ratios (ours / aiortc):
 
+- publish → connected: from the publish call to the receiver's connection being up (ICE and
+  DTLS), as the receiver sees it, for both alike;
 - publish → created: from the publish call to streamCreated (ours) / `connected` (aiortc);
 - publish → first decoded frame: to the receiver decoding the first video frame;
 - CPU seconds per published second at 720p30, and frames decoded per second.
@@ -38,7 +40,9 @@ def run_one(receiver, name, room, seconds):
     run = json.loads(lines[-1])
     session = next(s for s in receiver.stats().values() if s["room"] == room)
     first = session.get("first_video_at")
+    connected = session.get("connected_at")
     return {
+        "to_connected_ms": (connected - run["publish_at"]) * 1000 if connected else None,
         "to_created_ms": (run["created_at"] - run["publish_at"]) * 1000,
         "to_first_frame_ms": (first - run["publish_at"]) * 1000 if first else None,
         "cpu_per_published_s": run["cpu_s"] / run["published_s"],
@@ -62,14 +66,17 @@ def main():
             for name in order:
                 result = run_one(receiver, name, f"bench-{name}-{i}", args.seconds)
                 runs[name].append(result)
-                print(f"round {i + 1} {name:12} created {result['to_created_ms']:7.1f} ms, "
+                print(f"round {i + 1} {name:12} "
+                      f"connected {result['to_connected_ms'] or float('nan'):7.1f} ms, "
+                      f"created {result['to_created_ms']:7.1f} ms, "
                       f"first frame {result['to_first_frame_ms'] or float('nan'):7.1f} ms, "
                       f"CPU {result['cpu_per_published_s']:.3f} s/s, "
                       f"decoded {result['decoded_fps']:.1f} fps", flush=True)
     finally:
         receiver.close()
 
-    metrics = ["to_created_ms", "to_first_frame_ms", "cpu_per_published_s", "decoded_fps"]
+    metrics = ["to_connected_ms", "to_created_ms", "to_first_frame_ms", "cpu_per_published_s",
+               "decoded_fps"]
     medians = {
         name: {m: statistics.median(r[m] for r in rs if r[m] is not None) for m in metrics}
         for name, rs in runs.items()

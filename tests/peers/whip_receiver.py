@@ -232,6 +232,7 @@ def make_app(token):
             # Wall-clock times (time.time()) for benchmarks on the same machine.
             "offer_at": time.time(),
             "first_video_at": None,
+            "connected_at": None,
         }
         SESSIONS[rid] = (pc, stats)
 
@@ -242,6 +243,8 @@ def make_app(token):
         @pc.on("connectionstatechange")
         def on_state():
             stats["state"] = pc.connectionState
+            if pc.connectionState == "connected" and stats["connected_at"] is None:
+                stats["connected_at"] = time.time()
 
         if room == "pli":
             ssrc = video_ssrc(offer)
