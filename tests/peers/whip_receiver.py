@@ -156,6 +156,7 @@ def mean_yuv(frame):
 
 async def consume(track, stats):
     kind = track.kind
+    first_pts = None
     while True:
         try:
             frame = await track.recv()
@@ -164,6 +165,10 @@ async def consume(track, stats):
         if kind == "video":
             if stats["video_frames"] == 0:
                 stats["first_video_at"] = time.time()
+                first_pts = frame.pts
+            if frame.pts is not None and first_pts is not None:
+                # Media time the decoded frames span, from their RTP timestamps.
+                stats["video_media_seconds"] = float((frame.pts - first_pts) * frame.time_base)
             stats["video_frames"] += 1
             if getattr(frame, "key_frame", False):
                 stats["video_keyframes"] += 1
@@ -233,6 +238,7 @@ def make_app(token):
             "offer_at": time.time(),
             "first_video_at": None,
             "connected_at": None,
+            "video_media_seconds": 0.0,
         }
         SESSIONS[rid] = (pc, stats)
 

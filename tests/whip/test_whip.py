@@ -136,3 +136,24 @@ def test_keyframe_requests_are_answered(receiver, codec):
     assert session["video_codec"] == codec, session
     assert session["plis_sent"] >= 2, session
     assert keyframes >= 2 + session["plis_sent"] // 2, (keyframes, session)
+
+
+def test_the_rtp_clock_follows_the_source_not_the_nominal_rate(receiver, tmp_path):
+    """A 15 fps file published with frame_rate 30: the frames' media timestamps advance 1/15 s
+    each, so the receiver plays them at the file's speed."""
+    width, height, fps = 160, 120, 15
+    clip = tmp_path / "clip.y4m"
+    with open(clip, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(fps):
+            f.write(b"FRAME\n" + bytes([16 + i * 10]) * (width * height) + bytes([128]) * (width * height // 2))
+    before = set(receiver.stats())
+    out = publish("--url", receiver.url("clock"), "--token", receiver.token, "--video",
+                  f"file:{clip}", "--audio", "none", "--resolution", f"{width}x{height}",
+                  "--fps", "30", "--seconds", "3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    session = next(v for k, v in receiver.stats().items() if k not in before)
+    frames, span = session["video_frames"], session["video_media_seconds"]
+    assert frames >= 20, session
+    interval = span / (frames - 1)
+    assert abs(interval - 1 / fps) < 0.2 / fps, (interval, session)

@@ -163,6 +163,17 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
         .map_err(|e| Error::internal(format!("cannot start an encoder thread: {e}")))
 }
 
+/// How much media time a video sample covers: the source time since the last sample sent
+/// (bounded to 1 ms..1 s, against a source clock that jumps), or the nominal frame time for
+/// the first one.
+fn sample_duration(last_sent_us: Option<u64>, now_us: u64, nominal: Duration) -> Duration {
+    match last_sent_us {
+        Some(last) if now_us > last => Duration::from_micros(now_us - last)
+            .clamp(Duration::from_millis(1), Duration::from_secs(1)),
+        _ => nominal,
+    }
+}
+
 /// Starts encoding `source` with `codec` (VP8 or H.264), starting with a keyframe, into `out`.
 /// Keyframes also come every 3 s and whenever `request_keyframe` asks (a receiver's PLI/FIR).
 pub fn start_video(
@@ -187,6 +198,11 @@ pub fn start_video(
         );
         spawn("lp-video-enc", move || {
             let mut encoder: Option<VideoEncoder> = None;
+            // The RTP clock follows the source's clock, not the nominal rate: a file at its
+            // own rate, a host pushing slower, frames the queue dropped. Each sample covers
+            // the time since the last one sent, so the timeline never drifts by more than a
+            // frame.
+            let mut last_sent_us: Option<u64> = None;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
                     Ok(frame) => frame,
@@ -238,11 +254,12 @@ pub fn start_video(
                 let is_key = encoded.keyframe;
                 let sample = EncodedSample {
                     data: Bytes::from(encoded.data),
-                    duration: frame_duration,
+                    duration: sample_duration(last_sent_us, frame.timestamp_us, frame_duration),
                     keyframe: is_key,
                 };
                 match out.try_send(sample) {
                     Ok(()) => {
+                        last_sent_us = Some(frame.timestamp_us);
                         counters.encoded.fetch_add(1, Ordering::Relaxed);
                         counters.bytes.fetch_add(len, Ordering::Relaxed);
                         if is_key {
@@ -334,4 +351,30 @@ pub fn start_audio(
         counters,
         thread: Some(thread),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_cover_the_source_time_since_the_last_one_sent() {
+        let nominal = Duration::from_micros(33_333);
+        assert_eq!(sample_duration(None, 5_000, nominal), nominal);
+        // A 25 fps file under a 30 fps setting, a skipped frame, a clock that stood still or
+        // jumped: the source's own spacing, bounded.
+        assert_eq!(
+            sample_duration(Some(0), 40_000, nominal),
+            Duration::from_millis(40)
+        );
+        assert_eq!(
+            sample_duration(Some(0), 80_000, nominal),
+            Duration::from_millis(80)
+        );
+        assert_eq!(sample_duration(Some(9), 9, nominal), nominal);
+        assert_eq!(
+            sample_duration(Some(0), 60_000_000, nominal),
+            Duration::from_secs(1)
+        );
+    }
 }
