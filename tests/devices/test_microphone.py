@@ -140,3 +140,22 @@ def test_the_microphone_paths_give_the_same_outcome_in_every_language(mic, tmp_p
             code, name, events = scenario["expect"]
             assert (got["code"], got["name"], got["events"]) == (code, name, events), \
                 (language, got)
+
+
+def test_a_dying_microphone_reaches_python_as_media_stopped(receiver, mic):
+    """The same device death through the Python binding: mediaStopped, streamDestroyed
+    (mediaStopped), the session still connected, and the dead publisher cannot publish (1015)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "devices" / "mic_dies_python.py"),
+         receiver.url("mic-dies-python"), receiver.token],
+        env=mic.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.readline().strip() == "PUBLISHING"
+    mic.kill_server()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["events"] == ["streamCreated", "mediaStopped:audio",
+                                "streamDestroyed:mediaStopped", "sessionDisconnected"], result
+    assert result["session_state"] == "connected", result
+    assert result["publish_again"] == "1015 ILLEGAL_STATE", result
