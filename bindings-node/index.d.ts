@@ -259,9 +259,32 @@ export interface SessionOptions {
   connectTimeoutMs?: number;
   /** How long the server may take to accept a stream, ms. Default 15000. */
   publishTimeoutMs?: number;
-  /** How long ICE and DTLS may take to find a path once the server answered, ms. Default 10000. */
+  /**
+   * How long ICE and DTLS may take to find a path (gathering, then the checks once the server
+   * answered), ms; then publish fails with 1553. Default 10000.
+   */
   iceTimeoutMs?: number;
+  /** STUN/TURN servers, tried before those a WHIP server advertises. */
+  iceServers?: IceServer[] | null;
+  /** `'relay'`: media only through a TURN server. Default `'all'`. */
+  iceTransportPolicy?: IceTransportPolicy;
 }
+
+/** A STUN or TURN server, as in the browser's `RTCIceServer`. */
+export interface IceServer {
+  /**
+   * `stun:HOST[:PORT]`, `turn:HOST[:PORT]` (UDP), `turn:HOST[:PORT]?transport=tcp`,
+   * `turns:HOST[:PORT]` (TLS), or a list of them for one server.
+   */
+  urls: string | string[];
+  /** TURN username (required with a TURN URL). */
+  username?: string | null;
+  /** TURN password (required with a TURN URL). */
+  credential?: string | null;
+}
+
+/** Which candidates ICE may use. */
+export type IceTransportPolicy = 'all' | 'relay';
 
 /** What the receiver embedded in a `loopback://` session got from one publisher. */
 export interface ReceiverStats {

@@ -473,9 +473,27 @@ int32_t lp_session_settings_set_connect_timeout_ms(struct lp_session_settings *s
 int32_t lp_session_settings_set_publish_timeout_ms(struct lp_session_settings *settings,
                                                    int32_t timeout_ms);
 
-// How long ICE and DTLS may take to find a path (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+// How long ICE and DTLS may take to find a path: gathering candidates, then the checks once
+// the server answered (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
 int32_t lp_session_settings_set_ice_timeout_ms(struct lp_session_settings *settings,
                                                int32_t timeout_ms);
+
+// Adds a STUN or TURN server, after those added before: `url` is `stun:HOST[:PORT]`,
+// `turn:HOST[:PORT]` (UDP), `turn:HOST[:PORT]?transport=tcp` or `turns:HOST[:PORT]` (TLS);
+// `username` and `credential` may be NULL for STUN and are required for TURN. For a server
+// reachable several ways (UDP and TCP, say), add each URL. Servers a WHIP endpoint advertises
+// are used after these.
+// `LP_INVALID_PARAMETER` for another scheme, a malformed URL or missing TURN credentials
+// (the settings are unchanged then).
+int32_t lp_session_settings_add_ice_server(struct lp_session_settings *settings,
+                                           const char *url,
+                                           const char *username,
+                                           const char *credential);
+
+// Which candidates ICE may use: `"all"` (the default) or `"relay"` (only TURN-relayed
+// ones). `LP_INVALID_PARAMETER` for anything else.
+int32_t lp_session_settings_set_ice_transport_policy(struct lp_session_settings *settings,
+                                                     const char *policy);
 
 // Makes a session for `url` (`"loopback://"`, …) with default settings; see
 // `lp_session_new_with_settings`.

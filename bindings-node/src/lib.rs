@@ -509,9 +509,26 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
     })
 }
 
-/// A JS value as the core's settings take it. Values with no `OptionValue` form (objects,
-/// functions, symbols) are refused here, naming the key as the host spelled it.
+/// A JS value as the core's settings take it: arrays become lists and plain objects mappings
+/// (for `iceServers`), element by element. Values with no `OptionValue` form (functions,
+/// symbols) are refused here, naming the key as the host spelled it.
 fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<OptionValue, ErrorInfo>> {
+    option_value_at(key, value, 0)
+}
+
+/// How deep lists and mappings may nest in an option (a cycle would otherwise never end).
+const MAX_OPTION_DEPTH: usize = 8;
+
+fn option_value_at(
+    key: &str,
+    value: &Unknown,
+    depth: usize,
+) -> Result<std::result::Result<OptionValue, ErrorInfo>> {
+    let refuse = |detail: String| -> Result<std::result::Result<OptionValue, ErrorInfo>> {
+        Ok(Err(
+            libpublisher::Error::invalid_parameter(key, detail).into()
+        ))
+    };
     // SAFETY (casts below): each cast matches the type `get_type` just reported.
     Ok(Ok(match value.get_type()? {
         ValueType::Undefined | ValueType::Null => OptionValue::Null,
@@ -520,21 +537,47 @@ fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<Option
         ValueType::String => OptionValue::Str(unsafe { value.cast::<String>()? }),
         ValueType::BigInt => match unsafe { value.cast::<BigInt>()? }.get_i64() {
             (int, true) => OptionValue::Int(int),
-            _ => {
-                let detail = "a bigint out of the 64-bit range";
-                return Ok(Err(
-                    libpublisher::Error::invalid_parameter(key, detail).into()
-                ));
-            }
+            _ => return refuse("a bigint out of the 64-bit range".into()),
         },
+        ValueType::Object if depth >= MAX_OPTION_DEPTH => {
+            return refuse("nested too deeply".into())
+        }
+        ValueType::Object if value.is_array()? => {
+            // SAFETY: checked to be an array.
+            let array = unsafe { value.cast::<Array>()? };
+            let mut items = Vec::with_capacity(array.len() as usize);
+            for i in 0..array.len() {
+                let item: Unknown = array.get_element(i)?;
+                match option_value_at(&format!("{key}[{i}]"), &item, depth + 1)? {
+                    Ok(item) => items.push(item),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            OptionValue::List(items)
+        }
+        ValueType::Object => {
+            let mut entries = Vec::new();
+            let visited = each_option(value, |k, v| {
+                Ok(
+                    match option_value_at(&format!("{key}.{k}"), &v, depth + 1)? {
+                        Ok(v) => {
+                            entries.push((k.to_owned(), v));
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                )
+            })?;
+            if let Err(e) = visited {
+                return Ok(Err(e));
+            }
+            OptionValue::Map(entries)
+        }
         _ => {
-            let detail = format!(
-                "expected a string, a number, a boolean or null, got {}",
+            return refuse(format!(
+                "expected a string, a number, a boolean, null, an array or an object, got {}",
                 kind_of(value)?
-            );
-            return Ok(Err(
-                libpublisher::Error::invalid_parameter(key, detail).into()
-            ));
+            ))
         }
     }))
 }

@@ -239,7 +239,13 @@ test('initSession checks its arguments with 1011 naming the field, and passes op
     ['loopback://', { connectTimeoutMs: 'soon' }, /^connect_timeout_ms: /],
     ['loopback://', { iceTimeoutMs: -1 }, /^ice_timeout_ms: /],
     ['loopback://', { colour: 'blue' }, /^colour: unknown option/],
-    ['loopback://', { publishTimeoutMs: {} }, /^publishTimeoutMs: expected a string, a number, a boolean or null, got an object/],
+    ['loopback://', { publishTimeoutMs: {} }, /^publish_timeout_ms: expected an integer, got a mapping/],
+    ['loopback://', { publishTimeoutMs: () => 1 }, /^publishTimeoutMs: expected a string, a number, a boolean, null, an array or an object, got a function/],
+    ['loopback://', { iceTransportPolicy: 'none' }, /^ice_transport_policy: expected "all" or "relay"/],
+    ['loopback://', { iceServers: [{ urls: 'http://turn.example.net' }] }, /^ice_servers\[0\]\.urls: "http:\/\/turn.example.net": unsupported scheme/],
+    ['loopback://', { iceServers: [{ urls: [] }] }, /^ice_servers\[0\]\.urls: must list at least one URL/],
+    ['loopback://', { iceServers: [{ urls: 'turn:127.0.0.1:3478' }] }, /^ice_servers\[0\]\.username: the TURN URL/],
+    ['loopback://', { iceServers: { urls: 'stun:127.0.0.1' } }, /^ice_servers: expected a list/],
   ];
   for (const [url, options, message] of invalid) {
     assert.throws(
@@ -251,6 +257,15 @@ test('initSession checks its arguments with 1011 naming the field, and passes op
   const session = lp.initSession('loopback://', { connectTimeoutMs: 5000, publish_timeout_ms: 8000, iceTimeoutMs: 4000 });
   assert.ok(session instanceof lp.Session);
   session.close();
+  const relayed = lp.initSession('loopback://', {
+    iceServers: [
+      { urls: 'stun:127.0.0.1:3478' },
+      { urls: ['turn:127.0.0.1:3478', 'turn:127.0.0.1:3478?transport=tcp', 'turns:localhost'], username: 'u', credential: 'p' },
+    ],
+    iceTransportPolicy: 'relay',
+  });
+  assert.ok(relayed instanceof lp.Session);
+  relayed.close();
 });
 
 test('connect twice: 1015', async () => {

@@ -53,6 +53,12 @@ fn session_event_names() -> Vec<&'static str> {
     session::EVENTS.names().to_vec()
 }
 
+/// The core's session option names (`connect_timeout_ms`, `ice_servers`, ...).
+#[pyfunction]
+fn session_option_keys() -> Vec<&'static str> {
+    libpublisher::SESSION_OPTION_KEYS.to_vec()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", libpublisher::VERSION)?;
@@ -61,6 +67,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reason_table, m)?)?;
     m.add_function(wrap_pyfunction!(event_names, m)?)?;
     m.add_function(wrap_pyfunction!(session_event_names, m)?)?;
+    m.add_function(wrap_pyfunction!(session_option_keys, m)?)?;
     m.add_function(wrap_pyfunction!(publisher::init_publisher, m)?)?;
     m.add_function(wrap_pyfunction!(session::init_session, m)?)?;
     m.add_function(wrap_pyfunction!(logs::set_log_sink, m)?)?;

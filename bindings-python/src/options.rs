@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 use libpublisher::{AccessRequest, OptionValue, PublisherSettings, SessionSettings};
 
@@ -92,7 +92,7 @@ pub(crate) fn apply(
     })
 }
 
-/// Applies `options` (`connect_timeout_ms` ...) to `settings`.
+/// Applies `options` (`connect_timeout_ms`, `ice_servers` ...) to `settings`.
 pub(crate) fn apply_session(
     settings: &mut SessionSettings,
     options: Option<&Bound<'_, PyAny>>,
@@ -104,8 +104,16 @@ pub(crate) fn apply_session(
     })
 }
 
-/// The core's view of one Python value.
+/// The core's view of one Python value: lists and tuples become lists and dicts (any
+/// mapping) mappings, element by element (for `ice_servers`).
 fn option_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+    option_value_at(key, value, 0)
+}
+
+/// How deep lists and mappings may nest in an option (a cycle would otherwise never end).
+const MAX_OPTION_DEPTH: usize = 8;
+
+fn option_value_at(key: &str, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<OptionValue> {
     let py = value.py();
     if value.is_none() {
         Ok(OptionValue::Null)
@@ -120,13 +128,41 @@ fn option_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
         Ok(OptionValue::Float(f.value()))
     } else if let Ok(s) = value.cast::<PyString>() {
         Ok(OptionValue::Str(s.to_cow()?.into_owned()))
+    } else if (value.is_instance_of::<PyList>()
+        || value.is_instance_of::<PyTuple>()
+        || value.is_instance_of::<PyDict>()
+        || value.cast::<PyMapping>().is_ok())
+        && depth >= MAX_OPTION_DEPTH
+    {
+        Err(invalid(py, key, "nested too deeply"))
+    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for (i, item) in value.try_iter()?.enumerate() {
+            items.push(option_value_at(&format!("{key}[{i}]"), &item?, depth + 1)?);
+        }
+        Ok(OptionValue::List(items))
+    } else if value.is_instance_of::<PyDict>() || value.cast::<PyMapping>().is_ok() {
+        let mut entries = Vec::new();
+        for (k, v) in mapping_items(value, key)? {
+            let k = k.cast::<PyString>().map_err(|_| {
+                invalid(
+                    py,
+                    key,
+                    format!("keys must be strings, got {}", type_name(&k)),
+                )
+            })?;
+            let k = k.to_cow()?.into_owned();
+            let v = option_value_at(&format!("{key}.{k}"), &v, depth + 1)?;
+            entries.push((k, v));
+        }
+        Ok(OptionValue::Map(entries))
     } else {
         // The core has no value kind for these, so it cannot word this one.
         Err(invalid(
             py,
             key,
             format!(
-                "expected a string, a number, a boolean or None, got {}",
+                "expected a string, a number, a boolean, None, a list or a dict, got {}",
                 type_name(value)
             ),
         ))

@@ -371,6 +371,16 @@ def test_bad_urls_are_1005_at_once(url: str, words: str) -> None:
         ({"connect_timeout_ms": [1]}, "connect_timeout_ms:"),
         ({1: 2}, "options:"),
         (["connect_timeout_ms"], "options:"),
+        ({"ice_servers": "turn:h"}, "ice_servers: expected a list"),
+        ({"ice_servers": [{"urls": "http://turn.example.net"}]}, "ice_servers[0].urls:"),
+        ({"ice_servers": [{"urls": []}]}, "ice_servers[0].urls: must list at least one URL"),
+        ({"iceServers": [{"urls": ("stun:h", "turn:h")}]}, "ice_servers[0].username:"),
+        ({"ice_servers": [{"urls": "turn:h", "username": "u"}]}, "ice_servers[0].credential:"),
+        ({"ice_servers": [{"urls": "stun:h", "password": "p"}]}, "ice_servers[0].password:"),
+        ({"ice_servers": [{"urls": "stun:h", 3: "p"}]}, "ice_servers[0]: keys must be strings"),
+        ({"ice_servers": [{"urls": {"stun:h"}}]}, "ice_servers[0].urls: expected a string"),
+        ({"ice_transport_policy": "none"}, "ice_transport_policy: expected"),
+        ({"iceTransportPolicy": None}, "ice_transport_policy: expected"),
     ],
 )
 def test_bad_session_options_are_1011_naming_the_key(options: Any, field: str) -> None:
@@ -385,6 +395,28 @@ def test_good_session_options_in_either_case() -> None:
     with libpublisher.init_session(LOOPBACK, options) as session:
         session.connect()
         assert session.state == "connected"
+
+
+def test_ice_servers_take_lists_tuples_and_mappings() -> None:
+    import types
+
+    servers = (
+        {"urls": "stun:127.0.0.1:3478"},
+        types.MappingProxyType(
+            {
+                "urls": ["turn:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp"],
+                "username": "u",
+                "credential": "p",
+            }
+        ),
+        {"urls": ("turns:turn.example.net",), "username": "u", "credential": "p"},
+    )
+    for options in (
+        {"ice_servers": servers, "ice_transport_policy": "relay"},
+        {"iceServers": list(servers), "iceTransportPolicy": "all"},
+        {"ice_servers": None},
+    ):
+        libpublisher.init_session(LOOPBACK, options).close()
 
 
 def test_bad_arguments_are_1011(publisher: Any) -> None:
@@ -646,3 +678,18 @@ def test_publish_unpublish_cycles_do_not_grow_the_thread_count(
         cycle()
     # Encoder threads are joined at unpublish; allow the runtime a moment to park its pool.
     assert wait_until(lambda: thread_count() <= before, timeout=3), (before, thread_count())
+
+
+def test_the_stub_lists_every_session_option() -> None:
+    import ast
+    import pathlib
+
+    from libpublisher import _native
+
+    stub = pathlib.Path(libpublisher.__file__).with_name("_native.pyi")
+    tree = ast.parse(stub.read_text())
+    options = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "SessionOptions"
+    )
+    keys = [n.target.id for n in options.body if isinstance(n, ast.AnnAssign)]
+    assert keys == list(_native.session_option_keys())

@@ -17,7 +17,13 @@ fn option_value(value: &Value) -> OptionValue {
             .map(OptionValue::Int)
             .unwrap_or_else(|| OptionValue::Float(n.as_f64().unwrap_or(f64::NAN))),
         Value::String(s) => OptionValue::Str(s.clone()),
-        other => OptionValue::Str(other.to_string()),
+        Value::Array(items) => OptionValue::List(items.iter().map(option_value).collect()),
+        Value::Object(entries) => OptionValue::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), option_value(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -3,9 +3,13 @@
 //!
 //! cargo run --release --example publish -- [--url URL] [--token T] [--video SOURCE]
 //!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
-//!     [--video-codec VP8|H264]
+//!     [--video-codec VP8|H264] [--ice-server URL]... [--turn-username U]
+//!     [--turn-credential P] [--relay]
 //!
-//! The URL defaults to `loopback://`, the receiver embedded in the library.
+//! The URL defaults to `loopback://`, the receiver embedded in the library. `--ice-server`
+//! (repeatable) adds a STUN or TURN server (`stun:HOST`, `turn:HOST[:PORT]`,
+//! `turn:HOST?transport=tcp`, `turns:HOST`), with the TURN username and credential given once;
+//! `--relay` sends media through TURN only.
 //! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
 //! audio file, looped) or "none". With "default" and no device of that kind present, the
 //! example falls back to "synthetic" and says so.
@@ -31,6 +35,10 @@ struct Args {
     seconds: u64,
     log: Option<String>,
     video_codec: String,
+    ice_servers: Vec<String>,
+    turn_username: Option<String>,
+    turn_credential: Option<String>,
+    relay: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +52,10 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         log: None,
         video_codec: "VP8".into(),
+        ice_servers: Vec::new(),
+        turn_username: None,
+        turn_credential: None,
+        relay: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,11 +72,16 @@ fn parse_args() -> Result<Args, String> {
                 args.seconds = value()?.parse().map_err(|_| "--seconds needs a number")?
             }
             "--video-codec" => args.video_codec = value()?,
+            "--ice-server" => args.ice_servers.push(value()?),
+            "--turn-username" => args.turn_username = Some(value()?),
+            "--turn-credential" => args.turn_credential = Some(value()?),
+            "--relay" => args.relay = true,
             "--help" | "-h" => {
                 return Err(
                     "usage: publish [--video SOURCE] [--audio SOURCE] [--resolution WxH] \
                             [--fps N] [--seconds N] [--log error|warn|info|debug|trace] \
-                            [--video-codec VP8|H264]"
+                            [--video-codec VP8|H264] [--ice-server URL]... \
+                            [--turn-username U] [--turn-credential P] [--relay]"
                         .into(),
                 )
             }
@@ -200,9 +217,25 @@ fn main() -> ExitCode {
         Ok(Err(e)) => return fail(&e),
         Err(_) => return fail(&Error::internal("init_publisher never completed")),
     }
+    let mut session_settings = SessionSettings::default();
+    for url in &args.ice_servers {
+        let user = args.turn_username.as_deref();
+        if let Err(e) =
+            session_settings.add_ice_server([url.as_str()], user, args.turn_credential.as_deref())
+        {
+            return fail(&e);
+        }
+    }
+    if args.relay {
+        if let Err(e) =
+            session_settings.set("ice_transport_policy", OptionValue::Str("relay".into()))
+        {
+            return fail(&e);
+        }
+    }
     let session = match init_session(
         &args.url,
-        SessionSettings::default(),
+        session_settings,
         Arc::new(|_, event| println!("event: {}", event.name())),
     ) {
         Ok(s) => s,

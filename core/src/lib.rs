@@ -40,8 +40,8 @@ pub use publisher::{
     PUBLISHER_EVENT_NAMES,
 };
 pub use session::{
-    init_session, ReceiverStats, Session, SessionEvent, SessionSettings, SessionState,
-    SESSION_EVENT_NAMES,
+    init_session, IceServer, IceTransportPolicy, ReceiverStats, Session, SessionEvent,
+    SessionSettings, SessionState, SESSION_EVENT_NAMES, SESSION_OPTION_KEYS,
 };
 pub use settings::{AccessRequest, OptionValue, PublisherSettings, SourceSpec, VideoCodec};
 

@@ -167,15 +167,23 @@ pub enum OptionValue {
     Float(f64),
     /// A string.
     Str(String),
+    /// A list (a Python list or tuple, a JavaScript array), for options such as
+    /// `ice_servers`.
+    List(Vec<OptionValue>),
+    /// A mapping with string keys, in the host's order (a Python dict, a JavaScript object).
+    Map(Vec<(String, OptionValue)>),
 }
 
 impl OptionValue {
-    fn kind(&self) -> &'static str {
+    /// What kind of value this is, for error messages: `"a string"`, `"a list"` ...
+    pub fn kind(&self) -> &'static str {
         match self {
             OptionValue::Null => "null",
             OptionValue::Bool(_) => "a boolean",
             OptionValue::Int(_) | OptionValue::Float(_) => "a number",
             OptionValue::Str(_) => "a string",
+            OptionValue::List(_) => "a list",
+            OptionValue::Map(_) => "a mapping",
         }
     }
 }

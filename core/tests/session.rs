@@ -262,3 +262,120 @@ fn publishes_h264_to_loopback_and_the_receiver_counts_frames_and_keyframes() {
     s.close();
     p.close();
 }
+
+#[test]
+fn ice_servers_and_the_relay_policy_are_set_by_name_or_by_method() {
+    use libpublisher::{IceServer, IceTransportPolicy};
+    let map = |entries: &[(&str, OptionValue)]| {
+        OptionValue::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
+    let s = |v: &str| OptionValue::Str(v.into());
+    let mut settings = SessionSettings::default();
+    assert_eq!(settings.ice_transport_policy, IceTransportPolicy::All);
+    settings
+        .set(
+            "iceServers",
+            OptionValue::List(vec![
+                map(&[("urls", s("stun:127.0.0.1:3478"))]),
+                map(&[
+                    (
+                        "urls",
+                        OptionValue::List(vec![s("turn:h"), s("turn:h?transport=tcp")]),
+                    ),
+                    ("username", s("u")),
+                    ("credential", s("p")),
+                ]),
+            ]),
+        )
+        .unwrap();
+    settings.set("ice_transport_policy", s("relay")).unwrap();
+    settings
+        .add_ice_server(["turns:turn.example.net:443"], Some("u"), Some("p"))
+        .unwrap();
+    assert_eq!(settings.ice_transport_policy, IceTransportPolicy::Relay);
+    assert_eq!(settings.ice_servers.len(), 3);
+    assert_eq!(
+        settings.ice_servers[2],
+        IceServer::new(["turns:turn.example.net:443"], Some("u"), Some("p")).unwrap()
+    );
+
+    // Bad values are 1011 naming the option, and change nothing.
+    let before = format!("{settings:?}");
+    for (key, value, says) in [
+        (
+            "ice_servers",
+            OptionValue::List(vec![map(&[("urls", s("https://turn.example.net"))])]),
+            "ice_servers[0].urls: \"https://turn.example.net\": unsupported scheme",
+        ),
+        (
+            "ice_servers",
+            OptionValue::List(vec![map(&[("urls", OptionValue::List(vec![]))])]),
+            "ice_servers[0].urls: must list at least one URL",
+        ),
+        (
+            "iceServers",
+            OptionValue::List(vec![map(&[("urls", s("turn:h"))])]),
+            "ice_servers[0].username: the TURN URL \"turn:h\" needs",
+        ),
+        (
+            "iceTransportPolicy",
+            s("public"),
+            "ice_transport_policy: expected",
+        ),
+        (
+            "ice_transport_policy",
+            OptionValue::Int(1),
+            "ice_transport_policy: expected",
+        ),
+    ] {
+        let e = settings.set(key, value).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameter, "{key}");
+        assert!(e.message.starts_with(says), "{key}: {}", e.message);
+    }
+    let e = settings
+        .add_ice_server(["turn:h"], Some("u"), None)
+        .unwrap_err();
+    assert!(
+        e.message.starts_with("ice_servers.credential:"),
+        "{}",
+        e.message
+    );
+    assert_eq!(format!("{settings:?}"), before);
+    // null clears the list.
+    settings.set("ice_servers", OptionValue::Null).unwrap();
+    assert!(settings.ice_servers.is_empty());
+}
+
+#[test]
+fn the_relay_policy_without_a_turn_server_fails_publish_with_1553_at_once() {
+    let log = Log::default();
+    let p = publisher("320x240", 15, &log);
+    let mut settings = SessionSettings::default();
+    settings
+        .set("ice_transport_policy", OptionValue::Str("relay".into()))
+        .unwrap();
+    settings
+        .add_ice_server(["stun:127.0.0.1:3478"], None, None)
+        .unwrap();
+    let s = init_session("loopback://", settings, Arc::new(|_, _| {})).unwrap();
+    wait(|d| s.connect(None, d)).unwrap();
+    let started = std::time::Instant::now();
+    let e = wait(|d| s.publish(&p, d)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::CreatePeerConnectionFailed);
+    assert!(
+        e.message
+            .contains("ice_transport_policy is relay, but no TURN server is configured"),
+        "{}",
+        e.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(p.state(), PublisherState::Ready);
+    assert_eq!(s.state(), SessionState::Connected);
+    s.close();
+    p.close();
+}

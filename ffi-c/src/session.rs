@@ -131,13 +131,62 @@ pub extern "C" fn lp_session_settings_set_publish_timeout_ms(
     set_timeout(settings, "publish_timeout_ms", timeout_ms)
 }
 
-/// How long ICE and DTLS may take to find a path (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+/// How long ICE and DTLS may take to find a path: gathering candidates, then the checks once
+/// the server answered (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
 #[no_mangle]
 pub extern "C" fn lp_session_settings_set_ice_timeout_ms(
     settings: *mut lp_session_settings,
     timeout_ms: i32,
 ) -> i32 {
     set_timeout(settings, "ice_timeout_ms", timeout_ms)
+}
+
+/// Adds a STUN or TURN server, after those added before: `url` is `stun:HOST[:PORT]`,
+/// `turn:HOST[:PORT]` (UDP), `turn:HOST[:PORT]?transport=tcp` or `turns:HOST[:PORT]` (TLS);
+/// `username` and `credential` may be NULL for STUN and are required for TURN. For a server
+/// reachable several ways (UDP and TCP, say), add each URL. Servers a WHIP endpoint advertises
+/// are used after these.
+/// `LP_INVALID_PARAMETER` for another scheme, a malformed URL or missing TURN credentials
+/// (the settings are unchanged then).
+#[no_mangle]
+pub extern "C" fn lp_session_settings_add_ice_server(
+    settings: *mut lp_session_settings,
+    url: *const c_char,
+    username: *const c_char,
+    credential: *const c_char,
+) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let url = arg_str("url", url)?;
+        let optional = |field: &str, ptr: *const c_char| {
+            if ptr.is_null() {
+                Ok(None)
+            } else {
+                arg_str(field, ptr).map(Some)
+            }
+        };
+        let username = optional("username", username)?;
+        let credential = optional("credential", credential)?;
+        settings.inner.add_ice_server([url], username, credential)
+    })
+}
+
+/// Which candidates ICE may use: `"all"` (the default) or `"relay"` (only TURN-relayed
+/// ones). `LP_INVALID_PARAMETER` for anything else.
+#[no_mangle]
+pub extern "C" fn lp_session_settings_set_ice_transport_policy(
+    settings: *mut lp_session_settings,
+    policy: *const c_char,
+) -> i32 {
+    guard(|| {
+        let settings = unsafe { settings.as_mut() }
+            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let policy = arg_str("policy", policy)?;
+        settings
+            .inner
+            .set("ice_transport_policy", OptionValue::Str(policy.to_owned()))
+    })
 }
 
 fn event_handler(

@@ -101,6 +101,25 @@ int main(void) {
   CHECK_CODE(lp_session_settings_set_ice_timeout_ms(ss, 0), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_session_settings_set_ice_timeout_ms(ss, 5000), LP_OK);
 
+  /* ICE servers and the transport policy are checked at once: 1011 naming the option. */
+  lp_session_settings *ice = lp_session_settings_new();
+  CHECK_CODE(lp_session_settings_add_ice_server(ice, "stun:127.0.0.1:3478", NULL, NULL), LP_OK);
+  CHECK_CODE(lp_session_settings_add_ice_server(ice, "turn:127.0.0.1:3478?transport=tcp", "u", "p"),
+             LP_OK);
+  CHECK_CODE(lp_session_settings_add_ice_server(ice, "turn:127.0.0.1:3478", "u", NULL),
+             LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "ice_servers.credential: ", 24) == 0);
+  CHECK_CODE(lp_session_settings_add_ice_server(ice, "http://127.0.0.1/", NULL, NULL),
+             LP_INVALID_PARAMETER);
+  CHECK(strstr(lp_last_error_message(), "unsupported scheme") != NULL);
+  CHECK_CODE(lp_session_settings_add_ice_server(ice, NULL, NULL, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_session_settings_add_ice_server(NULL, "stun:h", NULL, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_session_settings_set_ice_transport_policy(ice, "nearby"), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "ice_transport_policy: ", 22) == 0);
+  CHECK_CODE(lp_session_settings_set_ice_transport_policy(ice, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_session_settings_set_ice_transport_policy(ice, "relay"), LP_OK);
+  lp_session_settings_free(ice);
+
   lp_publisher_settings *ps = lp_publisher_settings_new();
   CHECK_CODE(lp_publisher_settings_set_video_source(ps, "synthetic"), LP_OK);
   CHECK_CODE(lp_publisher_settings_set_audio_source(ps, "synthetic"), LP_OK);

@@ -11,12 +11,21 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 class WhipReceiver:
-    """A running aiortc WHIP receiver; `url(room)` is the endpoint of a room."""
+    """A running aiortc WHIP receiver; `url(room)` is the endpoint of a room. `host` is the
+    address it listens on; `netns` runs it inside that network namespace (`ip netns exec`);
+    `links` are `Link` header values it advertises (ICE servers, RFC 9725 section 4.6)."""
 
-    def __init__(self, token="s3cret"):
+    def __init__(self, token="s3cret", host="127.0.0.1", netns=None, links=()):
         self.token = token
+        self.host = host
+        command = [sys.executable, str(HERE / "whip_receiver.py"), "--token", token,
+                   "--host", host]
+        for link in links:
+            command += ["--link", link]
+        if netns is not None:
+            command = ["ip", "netns", "exec", netns] + command
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "whip_receiver.py"), "--token", token],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -28,10 +37,10 @@ class WhipReceiver:
         self.port = int(line.split()[1])
 
     def url(self, room="room1"):
-        return f"http://127.0.0.1:{self.port}/whip/{room}"
+        return f"http://{self.host}:{self.port}/whip/{room}"
 
     def stats(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/stats", timeout=5) as r:
             return json.loads(r.read())
 
     def wait_for(self, predicate, timeout=10.0):

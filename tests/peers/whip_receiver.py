@@ -2,7 +2,7 @@
 received VP8/H.264/Opus with aiortc's own decoders (PyAV/libvpx/ffmpeg), and reports what it
 decoded. It is an independent peer: nothing in it comes from libpublisher.
 
-    python whip_receiver.py [--port 0] [--token SECRET]
+    python whip_receiver.py [--port 0] [--token SECRET] [--host 127.0.0.1] [--link LINK]...
 
 Prints `LISTENING <port>` once ready. Endpoints:
 - `POST /whip/<room>` (Authorization: Bearer <token>): 201 + Location + SDP answer.
@@ -15,10 +15,12 @@ Prints `LISTENING <port>` once ready. Endpoints:
   `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
   section that does not offer VP8 and answers the rest.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
+  With `--link`, both OPTIONS and POST answers carry those `Link` headers (ICE servers).
 - `DELETE /whip/resource/<id>`: ends the session.
 - `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames,
-  the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), and the mean
-  Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100).
+  the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), the mean
+  Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100), and the types of
+  the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...).
 """
 
 import argparse
@@ -78,6 +80,17 @@ def answered_video_codec(answer):
             pt, encoding = line[len("a=rtpmap:"):].split(" ", 1)
             names[pt] = encoding.split("/")[0]
     return names.get(first_pt)
+
+
+def candidate_types(sdp):
+    """The type of each `a=candidate` line of an SDP, in order (RFC 8839: `typ TYPE`)."""
+    types = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if "typ" in fields[:-1]:
+                types.append(fields[fields.index("typ") + 1])
+    return types
 
 
 def sdp_sections(sdp):
@@ -184,7 +197,14 @@ async def consume(track, stats):
             stats["audio_level"] = rms_level(frame)
 
 
-def make_app(token):
+def link_headers(links):
+    """`Link` headers for the ICE servers the endpoint advertises (RFC 9725 section 4.6)."""
+    from multidict import CIMultiDict
+
+    return CIMultiDict(("Link", link) for link in links)
+
+
+def make_app(token, links=()):
     async def options(request):
         room = request.match_info["room"]
         denied = check_auth(request, token)
@@ -194,7 +214,7 @@ def make_app(token):
             return web.Response(status=FAULTS[room])
         if room == "slow":
             await asyncio.sleep(3600)
-        return web.Response(status=204)
+        return web.Response(status=204, headers=link_headers(links))
 
     async def post(request):
         room = request.match_info["room"]
@@ -234,6 +254,7 @@ def make_app(token):
             "plis_sent": 0,
             "video_keyframes": 0,
             "video_codec": None,
+            "offer_candidates": candidate_types(offer),
             # Wall-clock times (time.time()) for benchmarks on the same machine.
             "offer_at": time.time(),
             "first_video_at": None,
@@ -263,7 +284,8 @@ def make_app(token):
             await pc.setLocalDescription(await pc.createAnswer())
             answer = pc.localDescription.sdp
         stats["video_codec"] = answered_video_codec(answer)
-        headers = {"Content-Type": "application/sdp"}
+        headers = link_headers(links)
+        headers["Content-Type"] = "application/sdp"
         if room != "nolocation":
             headers["Location"] = f"/whip/resource/{rid}"
         return web.Response(status=201, text=answer, headers=headers)
@@ -294,10 +316,13 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--link", action="append", default=[],
+                        help='a Link header to advertise, e.g. \'<turn:h:3478>; rel="ice-server"\'')
     args = parser.parse_args()
-    runner = web.AppRunner(make_app(args.token))
+    runner = web.AppRunner(make_app(args.token, args.link))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port)
+    site = web.TCPSite(runner, args.host, args.port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     print(f"LISTENING {port}", flush=True)

@@ -2,8 +2,11 @@
  *   publish URL TOKEN SECONDS [custom]
  * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
- * Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py and
- * test_whip_custom.py check what the receiver decoded. */
+ * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
+ * LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY ("all" or "relay") and
+ * LP_ICE_TIMEOUT_MS.
+ * Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py,
+ * test_whip_custom.py and tests/network check what the receiver decoded. */
 #include "libpublisher.h"
 
 #include <pthread.h>
@@ -106,6 +109,34 @@ static int fail(int32_t c) {
   return 1;
 }
 
+/* A call that failed at once: its message is this thread's last error. */
+static int fail_now(int32_t c) {
+  printf("error %d %s: %s\n", c, lp_error_name(c), lp_last_error_message());
+  return 1;
+}
+
+/* Session settings from the LP_ICE_* variables; NULL settings (the defaults) without them. */
+static int32_t ice_settings(lp_session_settings **out) {
+  const char *server = getenv("LP_ICE_SERVER"), *policy = getenv("LP_ICE_TRANSPORT_POLICY");
+  const char *timeout = getenv("LP_ICE_TIMEOUT_MS");
+  *out = NULL;
+  if (!server && !policy && !timeout) return LP_OK;
+  lp_session_settings *settings = lp_session_settings_new();
+  int32_t rc = LP_OK;
+  if (server)
+    rc = lp_session_settings_add_ice_server(settings, server, getenv("LP_ICE_USERNAME"),
+                                            getenv("LP_ICE_CREDENTIAL"));
+  if (rc == LP_OK && policy) rc = lp_session_settings_set_ice_transport_policy(settings, policy);
+  if (rc == LP_OK && timeout)
+    rc = lp_session_settings_set_ice_timeout_ms(settings, (int32_t)atoi(timeout));
+  if (rc != LP_OK) {
+    lp_session_settings_free(settings);
+    return rc;
+  }
+  *out = settings;
+  return LP_OK;
+}
+
 int main(int argc, char **argv) {
   if (argc != 4 && !(argc == 5 && strcmp(argv[4], "custom") == 0)) return 2;
   int custom = argc == 5;
@@ -124,7 +155,11 @@ int main(int argc, char **argv) {
   pthread_t thread;
   if (custom && pthread_create(&thread, NULL, push_media, &ps) != 0) return 3;
   lp_session session;
-  if ((rc = lp_session_new(argv[1], NULL, &session)) != LP_OK) return fail(rc);
+  lp_session_settings *session_settings;
+  if ((rc = ice_settings(&session_settings)) != LP_OK) return fail_now(rc);
+  rc = lp_session_new_with_settings(argv[1], session_settings, NULL, &session);
+  lp_session_settings_free(session_settings); /* copied by the session; NULL is fine */
+  if (rc != LP_OK) return fail_now(rc);
   if ((rc = lp_session_connect(session, argv[2], on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(2)) != LP_OK) return fail(rc);
   if ((rc = lp_session_publish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);

@@ -2,8 +2,10 @@
 //   node publish.mjs URL TOKEN SECONDS [custom]
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
-// Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py and
-// test_whip_custom.py check what the receiver decoded.
+// The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
+// LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY and LP_ICE_TIMEOUT_MS.
+// Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py,
+// test_whip_custom.py and tests/network check what the receiver decoded.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -16,7 +18,23 @@ const publisher = await initPublisher(
     ? { videoSource: 'custom', audioSource: 'custom', resolution: '320x240' }
     : { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '1280x720', frameRate: 30 },
 );
-const session = initSession(url);
+const env = process.env;
+const sessionOptions = {};
+if (env.LP_ICE_SERVER) {
+  sessionOptions.iceServers = [
+    { urls: env.LP_ICE_SERVER, username: env.LP_ICE_USERNAME, credential: env.LP_ICE_CREDENTIAL },
+  ];
+}
+if (env.LP_ICE_TRANSPORT_POLICY) sessionOptions.iceTransportPolicy = env.LP_ICE_TRANSPORT_POLICY;
+if (env.LP_ICE_TIMEOUT_MS) sessionOptions.iceTimeoutMs = Number(env.LP_ICE_TIMEOUT_MS);
+let session;
+try {
+  session = initSession(url, sessionOptions);
+} catch (err) {
+  console.log(`error ${err.code} ${err.name}: ${err.message}`);
+  publisher.close();
+  process.exit(1);
+}
 const pushing = custom ? pushMedia(publisher) : null;
 try {
   await session.connect(token);

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from typing import Any, Callable, Mapping, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypeVar, Union
 
 from . import _native
 from ._errors import Error, ErrorCode, Reason
 from ._log import TRACE, set_log_level
 from ._native import AccessRequest, Device, Publisher, Session, get_devices
+
+if TYPE_CHECKING:
+    from ._native import IceServer, SessionOptions  # noqa: F401  (types only, in the stub)
 
 __version__: str = _native.__version__
 
@@ -83,7 +86,7 @@ def init_publisher(
 
 def init_session(
     url: str,
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[SessionOptions, Mapping[str, Any]]] = None,
     *,
     on: Optional[Mapping[str, Any]] = None,
 ) -> Session:
@@ -92,8 +95,10 @@ def init_session(
     ``url`` chooses the backend: ``"loopback://"`` is a receiver inside this process (real
     ICE/DTLS/SRTP over 127.0.0.1) that counts what it gets; a malformed URL or a scheme this
     build does not support raises ``Error`` 1005 INVALID_SESSION_ID at once. ``options`` keys:
-    ``connect_timeout_ms``, ``publish_timeout_ms``, ``ice_timeout_ms``; a bad one raises 1011
-    naming it. ``on`` maps session event names (``session_connected``,
+    ``connect_timeout_ms``, ``publish_timeout_ms``, ``ice_timeout_ms``, ``ice_servers`` (a list
+    of ``{"urls": "turn:HOST:3478" or [...], "username": ..., "credential": ...}``: ``stun:``,
+    ``turn:`` (UDP), ``turn:...?transport=tcp``, ``turns:``), ``ice_transport_policy``
+    (``"all"`` or ``"relay"``); a bad one raises 1011 naming it. ``on`` maps session event names (``session_connected``,
     ``session_disconnected`` ...) to a handler or a list of handlers.
 
     ``session.connect(token=None, callback=None)``, ``session.publish(publisher, callback=None)``,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from types import TracebackType
-from typing import Any, Callable, Literal, Mapping, Optional, TypedDict, TypeVar, Union, overload
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence, TypedDict, TypeVar, Union, overload
 
 from ._errors import Error
 
@@ -62,6 +62,30 @@ class PublisherStats(TypedDict):
     bitrate_bps: int
     rtt_ms: float
     packets_lost: int
+
+class _IceServerUrls(TypedDict):
+    urls: Union[str, Sequence[str]]
+
+class IceServer(_IceServerUrls, total=False):
+    """A STUN or TURN server, as in the browser's ``RTCIceServer``: ``urls`` is one URL or a
+    list of them (``"stun:HOST[:PORT]"``, ``"turn:HOST[:PORT]"`` (UDP),
+    ``"turn:HOST[:PORT]?transport=tcp"``, ``"turns:HOST[:PORT]"`` (TLS)); a TURN URL needs
+    ``username`` and ``credential``."""
+
+    username: Optional[str]
+    credential: Optional[str]
+
+class SessionOptions(TypedDict, total=False):
+    """``init_session`` options (camelCase spellings are accepted too)."""
+
+    connect_timeout_ms: int
+    publish_timeout_ms: int
+    #: Gathering plus the connectivity checks; then ``publish`` raises 1553.
+    ice_timeout_ms: int
+    #: Tried before the servers a WHIP endpoint advertises.
+    ice_servers: Optional[Sequence[IceServer]]
+    #: ``"relay"``: media only through a TURN server. Default ``"all"``.
+    ice_transport_policy: Literal["all", "relay"]
 
 class ReceiverStats(TypedDict):
     """``Session.get_receiver_stats()``: what the ``loopback://`` receiver got."""
@@ -181,6 +205,7 @@ def error_table() -> list[tuple[int, str]]: ...
 def reason_table() -> list[tuple[int, str]]: ...
 def event_names() -> list[str]: ...
 def session_event_names() -> list[str]: ...
+def session_option_keys() -> list[str]: ...
 def init_publisher(
     options: Optional[Mapping[str, Any]] = None,
     callback: Optional[Completion] = None,
@@ -190,7 +215,7 @@ def init_publisher(
 ) -> Publisher: ...
 def init_session(
     url: str,
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[SessionOptions, Mapping[str, Any]]] = None,
     *,
     on: Optional[Handlers] = None,
     event_loop: Optional[asyncio.AbstractEventLoop] = None,

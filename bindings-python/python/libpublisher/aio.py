@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Type, Union
 
 from . import _native, _track
 from ._errors import Error
 from ._native import Publisher, Session
 
 if TYPE_CHECKING:
-    from ._native import ReceiverStats, SessionEventName, SessionState
+    from ._native import ReceiverStats, SessionEventName, SessionOptions, SessionState
 
 __all__ = ["AsyncSession", "init_publisher", "init_session"]
 
@@ -80,7 +80,7 @@ async def init_publisher(
 
 def init_session(
     url: str,
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[SessionOptions, Mapping[str, Any]]] = None,
     *,
     on: Optional[Mapping[str, Any]] = None,
 ) -> AsyncSession:

@@ -11,6 +11,20 @@
 //! Binding requests are held back, a bounded number of them; when it opens they are delivered
 //! first, in order, and the agent answers them with the credentials it now has. Every other
 //! datagram, and everything after the gate opened, passes straight through.
+//!
+//! The same sockets show the connection's [`PathProbe`] the STUN traffic while ICE runs, and
+//! name resolution tells it the addresses of the STUN/TURN servers, so that a failed search
+//! can say what it tried.
+//!
+//! And they work around a latency bug of the stack (webrtc 0.21) on TURN-relayed paths. Its
+//! driver loop sends what is queued at the top of an iteration, then hands relayed data
+//! (ChannelData, Data indications) to the ICE/DTLS core at the end, and sends what the core
+//! wrote for a relayed path only into the TURN client's queue, which is emptied first thing in
+//! the *next* iteration. So the reply to a relayed connectivity check or DTLS flight waits for
+//! the loop's next wake-up — a timer, up to seconds away — and the peer retransmits. When a
+//! connection uses TURN, a datagram that may be relayed STUN or data (in either direction)
+//! "kicks" the runtime: the driver's next sleeps end at once, so the loop comes round and
+//! sends the reply now. (Worth fixing upstream: drain the core before the TURN client.)
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,10 +32,12 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::path::{maybe_stun_or_channel_data, PathProbe};
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
     Transmit,
@@ -86,15 +102,52 @@ fn is_binding_request(datagram: &[u8]) -> bool {
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 
 /// The library's runtime for one peer connection: the stack's own tokio runtime, with UDP
-/// sockets that hold early checks until the connection's [`Gate`] opens.
+/// sockets that hold early checks until the connection's [`Gate`] opens and show the
+/// connection's [`PathProbe`] what passes.
 pub(crate) struct EarlyCheckRuntime {
     inner: Arc<dyn Runtime>,
     gate: Arc<Gate>,
+    probe: Arc<PathProbe>,
+    /// Set when relayed data may be waiting in the stack: ends its next sleeps.
+    kick: Option<Arc<Kick>>,
+}
+
+/// Ends the stack's next `pending` sleeps at once.
+#[derive(Default)]
+pub(crate) struct Kick {
+    pending: AtomicU32,
+    notify: tokio::sync::Notify,
+}
+
+impl Kick {
+    /// The next `rounds` sleeps (at least) end at once; one under way ends now.
+    fn kick(&self, rounds: u32) {
+        self.pending.fetch_max(rounds, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    /// Whether a sleep starting now should end at once (and count it).
+    fn take(&self) -> bool {
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 impl EarlyCheckRuntime {
-    pub(crate) fn new(inner: Arc<dyn Runtime>, gate: Arc<Gate>) -> Self {
-        Self { inner, gate }
+    /// `relaying`: the connection uses TURN, so relayed data must not wait for a timer.
+    pub(crate) fn new(
+        inner: Arc<dyn Runtime>,
+        gate: Arc<Gate>,
+        probe: Arc<PathProbe>,
+        relaying: bool,
+    ) -> Self {
+        Self {
+            inner,
+            gate,
+            probe,
+            kick: relaying.then(Arc::default),
+        }
     }
 }
 
@@ -126,6 +179,8 @@ impl Runtime for EarlyCheckRuntime {
             inner,
             index: self.gate.add_socket(),
             gate: self.gate.clone(),
+            probe: self.probe.clone(),
+            kick: self.kick.clone(),
             held: Mutex::new(VecDeque::new()),
         }))
     }
@@ -148,7 +203,13 @@ impl Runtime for EarlyCheckRuntime {
         &'a self,
         host: &'a str,
     ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        self.inner.resolve_host(host)
+        Box::pin(async move {
+            let resolved = self.inner.resolve_host(host).await;
+            if let Ok(addrs) = &resolved {
+                self.probe.resolved(host, addrs);
+            }
+            resolved
+        })
     }
 
     fn now(&self) -> Instant {
@@ -156,7 +217,20 @@ impl Runtime for EarlyCheckRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.sleep(duration)
+        let sleep = self.inner.sleep(duration);
+        match &self.kick {
+            None => sleep,
+            Some(kick) if kick.take() => Box::pin(std::future::ready(())),
+            Some(kick) => {
+                let kick = kick.clone();
+                Box::pin(async move {
+                    tokio::select! {
+                        () = sleep => {}
+                        () = kick.notify.notified() => {}
+                    }
+                })
+            }
+        }
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
@@ -180,6 +254,8 @@ struct GatedSocket {
     inner: Arc<dyn AsyncUdpSocket>,
     index: usize,
     gate: Arc<Gate>,
+    probe: Arc<PathProbe>,
+    kick: Option<Arc<Kick>>,
     held: Mutex<VecDeque<(Vec<u8>, RecvMeta)>>,
 }
 
@@ -204,7 +280,23 @@ impl AsyncUdpSocket for GatedSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        self.inner.poll_send(cx, transmit)
+        let sent = self.inner.poll_send(cx, transmit);
+        if let Poll::Ready(Ok(_)) = sent {
+            let segment = transmit
+                .segment_size
+                .unwrap_or(transmit.contents.len())
+                .max(1);
+            let mut kick = false;
+            for datagram in transmit.contents.chunks(segment) {
+                self.probe.outbound(datagram, transmit.destination);
+                kick |= maybe_stun_or_channel_data(datagram);
+            }
+            // More of a relayed burst may be waiting in the TURN client's queue.
+            if let (true, Some(k)) = (kick, &self.kick) {
+                k.kick(1);
+            }
+        }
+        sent
     }
 
     fn max_gso_segments(&self) -> usize {
@@ -216,6 +308,33 @@ impl AsyncUdpSocket for GatedSocket {
     }
 
     fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let received = self.poll_recv_gated(cx, bufs, meta);
+        if let Poll::Ready(Ok(n)) = received {
+            let mut kick = false;
+            for (buf, meta) in bufs.iter().zip(meta.iter()).take(n) {
+                let data = &buf[..meta.len.min(buf.len())];
+                for datagram in data.chunks(meta.stride.max(1)) {
+                    self.probe.inbound(datagram, meta.addr);
+                    kick |= maybe_stun_or_channel_data(datagram);
+                }
+            }
+            // One round hands the data to the core, the next moves the reply into the TURN
+            // client's queue; the send of that wakes one more round.
+            if let (true, Some(k)) = (kick, &self.kick) {
+                k.kick(2);
+            }
+        }
+        received
+    }
+}
+
+impl GatedSocket {
+    fn poll_recv_gated(
         &self,
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
@@ -307,8 +426,12 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let gate = Arc::new(Gate::default());
-            let runtime =
-                EarlyCheckRuntime::new(webrtc::runtime::default_runtime().unwrap(), gate.clone());
+            let runtime = EarlyCheckRuntime::new(
+                webrtc::runtime::default_runtime().unwrap(),
+                gate.clone(),
+                Arc::new(PathProbe::default()),
+                false,
+            );
             let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             let addr = std_socket.local_addr().unwrap();
             let socket = runtime.wrap_udp_socket(std_socket).unwrap();

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::ice::IceTransportPolicy;
 use super::peer::{answer_offer, PeerConfig, ReceiverCounters, Receiving};
 use crate::error::Result;
 
@@ -51,6 +52,7 @@ impl Loopback {
         PeerConfig {
             bind: "127.0.0.1:0".into(),
             ice_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
             gather_timeout: Duration::from_secs(2),
         }
     }

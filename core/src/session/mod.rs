@@ -5,16 +5,20 @@
 //! [`stream::Stream`] (a sending peer connection and its encoders).
 
 mod early_checks;
+mod ice;
 mod loopback;
+mod path;
 pub(crate) mod peer;
 mod rtt;
 mod stream;
+mod turn_bridge;
 mod whip;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use ice::{IceServer, IceTransportPolicy};
 pub use loopback::ReceiverStats;
 pub use peer::TransportStats;
 
@@ -98,15 +102,21 @@ impl SessionState {
     }
 }
 
-/// Timeouts of a session, settable by name like publisher settings.
+/// Timeouts and ICE configuration of a session, settable by name like publisher settings.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// How long `connect` may take.
     pub connect_timeout: Duration,
     /// How long the server may take to accept a stream.
     pub publish_timeout: Duration,
-    /// How long ICE and DTLS may take to find a path once the server answered.
+    /// How long ICE and DTLS may take to find a path: gathering candidates, then, once the
+    /// server answered, the connectivity checks and the DTLS handshake.
     pub ice_timeout: Duration,
+    /// STUN/TURN servers, used before the ones a WHIP server advertises in its `Link`
+    /// headers.
+    pub ice_servers: Vec<IceServer>,
+    /// Which candidates ICE may use (`relay`: only TURN-relayed ones).
+    pub ice_transport_policy: IceTransportPolicy,
 }
 
 impl Default for SessionSettings {
@@ -115,26 +125,80 @@ impl Default for SessionSettings {
             connect_timeout: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(15),
             ice_timeout: Duration::from_secs(10),
+            ice_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
         }
     }
 }
 
+/// Option names of [`SessionSettings::set`], in snake_case.
+pub const SESSION_OPTION_KEYS: &[&str] = &[
+    "connect_timeout_ms",
+    "publish_timeout_ms",
+    "ice_timeout_ms",
+    "ice_servers",
+    "ice_transport_policy",
+];
+
 impl SessionSettings {
     /// Sets one option by name (snake_case or camelCase); 1011 naming the key otherwise.
+    /// `ice_servers` takes a list of mappings (`urls`: a URL or a list of URLs, `username`,
+    /// `credential`) and replaces the servers set so far; `ice_transport_policy` takes
+    /// `"all"` or `"relay"`.
     pub fn set(&mut self, key: &str, value: OptionValue) -> Result<()> {
         let field = crate::settings::canonical_key(key);
         let target = match field.as_str() {
             "connect_timeout_ms" => &mut self.connect_timeout,
             "publish_timeout_ms" => &mut self.publish_timeout,
             "ice_timeout_ms" => &mut self.ice_timeout,
+            "ice_servers" => {
+                self.ice_servers = ice::ice_servers_option(&field, &value)?;
+                return Ok(());
+            }
+            "ice_transport_policy" => {
+                self.ice_transport_policy = match &value {
+                    OptionValue::Str(s) => {
+                        s.parse().map_err(|e| Error::invalid_parameter(&field, e))?
+                    }
+                    other => {
+                        return Err(Error::invalid_parameter(
+                            &field,
+                            format!("expected \"all\" or \"relay\", got {}", other.kind()),
+                        ))
+                    }
+                };
+                return Ok(());
+            }
             _ => {
                 return Err(Error::invalid_parameter(
                     key,
-                    "unknown option; known options are connect_timeout_ms, publish_timeout_ms, ice_timeout_ms",
+                    format!(
+                        "unknown option; known options are {}",
+                        SESSION_OPTION_KEYS.join(", ")
+                    ),
                 ))
             }
         };
         *target = crate::settings::timeout_value(&field, &value)?;
+        Ok(())
+    }
+
+    /// Adds a STUN or TURN server (after those added before): its URLs (`stun:host[:port]`,
+    /// `turn:host[:port][?transport=udp|tcp]`, `turns:host[:port]`) and, for TURN, the
+    /// username and credential. 1011 naming `ice_servers` for a URL of another scheme, no
+    /// URL, or a TURN URL without credentials; the settings are unchanged then.
+    pub fn add_ice_server<I, S>(
+        &mut self,
+        urls: I,
+        username: Option<&str>,
+        credential: Option<&str>,
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ice_servers
+            .push(IceServer::new(urls, username, credential)?);
         Ok(())
     }
 }
@@ -173,11 +237,20 @@ impl Backend {
         }
     }
 
-    fn peer_config(&self) -> peer::PeerConfig {
-        match self {
+    /// How the sending peer binds and finds its path: the session's ICE servers first, then
+    /// those the server advertised; the session's policy. Gathering may take at most half
+    /// the ICE timeout, so that the checks always keep the other half.
+    fn peer_config(&self, settings: &SessionSettings) -> peer::PeerConfig {
+        let mut config = match self {
             Backend::Loopback(_) => loopback::Loopback::peer_config(),
             Backend::Whip(w) => w.peer_config(),
-        }
+        };
+        let advertised = std::mem::take(&mut config.ice_servers);
+        config.ice_servers = settings.ice_servers.clone();
+        config.ice_servers.extend(advertised);
+        config.ice_transport_policy = settings.ice_transport_policy;
+        config.gather_timeout = config.gather_timeout.min(settings.ice_timeout / 2);
+        config
     }
 
     /// Hands the offer to the server: the answer and the stream's id.

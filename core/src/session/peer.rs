@@ -13,9 +13,9 @@ use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::RTCIceServer;
+use rtc::peer_connection::transport::{RTCIceCandidateType, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -23,6 +23,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::statistics::report::RTCStatsReportEntry;
 use rtc::statistics::StatsSelector;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -34,7 +35,10 @@ use webrtc::peer_connection::{
 };
 
 use super::early_checks::{EarlyCheckRuntime, Gate};
+use super::ice::{IceServer, IceTransport, IceTransportPolicy};
+use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::rtt::{RtcpFeedback, RttMeter};
+use super::turn_bridge::TurnBridge;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::encoder::EncodedSample;
 use crate::settings::VideoCodec;
@@ -44,8 +48,10 @@ use crate::settings::VideoCodec;
 pub(crate) struct PeerConfig {
     /// UDP address to bind, e.g. `127.0.0.1:0`.
     pub bind: String,
-    /// STUN/TURN servers.
-    pub ice_servers: Vec<RTCIceServer>,
+    /// STUN/TURN servers (checked).
+    pub ice_servers: Vec<IceServer>,
+    /// Which candidates ICE may use.
+    pub ice_transport_policy: IceTransportPolicy,
     /// How long gathering may take before the offer goes out with what it has.
     pub gather_timeout: Duration,
 }
@@ -208,13 +214,106 @@ fn watchers(receiver: Option<Arc<ReceiverCounters>>) -> Watchers {
     )
 }
 
-/// Builds a peer connection and the gate that holds its early connectivity checks: whoever
-/// applies the remote description opens the gate right after.
+/// A peer connection with what goes with it.
+struct Built {
+    pc: Arc<dyn PeerConnection>,
+    /// Holds early connectivity checks: whoever applies the remote description opens it.
+    gate: Arc<Gate>,
+    feedback: Arc<RtcpFeedback>,
+    /// Watches the STUN traffic while the path is searched.
+    probe: Arc<PathProbe>,
+    /// TURN over TCP/TLS: live as long as the connection.
+    bridges: Bridges,
+}
+
+/// The TCP/TLS bridges of a connection, with the transport each stands for.
+#[derive(Default)]
+struct Bridges(Vec<(TurnBridge, IceTransport)>);
+
+impl Bridges {
+    /// Which transport a relay candidate gathered through `url` (as the stack names the TURN
+    /// server it used) came over: a bridge's address, or else UDP.
+    fn transport_of(&self, url: &str) -> IceTransport {
+        self.0
+            .iter()
+            .find(|(b, _)| url.contains(&b.local_addr().to_string()))
+            .map_or(IceTransport::TurnUdp, |(_, t)| *t)
+    }
+}
+
+/// Whether any of the servers is a TURN server.
+fn uses_turn(servers: &[IceServer]) -> bool {
+    servers
+        .iter()
+        .flat_map(|s| s.parsed_urls())
+        .any(|(_, u)| u.transport != IceTransport::Stun)
+}
+
+/// The stack's view of the ICE servers: `stun:` and UDP `turn:` URLs as they are, TCP/TLS
+/// TURN URLs replaced by a bridge of ours; each URL is registered with the probe. Under the
+/// relay policy STUN URLs are left out (the stack would not use them).
+async fn stack_ice_servers(
+    config: &PeerConfig,
+    probe: &Arc<PathProbe>,
+) -> Result<(Vec<RTCIceServer>, Bridges)> {
+    let relay_only = config.ice_transport_policy == IceTransportPolicy::Relay;
+    if relay_only && !uses_turn(&config.ice_servers) {
+        let report = PathReport {
+            policy: config.ice_transport_policy,
+            gathered: Gathered::default(),
+            probe: Default::default(),
+            stage: Stage::NoCandidates,
+        };
+        return Err(Error::new(
+            ErrorCode::CreatePeerConnectionFailed,
+            no_path_message(&report),
+        ));
+    }
+    let mut servers = Vec::new();
+    let mut bridges = Bridges::default();
+    for server in &config.ice_servers {
+        let mut urls = Vec::new();
+        for (url, parsed) in server.parsed_urls() {
+            match parsed.transport {
+                IceTransport::Stun if relay_only => continue,
+                IceTransport::Stun | IceTransport::TurnUdp => {
+                    probe.register(url, parsed.transport, parsed.host_port());
+                    urls.push(url.to_owned());
+                }
+                IceTransport::TurnTcp | IceTransport::TurnTls => {
+                    let bridge = TurnBridge::start(&parsed, probe.clone())
+                        .await
+                        .map_err(|e| {
+                            webrtc_error(
+                                ErrorCode::CreatePeerConnectionFailed,
+                                "cannot open a socket for TURN over TCP/TLS",
+                                e,
+                            )
+                        })?;
+                    let local = bridge.local_addr().to_string();
+                    probe.register(url, parsed.transport, local.clone());
+                    urls.push(format!("turn:{local}?transport=udp"));
+                    bridges.0.push((bridge, parsed.transport));
+                }
+            }
+        }
+        if !urls.is_empty() {
+            servers.push(RTCIceServer {
+                urls,
+                username: server.username.clone().unwrap_or_default(),
+                credential: server.credential.clone().unwrap_or_default(),
+            });
+        }
+    }
+    Ok((servers, bridges))
+}
+
+/// Builds a peer connection with its gate, probe and TURN bridges.
 async fn build(
     config: &PeerConfig,
     mut media: MediaEngine,
     handler: Arc<StateWatch>,
-) -> Result<(Arc<dyn PeerConnection>, Arc<Gate>, Arc<RtcpFeedback>)> {
+) -> Result<Built> {
     let feedback = Arc::new(RtcpFeedback::default());
     let registry = register_default_interceptors(Registry::new(), &mut media)
         .map_err(|e| webrtc_error(ErrorCode::InternalError, "interceptors", e))?
@@ -230,14 +329,33 @@ async fn build(
         // user waits for. A pair is given up after 100 unanswered checks (2 s), longer than
         // the default 1.4 s, for slow relayed paths.
         .with_ice_connection_attempts(Some(Duration::from_millis(20)), Some(100))
+        // A relayed pair may be nominated as soon as it works when nothing else is allowed;
+        // otherwise after 500 ms (the stack's default is 2 s), which leaves direct pairs time
+        // to win without making a user behind a firewall wait long.
+        .with_relay_acceptance_min_wait(Some(match config.ice_transport_policy {
+            IceTransportPolicy::Relay => Duration::ZERO,
+            IceTransportPolicy::All => Duration::from_millis(500),
+        }))
         .build();
+    let probe = Arc::new(PathProbe::default());
+    let (ice_servers, bridges) = stack_ice_servers(config, &probe).await?;
+    let policy = match config.ice_transport_policy {
+        IceTransportPolicy::All => RTCIceTransportPolicy::All,
+        IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
+    };
     let configuration = RTCConfigurationBuilder::new()
-        .with_ice_servers(config.ice_servers.clone())
+        .with_ice_servers(ice_servers)
+        .with_ice_transport_policy(policy)
         .build();
     let stack_runtime = webrtc::runtime::default_runtime()
         .ok_or_else(|| Error::internal("the WebRTC stack has no runtime"))?;
     let gate = Arc::new(Gate::default());
-    let runtime = Arc::new(EarlyCheckRuntime::new(stack_runtime, gate.clone()));
+    let runtime = Arc::new(EarlyCheckRuntime::new(
+        stack_runtime,
+        gate.clone(),
+        probe.clone(),
+        uses_turn(&config.ice_servers),
+    ));
     let pc = PeerConnectionBuilder::new()
         .with_configuration(configuration)
         .with_media_engine(media)
@@ -255,7 +373,13 @@ async fn build(
                 e,
             )
         })?;
-    Ok((Arc::new(pc), gate, feedback))
+    Ok(Built {
+        pc: Arc::new(pc),
+        gate,
+        feedback,
+        probe,
+        bridges,
+    })
 }
 
 /// Lets a receiver's keyframe requests (PLI, FIR) through to the sending tracks; the rest of
@@ -316,13 +440,34 @@ impl Interceptor for KeyframeRequests {
 }
 
 /// Waits (bounded) for gathering to finish, then returns the local description's SDP: WHIP
-/// and the loopback receiver take one offer with every candidate in it.
+/// and the loopback receiver take one offer with every candidate in it. Gathering also counts
+/// as finished shortly after every STUN/TURN server has given its final word (a refused
+/// allocation, an unreachable server), rather than when the stack's own timers give up.
 async fn gathered_sdp(
     pc: &Arc<dyn PeerConnection>,
     gathered: &mut watch::Receiver<bool>,
     timeout: Duration,
+    probe: &PathProbe,
 ) -> Result<String> {
-    let _ = tokio::time::timeout(timeout, gathered.wait_for(|g| *g)).await;
+    const GRACE: Duration = Duration::from_millis(150);
+    let deadline = Instant::now() + timeout;
+    let mut settled_at = None;
+    let has_servers = !probe.report().servers.is_empty();
+    while !*gathered.borrow_and_update() {
+        let now = Instant::now();
+        if now >= deadline {
+            tracing::debug!("gathering still under way after {} ms", timeout.as_millis());
+            break;
+        }
+        if has_servers && probe.settled() && now >= *settled_at.get_or_insert(now) + GRACE {
+            break;
+        }
+        let _ = tokio::time::timeout(
+            (deadline - now).min(Duration::from_millis(20)),
+            gathered.changed(),
+        )
+        .await;
+    }
     pc.local_description()
         .await
         .map(|d| d.sdp)
@@ -342,6 +487,13 @@ pub(crate) struct Offer {
     pc: Arc<dyn PeerConnection>,
     gate: Arc<Gate>,
     feedback: Arc<RtcpFeedback>,
+    probe: Arc<PathProbe>,
+    bridges: Bridges,
+    policy: IceTransportPolicy,
+    /// How long gathering took.
+    pub gathering: Duration,
+    /// Candidates in the server's answer, once applied.
+    remote_candidates: AtomicU64,
     /// The SDP offer to hand to the server.
     pub sdp: String,
     state: watch::Receiver<RTCPeerConnectionState>,
@@ -369,61 +521,91 @@ pub(crate) async fn make_offer(
             .map_err(|e| webrtc_error(ErrorCode::InternalError, "Opus", e))?;
     }
     let (handler, mut gathered, state) = watchers(None);
-    let (pc, gate, feedback) = build(config, media, handler).await?;
-    let stream_id = format!("lp-{:016x}", rand_u64());
-    let add = async |kind: RtpCodecKind, codec: RTCRtpCodecParameters| -> Result<Outgoing> {
-        let ssrc = rand_u64() as u32;
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    stream_id.clone(),
-                    format!("{stream_id}-{kind}"),
-                    kind.to_string(),
-                    kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
+    let Built {
+        pc,
+        gate,
+        feedback,
+        probe,
+        bridges,
+    } = build(config, media, handler).await?;
+    // A failure from here on closes the connection (and so its sockets and TURN allocations).
+    let negotiated = async {
+        let stream_id = format!("lp-{:016x}", rand_u64());
+        let add = async |kind: RtpCodecKind, codec: RTCRtpCodecParameters| -> Result<Outgoing> {
+            let ssrc = rand_u64() as u32;
+            let track = Arc::new(
+                TrackLocalStaticSample::new(
+                    Instant::now(),
+                    MediaStreamTrack::new(
+                        stream_id.clone(),
+                        format!("{stream_id}-{kind}"),
+                        kind.to_string(),
+                        kind,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: codec.rtp_codec.clone(),
                             ..Default::default()
-                        },
-                        codec: codec.rtp_codec.clone(),
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .map_err(|e| webrtc_error(ErrorCode::InternalError, "track", e))?,
-        );
-        pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+                        }],
+                    ),
+                )
+                .map_err(|e| webrtc_error(ErrorCode::InternalError, "track", e))?,
+            );
+            pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| webrtc_error(ErrorCode::InternalError, "add track", e))?;
+            Ok(Outgoing { track, ssrc, codec })
+        };
+        let video = match video {
+            Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec)).await?),
+            None => None,
+        };
+        let audio = if audio {
+            Some(add(RtpCodecKind::Audio, opus()).await?)
+        } else {
+            None
+        };
+        let offer = pc
+            .create_offer(None)
             .await
-            .map_err(|e| webrtc_error(ErrorCode::InternalError, "add track", e))?;
-        Ok(Outgoing { track, ssrc, codec })
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "create offer", e))?;
+        let gathering_started = Instant::now();
+        pc.set_local_description(offer)
+            .await
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "set local description", e))?;
+        let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout, &probe).await?;
+        Ok((video, audio, gathering_started.elapsed(), sdp))
     };
-    let video = match video {
-        Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec)).await?),
-        None => None,
+    let (video, audio, gathering, sdp) = match negotiated.await {
+        Ok(negotiated) => negotiated,
+        Err(e) => {
+            let _ = pc.close().await;
+            return Err(e);
+        }
     };
-    let audio = if audio {
-        Some(add(RtpCodecKind::Audio, opus()).await?)
-    } else {
-        None
-    };
-    let offer = pc
-        .create_offer(None)
-        .await
-        .map_err(|e| webrtc_error(ErrorCode::InternalError, "create offer", e))?;
-    pc.set_local_description(offer)
-        .await
-        .map_err(|e| webrtc_error(ErrorCode::InternalError, "set local description", e))?;
-    let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout).await?;
     Ok(Offer {
         pc,
         gate,
         feedback,
+        probe,
+        bridges,
+        policy: config.ice_transport_policy,
+        gathering,
+        remote_candidates: AtomicU64::new(u64::MAX),
         sdp,
         state,
         video,
         audio,
     })
+}
+
+/// The number of `a=candidate` lines of an SDP.
+fn candidate_count(sdp: &str) -> usize {
+    sdp.lines()
+        .filter(|l| l.trim_start().starts_with("a=candidate:"))
+        .count()
 }
 
 impl Offer {
@@ -448,6 +630,7 @@ impl Offer {
                 e,
             )
         })?;
+        let remote_candidates = candidate_count(&answer.sdp) as u64;
         self.pc.set_remote_description(answer).await.map_err(|e| {
             webrtc_error(
                 ErrorCode::SetRemoteDescriptionFailed,
@@ -455,39 +638,99 @@ impl Offer {
                 e,
             )
         })?;
+        self.remote_candidates
+            .store(remote_candidates, Ordering::Relaxed);
         self.gate.open();
         Ok(())
     }
 
-    /// Waits until ICE and DTLS are connected: 1553 when no path is found within `timeout`.
-    pub(crate) async fn connected(&mut self, timeout: Duration) -> Result<()> {
-        let outcome = tokio::time::timeout(
-            timeout,
-            self.state.wait_for(|s| {
-                matches!(
-                    s,
-                    RTCPeerConnectionState::Connected
-                        | RTCPeerConnectionState::Failed
-                        | RTCPeerConnectionState::Closed
-                )
-            }),
-        )
-        .await;
-        let no_path = |why: String| {
-            Error::new(
-                ErrorCode::CreatePeerConnectionFailed,
-                format!("no network path to the media server ({why}); a firewall may block WebRTC"),
-            )
-        };
-        match outcome {
-            Ok(Ok(state)) if *state == RTCPeerConnectionState::Connected => Ok(()),
-            Ok(Ok(state)) => Err(no_path(format!("the connection {}", *state))),
-            Ok(Err(_)) => Err(no_path("the connection went away".into())),
-            Err(_) => Err(no_path(format!(
-                "nothing connected within {} ms",
-                timeout.as_millis()
-            ))),
+    /// The local candidates gathered so far, by kind, from the stack's stats.
+    async fn gathered(&self) -> Gathered {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let mut gathered = Gathered::default();
+        for entry in report.iter() {
+            let RTCStatsReportEntry::LocalCandidate(c) = entry else {
+                continue;
+            };
+            match c.candidate_type {
+                RTCIceCandidateType::Host => gathered.host += 1,
+                RTCIceCandidateType::Srflx => gathered.srflx += 1,
+                RTCIceCandidateType::Relay => match self.bridges.transport_of(&c.url) {
+                    IceTransport::TurnTcp => gathered.relay_tcp += 1,
+                    IceTransport::TurnTls => gathered.relay_tls += 1,
+                    _ => gathered.relay_udp += 1,
+                },
+                _ => {}
+            }
         }
+        gathered
+    }
+
+    async fn no_path(&self, stage: Stage) -> Error {
+        self.probe.stop();
+        let report = PathReport {
+            policy: self.policy,
+            gathered: self.gathered().await,
+            probe: self.probe.report(),
+            stage,
+        };
+        Error::new(
+            ErrorCode::CreatePeerConnectionFailed,
+            no_path_message(&report),
+        )
+    }
+
+    /// 1553 when gathering found no candidate at all (with the relay policy: no TURN server
+    /// gave a relay), before anything is sent to the server.
+    pub(crate) async fn no_candidates(&self) -> Option<Error> {
+        if self.gathered().await.total() > 0 {
+            return None;
+        }
+        Some(self.no_path(Stage::NoCandidates).await)
+    }
+
+    /// Waits until ICE and DTLS are connected: 1553 when no path is found within `timeout`,
+    /// with a message that says what was tried.
+    pub(crate) async fn connected(&mut self, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        // The state is read inside a block: its guard must not live across an await.
+        let ended = {
+            let outcome = tokio::time::timeout(
+                timeout,
+                self.state.wait_for(|s| {
+                    matches!(
+                        s,
+                        RTCPeerConnectionState::Connected
+                            | RTCPeerConnectionState::Failed
+                            | RTCPeerConnectionState::Closed
+                    )
+                }),
+            )
+            .await;
+            // None: connected. Otherwise how the connection ended (None: still trying when
+            // the time ran out).
+            match &outcome {
+                Ok(Ok(state)) => match **state {
+                    RTCPeerConnectionState::Connected => None,
+                    RTCPeerConnectionState::Failed => Some(Some("failed")),
+                    _ => Some(Some("was closed")),
+                },
+                Ok(Err(_)) => Some(Some("went away")),
+                Err(_) => Some(None),
+            }
+        };
+        let Some(ended) = ended else {
+            self.probe.stop();
+            return Ok(());
+        };
+        let remote = self.remote_candidates.load(Ordering::Relaxed);
+        Err(self
+            .no_path(Stage::Checking {
+                waited_ms: started.elapsed().as_millis(),
+                state: ended.map(str::to_owned),
+                remote_candidates: (remote != u64::MAX).then_some(remote as usize),
+            })
+            .await)
     }
 
     /// Starts sending: a task per track writes what the encoders produce.
@@ -537,6 +780,7 @@ impl Offer {
             feedback: self.feedback,
             state: self.state,
             writers,
+            _bridges: self.bridges,
         })
     }
 
@@ -552,6 +796,8 @@ pub(crate) struct Sending {
     feedback: Arc<RtcpFeedback>,
     state: watch::Receiver<RTCPeerConnectionState>,
     writers: Vec<tokio::task::JoinHandle<()>>,
+    /// TURN over TCP/TLS, if the path uses it; closed after the connection.
+    _bridges: Bridges,
 }
 
 impl Sending {
@@ -741,7 +987,9 @@ pub(crate) async fn answer_offer(
         .map_err(|e| webrtc_error(ErrorCode::InternalError, "codecs", e))?;
     let counters = Arc::new(ReceiverCounters::default());
     let (handler, mut gathered, _state) = watchers(Some(counters.clone()));
-    let (pc, gate, _) = build(config, media, handler).await?;
+    let Built {
+        pc, gate, probe, ..
+    } = build(config, media, handler).await?;
     let bad_offer = |e| {
         webrtc_error(
             ErrorCode::StreamCreateFailed,
@@ -765,7 +1013,8 @@ pub(crate) async fn answer_offer(
     gate.open();
     let answer = pc.create_answer(None).await.map_err(bad_offer)?;
     pc.set_local_description(answer).await.map_err(bad_offer)?;
-    let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout).await?;
+    let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout, &probe).await?;
+    probe.stop();
     Ok((Receiving { pc, counters }, sdp))
 }
 

@@ -56,11 +56,17 @@ impl Stream {
         let codec = publisher.settings().video_codec;
         // The offer carries only the publisher's codec, so the server cannot pick another.
         let mut offer = make_offer(
-            &backend.peer_config(),
+            &backend.peer_config(&settings),
             video.as_ref().map(|_| codec),
             audio.is_some(),
         )
         .await?;
+        // Nothing to offer (say, the relay policy and no TURN server would allocate): fail
+        // now, without bothering the server.
+        if let Some(e) = offer.no_candidates().await {
+            offer.close().await;
+            return Err(e);
+        }
 
         let accepted =
             tokio::time::timeout(settings.publish_timeout, backend.publish(offer.sdp.clone()))
@@ -82,9 +88,12 @@ impl Stream {
                 ));
             }
         };
+        // The ICE timeout covers gathering and the checks (the server's own time to answer
+        // is the publish timeout's).
+        let checks = settings.ice_timeout.saturating_sub(offer.gathering);
         let negotiated = async {
             offer.apply_answer(answer).await?;
-            offer.connected(settings.ice_timeout).await
+            offer.connected(checks).await
         };
         if let Err(e) = negotiated.await {
             offer.close().await;

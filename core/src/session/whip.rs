@@ -7,19 +7,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LINK, LOCATION};
-use reqwest::{Method, StatusCode, Url};
-use rtc::peer_connection::transport::RTCIceServer;
-
+use super::ice::{IceServer, IceTransportPolicy};
 use super::peer::PeerConfig;
 use crate::error::{Error, ErrorCode, Result};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LINK, LOCATION};
+use reqwest::{Method, StatusCode, Url};
 
 pub(crate) struct Whip {
     endpoint: Url,
     client: reqwest::Client,
     token: Mutex<Option<String>>,
     /// ICE servers the endpoint advertised (`Link: <…>; rel="ice-server"`).
-    ice_servers: Mutex<Vec<RTCIceServer>>,
+    ice_servers: Mutex<Vec<IceServer>>,
     /// Resource URL of each published stream, by stream id.
     resources: Mutex<HashMap<String, Url>>,
 }
@@ -149,6 +148,7 @@ impl Whip {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            ice_transport_policy: IceTransportPolicy::All,
             gather_timeout: Duration::from_secs(3),
         }
     }
@@ -229,8 +229,9 @@ impl Whip {
 }
 
 /// `Link: <stun:host:port>; rel="ice-server"`, with `username`/`credential` for TURN
-/// (RFC 9725 §4.6).
-fn ice_servers(headers: &HeaderMap) -> Vec<RTCIceServer> {
+/// (RFC 9725 §4.6). A server the session could not use (an unknown scheme, TURN without
+/// credentials) is left out with a warning rather than failing the publish.
+fn ice_servers(headers: &HeaderMap) -> Vec<IceServer> {
     let mut servers = Vec::new();
     for value in headers.get_all(LINK) {
         let Ok(value) = value.to_str() else { continue };
@@ -242,10 +243,7 @@ fn ice_servers(headers: &HeaderMap) -> Vec<RTCIceServer> {
             else {
                 continue;
             };
-            let mut server = RTCIceServer {
-                urls: vec![url.to_owned()],
-                ..Default::default()
-            };
+            let (mut username, mut credential) = (None, None);
             let mut is_ice = false;
             for param in parts {
                 let Some((key, val)) = param.split_once('=') else {
@@ -254,13 +252,17 @@ fn ice_servers(headers: &HeaderMap) -> Vec<RTCIceServer> {
                 let val = val.trim().trim_matches('"');
                 match key.trim().to_ascii_lowercase().as_str() {
                     "rel" => is_ice = val.eq_ignore_ascii_case("ice-server"),
-                    "username" => server.username = val.to_owned(),
-                    "credential" => server.credential = val.to_owned(),
+                    "username" => username = Some(val.to_owned()),
+                    "credential" => credential = Some(val.to_owned()),
                     _ => {}
                 }
             }
-            if is_ice {
-                servers.push(server);
+            if !is_ice {
+                continue;
+            }
+            match IceServer::new([url], username.as_deref(), credential.as_deref()) {
+                Ok(server) => servers.push(server),
+                Err(e) => tracing::warn!("ignoring the server's ICE server {url}: {}", e.message),
             }
         }
     }
@@ -284,12 +286,21 @@ mod tests {
             LINK,
             r#"<https://example.net/docs>; rel="help""#.parse().unwrap(),
         );
+        headers.append(
+            LINK,
+            r#"<turn:nocreds.example.net>; rel="ice-server", <ftp:x>; rel="ice-server""#
+                .parse()
+                .unwrap(),
+        );
         let servers = ice_servers(&headers);
         assert_eq!(servers.len(), 2);
         assert_eq!(servers[0].urls, ["stun:stun.example.net:3478"]);
         assert_eq!(
-            (servers[1].username.as_str(), servers[1].credential.as_str()),
-            ("u", "p")
+            (
+                servers[1].username.as_deref(),
+                servers[1].credential.as_deref()
+            ),
+            (Some("u"), Some("p"))
         );
     }
 
