@@ -72,13 +72,19 @@ pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
             Some(device) => Ok(Some(device)),
             // A microphone the OS refuses to open is not listed at all: say so, rather
             // than claiming there is none.
-            None if kind == DeviceKind::AudioInput && capture_access_denied().is_some() => Err(
-                access_denied(what, &capture_access_denied().unwrap_or_default()),
-            ),
-            None => Err(Error::new(
-                ErrorCode::NoDevicesFound,
-                format!("no {what} is present (use \"synthetic\" for a test source)"),
-            )),
+            None => {
+                let denied = match kind {
+                    DeviceKind::AudioInput => capture_access_denied(),
+                    DeviceKind::VideoInput => None,
+                };
+                Err(match denied {
+                    Some(detail) => access_denied(what, &detail),
+                    None => Error::new(
+                        ErrorCode::NoDevicesFound,
+                        format!("no {what} is present (use \"synthetic\" for a test source)"),
+                    ),
+                })
+            }
         },
         SourceSpec::Device(id) => {
             let all = get_devices();

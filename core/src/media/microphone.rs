@@ -297,13 +297,7 @@ fn open_error(label: &str, detail: &str, trouble: Trouble) -> Error {
     .iter()
     .any(|s| lower.contains(s));
     if denied {
-        return Error::new(
-            ErrorCode::UserMediaAccessDenied,
-            format!(
-                "Publisher Access Denied: the system refused access to the microphone {label:?} \
-                 ({detail}); check that this user may use audio devices (e.g. the audio group)"
-            ),
-        );
+        return crate::devices::access_denied(&format!("microphone {label:?}"), detail);
     }
     match trouble {
         Trouble::Unsupported => Error::new(
