@@ -268,6 +268,12 @@ export interface SessionOptions {
   iceServers?: IceServer[] | null;
   /** `'relay'`: media only through a TURN server. Default `'all'`. */
   iceTransportPolicy?: IceTransportPolicy;
+  /**
+   * How long a published stream whose connection was lost keeps trying to recover (ICE going
+   * on, ICE restarts), ms; the session emits `sessionReconnecting` meanwhile, then the stream
+   * ends with `networkDisconnected`. Default 15000.
+   */
+  reconnectTimeoutMs?: number;
 }
 
 /** A STUN or TURN server, as in the browser's `RTCIceServer`. */
@@ -304,8 +310,13 @@ export interface SessionEventMap {
   sessionConnected: [];
   /** The session ended: `clientDisconnected` after `disconnect()`, `networkDisconnected`, ... */
   sessionDisconnected: [event: { reason: ReasonName }];
-  /** Connectivity was lost; the session is trying to recover. */
+  /** A published stream lost its connection; the session is trying to recover. */
   sessionReconnecting: [];
+  /**
+   * Every stream recovered, or the one that could not was destroyed (`networkDisconnected`)
+   * while the server still answers: the session is usable. (When the server does not answer,
+   * `sessionDisconnected` with `networkDisconnected` follows instead.)
+   */
   sessionReconnected: [];
 }
 

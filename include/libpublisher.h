@@ -478,6 +478,12 @@ int32_t lp_session_settings_set_publish_timeout_ms(struct lp_session_settings *s
 int32_t lp_session_settings_set_ice_timeout_ms(struct lp_session_settings *settings,
                                                int32_t timeout_ms);
 
+// How long a published stream whose connection was lost keeps trying to recover (ICE
+// going on, ICE restarts) before it ends with `LP_REASON_NETWORK_DISCONNECTED`; the session
+// reports `on_session_reconnecting` meanwhile. 15000 by default.
+int32_t lp_session_settings_set_reconnect_timeout_ms(struct lp_session_settings *settings,
+                                                     int32_t timeout_ms);
+
 // Adds a STUN or TURN server, after those added before: `url` is `stun:HOST[:PORT]`,
 // `turn:HOST[:PORT]` (UDP), `turn:HOST[:PORT]?transport=tcp` or `turns:HOST[:PORT]` (TLS);
 // `username` and `credential` may be NULL for STUN and are required for TURN. For a server

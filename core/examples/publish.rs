@@ -4,25 +4,26 @@
 //! cargo run --release --example publish -- [--url URL] [--token T] [--video SOURCE]
 //!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
 //!     [--video-codec VP8|H264] [--ice-server URL]... [--turn-username U]
-//!     [--turn-credential P] [--relay]
+//!     [--turn-credential P] [--relay] [--reconnect-timeout-ms N]
 //!
 //! The URL defaults to `loopback://`, the receiver embedded in the library. `--ice-server`
 //! (repeatable) adds a STUN or TURN server (`stun:HOST`, `turn:HOST[:PORT]`,
 //! `turn:HOST?transport=tcp`, `turns:HOST`), with the TURN username and credential given once;
-//! `--relay` sends media through TURN only.
+//! `--relay` sends media through TURN only. A lost connection is recovered for
+//! `--reconnect-timeout-ms` (default 15000) before the stream ends.
 //! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
 //! audio file, looped) or "none". With "default" and no device of that kind present, the
 //! example falls back to "synthetic" and says so.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use libpublisher::{
     devices, get_devices, init_publisher, init_session, set_log_sink, DeviceKind, Error, LogLevel,
-    LogRecord, OptionValue, PublisherEvent, PublisherSettings, PublisherState, Session,
-    SessionSettings,
+    LogRecord, OptionValue, PublisherEvent, PublisherSettings, PublisherState, Reason, Session,
+    SessionEvent, SessionSettings,
 };
 
 struct Args {
@@ -39,6 +40,7 @@ struct Args {
     turn_username: Option<String>,
     turn_credential: Option<String>,
     relay: bool,
+    reconnect_timeout_ms: Option<i64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         turn_username: None,
         turn_credential: None,
         relay: false,
+        reconnect_timeout_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,12 +79,20 @@ fn parse_args() -> Result<Args, String> {
             "--turn-username" => args.turn_username = Some(value()?),
             "--turn-credential" => args.turn_credential = Some(value()?),
             "--relay" => args.relay = true,
+            "--reconnect-timeout-ms" => {
+                args.reconnect_timeout_ms = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--reconnect-timeout-ms needs a number")?,
+                )
+            }
             "--help" | "-h" => {
                 return Err(
                     "usage: publish [--video SOURCE] [--audio SOURCE] [--resolution WxH] \
                             [--fps N] [--seconds N] [--log error|warn|info|debug|trace] \
                             [--video-codec VP8|H264] [--ice-server URL]... \
-                            [--turn-username U] [--turn-credential P] [--relay]"
+                            [--turn-username U] [--turn-credential P] [--relay] \
+                            [--reconnect-timeout-ms N]"
                         .into(),
                 )
             }
@@ -179,6 +190,8 @@ fn main() -> ExitCode {
     // Levels come ten times a second: shown on the progress line, not as event lines.
     let level = Arc::new(AtomicU32::new(0));
     let latest_level = level.clone();
+    let network_lost = Arc::new(AtomicBool::new(false));
+    let network_lost_by_event = network_lost.clone();
     let publisher = match init_publisher(
         settings,
         Arc::new(move |_, event| match event {
@@ -186,7 +199,10 @@ fn main() -> ExitCode {
                 latest_level.store(level.to_bits(), Ordering::Relaxed)
             }
             PublisherEvent::StreamDestroyed { reason } => {
-                println!("event: streamDestroyed ({reason})")
+                println!("event: streamDestroyed ({reason})");
+                if reason == Reason::NetworkDisconnected {
+                    network_lost_by_event.store(true, Ordering::Release);
+                }
             }
             event => println!("event: {}", event.name()),
         }),
@@ -233,10 +249,32 @@ fn main() -> ExitCode {
             return fail(&e);
         }
     }
+    if let Some(ms) = args.reconnect_timeout_ms {
+        if let Err(e) = session_settings.set("reconnect_timeout_ms", OptionValue::Int(ms)) {
+            return fail(&e);
+        }
+    }
+    // After a lost stream the session settles: back (sessionReconnected) or gone.
+    let settled = Arc::new(AtomicBool::new(false));
+    let settled_by_event = settled.clone();
     let session = match init_session(
         &args.url,
         session_settings,
-        Arc::new(|_, event| println!("event: {}", event.name())),
+        Arc::new(move |_, event| match event {
+            SessionEvent::SessionDisconnected { reason } => {
+                println!("event: sessionDisconnected ({reason})");
+                settled_by_event.store(true, Ordering::Release);
+            }
+            SessionEvent::SessionReconnected => {
+                println!("event: sessionReconnected");
+                settled_by_event.store(true, Ordering::Release);
+            }
+            SessionEvent::SessionReconnecting => {
+                println!("event: sessionReconnecting");
+                settled_by_event.store(false, Ordering::Release);
+            }
+            event => println!("event: {}", event.name()),
+        }),
     ) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -295,6 +333,12 @@ fn main() -> ExitCode {
     if !ended {
         if let Err(e) = wait(&|done| session.unpublish(&publisher, done)) {
             return fail(&e);
+        }
+    } else if network_lost.load(Ordering::Acquire) {
+        // Whether the session survived the stream is known once the server was asked.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !settled.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
     let _ = wait(&|done| session.disconnect(done));

@@ -11,7 +11,7 @@ use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
 use crate::media::level::LevelMeter;
 use crate::media::{self, AudioFrame, MediaKind, Source, SourceStatus, VideoFrame};
 use crate::runtime::{runtime, Dispatcher};
-use crate::session::Stream;
+use crate::session::{Stream, StreamStats};
 use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
 
 /// Something that happened to a publisher, delivered to its event handler.
@@ -150,6 +150,9 @@ pub type InitDone = Box<dyn FnOnce(&Publisher, Result<()>) + Send>;
 struct Lifecycle {
     state: PublisherState,
     stream: Option<Arc<Stream>>,
+    /// The final counters of the stream that ended last (until the next publish), so that
+    /// the stats read after `streamDestroyed` say what that stream sent.
+    ended_stream: Option<StreamStats>,
     video: Option<Arc<Source<VideoFrame>>>,
     audio: Option<Arc<Source<AudioFrame>>>,
     init_task: Option<tokio::task::AbortHandle>,
@@ -201,6 +204,7 @@ pub fn init_publisher(
             lifecycle: Mutex::new(Lifecycle {
                 state: PublisherState::Initializing,
                 stream: None,
+                ended_stream: None,
                 video: None,
                 audio: None,
                 init_task: None,
@@ -250,8 +254,11 @@ impl Publisher {
             audio_frames_captured: lifecycle.audio.as_ref().map_or(0, |s| s.frames()),
             ..Default::default()
         };
-        if let Some(stream) = &lifecycle.stream {
-            let s = stream.stats();
+        let sent = match &lifecycle.stream {
+            Some(stream) => Some(stream.stats()),
+            None => lifecycle.ended_stream,
+        };
+        if let Some(s) = sent {
             stats.video_frames_sent = s.video_frames_sent;
             stats.video_keyframes_sent = s.video_keyframes_sent;
             stats.audio_packets_sent = s.audio_packets_sent;
@@ -282,6 +289,7 @@ impl Publisher {
                     )));
                 }
                 lifecycle.state = PublisherState::Publishing;
+                lifecycle.ended_stream = None;
                 Ok(())
             }
             PublisherState::Publishing => Err(Error::illegal_state(
@@ -321,7 +329,11 @@ impl Publisher {
             if lifecycle.state == PublisherState::Publishing {
                 lifecycle.state = PublisherState::Ready;
             }
-            lifecycle.stream.take().is_some_and(|s| s.was_announced())
+            let stream = lifecycle.stream.take();
+            if let Some(stream) = &stream {
+                lifecycle.ended_stream = Some(stream.stats());
+            }
+            stream.is_some_and(|s| s.was_announced())
         };
         if let (true, Some(reason)) = (announced, reason) {
             self.emit(PublisherEvent::StreamDestroyed { reason });

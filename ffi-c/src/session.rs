@@ -141,6 +141,17 @@ pub extern "C" fn lp_session_settings_set_ice_timeout_ms(
     set_timeout(settings, "ice_timeout_ms", timeout_ms)
 }
 
+/// How long a published stream whose connection was lost keeps trying to recover (ICE
+/// going on, ICE restarts) before it ends with `LP_REASON_NETWORK_DISCONNECTED`; the session
+/// reports `on_session_reconnecting` meanwhile. 15000 by default.
+#[no_mangle]
+pub extern "C" fn lp_session_settings_set_reconnect_timeout_ms(
+    settings: *mut lp_session_settings,
+    timeout_ms: i32,
+) -> i32 {
+    set_timeout(settings, "reconnect_timeout_ms", timeout_ms)
+}
+
 /// Adds a STUN or TURN server, after those added before: `url` is `stun:HOST[:PORT]`,
 /// `turn:HOST[:PORT]` (UDP), `turn:HOST[:PORT]?transport=tcp` or `turns:HOST[:PORT]` (TLS);
 /// `username` and `credential` may be NULL for STUN and are required for TURN. For a server

@@ -89,7 +89,8 @@ def test_a_sound_server_that_dies_stops_the_media_and_the_stream(receiver, mic):
     lines += rest.splitlines()
     events = [l.split(": ", 1)[1].strip() for l in lines if l.startswith("event: ")]
     assert events == ["accessAllowed", "sessionConnected", "streamCreated", "mediaStopped",
-                      "streamDestroyed (mediaStopped)", "sessionDisconnected"], (events, err[-1500:])
+                      "streamDestroyed (mediaStopped)",
+                      "sessionDisconnected (clientDisconnected)"], (events, err[-1500:])
     # The session stayed connected until the example disconnected it; the server was told.
     assert any(l.startswith("the stream ended") for l in lines), lines
     assert proc.returncode == 1

@@ -3,6 +3,7 @@ tests of restrictive networks. Needs root, `ip` (iproute2) and `nft` (Debian nft
 
     with ServerNetwork() as net:          # 10.R.S.1 here <-veth-> 10.R.S.2 in the namespace
         net.block("udp")                  # the namespace drops UDP on its veth, both ways
+        net.cut(); net.restore()          # drop everything; remove every rule again
         receiver = WhipReceiver(host=net.server_ip, netns=net.name)
 
 Everything lives in the namespace (deleting it removes the veth pair and the rules); only
@@ -70,6 +71,18 @@ class ServerNetwork:
             if port is not None:
                 rule += ["th", "dport" if chain == "in" else "sport", str(port)]
             self.exec("nft", "add", "rule", "inet", "lpfw", chain, *rule, "counter", "drop")
+
+    def cut(self):
+        """Drops everything on the namespace's veth, both ways: the link is down for IP
+        (the interfaces stay up, as with a router that stopped forwarding)."""
+        for chain, direction in (("in", "iifname"), ("out", "oifname")):
+            self.exec("nft", "add", "rule", "inet", "lpfw", chain, direction, self.ns_if,
+                      "counter", "drop")
+
+    def restore(self):
+        """Removes every rule added by `block` and `cut`."""
+        for chain in ("in", "out"):
+            self.exec("nft", "flush", "chain", "inet", "lpfw", chain)
 
     def dropped(self):
         """Packets the rules dropped so far (their counters)."""

@@ -16,21 +16,33 @@ Prints `LISTENING <port>` once ready. Endpoints:
   section that does not offer VP8 and answers the rest.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
   With `--link`, both OPTIONS and POST answers carry those `Link` headers (ICE servers).
+- `PATCH /whip/resource/<id>` (`application/trickle-ice-sdpfrag`, `If-Match: "*"`): an ICE
+  restart (RFC 9725 section 4.4.2): 200 with the receiver's new credentials and candidates.
+  In the room `norestart` the answer is 405, as from a server without ICE restarts.
 - `DELETE /whip/resource/<id>`: ends the session.
 - `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames,
   the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), the mean
   Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100), and the types of
-  the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...).
+  the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...), and the
+  ICE restarts done (`ice_restarts`).
+
+aiortc has no ICE restart of its own; `restart_ice` below restarts its ICE agent (aioice) in
+place: new credentials, the offerer's new candidates, the checks run again, DTLS and SRTP go
+on over the new pair.
 """
 
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 import time
 import uuid
 
 from aiohttp import web
+from aioice import Candidate
+from aioice.utils import random_string
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -197,6 +209,70 @@ async def consume(track, stats):
             stats["audio_level"] = rms_level(frame)
 
 
+def parse_fragment(fragment):
+    """ICE username fragment, password and candidates of an SDP fragment (RFC 8840)."""
+    ufrag = pwd = None
+    candidates = []
+    for line in fragment.splitlines():
+        line = line.strip()
+        if line.startswith("a=ice-ufrag:"):
+            ufrag = line[len("a=ice-ufrag:"):]
+        elif line.startswith("a=ice-pwd:"):
+            pwd = line[len("a=ice-pwd:"):]
+        elif line.startswith("a=candidate:"):
+            candidates.append(Candidate.from_sdp(line[len("a=candidate:"):]))
+    return ufrag, pwd, candidates
+
+
+async def restart_ice(pc, ufrag, pwd, candidates):
+    """Restarts the ICE agent of `pc` (bundled: one for every section) in place with the
+    remote side's new credentials and candidates; returns the new local fragment."""
+    ice = pc.getTransceivers()[0].receiver.transport.transport
+    conn = ice._connection
+
+    async def recv():
+        # aioice refuses to receive while no pair is nominated, which is so during the
+        # restart's checks; the datagrams go to the same queue all along.
+        item = await conn._queue.get()
+        if item is None:
+            raise ConnectionError("Connection lost while receiving data")
+        return item[0]
+
+    ice._recv = recv
+    if conn._query_consent_task is not None:
+        conn._query_consent_task.cancel()
+        conn._query_consent_task = None
+    for pair in conn._check_list:
+        if pair.task is not None:
+            pair.task.cancel()
+    conn._local_username, conn._local_password = random_string(4), random_string(22)
+    conn.remote_username, conn.remote_password = ufrag, pwd
+    conn._check_list = []
+    conn._check_list_done = False
+    conn._check_list_state = asyncio.Queue()
+    conn._nominated = {}
+    conn._nominating = set()
+    conn._remote_candidates = []
+    conn._remote_candidates_end = False
+    conn._early_checks.clear()
+    conn._early_checks_done = False
+    for candidate in candidates:
+        await conn.add_remote_candidate(candidate)
+    await conn.add_remote_candidate(None)
+
+    async def checks():
+        try:
+            await conn.connect()
+        except ConnectionError:
+            pass  # the offerer may restart again
+
+    asyncio.ensure_future(checks())
+    lines = [f"a=ice-ufrag:{conn.local_username}", f"a=ice-pwd:{conn.local_password}"]
+    lines += [f"a=candidate:{c.to_sdp()}" for c in conn.local_candidates]
+    lines.append("a=end-of-candidates")
+    return "\r\n".join(lines) + "\r\n"
+
+
 def link_headers(links):
     """`Link` headers for the ICE servers the endpoint advertises (RFC 9725 section 4.6)."""
     from multidict import CIMultiDict
@@ -260,6 +336,7 @@ def make_app(token, links=()):
             "first_video_at": None,
             "connected_at": None,
             "video_media_seconds": 0.0,
+            "ice_restarts": 0,
         }
         SESSIONS[rid] = (pc, stats)
 
@@ -301,6 +378,35 @@ def make_app(token, links=()):
         await pc.close()
         return web.Response(status=200)
 
+    async def patch(request):
+        rid = request.match_info["rid"]
+        denied = check_auth(request, token)
+        if denied:
+            return denied
+        entry = SESSIONS.get(rid)
+        if entry is None or entry[1]["deleted"]:
+            return web.Response(status=404)
+        pc, stats = entry
+        if stats["room"] == "norestart":
+            return web.Response(status=405, headers={"Allow": "DELETE"})
+        if request.content_type != "application/trickle-ice-sdpfrag":
+            return web.Response(status=415)
+        if request.headers.get("If-Match") != '"*"':
+            return web.Response(status=428, text="an ICE restart needs If-Match: \"*\"")
+        ufrag, pwd, candidates = parse_fragment(await request.text())
+        if not ufrag or not pwd:
+            return web.Response(status=400, text="no ICE credentials")
+        answer = await restart_ice(pc, ufrag, pwd, candidates)
+        stats["ice_restarts"] += 1
+        return web.Response(
+            status=200,
+            text=answer,
+            headers={
+                "Content-Type": "application/trickle-ice-sdpfrag",
+                "ETag": f'"{rid}-{stats["ice_restarts"]}"',
+            },
+        )
+
     async def stats(request):
         return web.json_response({rid: s for rid, (_, s) in SESSIONS.items()})
 
@@ -308,6 +414,7 @@ def make_app(token, links=()):
     app.router.add_route("OPTIONS", "/whip/{room}", options)
     app.router.add_post("/whip/{room}", post)
     app.router.add_delete("/whip/resource/{rid}", delete)
+    app.router.add_patch("/whip/resource/{rid}", patch)
     app.router.add_get("/stats", stats)
     return app
 
@@ -320,6 +427,8 @@ async def main():
     parser.add_argument("--link", action="append", default=[],
                         help='a Link header to advertise, e.g. \'<turn:h:3478>; rel="ice-server"\'')
     args = parser.parse_args()
+    if os.environ.get("WHIP_RECEIVER_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     runner = web.AppRunner(make_app(args.token, args.link))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)

@@ -98,7 +98,8 @@ def init_session(
     ``connect_timeout_ms``, ``publish_timeout_ms``, ``ice_timeout_ms``, ``ice_servers`` (a list
     of ``{"urls": "turn:HOST:3478" or [...], "username": ..., "credential": ...}``: ``stun:``,
     ``turn:`` (UDP), ``turn:...?transport=tcp``, ``turns:``), ``ice_transport_policy``
-    (``"all"`` or ``"relay"``); a bad one raises 1011 naming it. ``on`` maps session event names (``session_connected``,
+    (``"all"`` or ``"relay"``), ``reconnect_timeout_ms`` (how long a stream whose connection
+    was lost keeps recovering); a bad one raises 1011 naming it. ``on`` maps session event names (``session_connected``,
     ``session_disconnected`` ...) to a handler or a list of handlers.
 
     ``session.connect(token=None, callback=None)``, ``session.publish(publisher, callback=None)``,

@@ -86,6 +86,9 @@ class SessionOptions(TypedDict, total=False):
     ice_servers: Optional[Sequence[IceServer]]
     #: ``"relay"``: media only through a TURN server. Default ``"all"``.
     ice_transport_policy: Literal["all", "relay"]
+    #: How long a stream whose connection was lost keeps recovering (``session_reconnecting``
+    #: meanwhile) before it ends with ``networkDisconnected``. Default 15000.
+    reconnect_timeout_ms: int
 
 class ReceiverStats(TypedDict):
     """``Session.get_receiver_stats()``: what the ``loopback://`` receiver got."""

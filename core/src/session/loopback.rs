@@ -54,6 +54,7 @@ impl Loopback {
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
             gather_timeout: Duration::from_secs(2),
+            ice_failed_timeout: Duration::from_secs(25),
         }
     }
 

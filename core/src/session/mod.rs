@@ -9,12 +9,13 @@ mod ice;
 mod loopback;
 mod path;
 pub(crate) mod peer;
+mod restart;
 mod rtt;
 mod stream;
 mod turn_bridge;
 mod whip;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::publisher::Publisher;
 use crate::runtime::{runtime, Dispatcher};
 use crate::settings::OptionValue;
-pub(crate) use stream::Stream;
+pub(crate) use stream::{Stream, StreamStats};
 
 /// Something that happened to a session, delivered to its event handler.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +118,9 @@ pub struct SessionSettings {
     pub ice_servers: Vec<IceServer>,
     /// Which candidates ICE may use (`relay`: only TURN-relayed ones).
     pub ice_transport_policy: IceTransportPolicy,
+    /// How long a published stream whose connection was lost keeps trying to recover (ICE
+    /// going on, ICE restarts) before it ends with `networkDisconnected`.
+    pub reconnect_timeout: Duration,
 }
 
 impl Default for SessionSettings {
@@ -127,6 +131,7 @@ impl Default for SessionSettings {
             ice_timeout: Duration::from_secs(10),
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
+            reconnect_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -138,6 +143,7 @@ pub const SESSION_OPTION_KEYS: &[&str] = &[
     "ice_timeout_ms",
     "ice_servers",
     "ice_transport_policy",
+    "reconnect_timeout_ms",
 ];
 
 impl SessionSettings {
@@ -151,6 +157,7 @@ impl SessionSettings {
             "connect_timeout_ms" => &mut self.connect_timeout,
             "publish_timeout_ms" => &mut self.publish_timeout,
             "ice_timeout_ms" => &mut self.ice_timeout,
+            "reconnect_timeout_ms" => &mut self.reconnect_timeout,
             "ice_servers" => {
                 self.ice_servers = ice::ice_servers_option(&field, &value)?;
                 return Ok(());
@@ -250,6 +257,9 @@ impl Backend {
         config.ice_servers.extend(advertised);
         config.ice_transport_policy = settings.ice_transport_policy;
         config.gather_timeout = config.gather_timeout.min(settings.ice_timeout / 2);
+        // The stream gives up on a lost connection by itself; the stack keeps checking
+        // until then, so that a path that comes back is found again.
+        config.ice_failed_timeout = settings.reconnect_timeout + Duration::from_secs(5);
         config
     }
 
@@ -267,6 +277,36 @@ impl Backend {
             Backend::Whip(w) => w.unpublish(stream_id).await,
         }
     }
+
+    /// Hands an ICE restart offer (an SDP fragment) to the server.
+    async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+        match self {
+            // The embedded receiver shares this process: its path cannot be lost.
+            Backend::Loopback(_) => Restart::Unsupported,
+            Backend::Whip(w) => w.restart_ice(stream_id, fragment).await,
+        }
+    }
+
+    /// Whether the server still answers (after a stream lost its connection).
+    async fn reachable(&self, timeout: Duration) -> bool {
+        match self {
+            Backend::Loopback(_) => true,
+            Backend::Whip(w) => w.reachable(timeout).await,
+        }
+    }
+}
+
+/// How a server took an ICE restart request.
+#[derive(Debug)]
+pub(crate) enum Restart {
+    /// The server's SDP fragment: its new credentials and candidates.
+    Answer(String),
+    /// The server does not restart ICE (405, 501): the path may still come back by itself.
+    Unsupported,
+    /// The server no longer knows the stream (404): it cannot come back.
+    Gone,
+    /// The request failed (unreachable, refused): worth trying again.
+    Failed(Error),
 }
 
 /// The host's session event handler.
@@ -278,6 +318,9 @@ struct Lifecycle {
     state: SessionState,
     /// Published streams by publisher id.
     streams: HashMap<u64, Arc<Stream>>,
+    /// Publishers whose stream is recovering a lost connection: while any is, the session
+    /// is reconnecting.
+    recovering: HashSet<u64>,
 }
 
 pub(crate) struct Inner {
@@ -324,6 +367,7 @@ pub fn init_session(
             lifecycle: Mutex::new(Lifecycle {
                 state: SessionState::Disconnected,
                 streams: HashMap::new(),
+                recovering: HashSet::new(),
             }),
             dispatcher: Dispatcher::new(&format!("lp-ses-{id}")),
             on_event,
@@ -540,6 +584,7 @@ impl Session {
                 .publisher()
                 .end_publish(Some(Reason::ClientDisconnected));
             stream.publisher().flush_events().await;
+            session.leave_recovery(stream.publisher());
             session.complete(done, Ok(()));
         });
         Ok(())
@@ -561,6 +606,7 @@ impl Session {
                 }
             }
             lifecycle.state = SessionState::Disconnecting;
+            lifecycle.recovering.clear();
             std::mem::take(&mut lifecycle.streams)
         };
         let session = self.clone();
@@ -616,9 +662,110 @@ impl Session {
         tracing::debug!(session = self.inner.id, "closed");
     }
 
-    /// Called by a stream whose connection failed after publishing.
+    /// A stream lost its connection and tries to recover: the session is reconnecting (the
+    /// first such stream emits `sessionReconnecting`).
+    pub(crate) fn stream_reconnecting(&self, publisher: &Publisher) {
+        let first = {
+            let mut lifecycle = self.lifecycle();
+            lifecycle.state == SessionState::Connected
+                && lifecycle.recovering.insert(publisher.id())
+                && lifecycle.recovering.len() == 1
+        };
+        if first {
+            tracing::warn!(session = self.inner.id, "connection lost; reconnecting");
+            self.emit(SessionEvent::SessionReconnecting);
+        }
+    }
+
+    /// A stream recovered its connection; the last one to do so emits `sessionReconnected`.
+    pub(crate) fn stream_reconnected(&self, publisher: &Publisher) {
+        if self.recovery_over(publisher) {
+            tracing::info!(session = self.inner.id, "reconnected");
+            self.emit(SessionEvent::SessionReconnected);
+        }
+    }
+
+    fn recovery_over(&self, publisher: &Publisher) -> bool {
+        let mut lifecycle = self.lifecycle();
+        lifecycle.state == SessionState::Connected
+            && lifecycle.recovering.remove(&publisher.id())
+            && lifecycle.recovering.is_empty()
+    }
+
+    /// A stream gave up recovering and ended (`streamDestroyed`, `networkDisconnected`).
+    /// When the server does not answer either, the session has lost its connection too:
+    /// every other stream ends the same way, then `sessionDisconnected`
+    /// (`networkDisconnected`). When it answers, the session is back (`sessionReconnected`)
+    /// and may publish again.
+    pub(crate) async fn stream_gave_up(&self, publisher: &Publisher) {
+        publisher.flush_events().await;
+        let timeout = self.inner.settings.connect_timeout;
+        if !self.inner.backend.reachable(timeout).await {
+            self.connection_lost().await;
+        } else if self.recovery_over(publisher) {
+            tracing::info!(session = self.inner.id, "reconnected (a stream was lost)");
+            self.emit(SessionEvent::SessionReconnected);
+        }
+    }
+
+    /// The server is gone: the session ends as `disconnect` would, with `networkDisconnected`.
+    async fn connection_lost(&self) {
+        let streams = {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state != SessionState::Connected {
+                return; // disconnected, closed, or already lost by another stream
+            }
+            lifecycle.state = SessionState::Disconnecting;
+            lifecycle.recovering.clear();
+            std::mem::take(&mut lifecycle.streams)
+        };
+        tracing::warn!(
+            session = self.inner.id,
+            "the media server is unreachable; disconnected"
+        );
+        self.flush_events().await;
+        for stream in streams.into_values() {
+            stream
+                .finish(self.clone(), Reason::NetworkDisconnected)
+                .await;
+            stream.publisher().flush_events().await;
+        }
+        {
+            let mut lifecycle = self.lifecycle();
+            if lifecycle.state == SessionState::Disconnecting {
+                lifecycle.state = SessionState::Disconnected;
+            }
+        }
+        self.emit(SessionEvent::SessionDisconnected {
+            reason: Reason::NetworkDisconnected,
+        });
+    }
+
+    /// Forgets the stream of `publisher` (it ended on its own, or its publisher closed). A
+    /// stream that was recovering no longer keeps the session reconnecting.
     pub(crate) fn stream_lost(&self, publisher: &Publisher) -> Option<Arc<Stream>> {
+        let stream = self.take_stream(publisher);
+        self.leave_recovery(publisher);
+        stream
+    }
+
+    /// Forgets the stream of `publisher`, the recovery aside.
+    pub(crate) fn take_stream(&self, publisher: &Publisher) -> Option<Arc<Stream>> {
         self.lifecycle().streams.remove(&publisher.id())
+    }
+
+    /// `publisher`'s stream is gone while it was recovering: when it was the last one to
+    /// recover, the session is no longer reconnecting (`sessionReconnected`), so that every
+    /// `sessionReconnecting` is followed by a `sessionReconnected` or `sessionDisconnected`.
+    fn leave_recovery(&self, publisher: &Publisher) {
+        if self.recovery_over(publisher) {
+            self.emit(SessionEvent::SessionReconnected);
+        }
+    }
+
+    /// Hands an ICE restart offer of `stream_id` to the server.
+    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+        self.inner.backend.restart_ice(stream_id, fragment).await
     }
 
     pub(crate) fn backend(&self) -> &Backend {

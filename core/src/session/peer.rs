@@ -37,6 +37,7 @@ use webrtc::peer_connection::{
 use super::early_checks::{EarlyCheckRuntime, Gate};
 use super::ice::{IceServer, IceTransport, IceTransportPolicy};
 use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
+use super::restart;
 use super::rtt::{RtcpFeedback, RttMeter};
 use super::turn_bridge::TurnBridge;
 use crate::error::{Error, ErrorCode, Result};
@@ -54,7 +55,15 @@ pub(crate) struct PeerConfig {
     pub ice_transport_policy: IceTransportPolicy,
     /// How long gathering may take before the offer goes out with what it has.
     pub gather_timeout: Duration,
+    /// How long ICE keeps checking a connection that went quiet before the stack calls it
+    /// failed; the stream gives up earlier on its own (the session's reconnect timeout).
+    pub ice_failed_timeout: Duration,
 }
+
+/// Silence on the selected pair after which ICE reports `disconnected`: the start of a
+/// reconnection. Keepalives go out every second, so a healthy path is never this quiet.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(3);
+const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the sending side learns from RTCP and its own counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -336,6 +345,11 @@ async fn build(
             IceTransportPolicy::Relay => Duration::ZERO,
             IceTransportPolicy::All => Duration::from_millis(500),
         }))
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_AFTER),
+            Some(config.ice_failed_timeout),
+            Some(ICE_KEEPALIVE_INTERVAL),
+        )
         .build();
     let probe = Arc::new(PathProbe::default());
     let (ice_servers, bridges) = stack_ice_servers(config, &probe).await?;
@@ -779,6 +793,7 @@ impl Offer {
             pc: self.pc,
             feedback: self.feedback,
             state: self.state,
+            pending_restart: None,
             writers,
             _bridges: self.bridges,
         })
@@ -795,6 +810,8 @@ pub(crate) struct Sending {
     pc: Arc<dyn PeerConnection>,
     feedback: Arc<RtcpFeedback>,
     state: watch::Receiver<RTCPeerConnectionState>,
+    /// An ICE restart offer waiting for the server's answer.
+    pending_restart: Option<RTCSessionDescription>,
     writers: Vec<tokio::task::JoinHandle<()>>,
     /// TURN over TCP/TLS, if the path uses it; closed after the connection.
     _bridges: Bridges,
@@ -804,6 +821,73 @@ impl Sending {
     /// Follows the connection state (for losing connectivity after publishing).
     pub(crate) fn watch_state(&self) -> watch::Receiver<RTCPeerConnectionState> {
         self.state.clone()
+    }
+
+    /// Prepares an ICE restart: an offer with fresh credentials, returned as the SDP
+    /// fragment a WHIP `PATCH` carries (RFC 9725 §4.4.2). The connection in use is untouched
+    /// until [`Sending::apply_restart_answer`]: a server that refuses the restart leaves the
+    /// old path free to come back by itself.
+    pub(crate) async fn restart_offer(&mut self) -> Result<String> {
+        let failed = |what: &str, e: webrtc::error::Error| {
+            webrtc_error(ErrorCode::CreatePeerConnectionFailed, what, e)
+        };
+        self.pc
+            .restart_ice()
+            .await
+            .map_err(|e| failed("ICE restart", e))?;
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| failed("ICE restart offer", e))?;
+        // The sockets stay, so do their candidates: the current ones go with the new
+        // credentials when the offer has none yet (gathering anew starts once it is applied).
+        let current = self.pc.local_description().await.map(|d| d.sdp);
+        let fragment = restart::offer_fragment(&offer.sdp, current.as_deref())
+            .ok_or_else(|| Error::internal("the ICE restart offer has no ICE credentials"))?;
+        self.pending_restart = Some(offer);
+        Ok(fragment)
+    }
+
+    /// Completes an ICE restart with the server's SDP fragment: the restart offer is applied,
+    /// then the answer in effect with the server's new credentials and candidates.
+    pub(crate) async fn apply_restart_answer(&mut self, fragment: &str) -> Result<()> {
+        let offer = self
+            .pending_restart
+            .take()
+            .ok_or_else(|| Error::internal("no ICE restart under way"))?;
+        let current = self
+            .pc
+            .remote_description()
+            .await
+            .ok_or_else(|| Error::internal("no remote description to restart from"))?;
+        let sdp = restart::answer_with_fragment(&current.sdp, fragment).ok_or_else(|| {
+            Error::new(
+                ErrorCode::UnexpectedServerResponse,
+                "the ICE restart answer carries no ICE credentials",
+            )
+        })?;
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| {
+            webrtc_error(
+                ErrorCode::SetRemoteDescriptionFailed,
+                "the ICE restart answer",
+                e,
+            )
+        })?;
+        self.pc.set_local_description(offer).await.map_err(|e| {
+            webrtc_error(
+                ErrorCode::CreatePeerConnectionFailed,
+                "the ICE restart offer cannot be applied",
+                e,
+            )
+        })?;
+        self.pc.set_remote_description(answer).await.map_err(|e| {
+            webrtc_error(
+                ErrorCode::SetRemoteDescriptionFailed,
+                "the ICE restart answer cannot be applied",
+                e,
+            )
+        })
     }
 
     /// Counters from the stack's stats; round trip and loss from the receiver's reports.

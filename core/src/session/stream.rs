@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::peer::{make_offer, Sending, TransportStats};
-use super::{Inner, Session};
+use super::{Inner, Restart, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::encoder::{self, EncoderThread};
 use crate::publisher::{Publisher, PublisherEvent};
@@ -34,6 +34,8 @@ pub(crate) struct Stream {
     audio_encoder: Mutex<Option<Arc<encoder::EncoderCounters>>>,
     stats: Mutex<StreamStats>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Makes the video encoder's next frame a keyframe.
+    request_keyframe: Arc<dyn Fn() + Send + Sync>,
     phase: Mutex<Phase>,
     announced_before_end: std::sync::atomic::AtomicBool,
 }
@@ -143,7 +145,7 @@ impl Stream {
             }
         });
         let sending = offer
-            .start_sending(video_rx, audio_rx, on_keyframe_request)
+            .start_sending(video_rx, audio_rx, on_keyframe_request.clone())
             .await?;
         let stream = Arc::new(Stream {
             id: stream_id,
@@ -155,6 +157,7 @@ impl Stream {
             audio_encoder: Mutex::new(audio_counters),
             stats: Mutex::new(StreamStats::default()),
             monitor: Mutex::new(None),
+            request_keyframe: on_keyframe_request,
             phase: Mutex::new(Phase::Opening),
             announced_before_end: Default::default(),
         });
@@ -262,6 +265,16 @@ impl Stream {
 
     /// Stops everything: encoders, the monitor, the connection, and the server's side.
     pub(crate) async fn teardown(&self) {
+        if self.close_locally().await {
+            if let Some(session) = self.session() {
+                session.backend().unpublish(&self.id).await;
+            }
+        }
+    }
+
+    /// Stops the encoders, the monitor and the connection; true when the server's side
+    /// is still to be released (the first time only).
+    async fn close_locally(&self) -> bool {
         self.begin_ending();
         if let Some(task) = self
             .monitor
@@ -276,15 +289,29 @@ impl Stream {
         // Joining encoder threads blocks briefly; keep it off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || drop(encoders)).await;
         if let Some(sending) = self.sending.lock().await.take() {
-            sending.close().await;
-            if let Some(inner) = self.session.upgrade() {
-                Session { inner }.backend().unpublish(&self.id).await;
+            // The final figures, for the host's stats after `streamDestroyed`.
+            let transport = sending.stats().await;
+            {
+                let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                stats.transport = transport;
+                stats.bitrate_bps = 0;
             }
+            sending.close().await;
+            return true;
         }
+        false
     }
 }
 
-/// Refreshes the transport stats every second and notices a connection that failed.
+/// A lost connection is left this long to come back by itself before an ICE restart.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// How long a restarted ICE may search for a path before the next restart.
+const RESTART_EVERY: Duration = Duration::from_secs(4);
+/// The pause before asking again when a restart request failed (server unreachable).
+const RESTART_RETRY: Duration = Duration::from_secs(1);
+
+/// Refreshes the transport stats every second and follows the connection: one that goes
+/// quiet is recovered (see [`recover`]) or, failing that, ends the stream.
 async fn monitor(stream: Weak<Stream>) {
     let mut last: Option<(Instant, u64)> = Some((Instant::now(), 0));
     let mut state = {
@@ -296,34 +323,97 @@ async fn monitor(stream: Weak<Stream>) {
         }
     };
     loop {
-        let failed = tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-            changed = state.changed() => {
-                changed.is_err() || matches!(*state.borrow(), RTCPeerConnectionState::Failed)
-            }
+        let changed = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => Ok(()),
+            changed = state.changed() => changed,
         };
         let Some(s) = stream.upgrade() else { return };
-        if failed {
+        let current = *state.borrow_and_update();
+        let recovered = match (changed, current) {
+            (Err(_), _) | (_, RTCPeerConnectionState::Closed) => false,
+            (Ok(_), RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed) => {
+                recover(&s, &mut state).await
+            }
+            _ => true,
+        };
+        if !recovered {
             lost(&s).await;
             return;
         }
-        let transport = match s.sending.lock().await.as_ref() {
-            Some(sending) => sending.stats().await,
-            None => return,
-        };
-        let now = Instant::now();
-        let mut stats = s.stats.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, bytes)) = last {
-            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-            stats.bitrate_bps =
-                (transport.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
+        if !s.refresh_transport_stats(&mut last).await {
+            return;
         }
-        stats.transport = transport;
-        last = Some((now, transport.bytes_sent));
     }
 }
 
-/// The connection failed after publishing: the stream ends with `networkDisconnected`.
+/// What to do after an ICE restart attempt.
+enum AfterRestart {
+    /// Restart again after this long if the path is still not back.
+    RestartIn(Duration),
+    /// Only wait: the server does not restart ICE.
+    Wait,
+    /// Give up: the server no longer knows the stream.
+    GiveUp,
+}
+
+/// Recovers a connection that went quiet, within the session's reconnect timeout: ICE goes on
+/// checking (a path that comes back is found again), and after [`RESTART_AFTER`] ICE is
+/// restarted through the server. The session reconnects meanwhile. True when the connection
+/// is back.
+async fn recover(
+    stream: &Arc<Stream>,
+    state: &mut tokio::sync::watch::Receiver<RTCPeerConnectionState>,
+) -> bool {
+    let Some(session) = stream.session() else {
+        return false;
+    };
+    let timeout = session.settings().reconnect_timeout;
+    tracing::warn!(
+        stream = %stream.id,
+        "the connection went quiet; recovering for up to {} ms",
+        timeout.as_millis()
+    );
+    session.stream_reconnecting(&stream.publisher);
+    let deadline = Instant::now() + timeout;
+    let mut next_restart = Some(Instant::now() + RESTART_AFTER);
+    loop {
+        match *state.borrow_and_update() {
+            RTCPeerConnectionState::Connected => {
+                tracing::info!(stream = %stream.id, "the connection is back");
+                // The receiver lost frames meanwhile: give it a fresh reference at once
+                // rather than wait for it to ask.
+                (stream.request_keyframe)();
+                session.stream_reconnected(&stream.publisher);
+                return true;
+            }
+            RTCPeerConnectionState::Closed => return false,
+            _ => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            tracing::warn!(stream = %stream.id, "the connection did not come back in time");
+            return false;
+        }
+        let wake = next_restart.map_or(deadline, |at| at.min(deadline));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            changed = state.changed() => if changed.is_err() { return false },
+        }
+        if next_restart.is_some_and(|at| Instant::now() >= at) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let after = tokio::time::timeout(left, stream.restart_ice(&session)).await;
+            next_restart = match after {
+                Ok(AfterRestart::RestartIn(wait)) => Some(Instant::now() + wait),
+                Ok(AfterRestart::Wait) => None,
+                Ok(AfterRestart::GiveUp) => return false,
+                Err(_) => None, // the time is up; the loop ends
+            };
+        }
+    }
+}
+
+/// The connection failed after publishing: the stream ends with `networkDisconnected`, and
+/// the session finds out whether the server is still there.
 async fn lost(stream: &Arc<Stream>) {
     tracing::warn!(stream = %stream.id, "the connection to the media server was lost");
     // This runs on the monitor task: forget its handle so that teardown does not abort it.
@@ -334,19 +424,111 @@ async fn lost(stream: &Arc<Stream>) {
             .unwrap_or_else(|e| e.into_inner())
             .take(),
     );
-    stream.end(Reason::NetworkDisconnected).await;
+    let Some(session) = stream.session() else {
+        return;
+    };
+    // Taken aside from the recovery: whether the session recovered is known after asking
+    // the server.
+    if session.take_stream(&stream.publisher).is_some() {
+        stream
+            .finish(session.clone(), Reason::NetworkDisconnected)
+            .await;
+        session.stream_gave_up(&stream.publisher).await;
+    }
+}
+
+impl Stream {
+    fn session(&self) -> Option<Session> {
+        self.session.upgrade().map(|inner| Session { inner })
+    }
+
+    /// One ICE restart: a restart offer to the server, its answer applied.
+    async fn restart_ice(&self, session: &Session) -> AfterRestart {
+        let mut guard = self.sending.lock().await;
+        let Some(sending) = guard.as_mut() else {
+            return AfterRestart::GiveUp;
+        };
+        let fragment = match sending.restart_offer().await {
+            Ok(fragment) => fragment,
+            Err(e) => {
+                tracing::warn!(stream = %self.id, "cannot restart ICE: {}", e.message);
+                return AfterRestart::RestartIn(RESTART_RETRY);
+            }
+        };
+        match session.restart_ice(&self.id, fragment).await {
+            Restart::Answer(answer) => match sending.apply_restart_answer(&answer).await {
+                Ok(()) => {
+                    tracing::info!(stream = %self.id, "ICE restarted");
+                    AfterRestart::RestartIn(RESTART_EVERY)
+                }
+                Err(e) => {
+                    tracing::warn!(stream = %self.id, "ICE restart failed: {}", e.message);
+                    AfterRestart::RestartIn(RESTART_RETRY)
+                }
+            },
+            Restart::Unsupported => {
+                tracing::info!(
+                    stream = %self.id,
+                    "the server does not restart ICE; waiting for the path to come back"
+                );
+                AfterRestart::Wait
+            }
+            Restart::Gone => {
+                tracing::warn!(stream = %self.id, "the server no longer knows the stream");
+                AfterRestart::GiveUp
+            }
+            Restart::Failed(e) => {
+                tracing::debug!(stream = %self.id, "ICE restart request failed: {}", e.message);
+                AfterRestart::RestartIn(RESTART_RETRY)
+            }
+        }
+    }
+
+    /// Reads the transport counters (and the bitrate since `last`); false once the
+    /// connection is gone.
+    async fn refresh_transport_stats(&self, last: &mut Option<(Instant, u64)>) -> bool {
+        let transport = match self.sending.lock().await.as_ref() {
+            Some(sending) => sending.stats().await,
+            None => return false,
+        };
+        let now = Instant::now();
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, bytes)) = *last {
+            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+            stats.bitrate_bps =
+                (transport.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
+        }
+        stats.transport = transport;
+        *last = Some((now, transport.bytes_sent));
+        true
+    }
 }
 
 impl Stream {
     /// Ends the stream on its own account (not an unpublish): the session forgets it, the
     /// server's side is released, and the publisher emits `streamDestroyed` with `reason`.
+    ///
+    /// The server's side is released after `streamDestroyed`, in the background: a server
+    /// that went away must not hold the host's news back.
     pub(crate) async fn end(self: &Arc<Self>, reason: Reason) {
-        let Some(inner) = self.session.upgrade() else {
+        let Some(session) = self.session() else {
             return;
         };
-        if (Session { inner }).stream_lost(&self.publisher).is_some() {
-            self.teardown().await;
-            self.publisher.end_publish(Some(reason));
+        if session.stream_lost(&self.publisher).is_some() {
+            self.finish(session, reason).await;
+        }
+    }
+
+    /// Ends a stream the session already forgot: `streamDestroyed` with `reason`, then the
+    /// server's side is released in the background.
+    pub(crate) async fn finish(&self, session: Session, reason: Reason) {
+        let release = self.close_locally().await;
+        self.publisher.end_publish(Some(reason));
+        if release {
+            let id = self.id.clone();
+            crate::runtime::runtime().spawn(async move {
+                session.backend().unpublish(&id).await;
+            });
         }
     }
 }

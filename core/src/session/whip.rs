@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::ice::{IceServer, IceTransportPolicy};
 use super::peer::PeerConfig;
+use super::Restart;
 use crate::error::{Error, ErrorCode, Result};
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LINK, LOCATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, IF_MATCH, LINK, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
 pub(crate) struct Whip {
@@ -150,6 +151,7 @@ impl Whip {
                 .clone(),
             ice_transport_policy: IceTransportPolicy::All,
             gather_timeout: Duration::from_secs(3),
+            ice_failed_timeout: Duration::from_secs(25),
         }
     }
 
@@ -208,6 +210,60 @@ impl Whip {
             .unwrap_or_else(|e| e.into_inner())
             .insert(stream_id.clone(), resource);
         Ok((body, stream_id))
+    }
+
+    /// PATCHes the stream's resource with an ICE restart offer (RFC 9725 §4.4.2:
+    /// `application/trickle-ice-sdpfrag`, `If-Match: "*"`); the server's fragment on 200.
+    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+        let resource = self
+            .resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream_id)
+            .cloned();
+        let Some(resource) = resource else {
+            return Restart::Gone;
+        };
+        let request = self
+            .auth(self.client.patch(resource.clone()))
+            .header(CONTENT_TYPE, "application/trickle-ice-sdpfrag")
+            .header(IF_MATCH, "\"*\"")
+            .body(fragment);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Restart::Failed(self.unreachable(e)),
+        };
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200 if body.contains("a=ice-ufrag:") => Restart::Answer(body),
+            405 | 501 => Restart::Unsupported,
+            404 => Restart::Gone,
+            _ => {
+                let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
+                Restart::Failed(Error::new(
+                    ErrorCode::UnexpectedServerResponse,
+                    format!("{resource}: ICE restart refused (HTTP {status}: {excerpt})"),
+                ))
+            }
+        }
+    }
+
+    /// Whether the endpoint answers the connect probe at all within `timeout` (any HTTP
+    /// status counts: the server is there).
+    pub(crate) async fn reachable(&self, timeout: Duration) -> bool {
+        let request = self.auth(self.client.request(Method::OPTIONS, self.endpoint.clone()));
+        match tokio::time::timeout(timeout, request.send()).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::info!(endpoint = %self.endpoint, "unreachable: {}", self.unreachable(e).message);
+                false
+            }
+            Err(_) => {
+                tracing::info!(endpoint = %self.endpoint, "no answer within {} ms", timeout.as_millis());
+                false
+            }
+        }
     }
 
     /// DELETEs the stream's resource; failures are logged, the stream ends regardless.

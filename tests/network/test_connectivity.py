@@ -1,0 +1,340 @@
+"""Losing connectivity after publishing, for real: the aiortc WHIP receiver runs in a network
+namespace behind a veth pair, and nftables rules cut its media path (UDP) or the whole link
+mid-stream; elsewhere the receiver process is killed. What the host sees:
+
+- a path that comes back within the reconnect timeout: `sessionReconnecting`, then
+  `sessionReconnected`, and nothing destructive; media decodes again at the receiver. Through
+  an ICE restart (WHIP PATCH, RFC 9725 section 4.4.2) where the server restarts ICE, by ICE
+  finding the old path again where it does not;
+- a path that does not come back: `streamDestroyed` (`networkDisconnected`); then, when the
+  server does not answer either, `sessionDisconnected` (`networkDisconnected`), and when it
+  does, `sessionReconnected` with the session still connected (the guide: losing the
+  publisher "more often than not" loses the session, "but that's not always the case");
+- every event once, in that order, and the publisher's stats still say what the stream sent.
+
+The killed receiver is also seen from Rust (the `publish` example), C (lost.c) and Node
+(lost.mjs), each in its own process.
+
+Needs root, iproute2 and nftables (scripts/install-deps installs them); skipped otherwise."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import libpublisher
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from peers import netns  # noqa: E402
+from peers.receiver import WhipReceiver  # noqa: E402
+
+pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
+
+# ICE calls a path quiet after 3 s without an answer; the tests give the rest some slack.
+QUIET_AFTER = 3.0
+SLACK = 4.0
+
+
+@pytest.fixture(scope="module")
+def network():
+    with netns.ServerNetwork() as net:
+        receiver = WhipReceiver(host=net.server_ip, netns=net.name)
+        try:
+            yield net, receiver
+        finally:
+            receiver.close()
+
+
+@pytest.fixture()
+def net(network):
+    net, _ = network
+    net.restore()
+    yield net
+    net.restore()
+
+
+class Events:
+    """The session's and the publisher's events in the order they arrived."""
+
+    def __init__(self):
+        self.names = []
+        self.changed = threading.Condition()
+
+    def add(self, name):
+        with self.changed:
+            self.names.append(name)
+            self.changed.notify_all()
+
+    def wait_for(self, name, timeout):
+        with self.changed:
+            self.changed.wait_for(lambda: name in self.names, timeout)
+            return name in self.names
+
+    def wait_for_count(self, name, count, timeout):
+        with self.changed:
+            self.changed.wait_for(lambda: self.names.count(name) >= count, timeout)
+            return self.names.count(name) == count
+
+    def publisher_handlers(self):
+        return {
+            "stream_created": lambda _id: self.add("streamCreated"),
+            "stream_destroyed": lambda reason: self.add(f"streamDestroyed:{reason.name}"),
+        }
+
+    def watch(self, session):
+        session.on("session_reconnecting", lambda: self.add("sessionReconnecting"))
+        session.on("session_reconnected", lambda: self.add("sessionReconnected"))
+        session.on(
+            "session_disconnected", lambda reason: self.add(f"sessionDisconnected:{reason.name}")
+        )
+
+
+def start(url, token, events, **options):
+    publisher = libpublisher.init_publisher(
+        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240",
+         "frame_rate": 30},
+        on=events.publisher_handlers(),
+    )
+    session = libpublisher.init_session(url, options)
+    events.watch(session)
+    session.connect(token=token)
+    session.publish(publisher)
+    return session, publisher
+
+
+def frames(receiver, room):
+    stats = [s for s in receiver.stats().values() if s["room"] == room]
+    assert len(stats) == 1, stats
+    return stats[0]
+
+
+def wait_frames(receiver, room, at_least, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if frames(receiver, room)["video_frames"] >= at_least:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_path_back_in_time_reconnects_through_an_ice_restart(network, net):
+    _, receiver = network
+    events = Events()
+    session, publisher = start(receiver.url("restart"), receiver.token, events,
+                               reconnect_timeout_ms=20000)
+    try:
+        assert wait_frames(receiver, "restart", 15)
+        net.block("udp")  # the media path goes; HTTP still reaches the server
+        assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
+        restarted = receiver.wait_for(
+            lambda s: any(x["room"] == "restart" and x["ice_restarts"] > 0 for x in s.values()),
+            timeout=SLACK,
+        )
+        assert frames(receiver, "restart")["ice_restarts"] >= 1, restarted
+        before = frames(receiver, "restart")["video_frames"]
+        net.restore()
+        assert events.wait_for("sessionReconnected", 10), events.names
+        assert events.names == ["streamCreated", "sessionReconnecting", "sessionReconnected"]
+        # Media flows again over the new pair and decodes (once aiortc's jitter buffer gave
+        # up on the packets lost in the outage and took the keyframe sent on reconnecting).
+        assert wait_frames(receiver, "restart", before + 30), frames(receiver, "restart")
+        assert (session.state, publisher.state) == ("connected", "publishing")
+        session.unpublish(publisher)
+        assert events.names[-1] == "streamDestroyed:clientDisconnected", events.names
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_without_ice_restarts_the_old_path_comes_back(network, net):
+    _, receiver = network
+    events = Events()
+    session, publisher = start(receiver.url("norestart"), receiver.token, events,
+                               reconnect_timeout_ms=20000)
+    try:
+        assert wait_frames(receiver, "norestart", 15)
+        net.block("udp")
+        assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
+        time.sleep(2)  # the restart was asked for and refused (405) meanwhile
+        before = frames(receiver, "norestart")["video_frames"]
+        net.restore()
+        assert events.wait_for("sessionReconnected", 10), events.names
+        assert events.names == ["streamCreated", "sessionReconnecting", "sessionReconnected"]
+        assert frames(receiver, "norestart")["ice_restarts"] == 0
+        assert wait_frames(receiver, "norestart", before + 30), frames(receiver, "norestart")
+        assert (session.state, publisher.state) == ("connected", "publishing")
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_a_link_cut_for_good_ends_the_stream_then_the_session(network, net):
+    _, receiver = network
+    events = Events()
+    session, publisher = start(receiver.url("cut"), receiver.token, events,
+                               reconnect_timeout_ms=3000, connect_timeout_ms=2000)
+    try:
+        assert wait_frames(receiver, "cut", 15)
+        sent_before_cut = publisher.get_stats()
+        net.cut()  # nothing gets through: neither media nor HTTP
+        took = time.monotonic()
+        assert events.wait_for("sessionDisconnected:networkDisconnected",
+                               QUIET_AFTER + 3 + 2 + SLACK), events.names
+        took = time.monotonic() - took
+        time.sleep(1)  # nothing else may follow
+        assert events.names == [
+            "streamCreated",
+            "sessionReconnecting",
+            "streamDestroyed:networkDisconnected",
+            "sessionDisconnected:networkDisconnected",
+        ], events.names
+        assert took >= 3, took  # not before the reconnect timeout
+        assert (session.state, publisher.state) == ("disconnected", "ready")
+        # The final stats: what the stream sent, not zeros.
+        final = publisher.get_stats()
+        assert final["video_frames_sent"] >= sent_before_cut["video_frames_sent"] > 0, final
+        assert final["packets_sent"] > max(sent_before_cut["packets_sent"], 0), final
+        assert final["bytes_sent"] > 0 and final["bitrate_bps"] == 0, final
+        with pytest.raises(libpublisher.Error) as e:
+            session.publish(publisher)
+        assert e.value.code == 1010
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_a_lost_media_path_with_the_server_there_ends_only_the_stream(network, net):
+    _, receiver = network
+    events = Events()
+    session, publisher = start(receiver.url("udpgone"), receiver.token, events,
+                               reconnect_timeout_ms=3000)
+    try:
+        assert wait_frames(receiver, "udpgone", 15)
+        net.block("udp")
+        assert events.wait_for("sessionReconnected", QUIET_AFTER + 3 + SLACK), events.names
+        time.sleep(1)
+        assert events.names == [
+            "streamCreated",
+            "sessionReconnecting",
+            "streamDestroyed:networkDisconnected",
+            "sessionReconnected",
+        ], events.names
+        assert (session.state, publisher.state) == ("connected", "ready")
+        assert publisher.get_stats()["video_frames_sent"] > 0
+        # The session is usable: once the path is back, publishing works again.
+        net.restore()
+        session.publish(publisher)
+        assert events.wait_for_count("streamCreated", 2, 5), events.names
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_unpublishing_while_reconnecting_ends_the_reconnection(network, net):
+    _, receiver = network
+    events = Events()
+    session, publisher = start(receiver.url("unpub"), receiver.token, events,
+                               reconnect_timeout_ms=20000)
+    try:
+        assert wait_frames(receiver, "unpub", 15)
+        net.block("udp")
+        assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
+        session.unpublish(publisher)
+        assert events.wait_for("sessionReconnected", 5), events.names
+        time.sleep(1)
+        assert events.names == [
+            "streamCreated",
+            "sessionReconnecting",
+            "streamDestroyed:clientDisconnected",
+            "sessionReconnected",
+        ], events.names
+        assert (session.state, publisher.state) == ("connected", "ready")
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_a_killed_receiver_ends_the_stream_then_the_session():
+    receiver = WhipReceiver()
+    events = Events()
+    session, publisher = start(receiver.url("killed"), receiver.token, events,
+                               reconnect_timeout_ms=2000)
+    try:
+        assert wait_frames(receiver, "killed", 15)
+        receiver.close()  # SIGKILL: no DELETE, no goodbye
+        assert events.wait_for("sessionDisconnected:networkDisconnected",
+                               QUIET_AFTER + 2 + SLACK), events.names
+        time.sleep(1)
+        assert events.names == [
+            "streamCreated",
+            "sessionReconnecting",
+            "streamDestroyed:networkDisconnected",
+            "sessionDisconnected:networkDisconnected",
+        ], events.names
+        assert (session.state, publisher.state) == ("disconnected", "ready")
+    finally:
+        session.close()
+        publisher.close()
+
+
+#: Programs that publish, print PUBLISHING (Rust: "publishing after"), then one line per event.
+PROGRAMS = {
+    "rust": [str(ROOT / "target" / "release" / "examples" / "publish"), "--video", "synthetic",
+             "--audio", "synthetic", "--resolution", "320x240", "--seconds", "60",
+             "--reconnect-timeout-ms", "2000", "--url", "{url}", "--token", "{token}"],
+    "c": [str(ROOT / "target" / "c" / "network_lost"), "{url}", "{token}", "2000"],
+    "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "network" / "lost.mjs"),
+             "{url}", "{token}", "2000"],
+}
+
+
+def event_lines(lines):
+    """Event lines of any of the programs, as "name reason"."""
+    events = []
+    for line in lines:
+        if line.startswith("event "):  # C, Node: "event streamDestroyed networkDisconnected"
+            events.append(line[len("event "):].strip())
+        elif line.startswith("event: "):  # Rust: "event: streamDestroyed (networkDisconnected)"
+            events.append(line[len("event: "):].replace("(", "").replace(")", "").strip())
+    return [e for e in events if not e.startswith(("accessAllowed", "streamCreated",
+                                                   "sessionConnected"))]
+
+
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_a_killed_receiver_from_every_language(language):
+    receiver = WhipReceiver()
+    command = [a.format(url=receiver.url(f"killed-{language}"), token=receiver.token)
+               for a in PROGRAMS[language]]
+    program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        lines = []
+        for line in program.stdout:
+            lines.append(line.rstrip())
+            if line.startswith(("PUBLISHING", "publishing after")):
+                break
+        assert wait_frames(receiver, f"killed-{language}", 15), lines
+        receiver.close()
+        out, _ = program.communicate(timeout=QUIET_AFTER + 2 + 2 * SLACK + 10)
+        lines += out.splitlines()
+    finally:
+        program.kill()
+        receiver.close()
+    assert event_lines(lines) == [
+        "sessionReconnecting",
+        "streamDestroyed networkDisconnected",
+        "sessionDisconnected networkDisconnected",
+    ], lines
+    if language != "rust":
+        final = [line for line in lines if line.startswith("final ")]
+        assert len(final) == 1, lines
+        counts = dict(kv.split("=") for kv in final[0].split()[1:])
+        assert int(counts["video_frames_sent"]) > 0 and int(counts["packets_sent"]) > 0, final
+    else:
+        assert program.returncode == 1, lines  # the stream ended on its own
+        assert any(line.startswith("summary:") for line in lines), lines
