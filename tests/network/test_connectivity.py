@@ -12,13 +12,17 @@ mid-stream; elsewhere the receiver process is killed. What the host sees:
   publisher "more often than not" loses the session, "but that's not always the case");
 - every event once, in that order, and the publisher's stats still say what the stream sent.
 
-The killed receiver is also seen from Rust (the `publish` example), C (lost.c) and Node
-(lost.mjs), each in its own process.
+A server blackholed before `connect` gives 1021 within the connect timeout; one blackholed
+between `connect` and `publish` gives 1541 within the publish timeout.
+
+The killed receiver and a path back in time are also seen from Rust (the `publish` example),
+C (lost.c) and Node (lost.mjs), each in its own process.
 
 Needs root, iproute2 and nftables (scripts/install-deps installs them); skipped otherwise."""
 
 import os
 import pathlib
+import queue
 import subprocess
 import sys
 import threading
@@ -235,6 +239,44 @@ def test_a_lost_media_path_with_the_server_there_ends_only_the_stream(network, n
         publisher.close()
 
 
+def test_a_blackholed_server_is_1021_within_the_connect_timeout(network, net):
+    _, receiver = network
+    net.cut()  # packets to the server vanish: no refusal, no answer
+    with libpublisher.init_session(receiver.url("blackhole"), {"connect_timeout_ms": 1500}) as s:
+        started = time.monotonic()
+        with pytest.raises(libpublisher.Error) as e:
+            s.connect(token=receiver.token)
+        took = time.monotonic() - started
+        assert s.state == "disconnected"
+    assert (e.value.code, e.value.name) == (1021, "CONNECT_TIMEOUT"), e.value
+    assert 1.4 <= took < 1.5 + SLACK, took
+
+
+def test_a_server_blackholed_after_connect_is_1541_within_the_publish_timeout(network, net):
+    _, receiver = network
+    events = Events()
+    publisher = libpublisher.init_publisher(
+        {"video_source": "synthetic", "audio_source": None, "resolution": "320x240"},
+        on=events.publisher_handlers(),
+    )
+    options = {"publish_timeout_ms": 2000}
+    with libpublisher.init_session(receiver.url("blackholepost"), options) as session:
+        session.connect(token=receiver.token)
+        net.cut()
+        started = time.monotonic()
+        with pytest.raises(libpublisher.Error) as e:
+            session.publish(publisher)
+        took = time.monotonic() - started
+        assert (e.value.code, e.value.name) == (1541, "PUBLISH_TIMEOUT"), e.value
+        assert 1.9 <= took < 2 + SLACK, took
+        # Nothing was announced, nothing destroyed; the publisher can be published again.
+        assert events.names == [] and publisher.state == "ready"
+        net.restore()
+        session.publish(publisher)
+        assert events.wait_for("streamCreated", 5), events.names
+    publisher.close()
+
+
 def test_unpublishing_while_reconnecting_ends_the_reconnection(network, net):
     _, receiver = network
     events = Events()
@@ -286,11 +328,43 @@ def test_a_killed_receiver_ends_the_stream_then_the_session():
 PROGRAMS = {
     "rust": [str(ROOT / "target" / "release" / "examples" / "publish"), "--video", "synthetic",
              "--audio", "synthetic", "--resolution", "320x240", "--seconds", "60",
-             "--reconnect-timeout-ms", "2000", "--url", "{url}", "--token", "{token}"],
-    "c": [str(ROOT / "target" / "c" / "network_lost"), "{url}", "{token}", "2000"],
+             "--reconnect-timeout-ms", "{timeout}", "--url", "{url}", "--token", "{token}"],
+    "c": [str(ROOT / "target" / "c" / "network_lost"), "{url}", "{token}", "{timeout}"],
     "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "network" / "lost.mjs"),
-             "{url}", "{token}", "2000"],
+             "{url}", "{token}", "{timeout}"],
 }
+
+
+def start_program(language, url, token, timeout_ms):
+    """Starts a program; returns it and a queue of its output lines (None at the end)."""
+    command = [a.format(url=url, token=token, timeout=timeout_ms) for a in PROGRAMS[language]]
+    program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = queue.Queue()
+
+    def read():
+        for line in program.stdout:
+            lines.put(line.rstrip())
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return program, lines
+
+
+def read_until(lines, seen, predicate, timeout):
+    """Appends lines to `seen` until one satisfies `predicate`; whether one did in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return False
+        if line is None:
+            return False
+        seen.append(line)
+        if predicate(line):
+            return True
+    return False
 
 
 def event_lines(lines):
@@ -308,33 +382,52 @@ def event_lines(lines):
 @pytest.mark.parametrize("language", list(PROGRAMS))
 def test_a_killed_receiver_from_every_language(language):
     receiver = WhipReceiver()
-    command = [a.format(url=receiver.url(f"killed-{language}"), token=receiver.token)
-               for a in PROGRAMS[language]]
-    program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    program, lines = start_program(language, receiver.url(f"killed-{language}"),
+                                   receiver.token, 2000)
+    seen = []
     try:
-        lines = []
-        for line in program.stdout:
-            lines.append(line.rstrip())
-            if line.startswith(("PUBLISHING", "publishing after")):
-                break
-        assert wait_frames(receiver, f"killed-{language}", 15), lines
+        assert read_until(lines, seen, lambda l: l.startswith(("PUBLISHING", "publishing after")),
+                          20), seen
+        assert wait_frames(receiver, f"killed-{language}", 15), seen
         receiver.close()
-        out, _ = program.communicate(timeout=QUIET_AFTER + 2 + 2 * SLACK + 10)
-        lines += out.splitlines()
+        program.wait(timeout=QUIET_AFTER + 2 + 2 * SLACK + 10)
+        read_until(lines, seen, lambda l: False, 2)  # the rest, up to the end
     finally:
         program.kill()
         receiver.close()
-    assert event_lines(lines) == [
+    assert event_lines(seen) == [
         "sessionReconnecting",
         "streamDestroyed networkDisconnected",
         "sessionDisconnected networkDisconnected",
-    ], lines
+    ], seen
     if language != "rust":
-        final = [line for line in lines if line.startswith("final ")]
-        assert len(final) == 1, lines
+        final = [line for line in seen if line.startswith("final ")]
+        assert len(final) == 1, seen
         counts = dict(kv.split("=") for kv in final[0].split()[1:])
         assert int(counts["video_frames_sent"]) > 0 and int(counts["packets_sent"]) > 0, final
     else:
-        assert program.returncode == 1, lines  # the stream ended on its own
-        assert any(line.startswith("summary:") for line in lines), lines
+        assert program.returncode == 1, seen  # the stream ended on its own
+        assert any(line.startswith("summary:") for line in seen), seen
+
+
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_a_path_back_in_time_from_every_language(network, net, language):
+    _, receiver = network
+    room = f"back-{language}"
+    program, lines = start_program(language, receiver.url(room), receiver.token, 20000)
+    seen = []
+    try:
+        assert read_until(lines, seen, lambda l: l.startswith(("PUBLISHING", "publishing after")),
+                          20), seen
+        assert wait_frames(receiver, room, 15), seen
+        net.block("udp")
+        assert read_until(lines, seen, lambda l: "sessionReconnecting" in l,
+                          QUIET_AFTER + SLACK), seen
+        net.restore()
+        assert read_until(lines, seen, lambda l: "sessionReconnected" in l, 10), seen
+        before = frames(receiver, room)["video_frames"]
+        assert wait_frames(receiver, room, before + 30), frames(receiver, room)
+        assert program.poll() is None, seen  # still publishing
+    finally:
+        program.kill()
+    assert event_lines(seen) == ["sessionReconnecting", "sessionReconnected"], seen

@@ -324,3 +324,29 @@ def test_the_servers_a_whip_endpoint_advertises_are_used(turn, publisher):
         assert len(turn.allocations()) >= allocations + 2
     finally:
         advertiser.close()
+
+
+def test_servers_advertised_with_the_answer_serve_the_next_publish(turn, publisher):
+    """An endpoint that names its TURN server only in the 201 answer (not to the connect
+    probe): the offer already went out without it, so the first stream goes direct; the
+    session keeps the server, and the next publish offers relayed candidates through it."""
+    link = (f'<{turn.url("tcp")}>; rel="ice-server"; username="{turn.username}"; '
+            f'credential="{turn.password}"; credential-type="password"')
+    advertiser = WhipReceiver(links=[link], links_with_answer_only=True)
+    try:
+        with libpublisher.init_session(advertiser.url("answerlinks")) as session:
+            session.connect(token=advertiser.token)
+            offers = []
+            for _ in range(2):
+                before = set(advertiser.stats())
+                session.publish(publisher)
+                stats = advertiser.wait_for(lambda s: any(
+                    v["video_frames"] >= 10 for k, v in s.items() if k not in before))
+                session.unpublish(publisher)
+                (ours,) = [v for k, v in stats.items() if k not in before]
+                assert ours["video_frames"] >= 10, ours
+                offers.append(set(ours["offer_candidates"]))
+        assert "relay" not in offers[0], offers
+        assert "relay" in offers[1], offers
+    finally:
+        advertiser.close()

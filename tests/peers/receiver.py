@@ -13,15 +13,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 class WhipReceiver:
     """A running aiortc WHIP receiver; `url(room)` is the endpoint of a room. `host` is the
     address it listens on; `netns` runs it inside that network namespace (`ip netns exec`);
-    `links` are `Link` header values it advertises (ICE servers, RFC 9725 section 4.6)."""
+    `links` are `Link` header values it advertises (ICE servers, RFC 9725 section 4.6), to the
+    connect probe and with the answer, or with the answer only (`links_with_answer_only`)."""
 
-    def __init__(self, token="s3cret", host="127.0.0.1", netns=None, links=()):
+    def __init__(self, token="s3cret", host="127.0.0.1", netns=None, links=(),
+                 links_with_answer_only=False):
         self.token = token
         self.host = host
         command = [sys.executable, str(HERE / "whip_receiver.py"), "--token", token,
                    "--host", host]
         for link in links:
             command += ["--link", link]
+        if links_with_answer_only:
+            command.append("--links-with-answer-only")
         if netns is not None:
             command = ["ip", "netns", "exec", netns] + command
         self.proc = subprocess.Popen(

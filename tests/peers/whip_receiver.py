@@ -15,7 +15,8 @@ Prints `LISTENING <port>` once ready. Endpoints:
   `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
   section that does not offer VP8 and answers the rest.
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
-  With `--link`, both OPTIONS and POST answers carry those `Link` headers (ICE servers).
+  With `--link`, both OPTIONS and POST answers carry those `Link` headers (ICE servers);
+  with `--links-with-answer-only` too, only the POST answers do.
 - `PATCH /whip/resource/<id>` (`application/trickle-ice-sdpfrag`, `If-Match: "*"`): an ICE
   restart (RFC 9725 section 4.4.2): 200 with the receiver's new credentials and candidates.
   In the room `norestart` the answer is 405, as from a server without ICE restarts.
@@ -280,7 +281,7 @@ def link_headers(links):
     return CIMultiDict(("Link", link) for link in links)
 
 
-def make_app(token, links=()):
+def make_app(token, links=(), probe_links=True):
     async def options(request):
         room = request.match_info["room"]
         denied = check_auth(request, token)
@@ -290,7 +291,7 @@ def make_app(token, links=()):
             return web.Response(status=FAULTS[room])
         if room == "slow":
             await asyncio.sleep(3600)
-        return web.Response(status=204, headers=link_headers(links))
+        return web.Response(status=204, headers=link_headers(links if probe_links else ()))
 
     async def post(request):
         room = request.match_info["room"]
@@ -426,10 +427,12 @@ async def main():
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--link", action="append", default=[],
                         help='a Link header to advertise, e.g. \'<turn:h:3478>; rel="ice-server"\'')
+    parser.add_argument("--links-with-answer-only", action="store_true",
+                        help="advertise the links in the 201 answer only, not to OPTIONS")
     args = parser.parse_args()
     if os.environ.get("WHIP_RECEIVER_DEBUG"):
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    runner = web.AppRunner(make_app(args.token, args.link))
+    runner = web.AppRunner(make_app(args.token, args.link, not args.links_with_answer_only))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

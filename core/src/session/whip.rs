@@ -166,6 +166,7 @@ impl Whip {
             .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let location = response.headers().get(LOCATION).cloned();
+        let advertised = ice_servers(response.headers());
         let body = response.text().await.unwrap_or_default();
         if let Some(e) = self.refusal(status, &body) {
             return Err(e);
@@ -209,6 +210,19 @@ impl Whip {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(stream_id.clone(), resource);
+        // ICE servers named with the answer come too late for this offer (its candidates are
+        // gathered); the session keeps them for the next ones.
+        if !advertised.is_empty() {
+            let mut known = self.ice_servers.lock().unwrap_or_else(|e| e.into_inner());
+            if *known != advertised {
+                tracing::debug!(
+                    endpoint = %self.endpoint,
+                    "the answer names {} ICE server(s), used from the next publish on",
+                    advertised.len()
+                );
+                *known = advertised;
+            }
+        }
         Ok((body, stream_id))
     }
 
