@@ -110,6 +110,20 @@ pub(crate) fn quiet_alsa() {
     alsa_quiet::install();
 }
 
+/// Whether a driver's or the OS's error text says access was refused (EACCES, EPERM),
+/// however the layer in between spelled it.
+pub(crate) fn says_access_denied(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    [
+        "eacces",
+        "eperm",
+        "permission denied",
+        "operation not permitted",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
 /// The 1500 error for a device the operating system refuses to open.
 pub(crate) fn access_denied(what: &str, detail: &str) -> Error {
     Error::new(

@@ -20,6 +20,7 @@ C (lost.c) and Node (lost.mjs), each in its own process.
 
 Needs root, iproute2 and nftables (scripts/install-deps installs them); skipped otherwise."""
 
+import contextlib
 import os
 import pathlib
 import queue
@@ -98,17 +99,25 @@ class Events:
         )
 
 
-def start(url, token, events, **options):
+@contextlib.contextmanager
+def publishing(receiver, room, events, **options):
+    """A session (`options`) and a synthetic publisher publishing to `room` until the receiver
+    decoded 15 frames; both closed at the end."""
     publisher = libpublisher.init_publisher(
         {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240",
          "frame_rate": 30},
         on=events.publisher_handlers(),
     )
-    session = libpublisher.init_session(url, options)
-    events.watch(session)
-    session.connect(token=token)
-    session.publish(publisher)
-    return session, publisher
+    session = libpublisher.init_session(receiver.url(room), options)
+    try:
+        events.watch(session)
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        assert wait_frames(receiver, room, 15)
+        yield session, publisher
+    finally:
+        session.close()
+        publisher.close()
 
 
 def frames(receiver, room):
@@ -129,10 +138,8 @@ def wait_frames(receiver, room, at_least, timeout=20.0):
 def test_a_path_back_in_time_reconnects_through_an_ice_restart(network, net):
     _, receiver = network
     events = Events()
-    session, publisher = start(receiver.url("restart"), receiver.token, events,
-                               reconnect_timeout_ms=20000)
-    try:
-        assert wait_frames(receiver, "restart", 15)
+    with publishing(receiver, "restart", events,
+                    reconnect_timeout_ms=20000) as (session, publisher):
         net.block("udp")  # the media path goes; HTTP still reaches the server
         assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
         restarted = receiver.wait_for(
@@ -150,18 +157,13 @@ def test_a_path_back_in_time_reconnects_through_an_ice_restart(network, net):
         assert (session.state, publisher.state) == ("connected", "publishing")
         session.unpublish(publisher)
         assert events.names[-1] == "streamDestroyed:clientDisconnected", events.names
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_without_ice_restarts_the_old_path_comes_back(network, net):
     _, receiver = network
     events = Events()
-    session, publisher = start(receiver.url("norestart"), receiver.token, events,
-                               reconnect_timeout_ms=20000)
-    try:
-        assert wait_frames(receiver, "norestart", 15)
+    with publishing(receiver, "norestart", events,
+                    reconnect_timeout_ms=20000) as (session, publisher):
         net.block("udp")
         assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
         time.sleep(2)  # the restart was asked for and refused (405) meanwhile
@@ -172,18 +174,13 @@ def test_without_ice_restarts_the_old_path_comes_back(network, net):
         assert frames(receiver, "norestart")["ice_restarts"] == 0
         assert wait_frames(receiver, "norestart", before + 30), frames(receiver, "norestart")
         assert (session.state, publisher.state) == ("connected", "publishing")
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_a_link_cut_for_good_ends_the_stream_then_the_session(network, net):
     _, receiver = network
     events = Events()
-    session, publisher = start(receiver.url("cut"), receiver.token, events,
-                               reconnect_timeout_ms=3000, connect_timeout_ms=2000)
-    try:
-        assert wait_frames(receiver, "cut", 15)
+    with publishing(receiver, "cut", events,
+                    reconnect_timeout_ms=3000, connect_timeout_ms=2000) as (session, publisher):
         sent_before_cut = publisher.get_stats()
         net.cut()  # nothing gets through: neither media nor HTTP
         took = time.monotonic()
@@ -207,18 +204,13 @@ def test_a_link_cut_for_good_ends_the_stream_then_the_session(network, net):
         with pytest.raises(libpublisher.Error) as e:
             session.publish(publisher)
         assert e.value.code == 1010
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_a_lost_media_path_with_the_server_there_ends_only_the_stream(network, net):
     _, receiver = network
     events = Events()
-    session, publisher = start(receiver.url("udpgone"), receiver.token, events,
-                               reconnect_timeout_ms=3000)
-    try:
-        assert wait_frames(receiver, "udpgone", 15)
+    with publishing(receiver, "udpgone", events,
+                    reconnect_timeout_ms=3000) as (session, publisher):
         net.block("udp")
         assert events.wait_for("sessionReconnected", QUIET_AFTER + 3 + SLACK), events.names
         time.sleep(1)
@@ -234,9 +226,6 @@ def test_a_lost_media_path_with_the_server_there_ends_only_the_stream(network, n
         net.restore()
         session.publish(publisher)
         assert events.wait_for_count("streamCreated", 2, 5), events.names
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_a_blackholed_server_is_1021_within_the_connect_timeout(network, net):
@@ -280,10 +269,8 @@ def test_a_server_blackholed_after_connect_is_1541_within_the_publish_timeout(ne
 def test_unpublishing_while_reconnecting_ends_the_reconnection(network, net):
     _, receiver = network
     events = Events()
-    session, publisher = start(receiver.url("unpub"), receiver.token, events,
-                               reconnect_timeout_ms=20000)
-    try:
-        assert wait_frames(receiver, "unpub", 15)
+    with publishing(receiver, "unpub", events,
+                    reconnect_timeout_ms=20000) as (session, publisher):
         net.block("udp")
         assert events.wait_for("sessionReconnecting", QUIET_AFTER + SLACK), events.names
         session.unpublish(publisher)
@@ -296,18 +283,13 @@ def test_unpublishing_while_reconnecting_ends_the_reconnection(network, net):
             "sessionReconnected",
         ], events.names
         assert (session.state, publisher.state) == ("connected", "ready")
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_a_killed_receiver_ends_the_stream_then_the_session():
     receiver = WhipReceiver()
     events = Events()
-    session, publisher = start(receiver.url("killed"), receiver.token, events,
-                               reconnect_timeout_ms=2000)
-    try:
-        assert wait_frames(receiver, "killed", 15)
+    with publishing(receiver, "killed", events,
+                    reconnect_timeout_ms=2000) as (session, publisher):
         receiver.close()  # SIGKILL: no DELETE, no goodbye
         assert events.wait_for("sessionDisconnected:networkDisconnected",
                                QUIET_AFTER + 2 + SLACK), events.names
@@ -319,9 +301,6 @@ def test_a_killed_receiver_ends_the_stream_then_the_session():
             "sessionDisconnected:networkDisconnected",
         ], events.names
         assert (session.state, publisher.state) == ("disconnected", "ready")
-    finally:
-        session.close()
-        publisher.close()
 
 
 #: Programs that publish, print PUBLISHING (Rust: "publishing after"), then one line per event.

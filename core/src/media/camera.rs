@@ -219,12 +219,7 @@ fn best_mode(modes: &[Mode], wanted: Resolution, fps: u32) -> Option<Mode> {
 fn open_error(label: &str, detail: &str) -> Error {
     let lower = detail.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    if has(&[
-        "permission denied",
-        "eacces",
-        "eperm",
-        "operation not permitted",
-    ]) {
+    if crate::devices::says_access_denied(detail) {
         return crate::devices::access_denied(&format!("camera {label:?}"), detail);
     }
     if has(&["busy", "ebusy"]) {

@@ -288,15 +288,7 @@ impl Trouble {
 /// a mode the device refuses 1583.
 fn open_error(label: &str, detail: &str, trouble: Trouble) -> Error {
     let lower = detail.to_ascii_lowercase();
-    let denied = [
-        "eacces",
-        "eperm",
-        "permission denied",
-        "operation not permitted",
-    ]
-    .iter()
-    .any(|s| lower.contains(s));
-    if denied {
+    if crate::devices::says_access_denied(detail) {
         return crate::devices::access_denied(&format!("microphone {label:?}"), detail);
     }
     match trouble {
