@@ -90,3 +90,62 @@ def test_publish_timeout_is_1541_and_the_publisher_can_publish_again(receiver, p
     assert failure.value.code == 1541 and failure.value.name == "PUBLISH_TIMEOUT"
     assert publisher.state == "ready"
     session.close()
+
+
+def udp_sockets():
+    """UDP sockets of this process (the sending peer's are UDP; HTTP is TCP)."""
+    inodes = set()
+    for fd in pathlib.Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    count = 0
+    for table in ("/proc/self/net/udp", "/proc/self/net/udp6"):
+        with open(table) as f:
+            count += sum(1 for line in list(f)[1:] if line.split()[9] in inodes)
+    return count
+
+
+@pytest.mark.parametrize("ending", ["close", "disconnect"])
+def test_ending_the_session_stops_a_publish_in_flight_at_once(receiver, publisher, ending):
+    """The server never answers the offer; the session is closed or disconnected meanwhile:
+    the publish gives up at once (not at its 20 s timeout), its sockets close, and the
+    publisher can be published again. A disconnected session still reports the publish as
+    cut short (1015); a closed one calls nothing back."""
+    session = libpublisher.init_session(receiver.url("slowpost"), {"publish_timeout_ms": 20000})
+    session.connect(token=receiver.token)
+    before = udp_sockets()
+    outcomes = []
+    session.publish(publisher, callback=outcomes.append)
+    deadline = time.monotonic() + 5
+    while udp_sockets() <= before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert udp_sockets() > before  # the offer is out, its peer connection open
+    time.sleep(0.3)  # the POST is under way
+    started = time.monotonic()
+    if ending == "close":
+        session.close()
+    else:
+        session.disconnect()
+    deadline = started + 3
+    while (udp_sockets() > before or publisher.state != "ready") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert udp_sockets() == before and publisher.state == "ready", (udp_sockets(), before)
+    assert time.monotonic() - started < 3
+    if ending == "disconnect":
+        deadline = time.monotonic() + 3
+        while not outcomes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(outcomes) == 1 and outcomes[0].code == 1015, outcomes
+        session.close()
+    else:
+        time.sleep(0.5)
+        assert outcomes == []
+    # Published again elsewhere, it works.
+    with libpublisher.init_session(receiver.url("again")) as other:
+        other.connect(token=receiver.token)
+        other.publish(publisher)
+        assert publisher.state == "publishing"

@@ -331,6 +331,8 @@ pub(crate) struct Inner {
     lifecycle: Mutex<Lifecycle>,
     dispatcher: Dispatcher,
     on_event: SessionEventHandler,
+    /// Counts `disconnect` and `close` calls: a publish under way gives up when it changes.
+    ended: tokio::sync::watch::Sender<u64>,
 }
 
 /// A session: a cheap, clonable handle; every clone is the same session.
@@ -371,6 +373,7 @@ pub fn init_session(
             }),
             dispatcher: Dispatcher::new(&format!("lp-ses-{id}")),
             on_event,
+            ended: tokio::sync::watch::channel(0).0,
         }),
     })
 }
@@ -518,9 +521,7 @@ impl Session {
                     } else {
                         stream.teardown().await;
                         publisher.end_publish(None);
-                        Err(Error::illegal_state(
-                            "the session or publisher closed while publishing",
-                        ))
+                        Err(stream::cut_short())
                     }
                 }
                 Err(e) => {
@@ -609,6 +610,7 @@ impl Session {
             lifecycle.recovering.clear();
             std::mem::take(&mut lifecycle.streams)
         };
+        self.inner.ended.send_modify(|n| *n += 1);
         let session = self.clone();
         runtime().spawn(async move {
             session.flush_events().await;
@@ -651,6 +653,7 @@ impl Session {
             lifecycle.state = SessionState::Closed;
             std::mem::take(&mut lifecycle.streams)
         };
+        self.inner.ended.send_modify(|n| *n += 1);
         self.inner.dispatcher.close();
         for stream in streams.into_values() {
             stream.stop_encoders();
@@ -766,6 +769,11 @@ impl Session {
     /// Hands an ICE restart offer of `stream_id` to the server.
     pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
         self.inner.backend.restart_ice(stream_id, fragment).await
+    }
+
+    /// Changes when the session is disconnected or closed (from now on).
+    pub(crate) fn ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.ended.subscribe()
     }
 
     pub(crate) fn backend(&self) -> &Backend {

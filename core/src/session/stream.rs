@@ -14,6 +14,23 @@ use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::encoder::{self, EncoderThread};
 use crate::publisher::{Publisher, PublisherEvent};
 
+/// The error of a publish the session's `disconnect` or `close` cut short.
+pub(crate) fn cut_short() -> Error {
+    Error::illegal_state("the session or publisher closed while publishing")
+}
+
+/// Runs `step` of a publish unless the session is disconnected or closed meanwhile, which
+/// fails it at once rather than when the step gives up by itself.
+async fn unless_ended<T>(
+    ended: &mut tokio::sync::watch::Receiver<u64>,
+    step: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        outcome = step => outcome,
+        _ = ended.changed() => Err(cut_short()),
+    }
+}
+
 /// Counters of a stream as the publisher's stats show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct StreamStats {
@@ -54,13 +71,17 @@ impl Stream {
     pub(crate) async fn open(session: &Session, publisher: &Publisher) -> Result<Arc<Stream>> {
         let settings = session.settings().clone();
         let backend = session.backend();
+        let mut ended = session.ended();
         let (video, audio) = publisher.sources();
         let codec = publisher.settings().video_codec;
         // The offer carries only the publisher's codec, so the server cannot pick another.
-        let mut offer = make_offer(
-            &backend.peer_config(&settings),
-            video.as_ref().map(|_| codec),
-            audio.is_some(),
+        let mut offer = unless_ended(
+            &mut ended,
+            make_offer(
+                &backend.peer_config(&settings),
+                video.as_ref().map(|_| codec),
+                audio.is_some(),
+            ),
         )
         .await?;
         // Nothing to offer (say, the relay policy and no TURN server would allocate): fail
@@ -70,9 +91,11 @@ impl Stream {
             return Err(e);
         }
 
-        let accepted =
-            tokio::time::timeout(settings.publish_timeout, backend.publish(offer.sdp.clone()))
-                .await;
+        let accepted = tokio::time::timeout(
+            settings.publish_timeout,
+            unless_ended(&mut ended, backend.publish(offer.sdp.clone())),
+        )
+        .await;
         let (answer, stream_id) = match accepted {
             Ok(Ok(accepted)) => accepted,
             Ok(Err(e)) => {
@@ -97,7 +120,7 @@ impl Stream {
             offer.apply_answer(answer).await?;
             offer.connected(checks).await
         };
-        if let Err(e) = negotiated.await {
+        if let Err(e) = unless_ended(&mut ended, negotiated).await {
             offer.close().await;
             backend.unpublish(&stream_id).await;
             return Err(e);
@@ -168,6 +191,10 @@ impl Stream {
             let stats = stream.encoder_stats();
             if stats.video_frames_sent > 0 || stats.audio_packets_sent > 0 {
                 break;
+            }
+            if ended.has_changed().unwrap_or(true) {
+                stream.teardown().await;
+                return Err(cut_short());
             }
             if Instant::now() > deadline {
                 stream.teardown().await;
