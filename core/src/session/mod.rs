@@ -622,15 +622,7 @@ impl Session {
                 // OpenTok's order: the streams' streamDestroyed before sessionDisconnected.
                 stream.publisher().flush_events().await;
             }
-            {
-                let mut lifecycle = session.lifecycle();
-                if lifecycle.state == SessionState::Disconnecting {
-                    lifecycle.state = SessionState::Disconnected;
-                }
-            }
-            session.emit(SessionEvent::SessionDisconnected {
-                reason: Reason::ClientDisconnected,
-            });
+            session.disconnected(Reason::ClientDisconnected);
             session.complete(done, Ok(()));
         });
         Ok(())
@@ -733,15 +725,19 @@ impl Session {
                 .await;
             stream.publisher().flush_events().await;
         }
+        self.disconnected(Reason::NetworkDisconnected);
+    }
+
+    /// The streams of a disconnecting session are over: it is disconnected (unless closed
+    /// meanwhile) and says so with `reason`.
+    fn disconnected(&self, reason: Reason) {
         {
             let mut lifecycle = self.lifecycle();
             if lifecycle.state == SessionState::Disconnecting {
                 lifecycle.state = SessionState::Disconnected;
             }
         }
-        self.emit(SessionEvent::SessionDisconnected {
-            reason: Reason::NetworkDisconnected,
-        });
+        self.emit(SessionEvent::SessionDisconnected { reason });
     }
 
     /// Forgets the stream of `publisher` (it ended on its own, or its publisher closed). A
