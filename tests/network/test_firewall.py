@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from peers import netns  # noqa: E402
 from peers.receiver import WhipReceiver  # noqa: E402
 from peers.turn import TurnServer  # noqa: E402
+from failing_publish import publish_failing  # noqa: E402
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
@@ -49,18 +50,6 @@ def publisher():
     )
     yield p
     p.close()
-
-
-def publish_failing(receiver, publisher, room, options):
-    with libpublisher.init_session(receiver.url(room), options) as session:
-        session.connect(token=receiver.token)
-        started = time.monotonic()
-        with pytest.raises(libpublisher.Error) as failure:
-            session.publish(publisher)
-        took = time.monotonic() - started
-        assert session.state == "connected"
-    assert publisher.state == "ready"
-    return failure.value, took
 
 
 def test_udp_blocked_without_turn_is_1553_in_time(network, publisher):

@@ -20,6 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from peers.receiver import WhipReceiver  # noqa: E402
 from peers.turn import TurnServer, free_port  # noqa: E402
+from failing_publish import publish_failing  # noqa: E402
 
 PROGRAMS = {
     "c": [str(ROOT / "target" / "c" / "whip_publish")],
@@ -147,15 +148,7 @@ def test_wrong_credentials_fail_with_1553_in_time_and_leave_nothing_behind(
 def test_unreachable_turn_over_tcp_is_1553_naming_it(receiver, publisher):
     port = free_port()  # nothing listens there
     server = {"urls": f"turn:127.0.0.1:{port}?transport=tcp", "username": "u", "credential": "p"}
-    with libpublisher.init_session(
-        receiver.url("noturn"), relay_options(server, timeout_ms=3000)
-    ) as session:
-        session.connect(token=receiver.token)
-        started = time.monotonic()
-        with pytest.raises(libpublisher.Error) as failure:
-            session.publish(publisher)
-        took = time.monotonic() - started
-    e = failure.value
+    e, took = publish_failing(receiver, publisher, "noturn", relay_options(server, timeout_ms=3000))
     assert e.code == 1553 and took < 3.0 + SLACK, (e, took)
     assert e.message.startswith("no network path to the media server: tried relay tcp (0)"), e
     assert f"cannot connect over TCP to 127.0.0.1:{port}" in e.message, e.message
@@ -163,16 +156,10 @@ def test_unreachable_turn_over_tcp_is_1553_naming_it(receiver, publisher):
 
 def test_relay_policy_without_a_turn_server_is_1553_at_once(receiver, publisher):
     options = {"ice_servers": [{"urls": "stun:127.0.0.1:3478"}], "iceTransportPolicy": "relay"}
-    with libpublisher.init_session(receiver.url("nothing"), options) as session:
-        session.connect(token=receiver.token)
-        started = time.monotonic()
-        with pytest.raises(libpublisher.Error) as failure:
-            session.publish(publisher)
-        assert time.monotonic() - started < 1.0
-    assert failure.value.code == 1553
-    assert "ice_transport_policy is relay, but no TURN server is configured" in (
-        failure.value.message
-    )
+    e, took = publish_failing(receiver, publisher, "nothing", options)
+    assert took < 1.0, took
+    assert e.code == 1553
+    assert "ice_transport_policy is relay, but no TURN server is configured" in e.message
 
 
 def test_a_relay_that_cannot_reach_the_server_fails_the_checks_in_time(receiver, publisher):
@@ -180,16 +167,10 @@ def test_a_relay_that_cannot_reach_the_server_fails_the_checks_in_time(receiver,
     1553 after the ICE timeout says so."""
     with TurnServer(extra_args=["--denied-peer-ip", "0.0.0.0-255.255.255.255"]) as fenced:
         before = set(receiver.stats())
-        with libpublisher.init_session(
-            receiver.url("fenced"), relay_options(fenced.ice_server("tcp"), timeout_ms=3000)
-        ) as session:
-            session.connect(token=receiver.token)
-            started = time.monotonic()
-            with pytest.raises(libpublisher.Error) as failure:
-                session.publish(publisher)
-            took = time.monotonic() - started
+        e, took = publish_failing(
+            receiver, publisher, "fenced", relay_options(fenced.ice_server("tcp"), timeout_ms=3000)
+        )
         assert len(fenced.allocations()) >= 1
-    e = failure.value
     assert e.code == 1553 and took < 3.0 + SLACK, (e, took)
     assert e.message.startswith("no network path to the media server: tried relay tcp (1);"), e
     assert "no connectivity check was answered within" in e.message, e.message
@@ -293,15 +274,9 @@ def test_relay_over_tls_with_a_trusted_certificate(receiver, tls_turn, language)
 
 def test_turns_with_an_untrusted_certificate_is_1553_naming_tls(receiver, tls_turn, publisher):
     """This process trusts only the system's roots, not the test CA."""
-    with libpublisher.init_session(
-        receiver.url("untrusted"), relay_options(tls_turn.ice_server("tls"), timeout_ms=3000)
-    ) as session:
-        session.connect(token=receiver.token)
-        started = time.monotonic()
-        with pytest.raises(libpublisher.Error) as failure:
-            session.publish(publisher)
-        took = time.monotonic() - started
-    e = failure.value
+    e, took = publish_failing(
+        receiver, publisher, "untrusted", relay_options(tls_turn.ice_server("tls"), timeout_ms=3000)
+    )
     assert e.code == 1553 and took < 3.0 + SLACK, (e, took)
     assert e.message.startswith("no network path to the media server: tried relay tls (0)"), e
     assert f"TLS with 127.0.0.1:{tls_turn.tls_port} failed" in e.message, e.message

@@ -672,21 +672,6 @@ impl Session {
         }
     }
 
-    /// A stream recovered its connection; the last one to do so emits `sessionReconnected`.
-    pub(crate) fn stream_reconnected(&self, publisher: &Publisher) {
-        if self.recovery_over(publisher) {
-            tracing::info!(session = self.inner.id, "reconnected");
-            self.emit(SessionEvent::SessionReconnected);
-        }
-    }
-
-    fn recovery_over(&self, publisher: &Publisher) -> bool {
-        let mut lifecycle = self.lifecycle();
-        lifecycle.state == SessionState::Connected
-            && lifecycle.recovering.remove(&publisher.id())
-            && lifecycle.recovering.is_empty()
-    }
-
     /// A stream gave up recovering and ended (`streamDestroyed`, `networkDisconnected`).
     /// When the server does not answer either, the session has lost its connection too:
     /// every other stream ends the same way, then `sessionDisconnected`
@@ -697,9 +682,8 @@ impl Session {
         let timeout = self.inner.settings.connect_timeout;
         if !self.inner.backend.reachable(timeout).await {
             self.connection_lost().await;
-        } else if self.recovery_over(publisher) {
-            tracing::info!(session = self.inner.id, "reconnected (a stream was lost)");
-            self.emit(SessionEvent::SessionReconnected);
+        } else {
+            self.leave_recovery(publisher);
         }
     }
 
@@ -753,11 +737,19 @@ impl Session {
         self.lifecycle().streams.remove(&publisher.id())
     }
 
-    /// `publisher`'s stream is gone while it was recovering: when it was the last one to
-    /// recover, the session is no longer reconnecting (`sessionReconnected`), so that every
-    /// `sessionReconnecting` is followed by a `sessionReconnected` or `sessionDisconnected`.
-    fn leave_recovery(&self, publisher: &Publisher) {
-        if self.recovery_over(publisher) {
+    /// `publisher`'s stream is no longer recovering: it is back, it ended, or it gave up
+    /// while the server still answers. When it was the last one to recover, the session is
+    /// no longer reconnecting (`sessionReconnected`), so that every `sessionReconnecting` is
+    /// followed by a `sessionReconnected` or a `sessionDisconnected`.
+    pub(crate) fn leave_recovery(&self, publisher: &Publisher) {
+        let last = {
+            let mut lifecycle = self.lifecycle();
+            lifecycle.state == SessionState::Connected
+                && lifecycle.recovering.remove(&publisher.id())
+                && lifecycle.recovering.is_empty()
+        };
+        if last {
+            tracing::info!(session = self.inner.id, "reconnected");
             self.emit(SessionEvent::SessionReconnected);
         }
     }

@@ -410,7 +410,7 @@ async fn recover(
                 // The receiver lost frames meanwhile: give it a fresh reference at once
                 // rather than wait for it to ask.
                 (stream.request_keyframe)();
-                session.stream_reconnected(&stream.publisher);
+                session.leave_recovery(&stream.publisher);
                 return true;
             }
             RTCPeerConnectionState::Closed => return false,
