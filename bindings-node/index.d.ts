@@ -95,7 +95,8 @@ export interface PublisherOptions {
   /**
    * Host consent before capture devices (and the synthetic stand-ins) open. Return `true` (or a
    * Promise of `true`) to allow; anything else, a throw or a rejection denies, and init then
-   * fails with 1500 USER_MEDIA_ACCESS_DENIED. Without it, access is allowed.
+   * fails with 1500 USER_MEDIA_ACCESS_DENIED. Without it, access is allowed. Only `true` (or
+   * a Promise of it) allows; any other reply denies, as in every language.
    */
   accessRequest?: ((this: Publisher, request: AccessRequest) => boolean | PromiseLike<boolean>) | null;
 }
@@ -178,8 +179,9 @@ export declare class Publisher extends EventEmitter {
   pushAudioFrame(audio: AudioFrameInit): void;
   /**
    * Stops the publisher and frees its sources; a stream it publishes ends (the session stays
-   * connected). When it returns, no event or callback of this publisher runs any more; a
-   * pending `initPublisher` Promise rejects with 1015 ILLEGAL_STATE.
+   * connected). A pending `initPublisher` completes with 1015 ILLEGAL_STATE before it returns
+   * (its callback runs, or its Promise rejects); afterwards no event or callback of this
+   * publisher runs.
    * Idempotent; works from inside a listener.
    */
   close(): void;
@@ -232,12 +234,13 @@ export interface PendingPublisher extends Promise<Publisher> {
  *
  * - With `callback`: returns the Publisher at once, so listeners for `accessAllowed` /
  *   `accessDenied` can be attached before they fire, and later calls `callback(err)` or
- *   `callback(null, publisher)`. Invalid options throw (1011) synchronously.
- * - Without: returns a Promise of the Publisher that rejects with the Error (invalid options
- *   included); `promise.publisher` gives the Publisher at once.
+ *   `callback(null, publisher)`.
+ * - Without: returns a Promise of the Publisher that rejects with the Error;
+ *   `promise.publisher` gives the Publisher at once.
  *
- * Until it completes, the pending initialization keeps the process alive. If the publisher is
- * closed first, the callback is never called (the Promise rejects with 1015).
+ * Invalid options throw (1011) at once in both forms, as in every language. Until it
+ * completes, the pending initialization keeps the process alive. If the publisher is closed
+ * first, it completes with 1015 ILLEGAL_STATE before `close()` returns.
  */
 export declare function initPublisher(options?: PublisherOptions | null): PendingPublisher;
 export declare function initPublisher(
@@ -328,10 +331,10 @@ export type SessionCallback = (this: Session, err: LibpublisherError | null) => 
  * order the library produced them, also relative to the publishers' events.
  *
  * `connect`, `publish`, `unpublish` and `disconnect` return a Promise without a callback, and
- * `undefined` with one. Every failure of theirs, also one known at once (1010 NOT_CONNECTED,
- * 1011 INVALID_PARAMETER, 1015 ILLEGAL_STATE), rejects the Promise or reaches the callback
- * (never synchronously), as OpenTok's completion handlers report it. Only a callback that is
- * not a function throws.
+ * `undefined` with one. A call refused at once (1010 NOT_CONNECTED, 1011 INVALID_PARAMETER,
+ * 1015 ILLEGAL_STATE) throws and never completes, as in every language (C returns the code,
+ * Python raises); a call that started completes exactly once: the Promise settles or the
+ * callback runs (never synchronously).
  *
  * From `connect()` until it is disconnected or closed, and while a call is pending, the session
  * keeps the process alive (as a connected socket does).
@@ -368,9 +371,9 @@ export declare class Session extends EventEmitter {
   getReceiverStats(publisher: Publisher): ReceiverStats | null;
   /**
    * Stops everything at once; its streams end (their publishers emit `streamDestroyed`). When
-   * it returns, no event or callback of this session runs any more; pending Promises reject
-   * with 1015 ILLEGAL_STATE (pending callbacks are not called). Idempotent; works from inside
-   * a listener.
+   * it returns, no event or callback of this session runs any more; calls still pending
+   * complete with 1015 ILLEGAL_STATE before it returns (callbacks run, Promises reject).
+   * Idempotent; works from inside a listener.
    */
   close(): void;
   [Symbol.dispose](): void;

@@ -174,7 +174,7 @@ let nativeOf;
 class Publisher extends EventEmitter {
   #native = null;
   #accessRequest = null;
-  /** The completion still owed: `{done(err), closed()}`. */
+  /** The completion still owed: `{done(err)}`. */
   #pending = null;
 
   constructor(token) {
@@ -233,7 +233,8 @@ class Publisher extends EventEmitter {
     }
   }
 
-  // The library thread waits for this answer; anything but `true` (or a Promise of it) denies.
+  // The library thread waits for this answer; the core reads it (only `true`, or a Promise of
+  // it, allows).
   #askConsent(request, reply) {
     let answer;
     try {
@@ -245,14 +246,14 @@ class Publisher extends EventEmitter {
     }
     if (answer !== null && (typeof answer === 'object' || typeof answer === 'function') && typeof answer.then === 'function') {
       Promise.resolve(answer).then(
-        (value) => reply.answer(value === true),
+        (value) => reply.answer(value),
         (err) => {
           reply.answer(false);
           rethrowLater(err);
         },
       );
     } else {
-      reply.answer(answer === true);
+      reply.answer(answer);
     }
   }
 
@@ -330,7 +331,8 @@ class Publisher extends EventEmitter {
     this.#pending = null;
     if (pending) {
       release();
-      pending.closed();
+      if (pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
+      pending.done(toError(native.closedWhilePending('init_publisher', 'publisher')));
     }
     if (error) throw toError(error);
   }
@@ -350,7 +352,7 @@ if (typeof Symbol.dispose === 'symbol') {
  * With `callback`: returns the Publisher at once (attach listeners to it right away) and later
  * calls `callback(err)` or `callback(null, publisher)`; invalid options throw.
  * Without: returns a Promise of the Publisher that rejects with the Error; the Publisher is
- * also available at once as `promise.publisher` (undefined when the options are invalid).
+ * also available at once as `promise.publisher`. Invalid options throw (1011) in both forms.
  */
 function initPublisher(options, callback) {
   if (typeof options === 'function' && callback === undefined) {
@@ -362,7 +364,6 @@ function initPublisher(options, callback) {
     let publisher = null;
     publisher = startPublisher(options, {
       done: (err) => (err ? callUser(callback, publisher, err) : callUser(callback, publisher, null, publisher)),
-      closed: () => {},
     });
     return publisher;
   }
@@ -374,24 +375,11 @@ function initPublisher(options, callback) {
     resolve = res;
     reject = rej;
   });
-  try {
-    publisher = startPublisher(options, {
-      done: (err) => (err ? reject(err) : resolve(publisher)),
-      closed: () => {
-        // The caller closed it: an ignored Promise must not become an unhandled rejection.
-        promise.catch(() => {});
-        reject(
-          new LibpublisherError(
-            ErrorCode.ILLEGAL_STATE,
-            'ILLEGAL_STATE',
-            'the publisher was closed before initPublisher completed',
-          ),
-        );
-      },
-    });
-  } catch (e) {
-    reject(e);
-  }
+  // Invalid options throw here, as in the callback form and in every language.
+  publisher = startPublisher(options, {
+    promise,
+    done: (err) => (err ? reject(err) : resolve(publisher)),
+  });
   Object.defineProperty(promise, 'publisher', { value: publisher, enumerable: true });
   return promise;
 }
@@ -472,8 +460,7 @@ class Session extends EventEmitter {
         this.#calls.delete(b);
         if (a !== null && b === this.#connectCall) this.#live = false;
         this.#update();
-        if (a === null) call.resolve();
-        else call.reject(toError(a));
+        call.settle(a === null ? null : toError(a));
         break;
       }
       default:
@@ -486,22 +473,26 @@ class Session extends EventEmitter {
     const call = this.#nextCall++;
     const refused = invoke(call);
     if (refused) {
-      const error = refused instanceof LibpublisherError ? refused : toError(refused);
-      return settleCall(Promise.reject(error), callback, this);
+      // Refused at once, as in every language: thrown, and the completion never runs.
+      throw refused instanceof LibpublisherError ? refused : toError(refused);
     }
-    let resolve;
-    let reject;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.#calls.set(call, { op, promise, resolve, reject, callback });
+    // `settle(err)` completes the call: the callback runs right there, or the Promise settles.
+    let settle;
+    let promise;
+    if (callback) {
+      settle = (err) => callUser(callback, this, err);
+    } else {
+      promise = new Promise((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+    }
+    this.#calls.set(call, { op, promise, settle });
     if (op === 'connect') {
       this.#connectCall = call;
       this.#live = true;
     }
     this.#update();
-    return settleCall(promise, callback, this);
+    return promise;
   }
 
   /** Connects with `token` (optional). Completes after `sessionConnected`. */
@@ -583,17 +574,9 @@ class Session extends EventEmitter {
     this.#calls.clear();
     this.#update();
     for (const call of calls) {
-      // As for initPublisher: a callback is not called after close.
-      if (call.callback) continue;
-      // The caller closed it: an ignored Promise must not become an unhandled rejection.
-      call.promise.catch(() => {});
-      call.reject(
-        new LibpublisherError(
-          ErrorCode.ILLEGAL_STATE,
-          'ILLEGAL_STATE',
-          `the session was closed before ${call.op} completed`,
-        ),
-      );
+      // Every pending call completes once, with the core's 1015, before close returns.
+      if (call.promise) call.promise.catch(() => {}); // the caller closed it: not unhandled
+      call.settle(toError(native.closedWhilePending(call.op, 'session')));
     }
     if (error) throw toError(error);
   }
@@ -605,16 +588,6 @@ class Session extends EventEmitter {
 
 if (typeof Symbol.dispose === 'symbol') {
   Session.prototype[Symbol.dispose] = Session.prototype.close;
-}
-
-// Settles a session call through `callback(err)` (with `this` the session) when one is given.
-function settleCall(promise, callback, self) {
-  if (!callback) return promise;
-  promise.then(
-    () => callUser(callback, self, null),
-    (err) => callUser(callback, self, err),
-  );
-  return undefined;
 }
 
 /**

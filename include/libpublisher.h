@@ -108,7 +108,8 @@
 // Everything.
 #define LP_LOG_TRACE 5
 
-// Where a publisher is in its life (`lp_publisher_get_state`).
+// Where a publisher is in its life (`lp_publisher_get_state`); the numbers are the core's
+// `PublisherState::code`.
 #define LP_PUBLISHER_INITIALIZING 0
 
 // Sources open and delivering.
@@ -120,13 +121,16 @@
 // Published on a session (or `lp_session_publish` is under way).
 #define LP_PUBLISHER_PUBLISHING 3
 
+// Closed by `lp_publisher_close`; only `lp_publisher_free` remains to do.
+#define LP_PUBLISHER_CLOSED 4
+
 // `lp_video_frame.format`: planar I420, Y then U then V (`data[0..3]`); even sides.
 #define LP_VIDEO_FORMAT_I420 0
 
 // `lp_video_frame.format`: 8-bit R, G, B, A per pixel in `data[0]`; alpha is ignored.
 #define LP_VIDEO_FORMAT_RGBA 1
 
-// Session states (`lp_session_get_state`).
+// Session states (`lp_session_get_state`); the numbers are the core's `SessionState::code`.
 #define LP_SESSION_DISCONNECTED 0
 
 // `lp_session_connect` is under way.
@@ -137,6 +141,9 @@
 
 // `lp_session_disconnect` is under way.
 #define LP_SESSION_DISCONNECTING 3
+
+// Closed by `lp_session_close`; only `lp_session_free` remains to do.
+#define LP_SESSION_CLOSED 4
 
 // Publisher settings under construction (opaque): `lp_publisher_settings_new`, the
 // `lp_publisher_settings_set_*` functions, `lp_publisher_settings_free`.
@@ -398,9 +405,10 @@ int32_t lp_publisher_settings_set_access_request(struct lp_publisher_settings *s
 // Creates a publisher and starts acquiring its sources (consent → open → first frame),
 // writing its handle to `*out` at once.
 //
-// Returns `LP_OK` when the acquisition started: `on_done` then runs exactly once (unless the
-// publisher is freed first) with NULL on success or the error (`LP_USER_MEDIA_ACCESS_DENIED`
-// after `on_access_denied`, `LP_NO_DEVICES_FOUND`, `LP_DEVICE_NOT_FOUND`, ...). Any other
+// Returns `LP_OK` when the acquisition started: `on_done` then runs exactly once with NULL on
+// success or the error (`LP_USER_MEDIA_ACCESS_DENIED` after `on_access_denied`,
+// `LP_NO_DEVICES_FOUND`, `LP_DEVICE_NOT_FOUND`, ...; `LP_ILLEGAL_STATE` from inside
+// `lp_publisher_close`/`_free` when the publisher is closed first). Any other
 // return value means no publisher was made and no callback will run: `LP_INVALID_PARAMETER`
 // for NULL pointers or settings that cannot work together (see `lp_last_error_message`).
 // `callbacks` is copied and may be NULL.
@@ -410,9 +418,15 @@ int32_t lp_init_publisher(const struct lp_publisher_settings *settings,
                           void *user_data,
                           struct lp_publisher *out);
 
-// Frees a publisher in any state: its sources stop and, when this returns, none of its
+// Closes a publisher in any state: its sources stop, a pending `lp_init_publisher`
+// completes with `LP_ILLEGAL_STATE` on this thread, and when this returns none of its
 // callbacks is running or will run (called from inside one of its own callbacks, that one is
-// the last). Freeing twice gives `LP_ILLEGAL_STATE`.
+// the last). The handle stays valid (state `LP_PUBLISHER_CLOSED`) until
+// `lp_publisher_free`. Closing twice is harmless.
+int32_t lp_publisher_close(struct lp_publisher publisher);
+
+// Closes (as `lp_publisher_close`) and frees a publisher in any state; the handle is invalid
+// afterwards. Freeing twice gives `LP_ILLEGAL_STATE`.
 int32_t lp_publisher_free(struct lp_publisher publisher);
 
 // Calls `cb` once, before returning, with the publisher's counters.
@@ -549,15 +563,22 @@ int32_t lp_session_disconnect(struct lp_session session, lp_session_done_cb cb, 
 int32_t lp_session_get_state(struct lp_session session, int32_t *out);
 
 // Calls `cb` once, before returning, with what the embedded receiver of a `loopback://`
-// session got from `publisher`; `LP_ILLEGAL_STATE` when it is not published there.
+// session got from `publisher`, or with NULL when there is nothing to tell (not published
+// there, or another backend).
 int32_t lp_session_get_receiver_stats(struct lp_session session,
                                       struct lp_publisher publisher,
                                       lp_receiver_stats_cb cb,
                                       void *user_data);
 
-// Frees a session in any state: its streams end (their publishers get
-// `on_stream_destroyed`), and when this returns none of the session's callbacks is running
-// or will run. Freeing twice gives `LP_ILLEGAL_STATE`.
+// Closes a session in any state: its streams end (their publishers get
+// `on_stream_destroyed`), calls still pending complete with `LP_ILLEGAL_STATE` on this
+// thread, and when this returns none of the session's callbacks is running or will run. The
+// handle stays valid (state `LP_SESSION_CLOSED`) until `lp_session_free`. Closing twice is
+// harmless.
+int32_t lp_session_close(struct lp_session session);
+
+// Closes (as `lp_session_close`) and frees a session in any state; the handle is invalid
+// afterwards. Freeing twice gives `LP_ILLEGAL_STATE`.
 int32_t lp_session_free(struct lp_session session);
 
 #ifdef __cplusplus

@@ -16,6 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
+use libpublisher::host::{args, Backlog, BacklogTicket};
 use libpublisher::{
     AccessRequest, AudioFrameRef, AudioSamples, Device, ErrorCode, LogLevel, LogRecord,
     OptionValue, Publisher, PublisherEvent, PublisherSettings, Reason, SessionEvent, VideoFormat,
@@ -192,6 +193,12 @@ pub fn reasons() -> Vec<CodeName> {
         .collect()
 }
 
+/// The error a call still pending completes with when its handle is closed (the core's).
+#[napi]
+pub fn closed_while_pending(call: String, what: String) -> ErrorInfo {
+    libpublisher::host::calls::closed_while_pending(&call, &what).into()
+}
+
 #[napi]
 pub fn publisher_event_names() -> Vec<&'static str> {
     libpublisher::PUBLISHER_EVENT_NAMES.to_vec()
@@ -259,6 +266,8 @@ enum Message {
 struct Routed {
     bridge: Arc<Bridge>,
     message: Message,
+    /// Holds a place in the bridge's backlog of periodic events until delivered.
+    _ticket: Option<BacklogTicket>,
 }
 
 type RouteArgs = FnArgs<(u32, &'static str, Unknown<'static>, Unknown<'static>)>;
@@ -348,6 +357,8 @@ struct Bridge {
     closed: AtomicBool,
     /// The consent request the library thread is blocked on, so that `close` can release it.
     consent: Mutex<Option<Arc<ConsentSlot>>>,
+    /// Periodic events queued for the main thread and not delivered yet.
+    periodic: Arc<Backlog>,
 }
 
 impl Bridge {
@@ -358,6 +369,7 @@ impl Bridge {
             route: NEXT_ROUTE.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
             consent: Mutex::new(None),
+            periodic: Arc::default(),
         })
     }
 
@@ -375,10 +387,22 @@ impl Bridge {
     }
 }
 
+/// Queues `message` for the main thread. Periodic events (audio levels) go under the core's
+/// overflow policy: dropped while the main thread is a backlog behind.
 fn send(bridge: &Arc<Bridge>, message: Message) -> bool {
+    let ticket = match &message {
+        Message::Publisher(PublisherEvent::AudioLevelUpdated { .. }) => {
+            match bridge.periodic.admit("audioLevelUpdated") {
+                Some(ticket) => Some(ticket),
+                None => return true,
+            }
+        }
+        _ => None,
+    };
     bridge.router.send(Routed {
         bridge: bridge.clone(),
         message,
+        _ticket: ticket,
     })
 }
 
@@ -418,9 +442,14 @@ pub struct ConsentReply {
 
 #[napi]
 impl ConsentReply {
-    #[napi]
-    pub fn answer(&self, allow: bool) {
-        self.slot.answer(allow);
+    /// The host's reply, read by the core (only `true` allows).
+    #[napi(ts_args_type = "reply: unknown")]
+    pub fn answer(&self, reply: Unknown) {
+        let value = option_value("accessRequest", &reply)
+            .ok()
+            .and_then(|v| v.ok());
+        self.slot
+            .answer(libpublisher::host::consent::allows(value.as_ref()));
     }
 }
 
@@ -433,7 +462,9 @@ impl Drop for ConsentReply {
 /// Runs on the JS main thread for each message: drops what `close` made obsolete and shapes
 /// the arguments of the JS router: `(route, kind, a, b)`.
 fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
-    let Routed { bridge, message } = routed;
+    let Routed {
+        bridge, message, ..
+    } = routed;
     if bridge.closed.load(Ordering::SeqCst) {
         if let Message::Consent { slot, .. } = message {
             slot.answer(false);
@@ -744,7 +775,7 @@ impl NativePublisher {
             };
             self.publisher.push_audio_frame(&AudioFrameRef {
                 samples,
-                sample_rate: whole_u32("sampleRate", sample_rate)?,
+                sample_rate: whole_u32("sample_rate", sample_rate)?,
                 channels: whole_u32("channels", channels)?,
                 timestamp_us: timestamp(timestamp_us)?,
             })
@@ -753,30 +784,16 @@ impl NativePublisher {
     }
 }
 
-/// A JS number as the core's `u32`; anything else is 1011 naming the argument.
+/// A JS number as the core's `u32`, checked by the core (fields named as the core names
+/// them, so the message is the same in every language).
 fn whole_u32(field: &str, value: f64) -> libpublisher::Result<u32> {
-    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
-        Ok(value as u32)
-    } else {
-        Err(libpublisher::Error::invalid_parameter(
-            field,
-            format!("{value} is not an integer from 0 to {}", u32::MAX),
-        ))
-    }
+    args::u32_arg(field, &OptionValue::Float(value))
 }
 
 /// `timestampUs`: a whole number of microseconds, or absent.
 fn timestamp(value: Option<f64>) -> libpublisher::Result<Option<u64>> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&v) => {
-            Ok(Some(v as u64))
-        }
-        Some(v) => Err(libpublisher::Error::invalid_parameter(
-            "timestampUs",
-            format!("{v} is not a whole, non-negative number of microseconds"),
-        )),
-    }
+    let value = value.map_or(OptionValue::Null, OptionValue::Float);
+    args::timestamp_us_arg("timestamp_us", &value)
 }
 
 fn failure(outcome: std::result::Result<libpublisher::Result<()>, ErrorInfo>) -> Option<ErrorInfo> {
@@ -844,7 +861,7 @@ type LogFn = ThreadsafeFunction<LogRecord, UnknownReturnValue, LogArgs, Status, 
 fn level_named(name: &Unknown) -> Result<std::result::Result<LogLevel, ErrorInfo>> {
     let levels = || (0..=5).filter_map(LogLevel::from_i32);
     if name.get_type()? == ValueType::Undefined {
-        return Ok(Ok(LogLevel::Info));
+        return Ok(Ok(libpublisher::logging::DEFAULT_LOG_LEVEL));
     }
     let found = match name.get_type()? {
         // SAFETY: checked to be a string.

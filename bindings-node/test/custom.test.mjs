@@ -64,7 +64,7 @@ test('wrong frames are 1011 naming the argument', async () => {
     [{ ...frame, width: '320' }, 'width'],
     [{ ...frame, data: 'pixels' }, 'data'],
     [{ ...frame, format: 'nv12' }, 'format'],
-    [{ ...frame, timestampUs: -1 }, 'timestampUs'],
+    [{ ...frame, timestampUs: -1 }, 'timestamp_us'],
     [null, 'frame'],
   ];
   try {

@@ -168,14 +168,15 @@ test('getStats through a callback', async () => {
   }
 });
 
-test('close during init: no event and no callback afterwards', async () => {
+test('close during init: the callback once (1015) before close returns, no event afterwards', async () => {
   let calls = 0;
   const publisher = lp.initPublisher(SYNTHETIC, () => calls++);
   const log = record(publisher, []);
   publisher.close();
   assert.equal(publisher.state, 'closed');
+  assert.equal(calls, 1);
   await sleep(500);
-  assert.equal(calls, 0);
+  assert.equal(calls, 1);
   assert.deepEqual(log, []);
   publisher.close(); // twice is harmless
 });
@@ -187,6 +188,14 @@ test('close during init: the Promise rejects with 1015 and an ignored one is not
   const err = await pending.catch((e) => e);
   assert.equal(err.code, 1015);
   assert.equal(err.name, 'ILLEGAL_STATE');
+  assert.equal(err.message, 'the publisher was closed before init_publisher completed');
+
+  // The callback form completes too, once, before close returns.
+  const completions = [];
+  const withCallback = lp.initPublisher(SYNTHETIC, (e) => completions.push(e));
+  withCallback.close();
+  assert.equal(completions.length, 1);
+  assert.equal(completions[0].code, 1015);
 
   const ignored = lp.initPublisher(SYNTHETIC);
   ignored.publisher.close(); // nobody awaits `ignored`: must not trip unhandledRejection
@@ -204,7 +213,7 @@ test('close while the consent callback is still deciding: no deadlock, no callba
   publisher.close();
   assert.ok(Date.now() - started < 2000, 'close blocked');
   await sleep(300);
-  assert.equal(calls, 0);
+  assert.equal(calls, 1); // the pending init completed once, with 1015, in close()
   assert.equal(publisher.state, 'closed');
 });
 
@@ -230,7 +239,7 @@ test('events already on their way when close() runs are dropped', async () => {
   record(publisher, log);
   await sleep(500);
   assert.deepEqual(log, []);
-  assert.equal(calls, 0);
+  assert.equal(calls, 1); // the pending init completed once, with 1015, in close()
 });
 
 test('close from inside the consent callback', async () => {
@@ -247,7 +256,7 @@ test('close from inside the consent callback', async () => {
   );
   await sleep(400);
   assert.equal(publisher.state, 'closed');
-  assert.equal(calls, 0);
+  assert.equal(calls, 1); // the pending init completed once, with 1015, in close()
 });
 
 test('close from inside the accessAllowed handler: the completion is not delivered', async () => {

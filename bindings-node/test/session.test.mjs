@@ -8,6 +8,16 @@ import lp from '../index.js';
 const SMALL = { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '320x240', frameRate: 15 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A call refused at once throws, in every language; its completion never runs.
+function refusal(call) {
+  try {
+    call();
+  } catch (e) {
+    return e;
+  }
+  return assert.fail('the call was not refused at once');
+}
+
 // Records every event of a publisher and a session, in arrival order, as "name" or "name:detail".
 function record(log, { publisher, session }) {
   for (const name of publisher ? lp.publisherEvents : []) {
@@ -172,14 +182,12 @@ test('the order holds across handles even when the main thread was busy', async 
   }
 });
 
-test('publish without connect: 1010 NOT_CONNECTED, as a rejection', async () => {
+test('publish without connect: 1010 NOT_CONNECTED, thrown at once', async () => {
   const publisher = await lp.initPublisher(SMALL);
   const session = lp.initSession('loopback://');
   const log = record([], { publisher, session });
   try {
-    const pending = session.publish(publisher);
-    assert.ok(pending instanceof Promise);
-    const err = await pending.catch((e) => e);
+    const err = refusal(() => session.publish(publisher));
     assert.ok(err instanceof lp.Error);
     assert.equal(err.code, 1010);
     assert.equal(err.name, 'NOT_CONNECTED');
@@ -197,7 +205,7 @@ test('publish after disconnect: 1010', async () => {
   const session = await connected();
   try {
     await session.disconnect();
-    const err = await session.publish(publisher).catch((e) => e);
+    const err = refusal(() => session.publish(publisher));
     assert.equal(err.code, 1010);
     assert.equal(err.name, 'NOT_CONNECTED');
   } finally {
@@ -210,9 +218,9 @@ test('unpublish without connect: 1010; unpublish of a publisher not published he
   const publisher = await lp.initPublisher(SMALL);
   const session = lp.initSession('loopback://');
   try {
-    assert.equal((await session.unpublish(publisher).catch((e) => e)).code, 1010);
+    assert.equal(refusal(() => session.unpublish(publisher)).code, 1010);
     await session.connect();
-    const err = await session.unpublish(publisher).catch((e) => e);
+    const err = refusal(() => session.unpublish(publisher));
     assert.equal(err.code, 1015);
     assert.equal(err.name, 'ILLEGAL_STATE');
   } finally {
@@ -271,7 +279,7 @@ test('initSession checks its arguments with 1011 naming the field, and passes op
 test('connect twice: 1015', async () => {
   const session = await connected();
   try {
-    const err = await session.connect().catch((e) => e);
+    const err = refusal(() => session.connect());
     assert.equal(err.code, 1015);
     assert.equal(err.name, 'ILLEGAL_STATE');
     assert.equal(session.state, 'connected');
@@ -285,10 +293,10 @@ test('publish twice: 1015 while the first is under way and after it completed', 
   const session = await connected();
   try {
     const first = session.publish(publisher);
-    const during = await session.publish(publisher).catch((e) => e);
+    const during = refusal(() => session.publish(publisher));
     assert.equal(during.code, 1015);
     await first;
-    const after = await session.publish(publisher).catch((e) => e);
+    const after = refusal(() => session.publish(publisher));
     assert.equal(after.code, 1015);
     assert.match(after.message, /already published/);
   } finally {
@@ -305,25 +313,25 @@ test('publish of a publisher that is not ready: 1015; of something else: 1011', 
   try {
     await sleep(50);
     assert.equal(pending.publisher.state, 'initializing');
-    const err = await session.publish(pending.publisher).catch((e) => e);
+    const err = refusal(() => session.publish(pending.publisher));
     assert.equal(err.code, 1015);
     assert.match(err.message, /init_publisher has not completed/);
     allow(true);
     await pending;
     for (const notAPublisher of [undefined, null, {}, pending]) {
-      const e = await session.publish(notAPublisher).catch((x) => x);
+      const e = refusal(() => session.publish(notAPublisher));
       assert.equal(e.code, 1011);
       assert.match(e.message, /^publisher: expected a Publisher/);
     }
     assert.throws(() => session.getReceiverStats({}), (e) => e.code === 1011);
-    assert.equal((await session.connect(42).catch((e) => e)).code, 1011);
+    assert.equal(refusal(() => session.connect(42)).code, 1011);
   } finally {
     session.close();
     pending.publisher.close();
   }
 });
 
-test('callback form: cb(null) on success and cb(err) for errors known at once, never synchronously', async () => {
+test('callback form: cb(null) on success, never synchronously; a refusal throws and never calls cb', async () => {
   const publisher = await lp.initPublisher(SMALL);
   const session = lp.initSession('loopback://');
   try {
@@ -337,16 +345,14 @@ test('callback form: cb(null) on success and cb(err) for errors known at once, n
         assert.equal(ret, undefined);
       });
 
-    let r = await call('publish', publisher);
-    assert.equal(r.synchronous, false);
-    assert.equal(r.cbArgs.length, 1);
-    assert.equal(r.cbArgs[0].code, 1010);
+    const never = () => assert.fail('a refused call completed');
+    assert.equal(refusal(() => session.publish(publisher, never)).code, 1010);
 
-    r = await call('connect');
+    let r = await call('connect');
+    assert.equal(r.synchronous, false);
     assert.deepEqual(r.cbArgs, [null]);
     assert.equal(r.self, session);
-    r = await call('connect', 'a-token');
-    assert.equal(r.cbArgs[0].code, 1015);
+    assert.equal(refusal(() => session.connect('a-token', never)).code, 1015);
 
     const created = waitFor(publisher, 'streamCreated');
     r = await call('publish', publisher);
@@ -364,17 +370,20 @@ test('callback form: cb(null) on success and cb(err) for errors known at once, n
   }
 });
 
-test('close() during publish: nothing after, the Promise rejects with 1015, the publisher is reusable', async () => {
+test('close() during publish: the call completes once with 1015 before close returns, nothing after', async () => {
   const publisher = await lp.initPublisher(SMALL);
   const [session, second, third] = await Promise.all([connected(), connected(), connected()]);
   const log = record([], { publisher, session });
-  let calls = 0;
+  const completions = [];
   try {
-    session.publish(publisher, () => calls++);
+    session.publish(publisher, (err) => completions.push(err));
     session.close();
     assert.equal(session.state, 'closed');
+    assert.equal(completions.length, 1);
+    assert.equal(completions[0].code, 1015);
+    assert.equal(completions[0].message, 'the session was closed before publish completed');
     await sleep(1000);
-    assert.equal(calls, 0);
+    assert.equal(completions.length, 1);
     assert.deepEqual(log, []);
     assert.equal(publisher.state, 'ready');
     session.close(); // twice is harmless
@@ -444,8 +453,8 @@ test('close from inside a session event handler', async () => {
   const err = await session.connect().catch((e) => e);
   assert.equal(err.code, 1015);
   assert.equal(session.state, 'closed');
-  // A call on a closed session is refused like any other.
-  const refused = await new Promise((resolve) => session.connect((e) => resolve(e)));
+  // A call on a closed session is refused like any other: at once.
+  const refused = refusal(() => session.connect(() => assert.fail('completed')));
   assert.equal(refused.code, 1015);
 });
 

@@ -536,6 +536,20 @@ impl Shared {
 
     // ----- handing jobs over -----
 
+    /// Delivers a call's completion as [`Shared::deliver`] does, except on a closed handle:
+    /// the core completes the calls still pending (1015) while it closes, and `close` returns
+    /// only after they ran, so there it runs on this thread, past the closed gate.
+    pub(crate) fn deliver_completion(self: &Arc<Self>, job: Job) {
+        if !self.is_closed() {
+            return self.deliver(job);
+        }
+        Python::try_attach(|py| {
+            if let Some(escalated) = contain(py, job) {
+                escalated.write_unraisable(py, None);
+            }
+        });
+    }
+
     /// Runs `job` where this handle's callbacks belong and returns once it ran or was
     /// dropped because the handle closed. Called on a library thread, never attached.
     pub(crate) fn deliver(self: &Arc<Self>, mut job: Job) {

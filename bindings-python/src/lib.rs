@@ -62,6 +62,10 @@ fn session_option_keys() -> Vec<&'static str> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", libpublisher::VERSION)?;
+    m.add(
+        "DEFAULT_LOG_LEVEL",
+        libpublisher::logging::DEFAULT_LOG_LEVEL as i32,
+    )?;
     m.add_function(wrap_pyfunction!(get_devices, m)?)?;
     m.add_function(wrap_pyfunction!(error_table, m)?)?;
     m.add_function(wrap_pyfunction!(reason_table, m)?)?;

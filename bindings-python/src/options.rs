@@ -106,7 +106,7 @@ pub(crate) fn apply_session(
 
 /// The core's view of one Python value: lists and tuples become lists and dicts (any
 /// mapping) mappings, element by element (for `ice_servers`).
-fn option_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+pub(crate) fn option_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
     option_value_at(key, value, 0)
 }
 

@@ -9,9 +9,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
+use libpublisher::host::args;
 use libpublisher::{
-    AudioFrameRef, AudioSamples, PublisherEvent, PublisherSettings, VideoFormat, VideoFrameRef,
-    PUBLISHER_EVENT_NAMES,
+    AudioFrameRef, AudioSamples, OptionValue, PublisherEvent, PublisherSettings, VideoFormat,
+    VideoFrameRef, PUBLISHER_EVENT_NAMES,
 };
 
 use crate::delivery::{Job, Route, Shared, WaitScope, Waiter};
@@ -280,19 +281,14 @@ impl Drop for Publisher {
     }
 }
 
-/// A Python int as the core's `u32`; out of range is 1011 naming the argument.
+/// A Python int as the core's `u32`, checked by the core.
 fn arg_u32(py: Python<'_>, field: &str, value: i64) -> PyResult<u32> {
-    u32::try_from(value)
-        .map_err(|_| crate::errors::invalid(py, field, format!("{value} is out of range")))
+    args::u32_arg(field, &OptionValue::Int(value)).map_err(|e| to_py_err(py, &e))
 }
 
 fn arg_timestamp(py: Python<'_>, value: Option<i64>) -> PyResult<Option<u64>> {
-    value
-        .map(|v| {
-            u64::try_from(v)
-                .map_err(|_| crate::errors::invalid(py, "timestamp_us", "must not be negative"))
-        })
-        .transpose()
+    let value = value.map_or(OptionValue::Null, OptionValue::Int);
+    args::timestamp_us_arg("timestamp_us", &value).map_err(|e| to_py_err(py, &e))
 }
 
 /// What a buffer's items are, from its `struct` format.
@@ -397,7 +393,8 @@ pub(crate) fn ask_access(shared: &Arc<Shared>, request: &libpublisher::AccessReq
     allowed.load(Ordering::SeqCst)
 }
 
-/// The truth of the reply; an awaitable is refused rather than read as "allow".
+/// The reply as the core reads it (only `True` allows); an awaitable is refused rather
+/// than left unawaited.
 fn consent(reply: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = reply.py();
     if reply.hasattr(intern!(py, "__await__"))? {
@@ -408,7 +405,8 @@ fn consent(reply: &Bound<'_, PyAny>) -> PyResult<bool> {
             "access_request must return a bool, not an awaitable; access is denied",
         ));
     }
-    reply.is_truthy()
+    let value = crate::options::option_value("access_request", reply).ok();
+    Ok(libpublisher::host::consent::allows(value.as_ref()))
 }
 
 /// Starts acquiring the sources `options` names.
@@ -470,7 +468,7 @@ pub(crate) fn init_publisher(
             let callback = callback.unbind();
             Box::new(move |_, outcome| {
                 let job_shared = done_shared.clone();
-                done_shared.deliver(Box::new(move |py| {
+                done_shared.deliver_completion(Box::new(move |py| {
                     // Released after the callback, which may use the publisher.
                     let _publisher = job_shared.release();
                     complete(py, &callback, outcome)
@@ -501,9 +499,7 @@ pub(crate) fn init_publisher(
         return Ok(publisher);
     };
     let outcome = shared.wait_for_outcome(py, &waiter, || {
-        libpublisher::Error::illegal_state(
-            "the publisher was closed before init_publisher completed",
-        )
+        libpublisher::host::calls::closed_while_pending("init_publisher", "publisher")
     });
     drop(scope);
     let failure = match outcome {

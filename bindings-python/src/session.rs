@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
+use libpublisher::host::calls::closed_while_pending;
 use libpublisher::session::{SessionDone, SessionEventHandler};
 use libpublisher::{Error, SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
 
@@ -78,7 +79,7 @@ impl Session {
         let shared = this.shared.clone();
         let done: SessionDone = Box::new(move |_, outcome| {
             let job_shared = shared.clone();
-            shared.deliver(Box::new(move |py| {
+            shared.deliver_completion(Box::new(move |py| {
                 // Released after the callback, which may use them.
                 let _session = job_shared.release();
                 let _publisher = publisher;
@@ -132,11 +133,9 @@ impl Session {
         let inner = &self.inner;
         py.detach(|| start(inner, done))
             .map_err(|e| to_py_err(py, &e))?;
-        let outcome = self.shared.wait_for_outcome(py, &waiter, || {
-            Error::illegal_state(format!(
-                "{what}: the session was closed before it completed"
-            ))
-        });
+        let outcome = self
+            .shared
+            .wait_for_outcome(py, &waiter, || closed_while_pending(what, "session"));
         drop(scope);
         outcome?.map_err(|e| to_py_err(py, &e))
     }

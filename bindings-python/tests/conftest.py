@@ -57,3 +57,12 @@ def unraisable(monkeypatch: pytest.MonkeyPatch) -> Unraisable:
 @pytest.fixture
 def has_camera() -> bool:
     return any(d.kind == "videoInput" for d in libpublisher.get_devices())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _debug_records() -> None:
+    """Several tests observe the library's debug records ("closed publisher=N"), below the
+    default level (INFO): ask for them once for the whole run."""
+    import logging
+
+    libpublisher.set_log_level(logging.DEBUG)

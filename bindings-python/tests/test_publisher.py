@@ -267,11 +267,15 @@ def test_close_during_init_means_no_callback_afterwards() -> None:
     )
     assert in_consent.wait(5)
     publisher.close()
-    # close() waited for the running consent callback and nothing ran after it.
-    assert calls == ["consent returned"]
+    # close() waited for the running consent callback; the init completed exactly once before
+    # close returned (with 1015, or with success if it finished while close was stopping the
+    # callbacks); nothing ran after it, not even access_allowed.
+    assert calls[0] == "consent returned"
+    assert [c[0] for c in calls[1:]] == ["done"]
+    assert calls[1][1] is None or calls[1][1].code == libpublisher.ErrorCode.ILLEGAL_STATE
     assert publisher.state == "closed"
     time.sleep(0.5)
-    assert calls == ["consent returned"]
+    assert len(calls) == 2
 
 
 def test_nothing_runs_after_close_returns() -> None:
@@ -317,8 +321,11 @@ def test_close_from_inside_an_event_handler() -> None:
     ready.set()
     assert handled.wait(5)
     time.sleep(0.3)
-    # The closing handler is the last callback: no second handler, no completion.
-    assert log == [("closed inside", "closed")]
+    # The closing handler is the last callback: no second handler; the pending init completed
+    # once, with 1015, inside close().
+    assert [entry[0] for entry in log] == ["done", "closed inside"]
+    assert log[0][1].code == libpublisher.ErrorCode.ILLEGAL_STATE
+    assert log[1] == ("closed inside", "closed")
     assert publisher.state == "closed"
 
 
@@ -338,9 +345,12 @@ def test_close_from_inside_the_consent_callback() -> None:
     )
     holder.append(publisher)
     ready.set()
-    assert wait_until(lambda: log == ["closed in consent"])
+    # The pending init completed once, with 1015, inside close(); nothing after.
+    assert wait_until(lambda: len(log) == 2)
+    assert log[0][0] == "done" and log[0][1].code == libpublisher.ErrorCode.ILLEGAL_STATE
+    assert log[1] == "closed in consent"
     time.sleep(0.3)
-    assert log == ["closed in consent"]
+    assert len(log) == 2
 
 
 def test_close_is_idempotent_and_the_handle_stays_usable() -> None:

@@ -1,11 +1,16 @@
 //! Conformance driver for Rust: `cargo run --example conformance_driver -- scenarios.json`
-//! runs every init_publisher scenario and prints one JSON object (the same shape as the C,
-//! Python and Node drivers), which tests/conformance/run_conformance.py compares.
+//! runs every init_publisher scenario and the host-contract script (`host`: calls refused at
+//! once, close with a call pending, closed states, missing receiver stats, consent replies)
+//! and prints one JSON object (the same shape as the C, Python and Node drivers), which
+//! tests/conformance/test_conformance.py compares.
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use libpublisher::{init_publisher, ErrorCode, OptionValue, PublisherSettings, Reason};
+use libpublisher::{
+    init_publisher, init_session, Error, ErrorCode, OptionValue, Publisher, PublisherSettings,
+    Reason, SessionSettings,
+};
 use serde_json::{json, Value};
 
 fn option_value(value: &Value) -> OptionValue {
@@ -67,6 +72,119 @@ fn run(scenario: &Value) -> Value {
     }
 }
 
+fn outcome(result: &libpublisher::Result<()>) -> Value {
+    match result {
+        Ok(()) => json!({"code": 0, "name": "OK", "message": ""}),
+        Err(e) => json!({"code": e.code(), "name": e.name(), "message": e.message}),
+    }
+}
+
+/// A call refused at once: `Err` returned, the completion never runs.
+fn refused(result: libpublisher::Result<()>) -> Value {
+    let mut value = outcome(&result);
+    value["at_once"] = json!(result.is_err());
+    value
+}
+
+fn synthetic(reply: bool) -> (Publisher, libpublisher::Result<()>) {
+    let mut settings = PublisherSettings::default();
+    for (key, value) in [
+        ("video_source", "synthetic"),
+        ("audio_source", "synthetic"),
+        ("resolution", "320x240"),
+    ] {
+        settings.set(key, OptionValue::Str(value.into())).unwrap();
+    }
+    settings.access_request = Some(Arc::new(move |_| reply));
+    let (tx, rx) = mpsc::channel();
+    let publisher = init_publisher(
+        settings,
+        Arc::new(|_, _| {}),
+        Box::new(move |_, outcome| {
+            let _ = tx.send(outcome);
+        }),
+    )
+    .expect("valid settings");
+    let outcome = rx.recv_timeout(Duration::from_secs(20)).expect("completes");
+    (publisher, outcome)
+}
+
+/// The host-contract script every driver runs (tests/conformance/scenarios.json, `host`).
+fn host_script() -> Value {
+    let mut out = serde_json::Map::new();
+    let (publisher, ready) = synthetic(true);
+    ready.expect("a synthetic publisher");
+    let session = init_session(
+        "loopback://",
+        SessionSettings::default(),
+        Arc::new(|_, _| {}),
+    )
+    .expect("loopback session");
+    let never = || -> libpublisher::session::SessionDone { Box::new(|_, _| panic!("completed")) };
+    out.insert(
+        "publish_not_connected".into(),
+        refused(session.publish(&publisher, never())),
+    );
+    out.insert(
+        "receiver_stats_not_published".into(),
+        json!(session.receiver_stats(&publisher).map(|_| "stats")),
+    );
+    let (tx, rx) = mpsc::channel();
+    session
+        .connect(None, Box::new(move |_, o| tx.send(o).unwrap()))
+        .unwrap();
+    out.insert(
+        "connect".into(),
+        outcome(&rx.recv_timeout(Duration::from_secs(20)).unwrap()),
+    );
+    out.insert(
+        "connect_twice".into(),
+        refused(session.connect(None, never())),
+    );
+    out.insert(
+        "unpublish_not_published".into(),
+        refused(session.unpublish(&publisher, never())),
+    );
+    let completions: Arc<Mutex<Vec<Error>>> = Arc::default();
+    let seen = completions.clone();
+    session
+        .publish(
+            &publisher,
+            Box::new(move |_, o| seen.lock().unwrap().push(o.unwrap_err())),
+        )
+        .unwrap();
+    session.close();
+    let at_close: Vec<Value> = completions
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| outcome(&Err(e.clone())))
+        .collect();
+    out.insert("close_with_publish_pending".into(), json!(at_close));
+    out.insert(
+        "session_state_after_close".into(),
+        json!(session.state().as_str()),
+    );
+    out.insert(
+        "session_call_after_close".into(),
+        refused(session.connect(None, never())),
+    );
+    publisher.close();
+    out.insert(
+        "publisher_state_after_close".into(),
+        json!(publisher.state().as_str()),
+    );
+    // Rust's access-request callback returns a bool: the replies it can give.
+    let mut consent = serde_json::Map::new();
+    for reply in [true, false] {
+        let (publisher, result) = synthetic(reply);
+        publisher.close();
+        consent.insert(reply.to_string(), json!(outcome(&result)["code"]));
+    }
+    out.insert("consent".into(), Value::Object(consent));
+    Value::Object(out)
+}
+
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -88,6 +206,7 @@ fn main() {
         .map(|r| json!({"code": r.code(), "name": r.name()}))
         .collect();
     let out = json!({"language": "rust", "version": libpublisher::VERSION,
-                     "errors": errors, "reasons": reasons, "results": results});
+                     "errors": errors, "reasons": reasons, "results": results,
+                     "host": host_script()});
     println!("{out}");
 }

@@ -24,6 +24,7 @@
 
 pub mod devices;
 pub mod error;
+pub mod host;
 pub mod logging;
 pub mod media;
 pub mod publisher;

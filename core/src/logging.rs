@@ -13,6 +13,10 @@ use tracing_subscriber::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// The level a binding routes logs at until the host chooses one: milestones and trouble,
+/// not the per-packet detail.
+pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
+
 /// Severity of a log record; the numbers are the C API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(i32)]

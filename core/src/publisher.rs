@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::devices::{self, DeviceKind};
 use crate::error::{Error, ErrorCode, Reason, Result};
+use crate::host::calls::{CallId, Calls};
 use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
 use crate::media::level::LevelMeter;
 use crate::media::{self, AudioFrame, MediaKind, Source, SourceStatus, VideoFrame};
@@ -98,6 +99,26 @@ pub enum PublisherState {
 }
 
 impl PublisherState {
+    /// Every state, in the order of their codes.
+    pub const ALL: [PublisherState; 5] = [
+        PublisherState::Initializing,
+        PublisherState::Ready,
+        PublisherState::Failed,
+        PublisherState::Publishing,
+        PublisherState::Closed,
+    ];
+
+    /// The stable number of the state (the C API's `LP_PUBLISHER_*`).
+    pub fn code(self) -> i32 {
+        match self {
+            PublisherState::Initializing => 0,
+            PublisherState::Ready => 1,
+            PublisherState::Failed => 2,
+            PublisherState::Publishing => 3,
+            PublisherState::Closed => 4,
+        }
+    }
+
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -168,6 +189,7 @@ struct Inner {
     lifecycle: Mutex<Lifecycle>,
     dispatcher: Dispatcher,
     on_event: EventHandler,
+    calls: Calls<Publisher>,
 }
 
 /// A publisher: a cheap, clonable handle; every clone is the same publisher.
@@ -188,8 +210,8 @@ impl std::fmt::Debug for Publisher {
 /// Starts acquiring the sources `settings` name and returns the publisher at once.
 ///
 /// Invalid settings fail here, synchronously, with 1011 and no callback. Otherwise `on_done`
-/// runs exactly once (unless the publisher is closed first) with the outcome: 1500 after an
-/// `accessDenied` event, 1580/1581/1582 for device trouble, success after `accessAllowed`.
+/// runs exactly once with the outcome: 1500 after an `accessDenied` event, 1580/1581/1582 for
+/// device trouble, success after `accessAllowed`, or 1015 when the publisher is closed first.
 pub fn init_publisher(
     settings: PublisherSettings,
     on_event: EventHandler,
@@ -213,13 +235,15 @@ pub fn init_publisher(
             }),
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
+            calls: Calls::new("publisher"),
         }),
     };
+    let call = publisher.inner.calls.start("init_publisher", on_done)?;
     let task = {
         let publisher = publisher.clone();
         runtime().spawn(async move {
             let outcome = publisher.acquire().await;
-            publisher.finish_init(outcome, on_done);
+            publisher.finish_init(outcome, call);
         })
     };
     let mut lifecycle = publisher.lifecycle();
@@ -410,9 +434,10 @@ impl Publisher {
         Ok(input(&lifecycle))
     }
 
-    /// Stops everything: sources close, pending completions are dropped. When this returns,
-    /// none of this publisher's callbacks is running or will run (called from inside one of
-    /// them, that one is the last). Closing twice is harmless.
+    /// Stops everything: sources close; a pending `init_publisher` completes with 1015
+    /// ILLEGAL_STATE on this thread. When this returns, none of this publisher's callbacks is
+    /// running or will run (called from inside one of them, that one is the last). Closing
+    /// twice is harmless.
     pub fn close(&self) {
         let (video, audio, task, stream, meter) = {
             let mut lifecycle = self.lifecycle();
@@ -430,6 +455,7 @@ impl Publisher {
         };
         drop(meter); // joins its thread; it never waits for a callback
         self.inner.dispatcher.close();
+        self.inner.calls.close(self);
         if let Some(stream) = stream {
             // The session forgets the stream and the server's side is released in the background.
             stream.stop_encoders();
@@ -464,9 +490,15 @@ impl Publisher {
 
     pub(crate) fn emit(&self, event: PublisherEvent) {
         let publisher = self.clone();
-        self.inner
-            .dispatcher
-            .post(move || (publisher.inner.on_event)(&publisher, event));
+        let periodic = matches!(event, PublisherEvent::AudioLevelUpdated { .. });
+        let job = move || (publisher.inner.on_event)(&publisher, event);
+        if periodic {
+            self.inner
+                .dispatcher
+                .post_droppable("audioLevelUpdated", job);
+        } else {
+            self.inner.dispatcher.post(job);
+        }
     }
 
     /// Resolve devices → consent → open → first frame.
@@ -636,7 +668,7 @@ impl Publisher {
         })
     }
 
-    fn finish_init(&self, outcome: Result<()>, on_done: InitDone) {
+    fn finish_init(&self, outcome: Result<()>, call: CallId) {
         let outcome = {
             let mut lifecycle = self.lifecycle();
             lifecycle.init_task = None;
@@ -673,9 +705,11 @@ impl Publisher {
             ),
         }
         let publisher = self.clone();
-        self.inner
-            .dispatcher
-            .post(move || on_done(&publisher, outcome));
+        self.inner.dispatcher.post(move || {
+            if let Some(done) = publisher.inner.calls.take(call) {
+                done(&publisher, outcome);
+            }
+        });
     }
 }
 

@@ -172,7 +172,7 @@ fn invalid_settings_fail_synchronously_without_callbacks() {
 }
 
 #[test]
-fn close_during_init_stops_every_callback() {
+fn close_during_init_completes_it_once_with_1015_and_stops_every_callback() {
     let mut settings = synthetic("320x240");
     settings.access_request = Some(Arc::new(|_| {
         std::thread::sleep(Duration::from_millis(300));
@@ -181,9 +181,19 @@ fn close_during_init_stops_every_callback() {
     let (publisher, events, done) = start(settings);
     std::thread::sleep(Duration::from_millis(50));
     publisher.close();
+    // Completed before close returned: already there, without waiting.
+    let closed = done
+        .try_recv()
+        .expect("the pending init completed in close");
+    let error = closed.unwrap_err();
+    assert_eq!(error.code, ErrorCode::IllegalState);
+    assert_eq!(
+        error.message,
+        "the publisher was closed before init_publisher completed"
+    );
     assert!(
         done.recv_timeout(Duration::from_millis(700)).is_err(),
-        "completion after close"
+        "a second completion"
     );
     assert!(events.lock().unwrap().is_empty());
     assert_eq!(publisher.state(), PublisherState::Closed);

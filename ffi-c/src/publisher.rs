@@ -123,7 +123,8 @@ pub struct lp_publisher_stats {
 pub type lp_publisher_stats_cb =
     Option<unsafe extern "C" fn(stats: *const lp_publisher_stats, user_data: *mut c_void)>;
 
-/// Where a publisher is in its life (`lp_publisher_get_state`).
+/// Where a publisher is in its life (`lp_publisher_get_state`); the numbers are the core's
+/// `PublisherState::code`.
 pub const LP_PUBLISHER_INITIALIZING: i32 = 0;
 /// Sources open and delivering.
 pub const LP_PUBLISHER_READY: i32 = 1;
@@ -131,6 +132,8 @@ pub const LP_PUBLISHER_READY: i32 = 1;
 pub const LP_PUBLISHER_FAILED: i32 = 2;
 /// Published on a session (or `lp_session_publish` is under way).
 pub const LP_PUBLISHER_PUBLISHING: i32 = 3;
+/// Closed by `lp_publisher_close`; only `lp_publisher_free` remains to do.
+pub const LP_PUBLISHER_CLOSED: i32 = 4;
 
 pub(crate) static PUBLISHERS: Registry<Publisher> = Registry::new("publisher");
 
@@ -365,9 +368,10 @@ fn event_handler(
 /// Creates a publisher and starts acquiring its sources (consent → open → first frame),
 /// writing its handle to `*out` at once.
 ///
-/// Returns `LP_OK` when the acquisition started: `on_done` then runs exactly once (unless the
-/// publisher is freed first) with NULL on success or the error (`LP_USER_MEDIA_ACCESS_DENIED`
-/// after `on_access_denied`, `LP_NO_DEVICES_FOUND`, `LP_DEVICE_NOT_FOUND`, ...). Any other
+/// Returns `LP_OK` when the acquisition started: `on_done` then runs exactly once with NULL on
+/// success or the error (`LP_USER_MEDIA_ACCESS_DENIED` after `on_access_denied`,
+/// `LP_NO_DEVICES_FOUND`, `LP_DEVICE_NOT_FOUND`, ...; `LP_ILLEGAL_STATE` from inside
+/// `lp_publisher_close`/`_free` when the publisher is closed first). Any other
 /// return value means no publisher was made and no callback will run: `LP_INVALID_PARAMETER`
 /// for NULL pointers or settings that cannot work together (see `lp_last_error_message`).
 /// `callbacks` is copied and may be NULL.
@@ -406,9 +410,21 @@ pub extern "C" fn lp_init_publisher(
     })
 }
 
-/// Frees a publisher in any state: its sources stop and, when this returns, none of its
+/// Closes a publisher in any state: its sources stop, a pending `lp_init_publisher`
+/// completes with `LP_ILLEGAL_STATE` on this thread, and when this returns none of its
 /// callbacks is running or will run (called from inside one of its own callbacks, that one is
-/// the last). Freeing twice gives `LP_ILLEGAL_STATE`.
+/// the last). The handle stays valid (state `LP_PUBLISHER_CLOSED`) until
+/// `lp_publisher_free`. Closing twice is harmless.
+#[no_mangle]
+pub extern "C" fn lp_publisher_close(publisher: lp_publisher) -> i32 {
+    guard(|| {
+        lookup(publisher)?.close();
+        Ok(())
+    })
+}
+
+/// Closes (as `lp_publisher_close`) and frees a publisher in any state; the handle is invalid
+/// afterwards. Freeing twice gives `LP_ILLEGAL_STATE`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_free(publisher: lp_publisher) -> i32 {
     guard(|| {
@@ -450,14 +466,7 @@ pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32)
     guard(|| {
         let out = unsafe { out.as_mut() }
             .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
-        use libpublisher::PublisherState as S;
-        *out = match lookup(publisher)?.state() {
-            S::Initializing => LP_PUBLISHER_INITIALIZING,
-            S::Ready => LP_PUBLISHER_READY,
-            S::Failed => LP_PUBLISHER_FAILED,
-            S::Publishing => LP_PUBLISHER_PUBLISHING,
-            S::Closed => return Err(Error::illegal_state("the publisher is closed")),
-        };
+        *out = lookup(publisher)?.state().code();
         Ok(())
     })
 }
@@ -605,6 +614,22 @@ pub extern "C" fn lp_publisher_push_audio_frame_float(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_constants_are_the_cores() {
+        use libpublisher::PublisherState as S;
+        let constants = [
+            (LP_PUBLISHER_INITIALIZING, S::Initializing),
+            (LP_PUBLISHER_READY, S::Ready),
+            (LP_PUBLISHER_FAILED, S::Failed),
+            (LP_PUBLISHER_PUBLISHING, S::Publishing),
+            (LP_PUBLISHER_CLOSED, S::Closed),
+        ];
+        assert_eq!(constants.len(), S::ALL.len());
+        for (constant, state) in constants {
+            assert_eq!(state.code(), constant, "{state:?}");
+        }
+    }
 
     #[test]
     fn video_format_constants_are_the_cores() {

@@ -72,7 +72,7 @@ pub struct lp_receiver_stats {
 pub type lp_receiver_stats_cb =
     Option<unsafe extern "C" fn(stats: *const lp_receiver_stats, user_data: *mut c_void)>;
 
-/// Session states (`lp_session_get_state`).
+/// Session states (`lp_session_get_state`); the numbers are the core's `SessionState::code`.
 pub const LP_SESSION_DISCONNECTED: i32 = 0;
 /// `lp_session_connect` is under way.
 pub const LP_SESSION_CONNECTING: i32 = 1;
@@ -80,6 +80,8 @@ pub const LP_SESSION_CONNECTING: i32 = 1;
 pub const LP_SESSION_CONNECTED: i32 = 2;
 /// `lp_session_disconnect` is under way.
 pub const LP_SESSION_DISCONNECTING: i32 = 3;
+/// Closed by `lp_session_close`; only `lp_session_free` remains to do.
+pub const LP_SESSION_CLOSED: i32 = 4;
 
 static SESSIONS: Registry<Session> = Registry::new("session");
 
@@ -382,20 +384,14 @@ pub extern "C" fn lp_session_get_state(session: lp_session, out: *mut i32) -> i3
     guard(|| {
         let out = unsafe { out.as_mut() }
             .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
-        use libpublisher::SessionState as S;
-        *out = match SESSIONS.get(session.id)?.state() {
-            S::Disconnected => LP_SESSION_DISCONNECTED,
-            S::Connecting => LP_SESSION_CONNECTING,
-            S::Connected => LP_SESSION_CONNECTED,
-            S::Disconnecting => LP_SESSION_DISCONNECTING,
-            S::Closed => return Err(Error::illegal_state("the session is closed")),
-        };
+        *out = SESSIONS.get(session.id)?.state().code();
         Ok(())
     })
 }
 
 /// Calls `cb` once, before returning, with what the embedded receiver of a `loopback://`
-/// session got from `publisher`; `LP_ILLEGAL_STATE` when it is not published there.
+/// session got from `publisher`, or with NULL when there is nothing to tell (not published
+/// there, or another backend).
 #[no_mangle]
 pub extern "C" fn lp_session_get_receiver_stats(
     session: lp_session,
@@ -407,29 +403,62 @@ pub extern "C" fn lp_session_get_receiver_stats(
         let cb = cb.ok_or_else(|| Error::invalid_parameter("cb", "must not be NULL"))?;
         let session = SESSIONS.get(session.id)?;
         let publisher = lookup_publisher(publisher)?;
-        let r = session.receiver_stats(&publisher).ok_or_else(|| {
-            Error::illegal_state("the publisher is not published on this loopback session")
-        })?;
-        let raw = lp_receiver_stats {
-            video_frames: r.video_frames,
-            video_keyframes: r.video_keyframes,
-            first_frame_was_keyframe: r.first_frame_was_keyframe,
-            video_bytes: r.video_bytes,
-            audio_packets: r.audio_packets,
-            audio_bytes: r.audio_bytes,
-        };
-        unsafe { cb(&raw, user_data) };
+        let raw = session
+            .receiver_stats(&publisher)
+            .map(|r| lp_receiver_stats {
+                video_frames: r.video_frames,
+                video_keyframes: r.video_keyframes,
+                first_frame_was_keyframe: r.first_frame_was_keyframe,
+                video_bytes: r.video_bytes,
+                audio_packets: r.audio_packets,
+                audio_bytes: r.audio_bytes,
+            });
+        let stats = raw.as_ref().map_or(std::ptr::null(), |r| r as *const _);
+        unsafe { cb(stats, user_data) };
         Ok(())
     })
 }
 
-/// Frees a session in any state: its streams end (their publishers get
-/// `on_stream_destroyed`), and when this returns none of the session's callbacks is running
-/// or will run. Freeing twice gives `LP_ILLEGAL_STATE`.
+/// Closes a session in any state: its streams end (their publishers get
+/// `on_stream_destroyed`), calls still pending complete with `LP_ILLEGAL_STATE` on this
+/// thread, and when this returns none of the session's callbacks is running or will run. The
+/// handle stays valid (state `LP_SESSION_CLOSED`) until `lp_session_free`. Closing twice is
+/// harmless.
+#[no_mangle]
+pub extern "C" fn lp_session_close(session: lp_session) -> i32 {
+    guard(|| {
+        SESSIONS.get(session.id)?.close();
+        Ok(())
+    })
+}
+
+/// Closes (as `lp_session_close`) and frees a session in any state; the handle is invalid
+/// afterwards. Freeing twice gives `LP_ILLEGAL_STATE`.
 #[no_mangle]
 pub extern "C" fn lp_session_free(session: lp_session) -> i32 {
     guard(|| {
         SESSIONS.remove(session.id)?.close();
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_constants_are_the_cores() {
+        use libpublisher::SessionState as S;
+        let constants = [
+            (LP_SESSION_DISCONNECTED, S::Disconnected),
+            (LP_SESSION_CONNECTING, S::Connecting),
+            (LP_SESSION_CONNECTED, S::Connected),
+            (LP_SESSION_DISCONNECTING, S::Disconnecting),
+            (LP_SESSION_CLOSED, S::Closed),
+        ];
+        assert_eq!(constants.len(), S::ALL.len());
+        for (constant, state) in constants {
+            assert_eq!(state.code(), constant, "{state:?}");
+        }
+    }
 }

@@ -84,8 +84,10 @@ static int wait_completions(int n) {
   return code;
 }
 
+/* NULL stats (nothing to tell) read as all ones, which no real count matches. */
 static void copy_receiver_stats(const lp_receiver_stats *stats, void *ud) {
-  *(lp_receiver_stats *)ud = *stats;
+  if (stats) *(lp_receiver_stats *)ud = *stats;
+  else memset(ud, 0xff, sizeof(lp_receiver_stats));
 }
 static void copy_publisher_stats(const lp_publisher_stats *stats, void *ud) {
   *(lp_publisher_stats *)ud = *stats;
@@ -170,7 +172,9 @@ int main(void) {
 
   CHECK_CODE(lp_session_unpublish(session, publisher, on_unpublish_done, NULL), LP_OK);
   CHECK_CODE(wait_completions(++done), LP_OK);
-  CHECK_CODE(lp_session_get_receiver_stats(session, publisher, copy_receiver_stats, &received), LP_ILLEGAL_STATE);
+  /* Not published there any more: the stats are NULL, as None/null in Python and Node. */
+  CHECK_CODE(lp_session_get_receiver_stats(session, publisher, copy_receiver_stats, &received), LP_OK);
+  CHECK(received.video_frames == UINT64_MAX);
   CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_OK);
   CHECK_CODE(wait_completions(++done), LP_OK);
   CHECK_CODE(lp_session_disconnect(session, on_disconnect_done, NULL), LP_OK);
@@ -187,6 +191,12 @@ int main(void) {
   CHECK(second_destroyed > 0 && second_destroyed < find_event("sessionDisconnected:clientDisconnected"));
   CHECK(find_event("sessionDisconnected:clientDisconnected") < find_event("disconnect:OK"));
 
+  /* Closed, the handle still reads (as in Python and Node); freed, it is gone. */
+  CHECK_CODE(lp_session_close(session), LP_OK);
+  CHECK_CODE(lp_session_close(session), LP_OK);
+  CHECK_CODE(lp_session_get_state(session, &state), LP_OK);
+  CHECK(state == LP_SESSION_CLOSED);
+  CHECK_CODE(lp_session_connect(session, NULL, on_connect_done, NULL), LP_ILLEGAL_STATE);
   CHECK_CODE(lp_session_free(session), LP_OK);
   CHECK_CODE(lp_session_free(session), LP_ILLEGAL_STATE);
   CHECK_CODE(lp_session_get_state(session, &state), LP_ILLEGAL_STATE);

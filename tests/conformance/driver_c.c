@@ -1,6 +1,7 @@
 /* Conformance driver for C. `driver_c --table` prints the error and reason tables as JSON;
  * `driver_c --scenario NAME --consent allow|deny [--set key=value]...` runs one init_publisher
- * scenario (value `null` means NULL) and prints its result as JSON. run_conformance.py calls it. */
+ * scenario (value `null` means NULL) and prints its result as JSON; `driver_c --host` runs the
+ * host-contract script. test_conformance.py calls it. */
 #include "libpublisher.h"
 
 #include <pthread.h>
@@ -97,11 +98,141 @@ static void print_table(void) {
   printf("]}\n");
 }
 
+/* ----- the host-contract script (scenarios.json, "host") ----- */
+
+static void print_outcome(int32_t code, const char *message) {
+  printf("{\"code\":%d,\"name\":", code);
+  print_json_string(lp_error_name(code));
+  printf(",\"message\":");
+  print_json_string(code == LP_OK ? "" : message);
+  putchar('}');
+}
+
+/* A call refused at once returns its code, and its callback never runs. */
+static void print_refused(const char *key, int32_t code) {
+  printf(",\"%s\":{\"at_once\":%s,\"code\":%d,\"name\":", key, code != LP_OK ? "true" : "false", code);
+  print_json_string(lp_error_name(code));
+  printf(",\"message\":");
+  print_json_string(code == LP_OK ? "" : lp_last_error_message());
+  putchar('}');
+}
+
+static void never(lp_session s, const lp_error *e, void *ud) {
+  (void)s; (void)e; (void)ud;
+  fprintf(stderr, "driver_c: a refused call completed\n");
+  exit(4);
+}
+
+typedef struct {
+  int count;
+  int32_t code;
+  char message[256];
+} completions;
+
+static void record_completion(lp_session s, const lp_error *e, void *ud) {
+  (void)s;
+  completions *c = ud;
+  c->count++;
+  c->code = e ? e->code : LP_OK;
+  snprintf(c->message, sizeof c->message, "%s", e ? e->message : "");
+}
+
+static void wait_done(run_state *r) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 20;
+  pthread_mutex_lock(&r->lock);
+  while (!r->done && pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == 0) {
+  }
+  pthread_mutex_unlock(&r->lock);
+}
+
+static void session_done(lp_session s, const lp_error *e, void *ud) {
+  (void)s;
+  on_done((lp_publisher){0}, e, ud);
+}
+
+static lp_publisher synthetic(run_state *r, int allow) {
+  memset(r, 0, sizeof *r);
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->changed, NULL);
+  r->allow = allow;
+  lp_publisher_settings *s = lp_publisher_settings_new();
+  lp_publisher_settings_set_video_source(s, "synthetic");
+  lp_publisher_settings_set_audio_source(s, "synthetic");
+  lp_publisher_settings_set_resolution(s, "320x240");
+  lp_publisher_settings_set_access_request(s, on_request, r);
+  lp_publisher p = {0};
+  if (lp_init_publisher(s, NULL, on_done, r, &p) != LP_OK) exit(5);
+  lp_publisher_settings_free(s);
+  wait_done(r);
+  return p;
+}
+
+static const char *state_name(int32_t code, int session) {
+  static const char *publisher_states[] = {"initializing", "ready", "failed", "publishing", "closed"};
+  static const char *session_states[] = {"disconnected", "connecting", "connected", "disconnecting", "closed"};
+  if (code < 0 || code > 4) return "?";
+  return session ? session_states[code] : publisher_states[code];
+}
+
+static void receiver_stats_seen(const lp_receiver_stats *stats, void *ud) { *(int *)ud = stats != NULL; }
+
+static int host_script(void) {
+  run_state r;
+  lp_publisher p = synthetic(&r, 1);
+  if (r.code != LP_OK) return 6;
+  lp_session session;
+  if (lp_session_new("loopback://", NULL, &session) != LP_OK) return 7;
+  printf("{\"host\":{\"_\":0");
+  print_refused("publish_not_connected", lp_session_publish(session, p, never, NULL));
+  int seen = -1;
+  lp_session_get_receiver_stats(session, p, receiver_stats_seen, &seen);
+  printf(",\"receiver_stats_not_published\":%s", seen ? "\"stats\"" : "null");
+  run_state c;
+  memset(&c, 0, sizeof c);
+  pthread_mutex_init(&c.lock, NULL);
+  pthread_cond_init(&c.changed, NULL);
+  if (lp_session_connect(session, NULL, session_done, &c) != LP_OK) return 8;
+  wait_done(&c);
+  printf(",\"connect\":");
+  print_outcome(c.code, c.message);
+  print_refused("connect_twice", lp_session_connect(session, NULL, never, NULL));
+  print_refused("unpublish_not_published", lp_session_unpublish(session, p, never, NULL));
+  completions pending = {0};
+  if (lp_session_publish(session, p, record_completion, &pending) != LP_OK) return 9;
+  lp_session_close(session);
+  printf(",\"close_with_publish_pending\":[");
+  if (pending.count == 1) print_outcome(pending.code, pending.message);
+  else if (pending.count > 1) printf("\"%d completions\"", pending.count);
+  printf("]");
+  int32_t state = -1;
+  lp_session_get_state(session, &state);
+  printf(",\"session_state_after_close\":\"%s\"", state_name(state, 1));
+  print_refused("session_call_after_close", lp_session_connect(session, NULL, never, NULL));
+  lp_session_free(session);
+  lp_publisher_close(p);
+  lp_publisher_get_state(p, &state);
+  printf(",\"publisher_state_after_close\":\"%s\"", state_name(state, 0));
+  lp_publisher_free(p);
+  /* C's access-request callback returns a bool: the replies it can give. */
+  printf(",\"consent\":{");
+  for (int allow = 1; allow >= 0; allow--) {
+    run_state a;
+    lp_publisher q = synthetic(&a, allow);
+    lp_publisher_free(q);
+    printf("%s\"%s\":%d", allow ? "" : ",", allow ? "true" : "false", a.code);
+  }
+  printf("}}}\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--table")) {
     print_table();
     return 0;
   }
+  if (argc == 2 && !strcmp(argv[1], "--host")) return host_script();
   run_state r;
   memset(&r, 0, sizeof r);
   pthread_mutex_init(&r.lock, NULL);

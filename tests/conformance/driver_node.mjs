@@ -26,7 +26,14 @@ async function runInitPublisher(scenario) {
   }
   const events = [];
   let completed = false;
-  const pending = lp.initPublisher(options);
+  let pending;
+  try {
+    pending = lp.initPublisher(options);
+  } catch (e) {
+    // Invalid options are refused at once, as in every language.
+    if (!(e instanceof lp.Error)) throw e;
+    return { scenario: scenario.name, code: e.code, name: e.name, message: e.message, events };
+  }
   const { publisher } = pending;
   if (publisher) {
     for (const name of lp.publisherEvents) {
@@ -49,6 +56,58 @@ async function runInitPublisher(scenario) {
   return { scenario: scenario.name, ...outcome, events };
 }
 
+const outcome = (e) => (e ? { code: e.code, name: e.name, message: e.message } : { code: 0, name: 'OK', message: '' });
+
+// A call refused at once throws, and its callback never runs.
+function refused(call) {
+  try {
+    call(() => {
+      throw new Error('completed');
+    });
+  } catch (e) {
+    if (!(e instanceof lp.Error)) throw e;
+    return { ...outcome(e), at_once: true };
+  }
+  return { ...outcome(null), at_once: false };
+}
+
+const SYNTHETIC = { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '320x240' };
+
+async function consentCode(reply) {
+  try {
+    const publisher = await lp.initPublisher({ ...SYNTHETIC, accessRequest: () => reply });
+    publisher.close();
+    return 0;
+  } catch (e) {
+    return e.code;
+  }
+}
+
+// The host-contract script every driver runs (see scenarios.json, `host`).
+async function hostScript() {
+  const out = {};
+  const publisher = await lp.initPublisher(SYNTHETIC);
+  const session = lp.initSession('loopback://');
+  out.publish_not_connected = refused((cb) => session.publish(publisher, cb));
+  out.receiver_stats_not_published = session.getReceiverStats(publisher);
+  out.connect = outcome(await session.connect().then(() => null, (e) => e));
+  out.connect_twice = refused((cb) => session.connect(null, cb));
+  out.unpublish_not_published = refused((cb) => session.unpublish(publisher, cb));
+  const completions = [];
+  session.publish(publisher, (e) => completions.push(outcome(e)));
+  session.close();
+  out.close_with_publish_pending = [...completions];
+  out.session_state_after_close = session.state;
+  out.session_call_after_close = refused((cb) => session.connect(null, cb));
+  publisher.close();
+  out.publisher_state_after_close = publisher.state;
+  // Node can reply with any value: the core reads it (only true allows).
+  const replies = { true: true, false: false, 1: 1, '"yes"': 'yes', null: null };
+  out.consent = {};
+  for (const [key, reply] of Object.entries(replies)) out.consent[key] = await consentCode(reply);
+  return out;
+}
+
 const results = [];
 for (const scenario of scenarios.init_publisher ?? []) {
   results.push(await runInitPublisher(scenario));
@@ -61,5 +120,6 @@ process.stdout.write(
     errors: table(lp.ErrorCode),
     reasons: table(lp.Reason),
     results,
+    host: await hostScript(),
   })}\n`,
 );

@@ -57,6 +57,61 @@ def run_scenario(scenario: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+def outcome(error: Any) -> Dict[str, Any]:
+    if error is None:
+        return {"code": 0, "name": "OK", "message": ""}
+    return {"code": int(error.code), "name": error.name, "message": error.message}
+
+
+def refused(call: Any) -> Dict[str, Any]:
+    """A call refused at once raises, and its callback never runs."""
+    try:
+        call(lambda error: (_ for _ in ()).throw(AssertionError("completed")))
+    except libpublisher.Error as error:
+        return {**outcome(error), "at_once": True}
+    return {**outcome(None), "at_once": False}
+
+
+SYNTHETIC = {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240"}
+
+
+def consent_code(reply: Any) -> int:
+    try:
+        publisher = libpublisher.init_publisher({**SYNTHETIC, "access_request": lambda _r: reply})
+    except libpublisher.Error as error:
+        return int(error.code)
+    publisher.close()
+    return 0
+
+
+def host_script() -> Dict[str, Any]:
+    """The host-contract script every driver runs (see scenarios.json, ``host``)."""
+    out: Dict[str, Any] = {}
+    publisher = libpublisher.init_publisher(SYNTHETIC)
+    session = libpublisher.init_session("loopback://")
+    out["publish_not_connected"] = refused(lambda cb: session.publish(publisher, callback=cb))
+    out["receiver_stats_not_published"] = session.get_receiver_stats(publisher)
+    try:
+        session.connect()
+        out["connect"] = outcome(None)
+    except libpublisher.Error as error:
+        out["connect"] = outcome(error)
+    out["connect_twice"] = refused(lambda cb: session.connect(callback=cb))
+    out["unpublish_not_published"] = refused(lambda cb: session.unpublish(publisher, callback=cb))
+    completions: List[Any] = []
+    session.publish(publisher, callback=completions.append)
+    session.close()
+    out["close_with_publish_pending"] = [outcome(e) for e in completions]
+    out["session_state_after_close"] = session.state
+    out["session_call_after_close"] = refused(lambda cb: session.connect(callback=cb))
+    publisher.close()
+    out["publisher_state_after_close"] = publisher.state
+    # Python can reply with any value: the core reads it (only True allows).
+    replies = {"true": True, "false": False, "1": 1, '"yes"': "yes", "null": None}
+    out["consent"] = {key: consent_code(reply) for key, reply in replies.items()}
+    return out
+
+
 def main(argv: List[str]) -> int:
     if len(argv) != 2:
         print(f"usage: {argv[0]} path/to/scenarios.json", file=sys.stderr)
@@ -75,6 +130,7 @@ def main(argv: List[str]) -> int:
             for reason in sorted(libpublisher.Reason, key=int)
         ],
         "results": [run_scenario(s) for s in scenarios.get("init_publisher", [])],
+        "host": host_script(),
     }
     json.dump(report, sys.stdout)
     sys.stdout.write("\n")

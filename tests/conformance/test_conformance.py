@@ -29,6 +29,8 @@ def c_driver():
     """The C driver runs one scenario per process (C has no JSON parser to read the file)."""
     exe = str(ROOT / "target" / "c" / "driver_c")
     table = run_json([exe, "--table"])
+    host = run_json([exe, "--host"])["host"]
+    host.pop("_")
     results = []
     for s in SCENARIOS:
         args = [exe, "--scenario", s["name"], "--consent", s["consent"]]
@@ -36,7 +38,7 @@ def c_driver():
             text = "null" if value is None else json.dumps(value).strip('"')
             args += ["--set", f"{key}={text}"]
         results.append(run_json(args))
-    return {**table, "results": results}
+    return {**table, "results": results, "host": host}
 
 
 DRIVERS = {
@@ -87,3 +89,32 @@ def test_messages_match_rust(outputs, language):
     rust = {r["scenario"]: r["message"] for r in outputs["rust"]["results"]}
     other = {r["scenario"]: r["message"] for r in outputs[language]["results"]}
     assert other == rust
+
+
+# The host contract (src: core/src/host): calls refused at once, close with a call pending,
+# closed handles, missing receiver stats, consent replies. Every language runs the same script
+# (each driver's host_script) and must report what Rust reports.
+HOST = json.loads(SCENARIOS_FILE.read_text())["host"]
+
+
+def test_host_script_matches_the_contract(outputs):
+    got = outputs["rust"]["host"]
+    for key, expected in HOST["expect"].items():
+        assert got[key] == expected, key
+
+
+@pytest.mark.parametrize("language", ["c", "python", "node"])
+def test_host_script_gives_the_same_outcome_in_every_language(outputs, language):
+    rust = outputs["rust"]["host"]
+    other = outputs[language]["host"]
+    assert set(other) == set(rust)
+    for key in rust:
+        if key == "consent":
+            continue
+        assert other[key] == rust[key], key
+    # Consent replies: every language that can give a reply reads it as Rust does; the
+    # replies only dynamic languages can give (1, "yes", null) deny there alike.
+    for reply, code in other["consent"].items():
+        assert code == HOST["consent"][reply], (language, reply)
+    for reply, code in rust["consent"].items():
+        assert other["consent"][reply] == code, (language, reply)

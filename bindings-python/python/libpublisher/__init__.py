@@ -69,8 +69,9 @@ def init_publisher(
     ``push_audio_frame``; init then completes at once and asks no consent),
     ``resolution`` (``"1280x720"``), ``frame_rate``, ``publish_audio``, ``publish_video``,
     ``name``, ``video_codec``, ``init_timeout_ms``, and ``access_request``: a callable that
-    receives an ``AccessRequest`` and returns ``True`` to allow (the default allows). A bad
-    option raises ``Error`` 1011 naming it.
+    receives an ``AccessRequest`` and returns ``True`` to allow (the default allows); any other
+    reply, truthy or not, denies, as in every language. A bad option raises ``Error`` 1011
+    naming it.
 
     ``on`` maps event names to a handler or a list of handlers, registered before anything can
     fire (``access_allowed`` and ``access_denied`` happen before this call completes).

@@ -68,17 +68,18 @@ def set_log_level(level: Union[int, str, None]) -> None:
     ``"DEBUG"``, ``TRACE`` for the WebRTC stack's chatter) or ``None`` for nothing.
 
     Records then pass through the ``libpublisher`` logger, whose own level and handlers
-    decide what is shown. The default records up to DEBUG.
+    decide what is shown. The default is the core's, as in every binding: INFO.
     """
     native = _native_level(level)
     _native.set_log_sink(native, _emit if native else None)
 
 
 def _install() -> None:
-    # Up to DEBUG by default so that configuring logging after the import just works; a
-    # logger already set below DEBUG asks for trace records too.
+    # The core's default level (INFO), as in every binding; a logger already set below it
+    # asks for its own level.
+    default = _PY_LEVEL[_native.DEFAULT_LOG_LEVEL]
     try:
-        set_log_level(min(logger.getEffectiveLevel() or TRACE, logging.DEBUG))
+        set_log_level(min(logger.getEffectiveLevel() or TRACE, default))
     except Error as e:  # the process already routes the core's records elsewhere
         logger.debug("library logs not routed to logging: %s", e)
         return

@@ -18,6 +18,7 @@ else:
     Buffer = Any
 
 __version__: str
+DEFAULT_LOG_LEVEL: int
 
 class Device:
     """A capture device."""
@@ -170,7 +171,9 @@ class Session:
     """A session on a media server, chosen by its URL. Made by ``init_session``.
 
     ``connect``/``publish``/``unpublish``/``disconnect`` block without ``callback`` and raise
-    ``Error``; with one they return at once and later call ``callback(error_or_None)``.
+    ``Error``; with one they return at once and later call ``callback(error_or_None)``. A call
+    refused at once (1010, 1011, 1015) raises in both forms and never calls back, as in every
+    language. ``close()`` completes the calls still pending with 1015 before it returns.
     Handlers receive: ``session_connected()``, ``session_disconnected(reason: Reason)``,
     ``session_reconnecting()``, ``session_reconnected()``.
     """

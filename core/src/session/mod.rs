@@ -24,6 +24,7 @@ pub use loopback::ReceiverStats;
 pub use peer::TransportStats;
 
 use crate::error::{Error, ErrorCode, Reason, Result};
+use crate::host::calls::{CallId, Calls};
 use crate::publisher::Publisher;
 use crate::runtime::{runtime, Dispatcher};
 use crate::settings::OptionValue;
@@ -91,6 +92,26 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// Every state, in the order of their codes.
+    pub const ALL: [SessionState; 5] = [
+        SessionState::Disconnected,
+        SessionState::Connecting,
+        SessionState::Connected,
+        SessionState::Disconnecting,
+        SessionState::Closed,
+    ];
+
+    /// The stable number of the state (the C API's `LP_SESSION_*`).
+    pub fn code(self) -> i32 {
+        match self {
+            SessionState::Disconnected => 0,
+            SessionState::Connecting => 1,
+            SessionState::Connected => 2,
+            SessionState::Disconnecting => 3,
+            SessionState::Closed => 4,
+        }
+    }
+
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -331,6 +352,7 @@ pub(crate) struct Inner {
     lifecycle: Mutex<Lifecycle>,
     dispatcher: Dispatcher,
     on_event: SessionEventHandler,
+    calls: Calls<Session>,
     /// Counts `disconnect` and `close` calls: a publish under way gives up when it changes.
     ended: tokio::sync::watch::Sender<u64>,
 }
@@ -373,6 +395,7 @@ pub fn init_session(
             }),
             dispatcher: Dispatcher::new(&format!("lp-ses-{id}")),
             on_event,
+            calls: Calls::new("session"),
             ended: tokio::sync::watch::channel(0).0,
         }),
     })
@@ -413,9 +436,24 @@ impl Session {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.dispatcher.flush()).await;
     }
 
-    fn complete(&self, done: SessionDone, outcome: Result<()>) {
+    /// Completes `call` on the callback thread, then runs `after` (if it completed).
+    fn complete_then(
+        &self,
+        call: CallId,
+        outcome: Result<()>,
+        after: impl FnOnce() + Send + 'static,
+    ) {
         let session = self.clone();
-        self.inner.dispatcher.post(move || done(&session, outcome));
+        self.inner.dispatcher.post(move || {
+            if let Some(done) = session.inner.calls.take(call) {
+                done(&session, outcome);
+                after();
+            }
+        });
+    }
+
+    fn complete(&self, call: CallId, outcome: Result<()>) {
+        self.complete_then(call, outcome, || {});
     }
 
     /// Connects with `token` (never logged). Fails at once with 1015 if the session is not
@@ -432,6 +470,13 @@ impl Session {
             }
             lifecycle.state = SessionState::Connecting;
         }
+        let call = match self.inner.calls.start("connect", done) {
+            Ok(call) => call,
+            Err(e) => {
+                self.lifecycle().state = SessionState::Disconnected;
+                return Err(e);
+            }
+        };
         let session = self.clone();
         runtime().spawn(async move {
             let timeout = session.inner.settings.connect_timeout;
@@ -457,7 +502,7 @@ impl Session {
                     // Disconnected (or closed, which drops the callback) while connecting.
                     drop(lifecycle);
                     let e = Error::illegal_state("connect: the session was disconnected meanwhile");
-                    session.complete(done, Err(e));
+                    session.complete(call, Err(e));
                     return;
                 }
                 lifecycle.state = if outcome.is_ok() {
@@ -478,7 +523,7 @@ impl Session {
                     e.message
                 ),
             }
-            session.complete(done, outcome);
+            session.complete(call, outcome);
         });
         Ok(())
     }
@@ -501,6 +546,13 @@ impl Session {
             }
         }
         publisher.begin_publish()?;
+        let call = match self.inner.calls.start("publish", done) {
+            Ok(call) => call,
+            Err(e) => {
+                publisher.end_publish(None);
+                return Err(e);
+            }
+        };
         let session = self.clone();
         let publisher = publisher.clone();
         runtime().spawn(async move {
@@ -535,9 +587,7 @@ impl Session {
                     // streamCreated, posted by the same job so that nothing the host does
                     // after the completion can come between them.
                     let announced = stream.mark_announced();
-                    let session2 = session.clone();
-                    session.inner.dispatcher.post(move || {
-                        done(&session2, Ok(()));
+                    session.complete_then(call, Ok(()), move || {
                         if announced {
                             stream.announce();
                         }
@@ -550,7 +600,7 @@ impl Session {
                         "publish failed: {}",
                         e.message
                     );
-                    session.complete(done, Err(e));
+                    session.complete(call, Err(e));
                 }
             }
         });
@@ -572,10 +622,16 @@ impl Session {
                     ),
                 ));
             }
-            lifecycle.streams.remove(&publisher.id()).ok_or_else(|| {
-                Error::illegal_state("unpublish: the publisher is not published on this session")
-            })?
+            if !lifecycle.streams.contains_key(&publisher.id()) {
+                return Err(Error::illegal_state(
+                    "unpublish: the publisher is not published on this session",
+                ));
+            }
+            let call = self.inner.calls.start("unpublish", done)?;
+            let stream = lifecycle.streams.remove(&publisher.id());
+            (call, stream.expect("checked above"))
         };
+        let (call, stream) = stream;
         let session = self.clone();
         runtime().spawn(async move {
             // A streamCreated still being posted by a completion goes out first.
@@ -586,7 +642,7 @@ impl Session {
                 .end_publish(Some(Reason::ClientDisconnected));
             stream.publisher().flush_events().await;
             session.leave_recovery(stream.publisher());
-            session.complete(done, Ok(()));
+            session.complete(call, Ok(()));
         });
         Ok(())
     }
@@ -595,20 +651,23 @@ impl Session {
     /// `sessionDisconnected` (`clientDisconnected`), then `done`. Disconnecting a session
     /// that is not connected completes at once.
     pub fn disconnect(&self, done: SessionDone) -> Result<()> {
-        let streams = {
+        let (call, streams) = {
             let mut lifecycle = self.lifecycle();
+            if lifecycle.state == SessionState::Closed {
+                return Err(Error::illegal_state("disconnect: the session is closed"));
+            }
+            let call = self.inner.calls.start("disconnect", done)?;
             match lifecycle.state {
                 SessionState::Connected | SessionState::Connecting => {}
-                SessionState::Closed => return Err(Error::illegal_state("the session is closed")),
                 _ => {
                     drop(lifecycle);
-                    self.complete(done, Ok(()));
+                    self.complete(call, Ok(()));
                     return Ok(());
                 }
             }
             lifecycle.state = SessionState::Disconnecting;
             lifecycle.recovering.clear();
-            std::mem::take(&mut lifecycle.streams)
+            (call, std::mem::take(&mut lifecycle.streams))
         };
         self.inner.ended.send_modify(|n| *n += 1);
         let session = self.clone();
@@ -623,7 +682,7 @@ impl Session {
                 stream.publisher().flush_events().await;
             }
             session.disconnected(Reason::ClientDisconnected);
-            session.complete(done, Ok(()));
+            session.complete(call, Ok(()));
         });
         Ok(())
     }
@@ -637,8 +696,9 @@ impl Session {
         }
     }
 
-    /// Stops everything at once: streams end (their publishers emit `streamDestroyed`), no
-    /// session callback runs after this returns. Closing twice is harmless.
+    /// Stops everything at once: streams end (their publishers emit `streamDestroyed`). Calls
+    /// still pending complete with 1015 ILLEGAL_STATE on this thread before it returns; no
+    /// session callback runs after that. Closing twice is harmless.
     pub fn close(&self) {
         let streams = {
             let mut lifecycle = self.lifecycle();
@@ -647,6 +707,7 @@ impl Session {
         };
         self.inner.ended.send_modify(|n| *n += 1);
         self.inner.dispatcher.close();
+        self.inner.calls.close(self);
         for stream in streams.into_values() {
             stream.stop_encoders();
             stream

@@ -1,0 +1,25 @@
+//! What every binding drives, written once so that C, Python and Node behave alike:
+//!
+//! - [`calls`]: a handle's calls in flight, each completed exactly once; closing a handle
+//!   completes the ones still pending with 1015 ILLEGAL_STATE before `close` returns, and
+//!   nothing of the handle runs after that.
+//! - [`delivery`]: per-handle ordered delivery of completions and events on a callback
+//!   thread of the handle's own, with a stated overflow policy ([`delivery::Backlog`]).
+//! - [`consent`]: how a host's reply to an access request is read.
+//! - [`args`]: numeric call arguments, with one wording for every language.
+//!
+//! The rules a host sees, the same in every language:
+//! - A call refused at once (bad argument 1011, wrong state 1010/1015) fails at once: Rust
+//!   returns the error, C returns the code, Python raises, Node throws; its completion never
+//!   runs. A call that started completes exactly once, through its completion.
+//! - `close` completes every call still pending with 1015, on the closing thread, before it
+//!   returns; afterwards none of the handle's callbacks runs.
+//! - A closed handle stays readable: its state is `closed`.
+
+pub mod args;
+pub mod calls;
+pub mod consent;
+pub mod delivery;
+
+pub use calls::CallId;
+pub use delivery::{Backlog, BacklogTicket, DROPPABLE_BACKLOG};
