@@ -1,43 +1,32 @@
 //! Custom sources from Rust: the host pushes frames; init does not wait for them, wrong frames
 //! are 1011, pushes where they cannot go are 1015, and pushed media reaches the receiver.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{wait, wait_for_events, wait_until, Log};
 use libpublisher::{
-    init_publisher, init_session, AudioFrameRef, AudioSamples, ErrorCode, OptionValue, Publisher,
-    PublisherSettings, PublisherState, SessionSettings, VideoFormat, VideoFrameRef,
+    AudioFrameRef, AudioSamples, ErrorCode, OptionValue, Publisher, PublisherSettings,
+    PublisherState, VideoFormat, VideoFrameRef,
 };
 
 fn settings(video: &str, audio: &str) -> PublisherSettings {
-    let mut s = PublisherSettings::default();
-    s.set("video_source", OptionValue::Str(video.into()))
-        .unwrap();
-    s.set("audio_source", OptionValue::Str(audio.into()))
-        .unwrap();
-    s.set("resolution", OptionValue::Str("320x240".into()))
-        .unwrap();
+    let mut s = common::settings(&[
+        ("video_source", video),
+        ("audio_source", audio),
+        ("resolution", "320x240"),
+    ]);
     s.set("frame_rate", OptionValue::Int(30)).unwrap();
     s
 }
 
 /// Starts a publisher and waits for init; returns it with its events.
-fn ready(settings: PublisherSettings) -> (Publisher, Arc<Mutex<Vec<String>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    let (tx, rx) = mpsc::channel();
-    let publisher = init_publisher(
-        settings,
-        Arc::new(move |_, e| {
-            if e.name() != "audioLevelUpdated" {
-                seen.lock().unwrap().push(e.name().to_owned())
-            }
-        }),
-        Box::new(move |_, outcome| tx.send(outcome).unwrap()),
-    )
-    .unwrap();
-    rx.recv_timeout(Duration::from_secs(5))
+fn ready(settings: PublisherSettings) -> (Publisher, Log) {
+    let (publisher, events, done) = common::start(settings);
+    done.recv_timeout(Duration::from_secs(5))
         .expect("init completes without a pushed frame")
         .unwrap();
     (publisher, events)
@@ -82,23 +71,30 @@ fn init_completes_at_once_without_consent_and_counts_pushed_frames() {
         !asked.load(Ordering::SeqCst),
         "custom sources need no consent"
     );
-    std::thread::sleep(Duration::from_millis(50));
+    assert!(wait_for_events(&events, &["accessAllowed"]));
     assert_eq!(*events.lock().unwrap(), ["accessAllowed"]);
     assert_eq!(p.state(), PublisherState::Ready);
 
     let frame = rgba([0, 0, 255], 64, 48);
     for _ in 0..3 {
         push_rgba(&p, &frame, 64, 48).unwrap();
+        // A frame interval at 30 fps, so that no frame is thinned out.
         std::thread::sleep(Duration::from_millis(40));
     }
     // 100 ms at 44.1 kHz: ten frames, but the resampler holds back a sample for the next push.
     push_tone(&p, &[0i16; 4410], 44_100).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let counted = |video, audio| {
+        wait_until(Duration::from_secs(5), || {
+            let stats = p.stats();
+            stats.video_frames_captured >= video && stats.audio_frames_captured >= audio
+        })
+    };
+    counted(3, 9);
     let stats = p.stats();
     assert_eq!(stats.video_frames_captured, 3, "{stats:?}");
     assert_eq!(stats.audio_frames_captured, 9, "{stats:?}");
     push_tone(&p, &[0i16; 4410], 44_100).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    counted(3, 19);
     assert_eq!(p.stats().audio_frames_captured, 19);
     p.close();
 }
@@ -155,8 +151,13 @@ fn frames_pushed_faster_than_the_frame_rate_are_thinned() {
         )
         .unwrap();
         let due = start + Duration::from_micros(ts + 16_667);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        std::thread::sleep(due.saturating_duration_since(Instant::now())); // paces the pushes
     }
+    // The kept frames are counted once the source passed them on; then time for frames beyond
+    // the rate, which must not come.
+    wait_until(Duration::from_secs(5), || {
+        p.stats().video_frames_captured >= 28
+    });
     std::thread::sleep(Duration::from_millis(100));
     let captured = p.stats().video_frames_captured;
     assert!(
@@ -169,25 +170,15 @@ fn frames_pushed_faster_than_the_frame_rate_are_thinned() {
 #[test]
 fn pushed_media_reaches_the_loopback_receiver() {
     let (p, events) = ready(settings("custom", "custom"));
-    let session = init_session(
-        "loopback://",
-        SessionSettings::default(),
-        Arc::new(|_, _| {}),
-    )
-    .unwrap();
-    let wait = |call: &dyn Fn(libpublisher::session::SessionDone) -> libpublisher::Result<()>| {
-        let (tx, rx) = mpsc::channel();
-        call(Box::new(move |_, r| tx.send(r).unwrap())).unwrap();
-        rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
-    };
+    let session = common::loopback(None);
     // I420 at another size (scaled). The latest frame pushed before publish is what the
     // encoder starts from, so publish completes though nothing is pushed while it runs.
     let (w, h) = (640usize, 360usize);
     let mut i420 = vec![128u8; w * h * 3 / 2];
     let first = VideoFrameRef::packed(VideoFormat::I420, w as u32, h as u32, &i420, None);
     p.push_video_frame(&first.unwrap()).unwrap();
-    wait(&|d| session.connect(None, d));
-    wait(&|d| session.publish(&p, d));
+    wait(|d| session.connect(None, d)).unwrap();
+    wait(|d| session.publish(&p, d)).unwrap();
 
     // 2 s at 30 fps, and 20 ms pieces of a stereo tone.
     let start = Instant::now();
@@ -214,12 +205,17 @@ fn pushed_media_reaches_the_loopback_receiver() {
             audio_sent += Duration::from_millis(20);
         }
         let due = start + Duration::from_micros(u64::from(i + 1) * 33_333);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        std::thread::sleep(due.saturating_duration_since(Instant::now())); // paces the pushes
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // What was pushed reaches the receiver.
+    wait_until(Duration::from_secs(5), || {
+        session
+            .receiver_stats(&p)
+            .is_some_and(|r| r.video_frames >= 45 && r.audio_packets >= 60)
+    });
     let received = session.receiver_stats(&p).expect("a loopback stream");
     let sent = p.stats();
-    wait(&|d| session.unpublish(&p, d));
+    wait(|d| session.unpublish(&p, d)).unwrap();
     session.close();
     p.close();
     assert!(received.video_frames >= 45, "{received:?} {sent:?}");

@@ -1,45 +1,13 @@
 //! init_publisher from Rust: events and their order, codes, and the threading promises.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use libpublisher::{
-    init_publisher, ErrorCode, OptionValue, Publisher, PublisherSettings, PublisherState,
-};
-
-fn synthetic(resolution: &str) -> PublisherSettings {
-    let mut s = PublisherSettings::default();
-    s.set("videoSource", OptionValue::Str("synthetic".into()))
-        .unwrap();
-    s.set("audioSource", OptionValue::Str("synthetic".into()))
-        .unwrap();
-    s.set("resolution", OptionValue::Str(resolution.into()))
-        .unwrap();
-    s
-}
-
-type Outcome = libpublisher::Result<()>;
-
-fn start(
-    settings: PublisherSettings,
-) -> (Publisher, Arc<Mutex<Vec<String>>>, mpsc::Receiver<Outcome>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    let (tx, rx) = mpsc::channel();
-    let publisher = init_publisher(
-        settings,
-        Arc::new(move |_, e| {
-            // Ten a second; `audio_levels_arrive_ten_times_a_second` looks at them.
-            if e.name() != "audioLevelUpdated" {
-                seen.lock().unwrap().push(e.name().to_owned())
-            }
-        }),
-        Box::new(move |_, outcome| tx.send(outcome).unwrap()),
-    )
-    .unwrap();
-    (publisher, events, rx)
-}
+use common::{start, synthetic};
+use libpublisher::{init_publisher, ErrorCode, OptionValue, PublisherSettings, PublisherState};
 
 #[test]
 fn audio_levels_arrive_ten_times_a_second_before_and_without_publishing() {
@@ -57,6 +25,7 @@ fn audio_levels_arrive_ten_times_a_second_before_and_without_publishing() {
     )
     .unwrap();
     rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    // The measured interval: about ten levels in a second, not many more.
     std::thread::sleep(Duration::from_millis(1000));
     publisher.close();
     let shared = levels;
@@ -64,7 +33,7 @@ fn audio_levels_arrive_ten_times_a_second_before_and_without_publishing() {
     assert!((7..=12).contains(&levels.len()), "{levels:?}");
     // The synthetic tone: amplitude 0.25, RMS 0.177.
     assert!(levels.iter().all(|l| (0.15..0.2).contains(l)), "{levels:?}");
-    // None after close.
+    // None after close: time for levels that must not come.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(shared.lock().unwrap().len(), levels.len());
 }
@@ -78,6 +47,7 @@ fn synthetic_sources_deliver_frames_at_the_requested_rate() {
     assert_eq!(*events.lock().unwrap(), ["accessAllowed"]);
     assert_eq!(publisher.state(), PublisherState::Ready);
     let before = publisher.stats();
+    // The measured interval: the counts below must fit a second, from below and above.
     std::thread::sleep(Duration::from_secs(1));
     let after = publisher.stats();
     let video = after.video_frames_captured - before.video_frames_captured;
@@ -167,6 +137,7 @@ fn invalid_settings_fail_synchronously_without_callbacks() {
     )
     .unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidParameter);
+    // Time for callbacks that must not come.
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(called.load(Ordering::SeqCst), 0);
 }
@@ -174,12 +145,18 @@ fn invalid_settings_fail_synchronously_without_callbacks() {
 #[test]
 fn close_during_init_completes_it_once_with_1015_and_stops_every_callback() {
     let mut settings = synthetic("320x240");
-    settings.access_request = Some(Arc::new(|_| {
+    let (asking, asked) = mpsc::channel();
+    let asking = Mutex::new(asking);
+    settings.access_request = Some(Arc::new(move |_| {
+        asking.lock().unwrap().send(()).unwrap();
+        // A host slow to answer: close comes while it decides.
         std::thread::sleep(Duration::from_millis(300));
         true
     }));
     let (publisher, events, done) = start(settings);
-    std::thread::sleep(Duration::from_millis(50));
+    asked
+        .recv_timeout(Duration::from_secs(10))
+        .expect("consent is asked");
     publisher.close();
     // Completed before close returned: already there, without waiting.
     let closed = done
@@ -316,6 +293,7 @@ fn file_sources_are_ready_without_consent_and_run_at_the_files_rate() {
     assert_eq!(*events.lock().unwrap(), ["accessAllowed"]);
     assert!(!asked.load(Ordering::SeqCst), "consent asked for files");
     let before = publisher.stats();
+    // The measured interval: the counts below must fit a second, from below and above.
     std::thread::sleep(Duration::from_secs(1));
     let after = publisher.stats();
     let video_frames = after.video_frames_captured - before.video_frames_captured;
@@ -378,27 +356,17 @@ fn bad_files_fail_init_with_1584_naming_the_file_without_asking_consent() {
 
 #[test]
 fn file_sources_publish_to_loopback_scaled_to_the_requested_size() {
-    use libpublisher::{init_session, SessionSettings};
+    use common::wait;
     let video = TempFile::new("colours.y4m", &y4m_320x240());
     let audio = TempFile::new("tone.wav", &wav_44k1_stereo());
     let (settings, _) = file_settings(&video, &audio, "640x480");
     let (publisher, _events, done) = start(settings);
     done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    let session = init_session(
-        "loopback://",
-        SessionSettings::default(),
-        Arc::new(|_, _| {}),
-    )
-    .unwrap();
-    let wait = |call: &dyn Fn(libpublisher::session::SessionDone) -> libpublisher::Result<()>| {
-        let (tx, rx) = mpsc::channel();
-        call(Box::new(move |_, r| tx.send(r).unwrap()))?;
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("the call completes")
-    };
-    wait(&|d| session.connect(None, d)).unwrap();
-    wait(&|d| session.publish(&publisher, d)).unwrap();
+    let session = common::loopback(None);
+    wait(|d| session.connect(None, d)).unwrap();
+    wait(|d| session.publish(&publisher, d)).unwrap();
     assert_eq!(publisher.state(), PublisherState::Publishing);
+    // The measured interval: the counts below must fit 2 s of media, from below and above.
     std::thread::sleep(Duration::from_secs(2));
     let received = session
         .receiver_stats(&publisher)
@@ -407,8 +375,8 @@ fn file_sources_publish_to_loopback_scaled_to_the_requested_size() {
     assert!((35..=70).contains(&received.video_frames), "{received:?}");
     assert!(received.first_frame_was_keyframe, "{received:?}");
     assert!((60..=120).contains(&received.audio_packets), "{received:?}");
-    wait(&|d| session.unpublish(&publisher, d)).unwrap();
-    wait(&|d| session.disconnect(d)).unwrap();
+    wait(|d| session.unpublish(&publisher, d)).unwrap();
+    wait(|d| session.disconnect(d)).unwrap();
     session.close();
     publisher.close();
 }

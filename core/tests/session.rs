@@ -1,64 +1,28 @@
 //! Sessions on the embedded `loopback://` receiver: real ICE, DTLS and SRTP over 127.0.0.1.
 
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::{wait, wait_for_events, wait_until, Log};
 use libpublisher::{
-    init_publisher, init_session, ErrorCode, OptionValue, Publisher, PublisherSettings,
-    PublisherState, Session, SessionSettings, SessionState,
+    init_session, ErrorCode, OptionValue, Publisher, PublisherState, Session, SessionSettings,
+    SessionState,
 };
 
-type Log = Arc<Mutex<Vec<String>>>;
-
+/// A ready synthetic publisher, its events in `log` as `publisher.<name>`.
 fn publisher(resolution: &str, fps: i64, log: &Log) -> Publisher {
-    let mut s = PublisherSettings::default();
-    s.set("video_source", OptionValue::Str("synthetic".into()))
-        .unwrap();
-    s.set("audio_source", OptionValue::Str("synthetic".into()))
-        .unwrap();
-    s.set("resolution", OptionValue::Str(resolution.into()))
-        .unwrap();
+    let mut s = common::synthetic(resolution);
     s.set("frame_rate", OptionValue::Int(fps)).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let log = log.clone();
-    let p = init_publisher(
-        s,
-        Arc::new(move |_, e| {
-            let detail = match &e {
-                libpublisher::PublisherEvent::StreamDestroyed { reason } => format!(":{reason}"),
-                // Ten a second; their own test is in publisher.rs.
-                libpublisher::PublisherEvent::AudioLevelUpdated { .. } => return,
-                _ => String::new(),
-            };
-            log.lock()
-                .unwrap()
-                .push(format!("publisher.{}{detail}", e.name()))
-        }),
-        Box::new(move |_, r| tx.send(r).unwrap()),
-    )
-    .unwrap();
-    rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let (p, done) = common::start_logged(s, log, "publisher.");
+    done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
     p
 }
 
+/// A loopback session, its events in `log` as `session.<name>`.
 fn session(log: &Log) -> Session {
-    let log = log.clone();
-    init_session(
-        "loopback://",
-        SessionSettings::default(),
-        Arc::new(move |_, e| log.lock().unwrap().push(format!("session.{}", e.name()))),
-    )
-    .unwrap()
-}
-
-/// Runs a session call and waits for its completion.
-fn wait(
-    call: impl FnOnce(libpublisher::session::SessionDone) -> libpublisher::Result<()>,
-) -> libpublisher::Result<()> {
-    let (tx, rx) = mpsc::channel();
-    call(Box::new(move |_, r| tx.send(r).unwrap()))?;
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the call completes")
+    common::loopback(Some(log))
 }
 
 #[test]
@@ -70,6 +34,7 @@ fn publishes_to_loopback_and_the_receiver_gets_decodable_media() {
     assert_eq!(s.state(), SessionState::Connected);
     wait(|d| s.publish(&p, d)).unwrap();
     assert_eq!(p.state(), PublisherState::Publishing);
+    // The measured interval: the counts below must fit 3 s of media, from below and above.
     std::thread::sleep(Duration::from_secs(3));
 
     let received = s.receiver_stats(&p).expect("a loopback stream");
@@ -87,20 +52,23 @@ fn publishes_to_loopback_and_the_receiver_gets_decodable_media() {
     // The receiver's reports answer our sender reports (each side reports about once a
     // second, and stats refresh once a second): a round trip on loopback, no loss.
     let mut sent = sent;
-    for _ in 0..50 {
-        if sent.rtt_ms > 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    wait_until(Duration::from_secs(5), || {
         sent = p.stats();
-    }
+        sent.rtt_ms > 0.0
+    });
     assert!(sent.rtt_ms > 0.0 && sent.rtt_ms < 100.0, "{sent:?}");
     assert_eq!(sent.packets_lost, 0, "{sent:?}");
 
     wait(|d| s.unpublish(&p, d)).unwrap();
     assert_eq!(p.state(), PublisherState::Ready);
     wait(|d| s.disconnect(d)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(wait_for_events(
+        &log,
+        &[
+            "publisher.streamDestroyed:clientDisconnected",
+            "session.sessionDisconnected"
+        ]
+    ));
     let events = log.lock().unwrap().clone();
     let created = events
         .iter()
@@ -154,7 +122,13 @@ fn disconnect_ends_streams_first_then_the_session() {
     wait(|d| s.connect(None, d)).unwrap();
     wait(|d| s.publish(&p, d)).unwrap();
     wait(|d| s.disconnect(d)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(wait_for_events(
+        &log,
+        &[
+            "publisher.streamDestroyed:clientDisconnected",
+            "session.sessionDisconnected"
+        ]
+    ));
     let events = log.lock().unwrap().clone();
     let pos = |name: &str| {
         events
@@ -218,28 +192,19 @@ fn closing_a_published_publisher_ends_its_stream_quietly() {
 #[test]
 fn publishes_h264_to_loopback_and_the_receiver_counts_frames_and_keyframes() {
     let log = Log::default();
-    let mut settings = PublisherSettings::default();
-    for (key, value) in [
-        ("video_source", OptionValue::Str("synthetic".into())),
-        ("audio_source", OptionValue::Null),
-        ("resolution", OptionValue::Str("640x480".into())),
-        ("frame_rate", OptionValue::Int(30)),
-        ("video_codec", OptionValue::Str("H264".into())),
-    ] {
-        settings.set(key, value).unwrap();
-    }
-    let (tx, rx) = mpsc::channel();
-    let p = init_publisher(
-        settings,
-        Arc::new(|_, _| {}),
-        Box::new(move |_, r| tx.send(r).unwrap()),
-    )
-    .unwrap();
-    rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let mut settings = common::settings(&[
+        ("video_source", "synthetic"),
+        ("resolution", "640x480"),
+        ("video_codec", "H264"),
+    ]);
+    settings.set("audio_source", OptionValue::Null).unwrap();
+    settings.set("frame_rate", OptionValue::Int(30)).unwrap();
+    let (p, _) = common::ready(settings);
     let s = session(&log);
     wait(|d| s.connect(None, d)).unwrap();
     wait(|d| s.publish(&p, d)).unwrap();
     assert_eq!(p.state(), PublisherState::Publishing);
+    // The measured interval: the counts below must fit 3.5 s of media, from below and above.
     std::thread::sleep(Duration::from_millis(3500));
 
     let received = s.receiver_stats(&p).expect("a loopback stream");

@@ -24,9 +24,11 @@ typedef struct {
   int callbacks_after_free;
   volatile int freed;
   int consent_answer;
-  int consent_asked;
+  int consent_entered; /* the consent callback started */
+  int consent_asked;   /* and returned */
   int consent_delay_ms;
   int free_in_done;
+  int freed_in_done; /* the free inside on_done returned */
 } observed;
 
 static void observed_init(observed *o) {
@@ -56,7 +58,11 @@ static void on_access_denied(lp_publisher p, const lp_error *e, void *ud) {
 
 static bool on_access_request(const lp_access_request *r, void *ud) {
   observed *o = ud;
-  if (o->consent_delay_ms) usleep(o->consent_delay_ms * 1000);
+  pthread_mutex_lock(&o->lock);
+  o->consent_entered = 1;
+  pthread_cond_broadcast(&o->changed);
+  pthread_mutex_unlock(&o->lock);
+  if (o->consent_delay_ms) usleep(o->consent_delay_ms * 1000); /* a host slow to answer */
   pthread_mutex_lock(&o->lock);
   if (o->freed) o->callbacks_after_free++;
   o->consent_asked++;
@@ -75,21 +81,30 @@ static void on_done(lp_publisher p, const lp_error *e, void *ud) {
   pthread_cond_broadcast(&o->changed);
   pthread_mutex_unlock(&o->lock);
   /* The library may be called from inside a callback, including to free the caller. */
-  if (o->free_in_done) CHECK_CODE(lp_publisher_free(p), LP_OK);
+  if (o->free_in_done) {
+    CHECK_CODE(lp_publisher_free(p), LP_OK);
+    pthread_mutex_lock(&o->lock);
+    o->freed_in_done = 1;
+    pthread_cond_broadcast(&o->changed);
+    pthread_mutex_unlock(&o->lock);
+  }
 }
 
-static int wait_done(observed *o, int seconds) {
+/* Waits until `*flag` (a field of `o`) is set, for at most `seconds`; whether it is. */
+static int wait_flag(observed *o, const int *flag, int seconds) {
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   deadline.tv_sec += seconds;
   pthread_mutex_lock(&o->lock);
-  while (!o->done) {
+  while (!*flag) {
     if (pthread_cond_timedwait(&o->changed, &o->lock, &deadline) != 0) break;
   }
-  int done = o->done;
+  int set = *flag;
   pthread_mutex_unlock(&o->lock);
-  return done;
+  return set;
 }
+
+static int wait_done(observed *o, int seconds) { return wait_flag(o, &o->done, seconds); }
 
 static lp_publisher_settings *synthetic_settings(void) {
   lp_publisher_settings *s = lp_publisher_settings_new();
@@ -194,7 +209,7 @@ static void test_synthetic_ok(void) {
 
   lp_publisher_stats first = {0}, later = {0};
   CHECK_CODE(lp_publisher_get_stats(p, count_frames, &first), LP_OK);
-  usleep(400 * 1000);
+  usleep(400 * 1000); /* the measured interval: 400 ms at 30 fps carry at least 6 frames */
   CHECK_CODE(lp_publisher_get_stats(p, count_frames, &later), LP_OK);
   CHECK(later.video_frames_captured >= first.video_frames_captured + 6);
   CHECK(later.audio_frames_captured >= first.audio_frames_captured + 20);
@@ -246,14 +261,14 @@ static void test_free_during_init(void) {
   o.consent_delay_ms = 300;
   lp_publisher_settings *s = synthetic_settings();
   lp_publisher p = start(s, &o);
-  usleep(50 * 1000); /* the consent callback is now running */
+  CHECK(wait_flag(&o, &o.consent_entered, 10)); /* the consent callback is now running */
   CHECK_CODE(lp_publisher_free(p), LP_OK);
   pthread_mutex_lock(&o.lock);
   o.freed = 1;
   int asked = o.consent_asked;
   pthread_mutex_unlock(&o.lock);
   CHECK(asked == 1); /* free waited for the running callback */
-  usleep(500 * 1000);
+  usleep(500 * 1000); /* time for callbacks that must not come */
   CHECK(o.callbacks_after_free == 0);
   /* The pending init completed once, with 1015, before free returned. */
   CHECK(o.done);
@@ -269,7 +284,7 @@ static void test_free_inside_callback(void) {
   lp_publisher_settings *s = synthetic_settings();
   lp_publisher p = start(s, &o);
   CHECK(wait_done(&o, 10));
-  usleep(100 * 1000);
+  CHECK(wait_flag(&o, &o.freed_in_done, 10));
   int32_t state;
   CHECK_CODE(lp_publisher_get_state(p, &state), LP_ILLEGAL_STATE);
   lp_publisher_settings_free(s);
@@ -311,7 +326,7 @@ static void test_custom_sources(void) {
 
   /* Good frames. */
   CHECK_CODE(lp_publisher_push_video_frame(p, &i420), LP_OK);
-  usleep(40 * 1000);
+  usleep(40 * 1000); /* a frame interval at 30 fps, so that neither frame is thinned out */
   CHECK_CODE(lp_publisher_push_video_frame(p, &packed), LP_OK);
   CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 480, 48000, 2, 0), LP_OK);
   CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 960, 48000, 1, 0), LP_OK);
@@ -349,9 +364,13 @@ static void test_custom_sources(void) {
   CHECK_CODE(lp_publisher_push_audio_frame(p, tone, 320, 48000, 3, 0), LP_INVALID_PARAMETER);
   CHECK(strncmp(lp_last_error_message(), "channels:", 9) == 0);
 
-  usleep(200 * 1000);
+  /* The good frames are counted once the source took them. */
   lp_publisher_stats stats = {0};
-  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &stats), LP_OK);
+  for (int i = 0; i < 100; i++) {
+    CHECK_CODE(lp_publisher_get_stats(p, count_frames, &stats), LP_OK);
+    if (stats.video_frames_captured >= 2 && stats.audio_frames_captured >= 3) break;
+    usleep(20 * 1000);
+  }
   CHECK(stats.video_frames_captured == 2);
   CHECK(stats.audio_frames_captured == 3); /* 10 ms stereo, 20 ms mono; 10 ms at 44.1 kHz: short of a sample */
 

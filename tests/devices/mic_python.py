@@ -21,12 +21,13 @@ def main(url, token, seconds):
             "audio_level_updated": levels.append,
         },
     )
+    # A second of levels before publishing: the test counts how many came in it.
     time.sleep(1.0)
     before_publish = len(levels)
     with libpublisher.init_session(url) as session:
         session.connect(token=token)
         session.publish(publisher)
-        time.sleep(seconds)
+        time.sleep(seconds)  # publishes for the time asked
         stats = publisher.get_stats()
         session.unpublish(publisher)
         session.disconnect()

@@ -11,20 +11,12 @@ import sys
 
 import pytest
 
+from peers.virtual_mic import TONE_AMPLITUDE, VirtualMicrophone
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers.receiver import WhipReceiver  # noqa: E402
-from peers.virtual_mic import TONE_AMPLITUDE, VirtualMicrophone  # noqa: E402
 
 PUBLISH = ROOT / "target" / "release" / "examples" / "publish"
 TONE_RMS = TONE_AMPLITUDE / 2 ** 0.5
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    r = WhipReceiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture()

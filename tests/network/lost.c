@@ -12,17 +12,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../c/check.h"
+
+static completions calls = COMPLETIONS_INIT;
+/* The events, under their own lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-static int completions = 0, code = LP_OK, destroyed = 0, settled = 0;
+static int destroyed = 0, settled = 0;
 
 static void finish(const lp_error *e) {
-  pthread_mutex_lock(&lock);
-  completions++;
-  code = e ? e->code : LP_OK;
   if (e) printf("error %d %s: %s\n", e->code, e->name, e->message);
-  pthread_cond_signal(&changed);
-  pthread_mutex_unlock(&lock);
+  completion_add(&calls, e);
 }
 static void on_init(lp_publisher p, const lp_error *e, void *ud) { (void)p; (void)ud; finish(e); }
 static void on_done(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; finish(e); }
@@ -51,13 +51,7 @@ static void on_disconnected(lp_session s, int32_t reason, const char *name, void
 static void on_reconnecting(lp_session s, void *ud) { (void)s; (void)ud; event("sessionReconnecting", 0, 0); }
 static void on_reconnected(lp_session s, void *ud) { (void)s; (void)ud; event("sessionReconnected", 0, 1); }
 
-static int wait_for(int n) {
-  pthread_mutex_lock(&lock);
-  while (completions < n) pthread_cond_wait(&changed, &lock);
-  int c = code;
-  pthread_mutex_unlock(&lock);
-  return c;
-}
+static int32_t wait_for(int n) { return completion_wait(&calls, n, 30); }
 
 static void on_stats(const lp_publisher_stats *stats, void *ud) {
   (void)ud;

@@ -9,20 +9,12 @@ firewall would; HTTP and TURN over TCP get through. With the default policy (`al
 
 Needs root, iproute2 and nftables (scripts/install-deps installs them); skipped otherwise."""
 
-import pathlib
-import sys
-import time
-
 import pytest
 
-import libpublisher
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers import netns  # noqa: E402
-from peers.receiver import WhipReceiver  # noqa: E402
-from peers.turn import TurnServer  # noqa: E402
-from failing_publish import publish_failing  # noqa: E402
+from conftest import publish_failing, publish_until_decoded, synthetic, wait_until
+from peers import netns
+from peers.receiver import WhipReceiver
+from peers.turn import TurnServer
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
@@ -44,12 +36,8 @@ def network():
 
 
 @pytest.fixture()
-def publisher():
-    p = libpublisher.init_publisher(
-        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240"}
-    )
-    yield p
-    p.close()
+def publisher_options():
+    return synthetic("320x240")
 
 
 def test_udp_blocked_without_turn_is_1553_in_time(network, publisher):
@@ -68,22 +56,12 @@ def test_udp_blocked_without_turn_is_1553_in_time(network, publisher):
 
 def test_udp_blocked_publishes_through_turn_over_tcp(network, publisher):
     net, receiver, turn = network
-    before = set(receiver.stats())
     ended = len(turn.usage())
     options = {"ice_servers": [turn.ice_server("tcp")], "ice_timeout_ms": ICE_TIMEOUT_MS}
-    with libpublisher.init_session(receiver.url("turntcp"), options) as session:
-        session.connect(token=receiver.token)
-        session.publish(publisher)
-        stats = receiver.wait_for(
-            lambda s: any(v["video_frames"] >= 30 for k, v in s.items() if k not in before)
-        )
-        session.unpublish(publisher)
-    ours = [v for k, v in stats.items() if k not in before]
+    ours = publish_until_decoded(receiver, publisher, "turntcp", options)
     assert len(ours) == 1 and ours[0]["video_frames"] >= 30, ours
     assert "relay" in ours[0]["offer_candidates"], ours
-    deadline = time.monotonic() + 10
-    while len(turn.usage()) <= ended and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(turn.usage()) > ended)
     forwarded = sum(u["sb"] for u in turn.peer_usage()[ended:])
     assert forwarded > 20_000, turn.log()[-3000:]
     assert all("TCP" in reason for reason in turn.closed()[ended:]), turn.closed()

@@ -6,51 +6,23 @@ CREATE_PEER_CONNECTION_FAILED within the ICE timeout, naming what was tried, and
 nothing behind. C and Node run the TURN/TCP scenario too, and TURN over TLS (`turns:`) with a
 certificate they trust; an untrusted one is 1553 naming TLS."""
 
-import os
-import pathlib
-import subprocess
-import sys
 import time
 
 import pytest
 
 import libpublisher
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers.receiver import WhipReceiver  # noqa: E402
-from peers.turn import TurnServer, free_port  # noqa: E402
-from failing_publish import publish_failing  # noqa: E402
-
-PROGRAMS = {
-    "c": [str(ROOT / "target" / "c" / "whip_publish")],
-    "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "whip" / "publish.mjs")],
-}
+from conftest import (WHIP_PROGRAMS, new_sessions, publish_failing, publish_until_decoded,
+                      run_whip_program, wait_until)
+from peers.turn import TurnServer, free_port
 
 #: Slack on top of the ICE timeout for the HTTP exchange and teardown on a busy 2-core machine.
 SLACK = 1.0
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    r = WhipReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
 def turn():
     with TurnServer() as t:
         yield t
-
-
-@pytest.fixture()
-def publisher():
-    p = libpublisher.init_publisher(
-        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "640x480"}
-    )
-    yield p
-    p.close()
 
 
 def relay_options(*servers, timeout_ms=5000):
@@ -61,34 +33,12 @@ def relay_options(*servers, timeout_ms=5000):
     }
 
 
-def publish(receiver, publisher, room, options, frames=30):
-    """Publishes until the receiver decoded `frames` video frames; the receiver's stats of
-    the new session(s)."""
-    before = set(receiver.stats())
-    with libpublisher.init_session(receiver.url(room), options) as session:
-        session.connect(token=receiver.token)
-        session.publish(publisher)
-        stats = receiver.wait_for(
-            lambda s: any(v["video_frames"] >= frames for k, v in s.items() if k not in before)
-        )
-        session.unpublish(publisher)
-        session.disconnect()
-    return [v for k, v in stats.items() if k not in before]
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return predicate()
-
-
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_relay_policy_publishes_through_turn(receiver, turn, publisher, transport):
     allocations = len(turn.allocations())
     ended = len(turn.usage())
-    ours = publish(receiver, publisher, f"turn-{transport}",
-                   relay_options(turn.ice_server(transport)))
+    ours = publish_until_decoded(receiver, publisher, f"turn-{transport}",
+                                 relay_options(turn.ice_server(transport)))
     assert len(ours) == 1, ours
     ours = ours[0]
     assert ours["video_frames"] >= 30 and ours["audio_frames"] > 0, ours
@@ -141,7 +91,8 @@ def test_wrong_credentials_fail_with_1553_in_time_and_leave_nothing_behind(
     finally:
         session.close()
     # The same publisher publishes at once with the right credentials.
-    ours = publish(receiver, publisher, "aftercreds", relay_options(turn.ice_server("udp")))
+    ours = publish_until_decoded(receiver, publisher, "aftercreds",
+                                 relay_options(turn.ice_server("udp")))
     assert len(ours) == 1 and ours[0]["video_frames"] >= 30, ours
 
 
@@ -175,7 +126,7 @@ def test_a_relay_that_cannot_reach_the_server_fails_the_checks_in_time(receiver,
     assert e.message.startswith("no network path to the media server: tried relay tcp (1);"), e
     assert "no connectivity check was answered within" in e.message, e.message
     # The server's side was released (WHIP DELETE) with the connection.
-    ours = [v for k, v in receiver.stats().items() if k not in before]
+    ours = new_sessions(receiver.stats(), before)
     assert len(ours) == 1 and ours[0]["deleted"], ours
 
 
@@ -190,12 +141,10 @@ def test_loopback_sessions_use_the_ice_servers_too(turn, publisher):
 
 
 def run(language, url, token, env):
-    out = subprocess.run(PROGRAMS[language] + [url, token, "2"], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, **env})
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+    return run_whip_program(language, url, token, 2, env=env)
 
 
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(WHIP_PROGRAMS))
 def test_relay_over_tcp_from_c_and_node(receiver, turn, language):
     before = set(receiver.stats())
     ended = len(turn.usage())
@@ -207,14 +156,14 @@ def test_relay_over_tcp_from_c_and_node(receiver, turn, language):
     }
     result = run(language, receiver.url(f"turn-{language}"), receiver.token, env)
     assert result == "ok", result
-    ours = [v for k, v in receiver.stats().items() if k not in before]
+    ours = new_sessions(receiver.stats(), before)
     assert len(ours) == 1, ours
     assert ours[0]["video_frames"] >= 30 and set(ours[0]["offer_candidates"]) == {"relay"}, ours
     assert wait_until(lambda: len(turn.usage()) > ended), turn.log()[-3000:]
     assert "TCP" in turn.closed()[ended], turn.closed()
 
 
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(WHIP_PROGRAMS))
 def test_wrong_credentials_from_c_and_node(receiver, turn, language):
     env = {
         "LP_ICE_SERVER": turn.url("tcp"),
@@ -231,7 +180,7 @@ def test_wrong_credentials_from_c_and_node(receiver, turn, language):
     assert "(401 Unauthorized)" in result, result
 
 
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(WHIP_PROGRAMS))
 def test_bad_ice_settings_are_1011_from_c_and_node(receiver, language):
     result = run(language, receiver.url("bad"), receiver.token,
                  {"LP_ICE_SERVER": "turn:127.0.0.1:3478"})
@@ -248,7 +197,7 @@ def tls_turn():
         yield t
 
 
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(WHIP_PROGRAMS))
 def test_relay_over_tls_with_a_trusted_certificate(receiver, tls_turn, language):
     """`turns:` from a fresh C or Node process, which trusts the test CA (SSL_CERT_FILE)."""
     before = set(receiver.stats())
@@ -262,7 +211,7 @@ def test_relay_over_tls_with_a_trusted_certificate(receiver, tls_turn, language)
     }
     result = run(language, receiver.url(f"turns-{language}"), receiver.token, env)
     assert result == "ok", result
-    ours = [v for k, v in receiver.stats().items() if k not in before]
+    ours = new_sessions(receiver.stats(), before)
     assert len(ours) == 1, ours
     assert ours[0]["video_frames"] >= 30 and set(ours[0]["offer_candidates"]) == {"relay"}, ours
     assert wait_until(lambda: len(tls_turn.usage()) > ended), tls_turn.log()[-3000:]
@@ -282,46 +231,41 @@ def test_turns_with_an_untrusted_certificate_is_1553_naming_tls(receiver, tls_tu
     assert f"TLS with 127.0.0.1:{tls_turn.tls_port} failed" in e.message, e.message
 
 
-def test_the_servers_a_whip_endpoint_advertises_are_used(turn, publisher):
+def test_the_servers_a_whip_endpoint_advertises_are_used(turn, publisher, start_receiver):
     """No ICE server configured, the relay policy: the TURN server the endpoint names in its
     `Link` header (with credentials) carries the media; configured servers come first, so a
     broken configured one does not stop the advertised one from working."""
     link = (f'<{turn.url("tcp")}>; rel="ice-server"; username="{turn.username}"; '
             f'credential="{turn.password}"; credential-type="password"')
-    advertiser = WhipReceiver(links=[link])
-    try:
-        allocations = len(turn.allocations())
-        broken = {"urls": turn.url("udp"), "username": turn.username, "credential": "wrong"}
-        for options in ({"ice_transport_policy": "relay"}, relay_options(broken)):
-            ours = publish(advertiser, publisher, "advertised", options)
-            assert len(ours) == 1 and ours[0]["video_frames"] >= 30, ours
-            assert set(ours[0]["offer_candidates"]) == {"relay"}, ours
-        assert len(turn.allocations()) >= allocations + 2
-    finally:
-        advertiser.close()
+    advertiser = start_receiver(links=[link])
+    allocations = len(turn.allocations())
+    broken = {"urls": turn.url("udp"), "username": turn.username, "credential": "wrong"}
+    for options in ({"ice_transport_policy": "relay"}, relay_options(broken)):
+        ours = publish_until_decoded(advertiser, publisher, "advertised", options)
+        assert len(ours) == 1 and ours[0]["video_frames"] >= 30, ours
+        assert set(ours[0]["offer_candidates"]) == {"relay"}, ours
+    assert len(turn.allocations()) >= allocations + 2
 
 
-def test_servers_advertised_with_the_answer_serve_the_next_publish(turn, publisher):
+def test_servers_advertised_with_the_answer_serve_the_next_publish(turn, publisher,
+                                                                   start_receiver):
     """An endpoint that names its TURN server only in the 201 answer (not to the connect
     probe): the offer already went out without it, so the first stream goes direct; the
     session keeps the server, and the next publish offers relayed candidates through it."""
     link = (f'<{turn.url("tcp")}>; rel="ice-server"; username="{turn.username}"; '
             f'credential="{turn.password}"; credential-type="password"')
-    advertiser = WhipReceiver(links=[link], links_with_answer_only=True)
-    try:
-        with libpublisher.init_session(advertiser.url("answerlinks")) as session:
-            session.connect(token=advertiser.token)
-            offers = []
-            for _ in range(2):
-                before = set(advertiser.stats())
-                session.publish(publisher)
-                stats = advertiser.wait_for(lambda s: any(
-                    v["video_frames"] >= 10 for k, v in s.items() if k not in before))
-                session.unpublish(publisher)
-                (ours,) = [v for k, v in stats.items() if k not in before]
-                assert ours["video_frames"] >= 10, ours
-                offers.append(set(ours["offer_candidates"]))
-        assert "relay" not in offers[0], offers
-        assert "relay" in offers[1], offers
-    finally:
-        advertiser.close()
+    advertiser = start_receiver(links=[link], links_with_answer_only=True)
+    with libpublisher.init_session(advertiser.url("answerlinks")) as session:
+        session.connect(token=advertiser.token)
+        offers = []
+        for _ in range(2):
+            before = set(advertiser.stats())
+            session.publish(publisher)
+            stats = advertiser.wait_for(lambda s: any(
+                v["video_frames"] >= 10 for v in new_sessions(s, before)))
+            session.unpublish(publisher)
+            (ours,) = new_sessions(stats, before)
+            assert ours["video_frames"] >= 10, ours
+            offers.append(set(ours["offer_candidates"]))
+    assert "relay" not in offers[0], offers
+    assert "relay" in offers[1], offers

@@ -47,6 +47,11 @@ class WhipReceiver:
         with urllib.request.urlopen(f"http://{self.host}:{self.port}/stats", timeout=5) as r:
             return json.loads(r.read())
 
+    def held_posts(self):
+        """How many offers the `slow`/`slowpost` rooms received (and hold unanswered)."""
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/held", timeout=5) as r:
+            return json.loads(r.read())["posts"]
+
     def wait_for(self, predicate, timeout=10.0):
         """Polls the stats until `predicate(stats)` holds; returns the last stats."""
         deadline = time.monotonic() + timeout

@@ -25,7 +25,9 @@ Prints `LISTENING <port>` once ready. Endpoints:
   the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), the mean
   Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100), and the types of
   the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...), and the
-  ICE restarts done (`ice_restarts`).
+  ICE restarts done (`ice_restarts`) or refused (`ice_restarts_refused`, room `norestart`).
+- `GET /held`: how many offers the `slow`/`slowpost` rooms received and hold unanswered
+  (`{"posts": N}`), so that a test knows an offer is under way.
 
 aiortc has no ICE restart of its own; `restart_ice` below restarts its ICE agent (aioice) in
 place: new credentials, the offerer's new candidates, the checks run again, DTLS and SRTP go
@@ -48,6 +50,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 SESSIONS = {}
+#: Offers received by the rooms that never answer them.
+HELD = {"posts": 0}
 FAULTS = {"busy": 503, "reject": 400, "missing": 404}
 # Rooms that pass the connect probe and refuse the offer itself.
 POST_FAULTS = {"postreject": 422, "postbusy": 503}
@@ -303,6 +307,7 @@ def make_app(token, links=(), probe_links=True):
         if room in POST_FAULTS:
             return web.Response(status=POST_FAULTS[room], text=f"{room}")
         if room in ("slow", "slowpost"):
+            HELD["posts"] += 1
             await asyncio.sleep(3600)
         offer = await request.text()
         if room == "garbage":
@@ -338,6 +343,7 @@ def make_app(token, links=(), probe_links=True):
             "connected_at": None,
             "video_media_seconds": 0.0,
             "ice_restarts": 0,
+            "ice_restarts_refused": 0,
         }
         SESSIONS[rid] = (pc, stats)
 
@@ -389,6 +395,7 @@ def make_app(token, links=(), probe_links=True):
             return web.Response(status=404)
         pc, stats = entry
         if stats["room"] == "norestart":
+            stats["ice_restarts_refused"] += 1
             return web.Response(status=405, headers={"Allow": "DELETE"})
         if request.content_type != "application/trickle-ice-sdpfrag":
             return web.Response(status=415)
@@ -411,12 +418,16 @@ def make_app(token, links=(), probe_links=True):
     async def stats(request):
         return web.json_response({rid: s for rid, (_, s) in SESSIONS.items()})
 
+    async def held(request):
+        return web.json_response(HELD)
+
     app = web.Application()
     app.router.add_route("OPTIONS", "/whip/{room}", options)
     app.router.add_post("/whip/{room}", post)
     app.router.add_delete("/whip/resource/{rid}", delete)
     app.router.add_patch("/whip/resource/{rid}", patch)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/held", held)
     return app
 
 

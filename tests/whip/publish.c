@@ -17,30 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-static int completions = 0, code = LP_OK;
-static char message[512];
+#include "../c/check.h"
 
-static void finish(const lp_error *e) {
-  pthread_mutex_lock(&lock);
-  completions++;
-  code = e ? e->code : LP_OK;
-  if (e) snprintf(message, sizeof message, "%s", e->message);
-  pthread_cond_signal(&changed);
-  pthread_mutex_unlock(&lock);
-}
-static void on_init(lp_publisher p, const lp_error *e, void *ud) { (void)p; (void)ud; finish(e); }
-static void on_session(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; finish(e); }
+static completions calls = COMPLETIONS_INIT;
 
-/* Waits for the n-th completion; returns its code. */
-static int wait_for(int n) {
-  pthread_mutex_lock(&lock);
-  while (completions < n) pthread_cond_wait(&changed, &lock);
-  int c = code;
-  pthread_mutex_unlock(&lock);
-  return c;
-}
+static void on_init(lp_publisher p, const lp_error *e, void *ud) { (void)p; (void)ud; completion_add(&calls, e); }
+static void on_session(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; completion_add(&calls, e); }
+
+/* Waits for the n-th completion; returns its code (-1: none within 30 s). */
+static int32_t wait_for(int n) { return completion_wait(&calls, n, 30); }
 
 /* The pushing thread of the `custom` mode. */
 typedef struct {
@@ -99,13 +84,13 @@ static void *push_media(void *arg) {
       if (rc != LP_OK) push_failed(ps, rc);
       frames++;
     }
-    usleep(2000);
+    usleep(2000); /* paces the pushes: the loop sends what is due, then waits */
   }
   return NULL;
 }
 
 static int fail(int32_t c) {
-  printf("error %d %s: %s\n", c, lp_error_name(c), completions ? message : lp_last_error_message());
+  printf("error %d %s: %s\n", c, lp_error_name(c), calls.count ? calls.message : lp_last_error_message());
   return 1;
 }
 
@@ -164,7 +149,7 @@ int main(int argc, char **argv) {
   if ((rc = wait_for(2)) != LP_OK) return fail(rc);
   if ((rc = lp_session_publish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(3)) != LP_OK) return fail(rc);
-  sleep((unsigned)atoi(argv[3]));
+  sleep((unsigned)atoi(argv[3])); /* publishes for the time asked */
   if ((rc = lp_session_unpublish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(4)) != LP_OK) return fail(rc);
   if (custom) {

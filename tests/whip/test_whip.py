@@ -5,22 +5,11 @@ user runs it; the codes are checked on its one-line error."""
 import pathlib
 import re
 import subprocess
-import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers.receiver import WhipReceiver  # noqa: E402
-
 EXAMPLE = ROOT / "target" / "release" / "examples" / "publish"
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    r = WhipReceiver()
-    yield r
-    r.close()
 
 
 def publish(*args, timeout=60):

@@ -3,10 +3,6 @@ for a second each, and a 440 Hz tone) decodes there, at the publisher's resoluti
 colours pushed: the pixels are the host's, not a test pattern. From Python (through the
 binding), C (tests/whip/publish.c) and Node (tests/whip/publish.mjs)."""
 
-import os
-import pathlib
-import subprocess
-import sys
 import threading
 import time
 
@@ -14,26 +10,11 @@ import numpy as np
 import pytest
 
 import libpublisher
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers.receiver import WhipReceiver  # noqa: E402
-
-PROGRAMS = {
-    "c": [str(ROOT / "target" / "c" / "whip_publish")],
-    "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "whip" / "publish.mjs")],
-}
+from conftest import WHIP_PROGRAMS, new_sessions, run_whip_program
 
 # BT.601 limited range of the pushed colours, as the publisher converts RGBA.
 RED, GREEN, BLUE = (82, 90, 240), (144, 54, 34), (41, 240, 110)
 SECONDS = 3.5
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    r = WhipReceiver()
-    yield r
-    r.close()
 
 
 def near(sample, colour, tolerance=12):
@@ -84,7 +65,7 @@ def push_media(publisher, stop, failures):
                 colour = (RED, GREEN, BLUE)[int(t) % 3]
                 publisher.push_video_frame(frames[colour], 640, 480, "i420", int(t * 1e6))
                 sent_frames += 1
-            time.sleep(0.002)
+            time.sleep(0.002)  # paces the pushes: the loop sends what is due, then waits
     except libpublisher.Error as e:
         failures.append(e)
 
@@ -101,6 +82,7 @@ def test_python_pushed_stream_decodes_in_its_colours(receiver):
         with libpublisher.init_session(receiver.url("custom-python")) as session:
             session.connect(token=receiver.token)
             session.publish(publisher)
+            # The stream runs its length: each of the three colours is pushed for a second.
             time.sleep(SECONDS)
             session.unpublish(publisher)
             session.disconnect()
@@ -109,22 +91,17 @@ def test_python_pushed_stream_decodes_in_its_colours(receiver):
         pusher.join()
         publisher.close()
     assert not failures, failures
-    ours = [v for k, v in receiver.stats().items() if k not in before]
+    ours = new_sessions(receiver.stats(), before)
     assert len(ours) == 1, ours
     check_decoded(ours[0])
 
 
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(WHIP_PROGRAMS))
 def test_pushed_stream_decodes_in_its_colours(receiver, language):
     before = set(receiver.stats())
-    out = subprocess.run(
-        PROGRAMS[language] + [receiver.url(f"custom-{language}"), receiver.token, str(SECONDS), "custom"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    lines = out.stdout.strip().splitlines()
-    assert lines and lines[-1] == "ok", (out.stdout, out.stderr[-2000:])
-    ours = [v for k, v in receiver.stats().items() if k not in before]
+    result = run_whip_program(language, receiver.url(f"custom-{language}"), receiver.token,
+                              SECONDS, "custom")
+    assert result == "ok", result
+    ours = new_sessions(receiver.stats(), before)
     assert len(ours) == 1, ours
     check_decoded(ours[0])

@@ -2,48 +2,26 @@
 a host configures give their codes in time."""
 
 import pathlib
-import sys
 import time
 
 import pytest
 
 import libpublisher
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from peers.receiver import WhipReceiver  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    r = WhipReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture()
-def publisher():
-    p = libpublisher.init_publisher(
-        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "640x480"}
-    )
-    yield p
-    p.close()
+from conftest import synthetic, wait_until
 
 
 def test_720p_from_python_decodes_at_the_receiver(receiver):
     """1280x720 at 30 fps for 3 s: every decoded frame has that size, and roughly the rate
     arrives (at least half: the two-core machine also runs the receiver's Python decoder)."""
     seconds, fps = 3, 30
-    publisher = libpublisher.init_publisher(
-        {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "1280x720",
-         "frame_rate": fps}
-    )
+    publisher = libpublisher.init_publisher(synthetic("1280x720", frame_rate=fps))
     before = set(receiver.stats())
     created = []
     publisher.on("stream_created", created.append)
     with libpublisher.init_session(receiver.url("python")) as session:
         session.connect(token=receiver.token)
         session.publish(publisher)
+        # The measured interval: the rate is checked against what `seconds` of it carried.
         time.sleep(seconds)
         session.unpublish(publisher)
         session.disconnect()
@@ -61,11 +39,8 @@ def test_stats_carry_the_round_trip_from_the_receivers_reports(receiver, publish
     with libpublisher.init_session(receiver.url("rtt")) as session:
         session.connect(token=receiver.token)
         session.publish(publisher)
-        deadline = time.monotonic() + 8
+        wait_until(lambda: publisher.get_stats()["rtt_ms"] > 0, timeout=8, interval=0.25)
         stats = publisher.get_stats()
-        while stats["rtt_ms"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.25)
-            stats = publisher.get_stats()
         session.unpublish(publisher)
         session.disconnect()
     assert 0 < stats["rtt_ms"] < 100, stats
@@ -118,31 +93,27 @@ def test_ending_the_session_stops_a_publish_in_flight_at_once(receiver, publishe
     session = libpublisher.init_session(receiver.url("slowpost"), {"publish_timeout_ms": 20000})
     session.connect(token=receiver.token)
     before = udp_sockets()
+    held = receiver.held_posts()
     outcomes = []
     session.publish(publisher, callback=outcomes.append)
-    deadline = time.monotonic() + 5
-    while udp_sockets() <= before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert udp_sockets() > before  # the offer is out, its peer connection open
-    time.sleep(0.3)  # the POST is under way
+    # The offer is out, its peer connection open, and the server holds the POST.
+    assert wait_until(lambda: udp_sockets() > before, timeout=5, interval=0.02)
+    assert wait_until(lambda: receiver.held_posts() > held, timeout=5, interval=0.02)
     started = time.monotonic()
     if ending == "close":
         session.close()
     else:
         session.disconnect()
-    deadline = started + 3
-    while (udp_sockets() > before or publisher.state != "ready") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: udp_sockets() <= before and publisher.state == "ready",
+               timeout=started + 3 - time.monotonic(), interval=0.02)
     assert udp_sockets() == before and publisher.state == "ready", (udp_sockets(), before)
     assert time.monotonic() - started < 3
     if ending == "disconnect":
-        deadline = time.monotonic() + 3
-        while not outcomes and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: outcomes, timeout=3, interval=0.02)
         assert len(outcomes) == 1 and outcomes[0].code == 1015, outcomes
         session.close()
     else:
-        time.sleep(0.5)
+        time.sleep(0.5)  # time for a callback that must not come
         assert outcomes == []
     # Published again elsewhere, it works.
     with libpublisher.init_session(receiver.url("again")) as other:

@@ -1,0 +1,131 @@
+"""Fixtures and helpers shared by the suites that run against real peers (tests/whip,
+tests/devices, tests/network). pytest loads this file for every test below tests/; the peers
+themselves (the aiortc WHIP receiver, coturn, namespaces, the virtual microphone) live in
+tests/peers. Helpers that are not fixtures are imported as `from conftest import ...`.
+
+libpublisher is imported where it is used, not here: the suites that only start programs
+(tests/devices, tests/conformance) need no binding in this process."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from peers.receiver import WhipReceiver  # noqa: E402
+
+#: The programs that publish to a WHIP URL from C (tests/whip/publish.c) and Node
+#: (tests/whip/publish.mjs): `URL TOKEN SECONDS [custom]`, ICE settings from LP_ICE_*.
+WHIP_PROGRAMS = {
+    "c": [str(ROOT / "target" / "c" / "whip_publish")],
+    "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "whip" / "publish.mjs")],
+}
+
+
+def run_whip_program(language, url, token, seconds, *extra, env=None):
+    """Runs a WHIP_PROGRAMS program to its end; its last line (`ok` or `error CODE NAME: …`),
+    or the end of its stderr when it printed nothing."""
+    out = subprocess.run(
+        WHIP_PROGRAMS[language] + [url, token, str(seconds), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=None if env is None else {**os.environ, **env},
+    )
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+
+
+def synthetic(resolution="640x480", **extra):
+    """Publisher options: the synthetic camera and microphone at `resolution`, plus `extra`."""
+    return {"video_source": "synthetic", "audio_source": "synthetic", "resolution": resolution,
+            **extra}
+
+
+def wait_until(predicate, timeout=10.0, interval=0.1):
+    """Polls `predicate` until it holds or `timeout` seconds passed; whether it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(interval)
+    return predicate()
+
+
+def new_sessions(stats, before):
+    """The receiver sessions in `stats` (a receiver's stats) that are not in `before`."""
+    return [v for k, v in stats.items() if k not in before]
+
+
+def publish_until_decoded(receiver, publisher, room, options, frames=30):
+    """Publishes `publisher` to `room` (session `options`) until the receiver decoded `frames`
+    video frames, then unpublishes and disconnects; the receiver's stats of the new session(s)."""
+    import libpublisher
+
+    before = set(receiver.stats())
+    with libpublisher.init_session(receiver.url(room), options) as session:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        stats = receiver.wait_for(
+            lambda s: any(v["video_frames"] >= frames for v in new_sessions(s, before))
+        )
+        session.unpublish(publisher)
+        session.disconnect()
+    return new_sessions(stats, before)
+
+
+def publish_failing(receiver, publisher, room, options):
+    """Connects a session to `room` with `options` and publishes, which must raise; the error
+    and how long publish took. The session stays connected and the publisher ready."""
+    import libpublisher
+
+    with libpublisher.init_session(receiver.url(room), options) as session:
+        session.connect(token=receiver.token)
+        started = time.monotonic()
+        with pytest.raises(libpublisher.Error) as failure:
+            session.publish(publisher)
+        took = time.monotonic() - started
+        assert session.state == "connected"
+    assert publisher.state == "ready"
+    return failure.value, took
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """The aiortc WHIP receiver on 127.0.0.1, one per test module."""
+    r = WhipReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def start_receiver():
+    """Starts further receivers (`WhipReceiver` keyword arguments: links, netns ...), each
+    killed at the end of the test if the test did not kill it itself."""
+    started = []
+
+    def start(**options):
+        r = WhipReceiver(**options)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.close()
+
+
+@pytest.fixture()
+def publisher_options():
+    """The options of the `publisher` fixture; a module overrides this fixture for others."""
+    return synthetic("640x480")
+
+
+@pytest.fixture()
+def publisher(publisher_options):
+    """A ready publisher of `publisher_options`, closed at the end of the test."""
+    import libpublisher
+
+    p = libpublisher.init_publisher(publisher_options)
+    yield p
+    p.close()
