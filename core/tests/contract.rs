@@ -1,0 +1,176 @@
+//! The hand-written type declarations of the bindings (`include/libpublisher.h` is generated,
+//! but its constants are named by hand; `_native.pyi` and `index.d.ts` are written by hand)
+//! name exactly what the core's tables name: event names, state names and codes, option keys.
+//! A name added to the core and forgotten in one declaration fails here.
+
+use std::collections::BTreeSet;
+
+use libpublisher::settings::{snake_case, KNOWN_KEYS};
+use libpublisher::{
+    PublisherState, SessionState, PUBLISHER_EVENT_NAMES, SESSION_EVENT_NAMES, SESSION_OPTION_KEYS,
+};
+
+fn read(path: &str) -> String {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The text from the line starting with `start` to the first line that starts with `end`.
+fn block<'a>(text: &'a str, start: &str, end: &str) -> Vec<&'a str> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(start));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no line starting with {start:?}"));
+    std::iter::once(first)
+        .chain(lines.take_while(|l| !l.starts_with(end)))
+        .collect()
+}
+
+/// Every string in quotes (`"…"` or `'…'`) in `lines`.
+fn quoted(lines: &[&str]) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in lines {
+        for quote in ['"', '\''] {
+            let parts: Vec<&str> = line.split(quote).collect();
+            for inside in parts.iter().skip(1).step_by(2).take(parts.len() / 2) {
+                found.insert((*inside).to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The member names (`  name:` / `    name:` / `  name?:`) declared in `lines`.
+fn members(lines: &[&str], indent: usize) -> BTreeSet<String> {
+    lines
+        .iter()
+        .skip(1)
+        .filter(|l| l.len() > indent && l[..indent].trim().is_empty())
+        .map(|l| &l[indent..])
+        .filter_map(|l| {
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let rest = &l[name.len()..];
+            (!name.is_empty() && (rest.starts_with(':') || rest.starts_with("?:"))).then_some(name)
+        })
+        .collect()
+}
+
+fn set(names: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<String> {
+    names.into_iter().map(Into::into).collect()
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn python_stubs_name_what_the_core_names() {
+    let pyi = read("bindings-python/python/libpublisher/_native.pyi");
+    let snake = |names: &[&str]| set(names.iter().map(|n| snake_case(n)));
+    assert_eq!(
+        quoted(&block(&pyi, "EventName = Literal[", "]")),
+        snake(PUBLISHER_EVENT_NAMES)
+    );
+    assert_eq!(
+        quoted(&block(&pyi, "SessionEventName = Literal[", "]")),
+        snake(SESSION_EVENT_NAMES)
+    );
+    assert_eq!(
+        quoted(&block(&pyi, "PublisherState = Literal[", "P")[..1]),
+        set(PublisherState::ALL.map(PublisherState::as_str))
+    );
+    assert_eq!(
+        quoted(&block(&pyi, "SessionState = Literal[", "S")[..1]),
+        set(SessionState::ALL.map(SessionState::as_str))
+    );
+    assert_eq!(
+        members(&block(&pyi, "class SessionOptions(", "class "), 4),
+        set(SESSION_OPTION_KEYS.iter().copied())
+    );
+}
+
+#[test]
+fn node_declarations_name_what_the_core_names() {
+    let dts = read("bindings-node/index.d.ts");
+    assert_eq!(
+        members(&block(&dts, "export interface PublisherEventMap", "}"), 2),
+        set(PUBLISHER_EVENT_NAMES.iter().copied())
+    );
+    assert_eq!(
+        members(&block(&dts, "export interface SessionEventMap", "}"), 2),
+        set(SESSION_EVENT_NAMES.iter().copied())
+    );
+    assert_eq!(
+        quoted(&block(&dts, "export type PublisherState =", "e")[..1]),
+        set(PublisherState::ALL.map(PublisherState::as_str))
+    );
+    assert_eq!(
+        quoted(&block(&dts, "export type SessionState =", "e")[..1]),
+        set(SessionState::ALL.map(SessionState::as_str))
+    );
+    // The publisher options are the core's keys, camelCase, plus the consent callback.
+    let mut publisher_keys = set(KNOWN_KEYS.iter().map(|k| camel(k)));
+    publisher_keys.insert("accessRequest".into());
+    assert_eq!(
+        members(&block(&dts, "export interface PublisherOptions", "}"), 2),
+        publisher_keys
+    );
+    assert_eq!(
+        members(&block(&dts, "export interface SessionOptions", "}"), 2),
+        set(SESSION_OPTION_KEYS.iter().map(|k| camel(k)))
+    );
+}
+
+#[test]
+fn c_header_names_what_the_core_names() {
+    let header = read("include/libpublisher.h");
+    let define = |name: &str| -> i32 {
+        let prefix = format!("#define {name} ");
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} in the header"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    for state in PublisherState::ALL {
+        let name = format!("LP_PUBLISHER_{}", state.as_str().to_ascii_uppercase());
+        assert_eq!(define(&name), state.code(), "{name}");
+    }
+    for state in SessionState::ALL {
+        let name = format!("LP_SESSION_{}", state.as_str().to_ascii_uppercase());
+        assert_eq!(define(&name), state.code(), "{name}");
+    }
+    for (callbacks, events) in [
+        ("typedef struct lp_publisher_callbacks", PUBLISHER_EVENT_NAMES),
+        ("typedef struct lp_session_callbacks", SESSION_EVENT_NAMES),
+    ] {
+        let declared: BTreeSet<String> = block(&header, callbacks, "}")
+            .iter()
+            .filter_map(|l| l.trim().strip_prefix("void (*on_"))
+            .filter_map(|l| l.split(')').next())
+            .map(|n| n.to_owned())
+            .collect();
+        assert_eq!(
+            declared,
+            set(events.iter().map(|e| snake_case(e))),
+            "{callbacks}"
+        );
+    }
+}
