@@ -33,6 +33,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::convert::pushed_frame_to_i420;
 use super::queue::PopError;
 use super::resample::Resampler;
 use super::source::Emitter;
@@ -407,8 +408,7 @@ impl Clock {
 
 /// The entry point of a custom video source.
 pub(crate) struct VideoInput {
-    width: u32,
-    height: u32,
+    resolution: Resolution,
     period_us: u64,
     intake: Arc<FrameQueue<VideoFrame>>,
     state: Mutex<VideoState>,
@@ -456,10 +456,10 @@ impl VideoInput {
             ts
         };
         let frame = VideoFrame {
-            width: self.width,
-            height: self.height,
+            width: self.resolution.width,
+            height: self.resolution.height,
             timestamp_us,
-            data: to_i420(frame, self.width, self.height).into(),
+            data: pushed_frame_to_i420(frame, self.resolution).into(),
         };
         lock(&self.state).latest = Some(frame.clone());
         self.intake.push(frame);
@@ -552,8 +552,7 @@ impl AudioInput {
 pub(crate) fn video(resolution: Resolution, frame_rate: u32) -> Result<Source<VideoFrame>> {
     let intake = Arc::new(FrameQueue::new(2));
     let input = Arc::new(VideoInput {
-        width: resolution.width,
-        height: resolution.height,
+        resolution,
         period_us: 1_000_000 / u64::from(frame_rate.max(1)),
         intake: intake.clone(),
         state: Mutex::new(VideoState {
@@ -655,231 +654,13 @@ pub(crate) fn audio_input(source: &Source<AudioFrame>) -> Option<Arc<AudioInput>
     source.input::<AudioInput>()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pixels
-
-/// One plane: bytes, bytes per row, size in samples.
-#[derive(Clone, Copy)]
-struct Plane<'a> {
-    data: &'a [u8],
-    stride: usize,
-    width: usize,
-    height: usize,
-}
-
-/// The frame as packed I420 of `width`x`height` (even sides).
-fn to_i420(frame: &VideoFrameRef<'_>, width: u32, height: u32) -> Vec<u8> {
-    let (dw, dh) = (width as usize, height as usize);
-    let mut out = vec![0u8; VideoFrame::i420_len(width, height)];
-    let (dst_y, chroma) = out.split_at_mut(dw * dh);
-    let (dst_u, dst_v) = chroma.split_at_mut((dw / 2) * (dh / 2));
-    let (sw, sh) = (frame.width as usize, frame.height as usize);
-    let converted;
-    let [y, u, v] = match frame.format {
-        VideoFormat::I420 => {
-            let plane = |i: usize, w, h| Plane {
-                data: frame.planes[i],
-                stride: frame.strides[i],
-                width: w,
-                height: h,
-            };
-            [
-                plane(0, sw, sh),
-                plane(1, sw / 2, sh / 2),
-                plane(2, sw / 2, sh / 2),
-            ]
-        }
-        VideoFormat::Rgba if (sw, sh) == (dw, dh) => {
-            rgba_to_yuv(
-                frame.planes[0],
-                frame.strides[0],
-                sw,
-                sh,
-                [dst_y, dst_u, dst_v],
-            );
-            return out;
-        }
-        VideoFormat::Rgba => {
-            let (cw, ch) = (sw.div_ceil(2), sh.div_ceil(2));
-            let mut planes = [vec![0u8; sw * sh], vec![0u8; cw * ch], vec![0u8; cw * ch]];
-            {
-                let [y, u, v] = &mut planes;
-                rgba_to_yuv(frame.planes[0], frame.strides[0], sw, sh, [y, u, v]);
-            }
-            converted = planes;
-            let plane = |i: usize, w, h| Plane {
-                data: &converted[i],
-                stride: w,
-                width: w,
-                height: h,
-            };
-            [plane(0, sw, sh), plane(1, cw, ch), plane(2, cw, ch)]
-        }
-    };
-    scale(y, dst_y, dw, dh);
-    scale(u, dst_u, dw / 2, dh / 2);
-    scale(v, dst_v, dw / 2, dh / 2);
-    out
-}
-
-/// BT.601 limited range ("studio swing"), as video codecs expect: Y 16..235, U/V 16..240.
-fn luma(r: i32, g: i32, b: i32) -> u8 {
-    (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8
-}
-
-fn chroma(r: i32, g: i32, b: i32) -> (u8, u8) {
-    let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
-    let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
-    (u as u8, v as u8)
-}
-
-/// Converts RGBA of `w`x`h` into tightly packed planes: Y of `w`x`h`, U and V of
-/// ceil(w/2) x ceil(h/2), each chroma sample from the mean colour of its (up to) 2x2 pixels.
-fn rgba_to_yuv(src: &[u8], stride: usize, w: usize, h: usize, [y, u, v]: [&mut [u8]; 3]) {
-    let cw = w.div_ceil(2);
-    for row in 0..h {
-        let line = &src[row * stride..row * stride + w * 4];
-        for (x, px) in line.chunks_exact(4).enumerate() {
-            y[row * w + x] = luma(px[0].into(), px[1].into(), px[2].into());
-        }
-    }
-    for cy in 0..h.div_ceil(2) {
-        let rows = 2 * cy..(2 * cy + 2).min(h);
-        for cx in 0..cw {
-            let cols = 2 * cx..(2 * cx + 2).min(w);
-            let (mut r, mut g, mut b, mut n) = (0i32, 0i32, 0i32, 0i32);
-            for row in rows.clone() {
-                for col in cols.clone() {
-                    let p = row * stride + col * 4;
-                    r += i32::from(src[p]);
-                    g += i32::from(src[p + 1]);
-                    b += i32::from(src[p + 2]);
-                    n += 1;
-                }
-            }
-            let (cu, cv) = chroma((r + n / 2) / n, (g + n / 2) / n, (b + n / 2) / n);
-            u[cy * cw + cx] = cu;
-            v[cy * cw + cx] = cv;
-        }
-    }
-}
-
-/// Where destination sample `i` of `dst` falls in a source of `src` samples, centres
-/// aligned: the source index and the weight of the next one, in 1/256.
-fn source_position(i: usize, src: usize, dst: usize) -> (usize, u32) {
-    let pos = ((2 * i as u64 + 1) * src as u64 * 256 / (2 * dst as u64)) as i64 - 128;
-    let pos = pos.clamp(0, (src as i64 - 1) * 256);
-    ((pos >> 8) as usize, (pos & 255) as u32)
-}
-
-/// Scales a plane into tightly packed `dw`x`dh` bytes: a copy at the same size, bilinear
-/// otherwise.
-fn scale(src: Plane<'_>, dst: &mut [u8], dw: usize, dh: usize) {
-    if (src.width, src.height) == (dw, dh) {
-        for (row, out) in dst.chunks_exact_mut(dw).enumerate() {
-            out.copy_from_slice(&src.data[row * src.stride..row * src.stride + dw]);
-        }
-        return;
-    }
-    let columns: Vec<(usize, usize, u32)> = (0..dw)
-        .map(|x| {
-            let (x0, fx) = source_position(x, src.width, dw);
-            (x0, (x0 + 1).min(src.width - 1), fx)
-        })
-        .collect();
-    for (row, out) in dst.chunks_exact_mut(dw).enumerate() {
-        let (y0, fy) = source_position(row, src.height, dh);
-        let y1 = (y0 + 1).min(src.height - 1);
-        let top = &src.data[y0 * src.stride..];
-        let bottom = &src.data[y1 * src.stride..];
-        for (px, &(x0, x1, fx)) in out.iter_mut().zip(&columns) {
-            let upper = u32::from(top[x0]) * (256 - fx) + u32::from(top[x1]) * fx;
-            let lower = u32::from(bottom[x0]) * (256 - fx) + u32::from(bottom[x1]) * fx;
-            *px = ((upper * (256 - fy) + lower * fy + (1 << 15)) >> 16) as u8;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
-    fn rgba(w: usize, h: usize, color: [u8; 3]) -> Vec<u8> {
-        (0..w * h)
-            .flat_map(|_| [color[0], color[1], color[2], 255])
-            .collect()
-    }
-
     fn field_of(e: &Error) -> &str {
         e.message.split(':').next().unwrap()
-    }
-
-    #[test]
-    fn bt601_of_primaries_and_greys() {
-        assert_eq!(luma(0, 0, 0), 16);
-        assert_eq!(luma(255, 255, 255), 235);
-        assert_eq!(chroma(255, 255, 255), (128, 128));
-        assert_eq!((luma(255, 0, 0), chroma(255, 0, 0)), (82, (90, 240)));
-        assert_eq!((luma(0, 255, 0), chroma(0, 255, 0)), (144, (54, 34)));
-        assert_eq!((luma(0, 0, 255), chroma(0, 0, 255)), (41, (240, 110)));
-    }
-
-    #[test]
-    fn rgba_converts_and_scales_to_the_publisher_size() {
-        for (w, h) in [(64, 48), (33, 17), (640, 480)] {
-            let pixels = rgba(w, h, [255, 0, 0]);
-            let frame = VideoFrameRef::packed(VideoFormat::Rgba, w as u32, h as u32, &pixels, None)
-                .unwrap();
-            let out = to_i420(&frame, 64, 48);
-            assert_eq!(out.len(), VideoFrame::i420_len(64, 48));
-            let (y, chroma) = out.split_at(64 * 48);
-            let (u, v) = chroma.split_at(32 * 24);
-            assert!(y.iter().all(|&p| p == 82), "{w}x{h}");
-            assert!(u.iter().all(|&p| p == 90) && v.iter().all(|&p| p == 240));
-        }
-    }
-
-    #[test]
-    fn i420_with_strides_is_copied_without_padding() {
-        // 4x2 with rows padded to 8 (Y) and 4 (U, V) bytes.
-        let y = [1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0];
-        let (u, v) = ([9, 10, 0, 0], [11, 12, 0, 0]);
-        let frame = VideoFrameRef {
-            format: VideoFormat::I420,
-            width: 4,
-            height: 2,
-            planes: [&y, &u, &v],
-            strides: [8, 4, 4],
-            timestamp_us: None,
-        };
-        frame.check().unwrap();
-        assert_eq!(
-            to_i420(&frame, 4, 2),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
-        );
-    }
-
-    #[test]
-    fn bilinear_scaling_keeps_flat_areas_and_interpolates_edges() {
-        let src = [0u8, 0, 255, 255];
-        let plane = Plane {
-            data: &src,
-            stride: 4,
-            width: 4,
-            height: 1,
-        };
-        let mut wide = [0u8; 8];
-        scale(plane, &mut wide, 8, 1);
-        assert_eq!(&wide[..3], &[0, 0, 0]);
-        assert_eq!(&wide[5..], &[255, 255, 255]);
-        assert!(
-            wide[3] > 0 && wide[3] < wide[4] && wide[4] < 255,
-            "{wide:?}"
-        );
-        let mut narrow = [0u8; 2];
-        scale(plane, &mut narrow, 2, 1);
-        assert_eq!(narrow, [0, 255]);
     }
 
     #[test]

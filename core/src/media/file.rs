@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::scale::{Crop, PlaneScaler};
+use super::scale::{Fit, I420Scaler};
 use super::{AudioFrame, MediaKind, Source, VideoFrame, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::settings::Resolution;
@@ -56,7 +56,15 @@ pub(crate) fn video(
         if header.mono { "mono" } else { "4:2:0" },
         header.fps()
     );
-    let scaler = FrameScaler::new(&header, resolution);
+    let scaler = I420Scaler::new(header.width, header.height, resolution, Fit::CropToAspect);
+    let mono = header.mono;
+    let to_i420 = move |frame: &[u8]| {
+        if mono {
+            scaler.scale_grey(frame)
+        } else {
+            scaler.scale_packed(frame)
+        }
+    };
     let owned_path = path.to_owned();
     Source::spawn(
         MediaKind::Video,
@@ -74,7 +82,7 @@ pub(crate) fn video(
                     width: resolution.width,
                     height: resolution.height,
                     timestamp_us: due.duration_since(start).as_micros() as u64,
-                    data: scaler.convert(&reader.frame).into(),
+                    data: to_i420(&reader.frame).into(),
                 });
                 index += 1;
                 // After a long stall (a suspended machine), restart the clock rather than burst.
@@ -470,72 +478,6 @@ impl<R: BufRead + Seek> Y4mReader<R> {
             Next::End => Err("it no longer holds a frame".into()),
             Next::Stop(why) => Err(format!("it no longer holds a whole frame: {why}")),
         }
-    }
-}
-
-/// Turns a file's frames into I420 frames of the publisher's resolution.
-struct FrameScaler {
-    header: Y4mHeader,
-    out: Resolution,
-    /// `None` when the file is of the requested size.
-    planes: Option<(PlaneScaler, PlaneScaler)>,
-}
-
-impl FrameScaler {
-    fn new(header: &Y4mHeader, out: Resolution) -> Self {
-        let same = header.width == out.width && header.height == out.height;
-        let planes = (!same).then(|| {
-            let crop = Crop::centred(header.width, header.height, out);
-            let (cw, ch) = header.chroma_size();
-            let half = crop.halved();
-            (
-                PlaneScaler::new(
-                    (header.width as usize, header.height as usize),
-                    crop,
-                    (out.width as usize, out.height as usize),
-                ),
-                PlaneScaler::new(
-                    (cw, ch),
-                    half,
-                    (out.width as usize / 2, out.height as usize / 2),
-                ),
-            )
-        });
-        FrameScaler {
-            header: header.clone(),
-            out,
-            planes,
-        }
-    }
-
-    /// The I420 planes for one frame of the file (`frame` holds `frame_len` bytes).
-    fn convert(&self, frame: &[u8]) -> Vec<u8> {
-        let luma_out = self.out.width as usize * self.out.height as usize;
-        let mut data = vec![128u8; VideoFrame::i420_len(self.out.width, self.out.height)];
-        let luma_in = self.header.width as usize * self.header.height as usize;
-        let (y_in, chroma_in) = frame.split_at(luma_in.min(frame.len()));
-        let (y_out, chroma_out) = data.split_at_mut(luma_out);
-        match &self.planes {
-            None => {
-                let n = y_in.len().min(y_out.len());
-                y_out[..n].copy_from_slice(&y_in[..n]);
-                if !self.header.mono {
-                    let n = chroma_in.len().min(chroma_out.len());
-                    chroma_out[..n].copy_from_slice(&chroma_in[..n]);
-                }
-            }
-            Some((luma, chroma)) => {
-                luma.scale(y_in, y_out);
-                if !self.header.mono {
-                    let (cw, ch) = self.header.chroma_size();
-                    let (u_in, v_in) = chroma_in.split_at((cw * ch).min(chroma_in.len()));
-                    let (u_out, v_out) = chroma_out.split_at_mut(luma_out / 4);
-                    chroma.scale(u_in, u_out);
-                    chroma.scale(v_in, v_out);
-                }
-            }
-        }
-        data
     }
 }
 
@@ -1151,9 +1093,15 @@ mod tests {
             }
             if let Ok(mut reader) = Y4mReader::new(Cursor::new(bytes.clone()), 30) {
                 if reader.read_frame().unwrap() == Next::Frame {
-                    let scaler = FrameScaler::new(&reader.header, res(16, 16));
+                    let header = &reader.header;
+                    let scaler = I420Scaler::new(
+                        header.width,
+                        header.height,
+                        res(16, 16),
+                        Fit::CropToAspect,
+                    );
                     for _ in 0..4 {
-                        scaler.convert(&reader.frame);
+                        scaler.scale_packed(&reader.frame);
                         if reader.advance_looping().is_err() {
                             break;
                         }
@@ -1171,62 +1119,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn scaling_crops_to_the_requested_aspect_and_keeps_flat_colours() {
-        // 8x4 (2:1) whose left and right quarters are dark and middle bright, to 4x4 (1:1):
-        // the crop keeps the centre 4x4, the bright part.
-        let header = Y4mHeader {
-            width: 8,
-            height: 4,
-            rate: (30, 1),
-            mono: false,
-        };
-        let mut frame = Vec::new();
-        for _ in 0..4 {
-            frame.extend([16, 16, 200, 200, 200, 200, 16, 16]);
-        }
-        frame.extend([90u8; 8]); // U 4x2
-        frame.extend([160u8; 8]); // V 4x2
-        let out = FrameScaler::new(&header, res(4, 4)).convert(&frame);
-        assert_eq!(out.len(), 4 * 4 * 3 / 2);
-        assert!(out[..16].iter().all(|&y| y == 200), "{:?}", &out[..16]);
-        assert_eq!(&out[16..20], [90; 4]);
-        assert_eq!(&out[20..24], [160; 4]);
-
-        // Up and down in size, flat planes stay flat and sizes are the requested ones.
-        let header = Y4mHeader {
-            width: 31,
-            height: 17,
-            rate: (30, 1),
-            mono: false,
-        };
-        let mut frame = vec![77u8; 31 * 17];
-        frame.extend(vec![33u8; 16 * 9]);
-        frame.extend(vec![222u8; 16 * 9]);
-        for size in [res(64, 48), res(16, 16), res(30, 16)] {
-            let out = FrameScaler::new(&header, size).convert(&frame);
-            let luma = (size.width * size.height) as usize;
-            assert_eq!(out.len(), luma * 3 / 2);
-            assert!(out[..luma].iter().all(|&y| y == 77));
-            assert!(out[luma..luma + luma / 4].iter().all(|&u| u == 33));
-            assert!(out[luma + luma / 4..].iter().all(|&v| v == 222));
-        }
-
-        // A 2:1 upscale of a ramp interpolates between neighbours.
-        let header = Y4mHeader {
-            width: 2,
-            height: 2,
-            rate: (30, 1),
-            mono: true,
-        };
-        let out = FrameScaler::new(&header, res(4, 2)).convert(&[0, 200, 0, 200]);
-        assert_eq!(&out[..4], [0, 50, 150, 200]);
-        assert!(
-            out[8..].iter().all(|&c| c == 128),
-            "mono has neutral chroma"
-        );
     }
 
     #[test]

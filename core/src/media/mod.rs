@@ -5,6 +5,7 @@
 //! frames, it never builds up latency or memory.
 
 mod camera;
+mod convert;
 pub mod custom;
 pub mod encoder;
 mod file;
