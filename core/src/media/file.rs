@@ -25,8 +25,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::resample::Resampler;
 use super::scale::{Fit, I420Scaler};
-use super::{AudioFrame, MediaKind, Source, VideoFrame, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE};
+use super::{AudioFrame, MediaKind, Source, VideoFrame, AUDIO_FRAME_MS, AUDIO_FRAME_SAMPLES};
 use crate::error::{Error, ErrorCode, Result};
 use crate::settings::Resolution;
 
@@ -111,15 +112,15 @@ pub(crate) fn audio(path: &Path) -> Result<Source<AudioFrame>> {
         info.format,
         info.frames
     );
-    let mut reader = WavReader::new(input, info.clone()).map_err(|e| fail(e.to_string()))?;
+    let reader = WavReader::new(input, info.clone()).map_err(|e| fail(e.to_string()))?;
     let owned_path = path.to_owned();
     Source::spawn(
         MediaKind::Audio,
         format!("file:{}", path.display()),
         move |out| {
             let channels = info.channels;
-            let period = Duration::from_millis(u64::from(super::AUDIO_FRAME_MS));
-            let mut resampler = Resampler::new(info.rate, AUDIO_SAMPLE_RATE);
+            let period = Duration::from_millis(u64::from(AUDIO_FRAME_MS));
+            let mut frames = WavFrames::new(reader);
             let start = Instant::now();
             let mut index: u64 = 0;
             loop {
@@ -127,13 +128,9 @@ pub(crate) fn audio(path: &Path) -> Result<Source<AudioFrame>> {
                 if !out.sleep_until(due) {
                     return Ok(());
                 }
-                let mut samples = Vec::with_capacity(AUDIO_FRAME_SAMPLES * channels as usize);
-                for _ in 0..AUDIO_FRAME_SAMPLES {
-                    let frame = resampler.next(&mut || reader.next()).map_err(|e| {
-                        invalid("audio_source", &owned_path, format!("cannot read it: {e}"))
-                    })?;
-                    samples.extend(frame[..channels as usize].iter().map(|&x| to_i16(x)));
-                }
+                let samples = frames.next_frame().map_err(|e| {
+                    invalid("audio_source", &owned_path, format!("cannot read it: {e}"))
+                })?;
                 out.emit(AudioFrame {
                     channels,
                     timestamp_us: due.duration_since(start).as_micros() as u64,
@@ -700,8 +697,8 @@ impl<R: Read + Seek> WavReader<R> {
         })
     }
 
-    /// The next sample frame: `[left, right]`, or `[mono, mono]`, each in -1..=1.
-    fn next(&mut self) -> io::Result<[f32; 2]> {
+    /// The next sample frame: `[left, right]`, or `[mono, mono]`, as 16-bit PCM.
+    fn next(&mut self) -> io::Result<[i16; 2]> {
         let size = self.info.format.bytes() * self.info.channels as usize;
         let mut bytes = [0u8; 8];
         for _ in 0..2 {
@@ -711,27 +708,18 @@ impl<R: Read + Seek> WavReader<R> {
             }
             if read_full(&mut self.input, &mut bytes[..size])? == size {
                 self.position += 1;
-                let mut frame = [0f32; 2];
+                let mut frame = [0i16; 2];
                 for (c, out) in frame.iter_mut().enumerate() {
                     let c = c.min(self.info.channels as usize - 1);
                     let at = c * self.info.format.bytes();
                     *out = match self.info.format {
-                        SampleFormat::I16 => {
-                            f32::from(i16::from_le_bytes([bytes[at], bytes[at + 1]])) / 32768.0
-                        }
-                        SampleFormat::F32 => {
-                            let x = f32::from_le_bytes([
-                                bytes[at],
-                                bytes[at + 1],
-                                bytes[at + 2],
-                                bytes[at + 3],
-                            ]);
-                            if x.is_finite() {
-                                x.clamp(-1.0, 1.0)
-                            } else {
-                                0.0
-                            }
-                        }
+                        SampleFormat::I16 => i16::from_le_bytes([bytes[at], bytes[at + 1]]),
+                        SampleFormat::F32 => float_to_i16(f32::from_le_bytes([
+                            bytes[at],
+                            bytes[at + 1],
+                            bytes[at + 2],
+                            bytes[at + 3],
+                        ])),
                     };
                 }
                 return Ok(frame);
@@ -749,56 +737,51 @@ impl<R: Read + Seek> WavReader<R> {
     }
 }
 
-/// A float sample in -1..=1 as 16-bit PCM.
-fn to_i16(x: f32) -> i16 {
-    (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16
+/// A float sample, full scale ±1.0, as 16-bit PCM: beyond full scale is clipped, NaN and
+/// infinities are silence.
+fn float_to_i16(x: f32) -> i16 {
+    if x.is_finite() {
+        (x.clamp(-1.0, 1.0) * 32767.0).round() as i16
+    } else {
+        0
+    }
 }
 
-/// Linear-interpolation resampler over a never-ending stream of stereo (or duplicated mono)
-/// sample frames.
-pub(crate) struct Resampler {
-    /// Input frames per output frame.
-    step: f64,
-    /// Position between `a` and `b`, 0..1.
-    t: f64,
-    a: [f32; 2],
-    b: [f32; 2],
-    primed: bool,
+/// A WAV file's samples, looping, as the library's 10 ms frames of 48 kHz.
+struct WavFrames<R> {
+    reader: WavReader<R>,
+    resampler: Resampler,
+    /// Samples of one read of the file, interleaved (kept to reuse the allocation).
+    input: Vec<i16>,
+    /// 48 kHz samples not yet handed out.
+    pending: Vec<i16>,
 }
 
-impl Resampler {
-    pub fn new(from_rate: u32, to_rate: u32) -> Self {
-        Resampler {
-            step: f64::from(from_rate.max(1)) / f64::from(to_rate.max(1)),
-            t: 0.0,
-            a: [0.0; 2],
-            b: [0.0; 2],
-            primed: false,
+impl<R: Read + Seek> WavFrames<R> {
+    fn new(reader: WavReader<R>) -> Self {
+        WavFrames {
+            resampler: Resampler::new(reader.info.rate, reader.info.channels),
+            reader,
+            input: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
-    /// The next output frame, pulling input frames from `input` as needed.
-    pub fn next<E>(
-        &mut self,
-        input: &mut impl FnMut() -> std::result::Result<[f32; 2], E>,
-    ) -> std::result::Result<[f32; 2], E> {
-        if !self.primed {
-            self.a = input()?;
-            self.b = input()?;
-            self.primed = true;
+    /// The next frame: `AUDIO_FRAME_SAMPLES` samples per channel, interleaved.
+    fn next_frame(&mut self) -> io::Result<Vec<i16>> {
+        let channels = usize::from(self.reader.info.channels);
+        let wanted = AUDIO_FRAME_SAMPLES * channels;
+        // About a frame's worth of the file a read.
+        let per_read = (self.reader.info.rate / (1000 / AUDIO_FRAME_MS)).max(1);
+        while self.pending.len() < wanted {
+            self.input.clear();
+            for _ in 0..per_read {
+                let frame = self.reader.next()?;
+                self.input.extend_from_slice(&frame[..channels]);
+            }
+            self.resampler.process(&self.input, &mut self.pending);
         }
-        let t = self.t as f32;
-        let out = [
-            self.a[0] + (self.b[0] - self.a[0]) * t,
-            self.a[1] + (self.b[1] - self.a[1]) * t,
-        ];
-        self.t += self.step;
-        while self.t >= 1.0 {
-            self.t -= 1.0;
-            self.a = self.b;
-            self.b = input()?;
-        }
-        Ok(out)
+        Ok(self.pending.drain(..wanted).collect())
     }
 }
 
@@ -1110,10 +1093,10 @@ mod tests {
             }
             let len = bytes.len() as u64;
             if let Ok(info) = parse_wav(&mut Cursor::new(bytes.clone()), len) {
-                let mut reader = WavReader::new(Cursor::new(bytes), info).unwrap();
-                let mut resampler = Resampler::new(reader.info.rate, AUDIO_SAMPLE_RATE);
-                for _ in 0..20 {
-                    if resampler.next(&mut || reader.next()).is_err() {
+                let reader = WavReader::new(Cursor::new(bytes), info).unwrap();
+                let mut frames = WavFrames::new(reader);
+                for _ in 0..3 {
+                    if frames.next_frame().is_err() {
                         break;
                     }
                 }
@@ -1268,63 +1251,6 @@ mod tests {
             "{}",
             e.message
         );
-    }
-
-    #[test]
-    fn resampler_passes_48k_through_and_interpolates_other_rates() {
-        let ramp = || {
-            let mut n = 0f32;
-            move || -> std::result::Result<[f32; 2], ()> {
-                n += 1.0;
-                Ok([n, -n])
-            }
-        };
-        let mut same = Resampler::new(48_000, 48_000);
-        let mut input = ramp();
-        let out: Vec<f32> = (0..5).map(|_| same.next(&mut input).unwrap()[0]).collect();
-        assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 5.0]);
-
-        let mut up = Resampler::new(24_000, 48_000);
-        let mut input = ramp();
-        let out: Vec<[f32; 2]> = (0..5).map(|_| up.next(&mut input).unwrap()).collect();
-        assert_eq!(
-            out,
-            [
-                [1.0, -1.0],
-                [1.5, -1.5],
-                [2.0, -2.0],
-                [2.5, -2.5],
-                [3.0, -3.0]
-            ]
-        );
-
-        let mut down = Resampler::new(96_000, 48_000);
-        let mut input = ramp();
-        let out: Vec<f32> = (0..4).map(|_| down.next(&mut input).unwrap()[0]).collect();
-        assert_eq!(out, [1.0, 3.0, 5.0, 7.0]);
-    }
-
-    #[test]
-    fn resampling_44k1_keeps_pitch_and_duration() {
-        // One second of a 1 kHz sine at 44.1 kHz becomes 48000 samples with 2000 zero crossings.
-        let mut n = 0u32;
-        let mut input = || -> std::result::Result<[f32; 2], ()> {
-            let x = (std::f32::consts::TAU * 1000.0 * n as f32 / 44_100.0).sin();
-            n += 1;
-            Ok([x, x])
-        };
-        let mut resampler = Resampler::new(44_100, 48_000);
-        let out: Vec<f32> = (0..48_000)
-            .map(|_| resampler.next(&mut input).unwrap()[0])
-            .collect();
-        assert!((44_099..=44_102).contains(&n), "{n} input samples used");
-        let crossings = out
-            .windows(2)
-            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-            .count();
-        assert!((1998..=2001).contains(&crossings), "{crossings}");
-        let peak = out.iter().fold(0f32, |m, &x| m.max(x.abs()));
-        assert!((0.99..=1.0).contains(&peak), "{peak}");
     }
 
     #[test]
