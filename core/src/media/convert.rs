@@ -2,7 +2,7 @@
 //! (limited range), the camera layouts (YUYV, NV12, grey) by moving samples, and a host-pushed
 //! frame of any layout and size into an I420 frame of the publisher's size.
 
-use super::custom::{VideoFormat, VideoFrameRef};
+use super::frame::{VideoFormat, VideoFrameRef};
 use super::scale::{Fit, I420Scaler, Plane};
 use super::VideoFrame;
 use crate::settings::Resolution;
