@@ -21,7 +21,7 @@ fn chroma(r: i32, g: i32, b: i32) -> (u8, u8) {
 /// Packed RGB (`bytes_per_pixel` 3) or RGBA (4; alpha is ignored) of `w`×`h`, rows of `stride`
 /// bytes, into tightly packed planes: Y of `w`×`h`, U and V of ceil(w/2)×ceil(h/2), each
 /// chroma sample from the mean colour of its (up to) 2×2 pixels.
-pub(crate) fn rgb_to_yuv(
+fn rgb_to_yuv(
     src: &[u8],
     bytes_per_pixel: usize,
     stride: usize,
@@ -57,7 +57,7 @@ pub(crate) fn rgb_to_yuv(
 }
 
 /// An I420 frame of `w`×`h` (even) with every sample `fill`.
-fn i420_planes(w: usize, h: usize, fill: u8) -> Vec<u8> {
+fn i420_frame(w: usize, h: usize, fill: u8) -> Vec<u8> {
     vec![fill; VideoFrame::i420_len(w as u32, h as u32)]
 }
 
@@ -75,7 +75,7 @@ pub(crate) fn rgb_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<
     if w * 3 > stride || src.len() < stride * h {
         return None;
     }
-    let mut out = i420_planes(w, h, 0);
+    let mut out = i420_frame(w, h, 0);
     rgb_to_yuv(src, 3, stride, (w, h), split_planes(&mut out, w, h));
     Some(out)
 }
@@ -87,7 +87,7 @@ pub(crate) fn yuyv_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option
     if src.len() < stride * h || w > stride_px as usize {
         return None;
     }
-    let mut out = i420_planes(w, h, 0);
+    let mut out = i420_frame(w, h, 0);
     let [y, u, v] = split_planes(&mut out, w, h);
     for row in 0..h {
         let line = &src[row * stride..row * stride + w * 2];
@@ -113,7 +113,7 @@ pub(crate) fn nv12_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option
     if w > stride || src.len() < stride * h + stride * (h / 2) {
         return None;
     }
-    let mut out = i420_planes(w, h, 0);
+    let mut out = i420_frame(w, h, 0);
     let [y, u, v] = split_planes(&mut out, w, h);
     copy_rows(src, stride, w, h, y);
     let uv = &src[stride * h..];
@@ -133,7 +133,7 @@ pub(crate) fn grey_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option
     if w > stride || src.len() < stride * h {
         return None;
     }
-    let mut out = i420_planes(w, h, 128);
+    let mut out = i420_frame(w, h, 128);
     copy_rows(src, stride, w, h, &mut out[..w * h]);
     Some(out)
 }
@@ -160,7 +160,7 @@ pub(crate) fn pushed_frame_to_i420(frame: &VideoFrameRef<'_>, out: Resolution) -
         }
         // At the publisher's size, straight into the frame.
         VideoFormat::Rgba if (frame.width, frame.height) == (out.width, out.height) => {
-            let mut i420 = i420_planes(sw, sh, 0);
+            let mut i420 = i420_frame(sw, sh, 0);
             let planes = split_planes(&mut i420, sw, sh);
             rgb_to_yuv(frame.planes[0], 4, frame.strides[0], (sw, sh), planes);
             i420
