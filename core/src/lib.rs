@@ -35,7 +35,7 @@ pub mod settings;
 pub use devices::{get_devices, Device, DeviceKind};
 pub use error::{Error, ErrorCode, Reason, Result};
 pub use logging::{set_log_sink, LogLevel, LogRecord};
-pub use media::custom::{AudioFrameRef, AudioSamples, VideoFormat, VideoFrameRef};
+pub use media::frame::{AudioFrameRef, AudioSamples, VideoFormat, VideoFrameRef};
 pub use publisher::{
     init_publisher, Publisher, PublisherEvent, PublisherState, PublisherStats,
     PUBLISHER_EVENT_NAMES,

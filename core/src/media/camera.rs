@@ -5,15 +5,16 @@
 //! publisher's resolution. The camera object lives on the source's thread from open to close.
 //!
 //! No test machine has a camera (no /dev/video*, and v4l2loopback needs a kernel module), so
-//! the parts that do not need one — mode choice, pixel conversion, error mapping — are unit
-//! tested here, and the capture loop is exercised only where a camera exists.
+//! the parts that do not need one — mode choice and error mapping here, pixel conversion in
+//! `convert` — are unit tested, and the capture loop is exercised only where a camera exists.
 
 use std::time::{Duration, Instant};
 
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 
-use super::scale::I420Scaler;
+use super::convert::{grey_to_i420, nv12_to_i420, rgb_to_i420, yuyv_to_i420};
+use super::scale::{Fit, I420Scaler};
 use super::source::Emitter;
 use super::{MediaKind, Source, VideoFrame};
 use crate::error::{Error, ErrorCode, Result};
@@ -117,7 +118,7 @@ impl Capture {
             let i420 = match buffer.source_frame_format() {
                 FrameFormat::YUYV => yuyv_to_i420(buffer.buffer(), size.width(), w, h),
                 FrameFormat::NV12 => nv12_to_i420(buffer.buffer(), size.width(), w, h),
-                FrameFormat::GRAY => gray_to_i420(buffer.buffer(), size.width(), w, h),
+                FrameFormat::GRAY => grey_to_i420(buffer.buffer(), size.width(), w, h),
                 _ => buffer
                     .decode_image::<RgbFormat>()
                     .ok()
@@ -128,10 +129,10 @@ impl Capture {
                 continue;
             };
             if self.scaler.as_ref().map(I420Scaler::source_size) != Some((w, h)) {
-                self.scaler = Some(I420Scaler::new(w, h, self.output));
+                self.scaler = Some(I420Scaler::new(w, h, self.output, Fit::CropToAspect));
             }
             let data = match &self.scaler {
-                Some(scaler) => scaler.scale(&i420),
+                Some(scaler) => scaler.scale_packed(&i420),
                 None => i420,
             };
             emitter.emit(VideoFrame {
@@ -240,107 +241,6 @@ fn open_error(label: &str, detail: &str) -> Error {
     )
 }
 
-/// YUYV (4:2:2 packed, `stride_px` pixels a row) to I420 of `w`×`h` (even), averaging the
-/// chroma of each pair of rows. `None` if the buffer is too short.
-fn yuyv_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
-    let (w, h, stride) = (w as usize, h as usize, stride_px as usize * 2);
-    if src.len() < stride * h || w > stride_px as usize {
-        return None;
-    }
-    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
-    let (y, chroma) = out.split_at_mut(w * h);
-    let (u, v) = chroma.split_at_mut(w * h / 4);
-    for row in 0..h {
-        let line = &src[row * stride..row * stride + w * 2];
-        for x in 0..w {
-            y[row * w + x] = line[x * 2];
-        }
-    }
-    for row in 0..h / 2 {
-        let (a, b) = (&src[2 * row * stride..], &src[(2 * row + 1) * stride..]);
-        for x in 0..w / 2 {
-            let at = x * 4;
-            u[row * w / 2 + x] = (u16::from(a[at + 1]) + u16::from(b[at + 1])).div_ceil(2) as u8;
-            v[row * w / 2 + x] = (u16::from(a[at + 3]) + u16::from(b[at + 3])).div_ceil(2) as u8;
-        }
-    }
-    Some(out)
-}
-
-/// NV12 (Y plane, then interleaved UV at half resolution) to I420.
-fn nv12_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
-    let (w, h, stride) = (w as usize, h as usize, stride_px as usize);
-    let full_h = h; // rows of the Y plane we read (the source may be one row taller if odd)
-    if w > stride || src.len() < stride * full_h + stride * (h / 2) {
-        return None;
-    }
-    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
-    let (y, chroma) = out.split_at_mut(w * h);
-    let (u, v) = chroma.split_at_mut(w * h / 4);
-    for row in 0..h {
-        y[row * w..(row + 1) * w].copy_from_slice(&src[row * stride..row * stride + w]);
-    }
-    let uv = &src[stride * full_h..];
-    for row in 0..h / 2 {
-        for x in 0..w / 2 {
-            u[row * w / 2 + x] = uv[row * stride + 2 * x];
-            v[row * w / 2 + x] = uv[row * stride + 2 * x + 1];
-        }
-    }
-    Some(out)
-}
-
-/// Grey (luma only) to I420 with neutral chroma.
-fn gray_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
-    let (w, h, stride) = (w as usize, h as usize, stride_px as usize);
-    if w > stride || src.len() < stride * h {
-        return None;
-    }
-    let mut out = vec![128u8; VideoFrame::i420_len(w as u32, h as u32)];
-    for row in 0..h {
-        out[row * w..(row + 1) * w].copy_from_slice(&src[row * stride..row * stride + w]);
-    }
-    Some(out)
-}
-
-/// Packed RGB (as nokhwa decodes MJPEG) to I420, BT.601 limited range.
-fn rgb_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<Vec<u8>> {
-    let (w, h, stride) = (w as usize, h as usize, stride_px as usize * 3);
-    if src.len() < stride * h {
-        return None;
-    }
-    let mut out = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
-    let (y, chroma) = out.split_at_mut(w * h);
-    let (u, v) = chroma.split_at_mut(w * h / 4);
-    let px = |row: usize, x: usize| {
-        let at = row * stride + x * 3;
-        (
-            i32::from(src[at]),
-            i32::from(src[at + 1]),
-            i32::from(src[at + 2]),
-        )
-    };
-    for row in 0..h {
-        for x in 0..w {
-            let (r, g, b) = px(row, x);
-            y[row * w + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
-        }
-    }
-    for row in 0..h / 2 {
-        for x in 0..w / 2 {
-            let (mut r, mut g, mut b) = (0, 0, 0);
-            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let (pr, pg, pb) = px(2 * row + dy, 2 * x + dx);
-                (r, g, b) = (r + pr, g + pg, b + pb);
-            }
-            let (r, g, b) = (r / 4, g / 4, b / 4);
-            u[row * w / 2 + x] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
-            v[row * w / 2 + x] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,37 +295,5 @@ mod tests {
         assert_eq!(gone.code, ErrorCode::DeviceNotFound);
         let other = open_error("cam", "Invalid argument");
         assert_eq!(other.code, ErrorCode::HardwareUnavailable);
-    }
-
-    #[test]
-    fn packed_and_semi_planar_frames_convert_to_i420() {
-        // 4x2 YUYV: Y 10..17, U 100/104 over the two rows, V 200/204.
-        let yuyv = [
-            10, 100, 11, 200, 12, 100, 13, 200, //
-            14, 104, 15, 204, 16, 104, 17, 204,
-        ];
-        let out = yuyv_to_i420(&yuyv, 4, 4, 2).unwrap();
-        assert_eq!(&out[..8], &[10, 11, 12, 13, 14, 15, 16, 17]);
-        assert_eq!(&out[8..], &[102, 102, 202, 202]);
-        // 4x2 NV12.
-        let nv12 = [1, 2, 3, 4, 5, 6, 7, 8, 50, 60, 51, 61];
-        let out = nv12_to_i420(&nv12, 4, 4, 2).unwrap();
-        assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8, 50, 51, 60, 61]);
-        // Grey gets neutral chroma; short buffers are refused, not read past.
-        assert_eq!(
-            gray_to_i420(&[9; 8], 4, 4, 2).unwrap()[8..],
-            [128, 128, 128, 128]
-        );
-        assert!(yuyv_to_i420(&yuyv[..10], 4, 4, 2).is_none());
-        assert!(nv12_to_i420(&nv12[..9], 4, 4, 2).is_none());
-        assert!(rgb_to_i420(&[0; 5], 2, 2, 2).is_none());
-    }
-
-    #[test]
-    fn rgb_converts_with_bt601_levels() {
-        let white = rgb_to_i420(&[255; 12], 2, 2, 2).unwrap();
-        assert_eq!(white, [235, 235, 235, 235, 128, 128]);
-        let black = rgb_to_i420(&[0; 12], 2, 2, 2).unwrap();
-        assert_eq!(black, [16, 16, 16, 16, 128, 128]);
     }
 }

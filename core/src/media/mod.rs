@@ -5,9 +5,11 @@
 //! frames, it never builds up latency or memory.
 
 mod camera;
+mod convert;
 pub mod custom;
 pub mod encoder;
 mod file;
+pub mod frame;
 pub mod h264;
 pub mod level;
 mod microphone;
@@ -19,10 +21,9 @@ mod source;
 pub mod synthetic;
 pub mod vp8;
 
+pub use frame::{AudioFrame, VideoFrame};
 pub use queue::FrameQueue;
 pub use source::{Source, SourceStatus};
-
-use std::sync::Arc;
 
 use crate::devices::Device;
 use crate::error::{Error, Result};
@@ -34,66 +35,6 @@ pub const AUDIO_SAMPLE_RATE: u32 = 48_000;
 pub const AUDIO_FRAME_MS: u32 = 10;
 /// Samples per channel in one audio frame.
 pub const AUDIO_FRAME_SAMPLES: usize = (AUDIO_SAMPLE_RATE * AUDIO_FRAME_MS / 1000) as usize;
-
-/// One video frame in I420: the Y plane (`width * height` bytes), then U, then V (each
-/// `width/2 * height/2` bytes), without padding.
-#[derive(Clone, Debug)]
-pub struct VideoFrame {
-    /// Width in pixels (even).
-    pub width: u32,
-    /// Height in pixels (even).
-    pub height: u32,
-    /// Capture time on the source's clock, in microseconds from the source's start.
-    pub timestamp_us: u64,
-    /// The three planes, shared between the consumers of the frame.
-    pub data: Arc<[u8]>,
-}
-
-impl VideoFrame {
-    /// Bytes needed for an I420 frame of this size.
-    pub fn i420_len(width: u32, height: u32) -> usize {
-        let luma = width as usize * height as usize;
-        luma + 2 * (luma / 4)
-    }
-
-    /// The Y, U and V planes.
-    pub fn planes(&self) -> (&[u8], &[u8], &[u8]) {
-        let luma = self.width as usize * self.height as usize;
-        let chroma = luma / 4;
-        let (y, rest) = self.data.split_at(luma);
-        let (u, v) = rest.split_at(chroma);
-        (y, u, v)
-    }
-}
-
-/// One frame of audio: 10 ms of 16-bit PCM at 48 kHz, channels interleaved.
-#[derive(Clone, Debug)]
-pub struct AudioFrame {
-    /// Number of interleaved channels (1 or 2).
-    pub channels: u16,
-    /// Capture time on the source's clock, in microseconds from the source's start.
-    pub timestamp_us: u64,
-    /// `AUDIO_FRAME_SAMPLES * channels` samples.
-    pub samples: Arc<[i16]>,
-}
-
-impl AudioFrame {
-    /// Root-mean-square level of the frame, 0..1 (a full-scale sine is about 0.707).
-    pub fn rms_level(&self) -> f32 {
-        if self.samples.is_empty() {
-            return 0.0;
-        }
-        let sum: f64 = self
-            .samples
-            .iter()
-            .map(|&s| {
-                let x = s as f64 / i16::MAX as f64;
-                x * x
-            })
-            .sum();
-        ((sum / self.samples.len() as f64).sqrt() as f32).min(1.0)
-    }
-}
 
 /// What kind of media a source or device produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,41 +105,5 @@ fn not_available(field: &str, spec: &SourceSpec, device: Option<&Device>) -> Err
             field,
             format!("{spec:?} sources are not supported by this build yet"),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn i420_planes_split_at_the_right_offsets() {
-        let len = VideoFrame::i420_len(4, 2);
-        assert_eq!(len, 8 + 2 + 2);
-        let frame = VideoFrame {
-            width: 4,
-            height: 2,
-            timestamp_us: 0,
-            data: (0..len as u8).collect::<Vec<u8>>().into(),
-        };
-        let (y, u, v) = frame.planes();
-        assert_eq!((y.len(), u.len(), v.len()), (8, 2, 2));
-        assert_eq!((u[0], v[0]), (8, 10));
-    }
-
-    #[test]
-    fn rms_of_silence_and_full_scale() {
-        let silent = AudioFrame {
-            channels: 1,
-            timestamp_us: 0,
-            samples: vec![0i16; AUDIO_FRAME_SAMPLES].into(),
-        };
-        assert_eq!(silent.rms_level(), 0.0);
-        let loud = AudioFrame {
-            channels: 1,
-            timestamp_us: 0,
-            samples: vec![i16::MAX; AUDIO_FRAME_SAMPLES].into(),
-        };
-        assert!((loud.rms_level() - 1.0).abs() < 1e-6);
     }
 }

@@ -1,5 +1,5 @@
 //! Resampling audio to the library's 48 kHz, for sources whose rate is another (microphones in
-//! another mode, host-pushed audio).
+//! another mode, WAV files, host-pushed audio).
 
 use super::AUDIO_SAMPLE_RATE;
 
@@ -73,8 +73,57 @@ impl Resampler {
 mod tests {
     use super::*;
 
+    /// `input` resampled from `rate`, pushed `per_push` sample frames at a time.
+    fn resample(rate: u32, channels: u16, input: &[i16], per_push: usize) -> Vec<i16> {
+        let mut resampler = Resampler::new(rate, channels);
+        let mut out = Vec::new();
+        for piece in input.chunks(per_push * usize::from(channels)) {
+            resampler.process(piece, &mut out);
+        }
+        out
+    }
+
     #[test]
-    fn resampling_keeps_the_rate_and_the_waveform_across_pushes() {
+    fn passes_48k_through_and_interpolates_other_rates() {
+        let ramp: Vec<i16> = (1..=100).map(|i| i * 100).collect();
+        assert_eq!(resample(48_000, 1, &ramp, 7), ramp);
+        assert_eq!(
+            resample(24_000, 1, &ramp, 7)[..5],
+            [100, 150, 200, 250, 300]
+        );
+        assert_eq!(resample(96_000, 1, &ramp, 7)[..4], [100, 300, 500, 700]);
+        // Stereo keeps its channels apart.
+        let stereo: Vec<i16> = ramp.iter().flat_map(|&s| [s, -s]).collect();
+        assert_eq!(
+            resample(24_000, 2, &stereo, 7)[..6],
+            [100, -100, 150, -150, 200, -200]
+        );
+    }
+
+    #[test]
+    fn resampling_keeps_the_rate_across_pushes() {
+        for rate in [8_000u32, 16_000, 22_050, 44_100, 96_000, 192_000] {
+            let mut resampler = Resampler::new(rate, 2);
+            let mut out = Vec::new();
+            // One second in pushes of 7 ms (an awkward size), stereo, a ramp on the left.
+            let per_push = (rate as usize * 7 / 1000).max(1);
+            let mut sent = 0usize;
+            while sent < rate as usize {
+                let n = per_push.min(rate as usize - sent);
+                let piece: Vec<i16> = (sent..sent + n)
+                    .flat_map(|i| [(i % 1000) as i16, -1])
+                    .collect();
+                resampler.process(&piece, &mut out);
+                sent += n;
+            }
+            let frames = out.len() / 2;
+            assert!((47_990..=48_000).contains(&frames), "{rate}: {frames}");
+            assert!(out.chunks_exact(2).all(|f| f[1] == -1), "{rate}");
+        }
+    }
+
+    #[test]
+    fn resampling_keeps_the_waveform_across_pushes() {
         let mut resampler = Resampler::new(44_100, 1);
         let tone: Vec<i16> = (0..44_100)
             .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin() * 8000.0) as i16)
@@ -91,5 +140,26 @@ mod tests {
             "{}",
             out[4800]
         );
+    }
+
+    #[test]
+    fn resampling_44k1_keeps_pitch_and_loudness() {
+        // One second of a full-scale 1 kHz sine in stereo at 44.1 kHz, read in 10 ms pieces as
+        // a WAV file is: 48000 sample frames with 2000 zero crossings and the same peak.
+        let tone: Vec<i16> = (0..44_100)
+            .flat_map(|n| {
+                let x = (std::f32::consts::TAU * 1000.0 * n as f32 / 44_100.0).sin();
+                let s = (x * 32767.0).round() as i16;
+                [s, s]
+            })
+            .collect();
+        let out = resample(44_100, 2, &tone, 441);
+        let left: Vec<i16> = out.chunks_exact(2).map(|f| f[0]).collect();
+        assert!((47_998..=48_000).contains(&left.len()), "{}", left.len());
+        let crossings = left.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        assert!((1998..=2001).contains(&crossings), "{crossings}");
+        let peak = left.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!((32_400..=32_767).contains(&peak), "{peak}");
+        assert!(out.chunks_exact(2).all(|f| f[0] == f[1]));
     }
 }

@@ -81,6 +81,49 @@ impl<F: Clone> Emitter<F> {
     }
 }
 
+/// Real-time pacing for a source that makes its own frames: frame `n` is due `n` periods after
+/// the start. After a long stall (a suspended machine) the clock restarts rather than bursting.
+pub(crate) struct Pacer {
+    start: Instant,
+    period: Duration,
+    index: u64,
+}
+
+/// A frame that is due: its number (since the start or the last restart of the clock) and its
+/// time in µs since the start.
+pub(crate) struct Due {
+    pub index: u64,
+    pub timestamp_us: u64,
+}
+
+impl Pacer {
+    /// Frames every `period`, from now.
+    pub(crate) fn new(period: Duration) -> Self {
+        Pacer {
+            start: Instant::now(),
+            period,
+            index: 0,
+        }
+    }
+
+    /// Sleeps until the next frame is due; `None` once the source is asked to stop.
+    pub(crate) fn next_due<F: Clone>(&mut self, out: &Emitter<F>) -> Option<Due> {
+        let due = self.start + self.period.mul_f64(self.index as f64);
+        if !out.sleep_until(due) {
+            return None;
+        }
+        let index = self.index;
+        self.index += 1;
+        if Instant::now() > self.start + self.period.mul_f64(self.index as f64 + 5.0) {
+            self.index = (self.start.elapsed().as_secs_f64() / self.period.as_secs_f64()) as u64;
+        }
+        Some(Due {
+            index,
+            timestamp_us: due.duration_since(self.start).as_micros() as u64,
+        })
+    }
+}
+
 /// A running source of frames of type `F`.
 pub struct Source<F> {
     kind: MediaKind,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::source::Pacer;
 use super::{
     AudioFrame, MediaKind, Source, VideoFrame, AUDIO_FRAME_MS, AUDIO_FRAME_SAMPLES,
     AUDIO_SAMPLE_RATE,
@@ -19,27 +20,18 @@ pub const TONE_AMPLITUDE: f32 = 0.25;
 pub fn video(width: u32, height: u32, fps: u32) -> Result<Source<VideoFrame>> {
     let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
     Source::spawn(MediaKind::Video, "synthetic", move |out| {
-        let start = Instant::now();
-        let mut index: u64 = 0;
-        loop {
-            let due = start + period.mul_f64(index as f64);
-            if !out.sleep_until(due) {
-                return Ok(());
-            }
+        let mut pacer = Pacer::new(period);
+        while let Some(due) = pacer.next_due(out) {
             let mut data = vec![0u8; VideoFrame::i420_len(width, height)];
-            render_test_pattern(width, height, index, &mut data);
+            render_test_pattern(width, height, due.index, &mut data);
             out.emit(VideoFrame {
                 width,
                 height,
-                timestamp_us: due.duration_since(start).as_micros() as u64,
+                timestamp_us: due.timestamp_us,
                 data: data.into(),
             });
-            index += 1;
-            // After a long stall (a suspended machine), restart the clock rather than burst.
-            if Instant::now() > start + period.mul_f64(index as f64 + 5.0) {
-                index = (start.elapsed().as_secs_f64() / period.as_secs_f64()) as u64;
-            }
         }
+        Ok(())
     })
 }
 
