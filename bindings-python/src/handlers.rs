@@ -38,6 +38,13 @@ impl Events {
         })
     }
 
+    /// The snake_case name of the core's event `camel`.
+    pub(crate) fn snake_of(&self, camel: &str) -> &'static str {
+        let index = self.camel.iter().position(|c| *c == camel);
+        // Every name an event carries is in the core's list (a core test says so).
+        index.map_or("unknown_event", |i| self.names()[i])
+    }
+
     fn key(&self, py: Python<'_>, name: &str) -> PyResult<&'static str> {
         self.names()
             .iter()

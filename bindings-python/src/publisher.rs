@@ -447,7 +447,7 @@ pub(crate) fn init_publisher(
     let on_event = Arc::new(move |_: &libpublisher::Publisher, event: PublisherEvent| {
         let job_shared = event_shared.clone();
         event_shared.deliver(Box::new(move |py| {
-            emit(py, &job_shared, event.snake_name(), |py| {
+            emit(py, &job_shared, EVENTS.snake_of(event.name()), |py| {
                 event_args(py, &event)
             })
         }));
@@ -510,33 +510,4 @@ pub(crate) fn init_publisher(
     // The caller never sees this publisher: free its sources now rather than at collection.
     publisher.get().close_now(py);
     Err(failure)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use libpublisher::media::MediaKind;
-    use libpublisher::{Error, ErrorCode, Reason};
-
-    #[test]
-    fn derived_names_are_the_names_events_carry() {
-        let events = [
-            PublisherEvent::AccessAllowed,
-            PublisherEvent::AccessDenied {
-                error: Error::new(ErrorCode::UserMediaAccessDenied, "x"),
-            },
-            PublisherEvent::StreamCreated {
-                stream_id: "s".into(),
-            },
-            PublisherEvent::StreamDestroyed {
-                reason: Reason::ClientDisconnected,
-            },
-            PublisherEvent::MediaStopped {
-                kind: MediaKind::Audio,
-            },
-            PublisherEvent::AudioLevelUpdated { level: 0.5 },
-        ];
-        let carried: Vec<&str> = events.iter().map(|e| e.snake_name()).collect();
-        assert_eq!(EVENTS.names(), carried.as_slice());
-    }
 }

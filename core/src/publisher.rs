@@ -59,21 +59,10 @@ impl PublisherEvent {
             PublisherEvent::AudioLevelUpdated { .. } => "audioLevelUpdated",
         }
     }
-
-    /// The name as the Python binding spells it: `"access_allowed"`.
-    pub fn snake_name(&self) -> &'static str {
-        match self {
-            PublisherEvent::AccessAllowed => "access_allowed",
-            PublisherEvent::AccessDenied { .. } => "access_denied",
-            PublisherEvent::StreamCreated { .. } => "stream_created",
-            PublisherEvent::StreamDestroyed { .. } => "stream_destroyed",
-            PublisherEvent::MediaStopped { .. } => "media_stopped",
-            PublisherEvent::AudioLevelUpdated { .. } => "audio_level_updated",
-        }
-    }
 }
 
-/// Every publisher event name, camelCase, for bindings that validate `.on(name)`.
+/// Every publisher event name, camelCase, for bindings that validate `.on(name)`; the one
+/// list of them (Python's snake_case names are derived from it).
 pub const PUBLISHER_EVENT_NAMES: &[&str] = &[
     "accessAllowed",
     "accessDenied",
@@ -739,5 +728,32 @@ impl Drop for Inner {
         for source in lifecycle.audio.iter() {
             source.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_list_is_the_names_events_carry() {
+        let events = [
+            PublisherEvent::AccessAllowed,
+            PublisherEvent::AccessDenied {
+                error: Error::new(ErrorCode::UserMediaAccessDenied, "x"),
+            },
+            PublisherEvent::StreamCreated {
+                stream_id: "s".into(),
+            },
+            PublisherEvent::StreamDestroyed {
+                reason: Reason::ClientDisconnected,
+            },
+            PublisherEvent::MediaStopped {
+                kind: MediaKind::Audio,
+            },
+            PublisherEvent::AudioLevelUpdated { level: 0.5 },
+        ];
+        let carried: Vec<&str> = events.iter().map(PublisherEvent::name).collect();
+        assert_eq!(PUBLISHER_EVENT_NAMES, carried.as_slice());
     }
 }

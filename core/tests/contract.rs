@@ -158,7 +158,10 @@ fn c_header_names_what_the_core_names() {
         assert_eq!(define(&name), state.code(), "{name}");
     }
     for (callbacks, events) in [
-        ("typedef struct lp_publisher_callbacks", PUBLISHER_EVENT_NAMES),
+        (
+            "typedef struct lp_publisher_callbacks",
+            PUBLISHER_EVENT_NAMES,
+        ),
         ("typedef struct lp_session_callbacks", SESSION_EVENT_NAMES),
     ] {
         let declared: BTreeSet<String> = block(&header, callbacks, "}")

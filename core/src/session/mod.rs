@@ -56,19 +56,10 @@ impl SessionEvent {
             SessionEvent::SessionReconnected => "sessionReconnected",
         }
     }
-
-    /// The name as the Python binding spells it: `"session_connected"`.
-    pub fn snake_name(&self) -> &'static str {
-        match self {
-            SessionEvent::SessionConnected => "session_connected",
-            SessionEvent::SessionDisconnected { .. } => "session_disconnected",
-            SessionEvent::SessionReconnecting => "session_reconnecting",
-            SessionEvent::SessionReconnected => "session_reconnected",
-        }
-    }
 }
 
-/// Every session event name, camelCase.
+/// Every session event name, camelCase; the one list of them (Python's snake_case names are
+/// derived from it).
 pub const SESSION_EVENT_NAMES: &[&str] = &[
     "sessionConnected",
     "sessionDisconnected",
@@ -831,5 +822,24 @@ impl Session {
 
     pub(crate) fn settings(&self) -> &SessionSettings {
         &self.inner.settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_list_is_the_names_events_carry() {
+        let events = [
+            SessionEvent::SessionConnected,
+            SessionEvent::SessionDisconnected {
+                reason: Reason::ClientDisconnected,
+            },
+            SessionEvent::SessionReconnecting,
+            SessionEvent::SessionReconnected,
+        ];
+        let carried: Vec<&str> = events.iter().map(SessionEvent::name).collect();
+        assert_eq!(SESSION_EVENT_NAMES, carried.as_slice());
     }
 }
