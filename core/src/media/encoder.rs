@@ -89,6 +89,9 @@ pub struct EncoderThread {
     bitrate_kbps: Arc<AtomicU32>,
     counters: Arc<EncoderCounters>,
     status: watch::Receiver<EncoderStatus>,
+    /// Tests make the codec fail for real: the next frame reaches it cut short.
+    #[cfg(test)]
+    cut_next_frame: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -121,6 +124,12 @@ impl EncoderThread {
     /// Follows the thread: first output handed on, or a failure of the codec.
     pub fn status(&self) -> watch::Receiver<EncoderStatus> {
         self.status.clone()
+    }
+
+    /// Hands the codec a frame it cannot take (half of the next one), so that it fails.
+    #[cfg(test)]
+    pub(crate) fn feed_a_broken_frame(&self) {
+        self.cut_next_frame.store(true, Ordering::Release);
     }
 
     /// Stops the thread and waits for it.
@@ -236,6 +245,8 @@ pub fn start_video(
     let counters = Arc::new(EncoderCounters::default());
     let frame_duration = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
     let (mut reporter, status) = StatusReporter::new();
+    #[cfg(test)]
+    let cut_next_frame = Arc::new(AtomicBool::new(false));
     let thread = {
         let (stop, keyframe, bitrate, counters) = (
             stop.clone(),
@@ -243,6 +254,8 @@ pub fn start_video(
             bitrate.clone(),
             counters.clone(),
         );
+        #[cfg(test)]
+        let cut_next_frame = cut_next_frame.clone();
         spawn("lp-video-enc", move || {
             let mut encoder: Option<VideoEncoder> = None;
             // The RTP clock follows the source's clock, not the nominal rate: a file at its
@@ -284,8 +297,14 @@ pub fn start_video(
                     }
                 }
                 let force = keyframe.swap(false, Ordering::AcqRel);
+                let i420: &[u8] = &frame.data;
+                #[cfg(test)]
+                let i420 = match cut_next_frame.swap(false, Ordering::AcqRel) {
+                    true => &i420[..i420.len() / 2],
+                    false => i420,
+                };
                 let encoded = match enc.encode(
-                    &frame.data,
+                    i420,
                     frame.timestamp_us as i64,
                     frame_duration.as_micros() as u64,
                     force,
@@ -330,6 +349,8 @@ pub fn start_video(
         bitrate_kbps: bitrate,
         counters,
         status,
+        #[cfg(test)]
+        cut_next_frame,
         thread: Some(thread),
     })
 }
@@ -401,6 +422,8 @@ pub fn start_audio(
         bitrate_kbps: bitrate,
         counters,
         status,
+        #[cfg(test)]
+        cut_next_frame: Arc::new(AtomicBool::new(false)),
         thread: Some(thread),
     })
 }

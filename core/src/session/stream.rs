@@ -1,6 +1,6 @@
 //! One published stream: the sending peer connection and its encoders, and one task per
-//! stream, its driver, that owns the connection: it keeps the stats fresh and carries out
-//! the [`Recovery`] of a lost connection.
+//! stream, its driver, that owns the connection: it keeps the stats fresh, ends the stream
+//! when an encoder fails, and carries out the [`Recovery`] of a lost connection.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -205,7 +205,7 @@ impl Stream {
             phase: Mutex::new(Phase::Opening),
             driver,
         });
-        let mut first_output = watches;
+        let mut first_output = watches.clone();
         let driver = Driver {
             stream: Arc::downgrade(&stream),
             id: stream.id.clone(),
@@ -215,6 +215,7 @@ impl Stream {
             commands: Some(commands),
             recovery: None,
             path: None,
+            encoders: watches,
             request_keyframe,
             answer: None,
             last_stats: None,
@@ -392,6 +393,7 @@ impl Stream {
 }
 
 /// The status of a stream's encoders.
+#[derive(Clone, Default)]
 struct EncoderWatches {
     video: Option<watch::Receiver<EncoderStatus>>,
     audio: Option<watch::Receiver<EncoderStatus>>,
@@ -406,6 +408,17 @@ impl EncoderWatches {
             Some(status) = watch_for(self.audio.as_mut(), news) => failed_as("audio", status),
             else => std::future::pending().await,
         }
+    }
+
+    /// Waits until an encoder fails (an encoder that ends otherwise is not waited for).
+    async fn failure(&mut self) -> (&'static str, Error) {
+        let failed = |s: &EncoderStatus| matches!(s, EncoderStatus::Failed(_));
+        let failure = tokio::select! {
+            Some(status) = watch_for(self.video.as_mut(), failed) => failed_as("video", status),
+            Some(status) = watch_for(self.audio.as_mut(), failed) => failed_as("audio", status),
+            else => std::future::pending().await,
+        };
+        failure.expect_err("waited for a failure")
     }
 }
 
@@ -433,7 +446,7 @@ fn failed_as(
 type Answer = Pin<Box<dyn Future<Output = Input> + Send>>;
 
 /// The task that owns a stream's connection: it takes the commands of the rest of the
-/// library, follows the connection and the clock, feeds the recovery and
+/// library, follows the connection, the encoders and the clock, feeds the recovery and
 /// carries out what it asks for.
 struct Driver {
     /// Needed while the connection is open; the recovery may outlive it (the probe of the
@@ -449,6 +462,8 @@ struct Driver {
     recovery: Option<Recovery>,
     /// The connection's state, from the announcement on, until the stack drops it.
     path: Option<watch::Receiver<RTCPeerConnectionState>>,
+    /// Followed from the announcement on (before, the publish waits for them).
+    encoders: EncoderWatches,
     request_keyframe: Arc<dyn Fn() + Send + Sync>,
     answer: Option<Answer>,
     /// When the transport counters were last read, and the bytes sent then.
@@ -462,11 +477,13 @@ enum Wake {
     Path(bool),
     Answer(Input),
     Timer,
+    EncoderFailed(&'static str, Error),
 }
 
 impl Driver {
     async fn run(mut self) {
         loop {
+            let watching = self.recovery.is_some();
             let timer = [
                 self.stats_at,
                 self.recovery.as_ref().and_then(Recovery::next_timeout),
@@ -483,6 +500,7 @@ impl Driver {
                     if self.answer.is_some() => Wake::Answer(input),
                 () = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now).into()),
                     if timer.is_some() => Wake::Timer,
+                (kind, e) = self.encoders.failure(), if watching => Wake::EncoderFailed(kind, e),
             };
             let stream = self.stream.upgrade();
             if stream.is_none() && self.sending.is_some() {
@@ -519,6 +537,14 @@ impl Driver {
                     }
                     self.feed(Input::Timeout);
                 }
+                Wake::EncoderFailed(kind, e) => {
+                    tracing::warn!(
+                        stream = %self.id,
+                        "the {kind} encoder failed ({}); the stream ends (mediaStopped)",
+                        e.message
+                    );
+                    self.end_like_a_dying_source(stream).await;
+                }
             }
             self.carry_out_actions(stream).await;
             let recovering = self.recovery.as_ref().is_some_and(|r| !r.is_done());
@@ -528,7 +554,7 @@ impl Driver {
         }
     }
 
-    /// From the announcement on: recovery, stats.
+    /// From the announcement on: recovery, stats, encoders.
     fn watch(&mut self) {
         let Some(sending) = &self.sending else { return };
         let mut state = sending.watch_state();
@@ -647,6 +673,22 @@ impl Driver {
         })
     }
 
+    /// Ends the stream as a dying source does: `streamDestroyed` (`mediaStopped`), the
+    /// session stays connected.
+    async fn end_like_a_dying_source(&mut self, stream: Option<&Stream>) {
+        self.encoders = EncoderWatches::default();
+        let Some(stream) = stream else { return };
+        // A streamCreated still being posted by the publish's completion goes out first.
+        self.session.flush_events().await;
+        if self.session.take_stream(&self.publisher).is_none() {
+            return; // another end came first: its closing follows
+        }
+        let closing = self.close(Some(stream)).await;
+        stream
+            .ended(&self.session, Reason::MediaStopped, closing)
+            .await;
+    }
+
     /// The stream ends for another reason than a lost connection: the recovery with it.
     async fn close(&mut self, stream: Option<&Stream>) -> Closing {
         let was_reconnecting = match &mut self.recovery {
@@ -718,5 +760,144 @@ fn path_of(state: RTCPeerConnectionState) -> Path {
         RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed => Path::Lost,
         RTCPeerConnectionState::Closed => Path::Closed,
         _ => Path::Checking,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+    use crate::publisher::{init_publisher, PublisherState};
+    use crate::session::{init_session, SessionSettings, SessionState};
+    use crate::settings::{OptionValue, PublisherSettings};
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    fn wait_for(log: &Log, entry: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if log.lock().unwrap().iter().any(|e| e == entry) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn publish(session: &Session, publisher: &Publisher) -> Result<()> {
+        let (tx, rx) = std_mpsc::channel();
+        session.publish(publisher, Box::new(move |_, r| tx.send(r).unwrap()))?;
+        rx.recv_timeout(Duration::from_secs(20)).unwrap()
+    }
+
+    #[test]
+    fn a_failing_encoder_ends_the_stream_as_a_dying_source_does() {
+        let log = Log::default();
+        let errors = Log::default();
+        let sink = errors.clone();
+        crate::logging::set_log_sink(
+            crate::logging::LogLevel::Error,
+            Some(Arc::new(move |r| {
+                sink.lock().unwrap().push(r.message.clone())
+            })),
+        )
+        .unwrap();
+        let mut settings = PublisherSettings::default();
+        for (key, value) in [
+            ("video_source", "synthetic"),
+            ("audio_source", "synthetic"),
+            ("resolution", "320x240"),
+        ] {
+            settings.set(key, OptionValue::Str(value.into())).unwrap();
+        }
+        let (tx, rx) = std_mpsc::channel();
+        let events = log.clone();
+        let publisher = init_publisher(
+            settings,
+            Arc::new(move |_, e| {
+                let detail = match &e {
+                    PublisherEvent::StreamDestroyed { reason } => format!(":{reason}"),
+                    PublisherEvent::AudioLevelUpdated { .. } => return,
+                    _ => String::new(),
+                };
+                events
+                    .lock()
+                    .unwrap()
+                    .push(format!("publisher.{}{detail}", e.name()));
+            }),
+            Box::new(move |_, r| tx.send(r).unwrap()),
+        )
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        let events = log.clone();
+        let session = init_session(
+            "loopback://",
+            SessionSettings::default(),
+            Arc::new(move |_, e| events.lock().unwrap().push(format!("session.{}", e.name()))),
+        )
+        .unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        session
+            .connect(None, Box::new(move |_, r| tx.send(r).unwrap()))
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        publish(&session, &publisher).unwrap();
+        assert!(wait_for(&log, "publisher.streamCreated"));
+        std::thread::sleep(Duration::from_millis(500));
+        let sent_before = publisher.stats();
+
+        let stream = session.lifecycle().streams[&publisher.id()].clone();
+        stream.encoders.lock().unwrap()[0].feed_a_broken_frame();
+        assert!(
+            wait_for(&log, "publisher.streamDestroyed:mediaStopped"),
+            "{:?}",
+            log.lock().unwrap()
+        );
+
+        std::thread::sleep(Duration::from_millis(200));
+        let publisher_events: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.starts_with("publisher."))
+            .cloned()
+            .collect();
+        assert_eq!(
+            publisher_events,
+            [
+                "publisher.accessAllowed",
+                "publisher.streamCreated",
+                "publisher.streamDestroyed:mediaStopped"
+            ]
+        );
+        assert!(!log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("Disconnected")));
+        crate::logging::set_log_sink(crate::logging::LogLevel::Off, None).unwrap();
+        let errors = errors.lock().unwrap().clone();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("video encoder failed: VP8 input of")),
+            "{errors:?}"
+        );
+        assert_eq!(session.state(), SessionState::Connected);
+        assert_eq!(publisher.state(), PublisherState::Ready);
+        // The final stats: what the stream sent, not zeros.
+        let last = publisher.stats();
+        assert!(
+            last.video_frames_sent >= sent_before.video_frames_sent
+                && sent_before.video_frames_sent > 0,
+            "{last:?}"
+        );
+        assert!(last.packets_sent > 0 && last.bitrate_bps == 0, "{last:?}");
+        // The source is fine: the publisher can be published again, with a new encoder.
+        publish(&session, &publisher).unwrap();
+        assert_eq!(publisher.state(), PublisherState::Publishing);
+        session.close();
+        publisher.close();
     }
 }
