@@ -6,12 +6,17 @@
 
 mod early_checks;
 mod ice;
+mod keyframe;
 mod loopback;
+mod offer;
 mod path;
-pub(crate) mod peer;
+mod peer;
+mod receiver;
 mod recovery;
 mod restart;
 mod rtt;
+mod sdp;
+mod sending;
 mod stream;
 mod turn_bridge;
 mod whip;
@@ -22,7 +27,7 @@ use std::time::Duration;
 
 pub use ice::{IceServer, IceTransportPolicy};
 pub use loopback::ReceiverStats;
-pub use peer::TransportStats;
+pub use sending::TransportStats;
 
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::publisher::Publisher;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::peer::{make_offer, Sending, TransportStats};
+use super::offer::make_offer;
 use super::recovery::{Action, Input, PatchReply, Path, Recovery};
+use super::sending::{Sending, TransportStats};
 use super::{Inner, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::media::encoder::{self, EncoderCounters, EncoderStatus, EncoderThread};
