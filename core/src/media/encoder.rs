@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::h264::H264Encoder;
 use super::opus::{OpusEncoder, OPUS_PACKET_MS};
@@ -42,12 +42,56 @@ pub struct EncoderCounters {
     pub dropped: AtomicU64,
 }
 
+/// How an encoder thread is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EncoderStatus {
+    /// Nothing handed on yet.
+    Starting,
+    /// Its first frame or packet was handed on.
+    Running,
+    /// The codec failed and the thread stopped: the stream cannot go on.
+    Failed(Error),
+}
+
+/// The thread's side of [`EncoderStatus`].
+struct StatusReporter {
+    status: watch::Sender<EncoderStatus>,
+    running: bool,
+}
+
+impl StatusReporter {
+    fn new() -> (StatusReporter, watch::Receiver<EncoderStatus>) {
+        let (status, watch) = watch::channel(EncoderStatus::Starting);
+        let reporter = StatusReporter {
+            status,
+            running: false,
+        };
+        (reporter, watch)
+    }
+
+    fn handed_on(&mut self) {
+        if !std::mem::replace(&mut self.running, true) {
+            self.status.send_replace(EncoderStatus::Running);
+        }
+    }
+
+    /// Logs the codec's failure and reports it; the thread stops after this.
+    fn failed(&self, kind: &str, e: Error) {
+        tracing::error!("{kind} encoder failed: {}", e.message);
+        self.status.send_replace(EncoderStatus::Failed(e));
+    }
+}
+
 /// A running encoder thread.
 pub struct EncoderThread {
     stop: Arc<AtomicBool>,
     keyframe: Arc<AtomicBool>,
     bitrate_kbps: Arc<AtomicU32>,
     counters: Arc<EncoderCounters>,
+    status: watch::Receiver<EncoderStatus>,
+    /// Tests make the codec fail for real: the next frame reaches it cut short.
+    #[cfg(test)]
+    cut_next_frame: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -75,6 +119,17 @@ impl EncoderThread {
     /// The thread's counters.
     pub fn counters(&self) -> &Arc<EncoderCounters> {
         &self.counters
+    }
+
+    /// Follows the thread: first output handed on, or a failure of the codec.
+    pub fn status(&self) -> watch::Receiver<EncoderStatus> {
+        self.status.clone()
+    }
+
+    /// Hands the codec a frame it cannot take (half of the next one), so that it fails.
+    #[cfg(test)]
+    pub(crate) fn feed_a_broken_frame(&self) {
+        self.cut_next_frame.store(true, Ordering::Release);
     }
 
     /// Stops the thread and waits for it.
@@ -189,6 +244,9 @@ pub fn start_video(
     let bitrate = Arc::new(AtomicU32::new(bitrate_kbps));
     let counters = Arc::new(EncoderCounters::default());
     let frame_duration = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+    let (mut reporter, status) = StatusReporter::new();
+    #[cfg(test)]
+    let cut_next_frame = Arc::new(AtomicBool::new(false));
     let thread = {
         let (stop, keyframe, bitrate, counters) = (
             stop.clone(),
@@ -196,6 +254,8 @@ pub fn start_video(
             bitrate.clone(),
             counters.clone(),
         );
+        #[cfg(test)]
+        let cut_next_frame = cut_next_frame.clone();
         spawn("lp-video-enc", move || {
             let mut encoder: Option<VideoEncoder> = None;
             // The RTP clock follows the source's clock, not the nominal rate: a file at its
@@ -223,7 +283,7 @@ pub fn start_video(
                     ) {
                         Ok(e) => encoder = Some(e),
                         Err(e) => {
-                            tracing::error!("video encoder: {}", e.message);
+                            reporter.failed("video", e);
                             break;
                         }
                     }
@@ -237,8 +297,14 @@ pub fn start_video(
                     }
                 }
                 let force = keyframe.swap(false, Ordering::AcqRel);
+                let i420: &[u8] = &frame.data;
+                #[cfg(test)]
+                let i420 = match cut_next_frame.swap(false, Ordering::AcqRel) {
+                    true => &i420[..i420.len() / 2],
+                    false => i420,
+                };
                 let encoded = match enc.encode(
-                    &frame.data,
+                    i420,
                     frame.timestamp_us as i64,
                     frame_duration.as_micros() as u64,
                     force,
@@ -246,7 +312,7 @@ pub fn start_video(
                     Ok(Some(encoded)) => encoded,
                     Ok(None) => continue,
                     Err(e) => {
-                        tracing::error!("video encoder: {}", e.message);
+                        reporter.failed("video", e);
                         break;
                     }
                 };
@@ -265,6 +331,7 @@ pub fn start_video(
                         if is_key {
                             counters.keyframes.fetch_add(1, Ordering::Relaxed);
                         }
+                        reporter.handed_on();
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         // The receiver cannot decode past a missing frame: restart with a key.
@@ -281,6 +348,9 @@ pub fn start_video(
         keyframe,
         bitrate_kbps: bitrate,
         counters,
+        status,
+        #[cfg(test)]
+        cut_next_frame,
         thread: Some(thread),
     })
 }
@@ -294,6 +364,7 @@ pub fn start_audio(
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(EncoderCounters::default());
     let bitrate = Arc::new(AtomicU32::new((AUDIO_BITRATE_BPS / 1000) as u32));
+    let (mut reporter, status) = StatusReporter::new();
     let thread = {
         let (stop, counters) = (stop.clone(), counters.clone());
         spawn("lp-audio-enc", move || {
@@ -311,7 +382,7 @@ pub fn start_audio(
                     match OpusEncoder::new(frame.channels, AUDIO_BITRATE_BPS) {
                         Ok(e) => encoder = Some(e),
                         Err(e) => {
-                            tracing::error!("audio encoder: {}", e.message);
+                            reporter.failed("audio", e);
                             break;
                         }
                     }
@@ -321,7 +392,7 @@ pub fn start_audio(
                     Ok(Some(packet)) => packet,
                     Ok(None) => continue,
                     Err(e) => {
-                        tracing::error!("audio encoder: {}", e.message);
+                        reporter.failed("audio", e);
                         break;
                     }
                 };
@@ -335,6 +406,7 @@ pub fn start_audio(
                     Ok(()) => {
                         counters.encoded.fetch_add(1, Ordering::Relaxed);
                         counters.bytes.fetch_add(len, Ordering::Relaxed);
+                        reporter.handed_on();
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -349,6 +421,9 @@ pub fn start_audio(
         keyframe: Arc::new(AtomicBool::new(false)),
         bitrate_kbps: bitrate,
         counters,
+        status,
+        #[cfg(test)]
+        cut_next_frame: Arc::new(AtomicBool::new(false)),
         thread: Some(thread),
     })
 }

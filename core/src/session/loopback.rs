@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::ice::IceTransportPolicy;
-use super::peer::{answer_offer, PeerConfig, ReceiverCounters, Receiving};
+use super::peer::PeerConfig;
+use super::receiver::{answer_offer, ReceiverCounters, Receiving};
 use crate::error::Result;
 
 /// What the embedded receiver got on one stream.

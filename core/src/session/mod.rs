@@ -6,11 +6,17 @@
 
 mod early_checks;
 mod ice;
+mod keyframe;
 mod loopback;
+mod offer;
 mod path;
-pub(crate) mod peer;
+mod peer;
+mod receiver;
+mod recovery;
 mod restart;
 mod rtt;
+mod sdp;
+mod sending;
 mod stream;
 mod turn_bridge;
 mod whip;
@@ -21,13 +27,14 @@ use std::time::Duration;
 
 pub use ice::{IceServer, IceTransportPolicy};
 pub use loopback::ReceiverStats;
-pub use peer::TransportStats;
+pub use sending::TransportStats;
 
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::host::calls::{CallId, Calls};
 use crate::publisher::Publisher;
 use crate::runtime::{runtime, Dispatcher};
 use crate::settings::OptionValue;
+use recovery::PatchReply;
 pub(crate) use stream::{Stream, StreamStats};
 
 /// Something that happened to a session, delivered to its event handler.
@@ -291,10 +298,10 @@ impl Backend {
     }
 
     /// Hands an ICE restart offer (an SDP fragment) to the server.
-    async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+    async fn restart_ice(&self, stream_id: &str, fragment: String) -> PatchReply {
         match self {
             // The embedded receiver shares this process: its path cannot be lost.
-            Backend::Loopback(_) => Restart::Unsupported,
+            Backend::Loopback(_) => PatchReply::Unsupported,
             Backend::Whip(w) => w.restart_ice(stream_id, fragment).await,
         }
     }
@@ -306,19 +313,6 @@ impl Backend {
             Backend::Whip(w) => w.reachable(timeout).await,
         }
     }
-}
-
-/// How a server took an ICE restart request.
-#[derive(Debug)]
-pub(crate) enum Restart {
-    /// The server's SDP fragment: its new credentials and candidates.
-    Answer(String),
-    /// The server does not restart ICE (405, 501): the path may still come back by itself.
-    Unsupported,
-    /// The server no longer knows the stream (404): it cannot come back.
-    Gone,
-    /// The request failed (unreachable, refused): worth trying again.
-    Failed(Error),
 }
 
 /// The host's session event handler.
@@ -627,12 +621,16 @@ impl Session {
         runtime().spawn(async move {
             // A streamCreated still being posted by a completion goes out first.
             session.flush_events().await;
-            stream.teardown().await;
+            let was_reconnecting = stream.teardown().await;
             stream
                 .publisher()
                 .end_publish(Some(Reason::ClientDisconnected));
+            // The publisher's streamDestroyed goes out before the completion.
             stream.publisher().flush_events().await;
-            session.leave_recovery(stream.publisher());
+            if was_reconnecting {
+                // After streamDestroyed, so that the reconnection ends with the stream.
+                session.leave_recovery(stream.publisher());
+            }
             session.complete(call, Ok(()));
         });
         Ok(())
@@ -724,23 +722,10 @@ impl Session {
         }
     }
 
-    /// A stream gave up recovering and ended (`streamDestroyed`, `networkDisconnected`).
-    /// When the server does not answer either, the session has lost its connection too:
-    /// every other stream ends the same way, then `sessionDisconnected`
-    /// (`networkDisconnected`). When it answers, the session is back (`sessionReconnected`)
-    /// and may publish again.
-    pub(crate) async fn stream_gave_up(&self, publisher: &Publisher) {
-        publisher.flush_events().await;
-        let timeout = self.inner.settings.connect_timeout;
-        if !self.inner.backend.reachable(timeout).await {
-            self.connection_lost().await;
-        } else {
-            self.leave_recovery(publisher);
-        }
-    }
-
-    /// The server is gone: the session ends as `disconnect` would, with `networkDisconnected`.
-    async fn connection_lost(&self) {
+    /// The server is gone too (a stream gave up and the server does not answer): every
+    /// other stream ends the same way (`streamDestroyed`, `networkDisconnected`), then the
+    /// session as `disconnect` would, with `networkDisconnected`.
+    pub(crate) async fn connection_lost(&self) {
         let streams = {
             let mut lifecycle = self.lifecycle();
             if lifecycle.state != SessionState::Connected {
@@ -757,7 +742,7 @@ impl Session {
         self.flush_events().await;
         for stream in streams.into_values() {
             stream
-                .finish(self.clone(), Reason::NetworkDisconnected)
+                .end_forgotten(self, Reason::NetworkDisconnected)
                 .await;
             stream.publisher().flush_events().await;
         }
@@ -776,8 +761,8 @@ impl Session {
         self.emit(SessionEvent::SessionDisconnected { reason });
     }
 
-    /// Forgets the stream of `publisher` (it ended on its own, or its publisher closed). A
-    /// stream that was recovering no longer keeps the session reconnecting.
+    /// Forgets the stream of `publisher`, which closed: a stream that was recovering no
+    /// longer keeps the session reconnecting (the publisher emits nothing any more).
     pub(crate) fn stream_lost(&self, publisher: &Publisher) -> Option<Arc<Stream>> {
         let stream = self.take_stream(publisher);
         self.leave_recovery(publisher);
@@ -807,7 +792,7 @@ impl Session {
     }
 
     /// Hands an ICE restart offer of `stream_id` to the server.
-    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> PatchReply {
         self.inner.backend.restart_ice(stream_id, fragment).await
     }
 

@@ -1,17 +1,22 @@
-//! One published stream: the sending peer connection, its encoders, and a monitor that keeps
-//! the stats fresh and notices a lost connection.
+//! One published stream: the sending peer connection and its encoders, and one task per
+//! stream, its driver, that owns the connection: it keeps the stats fresh, ends the stream
+//! when an encoder fails, and carries out the [`Recovery`] of a lost connection.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::peer::{make_offer, Sending, TransportStats};
-use super::{Inner, Restart, Session};
+use super::offer::make_offer;
+use super::recovery::{Action, Input, PatchReply, Path, Recovery};
+use super::sending::{Sending, TransportStats};
+use super::{Inner, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
-use crate::media::encoder::{self, EncoderThread};
+use crate::media::encoder::{self, EncoderCounters, EncoderStatus, EncoderThread};
 use crate::publisher::{Publisher, PublisherEvent};
 
 /// The error of a publish the session's `disconnect` or `close` cut short.
@@ -22,8 +27,8 @@ pub(crate) fn cut_short() -> Error {
 /// Runs `step` of a publish unless the session is disconnected or closed meanwhile, which
 /// fails it at once rather than when the step gives up by itself.
 async fn unless_ended<T>(
-    ended: &mut tokio::sync::watch::Receiver<u64>,
-    step: impl std::future::Future<Output = Result<T>>,
+    ended: &mut watch::Receiver<u64>,
+    step: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::select! {
         outcome = step => outcome,
@@ -41,20 +46,22 @@ pub(crate) struct StreamStats {
     pub transport: TransportStats,
 }
 
+/// How often the driver reads the transport counters.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
 pub(crate) struct Stream {
     id: String,
     session: Weak<Inner>,
     publisher: Publisher,
-    sending: tokio::sync::Mutex<Option<Sending>>,
+    /// Here rather than in the driver, so that a closing session or publisher can stop them
+    /// at once, without awaiting.
     encoders: Mutex<Vec<EncoderThread>>,
-    video_encoder: Mutex<Option<Arc<encoder::EncoderCounters>>>,
-    audio_encoder: Mutex<Option<Arc<encoder::EncoderCounters>>>,
-    stats: Mutex<StreamStats>,
-    monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Makes the video encoder's next frame a keyframe.
-    request_keyframe: Arc<dyn Fn() + Send + Sync>,
+    video_counters: Option<Arc<EncoderCounters>>,
+    audio_counters: Option<Arc<EncoderCounters>>,
+    /// The transport figures and the bitrate, as the driver last read them.
+    transport: Mutex<(TransportStats, u64)>,
     phase: Mutex<Phase>,
-    announced_before_end: std::sync::atomic::AtomicBool,
+    driver: mpsc::UnboundedSender<Command>,
 }
 
 /// A stream is announced (`streamCreated`) at most once, and never once it began ending, so
@@ -63,7 +70,25 @@ pub(crate) struct Stream {
 enum Phase {
     Opening,
     Announced,
-    Ending,
+    Ending { announced: bool },
+}
+
+/// What the rest of the library asks of a stream's driver.
+enum Command {
+    /// The stream was announced: follow its connection, its encoders and its stats.
+    Watch,
+    /// Close the connection and stop the encoders.
+    Close(oneshot::Sender<Closing>),
+}
+
+/// What closing a stream found.
+#[derive(Debug, Clone, Copy, Default)]
+struct Closing {
+    /// The connection was still open: the server's side is still to be released.
+    was_open: bool,
+    /// The stream was recovering: it no longer keeps the session reconnecting once the
+    /// closer announced its end.
+    was_reconnecting: bool,
 }
 
 impl Stream {
@@ -129,7 +154,6 @@ impl Stream {
         // Encoders start only now, so the first frame the receiver sees is a keyframe.
         let mut encoders = Vec::new();
         let (mut video_rx, mut audio_rx) = (None, None);
-        let (mut video_counters, mut audio_counters) = (None, None);
         let started = (|| -> Result<()> {
             if let Some(source) = &video {
                 let s = publisher.settings();
@@ -139,16 +163,12 @@ impl Stream {
                     s.resolution.height,
                     s.frame_rate,
                 );
-                let thread = encoder::start_video(source, codec, s.frame_rate, kbps, tx)?;
-                video_counters = Some(thread.counters().clone());
-                encoders.push(thread);
+                encoders.push(encoder::start_video(source, codec, s.frame_rate, kbps, tx)?);
                 video_rx = Some(rx);
             }
             if let Some(source) = &audio {
                 let (tx, rx) = mpsc::channel(16);
-                let thread = encoder::start_audio(source, tx)?;
-                audio_counters = Some(thread.counters().clone());
-                encoders.push(thread);
+                encoders.push(encoder::start_audio(source, tx)?);
                 audio_rx = Some(rx);
             }
             Ok(())
@@ -158,52 +178,68 @@ impl Stream {
             backend.unpublish(&stream_id).await;
             return Err(e);
         }
-        let keyframes = encoders
-            .first()
-            .filter(|_| video.is_some())
-            .map(|e| e.keyframe_trigger());
-        let on_keyframe_request: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        // Video first when there is video (see above).
+        let video_encoder = video.as_ref().and_then(|_| encoders.first());
+        let audio_encoder = audio.as_ref().and_then(|_| encoders.last());
+        let watches = EncoderWatches {
+            video: video_encoder.map(EncoderThread::status),
+            audio: audio_encoder.map(EncoderThread::status),
+        };
+        let keyframes = video_encoder.map(EncoderThread::keyframe_trigger);
+        let request_keyframe: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             if let Some(trigger) = &keyframes {
                 trigger.store(true, Ordering::Release);
             }
         });
         let sending = offer
-            .start_sending(video_rx, audio_rx, on_keyframe_request.clone())
+            .start_sending(video_rx, audio_rx, request_keyframe.clone())
             .await?;
+        let (driver, commands) = mpsc::unbounded_channel();
         let stream = Arc::new(Stream {
             id: stream_id,
             session: Arc::downgrade(&session.inner),
             publisher: publisher.clone(),
-            sending: tokio::sync::Mutex::new(Some(sending)),
+            video_counters: video_encoder.map(|e| e.counters().clone()),
+            audio_counters: audio_encoder.map(|e| e.counters().clone()),
             encoders: Mutex::new(encoders),
-            video_encoder: Mutex::new(video_counters),
-            audio_encoder: Mutex::new(audio_counters),
-            stats: Mutex::new(StreamStats::default()),
-            monitor: Mutex::new(None),
-            request_keyframe: on_keyframe_request,
+            transport: Mutex::default(),
             phase: Mutex::new(Phase::Opening),
-            announced_before_end: Default::default(),
+            driver,
         });
+        let mut first_output = watches.clone();
+        let driver = Driver {
+            stream: Arc::downgrade(&stream),
+            id: stream.id.clone(),
+            publisher: publisher.clone(),
+            session: session.clone(),
+            sending: Some(sending),
+            commands: Some(commands),
+            recovery: None,
+            path: None,
+            encoders: watches,
+            request_keyframe,
+            answer: None,
+            last_stats: None,
+            stats_at: None,
+        };
+        crate::runtime::runtime().spawn(driver.run());
 
         // Complete only when media flows: the first encoded frame or packet went out.
-        let deadline = Instant::now() + settings.publish_timeout;
-        loop {
-            let stats = stream.encoder_stats();
-            if stats.video_frames_sent > 0 || stats.audio_packets_sent > 0 {
-                break;
-            }
-            if ended.has_changed().unwrap_or(true) {
-                stream.teardown().await;
-                return Err(cut_short());
-            }
-            if Instant::now() > deadline {
-                stream.teardown().await;
-                return Err(Error::new(
-                    ErrorCode::PublishTimeout,
-                    "connected, but no media could be encoded in time",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let deadline = tokio::time::Instant::now() + settings.publish_timeout;
+        let flowing = tokio::select! {
+            first = first_output.first_output() => first.map_err(|(kind, e)| Error::new(
+                ErrorCode::PublishTimeout,
+                format!("connected, but the {kind} encoder failed: {}", e.message),
+            )),
+            _ = ended.changed() => Err(cut_short()),
+            _ = tokio::time::sleep_until(deadline) => Err(Error::new(
+                ErrorCode::PublishTimeout,
+                "connected, but no media could be encoded in time",
+            )),
+        };
+        if let Err(e) = flowing {
+            stream.teardown().await;
+            return Err(e);
         }
         Ok(stream)
     }
@@ -217,18 +253,20 @@ impl Stream {
         &self.publisher
     }
 
-    /// Counts the stream as announced and starts its monitor; false when it is ending.
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts the stream as announced and starts watching it; false when it is ending.
     pub(crate) fn mark_announced(self: &Arc<Self>) -> bool {
-        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        let mut phase = self.phase();
         if *phase != Phase::Opening || !self.publisher.has_stream(self) {
             return false; // unpublished or closed meanwhile
         }
         *phase = Phase::Announced;
         tracing::info!(stream = %self.id, "published");
-        // Started under the phase lock, so a teardown that follows always finds it.
-        let weak = Arc::downgrade(self);
-        let task = crate::runtime::runtime().spawn(async move { monitor(weak).await });
-        *self.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        // Sent under the phase lock, so a close that follows always comes after it.
+        let _ = self.driver.send(Command::Watch);
         true
     }
 
@@ -241,38 +279,38 @@ impl Stream {
 
     /// Whether `streamCreated` went out for this stream.
     pub(crate) fn was_announced(&self) -> bool {
-        let phase = *self.phase.lock().unwrap_or_else(|e| e.into_inner());
-        phase == Phase::Announced
-            || self
-                .announced_before_end
-                .load(std::sync::atomic::Ordering::Acquire)
+        matches!(
+            *self.phase(),
+            Phase::Announced | Phase::Ending { announced: true }
+        )
     }
 
     /// Marks the stream as ending: it will not be announced any more.
     fn begin_ending(&self) {
-        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
-        if *phase == Phase::Announced {
-            self.announced_before_end
-                .store(true, std::sync::atomic::Ordering::Release);
+        let mut phase = self.phase();
+        if !matches!(*phase, Phase::Ending { .. }) {
+            *phase = Phase::Ending {
+                announced: *phase == Phase::Announced,
+            };
         }
-        *phase = Phase::Ending;
-    }
-
-    fn encoder_stats(&self) -> StreamStats {
-        let mut stats = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = &*self.video_encoder.lock().unwrap_or_else(|e| e.into_inner()) {
-            stats.video_frames_sent = c.encoded.load(Ordering::Relaxed);
-            stats.video_keyframes_sent = c.keyframes.load(Ordering::Relaxed);
-        }
-        if let Some(c) = &*self.audio_encoder.lock().unwrap_or_else(|e| e.into_inner()) {
-            stats.audio_packets_sent = c.encoded.load(Ordering::Relaxed);
-        }
-        stats
     }
 
     /// Current counters (transport figures are at most a second old).
     pub(crate) fn stats(&self) -> StreamStats {
-        self.encoder_stats()
+        let (transport, bitrate_bps) = *self.transport.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = StreamStats {
+            transport,
+            bitrate_bps,
+            ..StreamStats::default()
+        };
+        if let Some(c) = &self.video_counters {
+            stats.video_frames_sent = c.encoded.load(Ordering::Relaxed);
+            stats.video_keyframes_sent = c.keyframes.load(Ordering::Relaxed);
+        }
+        if let Some(c) = &self.audio_counters {
+            stats.audio_packets_sent = c.encoded.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// Removes this stream from its session's list (the publisher was closed).
@@ -285,277 +323,582 @@ impl Stream {
     /// Stops the encoders at once (used where no await is possible).
     pub(crate) fn stop_encoders(&self) {
         self.begin_ending();
-        let encoders =
-            std::mem::take(&mut *self.encoders.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(encoders); // each joins its thread
+        drop(self.take_encoders()); // each joins its thread
     }
 
-    /// Stops everything: encoders, the monitor, the connection, and the server's side.
-    pub(crate) async fn teardown(&self) {
-        if self.close_locally().await {
+    fn take_encoders(&self) -> Vec<EncoderThread> {
+        std::mem::take(&mut *self.encoders.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Stops everything: encoders, the connection, and the server's side. True when the
+    /// stream was recovering: the caller closes the reconnection once it announced the end.
+    pub(crate) async fn teardown(&self) -> bool {
+        let closing = self.close().await;
+        if closing.was_open {
             if let Some(session) = self.session() {
                 session.backend().unpublish(&self.id).await;
             }
         }
+        closing.was_reconnecting
     }
 
-    /// Stops the encoders, the monitor and the connection; true when the server's side
-    /// is still to be released (the first time only).
-    async fn close_locally(&self) -> bool {
+    /// Has the driver stop the encoders and close the connection.
+    async fn close(&self) -> Closing {
         self.begin_ending();
-        if let Some(task) = self
-            .monitor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            task.abort();
+        let (reply, closing) = oneshot::channel();
+        if self.driver.send(Command::Close(reply)).is_err() {
+            return Closing::default(); // the driver closed it already
         }
-        let encoders =
-            std::mem::take(&mut *self.encoders.lock().unwrap_or_else(|e| e.into_inner()));
-        // Joining encoder threads blocks briefly; keep it off the runtime's workers.
-        let _ = tokio::task::spawn_blocking(move || drop(encoders)).await;
-        if let Some(sending) = self.sending.lock().await.take() {
-            // The final figures, for the host's stats after `streamDestroyed`.
-            let transport = sending.stats().await;
-            {
-                let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-                stats.transport = transport;
-                stats.bitrate_bps = 0;
-            }
-            sending.close().await;
-            return true;
-        }
-        false
+        closing.await.unwrap_or_default()
     }
-}
 
-/// A lost connection is left this long to come back by itself before an ICE restart.
-const RESTART_AFTER: Duration = Duration::from_secs(1);
-/// How long a restarted ICE may search for a path before the next restart.
-const RESTART_EVERY: Duration = Duration::from_secs(4);
-/// The pause before asking again when a restart request failed (server unreachable).
-const RESTART_RETRY: Duration = Duration::from_secs(1);
-
-/// Refreshes the transport stats every second and follows the connection: one that goes
-/// quiet is recovered (see [`recover`]) or, failing that, ends the stream.
-async fn monitor(stream: Weak<Stream>) {
-    let mut last: Option<(Instant, u64)> = Some((Instant::now(), 0));
-    let mut state = {
-        let Some(s) = stream.upgrade() else { return };
-        let guard = s.sending.lock().await;
-        match guard.as_ref() {
-            Some(sending) => sending.watch_state(),
-            None => return,
-        }
-    };
-    loop {
-        let changed = tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => Ok(()),
-            changed = state.changed() => changed,
-        };
-        let Some(s) = stream.upgrade() else { return };
-        let current = *state.borrow_and_update();
-        let recovered = match (changed, current) {
-            (Err(_), _) | (_, RTCPeerConnectionState::Closed) => false,
-            (Ok(_), RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed) => {
-                recover(&s, &mut state).await
-            }
-            _ => true,
-        };
-        if !recovered {
-            lost(&s).await;
-            return;
-        }
-        if !s.refresh_transport_stats(&mut last).await {
-            return;
-        }
-    }
-}
-
-/// What to do after an ICE restart attempt.
-enum AfterRestart {
-    /// Restart again after this long if the path is still not back.
-    RestartIn(Duration),
-    /// Only wait: the server does not restart ICE.
-    Wait,
-    /// Give up: the server no longer knows the stream.
-    GiveUp,
-}
-
-/// Recovers a connection that went quiet, within the session's reconnect timeout: ICE goes on
-/// checking (a path that comes back is found again), and after [`RESTART_AFTER`] ICE is
-/// restarted through the server. The session reconnects meanwhile. True when the connection
-/// is back.
-async fn recover(
-    stream: &Arc<Stream>,
-    state: &mut tokio::sync::watch::Receiver<RTCPeerConnectionState>,
-) -> bool {
-    let Some(session) = stream.session() else {
-        return false;
-    };
-    let timeout = session.settings().reconnect_timeout;
-    tracing::warn!(
-        stream = %stream.id,
-        "the connection went quiet; recovering for up to {} ms",
-        timeout.as_millis()
-    );
-    session.stream_reconnecting(&stream.publisher);
-    let deadline = Instant::now() + timeout;
-    let mut next_restart = Some(Instant::now() + RESTART_AFTER);
-    loop {
-        match *state.borrow_and_update() {
-            RTCPeerConnectionState::Connected => {
-                tracing::info!(stream = %stream.id, "the connection is back");
-                // The receiver lost frames meanwhile: give it a fresh reference at once
-                // rather than wait for it to ask.
-                (stream.request_keyframe)();
-                session.leave_recovery(&stream.publisher);
-                return true;
-            }
-            RTCPeerConnectionState::Closed => return false,
-            _ => {}
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            tracing::warn!(stream = %stream.id, "the connection did not come back in time");
-            return false;
-        }
-        let wake = next_restart.map_or(deadline, |at| at.min(deadline));
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake.into()) => {}
-            changed = state.changed() => if changed.is_err() { return false },
-        }
-        if next_restart.is_some_and(|at| Instant::now() >= at) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let after = tokio::time::timeout(left, stream.restart_ice(&session)).await;
-            next_restart = match after {
-                Ok(AfterRestart::RestartIn(wait)) => Some(Instant::now() + wait),
-                Ok(AfterRestart::Wait) => None,
-                Ok(AfterRestart::GiveUp) => return false,
-                Err(_) => None, // the time is up; the loop ends
-            };
-        }
-    }
-}
-
-/// The connection failed after publishing: the stream ends with `networkDisconnected`, and
-/// the session finds out whether the server is still there.
-async fn lost(stream: &Arc<Stream>) {
-    tracing::warn!(stream = %stream.id, "the connection to the media server was lost");
-    // This runs on the monitor task: forget its handle so that teardown does not abort it.
-    drop(
-        stream
-            .monitor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(),
-    );
-    let Some(session) = stream.session() else {
-        return;
-    };
-    // Taken aside from the recovery: whether the session recovered is known after asking
-    // the server.
-    if session.take_stream(&stream.publisher).is_some() {
-        stream
-            .finish(session.clone(), Reason::NetworkDisconnected)
-            .await;
-        session.stream_gave_up(&stream.publisher).await;
-    }
-}
-
-impl Stream {
     fn session(&self) -> Option<Session> {
         self.session.upgrade().map(|inner| Session { inner })
     }
 
-    /// One ICE restart: a restart offer to the server, its answer applied.
-    async fn restart_ice(&self, session: &Session) -> AfterRestart {
-        let mut guard = self.sending.lock().await;
-        let Some(sending) = guard.as_mut() else {
-            return AfterRestart::GiveUp;
-        };
-        let fragment = match sending.restart_offer().await {
-            Ok(fragment) => fragment,
-            Err(e) => {
-                tracing::warn!(stream = %self.id, "cannot restart ICE: {}", e.message);
-                return AfterRestart::RestartIn(RESTART_RETRY);
-            }
-        };
-        match session.restart_ice(&self.id, fragment).await {
-            Restart::Answer(answer) => match sending.apply_restart_answer(&answer).await {
-                Ok(()) => {
-                    tracing::info!(stream = %self.id, "ICE restarted");
-                    AfterRestart::RestartIn(RESTART_EVERY)
-                }
-                Err(e) => {
-                    tracing::warn!(stream = %self.id, "ICE restart failed: {}", e.message);
-                    AfterRestart::RestartIn(RESTART_RETRY)
-                }
-            },
-            Restart::Unsupported => {
-                tracing::info!(
-                    stream = %self.id,
-                    "the server does not restart ICE; waiting for the path to come back"
-                );
-                AfterRestart::Wait
-            }
-            Restart::Gone => {
-                tracing::warn!(stream = %self.id, "the server no longer knows the stream");
-                AfterRestart::GiveUp
-            }
-            Restart::Failed(e) => {
-                tracing::debug!(stream = %self.id, "ICE restart request failed: {}", e.message);
-                AfterRestart::RestartIn(RESTART_RETRY)
-            }
-        }
-    }
-
-    /// Reads the transport counters (and the bitrate since `last`); false once the
-    /// connection is gone.
-    async fn refresh_transport_stats(&self, last: &mut Option<(Instant, u64)>) -> bool {
-        let transport = match self.sending.lock().await.as_ref() {
-            Some(sending) => sending.stats().await,
-            None => return false,
-        };
-        let now = Instant::now();
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, bytes)) = *last {
-            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-            stats.bitrate_bps =
-                (transport.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
-        }
-        stats.transport = transport;
-        *last = Some((now, transport.bytes_sent));
-        true
-    }
-}
-
-impl Stream {
     /// Ends the stream on its own account (not an unpublish): the session forgets it, the
-    /// server's side is released, and the publisher emits `streamDestroyed` with `reason`.
-    ///
-    /// The server's side is released after `streamDestroyed`, in the background: a server
-    /// that went away must not hold the host's news back.
+    /// publisher emits `streamDestroyed` with `reason`, and the server's side is released
+    /// in the background (a server that went away must not hold the host's news back).
     pub(crate) async fn end(self: &Arc<Self>, reason: Reason) {
         let Some(session) = self.session() else {
             return;
         };
-        if session.stream_lost(&self.publisher).is_some() {
-            self.finish(session, reason).await;
+        if session.take_stream(&self.publisher).is_some() {
+            let closing = self.close().await;
+            self.ended(&session, reason, closing).await;
         }
     }
 
-    /// Ends a stream the session already forgot: `streamDestroyed` with `reason`, then the
-    /// server's side is released in the background.
-    pub(crate) async fn finish(&self, session: Session, reason: Reason) {
-        let release = self.close_locally().await;
+    /// Ends a stream the session already forgot (the server is gone): `streamDestroyed`
+    /// with `reason`.
+    pub(crate) async fn end_forgotten(&self, session: &Session, reason: Reason) {
+        let closing = self.close().await;
+        self.ended(session, reason, closing).await;
+    }
+
+    /// The stream closed: `streamDestroyed` with `reason`, then the reconnection it kept
+    /// open (if any) ends, and the server's side is released in the background.
+    async fn ended(&self, session: &Session, reason: Reason, closing: Closing) {
         self.publisher.end_publish(Some(reason));
-        if release {
-            let id = self.id.clone();
+        if closing.was_reconnecting {
+            self.publisher.flush_events().await;
+            session.leave_recovery(&self.publisher);
+        }
+        if closing.was_open {
+            let (session, id) = (session.clone(), self.id.clone());
             crate::runtime::runtime().spawn(async move {
                 session.backend().unpublish(&id).await;
             });
         }
+    }
+}
+
+/// The status of a stream's encoders.
+#[derive(Clone, Default)]
+struct EncoderWatches {
+    video: Option<watch::Receiver<EncoderStatus>>,
+    audio: Option<watch::Receiver<EncoderStatus>>,
+}
+
+impl EncoderWatches {
+    /// Waits for the first output of any encoder, or the failure of one.
+    async fn first_output(&mut self) -> std::result::Result<(), (&'static str, Error)> {
+        let news = |s: &EncoderStatus| *s != EncoderStatus::Starting;
+        tokio::select! {
+            Some(status) = watch_for(self.video.as_mut(), news) => failed_as("video", status),
+            Some(status) = watch_for(self.audio.as_mut(), news) => failed_as("audio", status),
+            else => std::future::pending().await,
+        }
+    }
+
+    /// Waits until an encoder fails (an encoder that ends otherwise is not waited for).
+    async fn failure(&mut self) -> (&'static str, Error) {
+        let failed = |s: &EncoderStatus| matches!(s, EncoderStatus::Failed(_));
+        let failure = tokio::select! {
+            Some(status) = watch_for(self.video.as_mut(), failed) => failed_as("video", status),
+            Some(status) = watch_for(self.audio.as_mut(), failed) => failed_as("audio", status),
+            else => std::future::pending().await,
+        };
+        failure.expect_err("waited for a failure")
+    }
+}
+
+/// The first status of an encoder that `wanted` takes; None without that encoder, or when
+/// it ended without such a status.
+async fn watch_for(
+    status: Option<&mut watch::Receiver<EncoderStatus>>,
+    wanted: impl FnMut(&EncoderStatus) -> bool,
+) -> Option<EncoderStatus> {
+    Some(status?.wait_for(wanted).await.ok()?.clone())
+}
+
+fn failed_as(
+    kind: &'static str,
+    status: EncoderStatus,
+) -> std::result::Result<(), (&'static str, Error)> {
+    match status {
+        EncoderStatus::Failed(e) => Err((kind, e)),
+        _ => Ok(()),
+    }
+}
+
+/// A request under way whose answer is an input of the recovery (an ICE restart or the
+/// probe of the server).
+type Answer = Pin<Box<dyn Future<Output = Input> + Send>>;
+
+/// The task that owns a stream's connection: it takes the commands of the rest of the
+/// library, follows the connection, the encoders and the clock, feeds the recovery and
+/// carries out what it asks for.
+struct Driver {
+    /// Needed while the connection is open; the recovery may outlive it (the probe of the
+    /// server after giving up).
+    stream: Weak<Stream>,
+    id: String,
+    publisher: Publisher,
+    session: Session,
+    /// The connection; gone once closed.
+    sending: Option<Sending>,
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
+    /// From the announcement on.
+    recovery: Option<Recovery>,
+    /// The connection's state, from the announcement on, until the stack drops it.
+    path: Option<watch::Receiver<RTCPeerConnectionState>>,
+    /// Followed from the announcement on (before, the publish waits for them).
+    encoders: EncoderWatches,
+    request_keyframe: Arc<dyn Fn() + Send + Sync>,
+    answer: Option<Answer>,
+    /// When the transport counters were last read, and the bytes sent then.
+    last_stats: Option<(Instant, u64)>,
+    stats_at: Option<Instant>,
+}
+
+/// What woke the driver.
+enum Wake {
+    Command(Option<Command>),
+    Path(bool),
+    Answer(Input),
+    Timer,
+    EncoderFailed(&'static str, Error),
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            let watching = self.recovery.is_some();
+            let timer = [
+                self.stats_at,
+                self.recovery.as_ref().and_then(Recovery::next_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wake = tokio::select! {
+                command = async { self.commands.as_mut()?.recv().await },
+                    if self.commands.is_some() => Wake::Command(command),
+                changed = async { self.path.as_mut()?.changed().await.ok() },
+                    if self.path.is_some() => Wake::Path(changed.is_some()),
+                input = async { self.answer.as_mut().expect("guarded").await },
+                    if self.answer.is_some() => Wake::Answer(input),
+                () = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now).into()),
+                    if timer.is_some() => Wake::Timer,
+                (kind, e) = self.encoders.failure(), if watching => Wake::EncoderFailed(kind, e),
+            };
+            let stream = self.stream.upgrade();
+            if stream.is_none() && self.sending.is_some() {
+                self.close(None).await; // nobody holds the stream any more
+                return;
+            }
+            let stream = stream.as_deref();
+            match wake {
+                Wake::Command(Some(Command::Watch)) => self.watch(),
+                Wake::Command(Some(Command::Close(reply))) => {
+                    let _ = reply.send(self.close(stream).await);
+                }
+                Wake::Command(None) => {
+                    self.commands = None;
+                    self.close(stream).await;
+                }
+                Wake::Path(open) => {
+                    let path = match (open, self.path.as_mut()) {
+                        (true, Some(state)) => path_of(*state.borrow_and_update()),
+                        _ => {
+                            self.path = None;
+                            Path::Closed
+                        }
+                    };
+                    self.feed(Input::Path(path));
+                }
+                Wake::Answer(input) => {
+                    self.answer = None;
+                    self.feed(input);
+                }
+                Wake::Timer => {
+                    if self.stats_at.is_some_and(|at| Instant::now() >= at) {
+                        self.refresh_stats(stream).await;
+                    }
+                    self.feed(Input::Timeout);
+                }
+                Wake::EncoderFailed(kind, e) => {
+                    tracing::warn!(
+                        stream = %self.id,
+                        "the {kind} encoder failed ({}); the stream ends (mediaStopped)",
+                        e.message
+                    );
+                    self.end_like_a_dying_source(stream).await;
+                }
+            }
+            self.carry_out_actions(stream).await;
+            let recovering = self.recovery.as_ref().is_some_and(|r| !r.is_done());
+            if self.sending.is_none() && !recovering {
+                return;
+            }
+        }
+    }
+
+    /// From the announcement on: recovery, stats, encoders.
+    fn watch(&mut self) {
+        let Some(sending) = &self.sending else { return };
+        let mut state = sending.watch_state();
+        let now = Instant::now();
+        let mut recovery = Recovery::new(self.session.settings().reconnect_timeout);
+        recovery.handle(now, Input::Path(path_of(*state.borrow_and_update())));
+        self.recovery = Some(recovery);
+        self.path = Some(state);
+        self.last_stats = Some((now, 0));
+        self.stats_at = Some(now + STATS_EVERY);
+    }
+
+    fn feed(&mut self, input: Input) {
+        if let Some(recovery) = &mut self.recovery {
+            recovery.handle(Instant::now(), input);
+        }
+    }
+
+    async fn carry_out_actions(&mut self, stream: Option<&Stream>) {
+        while let Some(action) = self.recovery.as_mut().and_then(Recovery::poll) {
+            if let Some(input) = self.carry_out(stream, action).await {
+                self.feed(input);
+            }
+        }
+    }
+
+    /// Does what the recovery asked for; some actions answer at once.
+    async fn carry_out(&mut self, stream: Option<&Stream>, action: Action) -> Option<Input> {
+        let publisher = &self.publisher;
+        match action {
+            Action::Reconnecting => {
+                tracing::warn!(
+                    stream = %self.id,
+                    "the connection went quiet; recovering for up to {} ms",
+                    self.session.settings().reconnect_timeout.as_millis()
+                );
+                self.session.stream_reconnecting(publisher);
+            }
+            Action::SendRestartOffer => {
+                let Some(sending) = self.sending.as_mut() else {
+                    return Some(Input::Patch(PatchReply::Failed(Error::internal("closed"))));
+                };
+                match sending.restart_offer().await {
+                    Ok(fragment) => self.answer = Some(self.send_restart(fragment)),
+                    Err(e) => {
+                        tracing::warn!(stream = %self.id, "cannot restart ICE: {}", e.message);
+                        return Some(Input::Patch(PatchReply::Failed(e)));
+                    }
+                }
+            }
+            Action::ApplyRestartAnswer(fragment) => {
+                let Some(sending) = self.sending.as_mut() else {
+                    return Some(Input::AnswerApplied(false));
+                };
+                let applied = sending.apply_restart_answer(&fragment).await;
+                match &applied {
+                    Ok(()) => tracing::info!(stream = %self.id, "ICE restarted"),
+                    Err(e) => {
+                        tracing::warn!(stream = %self.id, "ICE restart failed: {}", e.message)
+                    }
+                }
+                return Some(Input::AnswerApplied(applied.is_ok()));
+            }
+            Action::RequestKeyframe => {
+                tracing::info!(stream = %self.id, "the connection is back");
+                (self.request_keyframe)();
+            }
+            Action::Reconnected => self.session.leave_recovery(publisher),
+            Action::GiveUp => {
+                tracing::warn!(stream = %self.id, "the connection to the media server was lost");
+                self.answer = None; // a restart under way is moot
+                                    // Taken aside from the recovery: whether the session recovered is known
+                                    // after asking the server. When another end of the stream came first, its
+                                    // closing decides.
+                if self.session.take_stream(publisher).is_some() {
+                    self.close_connection(stream).await;
+                    self.publisher
+                        .end_publish(Some(Reason::NetworkDisconnected));
+                    self.release_server_side();
+                    return Some(Input::StreamEnded);
+                }
+            }
+            Action::ProbeServer => {
+                // streamDestroyed reaches the host before the session's verdict.
+                publisher.flush_events().await;
+                let session = self.session.clone();
+                self.answer = Some(Box::pin(async move {
+                    let timeout = session.settings().connect_timeout;
+                    Input::ServerReachable(session.backend().reachable(timeout).await)
+                }));
+            }
+            Action::ServerGone => self.session.connection_lost().await,
+        }
+        None
+    }
+
+    /// The restart offer's `fragment` to the server; its reply is the answer.
+    fn send_restart(&self, fragment: String) -> Answer {
+        let (session, id) = (self.session.clone(), self.id.clone());
+        Box::pin(async move {
+            let reply = session.restart_ice(&id, fragment).await;
+            match &reply {
+                PatchReply::Answer(_) => {}
+                PatchReply::Unsupported => tracing::info!(
+                    stream = %id,
+                    "the server does not restart ICE; waiting for the path to come back"
+                ),
+                PatchReply::Gone => {
+                    tracing::warn!(stream = %id, "the server no longer knows the stream")
+                }
+                PatchReply::Failed(e) => {
+                    tracing::debug!(stream = %id, "ICE restart request failed: {}", e.message)
+                }
+            }
+            Input::Patch(reply)
+        })
+    }
+
+    /// Ends the stream as a dying source does: `streamDestroyed` (`mediaStopped`), the
+    /// session stays connected.
+    async fn end_like_a_dying_source(&mut self, stream: Option<&Stream>) {
+        self.encoders = EncoderWatches::default();
+        let Some(stream) = stream else { return };
+        // A streamCreated still being posted by the publish's completion goes out first.
+        self.session.flush_events().await;
+        if self.session.take_stream(&self.publisher).is_none() {
+            return; // another end came first: its closing follows
+        }
+        let closing = self.close(Some(stream)).await;
+        stream
+            .ended(&self.session, Reason::MediaStopped, closing)
+            .await;
+    }
+
+    /// The stream ends for another reason than a lost connection: the recovery with it.
+    async fn close(&mut self, stream: Option<&Stream>) -> Closing {
+        let was_reconnecting = match &mut self.recovery {
+            Some(recovery) => {
+                recovery.handle(Instant::now(), Input::Unpublished);
+                std::iter::from_fn(|| recovery.poll()).any(|a| a == Action::Reconnected)
+            }
+            None => false,
+        };
+        Closing {
+            was_open: self.close_connection(stream).await,
+            was_reconnecting,
+        }
+    }
+
+    /// Stops the encoders and closes the connection, keeping its final figures for the
+    /// host's stats after `streamDestroyed`; false when it was closed already.
+    async fn close_connection(&mut self, stream: Option<&Stream>) -> bool {
+        self.stats_at = None;
+        if let Some(stream) = stream {
+            stream.begin_ending();
+            let encoders = stream.take_encoders();
+            // Joining encoder threads blocks briefly; keep it off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(move || drop(encoders)).await;
+        }
+        let Some(sending) = self.sending.take() else {
+            return false;
+        };
+        if let Some(stream) = stream {
+            let transport = sending.stats().await;
+            *stream.transport.lock().unwrap_or_else(|e| e.into_inner()) = (transport, 0);
+        }
+        sending.close().await;
+        true
+    }
+
+    fn release_server_side(&self) {
+        let (session, id) = (self.session.clone(), self.id.clone());
+        crate::runtime::runtime().spawn(async move {
+            session.backend().unpublish(&id).await;
+        });
+    }
+
+    /// Reads the transport counters and the bitrate since the last reading.
+    async fn refresh_stats(&mut self, stream: Option<&Stream>) {
+        self.stats_at = None;
+        let (Some(sending), Some(stream)) = (&self.sending, stream) else {
+            return;
+        };
+        let transport = sending.stats().await;
+        let now = Instant::now();
+        let bitrate = match self.last_stats {
+            Some((at, bytes)) => {
+                let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+                (transport.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / secs) as u64
+            }
+            None => 0,
+        };
+        *stream.transport.lock().unwrap_or_else(|e| e.into_inner()) = (transport, bitrate);
+        self.last_stats = Some((now, transport.bytes_sent));
+        self.stats_at = Some(now + STATS_EVERY);
+    }
+}
+
+/// The ICE agent's verdict in the recovery's terms.
+fn path_of(state: RTCPeerConnectionState) -> Path {
+    match state {
+        RTCPeerConnectionState::Connected => Path::Up,
+        RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed => Path::Lost,
+        RTCPeerConnectionState::Closed => Path::Closed,
+        _ => Path::Checking,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+    use crate::publisher::{init_publisher, PublisherState};
+    use crate::session::{init_session, SessionSettings, SessionState};
+    use crate::settings::{OptionValue, PublisherSettings};
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    fn wait_for(log: &Log, entry: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if log.lock().unwrap().iter().any(|e| e == entry) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn publish(session: &Session, publisher: &Publisher) -> Result<()> {
+        let (tx, rx) = std_mpsc::channel();
+        session.publish(publisher, Box::new(move |_, r| tx.send(r).unwrap()))?;
+        rx.recv_timeout(Duration::from_secs(20)).unwrap()
+    }
+
+    #[test]
+    fn a_failing_encoder_ends_the_stream_as_a_dying_source_does() {
+        let log = Log::default();
+        let errors = Log::default();
+        let sink = errors.clone();
+        crate::logging::set_log_sink(
+            crate::logging::LogLevel::Error,
+            Some(Arc::new(move |r| {
+                sink.lock().unwrap().push(r.message.clone())
+            })),
+        )
+        .unwrap();
+        let mut settings = PublisherSettings::default();
+        for (key, value) in [
+            ("video_source", "synthetic"),
+            ("audio_source", "synthetic"),
+            ("resolution", "320x240"),
+        ] {
+            settings.set(key, OptionValue::Str(value.into())).unwrap();
+        }
+        let (tx, rx) = std_mpsc::channel();
+        let events = log.clone();
+        let publisher = init_publisher(
+            settings,
+            Arc::new(move |_, e| {
+                let detail = match &e {
+                    PublisherEvent::StreamDestroyed { reason } => format!(":{reason}"),
+                    PublisherEvent::AudioLevelUpdated { .. } => return,
+                    _ => String::new(),
+                };
+                events
+                    .lock()
+                    .unwrap()
+                    .push(format!("publisher.{}{detail}", e.name()));
+            }),
+            Box::new(move |_, r| tx.send(r).unwrap()),
+        )
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        let events = log.clone();
+        let session = init_session(
+            "loopback://",
+            SessionSettings::default(),
+            Arc::new(move |_, e| events.lock().unwrap().push(format!("session.{}", e.name()))),
+        )
+        .unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        session
+            .connect(None, Box::new(move |_, r| tx.send(r).unwrap()))
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        publish(&session, &publisher).unwrap();
+        assert!(wait_for(&log, "publisher.streamCreated"));
+        std::thread::sleep(Duration::from_millis(500));
+        let sent_before = publisher.stats();
+
+        let stream = session.lifecycle().streams[&publisher.id()].clone();
+        stream.encoders.lock().unwrap()[0].feed_a_broken_frame();
+        assert!(
+            wait_for(&log, "publisher.streamDestroyed:mediaStopped"),
+            "{:?}",
+            log.lock().unwrap()
+        );
+
+        std::thread::sleep(Duration::from_millis(200));
+        let publisher_events: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.starts_with("publisher."))
+            .cloned()
+            .collect();
+        assert_eq!(
+            publisher_events,
+            [
+                "publisher.accessAllowed",
+                "publisher.streamCreated",
+                "publisher.streamDestroyed:mediaStopped"
+            ]
+        );
+        assert!(!log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("Disconnected")));
+        crate::logging::set_log_sink(crate::logging::LogLevel::Off, None).unwrap();
+        let errors = errors.lock().unwrap().clone();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("video encoder failed: VP8 input of")),
+            "{errors:?}"
+        );
+        assert_eq!(session.state(), SessionState::Connected);
+        assert_eq!(publisher.state(), PublisherState::Ready);
+        // The final stats: what the stream sent, not zeros.
+        let last = publisher.stats();
+        assert!(
+            last.video_frames_sent >= sent_before.video_frames_sent
+                && sent_before.video_frames_sent > 0,
+            "{last:?}"
+        );
+        assert!(last.packets_sent > 0 && last.bitrate_bps == 0, "{last:?}");
+        // The source is fine: the publisher can be published again, with a new encoder.
+        publish(&session, &publisher).unwrap();
+        assert_eq!(publisher.state(), PublisherState::Publishing);
+        session.close();
+        publisher.close();
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ice::{IceServer, IceTransportPolicy};
 use super::peer::PeerConfig;
-use super::Restart;
+use super::recovery::PatchReply;
 use crate::error::{Error, ErrorCode, Result};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, IF_MATCH, LINK, LOCATION};
 use reqwest::{Method, StatusCode, Url};
@@ -228,7 +228,7 @@ impl Whip {
 
     /// PATCHes the stream's resource with an ICE restart offer (RFC 9725 §4.4.2:
     /// `application/trickle-ice-sdpfrag`, `If-Match: "*"`); the server's fragment on 200.
-    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> Restart {
+    pub(crate) async fn restart_ice(&self, stream_id: &str, fragment: String) -> PatchReply {
         let resource = self
             .resources
             .lock()
@@ -236,7 +236,7 @@ impl Whip {
             .get(stream_id)
             .cloned();
         let Some(resource) = resource else {
-            return Restart::Gone;
+            return PatchReply::Gone;
         };
         let request = self
             .auth(self.client.patch(resource.clone()))
@@ -245,22 +245,11 @@ impl Whip {
             .body(fragment);
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Restart::Failed(self.unreachable(e)),
+            Err(e) => return PatchReply::Failed(self.unreachable(e)),
         };
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        match status.as_u16() {
-            200 if body.contains("a=ice-ufrag:") => Restart::Answer(body),
-            405 | 501 => Restart::Unsupported,
-            404 => Restart::Gone,
-            _ => {
-                let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
-                Restart::Failed(Error::new(
-                    ErrorCode::UnexpectedServerResponse,
-                    format!("{resource}: ICE restart refused (HTTP {status}: {excerpt})"),
-                ))
-            }
-        }
+        PatchReply::from_response(status.as_u16(), body, resource.as_str())
     }
 
     /// Whether the endpoint answers the connect probe at all within `timeout` (any HTTP

@@ -1,0 +1,343 @@
+//! The sending peer connection of a published stream, from its offer to connected and sending.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::statistics::report::RTCStatsReportEntry;
+use rtc::statistics::StatsSelector;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+
+use super::early_checks::Gate;
+use super::ice::{IceTransport, IceTransportPolicy};
+use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
+use super::peer::{
+    build, gathered_sdp, rand_u64, watchers, webrtc_error, Bridges, Built, PeerConfig,
+};
+use super::rtt::RtcpFeedback;
+use super::sdp::{answer_accepts, candidate_count, codec_name, opus, video_codec};
+use super::sending::Sending;
+use crate::error::{Error, ErrorCode, Result};
+use crate::media::encoder::EncodedSample;
+use crate::settings::VideoCodec;
+
+/// A track we send on, with what `write_sample` needs.
+struct Outgoing {
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    /// The codec the track sends, as offered.
+    codec: RTCRtpCodecParameters,
+}
+
+/// The sending peer connection of one published stream, between offer and answer.
+pub(crate) struct Offer {
+    pc: Arc<dyn PeerConnection>,
+    gate: Arc<Gate>,
+    feedback: Arc<RtcpFeedback>,
+    probe: Arc<PathProbe>,
+    bridges: Bridges,
+    policy: IceTransportPolicy,
+    /// How long gathering took.
+    pub gathering: Duration,
+    /// Candidates in the server's answer, once applied.
+    remote_candidates: AtomicU64,
+    /// The SDP offer to hand to the server.
+    pub sdp: String,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    video: Option<Outgoing>,
+    audio: Option<Outgoing>,
+}
+
+/// Opens a sending peer connection with a video track (VP8 or H.264) and/or an Opus track and
+/// makes its offer. Only the chosen video codec is registered, so the offer carries no other
+/// and the server cannot pick another.
+pub(crate) async fn make_offer(
+    config: &PeerConfig,
+    video: Option<VideoCodec>,
+    audio: bool,
+) -> Result<Offer> {
+    let mut media = MediaEngine::default();
+    if let Some(codec) = video {
+        media
+            .register_codec(video_codec(codec), RtpCodecKind::Video)
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "video codec", e))?;
+    }
+    if audio {
+        media
+            .register_codec(opus(), RtpCodecKind::Audio)
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "Opus", e))?;
+    }
+    let (handler, mut gathered, state) = watchers(None);
+    let Built {
+        pc,
+        gate,
+        feedback,
+        probe,
+        bridges,
+    } = build(config, media, handler).await?;
+    // A failure from here on closes the connection (and so its sockets and TURN allocations).
+    let negotiated = async {
+        let stream_id = format!("lp-{:016x}", rand_u64());
+        let add = async |kind: RtpCodecKind, codec: RTCRtpCodecParameters| -> Result<Outgoing> {
+            let ssrc = rand_u64() as u32;
+            let track = Arc::new(
+                TrackLocalStaticSample::new(
+                    Instant::now(),
+                    MediaStreamTrack::new(
+                        stream_id.clone(),
+                        format!("{stream_id}-{kind}"),
+                        kind.to_string(),
+                        kind,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: codec.rtp_codec.clone(),
+                            ..Default::default()
+                        }],
+                    ),
+                )
+                .map_err(|e| webrtc_error(ErrorCode::InternalError, "track", e))?,
+            );
+            pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| webrtc_error(ErrorCode::InternalError, "add track", e))?;
+            Ok(Outgoing { track, ssrc, codec })
+        };
+        let video = match video {
+            Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec)).await?),
+            None => None,
+        };
+        let audio = if audio {
+            Some(add(RtpCodecKind::Audio, opus()).await?)
+        } else {
+            None
+        };
+        let offer = pc
+            .create_offer(None)
+            .await
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "create offer", e))?;
+        let gathering_started = Instant::now();
+        pc.set_local_description(offer)
+            .await
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "set local description", e))?;
+        let sdp = gathered_sdp(&pc, &mut gathered, config.gather_timeout, &probe).await?;
+        Ok((video, audio, gathering_started.elapsed(), sdp))
+    };
+    let (video, audio, gathering, sdp) = match negotiated.await {
+        Ok(negotiated) => negotiated,
+        Err(e) => {
+            let _ = pc.close().await;
+            return Err(e);
+        }
+    };
+    Ok(Offer {
+        pc,
+        gate,
+        feedback,
+        probe,
+        bridges,
+        policy: config.ice_transport_policy,
+        gathering,
+        remote_candidates: AtomicU64::new(u64::MAX),
+        sdp,
+        state,
+        video,
+        audio,
+    })
+}
+
+impl Offer {
+    /// Applies the server's answer: 1610 if it cannot be applied, or if it takes none of the
+    /// codecs we send (a server without our video codec rejects the section or answers with
+    /// another one).
+    pub(crate) async fn apply_answer(&self, sdp: String) -> Result<()> {
+        for (out, kind) in [(&self.video, "video"), (&self.audio, "audio")] {
+            let Some(out) = out else { continue };
+            let name = codec_name(&out.codec);
+            if !answer_accepts(&sdp, kind, name) {
+                return Err(Error::new(
+                    ErrorCode::SetRemoteDescriptionFailed,
+                    format!("the answer takes no {kind} codec we offered (we offer {name} only)"),
+                ));
+            }
+        }
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| {
+            webrtc_error(
+                ErrorCode::SetRemoteDescriptionFailed,
+                "the answer is not valid SDP",
+                e,
+            )
+        })?;
+        let remote_candidates = candidate_count(&answer.sdp) as u64;
+        self.pc.set_remote_description(answer).await.map_err(|e| {
+            webrtc_error(
+                ErrorCode::SetRemoteDescriptionFailed,
+                "the answer cannot be applied",
+                e,
+            )
+        })?;
+        self.remote_candidates
+            .store(remote_candidates, Ordering::Relaxed);
+        self.gate.open();
+        Ok(())
+    }
+
+    /// The local candidates gathered so far, by kind, from the stack's stats.
+    async fn gathered(&self) -> Gathered {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let mut gathered = Gathered::default();
+        for entry in report.iter() {
+            let RTCStatsReportEntry::LocalCandidate(c) = entry else {
+                continue;
+            };
+            match c.candidate_type {
+                RTCIceCandidateType::Host => gathered.host += 1,
+                RTCIceCandidateType::Srflx => gathered.srflx += 1,
+                RTCIceCandidateType::Relay => match self.bridges.transport_of(&c.url) {
+                    IceTransport::TurnTcp => gathered.relay_tcp += 1,
+                    IceTransport::TurnTls => gathered.relay_tls += 1,
+                    _ => gathered.relay_udp += 1,
+                },
+                _ => {}
+            }
+        }
+        gathered
+    }
+
+    async fn no_path(&self, stage: Stage) -> Error {
+        self.probe.stop();
+        let report = PathReport {
+            policy: self.policy,
+            gathered: self.gathered().await,
+            probe: self.probe.report(),
+            stage,
+        };
+        Error::new(
+            ErrorCode::CreatePeerConnectionFailed,
+            no_path_message(&report),
+        )
+    }
+
+    /// 1553 when gathering found no candidate at all (with the relay policy: no TURN server
+    /// gave a relay), before anything is sent to the server.
+    pub(crate) async fn no_candidates(&self) -> Option<Error> {
+        if self.gathered().await.total() > 0 {
+            return None;
+        }
+        Some(self.no_path(Stage::NoCandidates).await)
+    }
+
+    /// Waits until ICE and DTLS are connected: 1553 when no path is found within `timeout`,
+    /// with a message that says what was tried.
+    pub(crate) async fn connected(&mut self, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        // The state is read inside a block: its guard must not live across an await.
+        let ended = {
+            let outcome = tokio::time::timeout(
+                timeout,
+                self.state.wait_for(|s| {
+                    matches!(
+                        s,
+                        RTCPeerConnectionState::Connected
+                            | RTCPeerConnectionState::Failed
+                            | RTCPeerConnectionState::Closed
+                    )
+                }),
+            )
+            .await;
+            // None: connected. Otherwise how the connection ended (None: still trying when
+            // the time ran out).
+            match &outcome {
+                Ok(Ok(state)) => match **state {
+                    RTCPeerConnectionState::Connected => None,
+                    RTCPeerConnectionState::Failed => Some(Some("failed")),
+                    _ => Some(Some("was closed")),
+                },
+                Ok(Err(_)) => Some(Some("went away")),
+                Err(_) => Some(None),
+            }
+        };
+        let Some(ended) = ended else {
+            self.probe.stop();
+            return Ok(());
+        };
+        let remote = self.remote_candidates.load(Ordering::Relaxed);
+        Err(self
+            .no_path(Stage::Checking {
+                waited_ms: started.elapsed().as_millis(),
+                state: ended.map(str::to_owned),
+                remote_candidates: (remote != u64::MAX).then_some(remote as usize),
+            })
+            .await)
+    }
+
+    /// Starts sending: a task per track writes what the encoders produce.
+    pub(crate) async fn start_sending(
+        self,
+        video: Option<mpsc::Receiver<EncodedSample>>,
+        audio: Option<mpsc::Receiver<EncodedSample>>,
+        on_keyframe_request: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<Sending> {
+        let mut writers = Vec::new();
+        if let Some(out) = &self.video {
+            // A receiver that lost a reference frame asks for a keyframe (PLI/FIR).
+            let track = out.track.clone();
+            writers.push(crate::runtime::runtime().spawn(async move {
+                while let Some(event) = track.poll().await {
+                    if let TrackLocalEvent::OnRtcpPacket(_) = event {
+                        tracing::debug!("keyframe requested by the receiver");
+                        on_keyframe_request();
+                    }
+                }
+            }));
+        }
+        for (out, input) in [(self.video, video), (self.audio, audio)] {
+            if let (Some(out), Some(mut input)) = (out, input) {
+                let pt = out.codec.payload_type;
+                writers.push(crate::runtime::runtime().spawn(async move {
+                    while let Some(sample) = input.recv().await {
+                        let sample = Sample {
+                            data: sample.data,
+                            duration: sample.duration,
+                            ..Sample::new(Instant::now())
+                        };
+                        if let Err(e) = out
+                            .track
+                            .sample_writer(out.ssrc, pt)
+                            .write_sample(&sample)
+                            .await
+                        {
+                            tracing::debug!("write_sample: {e}");
+                        }
+                    }
+                }));
+            }
+        }
+        Ok(Sending {
+            pc: self.pc,
+            feedback: self.feedback,
+            state: self.state,
+            pending_restart: None,
+            writers,
+            _bridges: self.bridges,
+        })
+    }
+
+    /// Closes the connection (after a failure before sending started).
+    pub(crate) async fn close(self) {
+        let _ = self.pc.close().await;
+    }
+}

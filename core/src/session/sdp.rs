@@ -1,0 +1,143 @@
+//! The codecs we offer and what an SDP answer says about them.
+
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters};
+
+use crate::settings::VideoCodec;
+
+const VP8_PT: u8 = 96;
+const H264_PT: u8 = 102;
+const OPUS_PT: u8 = 111;
+
+fn vp8() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: VP8_PT,
+    }
+}
+
+/// H.264 constrained baseline, level 3.1, in non-interleaved mode (FU-A and STAP-A): the one
+/// H.264 flavour every WebRTC endpoint decodes.
+fn h264() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .into(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: H264_PT,
+    }
+}
+
+pub(super) fn video_codec(codec: VideoCodec) -> RTCRtpCodecParameters {
+    match codec {
+        VideoCodec::Vp8 => vp8(),
+        VideoCodec::H264 => h264(),
+    }
+}
+
+pub(super) fn opus() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: OPUS_PT,
+    }
+}
+
+/// The encoding name of a codec as SDP's `a=rtpmap` spells it: `VP8`, `H264`, `opus`.
+pub(super) fn codec_name(codec: &RTCRtpCodecParameters) -> &str {
+    let mime = &codec.rtp_codec.mime_type;
+    mime.split_once('/').map_or(mime.as_str(), |(_, name)| name)
+}
+
+/// Whether an SDP answer accepts a `kind` section that lists a payload type mapped to the
+/// encoding `name`. Port 0 rejects a section (RFC 3264 §6), unless it is marked `bundle-only`
+/// (how RFC 8843 answers the bundled sections after the first one).
+pub(super) fn answer_accepts(sdp: &str, kind: &str, name: &str) -> bool {
+    let mut sections = Vec::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let fields: Vec<&str> = m.split_whitespace().collect();
+            sections.push((fields, Vec::new()));
+        } else if let Some((_, attributes)) = sections.last_mut() {
+            attributes.push(line);
+        }
+    }
+    sections.iter().any(|(fields, attributes)| {
+        let [media, port, _proto, formats @ ..] = fields.as_slice() else {
+            return false;
+        };
+        *media == kind
+            && (*port != "0" || attributes.contains(&"a=bundle-only"))
+            && formats.iter().any(|pt| {
+                attributes.iter().any(|a| {
+                    a.strip_prefix("a=rtpmap:")
+                        .and_then(|rest| rest.split_once(' '))
+                        .is_some_and(|(mapped, encoding)| {
+                            mapped == *pt
+                                && encoding
+                                    .split('/')
+                                    .next()
+                                    .is_some_and(|e| e.eq_ignore_ascii_case(name))
+                        })
+                })
+            })
+    })
+}
+
+/// The number of `a=candidate` lines of an SDP.
+pub(super) fn candidate_count(sdp: &str) -> usize {
+    sdp.lines()
+        .filter(|l| l.trim_start().starts_with("a=candidate:"))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_accepts;
+
+    #[test]
+    fn an_answer_must_accept_the_offered_codec() {
+        let answer = |video: &str| {
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{video}\
+                 m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"
+            )
+        };
+        let h264 = answer(
+            "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\na=rtpmap:102 H264/90000\r\n\
+             a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n",
+        );
+        assert!(answer_accepts(&h264, "video", "H264"));
+        assert!(!answer_accepts(&h264, "video", "VP8"));
+        assert!(answer_accepts(&h264, "audio", "opus"));
+        // The server rejected the section (port 0), or left the codec out of its formats.
+        let rejected = answer("m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n");
+        assert!(!answer_accepts(&rejected, "video", "H264"));
+        let other = answer("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:102 H264/90000\r\n");
+        assert!(!answer_accepts(&other, "video", "H264"));
+        // A bundled section answered RFC 8843's way: port 0, but bundle-only.
+        let bundled = answer(
+            "m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=bundle-only\r\na=rtpmap:102 H264/90000\r\n",
+        );
+        assert!(answer_accepts(&bundled, "video", "H264"));
+        // No video section at all.
+        assert!(!answer_accepts(&answer(""), "video", "H264"));
+    }
+}
