@@ -694,9 +694,11 @@ impl Session {
             lifecycle.state = SessionState::Closed;
             std::mem::take(&mut lifecycle.streams)
         };
-        self.inner.ended.send_modify(|n| *n += 1);
+        // The pending calls complete as closed before a publish in flight learns of the end
+        // (and would complete itself as cut short).
         self.inner.dispatcher.close();
         self.inner.calls.close(self);
+        self.inner.ended.send_modify(|n| *n += 1);
         for stream in streams.into_values() {
             stream.stop_encoders();
             stream
