@@ -145,22 +145,17 @@ function getDevices(callback) {
 // Every handle's messages reach this thread through one queue, in the order the library
 // produced them, also across handles: a session's publish completion comes before the
 // publisher's streamCreated, a publisher's streamDestroyed before the unpublish completion.
-// `routes` maps a handle's route to its dispatch function while messages can still come for it.
+// `routes` maps a handle's route to its dispatch function while the core says messages can
+// come for it (`routed`); the core also decides when the queue keeps the process alive.
 const routes = new Map();
 const router = new native.Router((route, kind, a, b) => {
   const dispatch = routes.get(route);
   if (dispatch) dispatch(kind, a, b);
 });
 
-// The process stays alive while some handle holds the queue: a pending initPublisher or session
-// call, or a session from connect() until it is disconnected or closed (like a connected
-// socket). Nothing else keeps it alive.
-let holds = 0;
-function hold() {
-  if (holds++ === 0) router.keepAlive(true);
-}
-function release() {
-  if (--holds === 0) router.keepAlive(false);
+function track(handle, dispatch) {
+  if (handle.routed) routes.set(handle.route, dispatch);
+  else routes.delete(handle.route);
 }
 
 let startPublisher;
@@ -193,6 +188,8 @@ class Publisher extends EventEmitter {
     nativeOf = (value) => (value !== null && typeof value === 'object' && #native in value ? value.#native : null);
   }
 
+  #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
+
   #start(options, pending) {
     if (options !== null && typeof options === 'object') {
       this.#accessRequest = options.accessRequest;
@@ -203,11 +200,17 @@ class Publisher extends EventEmitter {
     }
     this.#native = result;
     this.#pending = pending;
-    routes.set(result.route, (kind, a, b) => this.#dispatch(kind, a, b));
-    hold();
+    track(result, this.#dispatchFn);
+  }
+
+  #done(error) {
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending) pending.done(error === null ? null : toError(error));
   }
 
   #dispatch(kind, a, b) {
+    track(this.#native, this.#dispatchFn);
     switch (kind) {
       case 'event': {
         const payload = a === 'accessDenied' ? toError(b) : b;
@@ -218,16 +221,9 @@ class Publisher extends EventEmitter {
       case 'consent':
         this.#askConsent(a, b);
         break;
-      case 'done': {
-        const pending = this.#pending;
-        this.#pending = null;
-        if (!pending) break;
-        release();
-        // A failed publisher emits nothing more.
-        if (a !== null) routes.delete(this.#native.route);
-        pending.done(a === null ? null : toError(a));
+      case 'done':
+        this.#done(a);
         break;
-      }
       default:
         break;
     }
@@ -325,14 +321,11 @@ class Publisher extends EventEmitter {
    * handler works.
    */
   close() {
-    const error = this.#native.close();
-    routes.delete(this.#native.route);
-    const pending = this.#pending;
-    this.#pending = null;
-    if (pending) {
-      release();
-      if (pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
-      pending.done(toError(native.closedWhilePending('init_publisher', 'publisher')));
+    const { error, completed } = this.#native.close();
+    track(this.#native, this.#dispatchFn);
+    for (const call of completed) {
+      if (this.#pending && this.#pending.promise) this.#pending.promise.catch(() => {}); // the caller closed it: not unhandled
+      this.#done(call.error);
     }
     if (error) throw toError(error);
   }
@@ -398,16 +391,8 @@ let startSession;
  */
 class Session extends EventEmitter {
   #native = null;
-  /** Calls accepted and not completed yet, by call number: `{op, promise, resolve, reject, callback}`. */
+  /** Calls accepted and not completed yet, by the core's call number: `{promise, settle}`. */
   #calls = new Map();
-  #nextCall = 1;
-  /** The latest connect call: its failure ends the session's liveness. */
-  #connectCall = 0;
-  /** From connect() until it fails, sessionDisconnected arrives, or close(). */
-  #live = false;
-  #closed = false;
-  /** Whether it is routed and holds the event loop. */
-  #active = false;
   #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
 
   constructor(token) {
@@ -429,53 +414,36 @@ class Session extends EventEmitter {
     };
   }
 
-  // Messages can come only while a call is pending or the session is live; otherwise it is
-  // neither routed nor holding the process, and JS may collect it (which closes it).
-  #update() {
-    const active = !this.#closed && (this.#live || this.#calls.size > 0);
-    if (active === this.#active) return;
-    this.#active = active;
-    if (active) {
-      routes.set(this.#native.route, this.#dispatchFn);
-      hold();
-    } else {
-      routes.delete(this.#native.route);
-      release();
-    }
-  }
-
   #dispatch(kind, a, b) {
+    track(this.#native, this.#dispatchFn);
     switch (kind) {
       case 'event':
-        if (a === 'sessionDisconnected') {
-          this.#live = false;
-          this.#update();
-        }
         if (b === undefined) callUser(this.emit, this, a);
         else callUser(this.emit, this, a, b);
         break;
-      case 'done': {
-        const call = this.#calls.get(b);
-        if (!call) break; // a call refused at once: already reported
-        this.#calls.delete(b);
-        if (a !== null && b === this.#connectCall) this.#live = false;
-        this.#update();
-        call.settle(a === null ? null : toError(a));
+      case 'done':
+        this.#complete(b, a);
         break;
-      }
       default:
         break;
     }
   }
 
-  // `invoke(call)` starts the call in the library: null when accepted, else the error at once.
-  #call(op, callback, invoke) {
-    const call = this.#nextCall++;
-    const refused = invoke(call);
-    if (refused) {
+  #complete(call, error) {
+    const pending = this.#calls.get(call);
+    if (!pending) return;
+    this.#calls.delete(call);
+    pending.settle(error === null ? null : toError(error));
+  }
+
+  // `invoke()` starts the call in the library: its number when accepted, else the error.
+  #call(callback, invoke) {
+    const call = invoke();
+    if (typeof call !== 'number') {
       // Refused at once, as in every language: thrown, and the completion never runs.
-      throw refused instanceof LibpublisherError ? refused : toError(refused);
+      throw call instanceof LibpublisherError ? call : toError(call);
     }
+    track(this.#native, this.#dispatchFn);
     // `settle(err)` completes the call: the callback runs right there, or the Promise settles.
     let settle;
     let promise;
@@ -486,12 +454,7 @@ class Session extends EventEmitter {
         settle = (err) => (err ? reject(err) : resolve());
       });
     }
-    this.#calls.set(call, { op, promise, settle });
-    if (op === 'connect') {
-      this.#connectCall = call;
-      this.#live = true;
-    }
-    this.#update();
+    this.#calls.set(call, { promise, settle });
     return promise;
   }
 
@@ -502,26 +465,26 @@ class Session extends EventEmitter {
       token = undefined;
     }
     callback = checkCallback(callback);
-    return this.#call('connect', callback, (call) => this.#native.connect(token, call));
+    return this.#call(callback, () => this.#native.connect(token));
   }
 
   /** Publishes a ready publisher; completes when media flows, then the publisher emits `streamCreated`. */
   publish(publisher, callback) {
     callback = checkCallback(callback);
-    return this.#call('publish', callback, (call) => {
+    return this.#call(callback, () => {
       const target = nativeOf(publisher);
       if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
-      return this.#native.publish(target, call);
+      return this.#native.publish(target);
     });
   }
 
   /** Stops publishing `publisher`: it emits `streamDestroyed` (clientDisconnected), then this completes. */
   unpublish(publisher, callback) {
     callback = checkCallback(callback);
-    return this.#call('unpublish', callback, (call) => {
+    return this.#call(callback, () => {
       const target = nativeOf(publisher);
       if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
-      return this.#native.unpublish(target, call);
+      return this.#native.unpublish(target);
     });
   }
 
@@ -531,7 +494,7 @@ class Session extends EventEmitter {
    */
   disconnect(callback) {
     callback = checkCallback(callback);
-    return this.#call('disconnect', callback, (call) => this.#native.disconnect(call));
+    return this.#call(callback, () => this.#native.disconnect());
   }
 
   /**
@@ -567,16 +530,13 @@ class Session extends EventEmitter {
    * Closing twice is harmless; closing from inside an event handler works.
    */
   close() {
-    const error = this.#native.close();
-    this.#closed = true;
-    this.#live = false;
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    this.#update();
-    for (const call of calls) {
-      // Every pending call completes once, with the core's 1015, before close returns.
-      if (call.promise) call.promise.catch(() => {}); // the caller closed it: not unhandled
-      call.settle(toError(native.closedWhilePending(call.op, 'session')));
+    const { error, completed } = this.#native.close();
+    track(this.#native, this.#dispatchFn);
+    // Every pending call completes once, with the core's 1015, before close returns.
+    for (const { call, error: callError } of completed) {
+      const pending = this.#calls.get(call);
+      if (pending && pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
+      this.#complete(call, callError);
     }
     if (error) throw toError(error);
   }
