@@ -283,12 +283,12 @@ class Publisher extends EventEmitter {
    * publisher is closed.
    */
   pushVideoFrame(frame) {
-    const { data, width, height, format = 'i420', timestampUs } = fields('frame', frame);
+    const { data, width, height, format, timestampUs } = fields('frame', frame);
     const error = this.#native.pushVideoFrame(
       bytesOf('data', data),
       numberArg('width', width),
       numberArg('height', height),
-      stringArg('format', format),
+      format === undefined ? undefined : stringArg('format', format),
       optionalNumber('timestampUs', timestampUs),
     );
     if (error) throw toError(error);
@@ -302,13 +302,13 @@ class Publisher extends EventEmitter {
    * source is not custom or the publisher is closed.
    */
   pushAudioFrame(audio) {
-    const { samples, sampleRate = 48000, channels = 1, timestampUs } = fields('audio', audio);
+    const { samples, sampleRate, channels, timestampUs } = fields('audio', audio);
     const kind = samples instanceof Float32Array ? 'f32' : 'i16';
     const error = this.#native.pushAudioFrame(
       bytesOf('samples', samples),
       kind,
-      numberArg('sampleRate', sampleRate),
-      numberArg('channels', channels),
+      sampleRate === undefined ? undefined : numberArg('sampleRate', sampleRate),
+      channels === undefined ? undefined : numberArg('channels', channels),
       optionalNumber('timestampUs', timestampUs),
     );
     if (error) throw toError(error);
@@ -577,29 +577,10 @@ function setLogHandler(handler, level) {
   if (error) throw toError(error);
 }
 
-// LIBPUBLISHER_LOG=debug (or any level) prints the library's logs to stderr; so does a DEBUG
-// variable that selects the "libpublisher" namespace, as the `debug` package reads it.
-function debugSelects(spec, namespace) {
-  let selected = false;
-  for (const part of String(spec || '').split(/[\s,]+/)) {
-    if (!part) continue;
-    const negated = part.startsWith('-');
-    const pattern = negated ? part.slice(1) : part;
-    const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*?')}$`);
-    if (re.test(namespace)) {
-      if (negated) return false;
-      selected = true;
-    }
-  }
-  return selected;
-}
-
-const envLevel =
-  process.env.LIBPUBLISHER_LOG || (debugSelects(process.env.DEBUG, 'libpublisher') ? 'debug' : '');
-if (envLevel) {
-  const error = native.logToStderr(envLevel);
-  if (error) process.emitWarning(`LIBPUBLISHER_LOG=${envLevel} ignored: ${error.message}`);
-}
+// LIBPUBLISHER_LOG=debug (or any level), or a DEBUG variable that selects the "libpublisher"
+// namespace, prints the library's logs to stderr (read by the core).
+const ignoredLogEnv = native.logFromEnv();
+if (ignoredLogEnv) process.emitWarning(ignoredLogEnv);
 
 module.exports = {
   version,

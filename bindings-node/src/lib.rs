@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use libpublisher::host::{args, Backlog, BacklogTicket, ConsentRequest, HostCall, HostLink};
+use libpublisher::media::frame;
 use libpublisher::{
     AccessRequest, AudioFrameRef, AudioSamples, Device, ErrorCode, LogLevel, LogRecord,
     OptionValue, Publisher, PublisherEvent, PublisherSettings, Reason, SessionEvent, VideoFormat,
@@ -545,9 +546,6 @@ fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<Option
     option_value_at(key, value, 0)
 }
 
-/// How deep lists and mappings may nest in an option (a cycle would otherwise never end).
-const MAX_OPTION_DEPTH: usize = 8;
-
 fn option_value_at(
     key: &str,
     value: &Unknown,
@@ -558,6 +556,11 @@ fn option_value_at(
             libpublisher::Error::invalid_parameter(key, detail).into()
         ))
     };
+    if value.get_type()? == ValueType::Object {
+        if let Err(e) = OptionValue::check_depth(key, depth) {
+            return Ok(Err(e.into()));
+        }
+    }
     // SAFETY (casts below): each cast matches the type `get_type` just reported.
     Ok(Ok(match value.get_type()? {
         ValueType::Undefined | ValueType::Null => OptionValue::Null,
@@ -568,9 +571,6 @@ fn option_value_at(
             (int, true) => OptionValue::Int(int),
             _ => return refuse("a bigint out of the 64-bit range".into()),
         },
-        ValueType::Object if depth >= MAX_OPTION_DEPTH => {
-            return refuse("nested too deeply".into())
-        }
         ValueType::Object if value.is_array()? => {
             // SAFETY: checked to be an array.
             let array = unsafe { value.cast::<Array>()? };
@@ -732,19 +732,23 @@ impl NativePublisher {
     }
 
     /// Pushes a packed I420 or RGBA frame (custom video source); `data` is borrowed for the
-    /// call. Returns the error, if any.
+    /// call; an absent `format` is the core's default. Returns the error, if any.
     #[napi]
     pub fn push_video_frame(
         &self,
         data: Uint8ArraySlice,
         width: f64,
         height: f64,
-        format: String,
+        format: Option<String>,
         timestamp_us: Option<f64>,
     ) -> Option<ErrorInfo> {
         let pushed = || -> libpublisher::Result<()> {
+            let format = match format {
+                Some(name) => VideoFormat::from_name(&name)?,
+                None => frame::DEFAULT_VIDEO_FORMAT,
+            };
             let frame = VideoFrameRef::packed(
-                VideoFormat::from_name(&format)?,
+                format,
                 whole_u32("width", width)?,
                 whole_u32("height", height)?,
                 &data,
@@ -756,14 +760,15 @@ impl NativePublisher {
     }
 
     /// Pushes interleaved PCM (custom audio source): `samples` are the bytes of int16
-    /// (`kind` "i16") or float32 ("f32") samples in the machine's order, borrowed for the call.
+    /// (`kind` "i16") or float32 ("f32") samples in the machine's order, borrowed for the call;
+    /// an absent rate or channel count is the core's default.
     #[napi]
     pub fn push_audio_frame(
         &self,
         samples: Uint8ArraySlice,
         kind: String,
-        sample_rate: f64,
-        channels: f64,
+        sample_rate: Option<f64>,
+        channels: Option<f64>,
         timestamp_us: Option<f64>,
     ) -> Option<ErrorInfo> {
         let pushed = || -> libpublisher::Result<()> {
@@ -773,8 +778,11 @@ impl NativePublisher {
             };
             self.publisher.push_audio_frame(&AudioFrameRef {
                 samples,
-                sample_rate: whole_u32("sample_rate", sample_rate)?,
-                channels: whole_u32("channels", channels)?,
+                sample_rate: sample_rate.map_or(Ok(frame::DEFAULT_SAMPLE_RATE), |v| {
+                    whole_u32("sample_rate", v)
+                })?,
+                channels: channels
+                    .map_or(Ok(frame::DEFAULT_CHANNELS), |v| whole_u32("channels", v))?,
                 timestamp_us: timestamp(timestamp_us)?,
             })
         };
@@ -860,24 +868,15 @@ pub fn init_publisher(
 type LogArgs = FnArgs<(&'static str, String, String)>;
 type LogFn = ThreadsafeFunction<LogRecord, UnknownReturnValue, LogArgs, Status, false, true, 0>;
 
+/// The level named by a JS value; `undefined` is the core's default.
 fn level_named(name: &Unknown) -> Result<std::result::Result<LogLevel, ErrorInfo>> {
-    let levels = || (0..=5).filter_map(LogLevel::from_i32);
-    if name.get_type()? == ValueType::Undefined {
-        return Ok(Ok(libpublisher::logging::DEFAULT_LOG_LEVEL));
-    }
-    let found = match name.get_type()? {
+    let level = match name.get_type()? {
+        ValueType::Undefined => Ok(libpublisher::logging::DEFAULT_LOG_LEVEL),
         // SAFETY: checked to be a string.
-        ValueType::String => {
-            let name = unsafe { name.cast::<String>()? };
-            levels().find(|l| l.as_str() == name.trim().to_ascii_lowercase())
-        }
-        _ => None,
+        ValueType::String => LogLevel::from_name(&unsafe { name.cast::<String>()? }),
+        _ => LogLevel::from_name(kind_of(name)?),
     };
-    Ok(found.ok_or_else(|| {
-        let names: Vec<_> = levels().map(|l| format!("{:?}", l.as_str())).collect();
-        let detail = format!("expected one of {}", names.join(", "));
-        libpublisher::Error::invalid_parameter("level", detail).into()
-    }))
+    Ok(level.map_err(Into::into))
 }
 
 fn install_sink(
@@ -927,21 +926,15 @@ pub fn set_log_handler(handler: Unknown, level: Unknown) -> Result<Option<ErrorI
     Ok(install_sink(level, Some(sink)))
 }
 
-/// Prints the library's logs at `level` and more severe to stderr, from whichever thread logs,
-/// so that they appear even while the JS thread is busy or blocked.
+/// Prints the library's logs on stderr when the environment asks for it (the core reads
+/// `LIBPUBLISHER_LOG` and `DEBUG`); returns why the variable was ignored, if it was.
 #[napi]
-pub fn log_to_stderr(level: Unknown) -> Result<Option<ErrorInfo>> {
-    let level = match level_named(&level)? {
-        Ok(level) => level,
-        Err(e) => return Ok(Some(e)),
+pub fn log_from_env() -> Option<String> {
+    let level = match contain(libpublisher::logging::env_log_level) {
+        Ok(None) => return None,
+        Ok(Some(Ok(level))) => level,
+        Ok(Some(Err(ignored))) => return Some(ignored),
+        Err(e) => return Some(e.message),
     };
-    let sink = Arc::new(|record: &LogRecord| {
-        eprintln!(
-            "libpublisher {:5} {}: {}",
-            record.level.as_str().to_ascii_uppercase(),
-            record.target,
-            record.message
-        );
-    });
-    Ok(install_sink(level, Some(sink)))
+    install_sink(level, Some(libpublisher::logging::stderr_sink())).map(|e| e.message)
 }
