@@ -53,19 +53,9 @@ function toError(info) {
   return new LibpublisherError(info.code, info.name, info.message);
 }
 
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  const type = typeof value;
-  return type === 'undefined' ? 'undefined' : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
-}
-
+// The core's 1011 for an argument that is not of the JS type `expected` names.
 function invalidArgument(name, expected, value) {
-  return new LibpublisherError(
-    ErrorCode.INVALID_PARAMETER,
-    'INVALID_PARAMETER',
-    `${name}: expected ${expected}, got ${describe(value)}`,
-  );
+  return toError(native.wrongTypeError(name, expected, value));
 }
 
 // An exception from user code must not unwind into the library's dispatch: it is re-raised on
@@ -230,13 +220,13 @@ class Publisher extends EventEmitter {
   }
 
   // The library thread waits for this answer; the core reads it (only `true`, or a Promise of
-  // it, allows).
+  // it, allows) and denies for a callback that fails.
   #askConsent(request, reply) {
     let answer;
     try {
       answer = this.#accessRequest.call(this, request);
     } catch (e) {
-      reply.answer(false);
+      reply.deny();
       rethrowLater(e);
       return;
     }
@@ -244,7 +234,7 @@ class Publisher extends EventEmitter {
       Promise.resolve(answer).then(
         (value) => reply.answer(value),
         (err) => {
-          reply.answer(false);
+          reply.deny();
           rethrowLater(err);
         },
       );

@@ -132,14 +132,8 @@ pub struct AudioLevelUpdatedEvent {
 
 /// Runs `f`, turning a panic into 2000 INTERNAL_ERROR so that none unwinds into Node.
 fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, ErrorInfo> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        libpublisher::Error::internal(format!("the native binding panicked: {detail}")).into()
-    })
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|panic| libpublisher::Error::from_panic("the native binding", &*panic).into())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,6 +150,7 @@ fn js<T: ToNapiValue>(env: &Env, value: T) -> Result<Unknown<'static>> {
     }
 }
 
+/// A JS value's kind in the core's words (`OptionValue::kind`): `"a string"`, `"null"`, ...
 fn kind_of(value: &Unknown) -> Result<&'static str> {
     Ok(match value.get_type()? {
         ValueType::Undefined => "undefined",
@@ -166,8 +161,20 @@ fn kind_of(value: &Unknown) -> Result<&'static str> {
         ValueType::Symbol => "a symbol",
         ValueType::Function => "a function",
         ValueType::BigInt => "a bigint",
+        ValueType::Object if value.is_array()? => "an array",
         _ => "an object",
     })
+}
+
+/// 1011 for `value`, which is not `expected`.
+fn wrong_type(field: &str, expected: &str, value: &Unknown) -> Result<ErrorInfo> {
+    Ok(libpublisher::Error::wrong_type(field, expected, kind_of(value)?).into())
+}
+
+/// The core's 1011 for a JS argument of the wrong type (checked by `index.js`).
+#[napi(ts_args_type = "field: string, expected: string, value: unknown")]
+pub fn wrong_type_error(field: String, expected: String, value: Unknown) -> Result<ErrorInfo> {
+    wrong_type(&field, &expected, &value)
 }
 
 #[napi]
@@ -459,6 +466,12 @@ impl ConsentReply {
             .and_then(|v| v.ok());
         self.request.answer(value.as_ref());
     }
+
+    /// The access-request callback failed: denied.
+    #[napi]
+    pub fn deny(&self) {
+        self.request.deny();
+    }
 }
 
 /// Runs on the JS main thread for each message: the core's link drops what `close` made
@@ -603,10 +616,8 @@ fn option_value_at(
             OptionValue::Map(entries)
         }
         _ => {
-            return refuse(format!(
-                "expected a string, a number, a boolean, null, an array or an object, got {}",
-                kind_of(value)?
-            ))
+            let expected = "a string, a number, a boolean, null, an array or an object";
+            return Ok(Err(wrong_type(key, expected, value)?));
         }
     }))
 }
@@ -620,13 +631,7 @@ fn each_option(
     match options.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok(Ok(())),
         ValueType::Object => {}
-        _ => {
-            let detail = format!("expected an object, got {}", kind_of(options)?);
-            return Ok(Err(libpublisher::Error::invalid_parameter(
-                "options", detail,
-            )
-            .into()));
-        }
+        _ => return Ok(Err(wrong_type("options", "an object", options)?)),
     }
     // SAFETY: `get_type` reported an object.
     let object = unsafe { options.cast::<Object>()? };
@@ -664,12 +669,7 @@ fn settings_from(
             match value.get_type()? {
                 ValueType::Function => wants_consent = true,
                 ValueType::Undefined | ValueType::Null => wants_consent = false,
-                _ => {
-                    let detail = format!("expected a function, got {}", kind_of(&value)?);
-                    return Ok(Err(
-                        libpublisher::Error::invalid_parameter(key, detail).into()
-                    ));
-                }
+                _ => return Ok(Err(wrong_type(key, "a function", &value)?)),
             }
             return Ok(Ok(()));
         }
@@ -901,10 +901,7 @@ pub fn set_log_handler(handler: Unknown, level: Unknown) -> Result<Option<ErrorI
         return Ok(install_sink(LogLevel::Off, None));
     }
     if handler.get_type()? != ValueType::Function {
-        let detail = format!("expected a function or null, got {}", kind_of(&handler)?);
-        return Ok(Some(
-            libpublisher::Error::invalid_parameter("handler", detail).into(),
-        ));
+        return Ok(Some(wrong_type("handler", "a function or null", &handler)?));
     }
     let level = match level_named(&level)? {
         Ok(level) => level,

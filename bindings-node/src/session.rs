@@ -10,7 +10,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::{
-    contain, each_option, kind_of, option_value, Bridge, Closed, ErrorInfo, Message,
+    contain, each_option, option_value, wrong_type, Bridge, Closed, ErrorInfo, Message,
     NativePublisher, Router,
 };
 
@@ -90,12 +90,7 @@ impl NativeSession {
             ValueType::Undefined | ValueType::Null => None,
             // SAFETY: checked to be a string.
             ValueType::String => Some(unsafe { token.cast::<String>()? }),
-            _ => {
-                let detail = format!("expected a string or null, got {}", kind_of(&token)?);
-                return Ok(Either::B(
-                    libpublisher::Error::invalid_parameter("token", detail).into(),
-                ));
-            }
+            _ => return Ok(Either::B(wrong_type("token", "a string or null", &token)?)),
         };
         self.call(&env, HostCall::Connect, |done| {
             self.session.connect(token, done)
@@ -200,10 +195,7 @@ pub fn init_session(
     options: Unknown,
 ) -> Result<Either<NativeSession, ErrorInfo>> {
     if url.get_type()? != ValueType::String {
-        let detail = format!("expected a string, got {}", kind_of(&url)?);
-        return Ok(Either::B(
-            libpublisher::Error::invalid_parameter("url", detail).into(),
-        ));
+        return Ok(Either::B(wrong_type("url", "a string", &url)?));
     }
     // SAFETY: checked to be a string.
     let url = unsafe { url.cast::<String>()? };
