@@ -53,19 +53,9 @@ function toError(info) {
   return new LibpublisherError(info.code, info.name, info.message);
 }
 
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  const type = typeof value;
-  return type === 'undefined' ? 'undefined' : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
-}
-
+// The core's 1011 for an argument that is not of the JS type `expected` names.
 function invalidArgument(name, expected, value) {
-  return new LibpublisherError(
-    ErrorCode.INVALID_PARAMETER,
-    'INVALID_PARAMETER',
-    `${name}: expected ${expected}, got ${describe(value)}`,
-  );
+  return toError(native.wrongTypeError(name, expected, value));
 }
 
 // An exception from user code must not unwind into the library's dispatch: it is re-raised on
@@ -145,22 +135,17 @@ function getDevices(callback) {
 // Every handle's messages reach this thread through one queue, in the order the library
 // produced them, also across handles: a session's publish completion comes before the
 // publisher's streamCreated, a publisher's streamDestroyed before the unpublish completion.
-// `routes` maps a handle's route to its dispatch function while messages can still come for it.
+// `routes` maps a handle's route to its dispatch function while the core says messages can
+// come for it (`routed`); the core also decides when the queue keeps the process alive.
 const routes = new Map();
 const router = new native.Router((route, kind, a, b) => {
   const dispatch = routes.get(route);
   if (dispatch) dispatch(kind, a, b);
 });
 
-// The process stays alive while some handle holds the queue: a pending initPublisher or session
-// call, or a session from connect() until it is disconnected or closed (like a connected
-// socket). Nothing else keeps it alive.
-let holds = 0;
-function hold() {
-  if (holds++ === 0) router.keepAlive(true);
-}
-function release() {
-  if (--holds === 0) router.keepAlive(false);
+function track(handle, dispatch) {
+  if (handle.routed) routes.set(handle.route, dispatch);
+  else routes.delete(handle.route);
 }
 
 let startPublisher;
@@ -193,6 +178,8 @@ class Publisher extends EventEmitter {
     nativeOf = (value) => (value !== null && typeof value === 'object' && #native in value ? value.#native : null);
   }
 
+  #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
+
   #start(options, pending) {
     if (options !== null && typeof options === 'object') {
       this.#accessRequest = options.accessRequest;
@@ -203,11 +190,17 @@ class Publisher extends EventEmitter {
     }
     this.#native = result;
     this.#pending = pending;
-    routes.set(result.route, (kind, a, b) => this.#dispatch(kind, a, b));
-    hold();
+    track(result, this.#dispatchFn);
+  }
+
+  #done(error) {
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending) pending.done(error === null ? null : toError(error));
   }
 
   #dispatch(kind, a, b) {
+    track(this.#native, this.#dispatchFn);
     switch (kind) {
       case 'event': {
         const payload = a === 'accessDenied' ? toError(b) : b;
@@ -218,29 +211,22 @@ class Publisher extends EventEmitter {
       case 'consent':
         this.#askConsent(a, b);
         break;
-      case 'done': {
-        const pending = this.#pending;
-        this.#pending = null;
-        if (!pending) break;
-        release();
-        // A failed publisher emits nothing more.
-        if (a !== null) routes.delete(this.#native.route);
-        pending.done(a === null ? null : toError(a));
+      case 'done':
+        this.#done(a);
         break;
-      }
       default:
         break;
     }
   }
 
   // The library thread waits for this answer; the core reads it (only `true`, or a Promise of
-  // it, allows).
+  // it, allows) and denies for a callback that fails.
   #askConsent(request, reply) {
     let answer;
     try {
       answer = this.#accessRequest.call(this, request);
     } catch (e) {
-      reply.answer(false);
+      reply.deny();
       rethrowLater(e);
       return;
     }
@@ -248,7 +234,7 @@ class Publisher extends EventEmitter {
       Promise.resolve(answer).then(
         (value) => reply.answer(value),
         (err) => {
-          reply.answer(false);
+          reply.deny();
           rethrowLater(err);
         },
       );
@@ -287,12 +273,12 @@ class Publisher extends EventEmitter {
    * publisher is closed.
    */
   pushVideoFrame(frame) {
-    const { data, width, height, format = 'i420', timestampUs } = fields('frame', frame);
+    const { data, width, height, format, timestampUs } = fields('frame', frame);
     const error = this.#native.pushVideoFrame(
       bytesOf('data', data),
       numberArg('width', width),
       numberArg('height', height),
-      stringArg('format', format),
+      format === undefined ? undefined : stringArg('format', format),
       optionalNumber('timestampUs', timestampUs),
     );
     if (error) throw toError(error);
@@ -306,13 +292,13 @@ class Publisher extends EventEmitter {
    * source is not custom or the publisher is closed.
    */
   pushAudioFrame(audio) {
-    const { samples, sampleRate = 48000, channels = 1, timestampUs } = fields('audio', audio);
+    const { samples, sampleRate, channels, timestampUs } = fields('audio', audio);
     const kind = samples instanceof Float32Array ? 'f32' : 'i16';
     const error = this.#native.pushAudioFrame(
       bytesOf('samples', samples),
       kind,
-      numberArg('sampleRate', sampleRate),
-      numberArg('channels', channels),
+      sampleRate === undefined ? undefined : numberArg('sampleRate', sampleRate),
+      channels === undefined ? undefined : numberArg('channels', channels),
       optionalNumber('timestampUs', timestampUs),
     );
     if (error) throw toError(error);
@@ -325,14 +311,11 @@ class Publisher extends EventEmitter {
    * handler works.
    */
   close() {
-    const error = this.#native.close();
-    routes.delete(this.#native.route);
-    const pending = this.#pending;
-    this.#pending = null;
-    if (pending) {
-      release();
-      if (pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
-      pending.done(toError(native.closedWhilePending('init_publisher', 'publisher')));
+    const { error, completed } = this.#native.close();
+    track(this.#native, this.#dispatchFn);
+    for (const call of completed) {
+      if (this.#pending && this.#pending.promise) this.#pending.promise.catch(() => {}); // the caller closed it: not unhandled
+      this.#done(call.error);
     }
     if (error) throw toError(error);
   }
@@ -398,16 +381,8 @@ let startSession;
  */
 class Session extends EventEmitter {
   #native = null;
-  /** Calls accepted and not completed yet, by call number: `{op, promise, resolve, reject, callback}`. */
+  /** Calls accepted and not completed yet, by the core's call number: `{promise, settle}`. */
   #calls = new Map();
-  #nextCall = 1;
-  /** The latest connect call: its failure ends the session's liveness. */
-  #connectCall = 0;
-  /** From connect() until it fails, sessionDisconnected arrives, or close(). */
-  #live = false;
-  #closed = false;
-  /** Whether it is routed and holds the event loop. */
-  #active = false;
   #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
 
   constructor(token) {
@@ -429,53 +404,36 @@ class Session extends EventEmitter {
     };
   }
 
-  // Messages can come only while a call is pending or the session is live; otherwise it is
-  // neither routed nor holding the process, and JS may collect it (which closes it).
-  #update() {
-    const active = !this.#closed && (this.#live || this.#calls.size > 0);
-    if (active === this.#active) return;
-    this.#active = active;
-    if (active) {
-      routes.set(this.#native.route, this.#dispatchFn);
-      hold();
-    } else {
-      routes.delete(this.#native.route);
-      release();
-    }
-  }
-
   #dispatch(kind, a, b) {
+    track(this.#native, this.#dispatchFn);
     switch (kind) {
       case 'event':
-        if (a === 'sessionDisconnected') {
-          this.#live = false;
-          this.#update();
-        }
         if (b === undefined) callUser(this.emit, this, a);
         else callUser(this.emit, this, a, b);
         break;
-      case 'done': {
-        const call = this.#calls.get(b);
-        if (!call) break; // a call refused at once: already reported
-        this.#calls.delete(b);
-        if (a !== null && b === this.#connectCall) this.#live = false;
-        this.#update();
-        call.settle(a === null ? null : toError(a));
+      case 'done':
+        this.#complete(b, a);
         break;
-      }
       default:
         break;
     }
   }
 
-  // `invoke(call)` starts the call in the library: null when accepted, else the error at once.
-  #call(op, callback, invoke) {
-    const call = this.#nextCall++;
-    const refused = invoke(call);
-    if (refused) {
+  #complete(call, error) {
+    const pending = this.#calls.get(call);
+    if (!pending) return;
+    this.#calls.delete(call);
+    pending.settle(error === null ? null : toError(error));
+  }
+
+  // `invoke()` starts the call in the library: its number when accepted, else the error.
+  #call(callback, invoke) {
+    const call = invoke();
+    if (typeof call !== 'number') {
       // Refused at once, as in every language: thrown, and the completion never runs.
-      throw refused instanceof LibpublisherError ? refused : toError(refused);
+      throw call instanceof LibpublisherError ? call : toError(call);
     }
+    track(this.#native, this.#dispatchFn);
     // `settle(err)` completes the call: the callback runs right there, or the Promise settles.
     let settle;
     let promise;
@@ -486,12 +444,7 @@ class Session extends EventEmitter {
         settle = (err) => (err ? reject(err) : resolve());
       });
     }
-    this.#calls.set(call, { op, promise, settle });
-    if (op === 'connect') {
-      this.#connectCall = call;
-      this.#live = true;
-    }
-    this.#update();
+    this.#calls.set(call, { promise, settle });
     return promise;
   }
 
@@ -502,26 +455,26 @@ class Session extends EventEmitter {
       token = undefined;
     }
     callback = checkCallback(callback);
-    return this.#call('connect', callback, (call) => this.#native.connect(token, call));
+    return this.#call(callback, () => this.#native.connect(token));
   }
 
   /** Publishes a ready publisher; completes when media flows, then the publisher emits `streamCreated`. */
   publish(publisher, callback) {
     callback = checkCallback(callback);
-    return this.#call('publish', callback, (call) => {
+    return this.#call(callback, () => {
       const target = nativeOf(publisher);
       if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
-      return this.#native.publish(target, call);
+      return this.#native.publish(target);
     });
   }
 
   /** Stops publishing `publisher`: it emits `streamDestroyed` (clientDisconnected), then this completes. */
   unpublish(publisher, callback) {
     callback = checkCallback(callback);
-    return this.#call('unpublish', callback, (call) => {
+    return this.#call(callback, () => {
       const target = nativeOf(publisher);
       if (!target) return invalidArgument('publisher', 'a Publisher', publisher);
-      return this.#native.unpublish(target, call);
+      return this.#native.unpublish(target);
     });
   }
 
@@ -531,7 +484,7 @@ class Session extends EventEmitter {
    */
   disconnect(callback) {
     callback = checkCallback(callback);
-    return this.#call('disconnect', callback, (call) => this.#native.disconnect(call));
+    return this.#call(callback, () => this.#native.disconnect());
   }
 
   /**
@@ -567,16 +520,13 @@ class Session extends EventEmitter {
    * Closing twice is harmless; closing from inside an event handler works.
    */
   close() {
-    const error = this.#native.close();
-    this.#closed = true;
-    this.#live = false;
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    this.#update();
-    for (const call of calls) {
-      // Every pending call completes once, with the core's 1015, before close returns.
-      if (call.promise) call.promise.catch(() => {}); // the caller closed it: not unhandled
-      call.settle(toError(native.closedWhilePending(call.op, 'session')));
+    const { error, completed } = this.#native.close();
+    track(this.#native, this.#dispatchFn);
+    // Every pending call completes once, with the core's 1015, before close returns.
+    for (const { call, error: callError } of completed) {
+      const pending = this.#calls.get(call);
+      if (pending && pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
+      this.#complete(call, callError);
     }
     if (error) throw toError(error);
   }
@@ -617,29 +567,10 @@ function setLogHandler(handler, level) {
   if (error) throw toError(error);
 }
 
-// LIBPUBLISHER_LOG=debug (or any level) prints the library's logs to stderr; so does a DEBUG
-// variable that selects the "libpublisher" namespace, as the `debug` package reads it.
-function debugSelects(spec, namespace) {
-  let selected = false;
-  for (const part of String(spec || '').split(/[\s,]+/)) {
-    if (!part) continue;
-    const negated = part.startsWith('-');
-    const pattern = negated ? part.slice(1) : part;
-    const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*?')}$`);
-    if (re.test(namespace)) {
-      if (negated) return false;
-      selected = true;
-    }
-  }
-  return selected;
-}
-
-const envLevel =
-  process.env.LIBPUBLISHER_LOG || (debugSelects(process.env.DEBUG, 'libpublisher') ? 'debug' : '');
-if (envLevel) {
-  const error = native.logToStderr(envLevel);
-  if (error) process.emitWarning(`LIBPUBLISHER_LOG=${envLevel} ignored: ${error.message}`);
-}
+// LIBPUBLISHER_LOG=debug (or any level), or a DEBUG variable that selects the "libpublisher"
+// namespace, prints the library's logs to stderr (read by the core).
+const ignoredLogEnv = native.logFromEnv();
+if (ignoredLogEnv) process.emitWarning(ignoredLogEnv);
 
 module.exports = {
   version,

@@ -9,14 +9,19 @@
 //! completion before the publisher's `streamCreated`, and a publisher's `streamDestroyed` before
 //! the session's unpublish completion, by waiting for the first handle's callback to return;
 //! separate queues per handle would lose that order on the way to the main thread.
+//!
+//! What reaches JS, which calls are pending for it, what `close` completes, when a handle
+//! keeps the event loop alive and the consent round trip are the core's
+//! (`libpublisher::host::link`); this crate only turns them into napi values and calls.
 
 pub mod session;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use libpublisher::host::{args, Backlog, BacklogTicket};
+use libpublisher::host::{args, Backlog, BacklogTicket, ConsentRequest, HostCall, HostLink};
+use libpublisher::media::frame;
 use libpublisher::{
     AccessRequest, AudioFrameRef, AudioSamples, Device, ErrorCode, LogLevel, LogRecord,
     OptionValue, Publisher, PublisherEvent, PublisherSettings, Reason, SessionEvent, VideoFormat,
@@ -127,14 +132,8 @@ pub struct AudioLevelUpdatedEvent {
 
 /// Runs `f`, turning a panic into 2000 INTERNAL_ERROR so that none unwinds into Node.
 fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, ErrorInfo> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        libpublisher::Error::internal(format!("the native binding panicked: {detail}")).into()
-    })
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|panic| libpublisher::Error::from_panic("the native binding", &*panic).into())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,6 +150,7 @@ fn js<T: ToNapiValue>(env: &Env, value: T) -> Result<Unknown<'static>> {
     }
 }
 
+/// A JS value's kind in the core's words (`OptionValue::kind`): `"a string"`, `"null"`, ...
 fn kind_of(value: &Unknown) -> Result<&'static str> {
     Ok(match value.get_type()? {
         ValueType::Undefined => "undefined",
@@ -161,8 +161,20 @@ fn kind_of(value: &Unknown) -> Result<&'static str> {
         ValueType::Symbol => "a symbol",
         ValueType::Function => "a function",
         ValueType::BigInt => "a bigint",
+        ValueType::Object if value.is_array()? => "an array",
         _ => "an object",
     })
+}
+
+/// 1011 for `value`, which is not `expected`.
+fn wrong_type(field: &str, expected: &str, value: &Unknown) -> Result<ErrorInfo> {
+    Ok(libpublisher::Error::wrong_type(field, expected, kind_of(value)?).into())
+}
+
+/// The core's 1011 for a JS argument of the wrong type (checked by `index.js`).
+#[napi(ts_args_type = "field: string, expected: string, value: unknown")]
+pub fn wrong_type_error(field: String, expected: String, value: Unknown) -> Result<ErrorInfo> {
+    wrong_type(&field, &expected, &value)
 }
 
 #[napi]
@@ -191,12 +203,6 @@ pub fn reasons() -> Vec<CodeName> {
             name: r.name().to_owned(),
         })
         .collect()
-}
-
-/// The error a call still pending completes with when its handle is closed (the core's).
-#[napi]
-pub fn closed_while_pending(call: String, what: String) -> ErrorInfo {
-    libpublisher::host::calls::closed_while_pending(&call, &what).into()
 }
 
 #[napi]
@@ -252,15 +258,9 @@ pub fn get_devices() -> AsyncTask<DevicesTask> {
 enum Message {
     Publisher(PublisherEvent),
     Session(SessionEvent),
-    /// A completion: `init_publisher`'s (call 0) or a session call's (the call number JS chose).
-    Done {
-        call: u32,
-        outcome: libpublisher::Result<()>,
-    },
-    Consent {
-        request: AccessRequest,
-        slot: Arc<ConsentSlot>,
-    },
+    /// The core completed host call `call`: its outcome waits in the handle's link.
+    Done(u64),
+    Consent(ConsentRequest),
 }
 
 struct Routed {
@@ -271,12 +271,13 @@ struct Routed {
 }
 
 type RouteArgs = FnArgs<(u32, &'static str, Unknown<'static>, Unknown<'static>)>;
-// Weak: the router starts unreferenced; `keep_alive` references it while some handle has work
-// pending (see index.js).
+// Weak: the router starts unreferenced; it is referenced while some handle is engaged.
 type RouteFn = ThreadsafeFunction<Routed, UnknownReturnValue, RouteArgs, Status, false, true, 0>;
 
 struct RouterInner {
     tsfn: Mutex<RouteFn>,
+    /// How many handles are engaged (keep the event loop alive).
+    engaged: Mutex<usize>,
 }
 
 impl RouterInner {
@@ -284,6 +285,25 @@ impl RouterInner {
     fn send(&self, routed: Routed) -> bool {
         let tsfn = lock(&self.tsfn);
         tsfn.call(routed, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+    }
+
+    /// One handle more (or less) is engaged: the queue keeps the event loop alive while any is.
+    // Deprecated in napi-rs, yet still its only way to (un)ref a live threadsafe function.
+    #[allow(deprecated)]
+    fn engage(&self, env: &Env, on: bool) -> Result<()> {
+        let mut engaged = lock(&self.engaged);
+        let before = *engaged;
+        *engaged = if on {
+            before + 1
+        } else {
+            before.saturating_sub(1)
+        };
+        let mut tsfn = lock(&self.tsfn);
+        match (before, *engaged) {
+            (0, 1) => tsfn.refer(env),
+            (1, 0) => tsfn.unref(env),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -317,127 +337,123 @@ impl Router {
         Ok(Router {
             inner: Arc::new(RouterInner {
                 tsfn: Mutex::new(tsfn),
+                engaged: Mutex::new(0),
             }),
         })
     }
-
-    /// Whether the queue keeps the event loop alive.
-    // Deprecated in napi-rs, yet still its only way to (un)ref a live threadsafe function.
-    #[allow(deprecated)]
-    #[napi]
-    pub fn keep_alive(&self, env: Env, on: bool) -> Result<()> {
-        let mut tsfn = lock(&self.inner.tsfn);
-        if on {
-            tsfn.refer(&env)
-        } else {
-            tsfn.unref(&env)
-        }
-    }
 }
 
-/// The one answer a blocked consent request waits for. The first answer wins; later ones
-/// (a late JS reply after `close`) are ignored.
-struct ConsentSlot(Mutex<Option<mpsc::SyncSender<bool>>>);
-
-impl ConsentSlot {
-    fn answer(&self, allow: bool) {
-        if let Some(tx) = lock(&self.0).take() {
-            let _ = tx.try_send(allow);
-        }
-    }
-}
-
-/// The link between one handle's library callbacks and the router. `route` names the handle
-/// to the JS side; ids come from the binding so that a message can name its handle before the
-/// core has returned it.
+/// The link between one handle's library callbacks and the router: the core's [`HostLink`]
+/// decides what reaches JS and what the handle holds; `route` names the handle to JS.
 struct Bridge {
     router: Arc<RouterInner>,
     route: u32,
-    /// Set by `close` on the main thread; messages still queued for JS are then dropped.
-    closed: AtomicBool,
-    /// The consent request the library thread is blocked on, so that `close` can release it.
-    consent: Mutex<Option<Arc<ConsentSlot>>>,
+    link: HostLink,
+    /// Whether this handle counts as engaged in the router.
+    engaged: AtomicBool,
     /// Periodic events queued for the main thread and not delivered yet.
     periodic: Arc<Backlog>,
 }
 
 impl Bridge {
-    fn new(router: &Router) -> Arc<Bridge> {
+    fn new(router: &Router, link: HostLink) -> Arc<Bridge> {
         static NEXT_ROUTE: AtomicU32 = AtomicU32::new(1); // 0 means "ignore"
         Arc::new(Bridge {
             router: router.inner.clone(),
             route: NEXT_ROUTE.fetch_add(1, Ordering::Relaxed),
-            closed: AtomicBool::new(false),
-            consent: Mutex::new(None),
+            link,
+            engaged: AtomicBool::new(false),
             periodic: Arc::default(),
         })
     }
 
-    /// Stops delivery and unblocks a pending consent request (denied), so that the core's
-    /// `close`, which waits for the running callback, cannot wait on the JS thread.
-    fn shut(&self) {
-        let slot = {
-            let mut pending = lock(&self.consent);
-            self.closed.store(true, Ordering::SeqCst);
-            pending.take()
-        };
-        if let Some(slot) = slot {
-            slot.answer(false);
-        }
-    }
-}
-
-/// Queues `message` for the main thread. Periodic events (audio levels) go under the core's
-/// overflow policy: dropped while the main thread is a backlog behind.
-fn send(bridge: &Arc<Bridge>, message: Message) -> bool {
-    let ticket = match &message {
-        Message::Publisher(PublisherEvent::AudioLevelUpdated { .. }) => {
-            match bridge.periodic.admit("audioLevelUpdated") {
-                Some(ticket) => Some(ticket),
-                None => return true,
+    /// Queues `message` for the main thread; periodic events go under the core's overflow
+    /// policy (see `libpublisher::host::delivery`).
+    fn send(self: &Arc<Self>, message: Message) -> bool {
+        let ticket = match &message {
+            Message::Publisher(event) if event.is_periodic() => {
+                match self.periodic.admit(event.name()) {
+                    Some(ticket) => Some(ticket),
+                    None => return true,
+                }
             }
+            _ => None,
+        };
+        self.router.send(Routed {
+            bridge: self.clone(),
+            message,
+            _ticket: ticket,
+        })
+    }
+
+    /// The completion of host call `call`, from the core.
+    fn complete(self: &Arc<Self>, call: u64, outcome: libpublisher::Result<()>) {
+        if self.link.complete(call, outcome) {
+            self.send(Message::Done(call));
         }
-        _ => None,
-    };
-    bridge.router.send(Routed {
-        bridge: bridge.clone(),
-        message,
-        _ticket: ticket,
-    })
+    }
+
+    /// The access-request callback, on the library's callback thread: the core's link asks JS
+    /// and waits for its answer.
+    fn ask_consent(self: &Arc<Self>, request: &AccessRequest) -> bool {
+        self.link
+            .ask_consent(request, |asked| self.send(Message::Consent(asked)))
+    }
+
+    /// On the main thread, after anything that may change it: (un)refs the router as the core
+    /// says whether the handle is engaged.
+    fn sync(&self, env: &Env) -> Result<()> {
+        let engaged = self.link.interest().keeps_alive();
+        if self.engaged.swap(engaged, Ordering::SeqCst) != engaged {
+            self.router.engage(env, engaged)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the handle through its link (`close_handle` is the core's close) and returns
+    /// the calls the core completed for JS.
+    fn close(&self, env: &Env, close_handle: impl FnOnce()) -> Closed {
+        let outcome = contain(|| self.link.close(close_handle));
+        let _ = self.sync(env);
+        match outcome {
+            Ok(completed) => Closed {
+                error: None,
+                completed: completed
+                    .into_iter()
+                    .map(|(call, error)| CallDone {
+                        call: call as f64,
+                        error: error.into(),
+                    })
+                    .collect(),
+            },
+            Err(e) => Closed {
+                error: Some(e),
+                completed: Vec::new(),
+            },
+        }
+    }
 }
 
-/// The access-request callback, on the library's callback thread: blocks until the JS
-/// function (or `close`) answers.
-fn ask_consent(bridge: &Arc<Bridge>, request: &AccessRequest) -> bool {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let slot = Arc::new(ConsentSlot(Mutex::new(Some(tx))));
-    {
-        let mut pending = lock(&bridge.consent);
-        if bridge.closed.load(Ordering::SeqCst) {
-            return false;
-        }
-        *pending = Some(slot.clone());
-    }
-    let message = Message::Consent {
-        request: request.clone(),
-        slot: slot.clone(),
-    };
-    if !send(bridge, message) {
-        slot.answer(false);
-    }
-    let allowed = rx.recv().unwrap_or(false);
-    let mut pending = lock(&bridge.consent);
-    if pending.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-        *pending = None;
-    }
-    allowed
+/// A call the core completed on `close`.
+#[napi(object)]
+pub struct CallDone {
+    pub call: f64,
+    pub error: ErrorInfo,
+}
+
+/// What `close` did: the calls it completed (each with the core's 1015), and an internal
+/// error, if any.
+#[napi(object)]
+pub struct Closed {
+    pub error: Option<ErrorInfo>,
+    pub completed: Vec<CallDone>,
 }
 
 /// Handed to JS with a consent request; `answer` unblocks the library. A reply object that is
-/// collected unanswered denies.
+/// collected unanswered denies (the core's `ConsentRequest`).
 #[napi]
 pub struct ConsentReply {
-    slot: Arc<ConsentSlot>,
+    request: ConsentRequest,
 }
 
 #[napi]
@@ -448,31 +464,27 @@ impl ConsentReply {
         let value = option_value("accessRequest", &reply)
             .ok()
             .and_then(|v| v.ok());
-        self.slot
-            .answer(libpublisher::host::consent::allows(value.as_ref()));
+        self.request.answer(value.as_ref());
+    }
+
+    /// The access-request callback failed: denied.
+    #[napi]
+    pub fn deny(&self) {
+        self.request.deny();
     }
 }
 
-impl Drop for ConsentReply {
-    fn drop(&mut self) {
-        self.slot.answer(false);
-    }
-}
-
-/// Runs on the JS main thread for each message: drops what `close` made obsolete and shapes
-/// the arguments of the JS router: `(route, kind, a, b)`.
+/// Runs on the JS main thread for each message: the core's link drops what `close` made
+/// obsolete; the rest becomes the arguments of the JS router: `(route, kind, a, b)`.
 fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
     let Routed {
         bridge, message, ..
     } = routed;
-    if bridge.closed.load(Ordering::SeqCst) {
-        if let Message::Consent { slot, .. } = message {
-            slot.answer(false);
-        }
-        return Ok((0, "ignore", js(env, ())?, js(env, ())?).into());
-    }
     let route = bridge.route;
-    Ok(match message {
+    let ignore = || -> Result<RouteArgs> { Ok((0, "ignore", js(env, ())?, js(env, ())?).into()) };
+    let args: RouteArgs = match message {
+        Message::Publisher(_) | Message::Consent(_) if bridge.link.is_closed() => return ignore(),
+        Message::Session(ref event) if !bridge.link.session_event(event) => return ignore(),
         Message::Publisher(event) => {
             let name = event.name();
             let payload = match event {
@@ -517,27 +529,27 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
             };
             (route, "event", js(env, name)?, payload).into()
         }
-        Message::Done { call, outcome } => {
+        Message::Done(call) => {
+            let Some(outcome) = bridge.link.take(call) else {
+                return ignore();
+            };
             let error = match outcome {
                 Ok(()) => js(env, Null)?,
                 Err(e) => js(env, ErrorInfo::from(e))?,
             };
-            (route, "done", error, js(env, call)?).into()
+            (route, "done", error, js(env, call as f64)?).into()
         }
-        Message::Consent { request, slot } => {
-            let request = AccessRequestInfo {
-                audio: request.audio,
-                video: request.video,
+        Message::Consent(request) => {
+            let info = AccessRequestInfo {
+                audio: request.request().audio.clone(),
+                video: request.request().video.clone(),
             };
-            (
-                route,
-                "consent",
-                js(env, request)?,
-                js(env, ConsentReply { slot })?,
-            )
-                .into()
+            let reply = ConsentReply { request };
+            (route, "consent", js(env, info)?, js(env, reply)?).into()
         }
-    })
+    };
+    bridge.sync(env)?;
+    Ok(args)
 }
 
 /// A JS value as the core's settings take it: arrays become lists and plain objects mappings
@@ -546,9 +558,6 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
 fn option_value(key: &str, value: &Unknown) -> Result<std::result::Result<OptionValue, ErrorInfo>> {
     option_value_at(key, value, 0)
 }
-
-/// How deep lists and mappings may nest in an option (a cycle would otherwise never end).
-const MAX_OPTION_DEPTH: usize = 8;
 
 fn option_value_at(
     key: &str,
@@ -560,6 +569,11 @@ fn option_value_at(
             libpublisher::Error::invalid_parameter(key, detail).into()
         ))
     };
+    if value.get_type()? == ValueType::Object {
+        if let Err(e) = OptionValue::check_depth(key, depth) {
+            return Ok(Err(e.into()));
+        }
+    }
     // SAFETY (casts below): each cast matches the type `get_type` just reported.
     Ok(Ok(match value.get_type()? {
         ValueType::Undefined | ValueType::Null => OptionValue::Null,
@@ -570,9 +584,6 @@ fn option_value_at(
             (int, true) => OptionValue::Int(int),
             _ => return refuse("a bigint out of the 64-bit range".into()),
         },
-        ValueType::Object if depth >= MAX_OPTION_DEPTH => {
-            return refuse("nested too deeply".into())
-        }
         ValueType::Object if value.is_array()? => {
             // SAFETY: checked to be an array.
             let array = unsafe { value.cast::<Array>()? };
@@ -605,10 +616,8 @@ fn option_value_at(
             OptionValue::Map(entries)
         }
         _ => {
-            return refuse(format!(
-                "expected a string, a number, a boolean, null, an array or an object, got {}",
-                kind_of(value)?
-            ))
+            let expected = "a string, a number, a boolean, null, an array or an object";
+            return Ok(Err(wrong_type(key, expected, value)?));
         }
     }))
 }
@@ -622,13 +631,7 @@ fn each_option(
     match options.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok(Ok(())),
         ValueType::Object => {}
-        _ => {
-            let detail = format!("expected an object, got {}", kind_of(options)?);
-            return Ok(Err(libpublisher::Error::invalid_parameter(
-                "options", detail,
-            )
-            .into()));
-        }
+        _ => return Ok(Err(wrong_type("options", "an object", options)?)),
     }
     // SAFETY: `get_type` reported an object.
     let object = unsafe { options.cast::<Object>()? };
@@ -666,12 +669,7 @@ fn settings_from(
             match value.get_type()? {
                 ValueType::Function => wants_consent = true,
                 ValueType::Undefined | ValueType::Null => wants_consent = false,
-                _ => {
-                    let detail = format!("expected a function, got {}", kind_of(&value)?);
-                    return Ok(Err(
-                        libpublisher::Error::invalid_parameter(key, detail).into()
-                    ));
-                }
+                _ => return Ok(Err(wrong_type(key, "a function", &value)?)),
             }
             return Ok(Ok(()));
         }
@@ -694,19 +692,19 @@ pub struct NativePublisher {
     bridge: Arc<Bridge>,
 }
 
-impl NativePublisher {
-    fn shutdown(&self) {
-        self.bridge.shut();
-        self.publisher.close();
-    }
-}
-
 #[napi]
 impl NativePublisher {
-    /// Stops the publisher; when this returns no message for it reaches JS any more.
+    /// Stops the publisher; when this returns no message for it reaches JS any more. Returns
+    /// the pending `init_publisher` the core completed (1015), if any.
     #[napi]
-    pub fn close(&self) -> Option<ErrorInfo> {
-        contain(|| self.shutdown()).err()
+    pub fn close(&self, env: Env) -> Closed {
+        self.bridge.close(&env, || self.publisher.close())
+    }
+
+    /// Whether messages may come for it (the core's `Interest`): JS keeps it routed while so.
+    #[napi(getter)]
+    pub fn routed(&self) -> bool {
+        self.bridge.link.interest().routed()
     }
 
     #[napi]
@@ -734,19 +732,23 @@ impl NativePublisher {
     }
 
     /// Pushes a packed I420 or RGBA frame (custom video source); `data` is borrowed for the
-    /// call. Returns the error, if any.
+    /// call; an absent `format` is the core's default. Returns the error, if any.
     #[napi]
     pub fn push_video_frame(
         &self,
         data: Uint8ArraySlice,
         width: f64,
         height: f64,
-        format: String,
+        format: Option<String>,
         timestamp_us: Option<f64>,
     ) -> Option<ErrorInfo> {
         let pushed = || -> libpublisher::Result<()> {
+            let format = match format {
+                Some(name) => VideoFormat::from_name(&name)?,
+                None => frame::DEFAULT_VIDEO_FORMAT,
+            };
             let frame = VideoFrameRef::packed(
-                VideoFormat::from_name(&format)?,
+                format,
                 whole_u32("width", width)?,
                 whole_u32("height", height)?,
                 &data,
@@ -758,14 +760,15 @@ impl NativePublisher {
     }
 
     /// Pushes interleaved PCM (custom audio source): `samples` are the bytes of int16
-    /// (`kind` "i16") or float32 ("f32") samples in the machine's order, borrowed for the call.
+    /// (`kind` "i16") or float32 ("f32") samples in the machine's order, borrowed for the call;
+    /// an absent rate or channel count is the core's default.
     #[napi]
     pub fn push_audio_frame(
         &self,
         samples: Uint8ArraySlice,
         kind: String,
-        sample_rate: f64,
-        channels: f64,
+        sample_rate: Option<f64>,
+        channels: Option<f64>,
         timestamp_us: Option<f64>,
     ) -> Option<ErrorInfo> {
         let pushed = || -> libpublisher::Result<()> {
@@ -775,8 +778,11 @@ impl NativePublisher {
             };
             self.publisher.push_audio_frame(&AudioFrameRef {
                 samples,
-                sample_rate: whole_u32("sample_rate", sample_rate)?,
-                channels: whole_u32("channels", channels)?,
+                sample_rate: sample_rate.map_or(Ok(frame::DEFAULT_SAMPLE_RATE), |v| {
+                    whole_u32("sample_rate", v)
+                })?,
+                channels: channels
+                    .map_or(Ok(frame::DEFAULT_CHANNELS), |v| whole_u32("channels", v))?,
                 timestamp_us: timestamp(timestamp_us)?,
             })
         };
@@ -806,7 +812,7 @@ fn failure(outcome: std::result::Result<libpublisher::Result<()>, ErrorInfo>) ->
 
 impl Drop for NativePublisher {
     fn drop(&mut self) {
-        let _ = contain(|| self.shutdown());
+        let _ = contain(|| self.bridge.link.close(|| self.publisher.close()));
     }
 }
 
@@ -814,6 +820,7 @@ impl Drop for NativePublisher {
 /// `route`. Invalid options give an `ErrorInfo`.
 #[napi]
 pub fn init_publisher(
+    env: Env,
     router: &Router,
     options: Unknown,
 ) -> Result<Either<NativePublisher, ErrorInfo>> {
@@ -824,32 +831,35 @@ pub fn init_publisher(
         },
         Err(e) => return Ok(Either::B(e)),
     };
-    let bridge = Bridge::new(router);
+    let bridge = Bridge::new(router, HostLink::for_publisher());
     if wants_consent {
         let bridge = bridge.clone();
         settings.access_request = Some(Arc::new(move |request: &AccessRequest| {
-            ask_consent(&bridge, request)
+            bridge.ask_consent(request)
         }));
     }
     let on_event = {
         let bridge = bridge.clone();
         Arc::new(move |_: &Publisher, event: PublisherEvent| {
-            send(&bridge, Message::Publisher(event));
+            bridge.send(Message::Publisher(event));
         })
     };
-    let on_done = {
-        let bridge = bridge.clone();
-        Box::new(move |_: &Publisher, outcome: libpublisher::Result<()>| {
-            send(&bridge, Message::Done { call: 0, outcome });
+    let mut started = None;
+    let outcome = contain(|| {
+        bridge.link.call(HostCall::InitPublisher, |call| {
+            let bridge = bridge.clone();
+            let on_done = Box::new(move |_: &Publisher, outcome| bridge.complete(call, outcome));
+            started = Some(libpublisher::init_publisher(settings, on_event, on_done)?);
+            Ok(())
         })
-    };
-    Ok(
-        match contain(|| libpublisher::init_publisher(settings, on_event, on_done)) {
-            Ok(Ok(publisher)) => Either::A(NativePublisher { publisher, bridge }),
-            Ok(Err(e)) => Either::B(e.into()),
-            Err(e) => Either::B(e),
-        },
-    )
+    });
+    bridge.sync(&env)?;
+    Ok(match (outcome, started) {
+        (Ok(Ok(_)), Some(publisher)) => Either::A(NativePublisher { publisher, bridge }),
+        (Ok(Err(e)), _) => Either::B(e.into()),
+        (Err(e), _) => Either::B(e),
+        (Ok(Ok(_)), None) => Either::B(libpublisher::Error::internal("no publisher").into()),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,24 +868,15 @@ pub fn init_publisher(
 type LogArgs = FnArgs<(&'static str, String, String)>;
 type LogFn = ThreadsafeFunction<LogRecord, UnknownReturnValue, LogArgs, Status, false, true, 0>;
 
+/// The level named by a JS value; `undefined` is the core's default.
 fn level_named(name: &Unknown) -> Result<std::result::Result<LogLevel, ErrorInfo>> {
-    let levels = || (0..=5).filter_map(LogLevel::from_i32);
-    if name.get_type()? == ValueType::Undefined {
-        return Ok(Ok(libpublisher::logging::DEFAULT_LOG_LEVEL));
-    }
-    let found = match name.get_type()? {
+    let level = match name.get_type()? {
+        ValueType::Undefined => Ok(libpublisher::logging::DEFAULT_LOG_LEVEL),
         // SAFETY: checked to be a string.
-        ValueType::String => {
-            let name = unsafe { name.cast::<String>()? };
-            levels().find(|l| l.as_str() == name.trim().to_ascii_lowercase())
-        }
-        _ => None,
+        ValueType::String => LogLevel::from_name(&unsafe { name.cast::<String>()? }),
+        _ => LogLevel::from_name(kind_of(name)?),
     };
-    Ok(found.ok_or_else(|| {
-        let names: Vec<_> = levels().map(|l| format!("{:?}", l.as_str())).collect();
-        let detail = format!("expected one of {}", names.join(", "));
-        libpublisher::Error::invalid_parameter("level", detail).into()
-    }))
+    Ok(level.map_err(Into::into))
 }
 
 fn install_sink(
@@ -900,10 +901,7 @@ pub fn set_log_handler(handler: Unknown, level: Unknown) -> Result<Option<ErrorI
         return Ok(install_sink(LogLevel::Off, None));
     }
     if handler.get_type()? != ValueType::Function {
-        let detail = format!("expected a function or null, got {}", kind_of(&handler)?);
-        return Ok(Some(
-            libpublisher::Error::invalid_parameter("handler", detail).into(),
-        ));
+        return Ok(Some(wrong_type("handler", "a function or null", &handler)?));
     }
     let level = match level_named(&level)? {
         Ok(level) => level,
@@ -925,21 +923,15 @@ pub fn set_log_handler(handler: Unknown, level: Unknown) -> Result<Option<ErrorI
     Ok(install_sink(level, Some(sink)))
 }
 
-/// Prints the library's logs at `level` and more severe to stderr, from whichever thread logs,
-/// so that they appear even while the JS thread is busy or blocked.
+/// Prints the library's logs on stderr when the environment asks for it (the core reads
+/// `LIBPUBLISHER_LOG` and `DEBUG`); returns why the variable was ignored, if it was.
 #[napi]
-pub fn log_to_stderr(level: Unknown) -> Result<Option<ErrorInfo>> {
-    let level = match level_named(&level)? {
-        Ok(level) => level,
-        Err(e) => return Ok(Some(e)),
+pub fn log_from_env() -> Option<String> {
+    let level = match contain(libpublisher::logging::env_log_level) {
+        Ok(None) => return None,
+        Ok(Some(Ok(level))) => level,
+        Ok(Some(Err(ignored))) => return Some(ignored),
+        Err(e) => return Some(e.message),
     };
-    let sink = Arc::new(|record: &LogRecord| {
-        eprintln!(
-            "libpublisher {:5} {}: {}",
-            record.level.as_str().to_ascii_uppercase(),
-            record.target,
-            record.message
-        );
-    });
-    Ok(install_sink(level, Some(sink)))
+    install_sink(level, Some(libpublisher::logging::stderr_sink())).map(|e| e.message)
 }

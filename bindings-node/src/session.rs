@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use libpublisher::host::{HostCall, HostLink};
+use libpublisher::session::SessionDone;
 use libpublisher::{Session, SessionEvent, SessionSettings};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::{
-    contain, each_option, kind_of, option_value, send, Bridge, ErrorInfo, Message, NativePublisher,
-    Router,
+    contain, each_option, option_value, wrong_type, Bridge, Closed, ErrorInfo, Message,
+    NativePublisher, Router,
 };
 
 /// What the embedded `loopback://` receiver got from one publisher.
@@ -36,43 +38,15 @@ impl From<libpublisher::ReceiverStats> for ReceiverStats {
     }
 }
 
-/// Reports one session call's outcome to JS. The core may drop a completion without calling it
-/// (a `connect` overtaken by `disconnect`, a call refused at once, a closed session); a dropped
-/// one reports 1015 so that the JS side never waits forever on a call it accepted. JS ignores
-/// the report for a call it did not register (refused at once) or of a closed session.
-struct Completion {
-    bridge: Arc<Bridge>,
-    call: u32,
-    reported: bool,
-}
-
-impl Completion {
-    fn report(mut self, outcome: libpublisher::Result<()>) {
-        self.reported = true;
-        let call = self.call;
-        send(&self.bridge, Message::Done { call, outcome });
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        if !self.reported {
-            let outcome = Err(libpublisher::Error::illegal_state(
-                "the session dropped this call before it completed",
-            ));
-            let call = self.call;
-            send(&self.bridge, Message::Done { call, outcome });
-        }
-    }
-}
-
-/// A call's immediate outcome: `null` when it was accepted (its completion follows), else the
-/// error, and then no completion follows.
-fn started(outcome: std::result::Result<libpublisher::Result<()>, ErrorInfo>) -> Option<ErrorInfo> {
+/// A call's immediate outcome: its number when accepted (its completion follows as `("done",
+/// error|null, call)`), else the error, and then no completion follows.
+fn started(
+    outcome: std::result::Result<libpublisher::Result<u64>, ErrorInfo>,
+) -> Either<f64, ErrorInfo> {
     match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.into()),
-        Err(e) => Some(e),
+        Ok(Ok(call)) => Either::A(call as f64),
+        Ok(Err(e)) => Either::B(e.into()),
+        Err(e) => Either::B(e),
     }
 }
 
@@ -85,67 +59,80 @@ pub struct NativeSession {
 }
 
 impl NativeSession {
-    fn done(&self, call: u32) -> libpublisher::session::SessionDone {
-        let completion = Completion {
-            bridge: self.bridge.clone(),
-            call,
-            reported: false,
-        };
-        Box::new(move |_: &Session, outcome| completion.report(outcome))
-    }
-
-    fn shutdown(&self) {
-        self.bridge.shut();
-        self.session.close();
+    /// Starts `call` through the core's link; `start` gets the completion to hand the core.
+    fn call(
+        &self,
+        env: &Env,
+        call: HostCall,
+        start: impl FnOnce(SessionDone) -> libpublisher::Result<()>,
+    ) -> Result<Either<f64, ErrorInfo>> {
+        let bridge = &self.bridge;
+        let outcome = contain(|| {
+            bridge.link.call(call, |number| {
+                let bridge = bridge.clone();
+                start(Box::new(move |_: &Session, outcome| {
+                    bridge.complete(number, outcome)
+                }))
+            })
+        });
+        bridge.sync(env)?;
+        Ok(started(outcome))
     }
 }
 
 #[napi]
 impl NativeSession {
-    /// Each call returns `null` when accepted, its completion then arriving as `("done",
+    /// Each call returns its number when accepted, its completion then arriving as `("done",
     /// error|null, call)`; or the error at once (1010, 1011, 1015) and no completion.
-    #[napi(ts_args_type = "token: unknown, call: number")]
-    pub fn connect(&self, token: Unknown, call: u32) -> Result<Option<ErrorInfo>> {
+    #[napi(ts_args_type = "token: unknown")]
+    pub fn connect(&self, env: Env, token: Unknown) -> Result<Either<f64, ErrorInfo>> {
         let token = match token.get_type()? {
             ValueType::Undefined | ValueType::Null => None,
             // SAFETY: checked to be a string.
             ValueType::String => Some(unsafe { token.cast::<String>()? }),
-            _ => {
-                let detail = format!("expected a string or null, got {}", kind_of(&token)?);
-                return Ok(Some(
-                    libpublisher::Error::invalid_parameter("token", detail).into(),
-                ));
-            }
+            _ => return Ok(Either::B(wrong_type("token", "a string or null", &token)?)),
         };
-        Ok(started(contain(|| {
-            self.session.connect(token, self.done(call))
-        })))
+        self.call(&env, HostCall::Connect, |done| {
+            self.session.connect(token, done)
+        })
     }
 
     #[napi]
-    pub fn publish(&self, publisher: &NativePublisher, call: u32) -> Option<ErrorInfo> {
-        started(contain(|| {
-            self.session.publish(&publisher.publisher, self.done(call))
-        }))
+    pub fn publish(&self, env: Env, publisher: &NativePublisher) -> Result<Either<f64, ErrorInfo>> {
+        self.call(&env, HostCall::Publish, |done| {
+            self.session.publish(&publisher.publisher, done)
+        })
     }
 
     #[napi]
-    pub fn unpublish(&self, publisher: &NativePublisher, call: u32) -> Option<ErrorInfo> {
-        started(contain(|| {
-            self.session
-                .unpublish(&publisher.publisher, self.done(call))
-        }))
+    pub fn unpublish(
+        &self,
+        env: Env,
+        publisher: &NativePublisher,
+    ) -> Result<Either<f64, ErrorInfo>> {
+        self.call(&env, HostCall::Unpublish, |done| {
+            self.session.unpublish(&publisher.publisher, done)
+        })
     }
 
     #[napi]
-    pub fn disconnect(&self, call: u32) -> Option<ErrorInfo> {
-        started(contain(|| self.session.disconnect(self.done(call))))
+    pub fn disconnect(&self, env: Env) -> Result<Either<f64, ErrorInfo>> {
+        self.call(&env, HostCall::Disconnect, |done| {
+            self.session.disconnect(done)
+        })
     }
 
-    /// Stops the session; when this returns no message for it reaches JS any more.
+    /// Stops the session; when this returns no message for it reaches JS any more. Returns
+    /// the calls the core completed (1015).
     #[napi]
-    pub fn close(&self) -> Option<ErrorInfo> {
-        contain(|| self.shutdown()).err()
+    pub fn close(&self, env: Env) -> Closed {
+        self.bridge.close(&env, || self.session.close())
+    }
+
+    /// Whether messages may come for it (the core's `Interest`): JS keeps it routed while so.
+    #[napi(getter)]
+    pub fn routed(&self) -> bool {
+        self.bridge.link.interest().routed()
     }
 
     /// `null` when `publisher` is not published here or the backend has no receiver of its own.
@@ -184,7 +171,7 @@ impl NativeSession {
 
 impl Drop for NativeSession {
     fn drop(&mut self) {
-        let _ = contain(|| self.shutdown());
+        let _ = contain(|| self.bridge.link.close(|| self.session.close()));
     }
 }
 
@@ -208,10 +195,7 @@ pub fn init_session(
     options: Unknown,
 ) -> Result<Either<NativeSession, ErrorInfo>> {
     if url.get_type()? != ValueType::String {
-        let detail = format!("expected a string, got {}", kind_of(&url)?);
-        return Ok(Either::B(
-            libpublisher::Error::invalid_parameter("url", detail).into(),
-        ));
+        return Ok(Either::B(wrong_type("url", "a string", &url)?));
     }
     // SAFETY: checked to be a string.
     let url = unsafe { url.cast::<String>()? };
@@ -222,11 +206,11 @@ pub fn init_session(
         },
         Err(e) => return Ok(Either::B(e)),
     };
-    let bridge = Bridge::new(router);
+    let bridge = Bridge::new(router, HostLink::for_session());
     let on_event = {
         let bridge = bridge.clone();
         Arc::new(move |_: &Session, event: SessionEvent| {
-            send(&bridge, Message::Session(event));
+            bridge.send(Message::Session(event));
         })
     };
     Ok(

@@ -115,6 +115,23 @@ impl Error {
         Error::new(ErrorCode::InvalidParameter, format!("{field}: {detail}"))
     }
 
+    /// 1011: an argument of the wrong type, worded alike in every language:
+    /// `"{field}: expected {expected}, got {got}"`, with `got` worded as
+    /// [`crate::OptionValue::kind`] words a value (`"a string"`, `"null"`, `"undefined"`).
+    pub fn wrong_type(field: &str, expected: &str, got: &str) -> Self {
+        Error::invalid_parameter(field, format_args!("expected {expected}, got {got}"))
+    }
+
+    /// 2000: a panic caught at a binding's boundary, `"{context} panicked: {message}"`.
+    pub fn from_panic(context: &str, panic: &(dyn std::any::Any + Send)) -> Self {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::internal(format!("{context} panicked: {message}"))
+    }
+
     /// 1015: the call is not valid now.
     pub fn illegal_state(detail: impl Into<String>) -> Self {
         Error::new(ErrorCode::IllegalState, detail)

@@ -61,6 +61,17 @@ impl LogLevel {
         }
     }
 
+    /// The level named `name` (`"warn"`, any case, spaces around ignored); another name is
+    /// 1011 naming `level` and listing the names.
+    pub fn from_name(name: &str) -> Result<LogLevel> {
+        let levels = || (0..=5).filter_map(LogLevel::from_i32);
+        let name = name.trim().to_ascii_lowercase();
+        levels().find(|l| l.as_str() == name).ok_or_else(|| {
+            let names: Vec<_> = levels().map(|l| format!("{:?}", l.as_str())).collect();
+            Error::invalid_parameter("level", format!("expected one of {}", names.join(", ")))
+        })
+    }
+
     fn of(level: &Level) -> LogLevel {
         match *level {
             Level::ERROR => LogLevel::Error,
@@ -112,6 +123,74 @@ pub fn set_log_sink(level: LogLevel, sink: Option<LogSink>) -> Result<()> {
     Ok(())
 }
 
+/// A sink printing each record on stderr as one line, `libpublisher INFO  target: message`,
+/// from whichever thread logs, so that records appear even while the host's thread is busy.
+pub fn stderr_sink() -> LogSink {
+    Arc::new(|record: &LogRecord| {
+        eprintln!(
+            "libpublisher {:5} {}: {}",
+            record.level.as_str().to_ascii_uppercase(),
+            record.target,
+            record.message
+        );
+    })
+}
+
+/// The level at which the environment asks for logs on stderr: `LIBPUBLISHER_LOG` (a level
+/// name), else `debug` when `DEBUG` selects the `libpublisher` namespace the way the `debug`
+/// package reads it (`DEBUG=express:*,libpublisher`). `None` when neither asks; an error
+/// says why the variable is ignored.
+pub fn env_log_level() -> Option<std::result::Result<LogLevel, String>> {
+    let named = std::env::var("LIBPUBLISHER_LOG").unwrap_or_default();
+    if !named.is_empty() {
+        return Some(
+            LogLevel::from_name(&named)
+                .map_err(|e| format!("LIBPUBLISHER_LOG={named} ignored: {}", e.message)),
+        );
+    }
+    let debug = std::env::var("DEBUG").unwrap_or_default();
+    debug_selects(&debug, "libpublisher").then_some(Ok(LogLevel::Debug))
+}
+
+/// Whether a `DEBUG` spec (names and `*` wildcards, separated by commas or spaces; `-name`
+/// excludes) selects `namespace`.
+fn debug_selects(spec: &str, namespace: &str) -> bool {
+    let mut selected = false;
+    for part in spec.split([',', ' ', '\t', '\n']).filter(|p| !p.is_empty()) {
+        let (negated, pattern) = match part.strip_prefix('-') {
+            Some(pattern) => (true, pattern),
+            None => (false, part),
+        };
+        if wildcard_matches(pattern, namespace) {
+            if negated {
+                return false;
+            }
+            selected = true;
+        }
+    }
+    selected
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = pieces.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty(); // no wildcard: the whole text
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 struct SinkLayer;
 
 impl<S: Subscriber> Layer<S> for SinkLayer {
@@ -159,6 +238,39 @@ impl Visit for MessageVisitor {
             self.message.push_str(value);
         } else {
             let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names() {
+        assert_eq!(LogLevel::from_name(" Debug ").unwrap(), LogLevel::Debug);
+        let e = LogLevel::from_name("loud").unwrap_err();
+        assert_eq!(
+            e.message,
+            r#"level: expected one of "off", "error", "warn", "info", "debug", "trace""#
+        );
+    }
+
+    #[test]
+    fn debug_specs_select_as_the_debug_package_reads_them() {
+        for (spec, selected) in [
+            ("libpublisher", true),
+            ("express:*,libpublisher", true),
+            ("*", true),
+            ("lib*", true),
+            ("*,-libpublisher", false),
+            ("libpublisher:*", false),
+            ("express", false),
+            ("", false),
+            ("lib*her", true),
+            ("lib*x", false),
+        ] {
+            assert_eq!(debug_selects(spec, "libpublisher"), selected, "{spec:?}");
         }
     }
 }

@@ -59,6 +59,12 @@ impl PublisherEvent {
             PublisherEvent::AudioLevelUpdated { .. } => "audioLevelUpdated",
         }
     }
+
+    /// Whether it is periodic (audio levels): dropped, counted and logged when the host falls
+    /// behind (see [`crate::host::delivery`]); every other event is delivered.
+    pub fn is_periodic(&self) -> bool {
+        matches!(self, PublisherEvent::AudioLevelUpdated { .. })
+    }
 }
 
 /// Every publisher event name, camelCase, for bindings that validate `.on(name)`; the one
@@ -479,12 +485,10 @@ impl Publisher {
 
     pub(crate) fn emit(&self, event: PublisherEvent) {
         let publisher = self.clone();
-        let periodic = matches!(event, PublisherEvent::AudioLevelUpdated { .. });
+        let periodic = event.is_periodic().then(|| event.name());
         let job = move || (publisher.inner.on_event)(&publisher, event);
-        if periodic {
-            self.inner
-                .dispatcher
-                .post_droppable("audioLevelUpdated", job);
+        if let Some(name) = periodic {
+            self.inner.dispatcher.post_droppable(name, job);
         } else {
             self.inner.dispatcher.post(job);
         }

@@ -175,6 +175,19 @@ pub enum OptionValue {
 }
 
 impl OptionValue {
+    /// How deep lists and mappings may nest in a value a binding converts (a cyclic host
+    /// object would otherwise never end).
+    pub const MAX_DEPTH: usize = 8;
+
+    /// 1011 naming `key` when a value at `depth` (0 for an option itself) nests deeper than
+    /// [`OptionValue::MAX_DEPTH`].
+    pub fn check_depth(key: &str, depth: usize) -> Result<()> {
+        if depth >= Self::MAX_DEPTH {
+            return Err(Error::invalid_parameter(key, "nested too deeply"));
+        }
+        Ok(())
+    }
+
     /// What kind of value this is, for error messages: `"a string"`, `"a list"` ...
     pub fn kind(&self) -> &'static str {
         match self {

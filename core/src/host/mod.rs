@@ -6,6 +6,11 @@
 //! - [`delivery`]: per-handle ordered delivery of completions and events on a callback
 //!   thread of the handle's own, with a stated overflow policy ([`delivery::Backlog`]).
 //! - [`consent`]: how a host's reply to an access request is read.
+//! - [`consent_request`]: consent as a request the host answers later, on its own thread;
+//!   denied when dropped unanswered or when the handle closes.
+//! - [`link`]: the host's side of one handle for a binding that delivers on its host's own
+//!   thread or loop (Node): calls pending for the host, whether the handle keeps the host's
+//!   loop alive ([`link::Interest`]), and what `close` completes.
 //! - [`args`]: numeric call arguments, with one wording for every language.
 //!
 //! The rules a host sees, the same in every language:
@@ -19,7 +24,11 @@
 pub mod args;
 pub mod calls;
 pub mod consent;
+pub mod consent_request;
 pub mod delivery;
+pub mod link;
 
 pub use calls::CallId;
+pub use consent_request::{ConsentGate, ConsentRequest};
 pub use delivery::{Backlog, BacklogTicket, DROPPABLE_BACKLOG};
+pub use link::{HostCall, HostLink, Interest};

@@ -73,6 +73,12 @@ pub const MAX_FRAME_SIDE: u32 = 8192;
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
 /// Highest accepted sample rate of pushed audio, in Hz.
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
+/// The format of a pushed video frame whose host names none.
+pub const DEFAULT_VIDEO_FORMAT: VideoFormat = VideoFormat::I420;
+/// The sample rate of pushed audio whose host names none, in Hz.
+pub const DEFAULT_SAMPLE_RATE: u32 = 48_000;
+/// The channels of pushed audio whose host names none: mono.
+pub const DEFAULT_CHANNELS: u32 = 1;
 
 /// The pixel layout of a pushed video frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
