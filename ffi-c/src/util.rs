@@ -30,14 +30,7 @@ pub(crate) fn guard(body: impl FnOnce() -> libpublisher::Result<()>) -> i32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => ErrorCode::Ok.code(),
         Ok(Err(error)) => set_last_error(&error),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&Error::internal(format!("internal error: {what}")))
-        }
+        Err(panic) => set_last_error(&Error::from_panic("the C API", &*panic)),
     }
 }
 
