@@ -441,24 +441,3 @@ pub extern "C" fn lp_session_free(session: lp_session) -> i32 {
         Ok(())
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_constants_are_the_cores() {
-        use libpublisher::SessionState as S;
-        let constants = [
-            (LP_SESSION_DISCONNECTED, S::Disconnected),
-            (LP_SESSION_CONNECTING, S::Connecting),
-            (LP_SESSION_CONNECTED, S::Connected),
-            (LP_SESSION_DISCONNECTING, S::Disconnecting),
-            (LP_SESSION_CLOSED, S::Closed),
-        ];
-        assert_eq!(constants.len(), S::ALL.len());
-        for (constant, state) in constants {
-            assert_eq!(state.code(), constant, "{state:?}");
-        }
-    }
-}
