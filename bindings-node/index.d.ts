@@ -95,8 +95,8 @@ export interface PublisherOptions {
   /**
    * Host consent before capture devices (and the synthetic stand-ins) open. Return `true` (or a
    * Promise of `true`) to allow; anything else, a throw or a rejection denies, and init then
-   * fails with 1500 USER_MEDIA_ACCESS_DENIED. Without it, access is allowed. Only `true` (or
-   * a Promise of it) allows; any other reply denies, as in every language.
+   * fails with 1500 USER_MEDIA_ACCESS_DENIED, as in every language. Without it, access is
+   * allowed.
    */
   accessRequest?: ((this: Publisher, request: AccessRequest) => boolean | PromiseLike<boolean>) | null;
 }
@@ -258,13 +258,13 @@ export type SessionState = 'disconnected' | 'connecting' | 'connected' | 'discon
  * snake_case spellings are accepted too.
  */
 export interface SessionOptions {
-  /** How long `connect` may take, ms. Default 10000. */
+  /** How long `connect` may take, 1..600000 ms. Default 10000. */
   connectTimeoutMs?: number;
-  /** How long the server may take to accept a stream, ms. Default 15000. */
+  /** How long the server may take to accept a stream, 1..600000 ms. Default 15000. */
   publishTimeoutMs?: number;
   /**
    * How long ICE and DTLS may take to find a path (gathering, then the checks once the server
-   * answered), ms; then publish fails with 1553. Default 10000.
+   * answered), 1..600000 ms; then publish fails with 1553. Default 10000.
    */
   iceTimeoutMs?: number;
   /** STUN/TURN servers, tried before those a WHIP server advertises. */
@@ -273,8 +273,8 @@ export interface SessionOptions {
   iceTransportPolicy?: IceTransportPolicy;
   /**
    * How long a published stream whose connection was lost keeps trying to recover (ICE going
-   * on, ICE restarts), ms; the session emits `sessionReconnecting` meanwhile, then the stream
-   * ends with `networkDisconnected`. Default 15000.
+   * on, ICE restarts), 1..600000 ms; the session emits `sessionReconnecting` meanwhile, then
+   * the stream ends with `networkDisconnected`. Default 15000.
    */
   reconnectTimeoutMs?: number;
 }

@@ -361,28 +361,29 @@ struct lp_publisher_settings *lp_publisher_settings_new(void);
 void lp_publisher_settings_free(struct lp_publisher_settings *settings);
 
 // The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
-// `"file:PATH"` or `"custom"`.
+// `"file:PATH"` or `"custom"`. Default `"default"`.
 int32_t lp_publisher_settings_set_video_source(struct lp_publisher_settings *settings,
                                                const char *source);
 
 // The audio source: NULL (no audio), `"default"`, a device id, `"synthetic"`,
-// `"file:PATH"` or `"custom"`.
+// `"file:PATH"` or `"custom"`. Default `"default"`.
 int32_t lp_publisher_settings_set_audio_source(struct lp_publisher_settings *settings,
                                                const char *source);
 
-// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`.
+// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`, even sides 16..3840. Default
+// `"640x480"`.
 int32_t lp_publisher_settings_set_resolution(struct lp_publisher_settings *settings,
                                              const char *resolution);
 
-// Frames per second, 1..60.
+// Frames per second, 1..60. Default 30.
 int32_t lp_publisher_settings_set_frame_rate(struct lp_publisher_settings *settings,
                                              int32_t frame_rate);
 
-// Whether to send audio once published.
+// Whether to send audio once published. Default true.
 int32_t lp_publisher_settings_set_publish_audio(struct lp_publisher_settings *settings,
                                                 bool publish);
 
-// Whether to send video once published.
+// Whether to send video once published. Default true.
 int32_t lp_publisher_settings_set_publish_video(struct lp_publisher_settings *settings,
                                                 bool publish);
 
@@ -393,7 +394,8 @@ int32_t lp_publisher_settings_set_name(struct lp_publisher_settings *settings, c
 int32_t lp_publisher_settings_set_video_codec(struct lp_publisher_settings *settings,
                                               const char *codec);
 
-// How long `lp_init_publisher` waits for each source's first frame, in milliseconds.
+// How long `lp_init_publisher` waits for each source's first frame, 1..600000 ms. Default
+// 10000.
 int32_t lp_publisher_settings_set_init_timeout_ms(struct lp_publisher_settings *settings,
                                                   int32_t timeout_ms);
 
@@ -479,22 +481,24 @@ struct lp_session_settings *lp_session_settings_new(void);
 // Frees session settings; NULL is ignored.
 void lp_session_settings_free(struct lp_session_settings *settings);
 
-// How long `lp_session_connect` may take, in milliseconds (→ `LP_CONNECT_TIMEOUT`).
+// How long `lp_session_connect` may take, 1..600000 ms (→ `LP_CONNECT_TIMEOUT`). Default
+// 10000.
 int32_t lp_session_settings_set_connect_timeout_ms(struct lp_session_settings *settings,
                                                    int32_t timeout_ms);
 
-// How long the server may take to accept a stream (→ `LP_PUBLISH_TIMEOUT`).
+// How long the server may take to accept a stream, 1..600000 ms (→ `LP_PUBLISH_TIMEOUT`).
+// Default 15000.
 int32_t lp_session_settings_set_publish_timeout_ms(struct lp_session_settings *settings,
                                                    int32_t timeout_ms);
 
 // How long ICE and DTLS may take to find a path: gathering candidates, then the checks once
-// the server answered (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+// the server answered, 1..600000 ms (→ `LP_CREATE_PEER_CONNECTION_FAILED`). Default 10000.
 int32_t lp_session_settings_set_ice_timeout_ms(struct lp_session_settings *settings,
                                                int32_t timeout_ms);
 
 // How long a published stream whose connection was lost keeps trying to recover (ICE
 // going on, ICE restarts) before it ends with `LP_REASON_NETWORK_DISCONNECTED`; the session
-// reports `on_session_reconnecting` meanwhile. 15000 by default.
+// reports `on_session_reconnecting` meanwhile. 1..600000 ms; default 15000.
 int32_t lp_session_settings_set_reconnect_timeout_ms(struct lp_session_settings *settings,
                                                      int32_t timeout_ms);
 

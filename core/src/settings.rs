@@ -372,6 +372,82 @@ pub const KNOWN_KEYS: &[&str] = &[
     "init_timeout_ms",
 ];
 
+/// An option as every language's declarations describe it: its default, as a host writes it,
+/// and for numbers the range the core accepts. One table per kind of settings, checked against
+/// the core's own defaults and limits (the tests of this module and of `session`) and against
+/// the C header, the Python stubs and the Node declarations (`core/tests/contract.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct OptionDoc {
+    /// The key, snake_case.
+    pub key: &'static str,
+    /// The default as a host writes it (`640x480`, `30`, `true`), when there is one to tell.
+    pub default: Option<&'static str>,
+    /// For numbers, the smallest and the largest value accepted (for `resolution`, a side).
+    pub range: Option<(i64, i64)>,
+}
+
+/// The publisher options, as declared in every language.
+pub const PUBLISHER_OPTION_DOCS: &[OptionDoc] = &[
+    OptionDoc {
+        key: "video_source",
+        default: Some("default"),
+        range: None,
+    },
+    OptionDoc {
+        key: "audio_source",
+        default: Some("default"),
+        range: None,
+    },
+    OptionDoc {
+        key: "resolution",
+        default: Some("640x480"),
+        range: Some((Resolution::MIN as i64, Resolution::MAX as i64)),
+    },
+    OptionDoc {
+        key: "frame_rate",
+        default: Some("30"),
+        range: Some((1, MAX_FRAME_RATE as i64)),
+    },
+    OptionDoc {
+        key: "publish_audio",
+        default: Some("true"),
+        range: None,
+    },
+    OptionDoc {
+        key: "publish_video",
+        default: Some("true"),
+        range: None,
+    },
+    OptionDoc {
+        key: "name",
+        default: None,
+        range: None,
+    },
+    OptionDoc {
+        key: "video_codec",
+        default: Some("VP8"),
+        range: None,
+    },
+    OptionDoc {
+        key: "init_timeout_ms",
+        default: Some("10000"),
+        range: Some((1, MAX_TIMEOUT_MS)),
+    },
+];
+
+/// `default` of an [`OptionDoc`] as the value a host would pass.
+#[cfg(test)]
+pub(crate) fn documented_value(default: &str) -> OptionValue {
+    match default {
+        "true" => OptionValue::Bool(true),
+        "false" => OptionValue::Bool(false),
+        text => text
+            .parse()
+            .map(OptionValue::Int)
+            .unwrap_or_else(|_| OptionValue::Str(text.to_owned())),
+    }
+}
+
 /// A timeout option in milliseconds: an integer from 1 to [`MAX_TIMEOUT_MS`].
 pub(crate) fn timeout_value(field: &str, value: &OptionValue) -> Result<Duration> {
     let ms = integer(value).ok_or_else(|| {
@@ -416,6 +492,50 @@ fn integer(value: &OptionValue) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_option_docs_tell_the_defaults_and_limits_the_core_applies() {
+        let keys: Vec<&str> = PUBLISHER_OPTION_DOCS.iter().map(|d| d.key).collect();
+        assert_eq!(keys, KNOWN_KEYS);
+        let defaults = format!("{:?}", PublisherSettings::default());
+        for doc in PUBLISHER_OPTION_DOCS {
+            let mut settings = PublisherSettings::default();
+            if let Some(default) = doc.default {
+                // Setting an option to its documented default changes nothing.
+                settings.set(doc.key, documented_value(default)).unwrap();
+                assert_eq!(format!("{settings:?}"), defaults, "{}", doc.key);
+            }
+            let Some((min, max)) = doc.range else {
+                continue;
+            };
+            let value = |n: i64| match doc.key {
+                "resolution" => OptionValue::Str(format!("{n}x{min}")),
+                _ => OptionValue::Int(n),
+            };
+            // Resolutions step by two (even sides); other numbers by one.
+            let step = if doc.key == "resolution" { 2 } else { 1 };
+            assert!(
+                settings.set(doc.key, value(min)).is_ok(),
+                "{} {min}",
+                doc.key
+            );
+            assert!(
+                settings.set(doc.key, value(max)).is_ok(),
+                "{} {max}",
+                doc.key
+            );
+            assert!(
+                settings.set(doc.key, value(min - step)).is_err(),
+                "{}",
+                doc.key
+            );
+            assert!(
+                settings.set(doc.key, value(max + step)).is_err(),
+                "{}",
+                doc.key
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use libpublisher::settings::{snake_case, KNOWN_KEYS};
+use libpublisher::session::SESSION_OPTION_DOCS;
+use libpublisher::settings::{snake_case, OptionDoc, KNOWN_KEYS, PUBLISHER_OPTION_DOCS};
 use libpublisher::{
     PublisherState, SessionState, PUBLISHER_EVENT_NAMES, SESSION_EVENT_NAMES, SESSION_OPTION_KEYS,
 };
@@ -174,6 +175,95 @@ fn c_header_names_what_the_core_names() {
             declared,
             set(events.iter().map(|e| snake_case(e))),
             "{callbacks}"
+        );
+    }
+}
+
+/// The comment above the declaration of `member` (the first line that starts with it, after
+/// `after`): the lines right above it that start with one of `comment` markers.
+fn doc_of(text: &str, after: &str, member: &str, comment: &[&str]) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(after))
+        .unwrap_or_else(|| panic!("no {after:?}"));
+    let at = (start..lines.len())
+        .find(|&i| lines[i].trim_start().starts_with(member))
+        .unwrap_or_else(|| panic!("no {member:?} after {after:?}"));
+    let mut doc: Vec<&str> = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| comment.iter().any(|c| l.trim_start().starts_with(c)))
+        .copied()
+        .collect();
+    doc.reverse();
+    doc.join(" ")
+}
+
+/// What the core says of an option (its default, its range) is what the declaration says.
+fn check_doc(where_: &str, doc: &str, option: &OptionDoc) {
+    let words: Vec<String> = doc
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+        .map(|w| w.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    if let Some(default) = option.default {
+        let default = default.to_ascii_lowercase();
+        assert!(
+            words.iter().any(|w| w == "default") && words.contains(&default),
+            "{where_} {}: the doc does not give the default {default}: {doc:?}",
+            option.key
+        );
+    }
+    if let Some((min, max)) = option.range {
+        assert!(
+            doc.contains(&format!("{min}..{max}")),
+            "{where_} {}: the doc does not give the range {min}..{max}: {doc:?}",
+            option.key
+        );
+    }
+}
+
+#[test]
+fn declarations_tell_the_defaults_and_ranges_the_core_applies() {
+    let dts = read("bindings-node/index.d.ts");
+    let pyi = read("bindings-python/python/libpublisher/_native.pyi");
+    let header = read("include/libpublisher.h");
+    for (docs, interface, c_prefix) in [
+        (
+            PUBLISHER_OPTION_DOCS,
+            "export interface PublisherOptions",
+            "lp_publisher_settings_set_",
+        ),
+        (
+            SESSION_OPTION_DOCS,
+            "export interface SessionOptions",
+            "lp_session_settings_set_",
+        ),
+    ] {
+        for option in docs {
+            let member = format!("{}?:", camel(option.key));
+            check_doc(
+                "index.d.ts",
+                &doc_of(&dts, interface, &member, &["/**", "*"]),
+                option,
+            );
+            // C: the setter of each option that has one (ICE servers are added one by one).
+            let setter = format!("int32_t {c_prefix}{}(", option.key);
+            if header.contains(&setter) {
+                check_doc(
+                    "libpublisher.h",
+                    &doc_of(&header, "", &setter, &["//"]),
+                    option,
+                );
+            }
+        }
+    }
+    for option in SESSION_OPTION_DOCS {
+        let member = format!("{}:", option.key);
+        check_doc(
+            "_native.pyi",
+            &doc_of(&pyi, "class SessionOptions(", &member, &["#:"]),
+            option,
         );
     }
 }

@@ -183,7 +183,7 @@ pub extern "C" fn lp_publisher_settings_free(settings: *mut lp_publisher_setting
 }
 
 /// The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
-/// `"file:PATH"` or `"custom"`.
+/// `"file:PATH"` or `"custom"`. Default `"default"`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_video_source(
     settings: *mut lp_publisher_settings,
@@ -193,7 +193,7 @@ pub extern "C" fn lp_publisher_settings_set_video_source(
 }
 
 /// The audio source: NULL (no audio), `"default"`, a device id, `"synthetic"`,
-/// `"file:PATH"` or `"custom"`.
+/// `"file:PATH"` or `"custom"`. Default `"default"`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_audio_source(
     settings: *mut lp_publisher_settings,
@@ -202,7 +202,8 @@ pub extern "C" fn lp_publisher_settings_set_audio_source(
     set_str_option(settings, "audio_source", source)
 }
 
-/// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`.
+/// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`, even sides 16..3840. Default
+/// `"640x480"`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_resolution(
     settings: *mut lp_publisher_settings,
@@ -214,7 +215,7 @@ pub extern "C" fn lp_publisher_settings_set_resolution(
     }
 }
 
-/// Frames per second, 1..60.
+/// Frames per second, 1..60. Default 30.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_frame_rate(
     settings: *mut lp_publisher_settings,
@@ -223,7 +224,7 @@ pub extern "C" fn lp_publisher_settings_set_frame_rate(
     set_option(settings, "frame_rate", OptionValue::Int(frame_rate.into()))
 }
 
-/// Whether to send audio once published.
+/// Whether to send audio once published. Default true.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_publish_audio(
     settings: *mut lp_publisher_settings,
@@ -232,7 +233,7 @@ pub extern "C" fn lp_publisher_settings_set_publish_audio(
     set_option(settings, "publish_audio", OptionValue::Bool(publish))
 }
 
-/// Whether to send video once published.
+/// Whether to send video once published. Default true.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_publish_video(
     settings: *mut lp_publisher_settings,
@@ -262,7 +263,8 @@ pub extern "C" fn lp_publisher_settings_set_video_codec(
     }
 }
 
-/// How long `lp_init_publisher` waits for each source's first frame, in milliseconds.
+/// How long `lp_init_publisher` waits for each source's first frame, 1..600000 ms. Default
+/// 10000.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_init_timeout_ms(
     settings: *mut lp_publisher_settings,

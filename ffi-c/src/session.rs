@@ -115,7 +115,8 @@ fn set_timeout(settings: *mut lp_session_settings, key: &str, ms: i32) -> i32 {
     })
 }
 
-/// How long `lp_session_connect` may take, in milliseconds (→ `LP_CONNECT_TIMEOUT`).
+/// How long `lp_session_connect` may take, 1..600000 ms (→ `LP_CONNECT_TIMEOUT`). Default
+/// 10000.
 #[no_mangle]
 pub extern "C" fn lp_session_settings_set_connect_timeout_ms(
     settings: *mut lp_session_settings,
@@ -124,7 +125,8 @@ pub extern "C" fn lp_session_settings_set_connect_timeout_ms(
     set_timeout(settings, "connect_timeout_ms", timeout_ms)
 }
 
-/// How long the server may take to accept a stream (→ `LP_PUBLISH_TIMEOUT`).
+/// How long the server may take to accept a stream, 1..600000 ms (→ `LP_PUBLISH_TIMEOUT`).
+/// Default 15000.
 #[no_mangle]
 pub extern "C" fn lp_session_settings_set_publish_timeout_ms(
     settings: *mut lp_session_settings,
@@ -134,7 +136,7 @@ pub extern "C" fn lp_session_settings_set_publish_timeout_ms(
 }
 
 /// How long ICE and DTLS may take to find a path: gathering candidates, then the checks once
-/// the server answered (→ `LP_CREATE_PEER_CONNECTION_FAILED`).
+/// the server answered, 1..600000 ms (→ `LP_CREATE_PEER_CONNECTION_FAILED`). Default 10000.
 #[no_mangle]
 pub extern "C" fn lp_session_settings_set_ice_timeout_ms(
     settings: *mut lp_session_settings,
@@ -145,7 +147,7 @@ pub extern "C" fn lp_session_settings_set_ice_timeout_ms(
 
 /// How long a published stream whose connection was lost keeps trying to recover (ICE
 /// going on, ICE restarts) before it ends with `LP_REASON_NETWORK_DISCONNECTED`; the session
-/// reports `on_session_reconnecting` meanwhile. 15000 by default.
+/// reports `on_session_reconnecting` meanwhile. 1..600000 ms; default 15000.
 #[no_mangle]
 pub extern "C" fn lp_session_settings_set_reconnect_timeout_ms(
     settings: *mut lp_session_settings,

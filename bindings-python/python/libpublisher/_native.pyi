@@ -79,16 +79,19 @@ class IceServer(_IceServerUrls, total=False):
 class SessionOptions(TypedDict, total=False):
     """``init_session`` options (camelCase spellings are accepted too)."""
 
+    #: How long ``connect`` may take, 1..600000 ms. Default 10000.
     connect_timeout_ms: int
+    #: How long the server may take to accept a stream, 1..600000 ms. Default 15000.
     publish_timeout_ms: int
-    #: Gathering plus the connectivity checks; then ``publish`` raises 1553.
+    #: Gathering plus the connectivity checks, 1..600000 ms; then ``publish`` raises 1553.
+    #: Default 10000.
     ice_timeout_ms: int
     #: Tried before the servers a WHIP endpoint advertises.
     ice_servers: Optional[Sequence[IceServer]]
     #: ``"relay"``: media only through a TURN server. Default ``"all"``.
     ice_transport_policy: Literal["all", "relay"]
     #: How long a stream whose connection was lost keeps recovering (``session_reconnecting``
-    #: meanwhile) before it ends with ``networkDisconnected``. Default 15000.
+    #: meanwhile) before it ends with ``networkDisconnected``, 1..600000 ms. Default 15000.
     reconnect_timeout_ms: int
 
 class ReceiverStats(TypedDict):

@@ -155,6 +155,34 @@ impl Default for SessionSettings {
     }
 }
 
+/// The session options, as declared in every language (see [`crate::settings::OptionDoc`]).
+pub const SESSION_OPTION_DOCS: &[crate::settings::OptionDoc] = {
+    use crate::settings::{OptionDoc, MAX_TIMEOUT_MS};
+    const fn timeout(key: &'static str, default: &'static str) -> OptionDoc {
+        OptionDoc {
+            key,
+            default: Some(default),
+            range: Some((1, MAX_TIMEOUT_MS)),
+        }
+    }
+    &[
+        timeout("connect_timeout_ms", "10000"),
+        timeout("publish_timeout_ms", "15000"),
+        timeout("ice_timeout_ms", "10000"),
+        OptionDoc {
+            key: "ice_servers",
+            default: None,
+            range: None,
+        },
+        OptionDoc {
+            key: "ice_transport_policy",
+            default: Some("all"),
+            range: None,
+        },
+        timeout("reconnect_timeout_ms", "15000"),
+    ]
+};
+
 /// Option names of [`SessionSettings::set`], in snake_case.
 pub const SESSION_OPTION_KEYS: &[&str] = &[
     "connect_timeout_ms",
@@ -814,6 +842,27 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_option_docs_tell_the_defaults_and_limits_the_core_applies() {
+        use crate::settings::documented_value;
+        let keys: Vec<&str> = SESSION_OPTION_DOCS.iter().map(|d| d.key).collect();
+        assert_eq!(keys, SESSION_OPTION_KEYS);
+        let defaults = format!("{:?}", SessionSettings::default());
+        for doc in SESSION_OPTION_DOCS {
+            let mut settings = SessionSettings::default();
+            if let Some(default) = doc.default {
+                settings.set(doc.key, documented_value(default)).unwrap();
+                assert_eq!(format!("{settings:?}"), defaults, "{}", doc.key);
+            }
+            if let Some((min, max)) = doc.range {
+                assert!(settings.set(doc.key, OptionValue::Int(min)).is_ok());
+                assert!(settings.set(doc.key, OptionValue::Int(max)).is_ok());
+                assert!(settings.set(doc.key, OptionValue::Int(min - 1)).is_err());
+                assert!(settings.set(doc.key, OptionValue::Int(max + 1)).is_err());
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
