@@ -105,7 +105,31 @@ async function hostScript() {
   const replies = { true: true, false: false, 1: 1, '"yes"': 'yes', null: null };
   out.consent = {};
   for (const [key, reply] of Object.entries(replies)) out.consent[key] = await consentCode(reply);
+  out.dynamic = await outOfRangeArguments();
   return out;
+}
+
+// Numbers C and Rust cannot even express (their types are unsigned): the same refusal.
+async function outOfRangeArguments() {
+  const publisher = await lp.initPublisher({ videoSource: 'custom', audioSource: 'custom' });
+  const found = {};
+  const cases = [
+    ['width_-1', () => publisher.pushVideoFrame({ data: Buffer.alloc(0), width: -1, height: 2 })],
+    ['width_2^32', () => publisher.pushVideoFrame({ data: Buffer.alloc(0), width: 2 ** 32, height: 2 })],
+    ['sample_rate_-8000', () => publisher.pushAudioFrame({ samples: new Int16Array(1), sampleRate: -8000 })],
+    ['timestamp_us_-1', () => publisher.pushAudioFrame({ samples: new Int16Array(1), timestampUs: -1 })],
+  ];
+  for (const [name, call] of cases) {
+    try {
+      call();
+      found[name] = outcome(null);
+    } catch (e) {
+      if (!(e instanceof lp.Error)) throw e;
+      found[name] = outcome(e);
+    }
+  }
+  publisher.close();
+  return found;
 }
 
 const results = [];

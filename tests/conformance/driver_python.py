@@ -109,7 +109,27 @@ def host_script() -> Dict[str, Any]:
     # Python can reply with any value: the core reads it (only True allows).
     replies = {"true": True, "false": False, "1": 1, '"yes"': "yes", "null": None}
     out["consent"] = {key: consent_code(reply) for key, reply in replies.items()}
+    out["dynamic"] = out_of_range_arguments()
     return out
+
+
+def out_of_range_arguments() -> Dict[str, Any]:
+    """Numbers C and Rust cannot even express (their types are unsigned): the same refusal."""
+    publisher = libpublisher.init_publisher({"video_source": "custom", "audio_source": "custom"})
+    found: Dict[str, Any] = {}
+    for name, call in [
+        ("width_-1", lambda: publisher.push_video_frame(b"", -1, 2)),
+        ("width_2^32", lambda: publisher.push_video_frame(b"", 2**32, 2)),
+        ("sample_rate_-8000", lambda: publisher.push_audio_frame(b"\0\0", sample_rate=-8000)),
+        ("timestamp_us_-1", lambda: publisher.push_audio_frame(b"\0\0", timestamp_us=-1)),
+    ]:
+        try:
+            call()
+            found[name] = outcome(None)
+        except libpublisher.Error as error:
+            found[name] = outcome(error)
+    publisher.close()
+    return found
 
 
 def main(argv: List[str]) -> int:
