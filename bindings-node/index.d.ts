@@ -133,6 +133,10 @@ export interface PublisherStats {
   rttMs: number;
   /** Packets the receiver reported lost. */
   packetsLost: number;
+  /** RTP packets resent because the receiver reported them lost (NACK). */
+  retransmittedPacketsSent: number;
+  /** Payload bytes of those packets. */
+  retransmittedBytesSent: number;
 }
 
 /** `"publishing"` from `session.publish()` until the stream ends. */

@@ -252,6 +252,10 @@ typedef struct lp_publisher_stats {
   double rtt_ms;
   // Packets the receiver reported lost.
   int64_t packets_lost;
+  // RTP packets resent because the receiver reported them lost (NACK).
+  uint64_t retransmitted_packets_sent;
+  // Payload bytes of those packets.
+  uint64_t retransmitted_bytes_sent;
 } lp_publisher_stats;
 
 // Receives the stats; `stats` lives until it returns.

@@ -144,6 +144,11 @@ pub struct PublisherStats {
     pub rtt_ms: f64,
     /// Packets the receiver reported lost.
     pub packets_lost: i64,
+    /// RTP packets resent because the receiver reported them lost (NACK), W3C
+    /// `retransmittedPacketsSent`.
+    pub retransmitted_packets_sent: u64,
+    /// Payload bytes of those packets, W3C `retransmittedBytesSent`.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// The video and audio sources a publisher has open.
@@ -280,6 +285,8 @@ impl Publisher {
             stats.bitrate_bps = s.bitrate_bps;
             stats.rtt_ms = s.transport.rtt_ms;
             stats.packets_lost = s.transport.packets_lost;
+            stats.retransmitted_packets_sent = s.transport.retransmitted_packets_sent;
+            stats.retransmitted_bytes_sent = s.transport.retransmitted_bytes_sent;
         }
         stats
     }

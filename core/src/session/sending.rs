@@ -10,6 +10,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::peer::{webrtc_error, Bridges};
 use super::restart;
+use super::retransmit::Retransmitted;
 use super::rtt::RtcpFeedback;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -24,12 +25,17 @@ pub struct TransportStats {
     pub rtt_ms: f64,
     /// Packets the receiver reported lost.
     pub packets_lost: i64,
+    /// RTP packets resent because the receiver asked (NACK), all tracks.
+    pub retransmitted_packets_sent: u64,
+    /// Their payload bytes.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// A connected sending peer.
 pub(crate) struct Sending {
     pub(super) pc: Arc<dyn PeerConnection>,
     pub(super) feedback: Arc<RtcpFeedback>,
+    pub(super) retransmitted: Arc<Retransmitted>,
     pub(super) state: watch::Receiver<RTCPeerConnectionState>,
     /// An ICE restart offer waiting for the server's answer.
     pub(super) pending_restart: Option<RTCSessionDescription>,
@@ -124,6 +130,8 @@ impl Sending {
             .rtt()
             .map_or(0.0, |rtt| rtt.as_secs_f64() * 1000.0);
         stats.packets_lost = self.feedback.packets_lost() as i64;
+        stats.retransmitted_packets_sent = self.retransmitted.packets();
+        stats.retransmitted_bytes_sent = self.retransmitted.bytes();
         stats
     }
 
