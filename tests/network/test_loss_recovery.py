@@ -13,8 +13,9 @@ times of the video frames the receiver decoded.
   at most its latest 128 packets), so the link comes back in both directions at once: an
   input opened before the output loses that one NACK and freezes video as if nothing were
   retransmitted.
-- Under 3 % random loss at 320x240 the receiver decodes at least 25 frames a second, no frame
-  waits half a second, and the publisher counts what it retransmitted.
+- Under 3 % random loss the receiver decodes at least 25 frames a second, no frame waits half
+  a second, and the publisher counts what it retransmitted: VP8 at 320x240 (synthetic and
+  noise) and 640x480 (noise), H.264 at 320x240, each with its RTX payload type negotiated.
 
 Each case prints its figures (`-s` shows them). Needs root, iproute2 and nftables
 (scripts/install-deps installs them); skipped otherwise."""
@@ -83,12 +84,12 @@ def session_stats(receiver, room):
 
 
 @contextlib.contextmanager
-def publishing(receiver, room, video_source, resolution):
-    """A publisher of `video_source` at `resolution`@30 (and synthetic audio) publishing to
-    `room` until the receiver decoded 30 frames; closed at the end."""
+def publishing(receiver, room, video_source, resolution, codec="VP8"):
+    """A publisher of `video_source` at `resolution`@30 in `codec` (and synthetic audio)
+    publishing to `room` until the receiver decoded 30 frames; closed at the end."""
     publisher = libpublisher.init_publisher({
         "video_source": video_source, "audio_source": "synthetic",
-        "resolution": resolution, "frame_rate": 30,
+        "resolution": resolution, "frame_rate": 30, "video_codec": codec,
     })
     session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 20000})
     try:
@@ -149,11 +150,21 @@ def test_video_decodes_again_within_a_second_of_an_outage(network, net, noise_cl
     assert settled_fps >= 15, settled_fps
 
 
-@pytest.mark.parametrize("content", ["synthetic", "noise"])
-def test_random_loss_is_repaired_by_retransmissions(network, net, noise_clip, content):
+#: Our payload types: the codec's and its RTX's.
+PAYLOAD_TYPES = {"VP8": (96, 97), "H264": (102, 103)}
+
+
+@pytest.mark.parametrize("content,resolution,codec", [
+    ("synthetic", "320x240", "VP8"),
+    ("noise", "320x240", "VP8"),
+    ("noise", "640x480", "VP8"),
+    ("synthetic", "320x240", "H264"),
+])
+def test_random_loss_is_repaired_by_retransmissions(network, net, noise_clip, content,
+                                                    resolution, codec):
     _, receiver = network
-    room = f"loss-{content}"
-    with publishing(receiver, room, source(content, noise_clip), "320x240") as publisher:
+    room = f"loss-{content}-{resolution}-{codec}"
+    with publishing(receiver, room, source(content, noise_clip), resolution, codec) as publisher:
         before = publisher.get_stats()
         started_at = time.time()
         net.lose(30)
@@ -168,14 +179,17 @@ def test_random_loss_is_repaired_by_retransmissions(network, net, noise_clip, co
     fps = len(frames_between(times, *window)) / (window[1] - window[0])
     gap = longest_gap(times, *window)
     retransmitted = sent["retransmitted_packets_sent"] - before["retransmitted_packets_sent"]
-    print(f"\n3 % loss, {content} 320x240: {fps:.1f} fps, longest gap {gap:.2f} s; "
+    print(f"\n3 % loss, {content} {resolution} {codec}: {fps:.1f} fps, longest gap {gap:.2f} s; "
           f"{dropped} packets dropped, receiver sent {stats['nacks_sent']} NACKs for "
           f"{stats['nacked_packets']} packets; we retransmitted {retransmitted} packets "
           f"({sent['retransmitted_bytes_sent']} bytes), sent "
           f"{sent['packets_sent'] - before['packets_sent']}, {sent['bitrate_bps'] // 1000} kbit/s")
-    # NACK and RTX were offered (VP8 96, its RTX 97 in an FID group) and taken.
+    # NACK and RTX were offered (the codec's RTX payload type, its SSRC in an FID group) and
+    # taken.
     offer, answer = stats["offer_video_lines"], stats["answer_video_lines"]
-    for line in ("a=rtcp-fb:96 nack", "a=rtcp-fb:96 nack pli", "a=fmtp:97 apt=96"):
+    pt, rtx = PAYLOAD_TYPES[codec]
+    for line in (f"a=rtcp-fb:{pt} nack", f"a=rtcp-fb:{pt} nack pli", f"a=rtpmap:{rtx} rtx/90000",
+                 f"a=fmtp:{rtx} apt={pt}"):
         assert line in offer and line in answer, (line, offer, answer)
     assert any(line.startswith("a=ssrc-group:FID ") for line in offer), offer
     assert dropped > 0 and stats["nacks_sent"] > 0, (dropped, stats["nacks_sent"])
