@@ -194,5 +194,8 @@ def test_random_loss_is_repaired_by_retransmissions(network, net, noise_clip, co
     assert any(line.startswith("a=ssrc-group:FID ") for line in offer), offer
     assert dropped > 0 and stats["nacks_sent"] > 0, (dropped, stats["nacks_sent"])
     assert retransmitted > 0 and sent["retransmitted_bytes_sent"] > 0, sent
+    # Retransmissions are part of what was sent (W3C: packetsSent includes them).
+    assert sent["retransmitted_packets_sent"] < sent["packets_sent"], sent
+    assert sent["retransmitted_bytes_sent"] < sent["bytes_sent"], sent
     assert fps >= 25, fps
     assert gap < 0.5, gap

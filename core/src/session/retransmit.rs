@@ -50,6 +50,9 @@ pub(crate) fn nack_history_packets(width: u32, height: u32, fps: u32) -> u16 {
 pub(crate) struct Retransmitted {
     packets: AtomicU64,
     bytes: AtomicU64,
+    /// Of which sent in RTX, which the stack's counters of the media streams leave out.
+    rtx_packets: AtomicU64,
+    rtx_bytes: AtomicU64,
 }
 
 impl Retransmitted {
@@ -63,10 +66,27 @@ impl Retransmitted {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    fn count(&self, payload_bytes: usize) {
+    /// Of [`packets`](Self::packets), those sent in RTX (on their own SSRC): the stack counts
+    /// only the media SSRCs as sent, so these are what W3C's `packetsSent` (which includes
+    /// retransmissions) lacks.
+    pub(crate) fn rtx_packets(&self) -> u64 {
+        self.rtx_packets.load(Ordering::Relaxed)
+    }
+
+    /// Their payload bytes (each without the 2 bytes of original sequence number).
+    pub(crate) fn rtx_bytes(&self) -> u64 {
+        self.rtx_bytes.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, payload_bytes: usize, rtx: bool) {
         self.packets.fetch_add(1, Ordering::Relaxed);
         self.bytes
             .fetch_add(payload_bytes as u64, Ordering::Relaxed);
+        if rtx {
+            self.rtx_packets.fetch_add(1, Ordering::Relaxed);
+            self.rtx_bytes
+                .fetch_add(payload_bytes as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -112,7 +132,8 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RetransmissionMet
             if msg.message.has(&Attribute::Retransmission) {
                 let rtx = self.rtx_payload_types.contains(&packet.header.payload_type);
                 let osn = if rtx { 2 } else { 0 };
-                self.counts.count(packet.payload.len().saturating_sub(osn));
+                self.counts
+                    .count(packet.payload.len().saturating_sub(osn), rtx);
             }
         }
         self.outbound.push_back(msg);
@@ -217,6 +238,7 @@ mod tests {
             meter.handle_write(packet).unwrap();
         }
         assert_eq!((counts.packets(), counts.bytes()), (2, 1300));
+        assert_eq!((counts.rtx_packets(), counts.rtx_bytes()), (1, 500));
         // Everything passes on, in order.
         let sizes: Vec<_> = std::iter::from_fn(|| meter.poll_write())
             .map(|p| match p.message.packet {
