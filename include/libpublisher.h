@@ -242,9 +242,9 @@ typedef struct lp_publisher_stats {
   uint64_t video_keyframes_sent;
   // Audio packets (20 ms each) encoded and sent.
   uint64_t audio_packets_sent;
-  // RTP packets sent.
+  // RTP packets sent, retransmissions included.
   uint64_t packets_sent;
-  // RTP payload bytes sent.
+  // RTP payload bytes sent, retransmissions included.
   uint64_t bytes_sent;
   // Send bitrate over the last second, bit/s.
   uint64_t bitrate_bps;

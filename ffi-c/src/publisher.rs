@@ -107,9 +107,9 @@ pub struct lp_publisher_stats {
     pub video_keyframes_sent: u64,
     /// Audio packets (20 ms each) encoded and sent.
     pub audio_packets_sent: u64,
-    /// RTP packets sent.
+    /// RTP packets sent, retransmissions included.
     pub packets_sent: u64,
-    /// RTP payload bytes sent.
+    /// RTP payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
     /// Send bitrate over the last second, bit/s.
     pub bitrate_bps: u64,
