@@ -123,9 +123,9 @@ export interface PublisherStats {
   videoKeyframesSent: number;
   /** Audio packets (20 ms each) encoded and sent. */
   audioPacketsSent: number;
-  /** RTP packets sent. */
+  /** RTP packets sent, retransmissions included. */
   packetsSent: number;
-  /** RTP payload bytes sent. */
+  /** RTP payload bytes sent, retransmissions included. */
   bytesSent: number;
   /** Send bitrate over the last second, bit/s. */
   bitrateBps: number;
@@ -133,6 +133,10 @@ export interface PublisherStats {
   rttMs: number;
   /** Packets the receiver reported lost. */
   packetsLost: number;
+  /** RTP packets resent because the receiver reported them lost (NACK). */
+  retransmittedPacketsSent: number;
+  /** Payload bytes of those packets. */
+  retransmittedBytesSent: number;
 }
 
 /** `"publishing"` from `session.publish()` until the stream ends. */

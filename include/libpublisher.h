@@ -242,9 +242,9 @@ typedef struct lp_publisher_stats {
   uint64_t video_keyframes_sent;
   // Audio packets (20 ms each) encoded and sent.
   uint64_t audio_packets_sent;
-  // RTP packets sent.
+  // RTP packets sent, retransmissions included.
   uint64_t packets_sent;
-  // RTP payload bytes sent.
+  // RTP payload bytes sent, retransmissions included.
   uint64_t bytes_sent;
   // Send bitrate over the last second, bit/s.
   uint64_t bitrate_bps;
@@ -252,6 +252,10 @@ typedef struct lp_publisher_stats {
   double rtt_ms;
   // Packets the receiver reported lost.
   int64_t packets_lost;
+  // RTP packets resent because the receiver reported them lost (NACK).
+  uint64_t retransmitted_packets_sent;
+  // Payload bytes of those packets.
+  uint64_t retransmitted_bytes_sent;
 } lp_publisher_stats;
 
 // Receives the stats; `stats` lives until it returns.

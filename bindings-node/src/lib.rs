@@ -79,6 +79,8 @@ pub struct PublisherStats {
     pub bitrate_bps: f64,
     pub rtt_ms: f64,
     pub packets_lost: f64,
+    pub retransmitted_packets_sent: f64,
+    pub retransmitted_bytes_sent: f64,
 }
 
 impl From<libpublisher::PublisherStats> for PublisherStats {
@@ -94,6 +96,8 @@ impl From<libpublisher::PublisherStats> for PublisherStats {
             bitrate_bps: s.bitrate_bps as f64,
             rtt_ms: s.rtt_ms,
             packets_lost: s.packets_lost as f64,
+            retransmitted_packets_sent: s.retransmitted_packets_sent as f64,
+            retransmitted_bytes_sent: s.retransmitted_bytes_sent as f64,
         }
     }
 }

@@ -101,6 +101,8 @@ test('publish 640x480@30 to loopback:// for 2 s: events in order, media counted 
       'bytesSent',
       'packetsLost',
       'packetsSent',
+      'retransmittedBytesSent',
+      'retransmittedPacketsSent',
       'rttMs',
       'videoFramesCaptured',
       'videoFramesSent',

@@ -139,6 +139,8 @@ impl Publisher {
             bitrate_bps,
             rtt_ms,
             packets_lost,
+            retransmitted_packets_sent,
+            retransmitted_bytes_sent,
         } = stats;
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "video_frames_captured"), video_frames_captured)?;
@@ -151,6 +153,14 @@ impl Publisher {
         dict.set_item(intern!(py, "bitrate_bps"), bitrate_bps)?;
         dict.set_item(intern!(py, "rtt_ms"), rtt_ms)?;
         dict.set_item(intern!(py, "packets_lost"), packets_lost)?;
+        dict.set_item(
+            intern!(py, "retransmitted_packets_sent"),
+            retransmitted_packets_sent,
+        )?;
+        dict.set_item(
+            intern!(py, "retransmitted_bytes_sent"),
+            retransmitted_bytes_sent,
+        )?;
         Ok(dict)
     }
 

@@ -26,6 +26,8 @@ STATS_FIELDS = (
     "bitrate_bps",
     "rtt_ms",
     "packets_lost",
+    "retransmitted_packets_sent",
+    "retransmitted_bytes_sent",
 )
 
 

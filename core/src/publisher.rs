@@ -140,9 +140,9 @@ pub struct PublisherStats {
     pub video_keyframes_sent: u64,
     /// Audio packets (20 ms each) encoded and sent.
     pub audio_packets_sent: u64,
-    /// RTP packets sent.
+    /// RTP packets sent, retransmissions included.
     pub packets_sent: u64,
-    /// RTP payload bytes sent.
+    /// RTP payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
     /// Send bitrate over the last second, bit/s.
     pub bitrate_bps: u64,
@@ -150,6 +150,11 @@ pub struct PublisherStats {
     pub rtt_ms: f64,
     /// Packets the receiver reported lost.
     pub packets_lost: i64,
+    /// RTP packets resent because the receiver reported them lost (NACK), W3C
+    /// `retransmittedPacketsSent`.
+    pub retransmitted_packets_sent: u64,
+    /// Payload bytes of those packets, W3C `retransmittedBytesSent`.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// The video and audio sources a publisher has open.
@@ -286,6 +291,8 @@ impl Publisher {
             stats.bitrate_bps = s.bitrate_bps;
             stats.rtt_ms = s.transport.rtt_ms;
             stats.packets_lost = s.transport.packets_lost;
+            stats.retransmitted_packets_sent = s.transport.retransmitted_packets_sent;
+            stats.retransmitted_bytes_sent = s.transport.retransmitted_bytes_sent;
         }
         stats
     }

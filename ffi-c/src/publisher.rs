@@ -107,9 +107,9 @@ pub struct lp_publisher_stats {
     pub video_keyframes_sent: u64,
     /// Audio packets (20 ms each) encoded and sent.
     pub audio_packets_sent: u64,
-    /// RTP packets sent.
+    /// RTP packets sent, retransmissions included.
     pub packets_sent: u64,
-    /// RTP payload bytes sent.
+    /// RTP payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
     /// Send bitrate over the last second, bit/s.
     pub bitrate_bps: u64,
@@ -117,6 +117,10 @@ pub struct lp_publisher_stats {
     pub rtt_ms: f64,
     /// Packets the receiver reported lost.
     pub packets_lost: i64,
+    /// RTP packets resent because the receiver reported them lost (NACK).
+    pub retransmitted_packets_sent: u64,
+    /// Payload bytes of those packets.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// Receives the stats; `stats` lives until it returns.
@@ -456,6 +460,8 @@ pub extern "C" fn lp_publisher_get_stats(
             bitrate_bps: stats.bitrate_bps,
             rtt_ms: stats.rtt_ms,
             packets_lost: stats.packets_lost,
+            retransmitted_packets_sent: stats.retransmitted_packets_sent,
+            retransmitted_bytes_sent: stats.retransmitted_bytes_sent,
         };
         unsafe { cb(&raw, user_data) };
         Ok(())

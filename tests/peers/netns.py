@@ -4,6 +4,7 @@ tests of restrictive networks. Needs root, `ip` (iproute2) and `nft` (Debian nft
     with ServerNetwork() as net:          # 10.R.S.1 here <-veth-> 10.R.S.2 in the namespace
         net.block("udp")                  # the namespace drops UDP on its veth, both ways
         net.cut(); net.restore()          # drop everything; remove every rule again
+        net.lose(30)                      # drop 30 in 1000 UDP packets into the namespace
         receiver = WhipReceiver(host=net.server_ip, netns=net.name)
 
 Everything lives in the namespace (deleting it removes the veth pair and the rules); only
@@ -79,10 +80,19 @@ class ServerNetwork:
             self.exec("nft", "add", "rule", "inet", "lpfw", chain, direction, self.ns_if,
                       "counter", "drop")
 
+    def lose(self, per_mille):
+        """Drops `per_mille` in 1000 UDP packets arriving in the namespace, at random: a lossy
+        path towards the server (what it sends back goes through)."""
+        self.exec("nft", "add", "rule", "inet", "lpfw", "in", "iifname", self.ns_if,
+                  "meta", "l4proto", "udp", "numgen", "random", "mod", "1000", "<",
+                  str(per_mille), "counter", "drop")
+
     def restore(self):
-        """Removes every rule added by `block` and `cut`."""
-        for chain in ("in", "out"):
-            self.exec("nft", "flush", "chain", "inet", "lpfw", chain)
+        """Removes every rule added by `block`, `cut` and `lose`, both ways at once (one nft
+        transaction): the first packet that gets in can be answered."""
+        subprocess.run(["ip", "netns", "exec", self.name, "nft", "-f", "-"],
+                       input="flush chain inet lpfw in\nflush chain inet lpfw out\n",
+                       capture_output=True, text=True, check=True)
 
     def dropped(self):
         """Packets the rules dropped so far (their counters)."""

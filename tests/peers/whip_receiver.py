@@ -21,10 +21,14 @@ Prints `LISTENING <port>` once ready. Endpoints:
   restart (RFC 9725 section 4.4.2): 200 with the receiver's new credentials and candidates.
   In the room `norestart` the answer is 405, as from a server without ICE restarts.
 - `DELETE /whip/resource/<id>`: ends the session.
-- `GET /stats`: JSON of every session: decoded video frames with their sizes, audio frames,
+- `GET /stats`: JSON of every session: decoded video frames with their sizes and the
+  wall-clock times (`time.time()`) of the latest 1800 (`video_frame_times`), the NACKs the
+  receiver sent and the packets they listed (`nacks_sent`, `nacked_packets`), audio frames,
   the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), the mean
   Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100), and the types of
-  the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...), and the
+  the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...), the
+  codec, feedback and SSRC-group lines of the offer's and the answer's video sections
+  (`offer_video_lines`, `answer_video_lines`), and the
   ICE restarts done (`ice_restarts`) or refused (`ice_restarts_refused`, room `norestart`).
 - `GET /held`: how many offers the `slow`/`slowpost` rooms received and hold unanswered
   (`{"posts": N}`), so that a test knows an offer is under way.
@@ -46,7 +50,7 @@ import uuid
 from aiohttp import web
 from aioice import Candidate
 from aioice.utils import random_string
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 SESSIONS = {}
@@ -55,6 +59,27 @@ HELD = {"posts": 0}
 FAULTS = {"busy": 503, "reject": 400, "missing": 404}
 # Rooms that pass the connect probe and refuse the offer itself.
 POST_FAULTS = {"postreject": 422, "postbusy": 503}
+
+
+#: Decoded video frame times kept per session (a minute at 30 fps).
+FRAME_TIMES_KEPT = 1800
+
+
+def count_nacks(send_rtcp_nack):
+    """Wraps aiortc's `RTCRtpReceiver._send_rtcp_nack` to count the NACKs each receiver sends
+    (in the stats of its session, `_lp_stats`, set when the session starts)."""
+
+    async def wrapped(self, media_ssrc, lost):
+        stats = getattr(self, "_lp_stats", None)
+        if stats is not None:
+            stats["nacks_sent"] += 1
+            stats["nacked_packets"] += len(lost)
+        await send_rtcp_nack(self, media_ssrc, lost)
+
+    return wrapped
+
+
+RTCRtpReceiver._send_rtcp_nack = count_nacks(RTCRtpReceiver._send_rtcp_nack)
 
 
 def check_auth(request, token):
@@ -97,6 +122,18 @@ def answered_video_codec(answer):
             pt, encoding = line[len("a=rtpmap:"):].split(" ", 1)
             names[pt] = encoding.split("/")[0]
     return names.get(first_pt)
+
+
+def video_codec_lines(sdp):
+    """The codec, feedback and SSRC-group lines of an SDP's video section (`a=rtpmap`,
+    `a=fmtp`, `a=rtcp-fb`, `a=ssrc-group`): what NACK and RTX need."""
+    in_video, lines = False, []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        elif in_video and line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:", "a=ssrc-group:")):
+            lines.append(line)
+    return lines
 
 
 def candidate_types(sdp):
@@ -200,6 +237,9 @@ async def consume(track, stats):
                 # Media time the decoded frames span, from their RTP timestamps.
                 stats["video_media_seconds"] = float((frame.pts - first_pts) * frame.time_base)
             stats["video_frames"] += 1
+            stats["video_frame_times"] = (
+                stats["video_frame_times"] + [round(time.time(), 4)]
+            )[-FRAME_TIMES_KEPT:]
             if getattr(frame, "key_frame", False):
                 stats["video_keyframes"] += 1
             stats["video_sizes"][f"{frame.width}x{frame.height}"] = (
@@ -323,6 +363,9 @@ def make_app(token, links=(), probe_links=True):
             "room": room,
             "video_frames": 0,
             "video_sizes": {},
+            "video_frame_times": [],
+            "nacks_sent": 0,
+            "nacked_packets": 0,
             "audio_frames": 0,
             "audio_samples": 0,
             "audio_rate": 0,
@@ -368,6 +411,10 @@ def make_app(token, links=(), probe_links=True):
             await pc.setLocalDescription(await pc.createAnswer())
             answer = pc.localDescription.sdp
         stats["video_codec"] = answered_video_codec(answer)
+        stats["offer_video_lines"] = video_codec_lines(offer)
+        stats["answer_video_lines"] = video_codec_lines(answer)
+        for receiver in pc.getReceivers():
+            receiver._lp_stats = stats
         headers = link_headers(links)
         headers["Content-Type"] = "application/sdp"
         if room != "nolocation":

@@ -63,6 +63,8 @@ class PublisherStats(TypedDict):
     bitrate_bps: int
     rtt_ms: float
     packets_lost: int
+    retransmitted_packets_sent: int
+    retransmitted_bytes_sent: int
 
 class _IceServerUrls(TypedDict):
     urls: Union[str, Sequence[str]]

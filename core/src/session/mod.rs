@@ -14,6 +14,7 @@ mod peer;
 mod receiver;
 mod recovery;
 mod restart;
+mod retransmit;
 mod rtt;
 mod sdp;
 mod sending;

@@ -10,7 +10,8 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateType;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
+    RtpCodecKind,
 };
 use rtc::statistics::report::RTCStatsReportEntry;
 use rtc::statistics::StatsSelector;
@@ -25,8 +26,9 @@ use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::peer::{
     build, gathered_sdp, rand_u64, watchers, webrtc_error, Bridges, Built, PeerConfig,
 };
+use super::retransmit::Retransmitted;
 use super::rtt::RtcpFeedback;
-use super::sdp::{answer_accepts, candidate_count, codec_name, opus, video_codec};
+use super::sdp::{answer_accepts, candidate_count, codec_name, opus, rtx, video_codec};
 use super::sending::Sending;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::encoder::EncodedSample;
@@ -45,6 +47,7 @@ pub(crate) struct Offer {
     pc: Arc<dyn PeerConnection>,
     gate: Arc<Gate>,
     feedback: Arc<RtcpFeedback>,
+    retransmitted: Arc<Retransmitted>,
     probe: Arc<PathProbe>,
     bridges: Bridges,
     policy: IceTransportPolicy,
@@ -60,18 +63,23 @@ pub(crate) struct Offer {
 }
 
 /// Opens a sending peer connection with a video track (VP8 or H.264) and/or an Opus track and
-/// makes its offer. Only the chosen video codec is registered, so the offer carries no other
-/// and the server cannot pick another.
+/// makes its offer. Only the chosen video codec is registered (with its RTX payload type), so
+/// the offer carries no other and the server cannot pick another. `nack_history` packets per
+/// track are kept to answer NACKs with.
 pub(crate) async fn make_offer(
     config: &PeerConfig,
     video: Option<VideoCodec>,
     audio: bool,
+    nack_history: u16,
 ) -> Result<Offer> {
     let mut media = MediaEngine::default();
     if let Some(codec) = video {
         media
             .register_codec(video_codec(codec), RtpCodecKind::Video)
             .map_err(|e| webrtc_error(ErrorCode::InternalError, "video codec", e))?;
+        media
+            .register_codec(rtx(codec), RtpCodecKind::Video)
+            .map_err(|e| webrtc_error(ErrorCode::InternalError, "RTX codec", e))?;
     }
     if audio {
         media
@@ -83,9 +91,10 @@ pub(crate) async fn make_offer(
         pc,
         gate,
         feedback,
+        retransmitted,
         probe,
         bridges,
-    } = build(config, media, handler).await?;
+    } = build(config, media, handler, nack_history).await?;
     // A failure from here on closes the connection (and so its sockets and TURN allocations).
     let negotiated = async {
         let stream_id = format!("lp-{:016x}", rand_u64());
@@ -102,6 +111,11 @@ pub(crate) async fn make_offer(
                         vec![RTCRtpEncodingParameters {
                             rtp_coding_parameters: RTCRtpCodingParameters {
                                 ssrc: Some(ssrc),
+                                // Video retransmits on an SSRC of its own where the answer
+                                // takes RTX; the stack drops this where it does not.
+                                rtx: (kind == RtpCodecKind::Video).then(|| RTCRtpRtxParameters {
+                                    ssrc: rand_u64() as u32,
+                                }),
                                 ..Default::default()
                             },
                             codec: codec.rtp_codec.clone(),
@@ -147,6 +161,7 @@ pub(crate) async fn make_offer(
         pc,
         gate,
         feedback,
+        retransmitted,
         probe,
         bridges,
         policy: config.ice_transport_policy,
@@ -329,6 +344,7 @@ impl Offer {
         Ok(Sending {
             pc: self.pc,
             feedback: self.feedback,
+            retransmitted: self.retransmitted,
             state: self.state,
             pending_restart: None,
             writers,

@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::transport::RTCIceServer;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
 use tokio::sync::watch;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -24,6 +27,7 @@ use super::ice::{IceServer, IceTransport, IceTransportPolicy};
 use super::keyframe::KeyframeRequests;
 use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::receiver::{count_received, ReceiverCounters};
+use super::retransmit::{RetransmissionMeter, Retransmitted};
 use super::rtt::{RtcpFeedback, RttMeter};
 use super::turn_bridge::TurnBridge;
 use crate::error::{Error, ErrorCode, Result};
@@ -106,6 +110,8 @@ pub(super) struct Built {
     /// Holds early connectivity checks: whoever applies the remote description opens it.
     pub(super) gate: Arc<Gate>,
     pub(super) feedback: Arc<RtcpFeedback>,
+    /// What the NACK responder resent.
+    pub(super) retransmitted: Arc<Retransmitted>,
     /// Watches the STUN traffic while the path is searched.
     pub(super) probe: Arc<PathProbe>,
     /// TURN over TCP/TLS: live as long as the connection.
@@ -194,19 +200,52 @@ async fn stack_ice_servers(
     Ok((servers, bridges))
 }
 
-/// Builds a peer connection with its gate, probe and TURN bridges.
+/// The stack's default interceptors (its `register_default_interceptors`: NACK, RTCP reports,
+/// TWCC feedback for what we receive, the simulcast header extensions), with a NACK history
+/// of `nack_history` packets per sending stream. Video codecs registered on `media` before
+/// this call offer `a=rtcp-fb:PT nack` and `nack pli`.
+fn stack_interceptors(media: &mut MediaEngine, nack_history: u16) -> Result<Registry> {
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "nack".into(),
+                parameter: parameter.into(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new().with_size(nack_history).build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    let failed = |e| webrtc_error(ErrorCode::InternalError, "interceptors", e);
+    configure_simulcast_extension_headers(media).map_err(failed)?;
+    let registry = configure_twcc_receiver_only(registry, media).map_err(failed)?;
+    Ok(configure_rtcp_reports(registry))
+}
+
+/// Builds a peer connection with its gate, probe and TURN bridges; a sending stream keeps
+/// `nack_history` packets to answer NACKs with (a power of two).
 pub(super) async fn build(
     config: &PeerConfig,
     mut media: MediaEngine,
     handler: Arc<StateWatch>,
+    nack_history: u16,
 ) -> Result<Built> {
     let feedback = Arc::new(RtcpFeedback::default());
-    let registry = register_default_interceptors(Registry::new(), &mut media)
-        .map_err(|e| webrtc_error(ErrorCode::InternalError, "interceptors", e))?
+    let retransmitted = Arc::new(Retransmitted::default());
+    let registry = stack_interceptors(&mut media, nack_history)?
         // Last in the chain, so the stack's own interceptors have seen all RTCP first.
         .with(Slot::from(14_000), KeyframeRequests::default())
         // Just above the pacer: sees our sender reports leave and the receiver's reports arrive.
-        .with(Slot::from(3_500), RttMeter::new(feedback.clone()));
+        .with(Slot::from(3_500), RttMeter::new(feedback.clone()))
+        // Wire-side of the NACK responder (4_000): sees its retransmissions leave.
+        .with(
+            Slot::from(3_600),
+            RetransmissionMeter::new(retransmitted.clone()),
+        );
     let settings = SettingEngineBuilder::new()
         // Loopback candidates are what a same-machine peer (and the tests' peers) reach us on.
         .with_include_loopback_candidate(true)
@@ -268,6 +307,7 @@ pub(super) async fn build(
         pc: Arc::new(pc),
         gate,
         feedback,
+        retransmitted,
         probe,
         bridges,
     })

@@ -13,6 +13,7 @@ use webrtc::peer_connection::PeerConnection;
 
 use super::keyframe::{h264_carries_idr, vp8_starts_keyframe};
 use super::peer::{build, gathered_sdp, watchers, webrtc_error, Built, PeerConfig};
+use super::retransmit::MIN_HISTORY_PACKETS;
 use crate::error::{ErrorCode, Result};
 
 /// What the loopback receiver counts for one stream.
@@ -109,7 +110,7 @@ pub(crate) async fn answer_offer(
     let (handler, mut gathered, _state) = watchers(Some(counters.clone()));
     let Built {
         pc, gate, probe, ..
-    } = build(config, media, handler).await?;
+    } = build(config, media, handler, MIN_HISTORY_PACKETS).await?;
     let bad_offer = |e| {
         webrtc_error(
             ErrorCode::StreamCreateFailed,

@@ -1,14 +1,16 @@
 //! The codecs we offer and what an SDP answer says about them.
 
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters};
 
 use crate::settings::VideoCodec;
 
 const VP8_PT: u8 = 96;
+const VP8_RTX_PT: u8 = 97;
 const H264_PT: u8 = 102;
+const H264_RTX_PT: u8 = 103;
 const OPUS_PT: u8 = 111;
 
 fn vp8() -> RTCRtpCodecParameters {
@@ -44,6 +46,27 @@ pub(super) fn video_codec(codec: VideoCodec) -> RTCRtpCodecParameters {
     match codec {
         VideoCodec::Vp8 => vp8(),
         VideoCodec::H264 => h264(),
+    }
+}
+
+/// The RTX (RFC 4588) payload type that carries retransmissions of `codec`: offered as
+/// `a=rtpmap:PT rtx/90000` with `a=fmtp:PT apt=<codec's PT>`. A receiver that answers it gets
+/// retransmissions on their own SSRC (the `FID` group of the offer); one that does not, gets
+/// them as copies of the original packets.
+pub(super) fn rtx(codec: VideoCodec) -> RTCRtpCodecParameters {
+    let (pt, apt) = match codec {
+        VideoCodec::Vp8 => (VP8_RTX_PT, VP8_PT),
+        VideoCodec::H264 => (H264_RTX_PT, H264_PT),
+    };
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_RTX.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: format!("apt={apt}"),
+            rtcp_feedback: vec![],
+        },
+        payload_type: pt,
     }
 }
 

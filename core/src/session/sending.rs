@@ -10,26 +10,32 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::peer::{webrtc_error, Bridges};
 use super::restart;
+use super::retransmit::Retransmitted;
 use super::rtt::RtcpFeedback;
 use crate::error::{Error, ErrorCode, Result};
 
 /// What the sending side learns from RTCP and its own counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TransportStats {
-    /// RTP packets sent, all tracks.
+    /// RTP packets sent, all tracks, retransmissions included.
     pub packets_sent: u64,
-    /// RTP payload bytes sent, all tracks.
+    /// RTP payload bytes sent, all tracks, retransmissions included.
     pub bytes_sent: u64,
     /// Round-trip time from the receiver's reports, in milliseconds (0 until one arrives).
     pub rtt_ms: f64,
     /// Packets the receiver reported lost.
     pub packets_lost: i64,
+    /// RTP packets resent because the receiver asked (NACK), all tracks.
+    pub retransmitted_packets_sent: u64,
+    /// Their payload bytes.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// A connected sending peer.
 pub(crate) struct Sending {
     pub(super) pc: Arc<dyn PeerConnection>,
     pub(super) feedback: Arc<RtcpFeedback>,
+    pub(super) retransmitted: Arc<Retransmitted>,
     pub(super) state: watch::Receiver<RTCPeerConnectionState>,
     /// An ICE restart offer waiting for the server's answer.
     pub(super) pending_restart: Option<RTCSessionDescription>,
@@ -124,6 +130,12 @@ impl Sending {
             .rtt()
             .map_or(0.0, |rtt| rtt.as_secs_f64() * 1000.0);
         stats.packets_lost = self.feedback.packets_lost() as i64;
+        // The stack counts what leaves on the media SSRCs (plain retransmissions included);
+        // retransmissions in RTX leave on SSRCs of their own.
+        stats.packets_sent += self.retransmitted.rtx_packets();
+        stats.bytes_sent += self.retransmitted.rtx_bytes();
+        stats.retransmitted_packets_sent = self.retransmitted.packets();
+        stats.retransmitted_bytes_sent = self.retransmitted.bytes();
         stats
     }
 

@@ -13,6 +13,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::offer::make_offer;
 use super::recovery::{Action, Input, PatchReply, Path, Recovery};
+use super::retransmit::nack_history_packets;
 use super::sending::{Sending, TransportStats};
 use super::{Inner, Session};
 use crate::error::{Error, ErrorCode, Reason, Result};
@@ -99,6 +100,10 @@ impl Stream {
         let mut ended = session.ended();
         let (video, audio) = publisher.sources();
         let codec = publisher.settings().video_codec;
+        let nack_history = {
+            let s = publisher.settings();
+            nack_history_packets(s.resolution.width, s.resolution.height, s.frame_rate)
+        };
         // The offer carries only the publisher's codec, so the server cannot pick another.
         let mut offer = unless_ended(
             &mut ended,
@@ -106,6 +111,7 @@ impl Stream {
                 &backend.peer_config(&settings),
                 video.as_ref().map(|_| codec),
                 audio.is_some(),
+                nack_history,
             ),
         )
         .await?;
