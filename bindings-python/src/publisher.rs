@@ -384,7 +384,7 @@ pub(crate) fn init_publisher(
     let waiter = callback.is_none().then(Waiter::new);
     let scope = waiter
         .as_ref()
-        .map(|waiter| WaitScope::new(waiter, &shared, &[]));
+        .map(|waiter| WaitScope::new(waiter, &shared.handoff, &[]));
     let on_done: libpublisher::publisher::InitDone = match (&waiter, callback) {
         (Some(waiter), _) => {
             let waiter = waiter.clone();

@@ -155,9 +155,9 @@ impl Session {
             ));
         }
         let waiter = Waiter::new();
-        let others: Vec<&Arc<Shared>> = publisher.iter().map(|p| &p.get().shared).collect();
+        let others: Vec<_> = publisher.iter().map(|p| &p.get().shared.handoff).collect();
         // Registered before the core starts, so that the first callback already finds it.
-        let scope = WaitScope::new(&waiter, &self.shared, &others);
+        let scope = WaitScope::new(&waiter, &self.shared.handoff, &others);
         let done_waiter = waiter.clone();
         let done: SessionDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
         let inner = &self.inner;
