@@ -740,6 +740,21 @@ mod tests {
         Box::new(move || lock(&log).push((name, thread::current().id())))
     }
 
+    /// A library thread delivering jobs `names` to `handoff` in order; joining it gives its id.
+    fn library_thread(
+        handoff: &Arc<Handoff<Plain>>,
+        log: &Log,
+        names: &'static [&'static str],
+    ) -> thread::JoinHandle<ThreadId> {
+        let (handoff, log) = (handoff.clone(), log.clone());
+        thread::spawn(move || {
+            for name in names {
+                handoff.deliver(logging(&log, name));
+            }
+            thread::current().id()
+        })
+    }
+
     /// Waits on the calling thread as a host does, with nothing to release.
     fn wait(waiter: &Waiter<Plain>, owner: &Handoff<Plain>) -> Result<()> {
         waiter
@@ -955,13 +970,7 @@ mod tests {
         let waiter = Waiter::new();
         let scope = WaitScope::new(&waiter, &handoff, &[]);
         let log: Log = Arc::default();
-        let library = {
-            let (handoff, log) = (handoff.clone(), log.clone());
-            thread::spawn(move || {
-                handoff.deliver(logging(&log, "job"));
-                thread::current().id()
-            })
-        };
+        let library = library_thread(&handoff, &log, &["job"]);
         // Handed over, never run: the waiter stops waiting (interrupted) first.
         while lock(&waiter.state).inbox.is_empty() {
             thread::sleep(Duration::from_millis(1));
@@ -986,13 +995,7 @@ mod tests {
         let waiter = Waiter::new();
         let _scope = WaitScope::new(&waiter, &handoff, &[]);
         let log: Log = Arc::default();
-        let library = {
-            let (handoff, log) = (handoff.clone(), log.clone());
-            thread::spawn(move || {
-                handoff.deliver(logging(&log, "a"));
-                handoff.deliver(logging(&log, "b"));
-            })
-        };
+        let library = library_thread(&handoff, &log, &["a", "b"]);
         library.join().unwrap();
         assert_eq!(*lock(&log), vec![("a", loop_thread), ("b", loop_thread)]);
         assert!(lock(&waiter.state).inbox.is_empty());
@@ -1004,13 +1007,7 @@ mod tests {
         event_loop.closed.store(true, Ordering::SeqCst);
         let handoff = Handoff::<Plain>::new(route);
         let log: Log = Arc::default();
-        let library = {
-            let (handoff, log) = (handoff.clone(), log.clone());
-            thread::spawn(move || {
-                handoff.deliver(logging(&log, "job"));
-                thread::current().id()
-            })
-        };
+        let library = library_thread(&handoff, &log, &["job"]);
         let library_thread = library.join().unwrap();
         assert_eq!(*lock(&log), vec![("job", library_thread)]);
         // Closing returns the route, for the host to release its loop.
