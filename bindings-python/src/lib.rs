@@ -6,6 +6,7 @@
 
 mod delivery;
 mod errors;
+mod handle;
 mod handlers;
 mod logs;
 mod options;

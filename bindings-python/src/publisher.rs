@@ -3,11 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
-use pyo3::PyTraverseError;
 
 use libpublisher::host::args;
 use libpublisher::{
@@ -17,6 +15,7 @@ use libpublisher::{
 
 use crate::delivery::{Job, Route, Shared, WaitScope, Waiter};
 use crate::errors::{error_object, reason_object, to_py_err};
+use crate::handle::{handle_methods, stats_dict, Handle};
 use crate::handlers::{call_handler, checked_callback, complete, emit, Events};
 use crate::options;
 
@@ -89,78 +88,41 @@ impl AccessRequest {
 
 /// A publisher: its camera and microphone, and later its stream. Created by `init_publisher`.
 #[pyclass(frozen, weakref, module = "libpublisher")]
-pub(crate) struct Publisher {
-    pub(crate) inner: libpublisher::Publisher,
-    pub(crate) shared: Arc<Shared>,
-}
+pub(crate) struct Publisher(Handle<libpublisher::Publisher>);
 
-impl Publisher {
-    fn close_now(&self, py: Python<'_>) {
-        let held = self.shared.close(py);
-        let inner = self.inner.clone();
-        // The core waits for a callback running on its thread, which may need the interpreter.
-        py.detach(move || inner.close());
-        drop(held);
-    }
-}
+handle_methods!(
+    Publisher,
+    libpublisher::Publisher,
+    EVENTS,
+    example = "stream_created",
+    close = "Stops the sources, the stream and every callback. When it returns, none of this
+publisher's callbacks is running or will run (called from inside one, that one is the
+last). Closing twice is harmless."
+);
 
 #[pymethods]
 impl Publisher {
-    /// Registers `handler` for `event` (snake_case, e.g. `"stream_created"`). Without a
-    /// handler, returns a decorator.
-    #[pyo3(signature = (event, handler=None))]
-    fn on(
-        &self,
-        py: Python<'_>,
-        event: &str,
-        handler: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        EVENTS.on(py, &self.shared, event, handler)
-    }
-
-    /// Removes `handler` from `event`, or every handler of `event` without one.
-    #[pyo3(signature = (event, handler=None))]
-    fn off(&self, py: Python<'_>, event: &str, handler: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        EVENTS.off(py, &self.shared, event, handler)
-    }
-
     /// Current counters: what the sources captured and, while published, what was sent.
     fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = py.detach(|| self.inner.stats());
-        // Exhaustive on purpose: a field added to the core fails to compile here.
-        let libpublisher::PublisherStats {
-            video_frames_captured,
-            audio_frames_captured,
-            video_frames_sent,
-            video_keyframes_sent,
-            audio_packets_sent,
-            packets_sent,
-            bytes_sent,
-            bitrate_bps,
-            rtt_ms,
-            packets_lost,
-            retransmitted_packets_sent,
-            retransmitted_bytes_sent,
-        } = stats;
-        let dict = PyDict::new(py);
-        dict.set_item(intern!(py, "video_frames_captured"), video_frames_captured)?;
-        dict.set_item(intern!(py, "audio_frames_captured"), audio_frames_captured)?;
-        dict.set_item(intern!(py, "video_frames_sent"), video_frames_sent)?;
-        dict.set_item(intern!(py, "video_keyframes_sent"), video_keyframes_sent)?;
-        dict.set_item(intern!(py, "audio_packets_sent"), audio_packets_sent)?;
-        dict.set_item(intern!(py, "packets_sent"), packets_sent)?;
-        dict.set_item(intern!(py, "bytes_sent"), bytes_sent)?;
-        dict.set_item(intern!(py, "bitrate_bps"), bitrate_bps)?;
-        dict.set_item(intern!(py, "rtt_ms"), rtt_ms)?;
-        dict.set_item(intern!(py, "packets_lost"), packets_lost)?;
-        dict.set_item(
-            intern!(py, "retransmitted_packets_sent"),
-            retransmitted_packets_sent,
-        )?;
-        dict.set_item(
-            intern!(py, "retransmitted_bytes_sent"),
-            retransmitted_bytes_sent,
-        )?;
+        let dict = stats_dict!(
+            py,
+            stats,
+            libpublisher::PublisherStats {
+                video_frames_captured,
+                audio_frames_captured,
+                video_frames_sent,
+                video_keyframes_sent,
+                audio_packets_sent,
+                packets_sent,
+                bytes_sent,
+                bitrate_bps,
+                rtt_ms,
+                packets_lost,
+                retransmitted_packets_sent,
+                retransmitted_bytes_sent,
+            }
+        );
         Ok(dict)
     }
 
@@ -237,57 +199,15 @@ impl Publisher {
     /// `"initializing"`, `"ready"`, `"publishing"`, `"failed"` or `"closed"`.
     #[getter]
     fn state(&self, py: Python<'_>) -> &'static str {
-        py.detach(|| self.inner.state()).as_str()
-    }
-
-    /// Unique in the process, never reused.
-    #[getter]
-    fn id(&self) -> u64 {
-        self.inner.id()
-    }
-
-    /// Stops the sources, the stream and every callback. When it returns, none of this
-    /// publisher's callbacks is running or will run (called from inside one, that one is the
-    /// last). Closing twice is harmless.
-    fn close(&self, py: Python<'_>) {
-        self.close_now(py);
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_exc_info))]
-    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> bool {
-        self.close_now(py);
-        false
+        self.0.state(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let state = self.state(py);
         format!(
             "<libpublisher.Publisher id={} state={}>",
             self.inner.id(),
-            python_repr(py, Some(state))
+            python_repr(py, Some(self.0.state(py)))
         )
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.shared.traverse(&visit)
-    }
-
-    fn __clear__(&self) {
-        drop(self.shared.clear());
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        // Garbage-collected without close(): close it, so that nothing runs for it later.
-        if Python::try_attach(|py| self.close_now(py)).is_none() {
-            let inner = self.inner.clone();
-            self.shared.close_at_shutdown(move || inner.close());
-        }
     }
 }
 
@@ -466,7 +386,7 @@ pub(crate) fn init_publisher(
     let waiter = callback.is_none().then(Waiter::new);
     let scope = waiter
         .as_ref()
-        .map(|waiter| WaitScope::new(waiter, &shared, &[]));
+        .map(|waiter| WaitScope::new(waiter, &shared.handoff, &[]));
     let on_done: libpublisher::publisher::InitDone = match (&waiter, callback) {
         (Some(waiter), _) => {
             let waiter = waiter.clone();
@@ -499,10 +419,10 @@ pub(crate) fn init_publisher(
     };
     let publisher = Py::new(
         py,
-        Publisher {
+        Publisher(Handle {
             inner,
             shared: shared.clone(),
-        },
+        }),
     )?;
     let Some(waiter) = waiter else {
         shared.keep(publisher.clone_ref(py).into_any());
@@ -518,6 +438,6 @@ pub(crate) fn init_publisher(
         Err(interrupted) => interrupted,
     };
     // The caller never sees this publisher: free its sources now rather than at collection.
-    publisher.get().close_now(py);
+    publisher.get().0.close(py);
     Err(failure)
 }

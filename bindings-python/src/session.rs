@@ -7,18 +7,18 @@
 
 use std::sync::Arc;
 
-use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use pyo3::PyTraverseError;
 
 use libpublisher::host::calls::closed_while_pending;
 use libpublisher::session::{SessionDone, SessionEventHandler};
+use libpublisher::Session as CoreSession;
 use libpublisher::{Error, SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
 
 use crate::delivery::{Route, Shared, WaitScope, Waiter};
 use crate::errors::{invalid, reason_object, to_py_err};
+use crate::handle::{handle_methods, stats_dict, Handle};
 use crate::handlers::{checked_callback, complete, emit, Events};
 use crate::options::{self, type_name};
 use crate::publisher::{python_repr, Publisher};
@@ -28,10 +28,17 @@ pub(crate) static EVENTS: Events = Events::new("session", SESSION_EVENT_NAMES);
 
 /// A session on a media server, chosen by its URL. Created by `init_session`.
 #[pyclass(frozen, weakref, module = "libpublisher")]
-pub(crate) struct Session {
-    inner: libpublisher::Session,
-    shared: Arc<Shared>,
-}
+pub(crate) struct Session(Handle<libpublisher::Session>);
+
+handle_methods!(
+    Session,
+    libpublisher::Session,
+    EVENTS,
+    example = "session_disconnected",
+    close = "Ends every stream and the session at once, without waiting for the server. When it
+returns, none of this session's callbacks is running or will run (called from inside
+one, that one is the last); pending calls never complete. Closing twice is harmless."
+);
 
 fn publisher_arg<'a, 'py>(arg: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, Publisher>> {
     arg.cast::<Publisher>().map_err(|_| {
@@ -96,6 +103,29 @@ impl Session {
         }
     }
 
+    /// `publish` or `unpublish` (`op`, named `what`) of the publisher `arg`.
+    fn publisher_call(
+        slf: &Bound<'_, Self>,
+        what: &'static str,
+        arg: &Bound<'_, PyAny>,
+        callback: Option<Bound<'_, PyAny>>,
+        op: fn(
+            &libpublisher::Session,
+            &libpublisher::Publisher,
+            SessionDone,
+        ) -> libpublisher::Result<()>,
+    ) -> PyResult<()> {
+        let publisher = publisher_arg(arg)?;
+        let target = publisher.get().inner.clone();
+        Self::call(
+            slf,
+            what,
+            Some(publisher),
+            callback,
+            move |session, done| op(session, &target, done),
+        )
+    }
+
     fn call_blocking(
         &self,
         py: Python<'_>,
@@ -125,9 +155,9 @@ impl Session {
             ));
         }
         let waiter = Waiter::new();
-        let others: Vec<&Arc<Shared>> = publisher.iter().map(|p| &p.get().shared).collect();
+        let others: Vec<_> = publisher.iter().map(|p| &p.get().shared.handoff).collect();
         // Registered before the core starts, so that the first callback already finds it.
-        let scope = WaitScope::new(&waiter, &self.shared, &others);
+        let scope = WaitScope::new(&waiter, &self.shared.handoff, &others);
         let done_waiter = waiter.clone();
         let done: SessionDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
         let inner = &self.inner;
@@ -138,14 +168,6 @@ impl Session {
             .wait_for_outcome(py, &waiter, || closed_while_pending(what, "session"));
         drop(scope);
         outcome?.map_err(|e| to_py_err(py, &e))
-    }
-
-    fn close_now(&self, py: Python<'_>) {
-        let held = self.shared.close(py);
-        let inner = self.inner.clone();
-        // The core waits for a callback running on its thread, which may need the interpreter.
-        py.detach(move || inner.close());
-        drop(held);
     }
 }
 
@@ -175,15 +197,7 @@ impl Session {
         publisher: &Bound<'_, PyAny>,
         callback: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let publisher = publisher_arg(publisher)?;
-        let target = publisher.get().inner.clone();
-        Self::call(
-            slf,
-            "publish",
-            Some(publisher),
-            callback,
-            move |session, done| session.publish(&target, done),
-        )
+        Self::publisher_call(slf, "publish", publisher, callback, CoreSession::publish)
     }
 
     /// Stops publishing `publisher`: it emits `stream_destroyed` (`clientDisconnected`), then
@@ -194,14 +208,12 @@ impl Session {
         publisher: &Bound<'_, PyAny>,
         callback: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let publisher = publisher_arg(publisher)?;
-        let target = publisher.get().inner.clone();
-        Self::call(
+        Self::publisher_call(
             slf,
             "unpublish",
-            Some(publisher),
+            publisher,
             callback,
-            move |session, done| session.unpublish(&target, done),
+            CoreSession::unpublish,
         )
     }
 
@@ -212,24 +224,6 @@ impl Session {
         Self::call(slf, "disconnect", None, callback, |session, done| {
             session.disconnect(done)
         })
-    }
-
-    /// Registers `handler` for `event` (snake_case, e.g. `"session_disconnected"`). Without
-    /// a handler, returns a decorator.
-    #[pyo3(signature = (event, handler=None))]
-    fn on(
-        &self,
-        py: Python<'_>,
-        event: &str,
-        handler: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        EVENTS.on(py, &self.shared, event, handler)
-    }
-
-    /// Removes `handler` from `event`, or every handler of `event` without one.
-    #[pyo3(signature = (event, handler=None))]
-    fn off(&self, py: Python<'_>, event: &str, handler: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        EVENTS.off(py, &self.shared, event, handler)
     }
 
     /// What the embedded receiver of a `loopback://` session got from `publisher`, or None
@@ -243,38 +237,25 @@ impl Session {
         let Some(stats) = py.detach(|| self.inner.receiver_stats(&publisher)) else {
             return Ok(None);
         };
-        // Exhaustive on purpose: a field added to the core fails to compile here.
-        let libpublisher::ReceiverStats {
-            video_frames,
-            video_keyframes,
-            first_frame_was_keyframe,
-            video_bytes,
-            audio_packets,
-            audio_bytes,
-        } = stats;
-        let dict = PyDict::new(py);
-        dict.set_item(intern!(py, "video_frames"), video_frames)?;
-        dict.set_item(intern!(py, "video_keyframes"), video_keyframes)?;
-        dict.set_item(
-            intern!(py, "first_frame_was_keyframe"),
-            first_frame_was_keyframe,
-        )?;
-        dict.set_item(intern!(py, "video_bytes"), video_bytes)?;
-        dict.set_item(intern!(py, "audio_packets"), audio_packets)?;
-        dict.set_item(intern!(py, "audio_bytes"), audio_bytes)?;
+        let dict = stats_dict!(
+            py,
+            stats,
+            libpublisher::ReceiverStats {
+                video_frames,
+                video_keyframes,
+                first_frame_was_keyframe,
+                video_bytes,
+                audio_packets,
+                audio_bytes,
+            }
+        );
         Ok(Some(dict))
     }
 
     /// `"disconnected"`, `"connecting"`, `"connected"`, `"disconnecting"` or `"closed"`.
     #[getter]
     fn state(&self, py: Python<'_>) -> &'static str {
-        py.detach(|| self.inner.state()).as_str()
-    }
-
-    /// Unique in the process, never reused.
-    #[getter]
-    fn id(&self) -> u64 {
-        self.inner.id()
+        self.0.state(py)
     }
 
     /// The URL the session was made for.
@@ -283,49 +264,13 @@ impl Session {
         self.inner.url()
     }
 
-    /// Ends every stream and the session at once, without waiting for the server. When it
-    /// returns, none of this session's callbacks is running or will run (called from inside
-    /// one, that one is the last); pending calls never complete. Closing twice is harmless.
-    fn close(&self, py: Python<'_>) {
-        self.close_now(py);
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_exc_info))]
-    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> bool {
-        self.close_now(py);
-        false
-    }
-
     fn __repr__(&self, py: Python<'_>) -> String {
-        let state = self.state(py);
         format!(
             "<libpublisher.Session id={} url={} state={}>",
             self.inner.id(),
             python_repr(py, Some(self.inner.url())),
-            python_repr(py, Some(state))
+            python_repr(py, Some(self.0.state(py)))
         )
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.shared.traverse(&visit)
-    }
-
-    fn __clear__(&self) {
-        drop(self.shared.clear());
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // Garbage-collected without close(): close it, so that nothing runs for it later.
-        if Python::try_attach(|py| self.close_now(py)).is_none() {
-            let inner = self.inner.clone();
-            self.shared.close_at_shutdown(move || inner.close());
-        }
     }
 }
 
@@ -387,5 +332,5 @@ pub(crate) fn init_session(
     let inner = py
         .detach(|| libpublisher::init_session(&url, settings, on_event))
         .map_err(|e| to_py_err(py, &e))?;
-    Py::new(py, Session { inner, shared })
+    Py::new(py, Session(Handle { inner, shared }))
 }

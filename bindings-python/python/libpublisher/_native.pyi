@@ -10,6 +10,10 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence, TypedDic
 from ._errors import Error
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+# What `__exit__` receives.
+_ExcType = Optional[type[BaseException]]
+_Exc = Optional[BaseException]
+_Tb = Optional[TracebackType]
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer
@@ -165,12 +169,7 @@ class Publisher:
     def id(self) -> int: ...
     def close(self) -> None: ...
     def __enter__(self) -> Publisher: ...
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> bool: ...
+    def __exit__(self, exc_type: _ExcType, exc: _Exc, tb: _Tb) -> bool: ...
 
 class Session:
     """A session on a media server, chosen by its URL. Made by ``init_session``.
@@ -201,12 +200,7 @@ class Session:
     def url(self) -> str: ...
     def close(self) -> None: ...
     def __enter__(self) -> Session: ...
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> bool: ...
+    def __exit__(self, exc_type: _ExcType, exc: _Exc, tb: _Tb) -> bool: ...
 
 class LoopRunner:
     def __call__(self) -> None: ...

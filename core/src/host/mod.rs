@@ -5,6 +5,9 @@
 //!   nothing of the handle runs after that.
 //! - [`delivery`]: per-handle ordered delivery of completions and events on a callback
 //!   thread of the handle's own, with a stated overflow policy ([`delivery::Backlog`]).
+//! - [`handoff`]: for a host that runs callbacks on threads of its own (Python: the thread
+//!   blocked in a call, or an asyncio loop), handing each job over to that thread and waiting
+//!   for it, so that ordering, one-at-a-time and close's guarantees carry over.
 //! - [`consent`]: how a host's reply to an access request is read.
 //! - [`consent_request`]: consent as a request the host answers later, on its own thread;
 //!   denied when dropped unanswered or when the handle closes.
@@ -26,6 +29,7 @@ pub mod calls;
 pub mod consent;
 pub mod consent_request;
 pub mod delivery;
+pub mod handoff;
 pub mod link;
 
 pub use calls::CallId;
