@@ -16,6 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from peers import netns  # noqa: E402
 from peers.receiver import WhipReceiver  # noqa: E402
 
 #: The programs that publish to a WHIP URL from C (tests/whip/publish.c) and Node
@@ -129,3 +130,23 @@ def publisher(publisher_options):
     p = libpublisher.init_publisher(publisher_options)
     yield p
     p.close()
+
+
+# A WHIP receiver in a network namespace of its own, behind a link the tests cut, restore and
+# impair (tests/network); `net` restores the link around each test.
+@pytest.fixture(scope="module")
+def network():
+    with netns.ServerNetwork() as net:
+        receiver = WhipReceiver(host=net.server_ip, netns=net.name)
+        try:
+            yield net, receiver
+        finally:
+            receiver.close()
+
+
+@pytest.fixture()
+def net(network):
+    net, _ = network
+    net.restore()
+    yield net
+    net.restore()

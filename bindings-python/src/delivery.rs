@@ -334,12 +334,8 @@ fn contain(py: Python<'_>, job: Job) -> Option<PyErr> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| job(py))) {
         Ok(escalated) => escalated,
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a callback panicked".to_owned());
-            PanicException::new_err(message).write_unraisable(py, None);
+            let error = libpublisher::Error::from_panic("a callback", &*payload);
+            PanicException::new_err(error.message).write_unraisable(py, None);
             None
         }
     }

@@ -110,11 +110,10 @@ pub(crate) fn option_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Opti
     option_value_at(key, value, 0)
 }
 
-/// How deep lists and mappings may nest in an option (a cycle would otherwise never end).
-const MAX_OPTION_DEPTH: usize = 8;
-
 fn option_value_at(key: &str, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<OptionValue> {
     let py = value.py();
+    // Lists and mappings nest only as deep as the core allows (a cycle would never end).
+    let deeper = || OptionValue::check_depth(key, depth).map_err(|e| to_py_err(py, &e));
     if value.is_none() {
         Ok(OptionValue::Null)
     } else if let Ok(b) = value.cast::<PyBool>() {
@@ -128,20 +127,15 @@ fn option_value_at(key: &str, value: &Bound<'_, PyAny>, depth: usize) -> PyResul
         Ok(OptionValue::Float(f.value()))
     } else if let Ok(s) = value.cast::<PyString>() {
         Ok(OptionValue::Str(s.to_cow()?.into_owned()))
-    } else if (value.is_instance_of::<PyList>()
-        || value.is_instance_of::<PyTuple>()
-        || value.is_instance_of::<PyDict>()
-        || value.cast::<PyMapping>().is_ok())
-        && depth >= MAX_OPTION_DEPTH
-    {
-        Err(invalid(py, key, "nested too deeply"))
     } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        deeper()?;
         let mut items = Vec::new();
         for (i, item) in value.try_iter()?.enumerate() {
             items.push(option_value_at(&format!("{key}[{i}]"), &item?, depth + 1)?);
         }
         Ok(OptionValue::List(items))
     } else if value.is_instance_of::<PyDict>() || value.cast::<PyMapping>().is_ok() {
+        deeper()?;
         let mut entries = Vec::new();
         for (k, v) in mapping_items(value, key)? {
             let k = k.cast::<PyString>().map_err(|_| {

@@ -33,7 +33,6 @@ import pytest
 import libpublisher
 from conftest import synthetic, wait_until
 from peers import netns
-from peers.receiver import WhipReceiver
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -42,24 +41,6 @@ pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.
 # ICE calls a path quiet after 3 s without an answer; the tests give the rest some slack.
 QUIET_AFTER = 3.0
 SLACK = 4.0
-
-
-@pytest.fixture(scope="module")
-def network():
-    with netns.ServerNetwork() as net:
-        receiver = WhipReceiver(host=net.server_ip, netns=net.name)
-        try:
-            yield net, receiver
-        finally:
-            receiver.close()
-
-
-@pytest.fixture()
-def net(network):
-    net, _ = network
-    net.restore()
-    yield net
-    net.restore()
 
 
 class Events:

@@ -29,31 +29,12 @@ import pytest
 import libpublisher
 from conftest import wait_until
 from peers import netns
-from peers.receiver import WhipReceiver
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
 #: How long the outage lasts, and how soon after it video must decode again.
 OUTAGE = 1.0
 RECOVERED_WITHIN = 1.0
-
-
-@pytest.fixture(scope="module")
-def network():
-    with netns.ServerNetwork() as net:
-        receiver = WhipReceiver(host=net.server_ip, netns=net.name)
-        try:
-            yield net, receiver
-        finally:
-            receiver.close()
-
-
-@pytest.fixture()
-def net(network):
-    net, _ = network
-    net.restore()
-    yield net
-    net.restore()
 
 
 @pytest.fixture(scope="module")
