@@ -1,29 +1,20 @@
 //! Keyframes on the wire: a receiver's requests for one let through to the sending
 //! tracks, and their detection in received RTP (the loopback receiver's counters).
 
-use std::time::Instant;
-
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Attribute, Packet, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+
+use super::tap::Watch;
 
 /// Lets a receiver's keyframe requests (PLI, FIR) through to the sending tracks; the rest of
 /// the inbound RTCP (reports, NACKs, congestion feedback) is for the stack's interceptors and
 /// stops at the end of the chain as usual.
 #[derive(Default)]
-pub(super) struct KeyframeRequests {
-    inbound: std::collections::VecDeque<TaggedPacket>,
-    outbound: std::collections::VecDeque<TaggedPacket>,
-}
+pub(super) struct KeyframeRequests;
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+impl Watch for KeyframeRequests {
+    fn inbound(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let requests: Vec<_> = packets
                 .iter()
@@ -34,34 +25,13 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests 
                 .cloned()
                 .collect();
             if requests.is_empty() {
-                return Ok(());
+                return None;
             }
             msg.message.packet = Packet::Rtcp(requests);
             msg.message.add(Attribute::DeliverToApplication);
         }
-        self.inbound.push_back(msg);
-        Ok(())
+        Some(msg)
     }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.inbound.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        self.outbound.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.outbound.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 /// Whether an RTP payload that starts a VP8 frame carries a keyframe (RFC 7741 §4.1–4.3: the

@@ -19,6 +19,7 @@ mod rtt;
 mod sdp;
 mod sending;
 mod stream;
+mod tap;
 mod turn_bridge;
 mod whip;
 

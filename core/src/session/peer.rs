@@ -29,6 +29,7 @@ use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::receiver::{count_received, ReceiverCounters};
 use super::retransmit::{RetransmissionMeter, Retransmitted};
 use super::rtt::{RtcpFeedback, RttMeter};
+use super::tap::Tap;
 use super::turn_bridge::TurnBridge;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -238,13 +239,13 @@ pub(super) async fn build(
     let retransmitted = Arc::new(Retransmitted::default());
     let registry = stack_interceptors(&mut media, nack_history)?
         // Last in the chain, so the stack's own interceptors have seen all RTCP first.
-        .with(Slot::from(14_000), KeyframeRequests::default())
+        .with(Slot::from(14_000), Tap::new(KeyframeRequests))
         // Just above the pacer: sees our sender reports leave and the receiver's reports arrive.
-        .with(Slot::from(3_500), RttMeter::new(feedback.clone()))
+        .with(Slot::from(3_500), Tap::new(RttMeter::new(feedback.clone())))
         // Wire-side of the NACK responder (4_000): sees its retransmissions leave.
         .with(
             Slot::from(3_600),
-            RetransmissionMeter::new(retransmitted.clone()),
+            Tap::new(RetransmissionMeter::new(retransmitted.clone())),
         );
     let settings = SettingEngineBuilder::new()
         // Loopback candidates are what a same-machine peer (and the tests' peers) reach us on.

@@ -11,12 +11,12 @@
 //! goes out as it was or wrapped in RTX (RFC 4588). The meter sits wire-side of the responder,
 //! so on the write leg it sees every retransmission on its way out.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
+
+use super::tap::Watch;
 
 /// The bits per pixel that hard content (noise, confetti, a camera panning over foliage)
 /// costs VP8 and H.264 baseline at their coarsest quantizers: ~0.55 was measured for noise at
@@ -96,8 +96,6 @@ pub(crate) struct RetransmissionMeter {
     /// The RTX payload types of our streams: their payloads start with the original
     /// sequence number (2 bytes), which is not payload of the original packet.
     rtx_payload_types: Vec<u8>,
-    inbound: VecDeque<TaggedPacket>,
-    outbound: VecDeque<TaggedPacket>,
 }
 
 impl RetransmissionMeter {
@@ -105,29 +103,12 @@ impl RetransmissionMeter {
         Self {
             counts,
             rtx_payload_types: Vec::new(),
-            inbound: VecDeque::new(),
-            outbound: VecDeque::new(),
         }
     }
 }
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RetransmissionMeter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        self.inbound.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.inbound.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+impl Watch for RetransmissionMeter {
+    fn outbound(&mut self, msg: &TaggedPacket) {
         if let Packet::Rtp(packet) = &msg.message.packet {
             if msg.message.has(&Attribute::Retransmission) {
                 let rtx = self.rtx_payload_types.contains(&packet.header.payload_type);
@@ -136,17 +117,9 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RetransmissionMet
                     .count(packet.payload.len().saturating_sub(osn), rtx);
             }
         }
-        self.outbound.push_back(msg);
-        Ok(())
     }
 
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.outbound.pop_front()
-    }
-}
-
-impl Interceptor for RetransmissionMeter {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
+    fn local_stream(&mut self, info: &StreamInfo) {
         let nack = info
             .rtcp_feedback
             .iter()
@@ -165,17 +138,16 @@ impl Interceptor for RetransmissionMeter {
             }
         }
     }
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tap::Tap;
     use super::*;
-    use rtc::interceptor::AttributedPacket;
+    use rtc::interceptor::{AttributedPacket, Interceptor};
     use rtc::sansio::Protocol;
     use rtc::shared::TransportContext;
+    use std::time::Instant;
 
     fn rtp(pt: u8, payload: usize, retransmission: bool) -> TaggedPacket {
         let packet = rtc::rtp::Packet {
@@ -222,7 +194,7 @@ mod tests {
     #[test]
     fn counts_only_tagged_retransmissions_without_the_rtx_sequence_number() {
         let counts = Arc::new(Retransmitted::default());
-        let mut meter = RetransmissionMeter::new(counts.clone());
+        let mut meter = Tap::new(RetransmissionMeter::new(counts.clone()));
         meter.bind_local_stream(&StreamInfo {
             ssrc: 1,
             ssrc_rtx: Some(2),

@@ -12,9 +12,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Packet, TaggedPacket};
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+
+use super::tap::Watch;
 
 /// Sender reports remembered; receivers answer the latest few.
 const REMEMBERED_REPORTS: usize = 16;
@@ -98,28 +100,16 @@ fn middle_32_bits(ntp: u64) -> u32 {
 /// The interceptor that feeds an [`RtcpFeedback`]; it passes every packet on unchanged.
 pub(crate) struct RttMeter {
     feedback: Arc<RtcpFeedback>,
-    inbound: VecDeque<TaggedPacket>,
-    outbound: VecDeque<TaggedPacket>,
 }
 
 impl RttMeter {
     pub(crate) fn new(feedback: Arc<RtcpFeedback>) -> Self {
-        Self {
-            feedback,
-            inbound: VecDeque::new(),
-            outbound: VecDeque::new(),
-        }
+        Self { feedback }
     }
 }
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RttMeter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+impl Watch for RttMeter {
+    fn inbound(&mut self, msg: TaggedPacket) -> Option<TaggedPacket> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
                 if let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() {
@@ -135,15 +125,10 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RttMeter {
                 }
             }
         }
-        self.inbound.push_back(msg);
-        Ok(())
+        Some(msg)
     }
 
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.inbound.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+    fn outbound(&mut self, msg: &TaggedPacket) {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
                 if let Some(sr) = packet.as_any().downcast_ref::<SenderReport>() {
@@ -151,20 +136,7 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RttMeter {
                 }
             }
         }
-        self.outbound.push_back(msg);
-        Ok(())
     }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.outbound.pop_front()
-    }
-}
-
-impl Interceptor for RttMeter {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 #[cfg(test)]
