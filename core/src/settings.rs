@@ -435,16 +435,49 @@ pub const PUBLISHER_OPTION_DOCS: &[OptionDoc] = &[
     },
 ];
 
-/// `default` of an [`OptionDoc`] as the value a host would pass.
+/// Proves an option table against the settings it documents: its keys are `keys`, setting an
+/// option to its documented default changes nothing, and a range's ends are accepted while
+/// the values just beyond are refused.
 #[cfg(test)]
-pub(crate) fn documented_value(default: &str) -> OptionValue {
-    match default {
-        "true" => OptionValue::Bool(true),
-        "false" => OptionValue::Bool(false),
-        text => text
-            .parse()
-            .map(OptionValue::Int)
-            .unwrap_or_else(|_| OptionValue::Str(text.to_owned())),
+pub(crate) fn check_option_docs<S: Default + fmt::Debug>(
+    docs: &[OptionDoc],
+    keys: &[&str],
+    set: impl Fn(&mut S, &str, OptionValue) -> Result<()>,
+) {
+    let documented: Vec<&str> = docs.iter().map(|d| d.key).collect();
+    assert_eq!(documented, keys);
+    let defaults = format!("{:?}", S::default());
+    for doc in docs {
+        let mut settings = S::default();
+        if let Some(default) = doc.default {
+            let value = match default {
+                "true" => OptionValue::Bool(true),
+                "false" => OptionValue::Bool(false),
+                text => text
+                    .parse()
+                    .map(OptionValue::Int)
+                    .unwrap_or_else(|_| OptionValue::Str(text.to_owned())),
+            };
+            set(&mut settings, doc.key, value).unwrap();
+            assert_eq!(format!("{settings:?}"), defaults, "{}", doc.key);
+        }
+        let Some((min, max)) = doc.range else {
+            continue;
+        };
+        // A resolution's range is a side's, in steps of two (even sides).
+        let (value, step): (Box<dyn Fn(i64) -> OptionValue>, i64) = match doc.key {
+            "resolution" => (Box::new(|n| OptionValue::Str(format!("{n}x{min}"))), 2),
+            _ => (Box::new(OptionValue::Int), 1),
+        };
+        for (n, accepted) in [
+            (min, true),
+            (max, true),
+            (min - step, false),
+            (max + step, false),
+        ] {
+            let outcome = set(&mut settings, doc.key, value(n));
+            assert_eq!(outcome.is_ok(), accepted, "{} {n}", doc.key);
+        }
     }
 }
 
@@ -492,51 +525,12 @@ fn integer(value: &OptionValue) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_option_docs_tell_the_defaults_and_limits_the_core_applies() {
-        let keys: Vec<&str> = PUBLISHER_OPTION_DOCS.iter().map(|d| d.key).collect();
-        assert_eq!(keys, KNOWN_KEYS);
-        let defaults = format!("{:?}", PublisherSettings::default());
-        for doc in PUBLISHER_OPTION_DOCS {
-            let mut settings = PublisherSettings::default();
-            if let Some(default) = doc.default {
-                // Setting an option to its documented default changes nothing.
-                settings.set(doc.key, documented_value(default)).unwrap();
-                assert_eq!(format!("{settings:?}"), defaults, "{}", doc.key);
-            }
-            let Some((min, max)) = doc.range else {
-                continue;
-            };
-            let value = |n: i64| match doc.key {
-                "resolution" => OptionValue::Str(format!("{n}x{min}")),
-                _ => OptionValue::Int(n),
-            };
-            // Resolutions step by two (even sides); other numbers by one.
-            let step = if doc.key == "resolution" { 2 } else { 1 };
-            assert!(
-                settings.set(doc.key, value(min)).is_ok(),
-                "{} {min}",
-                doc.key
-            );
-            assert!(
-                settings.set(doc.key, value(max)).is_ok(),
-                "{} {max}",
-                doc.key
-            );
-            assert!(
-                settings.set(doc.key, value(min - step)).is_err(),
-                "{}",
-                doc.key
-            );
-            assert!(
-                settings.set(doc.key, value(max + step)).is_err(),
-                "{}",
-                doc.key
-            );
-        }
+        check_option_docs(PUBLISHER_OPTION_DOCS, KNOWN_KEYS, PublisherSettings::set);
     }
-
-    use super::*;
 
     #[test]
     fn parses_every_source_string() {

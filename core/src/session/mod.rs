@@ -844,28 +844,16 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_option_docs_tell_the_defaults_and_limits_the_core_applies() {
-        use crate::settings::documented_value;
-        let keys: Vec<&str> = SESSION_OPTION_DOCS.iter().map(|d| d.key).collect();
-        assert_eq!(keys, SESSION_OPTION_KEYS);
-        let defaults = format!("{:?}", SessionSettings::default());
-        for doc in SESSION_OPTION_DOCS {
-            let mut settings = SessionSettings::default();
-            if let Some(default) = doc.default {
-                settings.set(doc.key, documented_value(default)).unwrap();
-                assert_eq!(format!("{settings:?}"), defaults, "{}", doc.key);
-            }
-            if let Some((min, max)) = doc.range {
-                assert!(settings.set(doc.key, OptionValue::Int(min)).is_ok());
-                assert!(settings.set(doc.key, OptionValue::Int(max)).is_ok());
-                assert!(settings.set(doc.key, OptionValue::Int(min - 1)).is_err());
-                assert!(settings.set(doc.key, OptionValue::Int(max + 1)).is_err());
-            }
-        }
+        crate::settings::check_option_docs(
+            SESSION_OPTION_DOCS,
+            SESSION_OPTION_KEYS,
+            SessionSettings::set,
+        );
     }
-
-    use super::*;
 
     #[test]
     fn the_name_list_is_the_names_events_carry() {
