@@ -82,7 +82,6 @@ def test_aio_concurrent_publishers() -> None:
 
 def test_aio_cancelled_init_closes_the_publisher(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="libpublisher")
-    libpublisher.set_log_level(logging.DEBUG)  # below the default (INFO)
     probe = libpublisher.init_publisher(synthetic())
     probe.close()
     expected_id = probe.id + 1  # ids are handed out in order; nothing else runs meanwhile

@@ -14,7 +14,6 @@ from conftest import synthetic, wait_until
 
 def test_library_records_reach_the_libpublisher_logger(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="libpublisher")
-    libpublisher.set_log_level(logging.DEBUG)  # below the default (INFO)
     publisher = libpublisher.init_publisher(synthetic())
     ident = publisher.id
     publisher.close()
@@ -42,7 +41,6 @@ def test_logger_level_filters_records(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_set_log_level_none_stops_records(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="libpublisher")
-    libpublisher.set_log_level(logging.DEBUG)  # below the default (INFO)
     try:
         libpublisher.set_log_level(None)
         publisher = libpublisher.init_publisher(synthetic())

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::devices::{self, DeviceKind};
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::host::calls::{CallId, Calls};
+use crate::host::delivery::Dispatcher;
 use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
 use crate::media::level::LevelMeter;
 use crate::media::{self, AudioFrame, MediaKind, Source, SourceStatus, VideoFrame};
-use crate::runtime::{runtime, Dispatcher};
+use crate::runtime::runtime;
 use crate::session::{Stream, StreamStats};
 use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
 

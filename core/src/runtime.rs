@@ -22,5 +22,3 @@ pub(crate) fn next_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
-
-pub(crate) use crate::host::delivery::Dispatcher;

@@ -33,8 +33,9 @@ pub use sending::TransportStats;
 
 use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::host::calls::{CallId, Calls};
+use crate::host::delivery::Dispatcher;
 use crate::publisher::Publisher;
-use crate::runtime::{runtime, Dispatcher};
+use crate::runtime::runtime;
 use crate::settings::OptionValue;
 use recovery::PatchReply;
 pub(crate) use stream::{Stream, StreamStats};
