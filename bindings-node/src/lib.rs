@@ -17,10 +17,12 @@
 pub mod session;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use libpublisher::host::{args, Backlog, BacklogTicket, ConsentRequest, HostCall, HostLink};
+use libpublisher::host::{
+    args, Admission, Backlog, ConsentRequest, HostCall, HostLink, LoopChange, LoopHold,
+};
 use libpublisher::media::frame;
 use libpublisher::{
     AccessRequest, AudioFrameRef, AudioSamples, Device, ErrorCode, LogLevel, LogRecord,
@@ -66,41 +68,45 @@ pub struct DeviceInfo {
     pub label: String,
 }
 
-/// The core's `PublisherStats`; counters become JS numbers (exact up to 2^53).
-#[napi(object)]
-pub struct PublisherStats {
-    pub video_frames_captured: f64,
-    pub audio_frames_captured: f64,
-    pub video_frames_sent: f64,
-    pub video_keyframes_sent: f64,
-    pub audio_packets_sent: f64,
-    pub packets_sent: f64,
-    pub bytes_sent: f64,
-    pub bitrate_bps: f64,
-    pub rtt_ms: f64,
-    pub packets_lost: f64,
-    pub retransmitted_packets_sent: f64,
-    pub retransmitted_bytes_sent: f64,
-}
-
-impl From<libpublisher::PublisherStats> for PublisherStats {
-    fn from(s: libpublisher::PublisherStats) -> Self {
-        PublisherStats {
-            video_frames_captured: s.video_frames_captured as f64,
-            audio_frames_captured: s.audio_frames_captured as f64,
-            video_frames_sent: s.video_frames_sent as f64,
-            video_keyframes_sent: s.video_keyframes_sent as f64,
-            audio_packets_sent: s.audio_packets_sent as f64,
-            packets_sent: s.packets_sent as f64,
-            bytes_sent: s.bytes_sent as f64,
-            bitrate_bps: s.bitrate_bps as f64,
-            rtt_ms: s.rtt_ms,
-            packets_lost: s.packets_lost as f64,
-            retransmitted_packets_sent: s.retransmitted_packets_sent as f64,
-            retransmitted_bytes_sent: s.retransmitted_bytes_sent as f64,
+/// A JS object with the fields of one of the core's stats structs, each converted with `as`
+/// (counters become JS numbers, exact up to 2^53).
+macro_rules! js_stats {
+    ($(#[$doc:meta])* $name:ident from $core:path { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[napi(object)]
+        pub struct $name {
+            $(pub $field: $ty,)*
         }
-    }
+
+        impl From<$core> for $name {
+            #[allow(clippy::unnecessary_cast)]
+            fn from(s: $core) -> Self {
+                $name {
+                    $($field: s.$field as $ty,)*
+                }
+            }
+        }
+    };
 }
+pub(crate) use js_stats;
+
+js_stats!(
+    /// The core's `PublisherStats`.
+    PublisherStats from libpublisher::PublisherStats {
+        video_frames_captured: f64,
+        audio_frames_captured: f64,
+        video_frames_sent: f64,
+        video_keyframes_sent: f64,
+        audio_packets_sent: f64,
+        packets_sent: f64,
+        bytes_sent: f64,
+        bitrate_bps: f64,
+        rtt_ms: f64,
+        packets_lost: f64,
+        retransmitted_packets_sent: f64,
+        retransmitted_bytes_sent: f64,
+    }
+);
 
 /// What the access-request callback is asked about; `null` for a kind that needs no consent.
 #[napi(object, use_nullable = true)]
@@ -271,7 +277,7 @@ struct Routed {
     bridge: Arc<Bridge>,
     message: Message,
     /// Holds a place in the bridge's backlog of periodic events until delivered.
-    _ticket: Option<BacklogTicket>,
+    _admission: Admission,
 }
 
 type RouteArgs = FnArgs<(u32, &'static str, Unknown<'static>, Unknown<'static>)>;
@@ -280,8 +286,8 @@ type RouteFn = ThreadsafeFunction<Routed, UnknownReturnValue, RouteArgs, Status,
 
 struct RouterInner {
     tsfn: Mutex<RouteFn>,
-    /// How many handles are engaged (keep the event loop alive).
-    engaged: Mutex<usize>,
+    /// When the queue keeps the event loop alive (the core's count of engaged handles).
+    hold: LoopHold,
 }
 
 impl RouterInner {
@@ -291,23 +297,18 @@ impl RouterInner {
         tsfn.call(routed, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
     }
 
-    /// One handle more (or less) is engaged: the queue keeps the event loop alive while any is.
+    /// On the main thread, after anything that may change `link`'s interest: (un)refs the
+    /// queue as the core says.
     // Deprecated in napi-rs, yet still its only way to (un)ref a live threadsafe function.
     #[allow(deprecated)]
-    fn engage(&self, env: &Env, on: bool) -> Result<()> {
-        let mut engaged = lock(&self.engaged);
-        let before = *engaged;
-        *engaged = if on {
-            before + 1
-        } else {
-            before.saturating_sub(1)
-        };
-        let mut tsfn = lock(&self.tsfn);
-        match (before, *engaged) {
-            (0, 1) => tsfn.refer(env),
-            (1, 0) => tsfn.unref(env),
-            _ => Ok(()),
-        }
+    fn sync(&self, env: &Env, link: &HostLink) -> Result<()> {
+        self.hold.sync(link, |change| {
+            let mut tsfn = lock(&self.tsfn);
+            match change {
+                LoopChange::Hold => tsfn.refer(env),
+                LoopChange::Release => tsfn.unref(env),
+            }
+        })
     }
 }
 
@@ -341,7 +342,7 @@ impl Router {
         Ok(Router {
             inner: Arc::new(RouterInner {
                 tsfn: Mutex::new(tsfn),
-                engaged: Mutex::new(0),
+                hold: LoopHold::default(),
             }),
         })
     }
@@ -353,8 +354,6 @@ struct Bridge {
     router: Arc<RouterInner>,
     route: u32,
     link: HostLink,
-    /// Whether this handle counts as engaged in the router.
-    engaged: AtomicBool,
     /// Periodic events queued for the main thread and not delivered yet.
     periodic: Arc<Backlog>,
 }
@@ -366,7 +365,6 @@ impl Bridge {
             router: router.inner.clone(),
             route: NEXT_ROUTE.fetch_add(1, Ordering::Relaxed),
             link,
-            engaged: AtomicBool::new(false),
             periodic: Arc::default(),
         })
     }
@@ -374,19 +372,17 @@ impl Bridge {
     /// Queues `message` for the main thread; periodic events go under the core's overflow
     /// policy (see `libpublisher::host::delivery`).
     fn send(self: &Arc<Self>, message: Message) -> bool {
-        let ticket = match &message {
-            Message::Publisher(event) if event.is_periodic() => {
-                match self.periodic.admit(event.name()) {
-                    Some(ticket) => Some(ticket),
-                    None => return true,
-                }
-            }
-            _ => None,
+        let admission = match &message {
+            Message::Publisher(event) => self.periodic.admit_event(event),
+            _ => Admission::Always,
         };
+        if admission.is_dropped() {
+            return true;
+        }
         self.router.send(Routed {
             bridge: self.clone(),
             message,
-            _ticket: ticket,
+            _admission: admission,
         })
     }
 
@@ -404,14 +400,9 @@ impl Bridge {
             .ask_consent(request, |asked| self.send(Message::Consent(asked)))
     }
 
-    /// On the main thread, after anything that may change it: (un)refs the router as the core
-    /// says whether the handle is engaged.
+    /// On the main thread, after anything that may change whether the handle is engaged.
     fn sync(&self, env: &Env) -> Result<()> {
-        let engaged = self.link.interest().keeps_alive();
-        if self.engaged.swap(engaged, Ordering::SeqCst) != engaged {
-            self.router.engage(env, engaged)?;
-        }
-        Ok(())
+        self.router.sync(env, &self.link)
     }
 
     /// Closes the handle through its link (`close_handle` is the core's close) and returns

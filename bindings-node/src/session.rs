@@ -10,33 +10,21 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::{
-    contain, each_option, option_value, wrong_type, Bridge, Closed, ErrorInfo, Message,
+    contain, each_option, js_stats, option_value, wrong_type, Bridge, Closed, ErrorInfo, Message,
     NativePublisher, Router,
 };
 
-/// What the embedded `loopback://` receiver got from one publisher.
-#[napi(object)]
-pub struct ReceiverStats {
-    pub video_frames: f64,
-    pub video_keyframes: f64,
-    pub first_frame_was_keyframe: bool,
-    pub video_bytes: f64,
-    pub audio_packets: f64,
-    pub audio_bytes: f64,
-}
-
-impl From<libpublisher::ReceiverStats> for ReceiverStats {
-    fn from(s: libpublisher::ReceiverStats) -> Self {
-        ReceiverStats {
-            video_frames: s.video_frames as f64,
-            video_keyframes: s.video_keyframes as f64,
-            first_frame_was_keyframe: s.first_frame_was_keyframe,
-            video_bytes: s.video_bytes as f64,
-            audio_packets: s.audio_packets as f64,
-            audio_bytes: s.audio_bytes as f64,
-        }
+js_stats!(
+    /// What the embedded `loopback://` receiver got from one publisher.
+    ReceiverStats from libpublisher::ReceiverStats {
+        video_frames: f64,
+        video_keyframes: f64,
+        first_frame_was_keyframe: bool,
+        video_bytes: f64,
+        audio_packets: f64,
+        audio_bytes: f64,
     }
-}
+);
 
 /// A call's immediate outcome: its number when accepted (its completion follows as `("done",
 /// error|null, call)`), else the error, and then no completion follows.

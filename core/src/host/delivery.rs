@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 
+use crate::publisher::PublisherEvent;
+
 /// How many droppable events may wait for a host callback: 5 s of audio levels.
 pub const DROPPABLE_BACKLOG: usize = 50;
 
@@ -36,6 +38,24 @@ impl Drop for BacklogTicket {
     }
 }
 
+/// What [`Backlog::admit_event`] decided for one event.
+#[derive(Debug)]
+pub enum Admission {
+    /// Never dropped (a lifecycle event, a completion): queue it.
+    Always,
+    /// A droppable event with its place; keep the ticket until the event is delivered.
+    Periodic(BacklogTicket),
+    /// Dropped (counted and logged): do not queue it.
+    Dropped,
+}
+
+impl Admission {
+    /// Whether the event was dropped.
+    pub fn is_dropped(&self) -> bool {
+        matches!(self, Admission::Dropped)
+    }
+}
+
 impl Backlog {
     /// A place for one more droppable message, or `None` (and the drop counted and logged)
     /// when the host is [`DROPPABLE_BACKLOG`] behind.
@@ -52,6 +72,18 @@ impl Backlog {
             return None;
         }
         Some(BacklogTicket(self.clone()))
+    }
+
+    /// Whether a publisher event may be queued for the host under the overflow policy:
+    /// lifecycle events always, periodic ones while there is room.
+    pub fn admit_event(self: &Arc<Self>, event: &PublisherEvent) -> Admission {
+        if !event.is_periodic() {
+            return Admission::Always;
+        }
+        match self.admit(event.name()) {
+            Some(ticket) => Admission::Periodic(ticket),
+            None => Admission::Dropped,
+        }
     }
 
     /// Droppable messages dropped so far.
@@ -171,6 +203,27 @@ impl Drop for Dispatcher {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_backlog_drops_periodic_events_only() {
+        let backlog = Arc::new(Backlog::default());
+        let level = PublisherEvent::AudioLevelUpdated { level: 0.5 };
+        let held: Vec<_> = (0..DROPPABLE_BACKLOG)
+            .map(|_| backlog.admit_event(&level))
+            .collect();
+        assert!(held.iter().all(|a| matches!(a, Admission::Periodic(_))));
+        assert!(backlog.admit_event(&level).is_dropped());
+        assert!(matches!(
+            backlog.admit_event(&PublisherEvent::AccessAllowed),
+            Admission::Always
+        ));
+        assert_eq!(backlog.dropped(), 1);
+        drop(held);
+        assert!(
+            !backlog.admit_event(&level).is_dropped(),
+            "delivered: room again"
+        );
+    }
 
     #[test]
     fn callbacks_run_in_order_one_at_a_time() {

@@ -11,9 +11,12 @@
 //!   deliver, only deliver, or nothing;
 //! - what `close` completes: every call still pending for the host, once, with the core's
 //!   1015 ([`HostLink::close`]);
-//! - the consent request the host has to answer ([`HostLink::ask_consent`]).
+//! - the consent request the host has to answer ([`HostLink::ask_consent`]);
+//! - when the host's one queue for all its handles must keep the event loop alive
+//!   ([`LoopHold`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::calls::closed_while_pending;
@@ -105,6 +108,53 @@ pub struct HostLink {
     what: &'static str,
     state: Mutex<State>,
     consent: ConsentGate,
+    /// Whether this handle counts as engaged in its host's [`LoopHold`].
+    held: AtomicBool,
+}
+
+/// What a host must do to the queue that keeps its event loop alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopChange {
+    /// The first handle became engaged: keep the loop alive (Node: `ref`).
+    Hold,
+    /// The last engaged handle stopped being so: let the loop exit (Node: `unref`).
+    Release,
+}
+
+/// For a host that keeps its event loop alive through one queue shared by all its handles
+/// (Node's threadsafe function): counts the engaged handles and says when the queue must be
+/// held or released. Fed on the host's thread through [`LoopHold::sync`].
+#[derive(Debug, Default)]
+pub struct LoopHold {
+    engaged: Mutex<usize>,
+}
+
+impl LoopHold {
+    /// After anything that may change `link`'s [`Interest`]: counts it as engaged or not, as
+    /// the link says now, and returns what to do to the queue, if anything. `apply` runs under
+    /// the count's lock, so that holds and releases reach the queue in the count's order.
+    pub fn sync<E>(
+        &self,
+        link: &HostLink,
+        apply: impl FnOnce(LoopChange) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let engaged = link.interest().keeps_alive();
+        if link.held.swap(engaged, Ordering::SeqCst) == engaged {
+            return Ok(());
+        }
+        let mut count = self.engaged.lock().unwrap_or_else(|e| e.into_inner());
+        let before = *count;
+        *count = if engaged {
+            before + 1
+        } else {
+            before.saturating_sub(1)
+        };
+        match (before, *count) {
+            (0, 1) => apply(LoopChange::Hold),
+            (1, 0) => apply(LoopChange::Release),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl HostLink {
@@ -121,6 +171,7 @@ impl HostLink {
                 closed: false,
             }),
             consent: ConsentGate::default(),
+            held: AtomicBool::new(false),
         }
     }
 
@@ -403,6 +454,43 @@ mod tests {
             !link.complete(late, Ok(())),
             "a closed handle delivers nothing"
         );
+    }
+
+    #[test]
+    fn the_loop_is_held_from_the_first_engaged_handle_to_the_last() {
+        let hold = LoopHold::default();
+        let changes = std::cell::RefCell::new(Vec::new());
+        let sync = |link: &HostLink| {
+            hold.sync(link, |change| {
+                changes.borrow_mut().push(change);
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+        };
+        let a = HostLink::for_session();
+        let b = HostLink::for_session();
+        sync(&a);
+        assert!(changes.borrow().is_empty(), "an idle handle holds nothing");
+        let connect_a = accepted(&a, HostCall::Connect);
+        sync(&a);
+        sync(&a);
+        let connect_b = accepted(&b, HostCall::Connect);
+        sync(&b);
+        assert_eq!(*changes.borrow(), vec![LoopChange::Hold], "held once");
+        a.close(|| {});
+        sync(&a);
+        assert_eq!(changes.borrow().len(), 1, "b still engaged");
+        b.complete(connect_b, Err(Error::illegal_state("x")));
+        b.take(connect_b);
+        sync(&b);
+        assert_eq!(
+            *changes.borrow(),
+            vec![LoopChange::Hold, LoopChange::Release]
+        );
+        assert!(!a.complete(connect_a, Ok(())));
+        sync(&a);
+        sync(&b);
+        assert_eq!(changes.borrow().len(), 2, "released once");
     }
 
     #[test]

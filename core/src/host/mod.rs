@@ -13,7 +13,7 @@
 //!   denied when dropped unanswered or when the handle closes.
 //! - [`link`]: the host's side of one handle for a binding that delivers on its host's own
 //!   thread or loop (Node): calls pending for the host, whether the handle keeps the host's
-//!   loop alive ([`link::Interest`]), and what `close` completes.
+//!   loop alive ([`link::Interest`], [`link::LoopHold`]), and what `close` completes.
 //! - [`args`]: numeric call arguments, with one wording for every language.
 //!
 //! The rules a host sees, the same in every language:
@@ -34,5 +34,5 @@ pub mod link;
 
 pub use calls::CallId;
 pub use consent_request::{ConsentGate, ConsentRequest};
-pub use delivery::{Backlog, BacklogTicket, DROPPABLE_BACKLOG};
-pub use link::{HostCall, HostLink, Interest};
+pub use delivery::{Admission, Backlog, BacklogTicket, DROPPABLE_BACKLOG};
+pub use link::{HostCall, HostLink, Interest, LoopChange, LoopHold};
