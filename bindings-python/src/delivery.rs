@@ -161,11 +161,6 @@ impl Shared {
         self.handoff.is_closed()
     }
 
-    /// Whether the calling thread is inside one of this handle's callbacks.
-    pub(crate) fn runs_callback_here(&self) -> bool {
-        self.handoff.runs_callback_here()
-    }
-
     /// Runs `job` where this handle's callbacks belong and returns once it ran or was
     /// dropped because the handle closed. Called on a library thread, never attached.
     pub(crate) fn deliver(&self, job: Job) {

@@ -12,9 +12,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use libpublisher::host::calls::closed_while_pending;
+use libpublisher::host::handoff::Handoff;
 use libpublisher::session::{SessionDone, SessionEventHandler};
 use libpublisher::Session as CoreSession;
-use libpublisher::{Error, SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
+use libpublisher::{SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
 
 use crate::delivery::{Route, Shared, WaitScope, Waiter};
 use crate::errors::{invalid, reason_object, to_py_err};
@@ -133,27 +134,10 @@ impl Session {
         publisher: Option<&Bound<'_, Publisher>>,
         start: impl FnOnce(&libpublisher::Session, SessionDone) -> libpublisher::Result<()> + Send,
     ) -> PyResult<()> {
-        // Inside a session callback the session's library thread waits for this thread, so
-        // the completion could never arrive. Unpublishing waits for the publisher's thread the
-        // same way (for its `stream_destroyed`).
-        let stuck = if self.shared.runs_callback_here() {
-            Some("this session's")
-        } else if what == "unpublish"
-            && publisher.is_some_and(|p| p.get().shared.runs_callback_here())
-        {
-            Some("this publisher's")
-        } else {
-            None
-        };
-        if let Some(whose) = stuck {
-            return Err(to_py_err(
-                py,
-                &Error::illegal_state(format!(
-                    "{what}: cannot block inside one of {whose} callbacks; \
-                     pass callback= or use libpublisher.aio"
-                )),
-            ));
-        }
+        let publisher_handoff = publisher.map(|p| &*p.get().shared.handoff);
+        let instead = "pass callback= or use libpublisher.aio";
+        Handoff::check_blocking_call(what, &self.shared.handoff, publisher_handoff, instead)
+            .map_err(|e| to_py_err(py, &e))?;
         let waiter = Waiter::new();
         let others: Vec<_> = publisher.iter().map(|p| &p.get().shared.handoff).collect();
         // Registered before the core starts, so that the first callback already finds it.

@@ -267,3 +267,35 @@ fn declarations_tell_the_defaults_and_ranges_the_core_applies() {
         );
     }
 }
+
+/// Python spells the push calls' defaults as literals (so that `help()` shows them), and the
+/// stubs and `.d.ts` tell them: they must be the core's.
+#[test]
+fn push_defaults_are_the_cores() {
+    use libpublisher::media::frame::{DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, DEFAULT_VIDEO_FORMAT};
+    let source = read("bindings-python/src/publisher.rs");
+    let pyi = read("bindings-python/python/libpublisher/_native.pyi");
+    let format = DEFAULT_VIDEO_FORMAT.as_str();
+    for expected in [
+        format!("format=\"{format}\""),
+        format!("sample_rate={DEFAULT_SAMPLE_RATE}"),
+        format!("channels={DEFAULT_CHANNELS}"),
+    ] {
+        assert!(source.contains(&expected), "publisher.rs lacks {expected}");
+    }
+    for expected in [
+        format!("] = \"{format}\","),
+        format!("sample_rate: int = {DEFAULT_SAMPLE_RATE},"),
+        format!("channels: int = {DEFAULT_CHANNELS},"),
+    ] {
+        assert!(pyi.contains(&expected), "_native.pyi lacks {expected}");
+    }
+    let dts = read("bindings-node/index.d.ts");
+    for expected in [
+        format!("/** Default `'{format}'`. */"),
+        format!("default {DEFAULT_SAMPLE_RATE}. */"),
+        format!("/** {DEFAULT_CHANNELS} (default) or"),
+    ] {
+        assert!(dts.contains(&expected), "index.d.ts lacks {expected}");
+    }
+}

@@ -472,6 +472,29 @@ impl<H: Host> Handoff<H> {
         self.state().running_on == Some(thread::current().id())
     }
 
+    /// Whether the session call `what` may block this thread until it completes: refused
+    /// (1015) inside one of `session`'s callbacks, whose thread would have to deliver the
+    /// completion, and for `unpublish` also inside one of `publisher`'s, since the core waits
+    /// for that thread to deliver `streamDestroyed` first. `instead` names the host's
+    /// non-blocking forms of the call, for the message.
+    pub fn check_blocking_call(
+        what: &str,
+        session: &Handoff<H>,
+        publisher: Option<&Handoff<H>>,
+        instead: &str,
+    ) -> Result<()> {
+        let whose = if session.runs_callback_here() {
+            "this session's"
+        } else if what == "unpublish" && publisher.is_some_and(|p| p.runs_callback_here()) {
+            "this publisher's"
+        } else {
+            return Ok(());
+        };
+        Err(Error::illegal_state(format!(
+            "{what}: cannot block inside one of {whose} callbacks; {instead}"
+        )))
+    }
+
     // ----- the gate -----
 
     /// Waits until one of this handle's callbacks may start on this thread: one at a time,
@@ -656,6 +679,32 @@ impl<H: Host> Handoff<H> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn a_blocking_call_is_refused_inside_the_callbacks_it_would_wait_for() {
+        let session = Handoff::<Plain>::new(Route::Direct);
+        let publisher = Handoff::<Plain>::new(Route::Direct);
+        let check =
+            |what| Handoff::check_blocking_call(what, &session, Some(&publisher), "call it later");
+        assert!(check("unpublish").is_ok(), "outside any callback");
+        {
+            let Entry::Entered(_running) = publisher.enter() else {
+                panic!("the gate is open")
+            };
+            assert!(check("publish").is_ok());
+            let refused = check("unpublish").unwrap_err();
+            assert_eq!(refused.code, ErrorCode::IllegalState);
+            assert!(refused.message.contains("this publisher's callbacks"));
+        }
+        let Entry::Entered(_running) = session.enter() else {
+            panic!("the gate is open")
+        };
+        let refused = check("connect").unwrap_err();
+        assert_eq!(
+            refused.message,
+            "connect: cannot block inside one of this session's callbacks; call it later"
+        );
+    }
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
 
