@@ -9,7 +9,15 @@ fn main() {
         .expect("ffi-c/cbindgen.toml is readable");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src");
-    match cbindgen::generate_with_config(&crate_dir, config) {
+    // `lp_publisher_stats` is the core's `PublisherStats`, declared from its own file.
+    let core_stats = format!("{crate_dir}/../core/src/stats.rs");
+    println!("cargo:rerun-if-changed={core_stats}");
+    let generated = cbindgen::Builder::new()
+        .with_config(config)
+        .with_crate(&crate_dir)
+        .with_src(&core_stats)
+        .generate();
+    match generated {
         Ok(bindings) => {
             bindings.write_to_file(format!("{out_dir}/libpublisher.h"));
         }

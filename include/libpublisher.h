@@ -229,7 +229,7 @@ typedef void (*lp_publisher_done_cb)(struct lp_publisher publisher,
                                      const struct lp_error *error,
                                      void *user_data);
 
-// Counters of a publisher. Sending figures cover the current stream (zero when not
+// Counters of a publisher. The sending figures cover the current stream (zero when not
 // published); transport figures are at most a second old.
 typedef struct lp_publisher_stats {
   // Video frames the video source produced.
@@ -252,9 +252,10 @@ typedef struct lp_publisher_stats {
   double rtt_ms;
   // Packets the receiver reported lost.
   int64_t packets_lost;
-  // RTP packets resent because the receiver reported them lost (NACK).
+  // RTP packets resent because the receiver reported them lost (NACK), W3C
+  // `retransmittedPacketsSent`.
   uint64_t retransmitted_packets_sent;
-  // Payload bytes of those packets.
+  // Payload bytes of those packets, W3C `retransmittedBytesSent`.
   uint64_t retransmitted_bytes_sent;
 } lp_publisher_stats;
 
@@ -311,7 +312,8 @@ typedef void (*lp_session_done_cb)(struct lp_session session,
                                    const struct lp_error *error,
                                    void *user_data);
 
-// What the embedded `loopback://` receiver got from one publisher.
+// What the embedded `loopback://` receiver got from one publisher: the core's `ReceiverStats`
+// for C.
 typedef struct lp_receiver_stats {
   // Complete video frames received.
   uint64_t video_frames;

@@ -31,6 +31,7 @@ pub mod publisher;
 pub mod runtime;
 pub mod session;
 pub mod settings;
+mod stats;
 
 pub use devices::{get_devices, Device, DeviceKind};
 pub use error::{Error, ErrorCode, Reason, Result};

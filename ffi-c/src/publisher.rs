@@ -6,12 +6,15 @@ use std::sync::Arc;
 use libpublisher::settings::AccessRequestHandler;
 use libpublisher::{
     AccessRequest, AudioFrameRef, AudioSamples, Error, OptionValue, Publisher, PublisherEvent,
-    PublisherSettings, VideoFormat, VideoFrameRef,
+    PublisherSettings, PublisherStats, VideoFormat, VideoFrameRef,
 };
 
+use crate::lp_error;
 use crate::registry::Registry;
-use crate::util::{cstring, guard, with_error, UserData};
-use crate::{arg_str, lp_error};
+use crate::util::{
+    arg_mut, arg_ref, cstring, free_boxed, guard, set_option, set_str_option, with_error, Options,
+    UserData,
+};
 
 /// A publisher handle: an id looked up in the library's registry, passed by value. A freed,
 /// stale or forged handle gives `LP_ILLEGAL_STATE`; the zero handle gives
@@ -92,40 +95,13 @@ pub struct lp_publisher_callbacks {
     pub user_data: *mut c_void,
 }
 
-/// Counters of a publisher. Sending figures cover the current stream (zero when not
-/// published); transport figures are at most a second old.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct lp_publisher_stats {
-    /// Video frames the video source produced.
-    pub video_frames_captured: u64,
-    /// 10 ms audio frames the audio source produced.
-    pub audio_frames_captured: u64,
-    /// Video frames encoded and sent.
-    pub video_frames_sent: u64,
-    /// Of which keyframes.
-    pub video_keyframes_sent: u64,
-    /// Audio packets (20 ms each) encoded and sent.
-    pub audio_packets_sent: u64,
-    /// RTP packets sent, retransmissions included.
-    pub packets_sent: u64,
-    /// RTP payload bytes sent, retransmissions included.
-    pub bytes_sent: u64,
-    /// Send bitrate over the last second, bit/s.
-    pub bitrate_bps: u64,
-    /// Round-trip time from the receiver's RTCP reports, ms (0 before the first report).
-    pub rtt_ms: f64,
-    /// Packets the receiver reported lost.
-    pub packets_lost: i64,
-    /// RTP packets resent because the receiver reported them lost (NACK).
-    pub retransmitted_packets_sent: u64,
-    /// Payload bytes of those packets.
-    pub retransmitted_bytes_sent: u64,
-}
+/// Counters of a publisher: the core's `PublisherStats`, laid out for C (the header names
+/// it `lp_publisher_stats`; cbindgen reads its fields and docs from the core).
+pub use libpublisher::PublisherStats as lp_publisher_stats;
 
 /// Receives the stats; `stats` lives until it returns.
 pub type lp_publisher_stats_cb =
-    Option<unsafe extern "C" fn(stats: *const lp_publisher_stats, user_data: *mut c_void)>;
+    Option<unsafe extern "C" fn(stats: *const PublisherStats, user_data: *mut c_void)>;
 
 /// Where a publisher is in its life (`lp_publisher_get_state`); the numbers are the core's
 /// `PublisherState::code`.
@@ -145,27 +121,9 @@ pub(crate) fn lookup(handle: lp_publisher) -> libpublisher::Result<Publisher> {
     PUBLISHERS.get(handle.id)
 }
 
-/// Sets one option through the core, which validates it and names the field on error.
-fn set_option(settings: *mut lp_publisher_settings, key: &str, value: OptionValue) -> i32 {
-    guard(|| {
-        let settings = unsafe { settings.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
-        settings.inner.set(key, value)
-    })
-}
-
-fn optional_str(field: &str, value: *const c_char) -> libpublisher::Result<OptionValue> {
-    if value.is_null() {
-        Ok(OptionValue::Null)
-    } else {
-        Ok(OptionValue::Str(arg_str(field, value)?.to_owned()))
-    }
-}
-
-fn set_str_option(settings: *mut lp_publisher_settings, key: &str, value: *const c_char) -> i32 {
-    match optional_str(key, value) {
-        Ok(value) => set_option(settings, key, value),
-        Err(e) => crate::util::set_last_error(&e),
+impl Options for lp_publisher_settings {
+    fn set(&mut self, key: &str, value: OptionValue) -> libpublisher::Result<()> {
+        self.inner.set(key, value)
     }
 }
 
@@ -181,9 +139,7 @@ pub extern "C" fn lp_publisher_settings_new() -> *mut lp_publisher_settings {
 /// Frees settings; NULL is ignored. Publishers made from them keep their own copy.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_free(settings: *mut lp_publisher_settings) {
-    if !settings.is_null() {
-        drop(unsafe { Box::from_raw(settings) });
-    }
+    free_boxed(settings)
 }
 
 /// The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
@@ -193,7 +149,7 @@ pub extern "C" fn lp_publisher_settings_set_video_source(
     settings: *mut lp_publisher_settings,
     source: *const c_char,
 ) -> i32 {
-    set_str_option(settings, "video_source", source)
+    set_str_option(settings, "video_source", source, true)
 }
 
 /// The audio source: NULL (no audio), `"default"`, a device id, `"synthetic"`,
@@ -203,7 +159,7 @@ pub extern "C" fn lp_publisher_settings_set_audio_source(
     settings: *mut lp_publisher_settings,
     source: *const c_char,
 ) -> i32 {
-    set_str_option(settings, "audio_source", source)
+    set_str_option(settings, "audio_source", source, true)
 }
 
 /// The video size, `"WIDTHxHEIGHT"` such as `"1280x720"`, even sides 16..3840. Default
@@ -213,10 +169,7 @@ pub extern "C" fn lp_publisher_settings_set_resolution(
     settings: *mut lp_publisher_settings,
     resolution: *const c_char,
 ) -> i32 {
-    match arg_str("resolution", resolution) {
-        Ok(r) => set_option(settings, "resolution", OptionValue::Str(r.to_owned())),
-        Err(e) => crate::util::set_last_error(&e),
-    }
+    set_str_option(settings, "resolution", resolution, false)
 }
 
 /// Frames per second, 1..60. Default 30.
@@ -252,7 +205,7 @@ pub extern "C" fn lp_publisher_settings_set_name(
     settings: *mut lp_publisher_settings,
     name: *const c_char,
 ) -> i32 {
-    set_str_option(settings, "name", name)
+    set_str_option(settings, "name", name, true)
 }
 
 /// The preferred video codec, `"VP8"` (default) or `"H264"`.
@@ -261,10 +214,7 @@ pub extern "C" fn lp_publisher_settings_set_video_codec(
     settings: *mut lp_publisher_settings,
     codec: *const c_char,
 ) -> i32 {
-    match arg_str("video_codec", codec) {
-        Ok(c) => set_option(settings, "video_codec", OptionValue::Str(c.to_owned())),
-        Err(e) => crate::util::set_last_error(&e),
-    }
+    set_str_option(settings, "video_codec", codec, false)
 }
 
 /// How long `lp_init_publisher` waits for each source's first frame, 1..600000 ms. Default
@@ -289,8 +239,7 @@ pub extern "C" fn lp_publisher_settings_set_access_request(
     user_data: *mut c_void,
 ) -> i32 {
     guard(|| {
-        let settings = unsafe { settings.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let settings = arg_mut("settings", settings)?;
         let user_data = UserData(user_data);
         settings.inner.access_request = cb.map(|cb| {
             Arc::new(move |request: &AccessRequest| {
@@ -390,10 +339,8 @@ pub extern "C" fn lp_init_publisher(
     out: *mut lp_publisher,
 ) -> i32 {
     guard(|| {
-        let settings = unsafe { settings.as_ref() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
-        let out = unsafe { out.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let settings = arg_ref("settings", settings)?;
+        let out = arg_mut("out", out)?;
         let on_event = event_handler(unsafe { callbacks.as_ref() });
         let done_data = UserData(user_data);
         let on_done = Box::new(
@@ -448,21 +395,7 @@ pub extern "C" fn lp_publisher_get_stats(
 ) -> i32 {
     guard(|| {
         let cb = cb.ok_or_else(|| Error::invalid_parameter("cb", "must not be NULL"))?;
-        let stats = lookup(publisher)?.stats();
-        let raw = lp_publisher_stats {
-            video_frames_captured: stats.video_frames_captured,
-            audio_frames_captured: stats.audio_frames_captured,
-            video_frames_sent: stats.video_frames_sent,
-            video_keyframes_sent: stats.video_keyframes_sent,
-            audio_packets_sent: stats.audio_packets_sent,
-            packets_sent: stats.packets_sent,
-            bytes_sent: stats.bytes_sent,
-            bitrate_bps: stats.bitrate_bps,
-            rtt_ms: stats.rtt_ms,
-            packets_lost: stats.packets_lost,
-            retransmitted_packets_sent: stats.retransmitted_packets_sent,
-            retransmitted_bytes_sent: stats.retransmitted_bytes_sent,
-        };
+        let raw = lookup(publisher)?.stats();
         unsafe { cb(&raw, user_data) };
         Ok(())
     })
@@ -472,8 +405,7 @@ pub extern "C" fn lp_publisher_get_stats(
 #[no_mangle]
 pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32) -> i32 {
     guard(|| {
-        let out = unsafe { out.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let out = arg_mut("out", out)?;
         *out = lookup(publisher)?.state().code();
         Ok(())
     })
@@ -520,8 +452,7 @@ pub extern "C" fn lp_publisher_push_video_frame(
     frame: *const lp_video_frame,
 ) -> i32 {
     guard(|| {
-        let frame = unsafe { frame.as_ref() }
-            .ok_or_else(|| Error::invalid_parameter("frame", "must not be NULL"))?;
+        let frame = arg_ref("frame", frame)?;
         let format = VideoFormat::from_code(frame.format)?;
         let strides = frame.stride.map(|s| s as usize);
         // The core says how many bytes each plane has; only then are they read.

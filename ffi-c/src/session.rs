@@ -7,7 +7,10 @@ use libpublisher::{Error, OptionValue, Session, SessionEvent, SessionSettings};
 
 use crate::publisher::{lookup as lookup_publisher, lp_publisher};
 use crate::registry::Registry;
-use crate::util::{guard, with_error, UserData};
+use crate::util::{
+    arg_mut, free_boxed, guard, optional_str, set_option, set_str_option, with_error, Options,
+    UserData,
+};
 use crate::{arg_str, lp_error};
 
 /// A session handle: an id looked up in the library's registry, passed by value, like
@@ -50,7 +53,8 @@ pub type lp_session_done_cb = Option<
     unsafe extern "C" fn(session: lp_session, error: *const lp_error, user_data: *mut c_void),
 >;
 
-/// What the embedded `loopback://` receiver got from one publisher.
+/// What the embedded `loopback://` receiver got from one publisher: the core's `ReceiverStats`
+/// for C.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct lp_receiver_stats {
@@ -102,17 +106,17 @@ pub extern "C" fn lp_session_settings_new() -> *mut lp_session_settings {
 /// Frees session settings; NULL is ignored.
 #[no_mangle]
 pub extern "C" fn lp_session_settings_free(settings: *mut lp_session_settings) {
-    if !settings.is_null() {
-        drop(unsafe { Box::from_raw(settings) });
+    free_boxed(settings)
+}
+
+impl Options for lp_session_settings {
+    fn set(&mut self, key: &str, value: OptionValue) -> libpublisher::Result<()> {
+        self.inner.set(key, value)
     }
 }
 
 fn set_timeout(settings: *mut lp_session_settings, key: &str, ms: i32) -> i32 {
-    guard(|| {
-        let settings = unsafe { settings.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
-        settings.inner.set(key, OptionValue::Int(ms.into()))
-    })
+    set_option(settings, key, OptionValue::Int(ms.into()))
 }
 
 /// How long `lp_session_connect` may take, 1..600000 ms (→ `LP_CONNECT_TIMEOUT`). Default
@@ -171,18 +175,10 @@ pub extern "C" fn lp_session_settings_add_ice_server(
     credential: *const c_char,
 ) -> i32 {
     guard(|| {
-        let settings = unsafe { settings.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
+        let settings = arg_mut("settings", settings)?;
         let url = arg_str("url", url)?;
-        let optional = |field: &str, ptr: *const c_char| {
-            if ptr.is_null() {
-                Ok(None)
-            } else {
-                arg_str(field, ptr).map(Some)
-            }
-        };
-        let username = optional("username", username)?;
-        let credential = optional("credential", credential)?;
+        let username = optional_str("username", username)?;
+        let credential = optional_str("credential", credential)?;
         settings.inner.add_ice_server([url], username, credential)
     })
 }
@@ -194,14 +190,7 @@ pub extern "C" fn lp_session_settings_set_ice_transport_policy(
     settings: *mut lp_session_settings,
     policy: *const c_char,
 ) -> i32 {
-    guard(|| {
-        let settings = unsafe { settings.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("settings", "must not be NULL"))?;
-        let policy = arg_str("policy", policy)?;
-        settings
-            .inner
-            .set("ice_transport_policy", OptionValue::Str(policy.to_owned()))
-    })
+    set_str_option(settings, "ice_transport_policy", policy, false)
 }
 
 fn event_handler(
@@ -294,8 +283,7 @@ pub extern "C" fn lp_session_new_with_settings(
 ) -> i32 {
     guard(|| {
         let url = arg_str("url", url)?;
-        let out = unsafe { out.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let out = arg_mut("out", out)?;
         let settings = unsafe { settings.as_ref() }
             .map(|s| s.inner.clone())
             .unwrap_or_default();
@@ -384,8 +372,7 @@ pub extern "C" fn lp_session_disconnect(
 #[no_mangle]
 pub extern "C" fn lp_session_get_state(session: lp_session, out: *mut i32) -> i32 {
     guard(|| {
-        let out = unsafe { out.as_mut() }
-            .ok_or_else(|| Error::invalid_parameter("out", "must not be NULL"))?;
+        let out = arg_mut("out", out)?;
         *out = SESSIONS.get(session.id)?.state().code();
         Ok(())
     })
@@ -407,13 +394,24 @@ pub extern "C" fn lp_session_get_receiver_stats(
         let publisher = lookup_publisher(publisher)?;
         let raw = session
             .receiver_stats(&publisher)
-            .map(|r| lp_receiver_stats {
-                video_frames: r.video_frames,
-                video_keyframes: r.video_keyframes,
-                first_frame_was_keyframe: r.first_frame_was_keyframe,
-                video_bytes: r.video_bytes,
-                audio_packets: r.audio_packets,
-                audio_bytes: r.audio_bytes,
+            // Destructured whole: a field the core adds does not compile until C has it.
+            .map(|r| {
+                let libpublisher::ReceiverStats {
+                    video_frames,
+                    video_keyframes,
+                    first_frame_was_keyframe,
+                    video_bytes,
+                    audio_packets,
+                    audio_bytes,
+                } = r;
+                lp_receiver_stats {
+                    video_frames,
+                    video_keyframes,
+                    first_frame_was_keyframe,
+                    video_bytes,
+                    audio_packets,
+                    audio_bytes,
+                }
             });
         let stats = raw.as_ref().map_or(std::ptr::null(), |r| r as *const _);
         unsafe { cb(stats, user_data) };

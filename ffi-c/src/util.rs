@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use libpublisher::{Error, ErrorCode};
+use libpublisher::{Error, ErrorCode, OptionValue};
 
 use crate::lp_error;
 
@@ -86,4 +86,61 @@ impl UserData {
     pub(crate) fn get(self) -> *mut c_void {
         self.0
     }
+}
+
+/// `*ptr`, for a pointer argument the host must not pass as NULL (1011 naming `field`).
+pub(crate) fn arg_mut<'a, T>(field: &str, ptr: *mut T) -> libpublisher::Result<&'a mut T> {
+    unsafe { ptr.as_mut() }.ok_or_else(|| Error::invalid_parameter(field, "must not be NULL"))
+}
+
+/// `*ptr`, for a pointer argument the host must not pass as NULL (1011 naming `field`).
+pub(crate) fn arg_ref<'a, T>(field: &str, ptr: *const T) -> libpublisher::Result<&'a T> {
+    unsafe { ptr.as_ref() }.ok_or_else(|| Error::invalid_parameter(field, "must not be NULL"))
+}
+
+/// An optional C string argument: NULL is `None`.
+pub(crate) fn optional_str<'a>(
+    field: &str,
+    ptr: *const c_char,
+) -> libpublisher::Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        crate::arg_str(field, ptr).map(Some)
+    }
+}
+
+/// Frees what `Box::into_raw` made (settings objects); NULL is ignored.
+pub(crate) fn free_boxed<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+}
+
+/// A settings object of the C API: the core sets, checks and names each option by key.
+pub(crate) trait Options {
+    fn set(&mut self, key: &str, value: OptionValue) -> libpublisher::Result<()>;
+}
+
+/// Sets option `key` of `settings` (1011 for NULL settings or a value the core refuses).
+pub(crate) fn set_option<S: Options>(settings: *mut S, key: &str, value: OptionValue) -> i32 {
+    guard(|| arg_mut("settings", settings)?.set(key, value))
+}
+
+/// Sets the string option `key`: NULL clears it when the option is `nullable`, and is refused
+/// otherwise.
+pub(crate) fn set_str_option<S: Options>(
+    settings: *mut S,
+    key: &str,
+    value: *const c_char,
+    nullable: bool,
+) -> i32 {
+    guard(|| {
+        let value = match optional_str(key, value)? {
+            Some(text) => OptionValue::Str(text.to_owned()),
+            None if nullable => OptionValue::Null,
+            None => return Err(Error::invalid_parameter(key, "must not be NULL")),
+        };
+        arg_mut("settings", settings)?.set(key, value)
+    })
 }
