@@ -12,8 +12,8 @@ use libpublisher::{
 use crate::lp_error;
 use crate::registry::Registry;
 use crate::util::{
-    arg_mut, arg_ref, cstring, free_boxed, guard, set_option, set_str_option, with_error, Options,
-    UserData,
+    arg_mut, arg_ref, cstring, free_boxed, guard, set_option, set_str_option, with_error,
+    HostCallbacks, Options, UserData,
 };
 
 /// A publisher handle: an id looked up in the library's registry, passed by value. A freed,
@@ -55,6 +55,7 @@ pub type lp_publisher_done_cb = Option<
 /// Publisher events. Any member may be NULL. All run on the publisher's callback thread, one
 /// at a time, with `user_data` from this struct; the library may be called from inside them.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct lp_publisher_callbacks {
     /// Consent was given and every source delivered its first frame.
     pub on_access_allowed:
@@ -260,62 +261,36 @@ pub extern "C" fn lp_publisher_settings_set_access_request(
 fn event_handler(
     callbacks: Option<&lp_publisher_callbacks>,
 ) -> libpublisher::publisher::EventHandler {
-    let Some(c) = callbacks else {
+    let Some(&callbacks) = callbacks else {
         return Arc::new(|_, _| {});
     };
-    let (allowed, denied, created, destroyed, stopped, level) = (
-        c.on_access_allowed,
-        c.on_access_denied,
-        c.on_stream_created,
-        c.on_stream_destroyed,
-        c.on_media_stopped,
-        c.on_audio_level_updated,
-    );
-    let user_data = UserData(c.user_data);
+    let callbacks = HostCallbacks::new(callbacks);
     Arc::new(move |publisher: &Publisher, event: PublisherEvent| {
         PUBLISHERS.wait_until_registered();
-        let handle = lp_publisher { id: publisher.id() };
-        let ud = user_data.get();
+        let c = callbacks.get();
+        let (handle, ud) = (lp_publisher { id: publisher.id() }, c.user_data);
+        // SAFETY: each is the host's callback with its own user data, as the header documents.
         unsafe {
             match event {
-                PublisherEvent::AccessAllowed => {
-                    if let Some(f) = allowed {
-                        f(handle, ud)
-                    }
-                }
-                PublisherEvent::AccessDenied { error } => {
-                    if let Some(f) = denied {
-                        with_error(&error, |e| f(handle, e, ud))
-                    }
-                }
-                PublisherEvent::StreamCreated { stream_id } => {
-                    if let Some(f) = created {
-                        let id = cstring(&stream_id);
-                        f(handle, id.as_ptr(), ud)
-                    }
-                }
+                PublisherEvent::AccessAllowed => c.on_access_allowed.map(|f| f(handle, ud)),
+                PublisherEvent::AccessDenied { error } => c
+                    .on_access_denied
+                    .map(|f| with_error(&error, |e| f(handle, e, ud))),
+                PublisherEvent::StreamCreated { stream_id } => c
+                    .on_stream_created
+                    .map(|f| f(handle, cstring(&stream_id).as_ptr(), ud)),
                 PublisherEvent::StreamDestroyed { reason } => {
-                    if let Some(f) = destroyed {
-                        f(
-                            handle,
-                            reason.code(),
-                            crate::codes::reason_name(reason.code()),
-                            ud,
-                        )
-                    }
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_stream_destroyed
+                        .map(|f| f(handle, reason.code(), name, ud))
                 }
-                PublisherEvent::MediaStopped { kind } => {
-                    if let Some(f) = stopped {
-                        let kind = cstring(kind.as_str());
-                        f(handle, kind.as_ptr(), ud)
-                    }
+                PublisherEvent::MediaStopped { kind } => c
+                    .on_media_stopped
+                    .map(|f| f(handle, cstring(kind.as_str()).as_ptr(), ud)),
+                PublisherEvent::AudioLevelUpdated { level } => {
+                    c.on_audio_level_updated.map(|f| f(handle, level, ud))
                 }
-                PublisherEvent::AudioLevelUpdated { level: l } => {
-                    if let Some(f) = level {
-                        f(handle, l, ud)
-                    }
-                }
-            }
+            };
         }
     })
 }

@@ -8,8 +8,8 @@ use libpublisher::{Error, OptionValue, Session, SessionEvent, SessionSettings};
 use crate::publisher::{lookup as lookup_publisher, lp_publisher};
 use crate::registry::Registry;
 use crate::util::{
-    arg_mut, free_boxed, guard, optional_str, set_option, set_str_option, with_error, Options,
-    UserData,
+    arg_mut, free_boxed, guard, optional_str, set_option, set_str_option, with_error,
+    HostCallbacks, Options, UserData,
 };
 use crate::{arg_str, lp_error};
 
@@ -25,6 +25,7 @@ pub struct lp_session {
 /// Session events. Any member may be NULL. All run on the session's callback thread, one at
 /// a time, with `user_data` from this struct; the library may be called from inside them.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct lp_session_callbacks {
     /// `lp_session_connect` succeeded (its completion follows).
     pub on_session_connected:
@@ -196,48 +197,28 @@ pub extern "C" fn lp_session_settings_set_ice_transport_policy(
 fn event_handler(
     callbacks: Option<&lp_session_callbacks>,
 ) -> libpublisher::session::SessionEventHandler {
-    let Some(c) = callbacks else {
+    let Some(&callbacks) = callbacks else {
         return Arc::new(|_, _| {});
     };
-    let (connected, disconnected, reconnecting, reconnected) = (
-        c.on_session_connected,
-        c.on_session_disconnected,
-        c.on_session_reconnecting,
-        c.on_session_reconnected,
-    );
-    let user_data = UserData(c.user_data);
+    let callbacks = HostCallbacks::new(callbacks);
     Arc::new(move |session: &Session, event: SessionEvent| {
         SESSIONS.wait_until_registered();
-        let handle = lp_session { id: session.id() };
-        let ud = user_data.get();
+        let c = callbacks.get();
+        let (handle, ud) = (lp_session { id: session.id() }, c.user_data);
+        // SAFETY: each is the host's callback with its own user data, as the header documents.
         unsafe {
             match event {
-                SessionEvent::SessionConnected => {
-                    if let Some(f) = connected {
-                        f(handle, ud)
-                    }
-                }
+                SessionEvent::SessionConnected => c.on_session_connected.map(|f| f(handle, ud)),
                 SessionEvent::SessionDisconnected { reason } => {
-                    if let Some(f) = disconnected {
-                        f(
-                            handle,
-                            reason.code(),
-                            crate::codes::reason_name(reason.code()),
-                            ud,
-                        )
-                    }
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_session_disconnected
+                        .map(|f| f(handle, reason.code(), name, ud))
                 }
                 SessionEvent::SessionReconnecting => {
-                    if let Some(f) = reconnecting {
-                        f(handle, ud)
-                    }
+                    c.on_session_reconnecting.map(|f| f(handle, ud))
                 }
-                SessionEvent::SessionReconnected => {
-                    if let Some(f) = reconnected {
-                        f(handle, ud)
-                    }
-                }
-            }
+                SessionEvent::SessionReconnected => c.on_session_reconnected.map(|f| f(handle, ud)),
+            };
         }
     })
 }

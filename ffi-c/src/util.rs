@@ -88,6 +88,25 @@ impl UserData {
     }
 }
 
+/// A copy of the host's callbacks struct (functions and `user_data`), for the library's
+/// threads; like [`UserData`], it is only handed back to the host.
+#[derive(Clone, Copy)]
+pub(crate) struct HostCallbacks<T: Copy>(T);
+
+// SAFETY: as for `UserData`: the library only calls the host's functions with its pointer.
+unsafe impl<T: Copy> Send for HostCallbacks<T> {}
+unsafe impl<T: Copy> Sync for HostCallbacks<T> {}
+
+impl<T: Copy> HostCallbacks<T> {
+    pub(crate) fn new(callbacks: T) -> Self {
+        HostCallbacks(callbacks)
+    }
+
+    pub(crate) fn get(&self) -> T {
+        self.0
+    }
+}
+
 /// `*ptr`, for a pointer argument the host must not pass as NULL (1011 naming `field`).
 pub(crate) fn arg_mut<'a, T>(field: &str, ptr: *mut T) -> libpublisher::Result<&'a mut T> {
     unsafe { ptr.as_mut() }.ok_or_else(|| Error::invalid_parameter(field, "must not be NULL"))
