@@ -30,7 +30,7 @@
 // A NULL or invalid handle or argument, a bad option value, invalid UTF-8.
 #define LP_INVALID_PARAMETER 1011
 
-// The call is not valid now (publish twice, use after free).
+// The call is not valid in the object's current state (publish twice, use after free).
 #define LP_ILLEGAL_STATE 1015
 
 // No answer within the connect timeout.

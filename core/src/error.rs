@@ -6,76 +6,88 @@
 
 use std::fmt;
 
-macro_rules! error_codes {
-    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal; )*) => {
-        /// A stable error code. The numbers match OpenTok's where OpenTok defines the same
-        /// condition; our own sit in 1580–1599.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A table of stable codes: the enum, `ALL` (in the table's order, ascending by code), the
+/// stable `name` and `from_code`. Used for [`ErrorCode`] and [`Reason`]. ffi-c/build.rs reads
+/// the two tables below as text to write C's `LP_*` constants: keep one row a line,
+/// `Variant = code, "NAME";`, after its `///` docs.
+macro_rules! code_table {
+    (
+        $(#[$meta:meta])*
+        pub enum $enum:ident {
+            $( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal; )*
+        }
+    ) => {
+        $(#[$meta])*
         #[repr(i32)]
-        pub enum ErrorCode {
+        pub enum $enum {
             $( $(#[$doc])* $variant = $code, )*
         }
 
-        impl ErrorCode {
-            /// Every code, in ascending order.
-            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+        impl $enum {
+            /// Every value, in ascending order of code.
+            pub const ALL: &'static [$enum] = &[ $( $enum::$variant, )* ];
 
-            /// The stable name, e.g. `"NOT_CONNECTED"`.
+            /// The stable name, as the table spells it.
             pub const fn name(self) -> &'static str {
-                match self { $( ErrorCode::$variant => $name, )* }
+                match self { $( $enum::$variant => $name, )* }
             }
 
-            /// The code for a number, if the table has it.
-            pub const fn from_code(code: i32) -> Option<ErrorCode> {
-                match code { $( $code => Some(ErrorCode::$variant), )* _ => None }
+            /// The value for a number, if the table has it.
+            pub const fn from_code(code: i32) -> Option<$enum> {
+                match code { $( $code => Some($enum::$variant), )* _ => None }
             }
         }
     };
 }
 
-error_codes! {
-    /// Success.
-    Ok = 0, "OK";
-    /// The token was rejected (401/403).
-    AuthenticationError = 1004, "AUTHENTICATION_ERROR";
-    /// The URL is malformed, of an unknown scheme, or names an unknown session (404).
-    InvalidSessionId = 1005, "INVALID_SESSION_ID";
-    /// The server is unreachable: DNS, connection refused, TLS failure.
-    ConnectFailed = 1006, "CONNECT_FAILED";
-    /// The session is not connected.
-    NotConnected = 1010, "NOT_CONNECTED";
-    /// A NULL or invalid handle or argument, a bad option value, invalid UTF-8.
-    InvalidParameter = 1011, "INVALID_PARAMETER";
-    /// The call is not valid in the object's current state (publish twice, use after free).
-    IllegalState = 1015, "ILLEGAL_STATE";
-    /// No answer within the connect timeout.
-    ConnectTimeout = 1021, "CONNECT_TIMEOUT";
-    /// The server refuses for capacity (429, 503).
-    ConnectionLimitExceeded = 1027, "CONNECTION_LIMIT_EXCEEDED";
-    /// Consent denied by the host, or the OS denied permission.
-    UserMediaAccessDenied = 1500, "USER_MEDIA_ACCESS_DENIED";
-    /// The server accepted nothing within the publish timeout.
-    PublishTimeout = 1541, "PUBLISH_TIMEOUT";
-    /// No ICE path: a restrictive network, TURN unreachable.
-    CreatePeerConnectionFailed = 1553, "CREATE_PEER_CONNECTION_FAILED";
-    /// The device is present but cannot be opened (busy, driver error).
-    HardwareUnavailable = 1580, "HARDWARE_UNAVAILABLE";
-    /// No device of a requested kind.
-    NoDevicesFound = 1581, "NO_DEVICES_FOUND";
-    /// The requested device id is not present.
-    DeviceNotFound = 1582, "DEVICE_NOT_FOUND";
-    /// The device cannot deliver the requested resolution or rate.
-    ConstraintsNotSatisfied = 1583, "CONSTRAINTS_NOT_SATISFIED";
-    /// A file source is unreadable or of a wrong format.
-    MediaSourceInvalid = 1584, "MEDIA_SOURCE_INVALID";
-    /// The server rejected the stream for another reason.
-    StreamCreateFailed = 1590, "STREAM_CREATE_FAILED";
-    /// The server's answer cannot be applied (no common codec, bad SDP).
-    SetRemoteDescriptionFailed = 1610, "SET_REMOTE_DESCRIPTION_FAILED";
-    /// A bug, including a caught panic.
-    InternalError = 2000, "INTERNAL_ERROR";
-    /// A malformed server response (bad JSON, no Location, ...).
-    UnexpectedServerResponse = 2001, "UNEXPECTED_SERVER_RESPONSE";
+code_table! {
+    /// A stable error code. The numbers match OpenTok's where OpenTok defines the same
+    /// condition; our own sit in 1580–1599. Names are like `"NOT_CONNECTED"`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ErrorCode {
+        /// Success.
+        Ok = 0, "OK";
+        /// The token was rejected (401/403).
+        AuthenticationError = 1004, "AUTHENTICATION_ERROR";
+        /// The URL is malformed, of an unknown scheme, or names an unknown session (404).
+        InvalidSessionId = 1005, "INVALID_SESSION_ID";
+        /// The server is unreachable: DNS, connection refused, TLS failure.
+        ConnectFailed = 1006, "CONNECT_FAILED";
+        /// The session is not connected.
+        NotConnected = 1010, "NOT_CONNECTED";
+        /// A NULL or invalid handle or argument, a bad option value, invalid UTF-8.
+        InvalidParameter = 1011, "INVALID_PARAMETER";
+        /// The call is not valid in the object's current state (publish twice, use after free).
+        IllegalState = 1015, "ILLEGAL_STATE";
+        /// No answer within the connect timeout.
+        ConnectTimeout = 1021, "CONNECT_TIMEOUT";
+        /// The server refuses for capacity (429, 503).
+        ConnectionLimitExceeded = 1027, "CONNECTION_LIMIT_EXCEEDED";
+        /// Consent denied by the host, or the OS denied permission.
+        UserMediaAccessDenied = 1500, "USER_MEDIA_ACCESS_DENIED";
+        /// The server accepted nothing within the publish timeout.
+        PublishTimeout = 1541, "PUBLISH_TIMEOUT";
+        /// No ICE path: a restrictive network, TURN unreachable.
+        CreatePeerConnectionFailed = 1553, "CREATE_PEER_CONNECTION_FAILED";
+        /// The device is present but cannot be opened (busy, driver error).
+        HardwareUnavailable = 1580, "HARDWARE_UNAVAILABLE";
+        /// No device of a requested kind.
+        NoDevicesFound = 1581, "NO_DEVICES_FOUND";
+        /// The requested device id is not present.
+        DeviceNotFound = 1582, "DEVICE_NOT_FOUND";
+        /// The device cannot deliver the requested resolution or rate.
+        ConstraintsNotSatisfied = 1583, "CONSTRAINTS_NOT_SATISFIED";
+        /// A file source is unreadable or of a wrong format.
+        MediaSourceInvalid = 1584, "MEDIA_SOURCE_INVALID";
+        /// The server rejected the stream for another reason.
+        StreamCreateFailed = 1590, "STREAM_CREATE_FAILED";
+        /// The server's answer cannot be applied (no common codec, bad SDP).
+        SetRemoteDescriptionFailed = 1610, "SET_REMOTE_DESCRIPTION_FAILED";
+        /// A bug, including a caught panic.
+        InternalError = 2000, "INTERNAL_ERROR";
+        /// A malformed server response (bad JSON, no Location, ...).
+        UnexpectedServerResponse = 2001, "UNEXPECTED_SERVER_RESPONSE";
+    }
 }
 
 impl ErrorCode {
@@ -156,43 +168,22 @@ impl Error {
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-macro_rules! reasons {
-    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal; )*) => {
-        /// Why a stream was destroyed or a session disconnected (OpenTok's `reason` strings).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(i32)]
-        pub enum Reason {
-            $( $(#[$doc])* $variant = $code, )*
-        }
-
-        impl Reason {
-            /// Every reason.
-            pub const ALL: &'static [Reason] = &[ $( Reason::$variant, )* ];
-
-            /// The stable name, e.g. `"networkDisconnected"`.
-            pub const fn name(self) -> &'static str {
-                match self { $( Reason::$variant => $name, )* }
-            }
-
-            /// The reason for a number, if there is one.
-            pub const fn from_code(code: i32) -> Option<Reason> {
-                match code { $( $code => Some(Reason::$variant), )* _ => None }
-            }
-        }
-    };
-}
-
-reasons! {
-    /// The host unpublished or disconnected.
-    ClientDisconnected = 1, "clientDisconnected";
-    /// The server disconnected this client.
-    ForceDisconnected = 2, "forceDisconnected";
-    /// The server unpublished this stream.
-    ForceUnpublished = 3, "forceUnpublished";
-    /// A source stopped delivering (device unplugged, capture failed).
-    MediaStopped = 4, "mediaStopped";
-    /// The network path was lost and could not be recovered.
-    NetworkDisconnected = 5, "networkDisconnected";
+code_table! {
+    /// Why a stream was destroyed or a session disconnected (OpenTok's `reason` strings,
+    /// named like `"networkDisconnected"`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Reason {
+        /// The host unpublished or disconnected.
+        ClientDisconnected = 1, "clientDisconnected";
+        /// The server disconnected this client.
+        ForceDisconnected = 2, "forceDisconnected";
+        /// The server unpublished this stream.
+        ForceUnpublished = 3, "forceUnpublished";
+        /// A source stopped delivering (device unplugged, capture failed).
+        MediaStopped = 4, "mediaStopped";
+        /// The network path was lost and could not be recovered.
+        NetworkDisconnected = 5, "networkDisconnected";
+    }
 }
 
 impl Reason {
