@@ -40,6 +40,20 @@ async function connected(options) {
   return session;
 }
 
+// Runs `body({ log, publisher, session })` with a ready publisher and a connected session
+// whose events `log` records, and closes both afterwards.
+async function withConnected(body) {
+  const publisher = await lp.initPublisher(SMALL);
+  const session = await connected();
+  const log = record([], { publisher, session });
+  try {
+    await body({ log, publisher, session });
+  } finally {
+    session.close();
+    publisher.close();
+  }
+}
+
 // Blocks the main thread, so that what the library sends meanwhile queues up for it.
 function busy(ms) {
   const until = Date.now() + ms;
@@ -136,12 +150,8 @@ test('publish 640x480@30 to loopback:// for 2 s: events in order, media counted 
   }
 });
 
-test('disconnect while publishing: streamDestroyed, then sessionDisconnected, then the completion', async () => {
-  const log = [];
-  const publisher = await lp.initPublisher(SMALL);
-  const session = await connected();
-  record(log, { publisher, session });
-  try {
+test('disconnect while publishing: streamDestroyed, then sessionDisconnected, then the completion', () =>
+  withConnected(async ({ log, publisher, session }) => {
     await session.publish(publisher);
     await waitFor(publisher, 'streamCreated');
     log.length = 0;
@@ -153,20 +163,12 @@ test('disconnect while publishing: streamDestroyed, then sessionDisconnected, th
       'disconnect resolved',
     ]);
     assert.equal(publisher.state, 'ready');
-  } finally {
-    session.close();
-    publisher.close();
-  }
-});
+  }));
 
 test('the order holds across handles even when the main thread was busy', async () => {
   // With the main thread blocked, the publish completion and the publisher's streamCreated
   // (and later streamDestroyed and the unpublish completion) are all queued before JS runs.
-  const log = [];
-  const publisher = await lp.initPublisher(SMALL);
-  const session = await connected();
-  record(log, { publisher, session });
-  try {
+  await withConnected(async ({ log, publisher, session }) => {
     const published = session.publish(publisher).then(() => log.push('publish resolved'));
     busy(1500);
     await published;
@@ -178,10 +180,7 @@ test('the order holds across handles even when the main thread was busy', async 
     busy(1000);
     await unpublished;
     assert.deepEqual(log, ['streamDestroyed:clientDisconnected', 'unpublish resolved']);
-  } finally {
-    session.close();
-    publisher.close();
-  }
+  });
 });
 
 test('publish without connect: 1010 NOT_CONNECTED, thrown at once', async () => {
@@ -202,19 +201,13 @@ test('publish without connect: 1010 NOT_CONNECTED, thrown at once', async () => 
   }
 });
 
-test('publish after disconnect: 1010', async () => {
-  const publisher = await lp.initPublisher(SMALL);
-  const session = await connected();
-  try {
+test('publish after disconnect: 1010', () =>
+  withConnected(async ({ publisher, session }) => {
     await session.disconnect();
     const err = refusal(() => session.publish(publisher));
     assert.equal(err.code, 1010);
     assert.equal(err.name, 'NOT_CONNECTED');
-  } finally {
-    session.close();
-    publisher.close();
-  }
-});
+  }));
 
 test('unpublish without connect: 1010; unpublish of a publisher not published here: 1015', async () => {
   const publisher = await lp.initPublisher(SMALL);
@@ -290,10 +283,8 @@ test('connect twice: 1015', async () => {
   }
 });
 
-test('publish twice: 1015 while the first is under way and after it completed', async () => {
-  const publisher = await lp.initPublisher(SMALL);
-  const session = await connected();
-  try {
+test('publish twice: 1015 while the first is under way and after it completed', () =>
+  withConnected(async ({ publisher, session }) => {
     const first = session.publish(publisher);
     const during = refusal(() => session.publish(publisher));
     assert.equal(during.code, 1015);
@@ -301,11 +292,7 @@ test('publish twice: 1015 while the first is under way and after it completed', 
     const after = refusal(() => session.publish(publisher));
     assert.equal(after.code, 1015);
     assert.match(after.message, /already published/);
-  } finally {
-    session.close();
-    publisher.close();
-  }
-});
+  }));
 
 test('publish of a publisher that is not ready: 1015; of something else: 1011', async () => {
   const session = await connected();
@@ -460,10 +447,8 @@ test('close from inside a session event handler', async () => {
   assert.equal(refused.code, 1015);
 });
 
-test('10 publish/unpublish cycles do not grow the thread count', async () => {
-  const publisher = await lp.initPublisher(SMALL);
-  const session = await connected();
-  try {
+test('10 publish/unpublish cycles do not grow the thread count', () =>
+  withConnected(async ({ publisher, session }) => {
     const cycle = async () => {
       await session.publish(publisher);
       await session.unpublish(publisher);
@@ -477,11 +462,7 @@ test('10 publish/unpublish cycles do not grow the thread count', async () => {
       after = threadCount();
     }
     assert.ok(after <= before, `threads: ${before} before, ${after} after`);
-  } finally {
-    session.close();
-    publisher.close();
-  }
-});
+  }));
 
 test('Symbol.dispose closes; a Session cannot be constructed directly', () => {
   const session = lp.initSession('loopback://');

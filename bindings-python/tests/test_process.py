@@ -33,24 +33,29 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
-def test_sigint_interrupts_a_blocking_init() -> None:
+def interrupt(script: str, when: str) -> tuple[int, list[str]]:
+    """Runs `script`, sends it SIGINT once it printed `when`, and returns its exit code and
+    the words it printed after that."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "asking"
+        assert proc.stdout.readline().strip() == when
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 3
-    assert out.split() == ["interrupted"]
+    return proc.returncode, out.split()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_sigint_interrupts_a_blocking_init() -> None:
+    assert interrupt(SCRIPT, "asking") == (3, ["interrupted"])
 
 
 SESSION_SCRIPT = textwrap.dedent(
@@ -76,23 +81,8 @@ SESSION_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
 def test_sigint_interrupts_a_blocking_session_call() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SESSION_SCRIPT],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "connected"
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3
     # The handler was interrupted; the core had connected meanwhile.
-    assert out.split() == ["interrupted", "connected"]
+    assert interrupt(SESSION_SCRIPT, "connected") == (3, ["interrupted", "connected"])
 
 
 EXIT_SCRIPT = textwrap.dedent(
