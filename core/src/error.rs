@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-/// A table of stable codes: the enum, `ALL` (in the table's order, ascending by code), the
-/// stable `name` and `from_code`. Used for [`ErrorCode`] and [`Reason`]. ffi-c/build.rs reads
+/// A table of stable codes: the enum, its `code`, `ALL` (in the table's order, ascending by
+/// code), the stable `name` and `from_code`. Used for [`ErrorCode`] and [`Reason`]. ffi-c/build.rs reads
 /// the two tables below as text to write C's `LP_*` constants: keep one row a line,
 /// `Variant = code, "NAME";`, after its `///` docs.
 macro_rules! code_table {
@@ -24,6 +24,11 @@ macro_rules! code_table {
         }
 
         impl $enum {
+            /// The number (C's `LP_*` value).
+            pub const fn code(self) -> i32 {
+                self as i32
+            }
+
             /// Every value, in ascending order of code.
             pub const ALL: &'static [$enum] = &[ $( $enum::$variant, )* ];
 
@@ -87,13 +92,6 @@ code_table! {
         InternalError = 2000, "INTERNAL_ERROR";
         /// A malformed server response (bad JSON, no Location, ...).
         UnexpectedServerResponse = 2001, "UNEXPECTED_SERVER_RESPONSE";
-    }
-}
-
-impl ErrorCode {
-    /// The numeric code.
-    pub const fn code(self) -> i32 {
-        self as i32
     }
 }
 
@@ -183,13 +181,6 @@ code_table! {
         MediaStopped = 4, "mediaStopped";
         /// The network path was lost and could not be recovered.
         NetworkDisconnected = 5, "networkDisconnected";
-    }
-}
-
-impl Reason {
-    /// The numeric value used by the C API.
-    pub const fn code(self) -> i32 {
-        self as i32
     }
 }
 
