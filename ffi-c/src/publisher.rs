@@ -12,8 +12,8 @@ use libpublisher::{
 use crate::lp_error;
 use crate::registry::Registry;
 use crate::util::{
-    arg_mut, arg_ref, cstring, free_boxed, guard, set_option, set_str_option, with_error,
-    HostCallbacks, Options, UserData,
+    arg_mut, arg_ref, cstring, free_boxed, guard, set_option, set_str_option, with_error, Options,
+    UserData,
 };
 
 /// A publisher handle: an id looked up in the library's registry, passed by value. A freed,
@@ -261,13 +261,7 @@ pub extern "C" fn lp_publisher_settings_set_access_request(
 fn event_handler(
     callbacks: Option<&lp_publisher_callbacks>,
 ) -> libpublisher::publisher::EventHandler {
-    let Some(&callbacks) = callbacks else {
-        return Arc::new(|_, _| {});
-    };
-    let callbacks = HostCallbacks::new(callbacks);
-    Arc::new(move |publisher: &Publisher, event: PublisherEvent| {
-        PUBLISHERS.wait_until_registered();
-        let c = callbacks.get();
+    PUBLISHERS.event_handler(callbacks, |c, publisher: &Publisher, event| {
         let (handle, ud) = (lp_publisher { id: publisher.id() }, c.user_data);
         // SAFETY: each is the host's callback with its own user data, as the header documents.
         unsafe {

@@ -2,9 +2,14 @@
 //! Ids are never reused, so a freed, stale or forged id finds nothing (1015), never memory.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use libpublisher::{Error, Result};
+
+use crate::util::HostCallbacks;
+
+/// What the core calls with each event of an object.
+pub(crate) type EventHandler<T, E> = Arc<dyn Fn(&T, E) + Send + Sync>;
 
 /// One registry per handle type.
 pub(crate) struct Registry<T> {
@@ -49,5 +54,26 @@ impl<T: Clone> Registry<T> {
     /// waits for it to finish.
     pub(crate) fn wait_until_registered(&self) {
         drop(self.lock());
+    }
+
+    /// The core's event handler for objects of this registry, from the host's callbacks
+    /// struct (NULL: no callbacks): each event waits until its object is registered, then
+    /// `dispatch` calls the host's member for it.
+    pub(crate) fn event_handler<C: Copy + 'static, E>(
+        &'static self,
+        callbacks: Option<&C>,
+        dispatch: impl Fn(C, &T, E) + Send + Sync + 'static,
+    ) -> EventHandler<T, E>
+    where
+        T: Send + 'static,
+    {
+        let Some(&callbacks) = callbacks else {
+            return Arc::new(|_, _| {});
+        };
+        let callbacks = HostCallbacks::new(callbacks);
+        Arc::new(move |object: &T, event: E| {
+            self.wait_until_registered();
+            dispatch(callbacks.get(), object, event)
+        })
     }
 }

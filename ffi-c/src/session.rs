@@ -1,15 +1,14 @@
 //! Sessions in C: connect, publish, unpublish, disconnect.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 
 use libpublisher::{Error, OptionValue, Session, SessionEvent, SessionSettings};
 
 use crate::publisher::{lookup as lookup_publisher, lp_publisher};
 use crate::registry::Registry;
 use crate::util::{
-    arg_mut, free_boxed, guard, optional_str, set_option, set_str_option, with_error,
-    HostCallbacks, Options, UserData,
+    arg_mut, free_boxed, guard, optional_str, set_option, set_str_option, with_error, Options,
+    UserData,
 };
 use crate::{arg_str, lp_error};
 
@@ -197,13 +196,7 @@ pub extern "C" fn lp_session_settings_set_ice_transport_policy(
 fn event_handler(
     callbacks: Option<&lp_session_callbacks>,
 ) -> libpublisher::session::SessionEventHandler {
-    let Some(&callbacks) = callbacks else {
-        return Arc::new(|_, _| {});
-    };
-    let callbacks = HostCallbacks::new(callbacks);
-    Arc::new(move |session: &Session, event: SessionEvent| {
-        SESSIONS.wait_until_registered();
-        let c = callbacks.get();
+    SESSIONS.event_handler(callbacks, |c, session: &Session, event| {
         let (handle, ud) = (lp_session { id: session.id() }, c.user_data);
         // SAFETY: each is the host's callback with its own user data, as the header documents.
         unsafe {
