@@ -8,10 +8,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use libpublisher::{
-    init_publisher, init_session, Error, ErrorCode, OptionValue, Publisher, PublisherSettings,
-    Reason, SessionSettings,
+    init_publisher, Error, ErrorCode, OptionValue, Publisher, PublisherSettings, Reason,
 };
 use serde_json::{json, Value};
+
+// The integration tests' helpers: settings, publishers, sessions and waiting.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn option_value(value: &Value) -> OptionValue {
     match value {
@@ -86,26 +89,14 @@ fn refused(result: libpublisher::Result<()>) -> Value {
     value
 }
 
+/// A synthetic publisher whose access-request callback gives `reply`, once its init completed.
 fn synthetic(reply: bool) -> (Publisher, libpublisher::Result<()>) {
-    let mut settings = PublisherSettings::default();
-    for (key, value) in [
-        ("video_source", "synthetic"),
-        ("audio_source", "synthetic"),
-        ("resolution", "320x240"),
-    ] {
-        settings.set(key, OptionValue::Str(value.into())).unwrap();
-    }
+    let mut settings = common::synthetic("320x240");
     settings.access_request = Some(Arc::new(move |_| reply));
-    let (tx, rx) = mpsc::channel();
-    let publisher = init_publisher(
-        settings,
-        Arc::new(|_, _| {}),
-        Box::new(move |_, outcome| {
-            let _ = tx.send(outcome);
-        }),
-    )
-    .expect("valid settings");
-    let outcome = rx.recv_timeout(Duration::from_secs(20)).expect("completes");
+    let (publisher, _, done) = common::start(settings);
+    let outcome = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("completes");
     (publisher, outcome)
 }
 
@@ -114,12 +105,7 @@ fn host_script() -> Value {
     let mut out = serde_json::Map::new();
     let (publisher, ready) = synthetic(true);
     ready.expect("a synthetic publisher");
-    let session = init_session(
-        "loopback://",
-        SessionSettings::default(),
-        Arc::new(|_, _| {}),
-    )
-    .expect("loopback session");
+    let session = common::loopback(None);
     let never = || -> libpublisher::session::SessionDone { Box::new(|_, _| panic!("completed")) };
     out.insert(
         "publish_not_connected".into(),
@@ -129,13 +115,9 @@ fn host_script() -> Value {
         "receiver_stats_not_published".into(),
         json!(session.receiver_stats(&publisher).map(|_| "stats")),
     );
-    let (tx, rx) = mpsc::channel();
-    session
-        .connect(None, Box::new(move |_, o| tx.send(o).unwrap()))
-        .unwrap();
     out.insert(
         "connect".into(),
-        outcome(&rx.recv_timeout(Duration::from_secs(20)).unwrap()),
+        outcome(&common::wait(|done| session.connect(None, done))),
     );
     out.insert(
         "connect_twice".into(),

@@ -33,6 +33,14 @@ pub mod session;
 pub mod settings;
 mod stats;
 
+// The integration tests' helpers (core/tests/common), for unit tests that need the crate's
+// internals as well; they name the crate `libpublisher`, as the integration tests do.
+#[cfg(test)]
+extern crate self as libpublisher;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_common;
+
 pub use devices::{get_devices, Device, DeviceKind};
 pub use error::{Error, ErrorCode, Reason, Result};
 pub use logging::{set_log_sink, LogLevel, LogRecord};

@@ -772,31 +772,10 @@ fn path_of(state: RTCPeerConnectionState) -> Path {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc as std_mpsc;
-
     use super::*;
-    use crate::publisher::{init_publisher, PublisherState};
-    use crate::session::{init_session, SessionSettings, SessionState};
-    use crate::settings::{OptionValue, PublisherSettings};
-
-    type Log = Arc<Mutex<Vec<String>>>;
-
-    fn wait_for(log: &Log, entry: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if log.lock().unwrap().iter().any(|e| e == entry) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn publish(session: &Session, publisher: &Publisher) -> Result<()> {
-        let (tx, rx) = std_mpsc::channel();
-        session.publish(publisher, Box::new(move |_, r| tx.send(r).unwrap()))?;
-        rx.recv_timeout(Duration::from_secs(20)).unwrap()
-    }
+    use crate::publisher::PublisherState;
+    use crate::session::SessionState;
+    use crate::test_common::{loopback, start_logged, synthetic, wait, wait_for_events, Log};
 
     #[test]
     fn a_failing_encoder_ends_the_stream_as_a_dying_source_does() {
@@ -810,54 +789,19 @@ mod tests {
             })),
         )
         .unwrap();
-        let mut settings = PublisherSettings::default();
-        for (key, value) in [
-            ("video_source", "synthetic"),
-            ("audio_source", "synthetic"),
-            ("resolution", "320x240"),
-        ] {
-            settings.set(key, OptionValue::Str(value.into())).unwrap();
-        }
-        let (tx, rx) = std_mpsc::channel();
-        let events = log.clone();
-        let publisher = init_publisher(
-            settings,
-            Arc::new(move |_, e| {
-                let detail = match &e {
-                    PublisherEvent::StreamDestroyed { reason } => format!(":{reason}"),
-                    PublisherEvent::AudioLevelUpdated { .. } => return,
-                    _ => String::new(),
-                };
-                events
-                    .lock()
-                    .unwrap()
-                    .push(format!("publisher.{}{detail}", e.name()));
-            }),
-            Box::new(move |_, r| tx.send(r).unwrap()),
-        )
-        .unwrap();
-        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-        let events = log.clone();
-        let session = init_session(
-            "loopback://",
-            SessionSettings::default(),
-            Arc::new(move |_, e| events.lock().unwrap().push(format!("session.{}", e.name()))),
-        )
-        .unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        session
-            .connect(None, Box::new(move |_, r| tx.send(r).unwrap()))
-            .unwrap();
-        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-        publish(&session, &publisher).unwrap();
-        assert!(wait_for(&log, "publisher.streamCreated"));
+        let (publisher, done) = start_logged(synthetic("320x240"), &log, "publisher.");
+        done.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        let session = loopback(Some(&log));
+        wait(|d| session.connect(None, d)).unwrap();
+        wait(|d| session.publish(&publisher, d)).unwrap();
+        assert!(wait_for_events(&log, &["publisher.streamCreated"]));
         std::thread::sleep(Duration::from_millis(500));
         let sent_before = publisher.stats();
 
         let stream = session.lifecycle().streams[&publisher.id()].clone();
         stream.encoders.lock().unwrap()[0].feed_a_broken_frame();
         assert!(
-            wait_for(&log, "publisher.streamDestroyed:mediaStopped"),
+            wait_for_events(&log, &["publisher.streamDestroyed:mediaStopped"]),
             "{:?}",
             log.lock().unwrap()
         );
@@ -902,7 +846,7 @@ mod tests {
         );
         assert!(last.packets_sent > 0 && last.bitrate_bps == 0, "{last:?}");
         // The source is fine: the publisher can be published again, with a new encoder.
-        publish(&session, &publisher).unwrap();
+        wait(|d| session.publish(&publisher, d)).unwrap();
         assert_eq!(publisher.state(), PublisherState::Publishing);
         session.close();
         publisher.close();
