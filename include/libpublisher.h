@@ -145,6 +145,17 @@
 // Closed by `lp_session_close`; only `lp_session_free` remains to do.
 #define LP_SESSION_CLOSED 4
 
+// Why video is sent below the source's size or frame rate, as W3C's
+// `RTCQualityLimitationReason` (`"none"`, `"bandwidth"`, `"cpu"`).
+typedef enum lp_quality_limitation {
+  // It is not.
+  LP_QUALITY_LIMITATION_NONE,
+  // The path carries too little.
+  LP_QUALITY_LIMITATION_BANDWIDTH,
+  // The encoder cannot keep up.
+  LP_QUALITY_LIMITATION_CPU,
+} lp_quality_limitation;
+
 // Publisher settings under construction (opaque): `lp_publisher_settings_new`, the
 // `lp_publisher_settings_set_*` functions, `lp_publisher_settings_free`.
 typedef struct lp_publisher_settings lp_publisher_settings;
@@ -257,6 +268,21 @@ typedef struct lp_publisher_stats {
   uint64_t retransmitted_packets_sent;
   // Payload bytes of those packets, W3C `retransmittedBytesSent`.
   uint64_t retransmitted_bytes_sent;
+  // What the video encoder is asked for now, bit/s (W3C `targetBitrate`; 0 without video
+  // or before publishing).
+  uint64_t target_bitrate_bps;
+  // What the path is estimated to carry for all our media, bit/s (W3C
+  // `availableOutgoingBitrate`; 0 before publishing).
+  uint64_t available_outgoing_bitrate_bps;
+  // The width video is sent at now (0 before the first frame).
+  uint32_t frame_width;
+  // The height video is sent at now (0 before the first frame).
+  uint32_t frame_height;
+  // Video frames encoded over the last second.
+  double frames_per_second;
+  // Why video is sent below the source's size or frame rate (W3C
+  // `qualityLimitationReason`).
+  enum lp_quality_limitation quality_limitation_reason;
 } lp_publisher_stats;
 
 // Receives the stats; `stats` lives until it returns.

@@ -68,8 +68,38 @@ pub struct DeviceInfo {
     pub label: String,
 }
 
-/// A JS object with the fields of one of the core's stats structs, each converted with `as`
-/// (counters become JS numbers, exact up to 2^53).
+/// A stats field as JS sees it: counters as JS numbers (exact up to 2^53), the core's named
+/// values as their names.
+pub(crate) trait JsStat<T> {
+    fn js(self) -> T;
+}
+
+macro_rules! numbers_are_js_numbers {
+    ($($t:ty),*) => {$(
+        impl JsStat<f64> for $t {
+            #[allow(clippy::unnecessary_cast)]
+            fn js(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+numbers_are_js_numbers!(u64, i64, u32, f64);
+
+impl JsStat<String> for libpublisher::QualityLimitation {
+    fn js(self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl JsStat<bool> for bool {
+    fn js(self) -> bool {
+        self
+    }
+}
+
+/// A JS object with the fields of one of the core's stats structs, each converted by
+/// [`JsStat`].
 macro_rules! js_stats {
     ($(#[$doc:meta])* $name:ident from $core:path { $($field:ident: $ty:ty),* $(,)? }) => {
         $(#[$doc])*
@@ -79,10 +109,10 @@ macro_rules! js_stats {
         }
 
         impl From<$core> for $name {
-            #[allow(clippy::unnecessary_cast)]
             fn from(s: $core) -> Self {
+                use $crate::JsStat as _;
                 $name {
-                    $($field: s.$field as $ty,)*
+                    $($field: s.$field.js(),)*
                 }
             }
         }
@@ -105,6 +135,12 @@ js_stats!(
         packets_lost: f64,
         retransmitted_packets_sent: f64,
         retransmitted_bytes_sent: f64,
+        target_bitrate_bps: f64,
+        available_outgoing_bitrate_bps: f64,
+        frame_width: f64,
+        frame_height: f64,
+        frames_per_second: f64,
+        quality_limitation_reason: String,
     }
 );
 

@@ -149,13 +149,40 @@ macro_rules! handle_methods {
 
 pub(crate) use handle_methods;
 
+/// A stats field as Python sees it: numbers as they are, the core's named values as their
+/// names.
+pub(crate) trait StatValue {
+    type Py;
+    fn py_value(self) -> Self::Py;
+}
+
+macro_rules! numbers_are_themselves {
+    ($($t:ty),*) => {$(
+        impl StatValue for $t {
+            type Py = $t;
+            fn py_value(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+numbers_are_themselves!(u64, i64, u32, f64, bool);
+
+impl StatValue for libpublisher::QualityLimitation {
+    type Py = &'static str;
+    fn py_value(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 /// A dict of a stats struct's fields by name, `$type { field, ... }` listing every field:
 /// the pattern is exhaustive, so a field added to the core fails to compile here.
 macro_rules! stats_dict {
     ($py:expr, $stats:expr, $type:path { $($field:ident),* $(,)? }) => {{
+        use $crate::handle::StatValue as _;
         let $type { $($field),* } = $stats;
         let dict = PyDict::new($py);
-        $(dict.set_item(intern!($py, stringify!($field)), $field)?;)*
+        $(dict.set_item(intern!($py, stringify!($field)), $field.py_value())?;)*
         dict
     }};
 }

@@ -121,6 +121,12 @@ impl Publisher {
                 packets_lost,
                 retransmitted_packets_sent,
                 retransmitted_bytes_sent,
+                target_bitrate_bps,
+                available_outgoing_bitrate_bps,
+                frame_width,
+                frame_height,
+                frames_per_second,
+                quality_limitation_reason,
             }
         );
         Ok(dict)

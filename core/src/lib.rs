@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adapt;
 pub mod devices;
 pub mod error;
 pub mod host;
@@ -41,6 +42,7 @@ extern crate self as libpublisher;
 #[path = "../tests/common/mod.rs"]
 mod test_common;
 
+pub use adapt::DegradationPreference;
 pub use devices::{get_devices, Device, DeviceKind};
 pub use error::{Error, ErrorCode, Reason, Result};
 pub use logging::{set_log_sink, LogLevel, LogRecord};
@@ -54,6 +56,7 @@ pub use session::{
     SessionSettings, SessionState, SESSION_EVENT_NAMES, SESSION_OPTION_KEYS,
 };
 pub use settings::{AccessRequest, OptionValue, PublisherSettings, SourceSpec, VideoCodec};
+pub use stats::QualityLimitation;
 
 /// The library's version, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -264,6 +264,12 @@ impl Publisher {
             stats.packets_lost = s.transport.packets_lost;
             stats.retransmitted_packets_sent = s.transport.retransmitted_packets_sent;
             stats.retransmitted_bytes_sent = s.transport.retransmitted_bytes_sent;
+            stats.target_bitrate_bps = s.target_bitrate_bps;
+            stats.available_outgoing_bitrate_bps = s.available_outgoing_bitrate_bps;
+            stats.frame_width = s.sent_video.width;
+            stats.frame_height = s.sent_video.height;
+            stats.frames_per_second = s.sent_video.frames_per_second;
+            stats.quality_limitation_reason = s.sent_video.limitation;
         }
         stats
     }

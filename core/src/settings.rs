@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::adapt::DegradationPreference;
 use crate::error::{Error, Result};
 
 /// Where a publisher's audio or video comes from (the same strings in every language).
@@ -222,6 +223,13 @@ pub struct PublisherSettings {
     pub video_codec: VideoCodec,
     /// How long to wait for each source's first frame.
     pub init_timeout: Duration,
+    /// What video keeps when the path carries too little.
+    pub degradation_preference: DegradationPreference,
+    /// The most video may send, in kbit/s; 0 lets the library choose by size and rate.
+    pub max_video_bitrate_kbps: u32,
+    /// Whether video stops (audio goes on) when the path carries too little even for the
+    /// smallest video, and comes back with the path.
+    pub audio_fallback: bool,
     /// The host's consent callback; without one, access is allowed.
     pub access_request: Option<AccessRequestHandler>,
 }
@@ -241,6 +249,9 @@ impl Default for PublisherSettings {
             name: String::new(),
             video_codec: VideoCodec::Vp8,
             init_timeout: Duration::from_secs(10),
+            degradation_preference: DegradationPreference::Balanced,
+            max_video_bitrate_kbps: 0,
+            audio_fallback: true,
             access_request: None,
         }
     }
@@ -258,6 +269,9 @@ impl fmt::Debug for PublisherSettings {
             .field("name", &self.name)
             .field("video_codec", &self.video_codec)
             .field("init_timeout", &self.init_timeout)
+            .field("degradation_preference", &self.degradation_preference)
+            .field("max_video_bitrate_kbps", &self.max_video_bitrate_kbps)
+            .field("audio_fallback", &self.audio_fallback)
             .field("access_request", &self.access_request.is_some())
             .finish()
     }
@@ -265,6 +279,8 @@ impl fmt::Debug for PublisherSettings {
 
 /// Largest accepted frame rate.
 pub const MAX_FRAME_RATE: u32 = 60;
+/// Largest accepted `max_video_bitrate_kbps` (100 Mbit/s).
+pub const MAX_VIDEO_BITRATE_KBPS: u32 = 100_000;
 /// Largest accepted init timeout (10 minutes).
 pub const MAX_TIMEOUT_MS: i64 = 600_000;
 
@@ -310,15 +326,37 @@ impl PublisherSettings {
                 }
                 self.frame_rate = rate as u32;
             }
-            "publish_audio" | "publish_video" => {
+            "publish_audio" | "publish_video" | "audio_fallback" => {
                 let OptionValue::Bool(on) = value else {
                     return Err(bad_type("a boolean"));
                 };
-                if field == "publish_audio" {
-                    self.publish_audio = on;
-                } else {
-                    self.publish_video = on;
+                match field {
+                    "publish_audio" => self.publish_audio = on,
+                    "publish_video" => self.publish_video = on,
+                    _ => self.audio_fallback = on,
                 }
+            }
+            "degradation_preference" => match &value {
+                OptionValue::Str(s) => {
+                    self.degradation_preference = DegradationPreference::from_name(s)?
+                }
+                _ => {
+                    return Err(bad_type(
+                        "\"balanced\", \"maintain-framerate\" or \"maintain-resolution\"",
+                    ))
+                }
+            },
+            "max_video_bitrate_kbps" => {
+                let kbps = integer(&value).ok_or_else(|| bad_type("an integer"))?;
+                if !(0..=i64::from(MAX_VIDEO_BITRATE_KBPS)).contains(&kbps) {
+                    return Err(Error::invalid_parameter(
+                        field,
+                        format!(
+                            "must be between 0 (automatic) and {MAX_VIDEO_BITRATE_KBPS}, got {kbps}"
+                        ),
+                    ));
+                }
+                self.max_video_bitrate_kbps = kbps as u32;
             }
             "name" => match value {
                 OptionValue::Str(s) => self.name = s,
@@ -370,6 +408,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "name",
     "video_codec",
     "init_timeout_ms",
+    "degradation_preference",
+    "max_video_bitrate_kbps",
+    "audio_fallback",
 ];
 
 /// An option as every language's declarations describe it: its default, as a host writes it,
@@ -432,6 +473,21 @@ pub const PUBLISHER_OPTION_DOCS: &[OptionDoc] = &[
         key: "init_timeout_ms",
         default: Some("10000"),
         range: Some((1, MAX_TIMEOUT_MS)),
+    },
+    OptionDoc {
+        key: "degradation_preference",
+        default: Some("balanced"),
+        range: None,
+    },
+    OptionDoc {
+        key: "max_video_bitrate_kbps",
+        default: Some("0"),
+        range: Some((0, MAX_VIDEO_BITRATE_KBPS as i64)),
+    },
+    OptionDoc {
+        key: "audio_fallback",
+        default: Some("true"),
+        range: None,
     },
 ];
 

@@ -32,4 +32,44 @@ pub struct PublisherStats {
     pub retransmitted_packets_sent: u64,
     /// Payload bytes of those packets, W3C `retransmittedBytesSent`.
     pub retransmitted_bytes_sent: u64,
+    /// What the video encoder is asked for now, bit/s (W3C `targetBitrate`; 0 without video
+    /// or before publishing).
+    pub target_bitrate_bps: u64,
+    /// What the path is estimated to carry for all our media, bit/s (W3C
+    /// `availableOutgoingBitrate`; 0 before publishing).
+    pub available_outgoing_bitrate_bps: u64,
+    /// The width video is sent at now (0 before the first frame).
+    pub frame_width: u32,
+    /// The height video is sent at now (0 before the first frame).
+    pub frame_height: u32,
+    /// Video frames encoded over the last second.
+    pub frames_per_second: f64,
+    /// Why video is sent below the source's size or frame rate (W3C
+    /// `qualityLimitationReason`).
+    pub quality_limitation_reason: QualityLimitation,
+}
+
+/// Why video is sent below the source's size or frame rate, as W3C's
+/// `RTCQualityLimitationReason` (`"none"`, `"bandwidth"`, `"cpu"`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QualityLimitation {
+    /// It is not.
+    #[default]
+    None,
+    /// The path carries too little.
+    Bandwidth,
+    /// The encoder cannot keep up.
+    Cpu,
+}
+
+impl QualityLimitation {
+    /// Its W3C name: `"none"`, `"bandwidth"` or `"cpu"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualityLimitation::None => "none",
+            QualityLimitation::Bandwidth => "bandwidth",
+            QualityLimitation::Cpu => "cpu",
+        }
+    }
 }

@@ -23,12 +23,11 @@ Each case prints its figures (`-s` shows them). Needs root, iproute2 and nftable
 import contextlib
 import time
 
-import numpy
 import pytest
 
 import libpublisher
 from conftest import wait_until
-from peers import netns
+from peers import clips, netns
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
@@ -39,19 +38,8 @@ RECOVERED_WITHIN = 1.0
 
 @pytest.fixture(scope="module")
 def noise_clip(tmp_path_factory):
-    """A 2 s Y4M clip at 640x480@30: new noise every frame at 160x120, each sample a 4x4
-    block (chroma at 80x60, 4x4 blocks of the 320x240 planes). VP8 needs ~2.7 Mbit/s for it
-    at 640x480 even at its coarsest quantizer, ~0.9 Mbit/s at 320x240."""
-    path = tmp_path_factory.mktemp("clip") / "noise-640x480.y4m"
-    rng = numpy.random.default_rng(11)
-    with open(path, "wb") as f:
-        f.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
-        for _ in range(60):
-            f.write(b"FRAME\n")
-            for w, h in ((160, 120), (80, 60), (80, 60)):
-                plane = rng.integers(16, 236, size=(h, w), dtype=numpy.uint8)
-                f.write(plane.repeat(4, axis=0).repeat(4, axis=1).tobytes())
-    return path
+    """A 2 s Y4M clip of noise at 640x480@30 (tests/peers/clips.py)."""
+    return clips.write_noise_y4m(tmp_path_factory.mktemp("clip") / "noise-640x480.y4m")
 
 
 def source(content, noise_clip):

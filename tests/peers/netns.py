@@ -5,6 +5,7 @@ tests of restrictive networks. Needs root, `ip` (iproute2) and `nft` (Debian nft
         net.block("udp")                  # the namespace drops UDP on its veth, both ways
         net.cut(); net.restore()          # drop everything; remove every rule again
         net.lose(30)                      # drop 30 in 1000 UDP packets into the namespace
+        net.limit(800)                    # police UDP into the namespace to 800 kbit/s
         receiver = WhipReceiver(host=net.server_ip, netns=net.name)
 
 Everything lives in the namespace (deleting it removes the veth pair and the rules); only
@@ -86,6 +87,16 @@ class ServerNetwork:
         self.exec("nft", "add", "rule", "inet", "lpfw", "in", "iifname", self.ns_if,
                   "meta", "l4proto", "udp", "numgen", "random", "mod", "1000", "<",
                   str(per_mille), "counter", "drop")
+
+    def limit(self, kbit_per_s, burst_ms=50):
+        """Polices UDP into the namespace to `kbit_per_s`: what exceeds the rate (after a
+        burst of `burst_ms` at that rate) is dropped, as a narrow uplink with a shallow queue
+        drops it."""
+        rate = max(1, kbit_per_s * 1000 // 8 // 1024)
+        burst = max(2, rate * burst_ms // 1000)
+        self.exec("nft", "add", "rule", "inet", "lpfw", "in", "iifname", self.ns_if,
+                  "meta", "l4proto", "udp", "limit", "rate", "over", f"{rate}", "kbytes/second",
+                  "burst", f"{burst}", "kbytes", "counter", "drop")
 
     def restore(self):
         """Removes every rule added by `block`, `cut` and `lose`, both ways at once (one nft

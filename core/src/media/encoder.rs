@@ -2,6 +2,7 @@
 //! result to the async side. They never run on the runtime, and when they fall behind the
 //! queue drops the oldest raw frame rather than letting latency grow.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,10 +14,13 @@ use tokio::sync::{mpsc, watch};
 use super::h264::H264Encoder;
 use super::opus::{OpusEncoder, OPUS_PACKET_MS};
 use super::queue::PopError;
+use super::scale::{Fit, I420Scaler};
 use super::vp8::{EncodedFrame, Vp8Encoder};
 use super::{AudioFrame, Source, VideoFrame};
+use crate::adapt::degrade::{Degrader, FrameRateLimiter};
+use crate::adapt::{Adaptation, DegradationPreference, QualityLimitation, SentVideo};
 use crate::error::{Error, Result};
-use crate::settings::VideoCodec;
+use crate::settings::{Resolution, VideoCodec};
 
 /// One encoded frame (video) or packet (audio), ready to packetize.
 #[derive(Debug, Clone)]
@@ -155,11 +159,18 @@ enum VideoEncoder {
 }
 
 impl VideoEncoder {
-    fn new(codec: VideoCodec, width: u32, height: u32, fps: u32, kbps: u32) -> Result<Self> {
+    /// `quantizer`: the last one of the encoder this one takes over from, if any.
+    fn new(
+        codec: VideoCodec,
+        (width, height): (u32, u32),
+        fps: u32,
+        kbps: u32,
+        quantizer: Option<u32>,
+    ) -> Result<Self> {
         Ok(match codec {
-            VideoCodec::Vp8 => {
-                VideoEncoder::Vp8(Box::new(Vp8Encoder::new(width, height, fps, kbps)?))
-            }
+            VideoCodec::Vp8 => VideoEncoder::Vp8(Box::new(Vp8Encoder::starting_at(
+                width, height, fps, kbps, quantizer,
+            )?)),
             VideoCodec::H264 => {
                 VideoEncoder::H264(Box::new(H264Encoder::new(width, height, fps, kbps)?))
             }
@@ -170,6 +181,13 @@ impl VideoEncoder {
         match self {
             VideoEncoder::Vp8(e) => e.size(),
             VideoEncoder::H264(e) => e.size(),
+        }
+    }
+
+    fn last_quantizer(&mut self) -> Option<u32> {
+        match self {
+            VideoEncoder::Vp8(e) => e.last_quantizer(),
+            VideoEncoder::H264(_) => None,
         }
     }
 
@@ -229,21 +247,90 @@ fn sample_duration(last_sent_us: Option<u64>, now_us: u64, nominal: Duration) ->
     }
 }
 
+/// Told the old and the new size video is sent at.
+pub(crate) type SizeChanged = Box<dyn Fn((u32, u32), (u32, u32)) + Send>;
+
+/// What the video encoder follows: the stream's adaptation (bitrate, and how it reports what
+/// it sends), what to give up when bits run short, and whom to tell when the sent size changes.
+pub(crate) struct VideoAdaptation {
+    pub adaptation: Arc<Adaptation>,
+    pub preference: DegradationPreference,
+    /// Called with the old and the new sent size.
+    pub on_size_changed: SizeChanged,
+}
+
+/// Frames of the source at the size a [`Level`] sends, scaled when that is smaller.
+#[derive(Default)]
+struct Resizer {
+    scaler: Option<I420Scaler>,
+}
+
+impl Resizer {
+    fn fit<'a>(&mut self, frame: &'a VideoFrame, (w, h): (u32, u32)) -> Cow<'a, [u8]> {
+        if (w, h) == (frame.width, frame.height) {
+            return Cow::Borrowed(&frame.data);
+        }
+        let fits = self.scaler.as_ref().is_some_and(|s| {
+            s.source_size() == (frame.width, frame.height) && s.output_size() == (w, h)
+        });
+        if !fits {
+            let out = Resolution {
+                width: w,
+                height: h,
+            };
+            self.scaler = Some(I420Scaler::new(
+                frame.width,
+                frame.height,
+                out,
+                Fit::Stretch,
+            ));
+        }
+        let scaler = self.scaler.as_ref().expect("made above");
+        Cow::Owned(scaler.scale_packed(&frame.data))
+    }
+}
+
+/// Frames encoded over the last second.
+#[derive(Default)]
+struct RateMeter {
+    since: Option<std::time::Instant>,
+    frames: u32,
+    fps: f64,
+}
+
+impl RateMeter {
+    /// Counts a frame; the rate over the second that ended, when one did.
+    fn frame(&mut self, now: std::time::Instant) -> Option<f64> {
+        let since = *self.since.get_or_insert(now);
+        self.frames += 1;
+        let elapsed = now.saturating_duration_since(since);
+        if elapsed < Duration::from_secs(1) {
+            return None;
+        }
+        self.fps = f64::from(self.frames - 1) / elapsed.as_secs_f64();
+        self.frames = 1;
+        self.since = Some(now);
+        Some(self.fps)
+    }
+}
+
 /// Starts encoding `source` with `codec` (VP8 or H.264), starting with a keyframe, into `out`.
 /// Keyframes also come every 3 s and whenever `request_keyframe` asks (a receiver's PLI/FIR).
-pub fn start_video(
+/// The bitrate follows the stream's estimate, and the size and frame rate step down (and back
+/// up) as the degrader decides.
+pub(crate) fn start_video(
     source: &Source<VideoFrame>,
     codec: VideoCodec,
     fps: u32,
-    bitrate_kbps: u32,
+    adapt: VideoAdaptation,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
     let queue = source.subscribe(2);
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
-    let bitrate = Arc::new(AtomicU32::new(bitrate_kbps));
+    let kbps_of = |bps: u64| (bps / 1000).min(u64::from(u32::MAX)) as u32;
+    let bitrate = Arc::new(AtomicU32::new(kbps_of(adapt.adaptation.video_target_bps())));
     let counters = Arc::new(EncoderCounters::default());
-    let frame_duration = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
     let (mut reporter, status) = StatusReporter::new();
     #[cfg(test)]
     let cut_next_frame = Arc::new(AtomicBool::new(false));
@@ -257,11 +344,22 @@ pub fn start_video(
         #[cfg(test)]
         let cut_next_frame = cut_next_frame.clone();
         spawn("lp-video-enc", move || {
+            let VideoAdaptation {
+                adaptation,
+                preference,
+                on_size_changed,
+            } = adapt;
             let mut encoder: Option<VideoEncoder> = None;
+            let mut degrader = Degrader::new(preference, fps);
+            let mut limiter = FrameRateLimiter::default();
+            let mut resizer = Resizer::default();
+            let mut meter = RateMeter::default();
+            let mut generation = None;
+            let mut sent_size: Option<(u32, u32)> = None;
             // The RTP clock follows the source's clock, not the nominal rate: a file at its
-            // own rate, a host pushing slower, frames the queue dropped. Each sample covers
-            // the time since the last one sent, so the timeline never drifts by more than a
-            // frame.
+            // own rate, a host pushing slower, frames the queue or the degrader dropped. Each
+            // sample covers the time since the last one sent, so the timeline never drifts by
+            // more than a frame.
             let mut last_sent_us: Option<u64> = None;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
@@ -269,17 +367,21 @@ pub fn start_video(
                     Err(PopError::Timeout) => continue,
                     Err(PopError::Closed) => break,
                 };
-                // Made on the first frame and again if the size changes (a camera switching mode).
-                let fits = encoder
-                    .as_ref()
-                    .is_some_and(|e| e.size() == (frame.width, frame.height));
-                if !fits {
+                let level = degrader.level();
+                if !limiter.keep(frame.timestamp_us, level.fps) {
+                    continue;
+                }
+                let size = level.size(frame.width, frame.height);
+                // Made on the first frame and again when the size changes (a camera switching
+                // mode, the degrader stepping).
+                if encoder.as_ref().is_none_or(|e| e.size() != size) {
+                    let quantizer = encoder.as_mut().and_then(VideoEncoder::last_quantizer);
                     match VideoEncoder::new(
                         codec,
-                        frame.width,
-                        frame.height,
-                        fps,
+                        size,
+                        level.fps,
                         bitrate.load(Ordering::Acquire),
+                        quantizer,
                     ) {
                         Ok(e) => encoder = Some(e),
                         Err(e) => {
@@ -288,8 +390,17 @@ pub fn start_video(
                         }
                     }
                     keyframe.store(true, Ordering::Release);
+                    if let Some(old) = sent_size.replace(size).filter(|old| *old != size) {
+                        on_size_changed(old, size);
+                    }
                 }
                 let Some(enc) = encoder.as_mut() else { break };
+                if generation != Some(adaptation.generation()) {
+                    generation = Some(adaptation.generation());
+                    let target = adaptation.video_target_bps();
+                    degrader.on_target(target as f64);
+                    bitrate.store(kbps_of(target), Ordering::Release);
+                }
                 let wanted = bitrate.load(Ordering::Acquire);
                 if wanted != enc.bitrate_kbps() {
                     if let Err(e) = enc.set_bitrate(wanted) {
@@ -297,25 +408,61 @@ pub fn start_video(
                     }
                 }
                 let force = keyframe.swap(false, Ordering::AcqRel);
-                let i420: &[u8] = &frame.data;
+                let picture = resizer.fit(&frame, size);
+                let i420: &[u8] = &picture;
                 #[cfg(test)]
                 let i420 = match cut_next_frame.swap(false, Ordering::AcqRel) {
                     true => &i420[..i420.len() / 2],
                     false => i420,
                 };
-                let encoded = match enc.encode(
+                let frame_duration = Duration::from_secs_f64(1.0 / f64::from(level.fps.max(1)));
+                let outcome = enc.encode(
                     i420,
                     frame.timestamp_us as i64,
                     frame_duration.as_micros() as u64,
                     force,
-                ) {
-                    Ok(Some(encoded)) => encoded,
-                    Ok(None) => continue,
+                );
+                let now = std::time::Instant::now();
+                let encoded = match outcome {
+                    Ok(encoded) => encoded,
                     Err(e) => {
                         reporter.failed("video", e);
                         break;
                     }
                 };
+                if let Some(next) = degrader.on_frame(now, encoded.is_some()) {
+                    tracing::debug!(
+                        "video steps to {:?} at {:.0} fps ({} kbit/s)",
+                        next.size(frame.width, frame.height),
+                        next.fps,
+                        bitrate.load(Ordering::Relaxed)
+                    );
+                }
+                let Some(encoded) = encoded else {
+                    if force {
+                        // The keyframe asked for is still owed.
+                        keyframe.store(true, Ordering::Release);
+                    }
+                    continue;
+                };
+                if let Some(fps) = meter.frame(now) {
+                    tracing::trace!(
+                        "video {}x{} at {fps:.1} fps, {} kbit/s asked",
+                        size.0,
+                        size.1,
+                        bitrate.load(Ordering::Relaxed)
+                    );
+                    adaptation.set_sent(SentVideo {
+                        width: size.0,
+                        height: size.1,
+                        frames_per_second: fps,
+                        limitation: if degrader.degraded() {
+                            QualityLimitation::Bandwidth
+                        } else {
+                            QualityLimitation::None
+                        },
+                    });
+                }
                 let len = encoded.data.len() as u64;
                 let is_key = encoded.keyframe;
                 let sample = EncodedSample {

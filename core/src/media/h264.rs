@@ -95,8 +95,9 @@ fn config(fps: u32, bitrate_kbps: u32) -> EncoderConfig {
         .rate_control_mode(RateControlMode::Bitrate)
         .bitrate(BitRate::from_bps(bitrate_kbps.max(30) * 1000))
         .max_frame_rate(FrameRate::from_hz(fps as f32))
-        // Real time: every frame is encoded, rate control adapts the quantiser instead.
-        .skip_frames(false)
+        // Real time: rate control adapts the quantiser, and skips a frame when even that
+        // would overshoot, as VP8's does: a stream over its budget piles up in queues.
+        .skip_frames(true)
         // A keyframe at least every 3 s bounds how long a receiver that lost one waits, even
         // if its PLI is lost too (as for VP8).
         .intra_frame_period(IntraFramePeriod::from_num_frames(fps * 3))

@@ -185,6 +185,11 @@ impl I420Scaler {
         self.src
     }
 
+    /// The size of the frames it makes.
+    pub(crate) fn output_size(&self) -> (u32, u32) {
+        (self.out.width, self.out.height)
+    }
+
     /// The output frame for one picture given as its planes; no chroma planes (a grey
     /// picture) gives neutral chroma. Planes shorter than the source size leave the rest of
     /// the output neutral grey.

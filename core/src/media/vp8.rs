@@ -27,7 +27,15 @@ pub struct Vp8Encoder {
     cfg: vpx::vpx_codec_enc_cfg_t,
     width: u32,
     height: u32,
+    /// Frames still to encode before the quantizer floor of a warm start is lifted.
+    warm_frames: u32,
 }
+
+/// The least quantizer rate control may pick.
+const MIN_QUANTIZER: u32 = 2;
+/// How many frames a warm start holds its quantizer floor: long enough for rate control to
+/// learn the content, short enough not to cost quality for long.
+const WARM_START_FRAMES: u32 = 10;
 
 // SAFETY: the codec context is only used through &mut self; libvpx keeps no thread affinity.
 unsafe impl Send for Vp8Encoder {}
@@ -40,6 +48,23 @@ fn vpx_error(what: &str, err: vpx::vpx_codec_err_t) -> Error {
 impl Vp8Encoder {
     /// An encoder for `width`x`height` at `fps`, aiming at `bitrate_kbps`.
     pub fn new(width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Result<Self> {
+        Self::starting_at(width, height, fps, bitrate_kbps, None)
+    }
+
+    /// As [`Vp8Encoder::new`], taking over from an encoder of the same content whose last
+    /// quantizer was `quantizer` (0..=63): its first frames stay near that quantizer. A fresh
+    /// encoder starts from a fine one, and its first keyframe of detailed content can take a
+    /// second of the budget: rate control then drops the frames that follow.
+    pub fn starting_at(
+        width: u32,
+        height: u32,
+        fps: u32,
+        bitrate_kbps: u32,
+        quantizer: Option<u32>,
+    ) -> Result<Self> {
+        let floor = quantizer.map_or(MIN_QUANTIZER, |q| {
+            q.saturating_sub(8).clamp(MIN_QUANTIZER, 56)
+        });
         unsafe {
             let iface = vpx::vpx_codec_vp8_cx();
             let mut cfg = MaybeUninit::<vpx::vpx_codec_enc_cfg_t>::zeroed();
@@ -58,14 +83,19 @@ impl Vp8Encoder {
             cfg.g_error_resilient = vpx::VPX_ERROR_RESILIENT_DEFAULT;
             cfg.rc_end_usage = vpx::vpx_rc_mode::VPX_CBR;
             cfg.rc_target_bitrate = bitrate_kbps;
-            cfg.rc_min_quantizer = 2;
-            cfg.rc_max_quantizer = 56;
+            cfg.rc_min_quantizer = floor;
+            // The whole range: on detailed content a coarse frame beats a dropped one.
+            cfg.rc_max_quantizer = 63;
             cfg.rc_undershoot_pct = 100;
             cfg.rc_overshoot_pct = 15;
             cfg.rc_buf_initial_sz = 500;
             cfg.rc_buf_optimal_sz = 600;
             cfg.rc_buf_sz = 1000;
-            cfg.rc_dropframe_thresh = 0;
+            // Rate control drops a frame rather than overshoot its budget when the buffer
+            // runs below 30 % (libwebrtc's setting): over budget, frames pile up in the
+            // queues of the path, and the receiver freezes instead. The degrader reads the
+            // drops as "too few bits for this size and rate".
+            cfg.rc_dropframe_thresh = 30;
             cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
             // A keyframe at least every 3 s at 30 fps bounds how long a receiver that lost one
             // waits, even if its PLI is lost too.
@@ -87,6 +117,11 @@ impl Vp8Encoder {
                 cfg,
                 width,
                 height,
+                warm_frames: if floor > MIN_QUANTIZER {
+                    WARM_START_FRAMES
+                } else {
+                    0
+                },
             };
             // Speed over quality, as real-time WebRTC encoders run: -6 on a desktop CPU.
             encoder.control(vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, -6)?;
@@ -124,6 +159,19 @@ impl Vp8Encoder {
         Ok(())
     }
 
+    /// The quantizer of the last frame encoded (0..=63).
+    pub fn last_quantizer(&mut self) -> Option<u32> {
+        let mut q: c_int = 0;
+        let err = unsafe {
+            vpx::vpx_codec_control_(
+                &mut self.ctx,
+                vpx::vp8e_enc_control_id::VP8E_GET_LAST_QUANTIZER_64 as c_int,
+                &mut q as *mut c_int,
+            )
+        };
+        (err == vpx::VPX_CODEC_OK).then_some(q.max(0) as u32)
+    }
+
     /// The frame size this encoder takes.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
@@ -150,6 +198,16 @@ impl Vp8Encoder {
                 "VP8 input of {} bytes, expected {expected}",
                 i420.len()
             )));
+        }
+        if self.warm_frames > 0 {
+            self.warm_frames -= 1;
+            if self.warm_frames == 0 {
+                self.cfg.rc_min_quantizer = MIN_QUANTIZER;
+                let err = unsafe { vpx::vpx_codec_enc_config_set(&mut self.ctx, &self.cfg) };
+                if err != vpx::VPX_CODEC_OK {
+                    return Err(vpx_error("quantizer floor", err));
+                }
+            }
         }
         unsafe {
             let mut image = MaybeUninit::<vpx::vpx_image_t>::zeroed();
@@ -244,5 +302,92 @@ mod tests {
     fn wrong_input_size_is_an_error_not_a_crash() {
         let mut encoder = Vp8Encoder::new(320, 240, 30, 300).unwrap();
         assert!(encoder.encode(&[0u8; 10], 0, 33_333, false).is_err());
+    }
+}
+
+#[cfg(test)]
+mod rate_probe {
+    use super::*;
+
+    /// Noise every frame, as the adaptation tests publish (160x120 samples in 4x4 blocks,
+    /// scaled to the size asked).
+    fn noise(width: u32, height: u32, seed: &mut u64) -> Vec<u8> {
+        let mut next = || {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            16 + ((*seed >> 33) % 220) as u8
+        };
+        let mut out = Vec::with_capacity((width * height * 3 / 2) as usize);
+        for (pw, ph, sw, sh) in [(width, height, 160, 120), (width / 2, height / 2, 80, 60)]
+            .into_iter()
+            .chain([(width / 2, height / 2, 80, 60)])
+        {
+            let samples: Vec<u8> = (0..sw * sh).map(|_| next()).collect();
+            for y in 0..ph {
+                for x in 0..pw {
+                    out.push(samples[((y * sh / ph) * sw + x * sw / pw) as usize]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    #[ignore = "a probe, run by hand: prints what rate control does with noise"]
+    fn noise_rate_probe() {
+        for (w, h, fps, kbps) in [
+            (160, 120, 15, 250),
+            (160, 120, 30, 490),
+            (240, 180, 30, 650),
+            (320, 240, 30, 650),
+            (320, 240, 20, 650),
+            (320, 240, 30, 900),
+            (640, 480, 30, 2500),
+        ] {
+            let warm = std::env::var("LP_PROBE_Q").ok().map(|q| q.parse().unwrap());
+            let mut e = Vp8Encoder::starting_at(w, h, fps, kbps, warm).unwrap();
+            if let Ok(ns) = std::env::var("LP_PROBE_NS") {
+                e.control(
+                    vpx::vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY as c_int,
+                    ns.parse().unwrap(),
+                )
+                .unwrap();
+            }
+            if let Ok(cpu) = std::env::var("LP_PROBE_CPU") {
+                e.control(
+                    vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
+                    cpu.parse().unwrap(),
+                )
+                .unwrap();
+            }
+            let mut seed = 1;
+            let (mut out, mut bytes) = (0, 0);
+            let mut qs = Vec::new();
+            let n = fps * 5;
+            for i in 0..n {
+                let f = noise(w, h, &mut seed);
+                let dur = 1_000_000 / fps as u64;
+                if let Some(x) = e.encode(&f, (i as u64 * dur) as i64, dur, false).unwrap() {
+                    out += 1;
+                    bytes += x.data.len();
+                    let mut q: c_int = 0;
+                    unsafe {
+                        vpx::vpx_codec_control_(
+                            &mut e.ctx,
+                            vpx::vp8e_enc_control_id::VP8E_GET_LAST_QUANTIZER_64 as c_int,
+                            &mut q as *mut c_int,
+                        )
+                    };
+                    if qs.len() < 12 {
+                        qs.push((q, x.data.len()));
+                    }
+                }
+            }
+            println!(
+                "{w}x{h}@{fps} at {kbps} kbit/s: {out}/{n} frames, {} kbit/s {qs:?}",
+                bytes * 8 / 5 / 1000
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `Disconnected`; any state → `Closed` on `close`. Each published publisher has one
 //! [`stream::Stream`] (a sending peer connection and its encoders).
 
+mod bandwidth;
 mod early_checks;
 mod ice;
 mod keyframe;

@@ -30,6 +30,7 @@ use super::retransmit::Retransmitted;
 use super::rtt::RtcpFeedback;
 use super::sdp::{answer_accepts, candidate_count, codec_name, opus, rtx, video_codec};
 use super::sending::Sending;
+use crate::adapt::Adaptation;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::encoder::EncodedSample;
 use crate::settings::VideoCodec;
@@ -65,12 +66,14 @@ pub(crate) struct Offer {
 /// Opens a sending peer connection with a video track (VP8 or H.264) and/or an Opus track and
 /// makes its offer. Only the chosen video codec is registered (with its RTX payload type), so
 /// the offer carries no other and the server cannot pick another. `nack_history` packets per
-/// track are kept to answer NACKs with.
+/// track are kept to answer NACKs with; what the receiver says of the path goes to
+/// `adaptation`.
 pub(crate) async fn make_offer(
     config: &PeerConfig,
     video: Option<VideoCodec>,
     audio: bool,
     nack_history: u16,
+    adaptation: &Arc<Adaptation>,
 ) -> Result<Offer> {
     let mut media = MediaEngine::default();
     if let Some(codec) = video {
@@ -94,7 +97,7 @@ pub(crate) async fn make_offer(
         retransmitted,
         probe,
         bridges,
-    } = build(config, media, handler, nack_history).await?;
+    } = build(config, media, handler, nack_history, Some(adaptation)).await?;
     // A failure from here on closes the connection (and so its sockets and TURN allocations).
     let negotiated = async {
         let stream_id = format!("lp-{:016x}", rand_u64());

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::{
+    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, PacerBuilder,
+    Registry, Slot, TwccSenderBuilder,
+};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
@@ -14,7 +17,9 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::transport::RTCIceServer;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
 use tokio::sync::watch;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -22,6 +27,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 
+use super::bandwidth::{BandwidthWatch, ABS_SEND_TIME_URI};
 use super::early_checks::{EarlyCheckRuntime, Gate};
 use super::ice::{IceServer, IceTransport, IceTransportPolicy};
 use super::keyframe::KeyframeRequests;
@@ -31,6 +37,7 @@ use super::retransmit::{RetransmissionMeter, Retransmitted};
 use super::rtt::{RtcpFeedback, RttMeter};
 use super::tap::Tap;
 use super::turn_bridge::TurnBridge;
+use crate::adapt::Adaptation;
 use crate::error::{Error, ErrorCode, Result};
 
 /// Where a peer binds and whom it asks for candidates.
@@ -227,17 +234,73 @@ fn stack_interceptors(media: &mut MediaEngine, nack_history: u16) -> Result<Regi
     Ok(configure_rtcp_reports(registry))
 }
 
+/// What a sending peer adds to follow its path: the receiver's estimates offered in every form
+/// it may take (transport-wide feedback with a GCC estimator, REMB with the absolute send time
+/// it needs; receiver reports always come), a pacer, and the interceptor that joins them to
+/// the stream's [`Adaptation`].
+fn adaptation_interceptors(
+    registry: Registry,
+    media: &mut MediaEngine,
+    adaptation: &Arc<Adaptation>,
+) -> Result<Registry> {
+    let failed = |e| webrtc_error(ErrorCode::InternalError, "interceptors", e);
+    media
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: ABS_SEND_TIME_URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )
+        .map_err(failed)?;
+    media.register_feedback(
+        RTCPFeedback {
+            typ: "goog-remb".into(),
+            parameter: String::new(),
+        },
+        RtpCodecKind::Video,
+    );
+    // The transport-wide header extension and feedback are offered already (the stack's
+    // TWCC receiver registers both); a receiver that answers them gets our sequence numbers.
+    let available = adaptation.available_bps() as f64;
+    let gcc = Gcc::new(available, 50_000.0, 100_000_000.0);
+    Ok(registry
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(gcc).build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        // Between the controller and the pacer: reads the estimates inbound and sets the
+        // pacer's rate; outbound, stamps the send time on packets the pacer released.
+        .with(
+            Slot::from(2_500),
+            Tap::new(BandwidthWatch::new(adaptation.clone())),
+        )
+        .with(
+            Slot::Pacer,
+            PacerBuilder::new()
+                .with_target_bitrate(adaptation.pacing_bps())
+                .build(),
+        ))
+}
+
 /// Builds a peer connection with its gate, probe and TURN bridges; a sending stream keeps
-/// `nack_history` packets to answer NACKs with (a power of two).
+/// `nack_history` packets to answer NACKs with (a power of two), and follows its path into
+/// `adaptation`.
 pub(super) async fn build(
     config: &PeerConfig,
     mut media: MediaEngine,
     handler: Arc<StateWatch>,
     nack_history: u16,
+    adaptation: Option<&Arc<Adaptation>>,
 ) -> Result<Built> {
     let feedback = Arc::new(RtcpFeedback::default());
     let retransmitted = Arc::new(Retransmitted::default());
-    let registry = stack_interceptors(&mut media, nack_history)?
+    let mut registry = stack_interceptors(&mut media, nack_history)?;
+    if let Some(adaptation) = adaptation {
+        registry = adaptation_interceptors(registry, &mut media, adaptation)?;
+    }
+    let registry = registry
         // Last in the chain, so the stack's own interceptors have seen all RTCP first.
         .with(Slot::from(14_000), Tap::new(KeyframeRequests))
         // Just above the pacer: sees our sender reports leave and the receiver's reports arrive.

@@ -110,7 +110,7 @@ pub(crate) async fn answer_offer(
     let (handler, mut gathered, _state) = watchers(Some(counters.clone()));
     let Built {
         pc, gate, probe, ..
-    } = build(config, media, handler, MIN_HISTORY_PACKETS).await?;
+    } = build(config, media, handler, MIN_HISTORY_PACKETS, None).await?;
     let bad_offer = |e| {
         webrtc_error(
             ErrorCode::StreamCreateFailed,

@@ -108,7 +108,7 @@ impl RetransmissionMeter {
 }
 
 impl Watch for RetransmissionMeter {
-    fn outbound(&mut self, msg: &TaggedPacket) {
+    fn outbound(&mut self, msg: &mut TaggedPacket) {
         if let Packet::Rtp(packet) = &msg.message.packet {
             if msg.message.has(&Attribute::Retransmission) {
                 let rtx = self.rtx_payload_types.contains(&packet.header.payload_type);

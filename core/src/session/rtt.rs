@@ -128,7 +128,7 @@ impl Watch for RttMeter {
         Some(msg)
     }
 
-    fn outbound(&mut self, msg: &TaggedPacket) {
+    fn outbound(&mut self, msg: &mut TaggedPacket) {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
                 if let Some(sr) = packet.as_any().downcast_ref::<SenderReport>() {

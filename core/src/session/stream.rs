@@ -16,8 +16,9 @@ use super::recovery::{Action, Input, PatchReply, Path, Recovery};
 use super::retransmit::nack_history_packets;
 use super::sending::{Sending, TransportStats};
 use super::{Inner, Session};
+use crate::adapt::{Adaptation, SentVideo};
 use crate::error::{Error, ErrorCode, Reason, Result};
-use crate::media::encoder::{self, EncoderCounters, EncoderStatus, EncoderThread};
+use crate::media::encoder::{self, EncoderCounters, EncoderStatus, EncoderThread, VideoAdaptation};
 use crate::publisher::{Publisher, PublisherEvent};
 
 /// The error of a publish the session's `disconnect` or `close` cut short.
@@ -45,6 +46,9 @@ pub(crate) struct StreamStats {
     pub audio_packets_sent: u64,
     pub bitrate_bps: u64,
     pub transport: TransportStats,
+    pub target_bitrate_bps: u64,
+    pub available_outgoing_bitrate_bps: u64,
+    pub sent_video: SentVideo,
 }
 
 /// How often the driver reads the transport counters.
@@ -58,6 +62,8 @@ pub(crate) struct Stream {
     /// at once, without awaiting.
     encoders: Mutex<Vec<EncoderThread>>,
     video_counters: Option<Arc<EncoderCounters>>,
+    /// What the stream learns of its path, and what its video is sent as.
+    adaptation: Arc<Adaptation>,
     audio_counters: Option<Arc<EncoderCounters>>,
     /// The transport figures and the bitrate, as the driver last read them.
     transport: Mutex<(TransportStats, u64)>,
@@ -104,6 +110,10 @@ impl Stream {
             let s = publisher.settings();
             nack_history_packets(s.resolution.width, s.resolution.height, s.frame_rate)
         };
+        let adaptation = Arc::new(Adaptation::for_settings(
+            publisher.settings(),
+            audio.is_some(),
+        ));
         // The offer carries only the publisher's codec, so the server cannot pick another.
         let mut offer = unless_ended(
             &mut ended,
@@ -112,6 +122,7 @@ impl Stream {
                 video.as_ref().map(|_| codec),
                 audio.is_some(),
                 nack_history,
+                &adaptation,
             ),
         )
         .await?;
@@ -164,12 +175,26 @@ impl Stream {
             if let Some(source) = &video {
                 let s = publisher.settings();
                 let (tx, rx) = mpsc::channel(8);
-                let kbps = encoder::default_video_bitrate_kbps(
-                    s.resolution.width,
-                    s.resolution.height,
+                let adapt = VideoAdaptation {
+                    adaptation: adaptation.clone(),
+                    preference: s.degradation_preference,
+                    on_size_changed: Box::new(|old, new| {
+                        tracing::info!(
+                            "video sent at {}x{} (was {}x{})",
+                            new.0,
+                            new.1,
+                            old.0,
+                            old.1
+                        );
+                    }),
+                };
+                encoders.push(encoder::start_video(
+                    source,
+                    codec,
                     s.frame_rate,
-                );
-                encoders.push(encoder::start_video(source, codec, s.frame_rate, kbps, tx)?);
+                    adapt,
+                    tx,
+                )?);
                 video_rx = Some(rx);
             }
             if let Some(source) = &audio {
@@ -206,6 +231,7 @@ impl Stream {
             session: Arc::downgrade(&session.inner),
             publisher: publisher.clone(),
             video_counters: video_encoder.map(|e| e.counters().clone()),
+            adaptation: adaptation.clone(),
             audio_counters: audio_encoder.map(|e| e.counters().clone()),
             encoders: Mutex::new(encoders),
             transport: Mutex::default(),
@@ -309,7 +335,10 @@ impl Stream {
             bitrate_bps,
             ..StreamStats::default()
         };
+        stats.available_outgoing_bitrate_bps = self.adaptation.available_bps();
         if let Some(c) = &self.video_counters {
+            stats.target_bitrate_bps = self.adaptation.video_target_bps();
+            stats.sent_video = self.adaptation.sent();
             stats.video_frames_sent = c.encoded.load(Ordering::Relaxed);
             stats.video_keyframes_sent = c.keyframes.load(Ordering::Relaxed);
         }
@@ -755,6 +784,11 @@ impl Driver {
             None => 0,
         };
         *stream.transport.lock().unwrap_or_else(|e| e.into_inner()) = (transport, bitrate);
+        if transport.rtt_ms > 0.0 {
+            stream
+                .adaptation
+                .on_rtt(Duration::from_secs_f64(transport.rtt_ms / 1000.0));
+        }
         self.last_stats = Some((now, transport.bytes_sent));
         self.stats_at = Some(now + STATS_EVERY);
     }

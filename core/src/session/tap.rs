@@ -14,8 +14,8 @@ pub(super) trait Watch: Send + Sync {
         Some(packet)
     }
 
-    /// An outbound packet, on its way to the wire; it goes on unchanged.
-    fn outbound(&mut self, _packet: &TaggedPacket) {}
+    /// An outbound packet, on its way to the wire; it goes on as this leaves it.
+    fn outbound(&mut self, _packet: &mut TaggedPacket) {}
 
     /// A sending stream was bound (its SSRCs, payload types, feedback).
     fn local_stream(&mut self, _info: &StreamInfo) {}
@@ -54,8 +54,8 @@ impl<W: Watch> rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Tap<W> 
         self.inbound.pop_front()
     }
 
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        self.watch.outbound(&msg);
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        self.watch.outbound(&mut msg);
         self.outbound.push_back(msg);
         Ok(())
     }

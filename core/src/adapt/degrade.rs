@@ -1,0 +1,464 @@
+//! What the video gives up when the bits run short: size, frame rate or some of both, as the
+//! host's `degradation_preference` says. The signal is the encoder's own: a rate controller
+//! that drops frames is being asked for fewer bits than this content needs at this size and
+//! rate, whatever the content is (a test pattern fits in 350 kbit/s at 720p, camera noise may
+//! not fit in 3 Mbit/s). Stepping back up waits for a clean run and for the estimate to clear
+//! the rate the level failed at, with a wait that doubles after each step up that did not hold.
+//! Sans-IO: every input brings its own time.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// What to keep when the bits run short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DegradationPreference {
+    /// Some of both: the size down to half, then the frame rate to two thirds, then the size
+    /// and the rate in turn.
+    #[default]
+    Balanced,
+    /// Keep the frame rate; lower the size.
+    MaintainFramerate,
+    /// Keep the size; lower the frame rate.
+    MaintainResolution,
+}
+
+impl DegradationPreference {
+    /// Every preference, in the order the contract lists them.
+    pub const ALL: [DegradationPreference; 3] = [
+        DegradationPreference::Balanced,
+        DegradationPreference::MaintainFramerate,
+        DegradationPreference::MaintainResolution,
+    ];
+
+    /// Its name in settings: `"balanced"`, `"maintain-framerate"`, `"maintain-resolution"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DegradationPreference::Balanced => "balanced",
+            DegradationPreference::MaintainFramerate => "maintain-framerate",
+            DegradationPreference::MaintainResolution => "maintain-resolution",
+        }
+    }
+
+    /// Parses a setting's value.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "degradation_preference: {name:?} is not one of \"balanced\", \
+                         \"maintain-framerate\", \"maintain-resolution\""
+                    ),
+                )
+            })
+    }
+
+    /// How large a share of frames the rate controller may drop before a step down: keeping
+    /// the frame rate means stepping early.
+    fn drop_limit(self) -> f64 {
+        match self {
+            DegradationPreference::MaintainFramerate => 0.10,
+            _ => 0.25,
+        }
+    }
+}
+
+/// One step of a ladder: the share of each side kept, and the frame rate sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Level {
+    /// Each side is scaled by this (1 = the source's size).
+    pub scale: f64,
+    /// Frames per second sent.
+    pub fps: u32,
+}
+
+impl Level {
+    /// The size sent for a source of `width`×`height`: even sides, at least 16 pixels.
+    pub(crate) fn size(&self, width: u32, height: u32) -> (u32, u32) {
+        let side = |s: u32| {
+            if self.scale >= 1.0 {
+                return s;
+            }
+            let scaled = (f64::from(s) * self.scale).round() as u32;
+            (scaled & !1).clamp(16.min(s & !1), s)
+        };
+        (side(width), side(height))
+    }
+}
+
+/// The steps a preference goes down, from the source's size at `fps`.
+fn ladder(preference: DegradationPreference, fps: u32) -> Vec<Level> {
+    let fps = fps.max(1);
+    let rate = |num: u32, den: u32| (fps * num / den).max(1);
+    let steps: &[(f64, u32, u32)] = match preference {
+        DegradationPreference::MaintainFramerate => &[
+            (1.0, 1, 1),
+            (0.75, 1, 1),
+            (0.5, 1, 1),
+            (0.375, 1, 1),
+            (0.25, 1, 1),
+            (0.1875, 1, 1),
+            (0.125, 1, 1),
+        ],
+        DegradationPreference::MaintainResolution => &[
+            (1.0, 1, 1),
+            (1.0, 2, 3),
+            (1.0, 1, 2),
+            (1.0, 1, 3),
+            (1.0, 1, 5),
+        ],
+        DegradationPreference::Balanced => &[
+            (1.0, 1, 1),
+            (0.75, 1, 1),
+            (0.5, 1, 1),
+            (0.5, 2, 3),
+            (0.375, 2, 3),
+            (0.25, 2, 3),
+            (0.25, 1, 2),
+            (0.1875, 1, 2),
+            (0.125, 1, 2),
+            (0.125, 1, 3),
+        ],
+    };
+    let mut levels: Vec<Level> = Vec::new();
+    for &(scale, num, den) in steps {
+        let level = Level {
+            scale,
+            fps: rate(num, den),
+        };
+        if levels.last() != Some(&level) {
+            levels.push(level);
+        }
+    }
+    levels
+}
+
+/// How long drops are counted before a decision.
+const WINDOW: Duration = Duration::from_secs(1);
+/// After a change the encoder starts over with a keyframe: its first window says little.
+const SETTLE: Duration = Duration::from_millis(1500);
+/// Drops at most this share make a window clean.
+const CLEAN: f64 = 0.02;
+/// The first wait for a step up, and the longest.
+const UP_WAIT: Duration = Duration::from_secs(3);
+const UP_WAIT_MAX: Duration = Duration::from_secs(24);
+/// A step up that is undone within this did not hold: the next one waits twice as long.
+const HELD: Duration = Duration::from_secs(6);
+/// A level is tried again once the estimate is this much above the one it failed at.
+const UP_MARGIN: f64 = 1.25;
+
+/// Decides the level video is sent at.
+#[derive(Debug)]
+pub(crate) struct Degrader {
+    preference: DegradationPreference,
+    ladder: Vec<Level>,
+    at: usize,
+    /// The estimate when each level was left for the one below (None: never left).
+    failed_at: Vec<Option<f64>>,
+    target: f64,
+    window: Option<Instant>,
+    offered: u32,
+    dropped: u32,
+    changed_at: Option<Instant>,
+    clean_since: Option<Instant>,
+    stepped_up_at: Option<Instant>,
+    up_wait: Duration,
+}
+
+impl Degrader {
+    /// Starts at the source's size and `fps`.
+    pub(crate) fn new(preference: DegradationPreference, fps: u32) -> Self {
+        let ladder = ladder(preference, fps);
+        Degrader {
+            preference,
+            failed_at: vec![None; ladder.len()],
+            ladder,
+            at: 0,
+            target: 0.0,
+            window: None,
+            offered: 0,
+            dropped: 0,
+            changed_at: None,
+            clean_since: None,
+            stepped_up_at: None,
+            up_wait: UP_WAIT,
+        }
+    }
+
+    /// The level to send at now.
+    pub(crate) fn level(&self) -> Level {
+        self.ladder[self.at]
+    }
+
+    /// Whether video is sent below the source's size or rate.
+    pub(crate) fn degraded(&self) -> bool {
+        self.at > 0
+    }
+
+    /// The video bitrate the encoder is asked for now.
+    pub(crate) fn on_target(&mut self, bps: f64) {
+        self.target = bps;
+    }
+
+    /// One frame went to the encoder at `now`; `encoded` is false when its rate control
+    /// dropped it. Returns the new level when this changes it.
+    pub(crate) fn on_frame(&mut self, now: Instant, encoded: bool) -> Option<Level> {
+        let started = *self.window.get_or_insert(now);
+        self.offered += 1;
+        if !encoded {
+            self.dropped += 1;
+        }
+        if now.saturating_duration_since(started) < WINDOW {
+            return None;
+        }
+        let drops = f64::from(self.dropped) / f64::from(self.offered.max(1));
+        self.window = Some(now);
+        self.offered = 0;
+        self.dropped = 0;
+        if self
+            .changed_at
+            .is_some_and(|at| now.saturating_duration_since(at) < SETTLE)
+        {
+            return None;
+        }
+        if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
+            // The encoder sent a share 1 - drops of the frames: go straight to the first level
+            // that asks that much less of it (at least one step).
+            let fits = self.pixel_rate(self.at) * (1.0 - drops) * 1.1;
+            let to = (self.at + 1..self.ladder.len())
+                .find(|&l| self.pixel_rate(l) <= fits)
+                .unwrap_or(self.ladder.len() - 1);
+            for level in self.at..to {
+                self.failed_at[level] = Some(self.target);
+            }
+            if self
+                .stepped_up_at
+                .is_some_and(|at| now.saturating_duration_since(at) < HELD)
+            {
+                self.up_wait = (self.up_wait * 2).min(UP_WAIT_MAX);
+            }
+            self.stepped_up_at = None;
+            return Some(self.step(now, to));
+        }
+        if drops > CLEAN {
+            self.clean_since = None;
+            return None;
+        }
+        let clean_since = *self.clean_since.get_or_insert(started);
+        if self
+            .stepped_up_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= HELD)
+        {
+            self.up_wait = UP_WAIT;
+        }
+        let above_failure = self.at > 0
+            && self.failed_at[self.at - 1].is_none_or(|failed| self.target >= failed * UP_MARGIN);
+        if above_failure && now.saturating_duration_since(clean_since) >= self.up_wait {
+            self.stepped_up_at = Some(now);
+            return Some(self.step(now, self.at - 1));
+        }
+        None
+    }
+
+    /// Pixels a second at a level, relative to the source's size.
+    fn pixel_rate(&self, level: usize) -> f64 {
+        let Level { scale, fps } = self.ladder[level];
+        scale * scale * f64::from(fps)
+    }
+
+    fn step(&mut self, now: Instant, to: usize) -> Level {
+        self.at = to;
+        self.changed_at = Some(now);
+        self.clean_since = None;
+        self.ladder[to]
+    }
+}
+
+/// Lets frames through at a lower rate than the source's, evenly.
+#[derive(Debug, Default)]
+pub(crate) struct FrameRateLimiter {
+    next_us: Option<u64>,
+}
+
+impl FrameRateLimiter {
+    /// Whether the frame taken at `timestamp_us` is sent when `fps` frames a second are.
+    pub(crate) fn keep(&mut self, timestamp_us: u64, fps: u32) -> bool {
+        let interval = 1_000_000 / u64::from(fps.max(1));
+        let due = *self.next_us.get_or_insert(timestamp_us);
+        // A quarter interval early still counts: source clocks jitter.
+        if timestamp_us + interval / 4 < due {
+            return false;
+        }
+        self.next_us = Some(if timestamp_us < due + interval {
+            due + interval
+        } else {
+            timestamp_us + interval
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FPS: u32 = 30;
+
+    /// Feeds `seconds` of frames at 30 fps, a share `drops` of them dropped, from `from`.
+    fn run(d: &mut Degrader, from: Instant, seconds: f64, drops: f64) -> (Instant, Vec<Level>) {
+        let frames = (seconds * f64::from(FPS)) as u32;
+        let mut changes = Vec::new();
+        let mut now = from;
+        let mut owed = 0.0;
+        for _ in 0..frames {
+            now += Duration::from_micros(33_333);
+            owed += drops;
+            let encoded = owed < 1.0;
+            if !encoded {
+                owed -= 1.0;
+            }
+            changes.extend(d.on_frame(now, encoded));
+        }
+        (now, changes)
+    }
+
+    #[test]
+    fn each_preference_has_its_ladder() {
+        let sizes = |p| {
+            ladder(p, 30)
+                .iter()
+                .map(|l| (l.size(640, 480), l.fps))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sizes(DegradationPreference::MaintainFramerate),
+            [
+                ((640, 480), 30),
+                ((480, 360), 30),
+                ((320, 240), 30),
+                ((240, 180), 30),
+                ((160, 120), 30),
+                ((120, 90), 30),
+                ((80, 60), 30)
+            ]
+        );
+        assert_eq!(
+            sizes(DegradationPreference::MaintainResolution),
+            [
+                ((640, 480), 30),
+                ((640, 480), 20),
+                ((640, 480), 15),
+                ((640, 480), 10),
+                ((640, 480), 6)
+            ]
+        );
+        let balanced = sizes(DegradationPreference::Balanced);
+        assert_eq!(balanced[2], ((320, 240), 30));
+        assert_eq!(balanced[3], ((320, 240), 20));
+        assert_eq!(balanced.last(), Some(&((80, 60), 10)));
+        // Tiny sources keep even sides of at least 16 pixels.
+        let tiny = Level {
+            scale: 0.25,
+            fps: 30,
+        };
+        assert_eq!(tiny.size(34, 18), (16, 16));
+        assert_eq!(tiny.size(10, 8), (10, 8));
+    }
+
+    #[test]
+    fn names_parse_and_others_are_refused() {
+        for p in DegradationPreference::ALL {
+            assert_eq!(DegradationPreference::from_name(p.as_str()).unwrap(), p);
+        }
+        let e = DegradationPreference::from_name("fast").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameter);
+        assert!(e.message.starts_with("degradation_preference: "));
+    }
+
+    #[test]
+    fn steady_drops_step_down_one_level_a_settled_window() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(700_000.0);
+        let t0 = Instant::now();
+        let (t, changes) = run(&mut d, t0, 1.1, 0.1);
+        assert!(changes.is_empty(), "10 % drops are within balanced's limit");
+        let (_, changes) = run(&mut d, t, 4.0, 0.3);
+        // Down at the first window, then once per settle time (1.5 s, decided on windows).
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(changes[0].size(640, 480), (480, 360));
+        assert_eq!(changes[1].size(640, 480), (320, 240));
+        assert!(d.degraded());
+    }
+
+    #[test]
+    fn heavy_drops_go_straight_to_a_level_that_fits() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        // 60 % dropped: 40 % of the pixel rate fits, 1/2 size at 30 fps is a quarter of it.
+        let (_, changes) = run(&mut d, Instant::now(), 1.1, 0.6);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].size(640, 480), (320, 240));
+        assert_eq!(changes[0].fps, 30);
+    }
+
+    #[test]
+    fn maintain_framerate_steps_on_fewer_drops() {
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        let (_, changes) = run(&mut d, Instant::now(), 1.1, 0.15);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].fps, 30);
+    }
+
+    #[test]
+    fn steps_up_after_a_clean_run_above_the_rate_it_failed_at() {
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        d.on_target(500_000.0);
+        let (t, changes) = run(&mut d, Instant::now(), 1.1, 0.3);
+        assert_eq!(changes.len(), 1);
+        // Clean, but the estimate has not cleared 1.25 * 500k: stays down.
+        let (t, changes) = run(&mut d, t, 10.0, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
+        d.on_target(700_000.0);
+        let (_, changes) = run(&mut d, t, 4.0, 0.0);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(d.level().scale, 1.0);
+    }
+
+    #[test]
+    fn a_step_up_that_does_not_hold_doubles_the_next_wait() {
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        let t0 = Instant::now();
+        let (t, _) = run(&mut d, t0, 1.1, 0.5);
+        // Unknown failure rate (0) cleared at once: back up after 3 s clean (the window
+        // that settles the change does not count).
+        let (t, up) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(up.len(), 1);
+        let (t, down) = run(&mut d, t, 2.1, 0.5);
+        assert_eq!(down.len(), 1, "the level fails again");
+        // Now the wait is 6 s: nothing after 5 s clean, a step after 7.
+        let (t, none) = run(&mut d, t, 5.0, 0.0);
+        assert!(none.is_empty(), "{none:?}");
+        let (_, up) = run(&mut d, t, 2.0, 0.0);
+        assert_eq!(up.len(), 1);
+    }
+
+    #[test]
+    fn the_limiter_keeps_an_even_share_of_frames() {
+        let mut limiter = FrameRateLimiter::default();
+        let kept = (0..300u64).filter(|i| limiter.keep(i * 33_333, 20)).count();
+        assert!((195..=205).contains(&kept), "{kept} of 300 at 20 of 30 fps");
+        let mut all = FrameRateLimiter::default();
+        assert_eq!(
+            (0..300u64).filter(|i| all.keep(i * 33_333, 30)).count(),
+            300
+        );
+        // A source slower than the rate: every frame.
+        let mut slow = FrameRateLimiter::default();
+        assert_eq!(
+            (0..100u64).filter(|i| slow.keep(i * 100_000, 30)).count(),
+            100
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! Adapting to the network: how much the path carries ([`estimate`]) and what the video gives
+//! up when that is too little ([`degrade`]). Both are sans-IO; [`Adaptation`] is where the
+//! stream's interceptor (which hears the receiver) and its video encoder (which follows) meet.
+
+pub mod degrade;
+pub(crate) mod estimate;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use crate::stats::QualityLimitation;
+pub use degrade::DegradationPreference;
+use estimate::Estimate;
+
+use crate::media::encoder::default_video_bitrate_kbps;
+use crate::settings::PublisherSettings;
+
+/// What audio takes on the wire: Opus at 32 kbit/s and the headers of 50 packets a second.
+pub(crate) const AUDIO_WIRE_BPS: f64 = 60_000.0;
+/// The least video is asked for; below it a frame every few seconds is all that fits.
+pub(crate) const MIN_VIDEO_BPS: f64 = 30_000.0;
+/// Share of the video's part of the estimate left for headers and retransmissions.
+const VIDEO_SHARE: f64 = 0.9;
+/// The pacer lets packets out this much faster than the estimate, so a keyframe drains in a
+/// few frame times without a burst at line rate.
+const PACING_FACTOR: f64 = 1.5;
+
+/// What video is sent as now.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct SentVideo {
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second the encoder produced over the last second.
+    pub frames_per_second: f64,
+    pub limitation: QualityLimitation,
+}
+
+/// One stream's estimate and what its video encoder is asked for.
+#[derive(Debug)]
+pub(crate) struct Adaptation {
+    estimate: Mutex<Estimate>,
+    audio_bps: f64,
+    available_bps: AtomicU64,
+    video_target_bps: AtomicU64,
+    sent: Mutex<SentVideo>,
+    /// Bumped whenever the video target changes, so the encoder re-reads it cheaply.
+    generation: AtomicU32,
+}
+
+impl Adaptation {
+    /// Video starts at `initial_video_bps` and never asks for more than `max_video_bps`; `audio`
+    /// says whether audio shares the path.
+    pub(crate) fn new(initial_video_bps: f64, max_video_bps: f64, audio: bool) -> Self {
+        let audio_bps = if audio { AUDIO_WIRE_BPS } else { 0.0 };
+        let wire = |video: f64| video / VIDEO_SHARE + audio_bps;
+        let estimate = Estimate::new(
+            wire(initial_video_bps),
+            wire(MIN_VIDEO_BPS),
+            wire(max_video_bps.max(MIN_VIDEO_BPS)),
+        );
+        let adaptation = Adaptation {
+            estimate: Mutex::new(estimate),
+            audio_bps,
+            available_bps: AtomicU64::new(0),
+            video_target_bps: AtomicU64::new(0),
+            sent: Mutex::default(),
+            generation: AtomicU32::new(0),
+        };
+        adaptation.publish(Instant::now());
+        adaptation
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Estimate> {
+        self.estimate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the estimate at `now` the one read; the pacing rate when the estimate changed.
+    fn publish(&self, now: Instant) -> Option<f64> {
+        let available = self.lock().target(now);
+        let video = ((available - self.audio_bps) * VIDEO_SHARE).max(MIN_VIDEO_BPS);
+        let previous = self.available_bps.swap(available as u64, Ordering::AcqRel);
+        self.video_target_bps.store(video as u64, Ordering::Release);
+        if previous == available as u64 {
+            return None;
+        }
+        tracing::debug!(
+            "estimate {} kbit/s, video asked for {} kbit/s",
+            available as u64 / 1000,
+            video as u64 / 1000
+        );
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Some(available * PACING_FACTOR)
+    }
+
+    /// A receiver report's loss fraction; the new pacing rate if the estimate moved.
+    pub(crate) fn on_loss_report(&self, now: Instant, fraction_lost: f64) -> Option<f64> {
+        self.lock().on_loss_report(now, fraction_lost);
+        self.publish(now)
+    }
+
+    /// The receiver's own estimate (REMB, or transport-wide feedback's delay-based one).
+    pub(crate) fn on_remote_estimate(&self, now: Instant, bps: f64) -> Option<f64> {
+        self.lock().on_remote_estimate(now, bps);
+        self.publish(now)
+    }
+
+    /// The latest round trip.
+    pub(crate) fn on_rtt(&self, rtt: Duration) {
+        self.lock().on_rtt(rtt);
+    }
+
+    /// The rate the pacer starts at.
+    pub(crate) fn pacing_bps(&self) -> f64 {
+        self.available_bps() as f64 * PACING_FACTOR
+    }
+
+    /// What the path is estimated to carry for all our media (W3C
+    /// `availableOutgoingBitrate`).
+    pub(crate) fn available_bps(&self) -> u64 {
+        self.available_bps.load(Ordering::Acquire)
+    }
+
+    /// What the video encoder is asked for (W3C `targetBitrate`).
+    pub(crate) fn video_target_bps(&self) -> u64 {
+        self.video_target_bps.load(Ordering::Acquire)
+    }
+
+    /// Changes whenever the video target does.
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The encoder says what it sends.
+    pub(crate) fn set_sent(&self, sent: SentVideo) {
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = sent;
+    }
+
+    /// What video is sent as now.
+    pub(crate) fn sent(&self) -> SentVideo {
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Adaptation {
+    /// A stream's adaptation for a publisher's settings: video starts at what looks good at
+    /// its size and rate, and asks at most `max_video_bitrate_kbps` (or, when that is 0, four
+    /// times the start).
+    pub(crate) fn for_settings(settings: &PublisherSettings, audio: bool) -> Self {
+        let (w, h, fps) = (
+            settings.resolution.width,
+            settings.resolution.height,
+            settings.frame_rate,
+        );
+        let max_kbps = match settings.max_video_bitrate_kbps {
+            0 => default_max_video_kbps(w, h, fps),
+            kbps => kbps,
+        };
+        let initial_kbps = default_video_bitrate_kbps(w, h, fps).min(max_kbps);
+        Adaptation::new(
+            f64::from(initial_kbps) * 1000.0,
+            f64::from(max_kbps) * 1000.0,
+            audio,
+        )
+    }
+}
+
+/// The most video may ask for when the host sets no limit: four times what looks good at this
+/// size and rate (so a camera's noise still fits), from 1.5 to 6 Mbit/s.
+pub(crate) fn default_max_video_kbps(width: u32, height: u32, fps: u32) -> u32 {
+    (default_video_bitrate_kbps(width, height, fps) * 4).clamp(1500, 6000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_gets_its_share_of_what_audio_leaves() {
+        let a = Adaptation::new(900_000.0, 2_000_000.0, true);
+        assert_eq!(a.video_target_bps(), 900_000);
+        assert_eq!(a.available_bps(), 1_060_000);
+        let g = a.generation();
+        let t0 = Instant::now();
+        let pacing = a.on_loss_report(t0, 0.5).expect("the estimate fell");
+        assert!(a.generation() > g);
+        let available = a.available_bps() as f64;
+        assert!((pacing - available * 1.5).abs() < 1.0);
+        let video = ((available - AUDIO_WIRE_BPS) * 0.9) as u64;
+        assert!(a.video_target_bps().abs_diff(video) <= 1);
+        // Nothing moves: nothing to tell the pacer.
+        assert_eq!(a.on_loss_report(t0 + Duration::from_millis(50), 0.05), None);
+    }
+
+    #[test]
+    fn the_video_target_never_falls_below_its_floor() {
+        let a = Adaptation::new(500_000.0, 2_000_000.0, true);
+        let t0 = Instant::now();
+        a.on_remote_estimate(t0, 1_000.0);
+        assert_eq!(a.video_target_bps(), MIN_VIDEO_BPS as u64);
+        assert_eq!(default_max_video_kbps(640, 480, 30), 2580);
+        assert_eq!(default_max_video_kbps(160, 120, 15), 1500);
+        assert_eq!(default_max_video_kbps(1920, 1080, 30), 6000);
+    }
+}

@@ -1,0 +1,306 @@
+//! The interceptor through which a stream hears how much its path carries, and tells the pacer.
+//!
+//! It sits between the congestion controller (wire-most) and the pacer. Inbound it reads what
+//! the receiver reports — REMB, the loss fraction of report blocks about our streams — and the
+//! delay-based estimate the congestion controller attached to transport-wide feedback, feeds
+//! them to the stream's [`Adaptation`], and leaves the pacing rate that follows on the packet
+//! for the pacer to read on its way past. Outbound it stamps the absolute send time on video
+//! packets as they leave the pacer, where a receiver's REMB estimator expects it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
+
+use super::tap::Watch;
+use crate::adapt::Adaptation;
+
+/// The header extension REMB estimators read (6.18 fixed-point seconds).
+pub(super) const ABS_SEND_TIME_URI: &str =
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+
+/// Feeds a stream's [`Adaptation`] and paces by it.
+pub(crate) struct BandwidthWatch {
+    adaptation: Arc<Adaptation>,
+    /// Our video SSRCs (media and retransmission): their loss is what the estimate follows.
+    video: HashSet<u32>,
+    /// Our audio SSRCs: followed only when there is no video.
+    audio: HashSet<u32>,
+    /// Where the absolute send time goes, per SSRC that negotiated it.
+    abs_send_time: Vec<(u32, u8)>,
+    epoch: Option<Instant>,
+}
+
+impl BandwidthWatch {
+    pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
+        BandwidthWatch {
+            adaptation,
+            video: HashSet::new(),
+            audio: HashSet::new(),
+            abs_send_time: Vec::new(),
+            epoch: None,
+        }
+    }
+
+    /// The loss fraction the estimate follows from these report blocks: the video's when
+    /// they speak of it, else the audio's.
+    fn fraction_lost(&self, blocks: &[ReceptionReport]) -> Option<f64> {
+        let worst = |ours: &HashSet<u32>| {
+            blocks
+                .iter()
+                .filter(|b| ours.contains(&b.ssrc))
+                .map(|b| f64::from(b.fraction_lost) / 256.0)
+                .reduce(f64::max)
+        };
+        worst(&self.video).or_else(|| {
+            if self.video.is_empty() {
+                worst(&self.audio)
+            } else {
+                None
+            }
+        })
+    }
+
+    fn loss_report(&self, now: Instant, blocks: &[ReceptionReport]) -> Option<f64> {
+        let fraction = self.fraction_lost(blocks)?;
+        tracing::trace!("receiver report: {:.1} % lost", fraction * 100.0);
+        self.adaptation.on_loss_report(now, fraction)
+    }
+
+    /// Everything this inbound packet says about the path; the new pacing rate, if any.
+    fn hear(&self, msg: &TaggedPacket) -> Option<f64> {
+        let now = msg.now;
+        let mut pacing = None;
+        // The congestion controller's delay-based estimate (transport-wide feedback).
+        if let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
+            msg.message.get(&Attribute::TargetBitrateChanged {
+                bits_per_second: 0.0,
+            })
+        {
+            pacing = self.adaptation.on_remote_estimate(now, *bits_per_second);
+        }
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return pacing;
+        };
+        for packet in packets {
+            let any = packet.as_any();
+            let heard = if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                tracing::trace!("REMB {} kbit/s", remb.bitrate as u64 / 1000);
+                self.adaptation
+                    .on_remote_estimate(now, f64::from(remb.bitrate))
+            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                self.loss_report(now, &rr.reports)
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                self.loss_report(now, &sr.reports)
+            } else {
+                None
+            };
+            pacing = heard.or(pacing);
+        }
+        pacing
+    }
+
+    /// The absolute send time of `now`: seconds in 6.18 fixed point, 24 bits, from any epoch
+    /// (receivers use differences only).
+    fn abs_send_time(&mut self, now: Instant) -> Bytes {
+        let since = now.saturating_duration_since(*self.epoch.get_or_insert(now));
+        let fixed = ((since.as_secs_f64() * f64::from(1 << 18)) as u64) & 0xff_ffff;
+        Bytes::copy_from_slice(&(fixed as u32).to_be_bytes()[1..])
+    }
+}
+
+impl Watch for BandwidthWatch {
+    fn inbound(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
+        if let Some(pacing) = self.hear(&msg) {
+            // The pacer reads the first such attribute: ours replaces the controller's.
+            msg.message
+                .attributes
+                .retain(|a| !matches!(a, Attribute::TargetBitrateChanged { .. }));
+            msg.message.add(Attribute::TargetBitrateChanged {
+                bits_per_second: pacing,
+            });
+        }
+        Some(msg)
+    }
+
+    fn outbound(&mut self, msg: &mut TaggedPacket) {
+        let now = msg.now;
+        let Packet::Rtp(packet) = &mut msg.message.packet else {
+            return;
+        };
+        let Some(&(_, id)) = self
+            .abs_send_time
+            .iter()
+            .find(|(ssrc, _)| *ssrc == packet.header.ssrc)
+        else {
+            return;
+        };
+        let stamp = self.abs_send_time(now);
+        if let Err(e) = packet.header.set_extension(id, stamp) {
+            tracing::debug!("abs-send-time: {e}");
+        }
+    }
+
+    fn local_stream(&mut self, info: &StreamInfo) {
+        let video = info.mime_type.to_ascii_lowercase().starts_with("video/");
+        let ours = if video {
+            &mut self.video
+        } else {
+            &mut self.audio
+        };
+        ours.insert(info.ssrc);
+        ours.extend(info.ssrc_rtx);
+        let id = info
+            .rtp_header_extensions
+            .iter()
+            .find(|e| e.uri == ABS_SEND_TIME_URI)
+            .and_then(|e| u8::try_from(e.id).ok());
+        if let Some(id) = id {
+            self.abs_send_time.push((info.ssrc, id));
+            self.abs_send_time
+                .extend(info.ssrc_rtx.map(|rtx| (rtx, id)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::interceptor::TaggedPacket;
+    use std::time::Duration;
+
+    fn rtcp(now: Instant, packet: Box<dyn rtc::rtcp::Packet>) -> TaggedPacket {
+        TaggedPacket {
+            now,
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(Packet::Rtcp(vec![packet])),
+        }
+    }
+
+    fn watch() -> (Arc<Adaptation>, BandwidthWatch) {
+        let adaptation = Arc::new(Adaptation::new(900_000.0, 2_000_000.0, true));
+        let mut w = BandwidthWatch::new(adaptation.clone());
+        w.local_stream(&StreamInfo {
+            ssrc: 1,
+            ssrc_rtx: Some(2),
+            mime_type: "video/VP8".into(),
+            ..Default::default()
+        });
+        w.local_stream(&StreamInfo {
+            ssrc: 3,
+            mime_type: "audio/opus".into(),
+            ..Default::default()
+        });
+        (adaptation, w)
+    }
+
+    fn pacing_of(msg: &TaggedPacket) -> Option<f64> {
+        msg.message
+            .attributes
+            .iter()
+            .filter_map(|a| match a {
+                Attribute::TargetBitrateChanged { bits_per_second } => Some(*bits_per_second),
+                _ => None,
+            })
+            .reduce(|_, b| b)
+    }
+
+    #[test]
+    fn video_loss_lowers_the_estimate_and_tells_the_pacer() {
+        let (adaptation, mut w) = watch();
+        let before = adaptation.video_target_bps();
+        let t0 = Instant::now();
+        let report = ReceiverReport {
+            ssrc: 9,
+            reports: vec![
+                ReceptionReport {
+                    ssrc: 3,
+                    fraction_lost: 0,
+                    ..Default::default()
+                },
+                ReceptionReport {
+                    ssrc: 1,
+                    fraction_lost: 128,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let out = w.inbound(rtcp(t0, Box::new(report))).unwrap();
+        assert!(adaptation.video_target_bps() < before / 2 + 1);
+        let pacing = pacing_of(&out).expect("the pacer hears the new rate");
+        assert!((pacing - adaptation.pacing_bps()).abs() < 1.0);
+        assert_eq!(
+            out.message
+                .attributes
+                .iter()
+                .filter(|a| matches!(a, Attribute::TargetBitrateChanged { .. }))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn remb_and_the_controllers_estimate_bound_it() {
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let remb = ReceiverEstimatedMaximumBitrate {
+            sender_ssrc: 9,
+            bitrate: 400_000.0,
+            ssrcs: vec![1],
+        };
+        w.inbound(rtcp(t0, Box::new(remb)));
+        assert_eq!(adaptation.available_bps(), 400_000);
+        let mut twcc = rtcp(
+            t0 + Duration::from_millis(10),
+            Box::new(ReceiverReport::default()),
+        );
+        twcc.message.add(Attribute::TargetBitrateChanged {
+            bits_per_second: 250_000.0,
+        });
+        let out = w.inbound(twcc).unwrap();
+        assert_eq!(adaptation.available_bps(), 250_000);
+        // The controller's number is replaced by the pacing rate.
+        assert_eq!(pacing_of(&out), Some(250_000.0 * 1.5));
+    }
+
+    #[test]
+    fn the_send_time_is_stamped_where_it_was_negotiated() {
+        let (_, mut w) = watch();
+        w.local_stream(&StreamInfo {
+            ssrc: 5,
+            mime_type: "video/VP8".into(),
+            rtp_header_extensions: vec![rtc::interceptor::RTPHeaderExtension {
+                uri: ABS_SEND_TIME_URI.into(),
+                id: 3,
+            }],
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        let mut stamped = Vec::new();
+        for (ssrc, at) in [(5, 0u64), (5, 250), (1, 250)] {
+            let mut packet = rtc::rtp::Packet::default();
+            packet.header.ssrc = ssrc;
+            let mut msg = TaggedPacket {
+                now: t0 + Duration::from_millis(at),
+                transport: Default::default(),
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+            };
+            w.outbound(&mut msg);
+            let Packet::Rtp(p) = &msg.message.packet else {
+                unreachable!()
+            };
+            stamped.push(p.header.get_extension(3));
+        }
+        assert_eq!(stamped[0].as_deref(), Some(&[0u8, 0, 0][..]));
+        // 250 ms = 0.25 * 2^18 = 0x010000.
+        assert_eq!(stamped[1].as_deref(), Some(&[1u8, 0, 0][..]));
+        assert_eq!(stamped[2], None, "a stream that did not negotiate it");
+    }
+}

@@ -1,0 +1,194 @@
+"""Benchmark: publishing high-detail video over impaired links, libpublisher beside an aiortc
+publisher, into the aiortc WHIP receiver in a network namespace whose input nftables polices
+or drops (tests/peers/netns.py). The source is noise at 160x120 scaled to 640x480, new every
+frame (tests/peers/clips.py): only real adaptation gets it through a narrow link.
+
+Per condition and publisher it prints what a viewer sees, from the frames the receiver
+decoded:
+- decoded fps over the last 15 s of the run;
+- total freeze time after the first 3 s (gaps between decoded frames over 250 ms), and the
+  longest gap;
+- for a step, how long after the step video decoded at 10 fps again (a 1 s window), and how
+  long after the link came back the full size was decoded again.
+
+    sudo .venv/bin/python tests/bench/bench_adaptation.py [--only NAME ...] [--seconds 20]
+        [--publishers libpublisher aiortc] [--json PATH]
+
+Needs root, iproute2 and nftables. Numbers, not assertions.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from peers import clips, netns  # noqa: E402
+from peers.receiver import WhipReceiver  # noqa: E402
+
+#: Conditions: (name, options for our publisher, schedule of (second, impairment)).
+#: An impairment is ("limit", kbit/s), ("lose", per mille), ("cut",) or None (a clear link).
+CONDITIONS = [
+    ("800k", {}, [(0, ("limit", 800))]),
+    ("800k-maintain-framerate", {"degradation_preference": "maintain-framerate"},
+     [(0, ("limit", 800))]),
+    ("loss-3%", {}, [(0, ("lose", 30))]),
+    ("step-400k", {}, [(0, None), (8, ("limit", 400)), (18, None)]),
+    ("outage-1s", {}, [(0, None), (8, ("cut",)), (9, None)]),
+    ("150k", {}, [(0, ("limit", 150)), (14, None)]),
+]
+
+
+def impair(net, impairment):
+    net.restore()
+    if impairment is None:
+        return
+    kind, *args = impairment
+    getattr(net, kind)(*args)
+
+
+def frames_in(times, start, end):
+    return [t for t in times if start <= t < end]
+
+
+def freezes(times, start, end, over=0.25):
+    points = [start] + frames_in(times, start, end) + [end]
+    gaps = [b - a for a, b in zip(points, points[1:])]
+    return sum(g for g in gaps if g > over), max(gaps)
+
+
+def first_time_at_rate(times, start, end, fps=10):
+    """How long after `start` a 1 s window first held `fps` decoded frames."""
+    window = frames_in(times, start, end)
+    for i, t in enumerate(window):
+        if len([u for u in window[i:] if u < t + 1.0]) >= fps:
+            return round(t - start, 2)
+    return None
+
+
+def run_ours(receiver, room, clip, seconds, options, schedule, net):
+    import libpublisher
+
+    publisher = libpublisher.init_publisher({
+        "video_source": f"file:{clip}", "audio_source": "synthetic",
+        "resolution": "640x480", "frame_rate": 30, **options,
+    })
+    session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 30000})
+    try:
+        session.connect(token=receiver.token)
+        return play(schedule, seconds, net, lambda: session.publish(publisher),
+                    lambda: publisher.get_stats())
+    finally:
+        session.close()
+        publisher.close()
+
+
+def run_aiortc(receiver, room, clip, seconds, options, schedule, net):
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "publish_aiortc.py"), receiver.url(room), receiver.token,
+         str(seconds + 2), "--clip", str(clip)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        return play(schedule, seconds, net, lambda: None, lambda: {})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def play(schedule, seconds, net, start, stats):
+    started = time.time()
+    start()
+    marks = []
+    for at, impairment in schedule:
+        delay = started + at - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        impair(net, impairment)
+        marks.append((time.time(), impairment))
+    time.sleep(max(0.0, started + seconds - time.time()))
+    ended = time.time()
+    net.restore()
+    return started, ended, marks, stats()
+
+
+def measure(receiver, room, started, ended, marks):
+    session = next(s for s in receiver.stats().values() if s["room"] == room)
+    times = session["video_frame_times"]
+    frozen, longest = freezes(times, started + 3, ended)
+    result = {
+        "decoded_fps_last_15s": round(len(frames_in(times, ended - 15, ended)) / 15, 1),
+        "freeze_s_after_3s": round(frozen, 2),
+        "longest_gap_s": round(longest, 2),
+        "sizes": session["video_sizes"],
+        "audio_frames": session["audio_frames"],
+    }
+    if len(marks) > 1:
+        step_at = marks[1][0]
+        result["step_to_10fps_s"] = first_time_at_rate(times, step_at, ended)
+        if len(marks) > 2:
+            back_at = marks[2][0]
+            result["back_to_10fps_s"] = first_time_at_rate(times, back_at, ended)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--seconds", type=float, default=24)
+    parser.add_argument("--publishers", nargs="*", default=["libpublisher"])
+    parser.add_argument("--json")
+    parser.add_argument("--log", action="store_true", help="print our adaptation's log")
+    args = parser.parse_args()
+    if args.log:
+        import logging
+
+        import libpublisher
+
+        t0 = time.time()
+
+        class Adaptation(logging.Filter):
+            def filter(self, record):
+                return any(w in record.getMessage() for w in (
+                    "estimate", "steps", "receiver report", "REMB", "video "))
+
+        handler = logging.StreamHandler(sys.stdout)
+        handler.addFilter(Adaptation())
+        handler.setFormatter(logging.Formatter("  %(relativeCreated)8.0f %(message)s"))
+        logging.getLogger("libpublisher").addHandler(handler)
+        logging.getLogger("libpublisher").setLevel(libpublisher.TRACE)
+        libpublisher.set_log_level(libpublisher.TRACE)
+        del t0
+    if (why := netns.available()) is not None:
+        raise SystemExit(why)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, netns.ServerNetwork() as net:
+        clip = clips.write_noise_y4m(pathlib.Path(tmp) / "noise.y4m")
+        receiver = WhipReceiver(host=net.server_ip, netns=net.name)
+        try:
+            for name, options, schedule in CONDITIONS:
+                if args.only and name not in args.only:
+                    continue
+                for who in args.publishers:
+                    room = f"{name}-{who}"
+                    run = run_ours if who == "libpublisher" else run_aiortc
+                    started, ended, marks, stats = run(
+                        receiver, room, clip, args.seconds, options, schedule, net)
+                    result = measure(receiver, room, started, ended, marks)
+                    result["publisher_stats"] = stats
+                    results[room] = result
+                    print(f"{name:26} {who:12} " + json.dumps(
+                        {k: v for k, v in result.items() if k != "publisher_stats"}),
+                        flush=True)
+        finally:
+            receiver.close()
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
