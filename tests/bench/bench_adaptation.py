@@ -154,7 +154,7 @@ def main():
         class Adaptation(logging.Filter):
             def filter(self, record):
                 return any(w in record.getMessage() for w in (
-                    "estimate", "steps", "receiver report", "REMB", "video "))
+                    "estimate", "steps", "receiver report", "REMB", "NACKed", "video "))
 
         handler = logging.StreamHandler(sys.stdout)
         handler.addFilter(Adaptation())

@@ -59,6 +59,8 @@ def publishing(receiver, room, video_source, resolution, codec="VP8"):
     publisher = libpublisher.init_publisher({
         "video_source": video_source, "audio_source": "synthetic",
         "resolution": resolution, "frame_rate": 30, "video_codec": codec,
+        # What is measured here is repair, in frames a second: the size gives way first.
+        "degradation_preference": "maintain-framerate",
     })
     session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 20000})
     try:

@@ -88,15 +88,14 @@ class ServerNetwork:
                   "meta", "l4proto", "udp", "numgen", "random", "mod", "1000", "<",
                   str(per_mille), "counter", "drop")
 
-    def limit(self, kbit_per_s, burst_ms=50):
-        """Polices UDP into the namespace to `kbit_per_s`: what exceeds the rate (after a
-        burst of `burst_ms` at that rate) is dropped, as a narrow uplink with a shallow queue
-        drops it."""
+    def limit(self, kbit_per_s):
+        """Polices UDP into the namespace to `kbit_per_s`: what exceeds the rate is dropped,
+        as a narrow uplink drops it (nftables' token bucket holds a second of the rate, so a
+        burst after a quiet spell gets through)."""
         rate = max(1, kbit_per_s * 1000 // 8 // 1024)
-        burst = max(2, rate * burst_ms // 1000)
         self.exec("nft", "add", "rule", "inet", "lpfw", "in", "iifname", self.ns_if,
                   "meta", "l4proto", "udp", "limit", "rate", "over", f"{rate}", "kbytes/second",
-                  "burst", f"{burst}", "kbytes", "counter", "drop")
+                  "counter", "drop")
 
     def restore(self):
         """Removes every rule added by `block`, `cut` and `lose`, both ways at once (one nft

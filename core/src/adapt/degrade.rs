@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorCode, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DegradationPreference {
     /// Some of both: the size down to half, then the frame rate to two thirds, then the size
-    /// and the rate in turn.
+    /// down to an eighth, then the rate.
     #[default]
     Balanced,
     /// Keep the frame rate; lower the size.
@@ -117,8 +117,8 @@ fn ladder(preference: DegradationPreference, fps: u32) -> Vec<Level> {
             (0.5, 2, 3),
             (0.375, 2, 3),
             (0.25, 2, 3),
-            (0.25, 1, 2),
-            (0.1875, 1, 2),
+            (0.1875, 2, 3),
+            (0.125, 2, 3),
             (0.125, 1, 2),
             (0.125, 1, 3),
         ],

@@ -22,9 +22,13 @@ pub(crate) const AUDIO_WIRE_BPS: f64 = 60_000.0;
 pub(crate) const MIN_VIDEO_BPS: f64 = 30_000.0;
 /// Share of the video's part of the estimate left for headers and retransmissions.
 const VIDEO_SHARE: f64 = 0.9;
-/// The pacer lets packets out this much faster than the estimate, so a keyframe drains in a
-/// few frame times without a burst at line rate.
-const PACING_FACTOR: f64 = 1.5;
+/// The pacer lets packets out this much faster than the estimate (libwebrtc's factor), and
+/// never slower than `MIN_PACING_BPS`: a keyframe drains in a few frame times without a burst
+/// at line rate, and the pacer never holds back what the encoders were asked for (a pacer
+/// queue that overflows looks like loss to the receiver, and the estimate would follow it
+/// down).
+const PACING_FACTOR: f64 = 2.5;
+const MIN_PACING_BPS: f64 = 300_000.0;
 
 /// What video is sent as now.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -90,12 +94,19 @@ impl Adaptation {
             video as u64 / 1000
         );
         self.generation.fetch_add(1, Ordering::AcqRel);
-        Some(available * PACING_FACTOR)
+        Some(pacing_for(available))
     }
 
     /// A receiver report's loss fraction; the new pacing rate if the estimate moved.
     pub(crate) fn on_loss_report(&self, now: Instant, fraction_lost: f64) -> Option<f64> {
         self.lock().on_loss_report(now, fraction_lost);
+        self.publish(now)
+    }
+
+    /// The loss fraction of the last half second or so, from NACKs: it only makes the
+    /// estimate fall.
+    pub(crate) fn on_early_loss(&self, now: Instant, fraction_lost: f64) -> Option<f64> {
+        self.lock().on_early_loss(now, fraction_lost);
         self.publish(now)
     }
 
@@ -105,14 +116,19 @@ impl Adaptation {
         self.publish(now)
     }
 
+    /// What was sent over the last interval, bit/s (all media, on the wire).
+    pub(crate) fn on_sent_rate(&self, bps: f64) {
+        self.lock().on_sent_rate(bps);
+    }
+
     /// The latest round trip.
     pub(crate) fn on_rtt(&self, rtt: Duration) {
         self.lock().on_rtt(rtt);
     }
 
-    /// The rate the pacer starts at.
+    /// The rate the pacer goes at now.
     pub(crate) fn pacing_bps(&self) -> f64 {
-        self.available_bps() as f64 * PACING_FACTOR
+        pacing_for(self.available_bps() as f64)
     }
 
     /// What the path is estimated to carry for all our media (W3C
@@ -140,6 +156,10 @@ impl Adaptation {
     pub(crate) fn sent(&self) -> SentVideo {
         *self.sent.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn pacing_for(available_bps: f64) -> f64 {
+    (available_bps * PACING_FACTOR).max(MIN_PACING_BPS)
 }
 
 impl Adaptation {
@@ -185,7 +205,7 @@ mod tests {
         let pacing = a.on_loss_report(t0, 0.5).expect("the estimate fell");
         assert!(a.generation() > g);
         let available = a.available_bps() as f64;
-        assert!((pacing - available * 1.5).abs() < 1.0);
+        assert!((pacing - available * 2.5).abs() < 1.0);
         let video = ((available - AUDIO_WIRE_BPS) * 0.9) as u64;
         assert!(a.video_target_bps().abs_diff(video) <= 1);
         // Nothing moves: nothing to tell the pacer.

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
@@ -17,6 +17,8 @@ use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEs
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::shared::marshal::MarshalSize;
 
 use super::tap::Watch;
 use crate::adapt::Adaptation;
@@ -28,14 +30,81 @@ pub(super) const ABS_SEND_TIME_URI: &str =
 /// Feeds a stream's [`Adaptation`] and paces by it.
 pub(crate) struct BandwidthWatch {
     adaptation: Arc<Adaptation>,
-    /// Our video SSRCs (media and retransmission): their loss is what the estimate follows.
+    /// Our video SSRCs (media only: a retransmission stream's own loss figures say little,
+    /// so few packets go on it): their loss is what the estimate follows.
     video: HashSet<u32>,
     /// Our audio SSRCs: followed only when there is no video.
     audio: HashSet<u32>,
     /// Where the absolute send time goes, per SSRC that negotiated it.
     abs_send_time: Vec<(u32, u8)>,
     epoch: Option<Instant>,
+    /// Bytes sent since `since`, for the sent rate.
+    sent_bytes: u64,
+    since: Option<Instant>,
+    /// Loss as NACKs tell it, ahead of the receiver's reports.
+    early: EarlyLoss,
+    /// When the receiver's RTCP last arrived, and its usual interval (smoothed).
+    last_heard: Option<Instant>,
+    usual_interval: Option<Duration>,
+    /// Loss reported until then is what an outage took, not congestion.
+    outage_reported_until: Option<Instant>,
 }
+
+/// A receiver quiet for three times its usual interval between RTCP packets, and at least
+/// this long, had no path to us either way: the loss it reports when it is back is what the
+/// outage took.
+const OUTAGE_SILENCE: Duration = Duration::from_millis(700);
+/// How long after the receiver is heard again its reports may still speak of the outage.
+const OUTAGE_REPORTS_FOR: Duration = Duration::from_millis(2500);
+
+/// Media packets sent over a window, and those of them NACKed. Only NACKs of packets sent in
+/// this window or the one before count: after an outage the receiver asks for everything it
+/// missed, and that is not loss of what is sent now.
+#[derive(Default)]
+struct EarlyLoss {
+    since: Option<Instant>,
+    /// (SSRC, sequence number) sent in this window, and in the one before.
+    sent: HashSet<(u32, u16)>,
+    sent_before: HashSet<(u32, u16)>,
+    nacked: HashSet<(u32, u16)>,
+}
+
+impl EarlyLoss {
+    fn sent(&mut self, now: Instant, ssrc: u32, seq: u16) {
+        self.since.get_or_insert(now);
+        self.sent.insert((ssrc, seq));
+    }
+
+    fn nacked(&mut self, ssrc: u32, seq: u16) {
+        let packet = (ssrc, seq);
+        if self.sent.contains(&packet) || self.sent_before.contains(&packet) {
+            self.nacked.insert(packet);
+        }
+    }
+
+    /// The loss fraction of the window, when it closes at `now`.
+    fn close(&mut self, now: Instant) -> Option<f64> {
+        let since = self.since?;
+        if now.saturating_duration_since(since) < EARLY_LOSS_WINDOW
+            || self.sent.len() < EARLY_LOSS_PACKETS
+        {
+            return None;
+        }
+        let fraction = (self.nacked.len() as f64 / self.sent.len() as f64).min(1.0);
+        self.sent_before = std::mem::take(&mut self.sent);
+        self.nacked.clear();
+        self.since = Some(now);
+        Some(fraction)
+    }
+}
+
+/// A window of early loss closes after this long, once this many packets were sent in it:
+/// a fall a quarter of a second after a link narrowed loses far less than one a second after.
+const EARLY_LOSS_WINDOW: Duration = Duration::from_millis(250);
+const EARLY_LOSS_PACKETS: usize = 20;
+
+/// How often the sent rate is measured.
+const SENT_RATE_EVERY: Duration = Duration::from_millis(500);
 
 impl BandwidthWatch {
     pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
@@ -45,6 +114,25 @@ impl BandwidthWatch {
             audio: HashSet::new(),
             abs_send_time: Vec::new(),
             epoch: None,
+            sent_bytes: 0,
+            since: None,
+            early: EarlyLoss::default(),
+            last_heard: None,
+            usual_interval: None,
+            outage_reported_until: None,
+        }
+    }
+
+    /// Counts a packet on its way out; every half second, tells the estimate the rate.
+    fn count_sent(&mut self, now: Instant, bytes: usize) {
+        let since = *self.since.get_or_insert(now);
+        self.sent_bytes += bytes as u64;
+        let elapsed = now.saturating_duration_since(since);
+        if elapsed >= SENT_RATE_EVERY {
+            let bps = self.sent_bytes as f64 * 8.0 / elapsed.as_secs_f64();
+            self.adaptation.on_sent_rate(bps);
+            self.sent_bytes = 0;
+            self.since = Some(now);
         }
     }
 
@@ -74,7 +162,7 @@ impl BandwidthWatch {
     }
 
     /// Everything this inbound packet says about the path; the new pacing rate, if any.
-    fn hear(&self, msg: &TaggedPacket) -> Option<f64> {
+    fn hear(&mut self, msg: &TaggedPacket) -> Option<f64> {
         let now = msg.now;
         let mut pacing = None;
         // The congestion controller's delay-based estimate (transport-wide feedback).
@@ -88,6 +176,22 @@ impl BandwidthWatch {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return pacing;
         };
+        if let Some(at) = self.last_heard.replace(now) {
+            let quiet = now.saturating_duration_since(at);
+            let usual = *self.usual_interval.get_or_insert(quiet);
+            if quiet >= OUTAGE_SILENCE.max(usual * 3) {
+                tracing::debug!("the receiver is heard again after an outage");
+                self.outage_reported_until = Some(now + OUTAGE_REPORTS_FOR);
+            } else {
+                self.usual_interval = Some((usual * 7 + quiet) / 8);
+            }
+        }
+        if self.outage_reported_until.is_some_and(|until| now < until) {
+            // Neither its reports nor its NACKs speak of congestion: it asks for what the
+            // outage took. The NACK window starts over after it.
+            self.early = EarlyLoss::default();
+            return pacing;
+        }
         for packet in packets {
             let any = packet.as_any();
             let heard = if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
@@ -98,10 +202,22 @@ impl BandwidthWatch {
                 self.loss_report(now, &rr.reports)
             } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
                 self.loss_report(now, &sr.reports)
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                let media = nack.media_ssrc;
+                if self.video.contains(&media) || self.audio.contains(&media) {
+                    for seq in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
+                        self.early.nacked(media, seq);
+                    }
+                }
+                None
             } else {
                 None
             };
             pacing = heard.or(pacing);
+        }
+        if let Some(fraction) = self.early.close(now) {
+            tracing::trace!("NACKed: {:.1} %", fraction * 100.0);
+            pacing = self.adaptation.on_early_loss(now, fraction).or(pacing);
         }
         pacing
     }
@@ -131,9 +247,17 @@ impl Watch for BandwidthWatch {
 
     fn outbound(&mut self, msg: &mut TaggedPacket) {
         let now = msg.now;
+        let retransmission = msg.message.has(&Attribute::Retransmission);
         let Packet::Rtp(packet) = &mut msg.message.packet else {
             return;
         };
+        // Headers included: the estimate is of what the path carries.
+        let bytes = packet.header.marshal_size() + packet.payload.len();
+        self.count_sent(now, bytes);
+        if !retransmission {
+            self.early
+                .sent(now, packet.header.ssrc, packet.header.sequence_number);
+        }
         let Some(&(_, id)) = self
             .abs_send_time
             .iter()
@@ -155,7 +279,6 @@ impl Watch for BandwidthWatch {
             &mut self.audio
         };
         ours.insert(info.ssrc);
-        ours.extend(info.ssrc_rtx);
         let id = info
             .rtp_header_extensions
             .iter()
@@ -173,7 +296,6 @@ impl Watch for BandwidthWatch {
 mod tests {
     use super::*;
     use rtc::interceptor::TaggedPacket;
-    use std::time::Duration;
 
     fn rtcp(now: Instant, packet: Box<dyn rtc::rtcp::Packet>) -> TaggedPacket {
         TaggedPacket {
@@ -229,6 +351,12 @@ mod tests {
                     fraction_lost: 128,
                     ..Default::default()
                 },
+                // The retransmission stream's figures do not count.
+                ReceptionReport {
+                    ssrc: 2,
+                    fraction_lost: 255,
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
@@ -267,7 +395,106 @@ mod tests {
         let out = w.inbound(twcc).unwrap();
         assert_eq!(adaptation.available_bps(), 250_000);
         // The controller's number is replaced by the pacing rate.
-        assert_eq!(pacing_of(&out), Some(250_000.0 * 1.5));
+        assert_eq!(pacing_of(&out), Some(250_000.0 * 2.5));
+    }
+
+    #[test]
+    fn nacks_make_the_estimate_fall_before_the_report_comes() {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+        let (adaptation, mut w) = watch();
+        let before = adaptation.available_bps();
+        let t0 = Instant::now();
+        for i in 0..100u64 {
+            let mut packet = rtc::rtp::Packet::default();
+            packet.header.ssrc = 1;
+            packet.header.sequence_number = i as u16;
+            let mut msg = TaggedPacket {
+                now: t0 + Duration::from_millis(i),
+                transport: Default::default(),
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+            };
+            w.outbound(&mut msg);
+        }
+        // 40 of the 100 packets asked for (twice for some, and some of a stream not ours, or
+        // never sent: an outage's).
+        let nack = |ssrc, from: u16| TransportLayerNack {
+            sender_ssrc: 9,
+            media_ssrc: ssrc,
+            nacks: (0..20u16)
+                .map(|i| NackPair {
+                    packet_id: from + i * 2,
+                    lost_packets: 0,
+                })
+                .collect(),
+        };
+        w.inbound(rtcp(t0 + Duration::from_millis(150), Box::new(nack(1, 0))));
+        w.inbound(rtcp(t0 + Duration::from_millis(160), Box::new(nack(1, 0))));
+        w.inbound(rtcp(t0 + Duration::from_millis(170), Box::new(nack(7, 1))));
+        w.inbound(rtcp(
+            t0 + Duration::from_millis(180),
+            Box::new(nack(1, 1000)),
+        ));
+        w.inbound(rtcp(t0 + Duration::from_millis(190), Box::new(nack(1, 1))));
+        assert_eq!(
+            adaptation.available_bps(),
+            before,
+            "the window is still open"
+        );
+        let mut last = rtc::rtp::Packet::default();
+        last.header.ssrc = 1;
+        last.header.sequence_number = 100;
+        w.outbound(&mut TaggedPacket {
+            now: t0 + Duration::from_millis(300),
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(last)),
+        });
+        let out = w
+            .inbound(rtcp(t0 + Duration::from_millis(300), Box::new(nack(3, 0))))
+            .unwrap();
+        // 40 of 101 lost: what got through, a little under.
+        let fell = (before as f64 * (1.0 - 40.0 / 101.0) * 0.95) as u64;
+        assert!(
+            adaptation.available_bps().abs_diff(fell) <= 1,
+            "{}",
+            adaptation.available_bps()
+        );
+        assert!(pacing_of(&out).is_some());
+    }
+
+    #[test]
+    fn loss_reported_right_after_an_outage_is_not_congestion() {
+        let (adaptation, mut w) = watch();
+        let before = adaptation.available_bps();
+        let t0 = Instant::now();
+        let lossy = |at| {
+            rtcp(
+                at,
+                Box::new(ReceiverReport {
+                    ssrc: 9,
+                    reports: vec![ReceptionReport {
+                        ssrc: 1,
+                        fraction_lost: 200,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            )
+        };
+        // Every 300 ms, as a receiver sending REMB and reports does.
+        for i in 0..10 {
+            w.inbound(rtcp(
+                t0 + Duration::from_millis(i * 300),
+                Box::new(ReceiverReport::default()),
+            ));
+        }
+        // 1.3 s of silence, then for 2.5 s the receiver reports what it missed.
+        for i in 0..9 {
+            w.inbound(lossy(t0 + Duration::from_millis(4000 + i * 300)));
+        }
+        assert_eq!(adaptation.available_bps(), before);
+        // Loss after that is congestion again.
+        w.inbound(lossy(t0 + Duration::from_millis(6700)));
+        assert!(adaptation.available_bps() < before / 2);
     }
 
     #[test]
