@@ -153,6 +153,13 @@ export interface PublisherEventMap {
   streamDestroyed: [event: { reason: ReasonName }];
   mediaStopped: [event: { kind: 'audio' | 'video' }];
   audioLevelUpdated: [event: { audioLevel: number }];
+  /**
+   * The size video is sent at changed (stepped down or up to follow the network, or the source
+   * changed size); not emitted for the first frame's size.
+   */
+  videoDimensionsChanged: [
+    event: { oldWidth: number; oldHeight: number; newWidth: number; newHeight: number },
+  ];
 }
 
 /**

@@ -65,6 +65,7 @@ test('publisherEvents lists the Node event names', () => {
     'streamDestroyed',
     'mediaStopped',
     'audioLevelUpdated',
+    'videoDimensionsChanged',
   ]);
 });
 

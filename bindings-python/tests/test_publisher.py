@@ -413,6 +413,7 @@ def test_event_names_are_the_cores() -> None:
         "stream_destroyed",
         "media_stopped",
         "audio_level_updated",
+        "video_dimensions_changed",
     )
 
 

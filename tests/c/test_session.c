@@ -57,6 +57,15 @@ static void on_stream_destroyed(lp_publisher p, int32_t reason, const char *name
   CHECK(reason == LP_REASON_CLIENT_DISCONNECTED);
   log_event(line);
 }
+/* Seldom on loopback (only when the sending steps down or up): when it comes, the sizes are
+ * real and differ. */
+static void on_video_dimensions_changed(lp_publisher p, uint32_t old_width, uint32_t old_height,
+                                        uint32_t new_width, uint32_t new_height, void *ud) {
+  (void)p; (void)ud;
+  CHECK(old_width > 0 && old_height > 0 && new_width > 0 && new_height > 0);
+  CHECK(old_width != new_width || old_height != new_height);
+  log_event("videoDimensionsChanged");
+}
 static void on_session_connected(lp_session s, void *ud) { (void)s; (void)ud; log_event("sessionConnected"); }
 static void on_session_disconnected(lp_session s, int32_t reason, const char *name, void *ud) {
   (void)s; (void)ud; (void)reason;
@@ -113,6 +122,7 @@ int main(void) {
   lp_publisher_callbacks pcb = {0};
   pcb.on_stream_created = on_stream_created;
   pcb.on_stream_destroyed = on_stream_destroyed;
+  pcb.on_video_dimensions_changed = on_video_dimensions_changed;
   lp_publisher publisher;
   CHECK_CODE(lp_init_publisher(ps, &pcb, on_init_done, NULL, &publisher), LP_OK);
   CHECK_CODE(wait_completions(++done), LP_OK);

@@ -51,7 +51,17 @@ EventName = Literal[
     "stream_destroyed",
     "media_stopped",
     "audio_level_updated",
+    "video_dimensions_changed",
 ]
+
+class VideoDimensions(TypedDict):
+    """What ``video_dimensions_changed`` handlers receive: the size video was sent at and the
+    size it is sent at now."""
+
+    old_width: int
+    old_height: int
+    new_width: int
+    new_height: int
 
 class PublisherStats(TypedDict):
     """``Publisher.get_stats()``. The sending figures cover the current stream (zero when not
@@ -128,7 +138,8 @@ class Publisher:
 
     Handlers receive: ``access_allowed()``, ``access_denied(error: Error)``,
     ``stream_created(stream_id: str)``, ``stream_destroyed(reason: Reason)``,
-    ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``.
+    ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``,
+    ``video_dimensions_changed(size: VideoDimensions)``.
     """
 
     @overload
