@@ -93,6 +93,22 @@ export interface PublisherOptions {
   /** How long to wait for each source's first frame, 1..600000 ms. Default 10000. */
   initTimeoutMs?: number;
   /**
+   * What video gives up first when the network carries too little: `"balanced"` (default;
+   * size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+   * (frame rate only).
+   */
+  degradationPreference?: 'balanced' | 'maintain-framerate' | 'maintain-resolution';
+  /**
+   * The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by size
+   * and frame rate.
+   */
+  maxVideoBitrateKbps?: number;
+  /**
+   * Whether video stops (audio goes on) when the network carries too little even for the
+   * smallest video, and comes back with the network. Default true.
+   */
+  audioFallback?: boolean;
+  /**
    * Host consent before capture devices (and the synthetic stand-ins) open. Return `true` (or a
    * Promise of `true`) to allow; anything else, a throw or a rejection denies, and init then
    * fails with 1500 USER_MEDIA_ACCESS_DENIED, as in every language. Without it, access is

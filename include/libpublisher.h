@@ -441,6 +441,22 @@ int32_t lp_publisher_settings_set_video_codec(struct lp_publisher_settings *sett
 int32_t lp_publisher_settings_set_init_timeout_ms(struct lp_publisher_settings *settings,
                                                   int32_t timeout_ms);
 
+// What video gives up first when the network carries too little: `"balanced"` (default;
+// size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+// (frame rate only).
+int32_t lp_publisher_settings_set_degradation_preference(struct lp_publisher_settings *settings,
+                                                         const char *preference);
+
+// The most video may send, in kbit/s, 0..100000; 0 (default) lets the library choose by
+// size and frame rate.
+int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_settings *settings,
+                                                         int32_t kbps);
+
+// Whether video stops (audio goes on) when the network carries too little even for the
+// smallest video, and comes back with the network. Default true.
+int32_t lp_publisher_settings_set_audio_fallback(struct lp_publisher_settings *settings,
+                                                 bool fallback);
+
 // The host's consent callback, asked before any capture source opens; NULL allows access.
 int32_t lp_publisher_settings_set_access_request(struct lp_publisher_settings *settings,
                                                  lp_access_request_cb cb,

@@ -112,6 +112,17 @@ def test_options_accept_none_and_any_mapping() -> None:
         assert e.code in (ErrorCode.NO_DEVICES_FOUND, ErrorCode.HARDWARE_UNAVAILABLE)
 
 
+def test_adaptation_options_are_taken_in_either_spelling() -> None:
+    for options in (
+        {"degradation_preference": "maintain-framerate", "max_video_bitrate_kbps": 500},
+        {"degradationPreference": "maintain-resolution", "maxVideoBitrateKbps": 100000},
+        {"degradation_preference": "balanced", "max_video_bitrate_kbps": 0},
+        {"audio_fallback": False},
+        {"audioFallback": True},
+    ):
+        libpublisher.init_publisher(synthetic(**options)).close()
+
+
 # ----- failures --------------------------------------------------------------------------
 
 
@@ -170,6 +181,12 @@ def test_unknown_device_id_is_1582() -> None:
         ({"resolution": ["1280", "720"]}, "resolution:"),
         ({"video_codec": "AV2"}, "video_codec:"),
         ({"init_timeout_ms": 0}, "init_timeout_ms:"),
+        ({"degradation_preference": "fast"}, "degradation_preference:"),
+        ({"degradation_preference": None}, "degradation_preference:"),
+        ({"max_video_bitrate_kbps": -1}, "max_video_bitrate_kbps:"),
+        ({"max_video_bitrate_kbps": 100001}, "max_video_bitrate_kbps:"),
+        ({"max_video_bitrate_kbps": 1.5}, "max_video_bitrate_kbps:"),
+        ({"audio_fallback": "yes"}, "audio_fallback:"),
         ({"colour": "blue"}, "colour:"),
         ({"access_request": "yes"}, "access_request:"),
         ({"video_source": None, "audio_source": None}, "video_source/audio_source:"),

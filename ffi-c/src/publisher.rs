@@ -246,6 +246,41 @@ pub extern "C" fn lp_publisher_settings_set_init_timeout_ms(
     )
 }
 
+/// What video gives up first when the network carries too little: `"balanced"` (default;
+/// size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+/// (frame rate only).
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_degradation_preference(
+    settings: *mut lp_publisher_settings,
+    preference: *const c_char,
+) -> i32 {
+    set_str_option(settings, "degradation_preference", preference, false)
+}
+
+/// The most video may send, in kbit/s, 0..100000; 0 (default) lets the library choose by
+/// size and frame rate.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
+    settings: *mut lp_publisher_settings,
+    kbps: i32,
+) -> i32 {
+    set_option(
+        settings,
+        "max_video_bitrate_kbps",
+        OptionValue::Int(kbps.into()),
+    )
+}
+
+/// Whether video stops (audio goes on) when the network carries too little even for the
+/// smallest video, and comes back with the network. Default true.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_audio_fallback(
+    settings: *mut lp_publisher_settings,
+    fallback: bool,
+) -> i32 {
+    set_option(settings, "audio_fallback", OptionValue::Bool(fallback))
+}
+
 /// The host's consent callback, asked before any capture source opens; NULL allows access.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_access_request(

@@ -63,6 +63,47 @@ class VideoDimensions(TypedDict):
     new_width: int
     new_height: int
 
+class PublisherOptions(TypedDict, total=False):
+    """``init_publisher`` options (camelCase spellings are accepted too)."""
+
+    #: ``None`` (no video), ``"default"`` (the first camera), a ``device_id`` from
+    #: ``get_devices()``, ``"synthetic"``, ``"file:PATH"`` (Y4M) or ``"custom"``. Default
+    #: ``"default"``.
+    video_source: Optional[str]
+    #: ``None`` (no audio), ``"default"`` (the first microphone), a ``device_id``,
+    #: ``"synthetic"``, ``"file:PATH"`` (WAV) or ``"custom"``. Default ``"default"``.
+    audio_source: Optional[str]
+    #: ``"WIDTHxHEIGHT"``, even sides 16..3840. Default ``"640x480"``.
+    resolution: str
+    #: 1..60. Default 30.
+    frame_rate: int
+    #: Default True.
+    publish_audio: bool
+    #: Default True.
+    publish_video: bool
+    #: The stream's name, shown to others.
+    name: Optional[str]
+    #: ``"VP8"`` (default) or ``"H264"``.
+    video_codec: Literal["VP8", "H264"]
+    #: How long to wait for each source's first frame, 1..600000 ms. Default 10000.
+    init_timeout_ms: int
+    #: What video gives up first when the network carries too little: ``"balanced"``
+    #: (default; size and frame rate in turn), ``"maintain-framerate"`` (size only) or
+    #: ``"maintain-resolution"`` (frame rate only).
+    degradation_preference: Literal["balanced", "maintain-framerate", "maintain-resolution"]
+    #: The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by
+    #: size and frame rate.
+    max_video_bitrate_kbps: int
+    #: Whether video stops (audio goes on) when the network carries too little even for the
+    #: smallest video, and comes back with the network. Default True.
+    audio_fallback: bool
+    #: Host consent before devices (and the synthetic stand-ins) open: returns ``True`` to
+    #: allow; any other reply denies. Without it, access is allowed.
+    access_request: Optional[Callable[[AccessRequest], Any]]
+
+#: Why video is sent below the source's size or frame rate (W3C ``RTCQualityLimitationReason``).
+QualityLimitationReason = Literal["none", "bandwidth", "cpu"]
+
 class PublisherStats(TypedDict):
     """``Publisher.get_stats()``. The sending figures cover the current stream (zero when not
     published); the transport figures are at most a second old."""
@@ -223,7 +264,7 @@ def event_names() -> list[str]: ...
 def session_event_names() -> list[str]: ...
 def session_option_keys() -> list[str]: ...
 def init_publisher(
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[PublisherOptions, Mapping[str, Any]]] = None,
     callback: Optional[Completion] = None,
     *,
     on: Optional[Handlers] = None,
