@@ -153,7 +153,28 @@ export interface PublisherStats {
   retransmittedPacketsSent: number;
   /** Payload bytes of those packets. */
   retransmittedBytesSent: number;
+  /** What the video encoder is asked for now, bit/s (W3C `targetBitrate`); 0 without video. */
+  targetBitrateBps: number;
+  /**
+   * What the network is estimated to carry for all the media, bit/s (W3C
+   * `availableOutgoingBitrate`).
+   */
+  availableOutgoingBitrateBps: number;
+  /** The width video is sent at now (0 before publishing). */
+  frameWidth: number;
+  /** The height video is sent at now (0 before publishing). */
+  frameHeight: number;
+  /** Video frames encoded over the last second. */
+  framesPerSecond: number;
+  /**
+   * Why video is sent below the source's size or frame rate (W3C `qualityLimitationReason`);
+   * `'none'` when not published.
+   */
+  qualityLimitationReason: QualityLimitationReason;
 }
+
+/** Why video is sent below the source's size or frame rate (W3C `RTCQualityLimitationReason`). */
+export type QualityLimitationReason = 'none' | 'bandwidth' | 'cpu';
 
 /** `"publishing"` from `session.publish()` until the stream ends. */
 export type PublisherState = 'initializing' | 'ready' | 'publishing' | 'failed' | 'closed';

@@ -28,7 +28,20 @@ STATS_FIELDS = (
     "packets_lost",
     "retransmitted_packets_sent",
     "retransmitted_bytes_sent",
+    "target_bitrate_bps",
+    "available_outgoing_bitrate_bps",
+    "frame_width",
+    "frame_height",
+    "frames_per_second",
+    "quality_limitation_reason",
 )
+# Stats that are names rather than numbers, with their value when nothing is sent.
+NAMED_STATS = {"quality_limitation_reason": "none"}
+
+
+def unsent_stats() -> dict:
+    """The stats of a publisher that sent nothing: zeros, and ``"none"`` for the names."""
+    return {key: NAMED_STATS.get(key, 0) for key in STATS_FIELDS}
 
 
 # ----- success ---------------------------------------------------------------------------
@@ -62,9 +75,13 @@ def test_stats_count_frames_up_over_time() -> None:
     with libpublisher.init_publisher(synthetic(frame_rate=30)) as publisher:
         first = publisher.get_stats()
         assert set(first) == set(STATS_FIELDS)
-        # Not published: nothing sent.
-        assert all(first[key] == 0 for key in STATS_FIELDS if not key.endswith("_captured"))
+        # Not published: nothing sent, estimated or limited.
+        expected = unsent_stats()
+        assert {k: v for k, v in first.items() if not k.endswith("_captured")} == {
+            k: v for k, v in expected.items() if not k.endswith("_captured")
+        }
         assert isinstance(first["rtt_ms"], float)
+        assert isinstance(first["frames_per_second"], float)
         time.sleep(0.4)
         second = publisher.get_stats()
         # 30 fps video and 10 ms audio frames: 0.4 s is about 12 and 40 more.
@@ -378,7 +395,7 @@ def test_close_is_idempotent_and_the_handle_stays_usable() -> None:
     publisher.close()
     assert publisher.state == "closed"
     stats = publisher.get_stats()
-    assert stats == {key: 0 for key in STATS_FIELDS} and isinstance(stats["rtt_ms"], float)
+    assert stats == unsent_stats() and isinstance(stats["rtt_ms"], float)
     assert "closed" in repr(publisher)
 
 

@@ -120,6 +120,20 @@ class PublisherStats(TypedDict):
     packets_lost: int
     retransmitted_packets_sent: int
     retransmitted_bytes_sent: int
+    #: What the video encoder is asked for now, bit/s (W3C ``targetBitrate``); 0 without video.
+    target_bitrate_bps: int
+    #: What the network is estimated to carry for all the media, bit/s (W3C
+    #: ``availableOutgoingBitrate``).
+    available_outgoing_bitrate_bps: int
+    #: The width video is sent at now (0 before publishing).
+    frame_width: int
+    #: The height video is sent at now (0 before publishing).
+    frame_height: int
+    #: Video frames encoded over the last second.
+    frames_per_second: float
+    #: Why video is sent below the source's size or frame rate (W3C
+    #: ``qualityLimitationReason``); ``"none"`` when not published.
+    quality_limitation_reason: QualityLimitationReason
 
 class _IceServerUrls(TypedDict):
     urls: Union[str, Sequence[str]]
