@@ -93,6 +93,22 @@ export interface PublisherOptions {
   /** How long to wait for each source's first frame, 1..600000 ms. Default 10000. */
   initTimeoutMs?: number;
   /**
+   * What video gives up first when the network carries too little: `"balanced"` (default;
+   * size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+   * (frame rate only).
+   */
+  degradationPreference?: 'balanced' | 'maintain-framerate' | 'maintain-resolution';
+  /**
+   * The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by size
+   * and frame rate.
+   */
+  maxVideoBitrateKbps?: number;
+  /**
+   * Whether video stops (audio goes on) when the network carries too little even for the
+   * smallest video, and comes back with the network. Default true.
+   */
+  audioFallback?: boolean;
+  /**
    * Host consent before capture devices (and the synthetic stand-ins) open. Return `true` (or a
    * Promise of `true`) to allow; anything else, a throw or a rejection denies, and init then
    * fails with 1500 USER_MEDIA_ACCESS_DENIED, as in every language. Without it, access is
@@ -137,7 +153,28 @@ export interface PublisherStats {
   retransmittedPacketsSent: number;
   /** Payload bytes of those packets. */
   retransmittedBytesSent: number;
+  /** What the video encoder is asked for now, bit/s (W3C `targetBitrate`); 0 without video. */
+  targetBitrateBps: number;
+  /**
+   * What the network is estimated to carry for all the media, bit/s (W3C
+   * `availableOutgoingBitrate`).
+   */
+  availableOutgoingBitrateBps: number;
+  /** The width video is sent at now (0 before publishing). */
+  frameWidth: number;
+  /** The height video is sent at now (0 before publishing). */
+  frameHeight: number;
+  /** Video frames encoded over the last second. */
+  framesPerSecond: number;
+  /**
+   * Why video is sent below the source's size or frame rate (W3C `qualityLimitationReason`);
+   * `'none'` when not published.
+   */
+  qualityLimitationReason: QualityLimitationReason;
 }
+
+/** Why video is sent below the source's size or frame rate (W3C `RTCQualityLimitationReason`). */
+export type QualityLimitationReason = 'none' | 'bandwidth' | 'cpu';
 
 /** `"publishing"` from `session.publish()` until the stream ends. */
 export type PublisherState = 'initializing' | 'ready' | 'publishing' | 'failed' | 'closed';
@@ -153,6 +190,13 @@ export interface PublisherEventMap {
   streamDestroyed: [event: { reason: ReasonName }];
   mediaStopped: [event: { kind: 'audio' | 'video' }];
   audioLevelUpdated: [event: { audioLevel: number }];
+  /**
+   * The size video is sent at changed (stepped down or up to follow the network, or the source
+   * changed size); not emitted for the first frame's size.
+   */
+  videoDimensionsChanged: [
+    event: { oldWidth: number; oldHeight: number; newWidth: number; newHeight: number },
+  ];
 }
 
 /**

@@ -154,7 +154,7 @@ let nativeOf;
 /**
  * A publisher: its sources are acquired by `initPublisher`. Events: `accessAllowed`,
  * `accessDenied` (error), `streamCreated`, `streamDestroyed`, `mediaStopped`,
- * `audioLevelUpdated`.
+ * `audioLevelUpdated`, `videoDimensionsChanged`.
  */
 class Publisher extends EventEmitter {
   #native = null;

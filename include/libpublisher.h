@@ -213,6 +213,7 @@ typedef struct lp_error {
 
 // Publisher events. Any member may be NULL. All run on the publisher's callback thread, one
 // at a time, with `user_data` from this struct; the library may be called from inside them.
+// Members added later come after `user_data`, so the earlier ones keep their places.
 typedef struct lp_publisher_callbacks {
   // Consent was given and every source delivered its first frame.
   void (*on_access_allowed)(struct lp_publisher publisher, void *user_data);
@@ -231,8 +232,17 @@ typedef struct lp_publisher_callbacks {
   void (*on_media_stopped)(struct lp_publisher publisher, const char *kind, void *user_data);
   // The published audio's level, 0..1, about ten times a second.
   void (*on_audio_level_updated)(struct lp_publisher publisher, float level, void *user_data);
-  // Handed back to every member above.
+  // Handed back to every callback of this struct.
   void *user_data;
+  // The size video is sent at changed (stepped down or up to follow the network, or the
+  // source changed size): from `old_width`x`old_height` to `new_width`x`new_height`. Not
+  // called for the first frame's size.
+  void (*on_video_dimensions_changed)(struct lp_publisher publisher,
+                                      uint32_t old_width,
+                                      uint32_t old_height,
+                                      uint32_t new_width,
+                                      uint32_t new_height,
+                                      void *user_data);
 } lp_publisher_callbacks;
 
 // Completion of `lp_init_publisher`: `error` is NULL on success.
@@ -430,6 +440,22 @@ int32_t lp_publisher_settings_set_video_codec(struct lp_publisher_settings *sett
 // 10000.
 int32_t lp_publisher_settings_set_init_timeout_ms(struct lp_publisher_settings *settings,
                                                   int32_t timeout_ms);
+
+// What video gives up first when the network carries too little: `"balanced"` (default;
+// size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+// (frame rate only).
+int32_t lp_publisher_settings_set_degradation_preference(struct lp_publisher_settings *settings,
+                                                         const char *preference);
+
+// The most video may send, in kbit/s, 0..100000; 0 (default) lets the library choose by
+// size and frame rate.
+int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_settings *settings,
+                                                         int32_t kbps);
+
+// Whether video stops (audio goes on) when the network carries too little even for the
+// smallest video, and comes back with the network. Default true.
+int32_t lp_publisher_settings_set_audio_fallback(struct lp_publisher_settings *settings,
+                                                 bool fallback);
 
 // The host's consent callback, asked before any capture source opens; NULL allows access.
 int32_t lp_publisher_settings_set_access_request(struct lp_publisher_settings *settings,

@@ -176,6 +176,14 @@ pub struct AudioLevelUpdatedEvent {
     pub audio_level: f64,
 }
 
+#[napi(object)]
+pub struct VideoDimensionsChangedEvent {
+    pub old_width: u32,
+    pub old_height: u32,
+    pub new_width: u32,
+    pub new_height: u32,
+}
+
 /// Runs `f`, turning a panic into 2000 INTERNAL_ERROR so that none unwinds into Node.
 fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, ErrorInfo> {
     catch_unwind(AssertUnwindSafe(f))
@@ -540,6 +548,20 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
                     env,
                     AudioLevelUpdatedEvent {
                         audio_level: f64::from(level),
+                    },
+                )?,
+                PublisherEvent::VideoDimensionsChanged {
+                    old_width,
+                    old_height,
+                    new_width,
+                    new_height,
+                } => js(
+                    env,
+                    VideoDimensionsChangedEvent {
+                        old_width,
+                        old_height,
+                        new_width,
+                        new_height,
                     },
                 )?,
             };

@@ -65,6 +65,7 @@ test('publisherEvents lists the Node event names', () => {
     'streamDestroyed',
     'mediaStopped',
     'audioLevelUpdated',
+    'videoDimensionsChanged',
   ]);
 });
 
@@ -111,6 +112,14 @@ const INVALID = [
   ['a frame rate out of range', { videoSource: 'synthetic', frameRate: 0 }, /^frame_rate: /],
   ['a string for publishAudio', { publishAudio: 'yes' }, /^publish_audio: expected a boolean/],
   ['an unknown codec', { videoCodec: 'AV2' }, /^video_codec: /],
+  [
+    'an unknown degradation preference',
+    { degradationPreference: 'fast' },
+    /^degradation_preference: "fast" is not one of "balanced", "maintain-framerate", "maintain-resolution"$/,
+  ],
+  ['a negative video bitrate cap', { maxVideoBitrateKbps: -1 }, /^max_video_bitrate_kbps: must be between 0 \(automatic\) and 100000, got -1$/],
+  ['a video bitrate cap over 100000', { maxVideoBitrateKbps: 100001 }, /^max_video_bitrate_kbps: must be between 0 \(automatic\) and 100000, got 100001$/],
+  ['a string for audioFallback', { audioFallback: 'yes' }, /^audio_fallback: expected a boolean/],
   ['an unknown key', { videoSource: 'synthetic', colour: 'blue' }, /^colour: unknown option/],
   ['an object value', { videoSource: { id: 1 } }, /^video_source: expected a source string or null, got a mapping/],
   ['a function value', { videoSource: () => 'synthetic' }, /^videoSource: expected a string, a number, a boolean, null, an array or an object, got a function/],

@@ -298,3 +298,15 @@ test('Symbol.dispose closes', async () => {
 test('a Publisher cannot be constructed directly', () => {
   assert.throws(() => new lp.Publisher(), TypeError);
 });
+
+test('the adaptation options are taken', async () => {
+  for (const options of [
+    { degradationPreference: 'maintain-framerate', maxVideoBitrateKbps: 500, audioFallback: false },
+    { degradationPreference: 'maintain-resolution', maxVideoBitrateKbps: 100000, audioFallback: true },
+    { degradationPreference: 'balanced', maxVideoBitrateKbps: 0 },
+  ]) {
+    const publisher = await lp.initPublisher({ ...SYNTHETIC, ...options });
+    assert.equal(publisher.state, 'ready');
+    publisher.close();
+  }
+});

@@ -76,6 +76,13 @@ test('publish 640x480@30 to loopback:// for 2 s: events in order, media counted 
     log.push('connect resolved');
     assert.equal(session.state, 'connected');
 
+    // Not published yet: nothing sent, estimated or limited.
+    const before = await publisher.getStats();
+    assert.equal(before.targetBitrateBps, 0);
+    assert.equal(before.availableOutgoingBitrateBps, 0);
+    assert.deepEqual([before.frameWidth, before.frameHeight, before.framesPerSecond], [0, 0, 0]);
+    assert.equal(before.qualityLimitationReason, 'none');
+
     const created = waitFor(publisher, 'streamCreated');
     await session.publish(publisher);
     log.push('publish resolved');
@@ -111,18 +118,31 @@ test('publish 640x480@30 to loopback:// for 2 s: events in order, media counted 
     assert.deepEqual(Object.keys(sent).sort(), [
       'audioFramesCaptured',
       'audioPacketsSent',
+      'availableOutgoingBitrateBps',
       'bitrateBps',
       'bytesSent',
+      'frameHeight',
+      'frameWidth',
+      'framesPerSecond',
       'packetsLost',
       'packetsSent',
+      'qualityLimitationReason',
       'retransmittedBytesSent',
       'retransmittedPacketsSent',
       'rttMs',
+      'targetBitrateBps',
       'videoFramesCaptured',
       'videoFramesSent',
       'videoKeyframesSent',
     ]);
-    for (const [key, value] of Object.entries(sent)) assert.equal(typeof value, 'number', key);
+    for (const [key, value] of Object.entries(sent)) {
+      assert.equal(typeof value, key === 'qualityLimitationReason' ? 'string' : 'number', key);
+    }
+    // What video is sent as: the published size at a real rate, nothing short on loopback.
+    assert.deepEqual([sent.frameWidth, sent.frameHeight], [640, 480], JSON.stringify(sent));
+    assert.ok(sent.framesPerSecond > 0, JSON.stringify(sent));
+    assert.ok(sent.targetBitrateBps > 0 && sent.availableOutgoingBitrateBps > 0, JSON.stringify(sent));
+    assert.equal(sent.qualityLimitationReason, 'none');
     assert.ok(sent.videoFramesSent >= received.videoFrames, JSON.stringify({ sent, received }));
     assert.ok(sent.videoKeyframesSent >= 1);
     assert.ok(sent.audioPacketsSent > 0);

@@ -290,6 +290,19 @@ fn event_args<'py>(py: Python<'py>, event: &PublisherEvent) -> PyResult<Bound<'p
         PublisherEvent::AudioLevelUpdated { level } => {
             f64::from(*level).into_pyobject(py)?.into_any()
         }
+        PublisherEvent::VideoDimensionsChanged {
+            old_width,
+            old_height,
+            new_width,
+            new_height,
+        } => {
+            let dict = PyDict::new(py);
+            dict.set_item(intern!(py, "old_width"), old_width)?;
+            dict.set_item(intern!(py, "old_height"), old_height)?;
+            dict.set_item(intern!(py, "new_width"), new_width)?;
+            dict.set_item(intern!(py, "new_height"), new_height)?;
+            dict.into_any()
+        }
     };
     PyTuple::new(py, [arg])
 }

@@ -28,7 +28,20 @@ STATS_FIELDS = (
     "packets_lost",
     "retransmitted_packets_sent",
     "retransmitted_bytes_sent",
+    "target_bitrate_bps",
+    "available_outgoing_bitrate_bps",
+    "frame_width",
+    "frame_height",
+    "frames_per_second",
+    "quality_limitation_reason",
 )
+# Stats that are names rather than numbers, with their value when nothing is sent.
+NAMED_STATS = {"quality_limitation_reason": "none"}
+
+
+def unsent_stats() -> dict:
+    """The stats of a publisher that sent nothing: zeros, and ``"none"`` for the names."""
+    return {key: NAMED_STATS.get(key, 0) for key in STATS_FIELDS}
 
 
 # ----- success ---------------------------------------------------------------------------
@@ -62,9 +75,13 @@ def test_stats_count_frames_up_over_time() -> None:
     with libpublisher.init_publisher(synthetic(frame_rate=30)) as publisher:
         first = publisher.get_stats()
         assert set(first) == set(STATS_FIELDS)
-        # Not published: nothing sent.
-        assert all(first[key] == 0 for key in STATS_FIELDS if not key.endswith("_captured"))
+        # Not published: nothing sent, estimated or limited.
+        expected = unsent_stats()
+        assert {k: v for k, v in first.items() if not k.endswith("_captured")} == {
+            k: v for k, v in expected.items() if not k.endswith("_captured")
+        }
         assert isinstance(first["rtt_ms"], float)
+        assert isinstance(first["frames_per_second"], float)
         time.sleep(0.4)
         second = publisher.get_stats()
         # 30 fps video and 10 ms audio frames: 0.4 s is about 12 and 40 more.
@@ -110,6 +127,17 @@ def test_options_accept_none_and_any_mapping() -> None:
         libpublisher.init_publisher().close()
     except Error as e:
         assert e.code in (ErrorCode.NO_DEVICES_FOUND, ErrorCode.HARDWARE_UNAVAILABLE)
+
+
+def test_adaptation_options_are_taken_in_either_spelling() -> None:
+    for options in (
+        {"degradation_preference": "maintain-framerate", "max_video_bitrate_kbps": 500},
+        {"degradationPreference": "maintain-resolution", "maxVideoBitrateKbps": 100000},
+        {"degradation_preference": "balanced", "max_video_bitrate_kbps": 0},
+        {"audio_fallback": False},
+        {"audioFallback": True},
+    ):
+        libpublisher.init_publisher(synthetic(**options)).close()
 
 
 # ----- failures --------------------------------------------------------------------------
@@ -170,6 +198,12 @@ def test_unknown_device_id_is_1582() -> None:
         ({"resolution": ["1280", "720"]}, "resolution:"),
         ({"video_codec": "AV2"}, "video_codec:"),
         ({"init_timeout_ms": 0}, "init_timeout_ms:"),
+        ({"degradation_preference": "fast"}, "degradation_preference:"),
+        ({"degradation_preference": None}, "degradation_preference:"),
+        ({"max_video_bitrate_kbps": -1}, "max_video_bitrate_kbps:"),
+        ({"max_video_bitrate_kbps": 100001}, "max_video_bitrate_kbps:"),
+        ({"max_video_bitrate_kbps": 1.5}, "max_video_bitrate_kbps:"),
+        ({"audio_fallback": "yes"}, "audio_fallback:"),
         ({"colour": "blue"}, "colour:"),
         ({"access_request": "yes"}, "access_request:"),
         ({"video_source": None, "audio_source": None}, "video_source/audio_source:"),
@@ -361,7 +395,7 @@ def test_close_is_idempotent_and_the_handle_stays_usable() -> None:
     publisher.close()
     assert publisher.state == "closed"
     stats = publisher.get_stats()
-    assert stats == {key: 0 for key in STATS_FIELDS} and isinstance(stats["rtt_ms"], float)
+    assert stats == unsent_stats() and isinstance(stats["rtt_ms"], float)
     assert "closed" in repr(publisher)
 
 
@@ -413,6 +447,7 @@ def test_event_names_are_the_cores() -> None:
         "stream_destroyed",
         "media_stopped",
         "audio_level_updated",
+        "video_dimensions_changed",
     )
 
 

@@ -117,6 +117,13 @@ def test_publish_640x480_to_loopback_blocking() -> None:
         assert log.names()[-2:] == ["session_connected", "connect returned"]
         assert log.threads("session_connected") == [me]
 
+        # Not published yet: nothing sent, estimated or limited.
+        before = publisher.get_stats()
+        assert before["target_bitrate_bps"] == 0 and before["available_outgoing_bitrate_bps"] == 0
+        assert (before["frame_width"], before["frame_height"]) == (0, 0)
+        assert before["frames_per_second"] == 0.0
+        assert before["quality_limitation_reason"] == "none"
+
         session.publish(publisher)
         published_at = time.monotonic()
         log.add("publish returned")
@@ -148,6 +155,12 @@ def test_publish_640x480_to_loopback_blocking() -> None:
         assert sent["bitrate_bps"] > 0
         assert isinstance(sent["rtt_ms"], float) and sent["rtt_ms"] >= 0
         assert sent["packets_lost"] >= 0
+        # What video is sent as: the published size at a real rate, nothing short on
+        # loopback.
+        assert (sent["frame_width"], sent["frame_height"]) == (640, 480), sent
+        assert isinstance(sent["frames_per_second"], float) and sent["frames_per_second"] > 0
+        assert sent["target_bitrate_bps"] > 0 and sent["available_outgoing_bitrate_bps"] > 0
+        assert sent["quality_limitation_reason"] == "none"
 
         session.unpublish(publisher)
         log.add("unpublish returned")

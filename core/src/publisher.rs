@@ -47,6 +47,18 @@ pub enum PublisherEvent {
         /// 0..1.
         level: f32,
     },
+    /// The size video is sent at changed (the encoder stepped it down or up to follow the
+    /// path, or the source changed size); not emitted for the first frame's size.
+    VideoDimensionsChanged {
+        /// The width video was sent at.
+        old_width: u32,
+        /// The height video was sent at.
+        old_height: u32,
+        /// The width video is sent at now.
+        new_width: u32,
+        /// The height video is sent at now.
+        new_height: u32,
+    },
 }
 
 impl PublisherEvent {
@@ -59,6 +71,7 @@ impl PublisherEvent {
             PublisherEvent::StreamDestroyed { .. } => "streamDestroyed",
             PublisherEvent::MediaStopped { .. } => "mediaStopped",
             PublisherEvent::AudioLevelUpdated { .. } => "audioLevelUpdated",
+            PublisherEvent::VideoDimensionsChanged { .. } => "videoDimensionsChanged",
         }
     }
 
@@ -78,6 +91,7 @@ pub const PUBLISHER_EVENT_NAMES: &[&str] = &[
     "streamDestroyed",
     "mediaStopped",
     "audioLevelUpdated",
+    "videoDimensionsChanged",
 ];
 
 /// Where a publisher is in its life.
@@ -740,6 +754,12 @@ mod tests {
                 kind: MediaKind::Audio,
             },
             PublisherEvent::AudioLevelUpdated { level: 0.5 },
+            PublisherEvent::VideoDimensionsChanged {
+                old_width: 640,
+                old_height: 480,
+                new_width: 320,
+                new_height: 240,
+            },
         ];
         let carried: Vec<&str> = events.iter().map(PublisherEvent::name).collect();
         assert_eq!(PUBLISHER_EVENT_NAMES, carried.as_slice());

@@ -103,6 +103,13 @@ fn python_stubs_name_what_the_core_names() {
         members(&block(&pyi, "class SessionOptions(", "class "), 4),
         set(SESSION_OPTION_KEYS.iter().copied())
     );
+    // The publisher options are the core's keys plus the consent callback.
+    let mut publisher_keys = set(KNOWN_KEYS.iter().copied());
+    publisher_keys.insert("access_request".into());
+    assert_eq!(
+        members(&block(&pyi, "class PublisherOptions(", "class "), 4),
+        publisher_keys
+    );
 }
 
 #[test]
@@ -258,13 +265,18 @@ fn declarations_tell_the_defaults_and_ranges_the_core_applies() {
             }
         }
     }
-    for option in SESSION_OPTION_DOCS {
-        let member = format!("{}:", option.key);
-        check_doc(
-            "_native.pyi",
-            &doc_of(&pyi, "class SessionOptions(", &member, &["#:"]),
-            option,
-        );
+    for (docs, class) in [
+        (PUBLISHER_OPTION_DOCS, "class PublisherOptions("),
+        (SESSION_OPTION_DOCS, "class SessionOptions("),
+    ] {
+        for option in docs {
+            let member = format!("{}:", option.key);
+            check_doc(
+                "_native.pyi",
+                &doc_of(&pyi, class, &member, &["#:"]),
+                option,
+            );
+        }
     }
 }
 

@@ -54,6 +54,7 @@ pub type lp_publisher_done_cb = Option<
 
 /// Publisher events. Any member may be NULL. All run on the publisher's callback thread, one
 /// at a time, with `user_data` from this struct; the library may be called from inside them.
+/// Members added later come after `user_data`, so the earlier ones keep their places.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct lp_publisher_callbacks {
@@ -92,8 +93,21 @@ pub struct lp_publisher_callbacks {
     /// The published audio's level, 0..1, about ten times a second.
     pub on_audio_level_updated:
         Option<unsafe extern "C" fn(publisher: lp_publisher, level: f32, user_data: *mut c_void)>,
-    /// Handed back to every member above.
+    /// Handed back to every callback of this struct.
     pub user_data: *mut c_void,
+    /// The size video is sent at changed (stepped down or up to follow the network, or the
+    /// source changed size): from `old_width`x`old_height` to `new_width`x`new_height`. Not
+    /// called for the first frame's size.
+    pub on_video_dimensions_changed: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            old_width: u32,
+            old_height: u32,
+            new_width: u32,
+            new_height: u32,
+            user_data: *mut c_void,
+        ),
+    >,
 }
 
 /// Counters of a publisher: the core's `PublisherStats`, laid out for C (the header names
@@ -232,6 +246,41 @@ pub extern "C" fn lp_publisher_settings_set_init_timeout_ms(
     )
 }
 
+/// What video gives up first when the network carries too little: `"balanced"` (default;
+/// size and frame rate in turn), `"maintain-framerate"` (size only) or `"maintain-resolution"`
+/// (frame rate only).
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_degradation_preference(
+    settings: *mut lp_publisher_settings,
+    preference: *const c_char,
+) -> i32 {
+    set_str_option(settings, "degradation_preference", preference, false)
+}
+
+/// The most video may send, in kbit/s, 0..100000; 0 (default) lets the library choose by
+/// size and frame rate.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
+    settings: *mut lp_publisher_settings,
+    kbps: i32,
+) -> i32 {
+    set_option(
+        settings,
+        "max_video_bitrate_kbps",
+        OptionValue::Int(kbps.into()),
+    )
+}
+
+/// Whether video stops (audio goes on) when the network carries too little even for the
+/// smallest video, and comes back with the network. Default true.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_audio_fallback(
+    settings: *mut lp_publisher_settings,
+    fallback: bool,
+) -> i32 {
+    set_option(settings, "audio_fallback", OptionValue::Bool(fallback))
+}
+
 /// The host's consent callback, asked before any capture source opens; NULL allows access.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_access_request(
@@ -284,6 +333,14 @@ fn event_handler(
                 PublisherEvent::AudioLevelUpdated { level } => {
                     c.on_audio_level_updated.map(|f| f(handle, level, ud))
                 }
+                PublisherEvent::VideoDimensionsChanged {
+                    old_width,
+                    old_height,
+                    new_width,
+                    new_height,
+                } => c
+                    .on_video_dimensions_changed
+                    .map(|f| f(handle, old_width, old_height, new_width, new_height, ud)),
             };
         }
     })

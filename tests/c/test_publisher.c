@@ -168,6 +168,26 @@ static void test_bad_arguments(void) {
   CHECK_CODE(lp_publisher_settings_set_video_source(s, "\xff\xfe"), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_settings_set_video_codec(s, "AV2"), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_settings_set_init_timeout_ms(s, -5), LP_INVALID_PARAMETER);
+  /* The adaptation settings: checked by the core, with its messages. */
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(s, "fast"), LP_INVALID_PARAMETER);
+  CHECK(strcmp(lp_last_error_message(),
+               "degradation_preference: \"fast\" is not one of \"balanced\", "
+               "\"maintain-framerate\", \"maintain-resolution\"") == 0);
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(s, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(NULL, "balanced"), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(s, "maintain-framerate"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(s, "maintain-resolution"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_degradation_preference(s, "balanced"), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_max_video_bitrate_kbps(s, -1), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "max_video_bitrate_kbps:", 23) == 0);
+  CHECK_CODE(lp_publisher_settings_set_max_video_bitrate_kbps(s, 100001), LP_INVALID_PARAMETER);
+  CHECK(strncmp(lp_last_error_message(), "max_video_bitrate_kbps:", 23) == 0);
+  CHECK_CODE(lp_publisher_settings_set_max_video_bitrate_kbps(NULL, 500), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_max_video_bitrate_kbps(s, 100000), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_max_video_bitrate_kbps(s, 0), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_fallback(NULL, true), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_settings_set_audio_fallback(s, false), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_fallback(s, true), LP_OK);
   /* A successful call clears the message. */
   CHECK_CODE(lp_publisher_settings_set_video_codec(s, "H264"), LP_OK);
   CHECK(strcmp(lp_last_error_message(), "") == 0);

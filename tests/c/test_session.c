@@ -57,6 +57,15 @@ static void on_stream_destroyed(lp_publisher p, int32_t reason, const char *name
   CHECK(reason == LP_REASON_CLIENT_DISCONNECTED);
   log_event(line);
 }
+/* Seldom on loopback (only when the sending steps down or up): when it comes, the sizes are
+ * real and differ. */
+static void on_video_dimensions_changed(lp_publisher p, uint32_t old_width, uint32_t old_height,
+                                        uint32_t new_width, uint32_t new_height, void *ud) {
+  (void)p; (void)ud;
+  CHECK(old_width > 0 && old_height > 0 && new_width > 0 && new_height > 0);
+  CHECK(old_width != new_width || old_height != new_height);
+  log_event("videoDimensionsChanged");
+}
 static void on_session_connected(lp_session s, void *ud) { (void)s; (void)ud; log_event("sessionConnected"); }
 static void on_session_disconnected(lp_session s, int32_t reason, const char *name, void *ud) {
   (void)s; (void)ud; (void)reason;
@@ -113,6 +122,7 @@ int main(void) {
   lp_publisher_callbacks pcb = {0};
   pcb.on_stream_created = on_stream_created;
   pcb.on_stream_destroyed = on_stream_destroyed;
+  pcb.on_video_dimensions_changed = on_video_dimensions_changed;
   lp_publisher publisher;
   CHECK_CODE(lp_init_publisher(ps, &pcb, on_init_done, NULL, &publisher), LP_OK);
   CHECK_CODE(wait_completions(++done), LP_OK);
@@ -132,6 +142,14 @@ int main(void) {
   int32_t state = -1;
   CHECK_CODE(lp_session_get_state(session, &state), LP_OK);
   CHECK(state == LP_SESSION_CONNECTED);
+
+  /* Not published yet: nothing is sent, so nothing is estimated or limited. */
+  lp_publisher_stats sent = {0};
+  memset(&sent, 0xff, sizeof sent);
+  CHECK_CODE(lp_publisher_get_stats(publisher, copy_publisher_stats, &sent), LP_OK);
+  CHECK(sent.target_bitrate_bps == 0 && sent.available_outgoing_bitrate_bps == 0);
+  CHECK(sent.frame_width == 0 && sent.frame_height == 0 && sent.frames_per_second == 0.0);
+  CHECK(sent.quality_limitation_reason == LP_QUALITY_LIMITATION_NONE);
 
   CHECK_CODE(lp_session_publish(session, publisher, on_publish_done, NULL), LP_OK);
   CHECK_CODE(wait_completions(++done), LP_OK);
@@ -167,10 +185,30 @@ int main(void) {
    * the periodic keyframe then repairs the stream. */
   CHECK(slow ? received.video_keyframes >= 1 : received.first_frame_was_keyframe);
   CHECK(received.audio_packets >= (slow ? 1 : 60));
-  lp_publisher_stats sent = {0};
   CHECK_CODE(lp_publisher_get_stats(publisher, copy_publisher_stats, &sent), LP_OK);
+  /* The sent frame rate is measured over a second of encoding: slowed down, wait for it. */
+  for (int i = 0; slow && sent.frames_per_second == 0.0 && i < 300; i++) {
+    usleep(100 * 1000);
+    CHECK_CODE(lp_publisher_get_stats(publisher, copy_publisher_stats, &sent), LP_OK);
+  }
   CHECK(sent.video_frames_sent >= received.video_frames);
   CHECK(sent.video_keyframes_sent >= 1);
+  fprintf(stderr, "sent at %ux%u, %.1f fps, %llu bit/s asked of %llu estimated, limitation %d\n",
+          sent.frame_width, sent.frame_height, sent.frames_per_second,
+          (unsigned long long)sent.target_bitrate_bps,
+          (unsigned long long)sent.available_outgoing_bitrate_bps,
+          (int)sent.quality_limitation_reason);
+  CHECK(sent.target_bitrate_bps > 0 && sent.available_outgoing_bitrate_bps > 0);
+  CHECK(sent.frames_per_second > 0.0);
+  if (slow) {
+    /* Tens of times slower, the encoder may step the size down, never up. */
+    CHECK(sent.frame_width > 0 && sent.frame_width <= 640);
+    CHECK(sent.frame_height > 0 && sent.frame_height <= 480);
+  } else {
+    /* On loopback nothing is short: the published size, unlimited. */
+    CHECK(sent.frame_width == 640 && sent.frame_height == 480);
+    CHECK(sent.quality_limitation_reason == LP_QUALITY_LIMITATION_NONE);
+  }
   CHECK_CODE(lp_publisher_get_state(publisher, &state), LP_OK);
   CHECK(state == LP_PUBLISHER_PUBLISHING);
 

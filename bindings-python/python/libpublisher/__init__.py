@@ -25,7 +25,7 @@ from ._log import TRACE, set_log_level
 from ._native import AccessRequest, Device, Publisher, Session, get_devices
 
 if TYPE_CHECKING:
-    from ._native import IceServer, SessionOptions  # noqa: F401  (types only, in the stub)
+    from ._native import IceServer, PublisherOptions, SessionOptions  # noqa: F401  (stub types)
 
 __version__: str = _native.__version__
 
@@ -55,7 +55,7 @@ __all__ = [
 
 
 def init_publisher(
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[PublisherOptions, Mapping[str, Any]]] = None,
     callback: Optional[Callable[[Optional[Error]], Any]] = None,
     *,
     on: Optional[Mapping[str, Any]] = None,
@@ -68,9 +68,12 @@ def init_publisher(
     ``"custom"``: the program pushes frames with ``Publisher.push_video_frame`` /
     ``push_audio_frame``; init then completes at once and asks no consent),
     ``resolution`` (``"1280x720"``), ``frame_rate``, ``publish_audio``, ``publish_video``,
-    ``name``, ``video_codec``, ``init_timeout_ms``, and ``access_request``: a callable that
-    receives an ``AccessRequest`` and returns ``True`` to allow (the default allows); any other
-    reply, truthy or not, denies, as in every language. A bad option raises ``Error`` 1011
+    ``name``, ``video_codec``, ``init_timeout_ms``, ``degradation_preference``
+    (``"balanced"``, ``"maintain-framerate"``, ``"maintain-resolution"``),
+    ``max_video_bitrate_kbps`` (0 = automatic), ``audio_fallback``, and ``access_request``: a
+    callable that receives an ``AccessRequest`` and returns ``True`` to allow (the default
+    allows); any other reply, truthy or not, denies, as in every language. ``PublisherOptions``
+    in the type stubs gives each option's default and range. A bad option raises ``Error`` 1011
     naming it.
 
     ``on`` maps event names to a handler or a list of handlers, registered before anything can

@@ -51,7 +51,58 @@ EventName = Literal[
     "stream_destroyed",
     "media_stopped",
     "audio_level_updated",
+    "video_dimensions_changed",
 ]
+
+class VideoDimensions(TypedDict):
+    """What ``video_dimensions_changed`` handlers receive: the size video was sent at and the
+    size it is sent at now."""
+
+    old_width: int
+    old_height: int
+    new_width: int
+    new_height: int
+
+class PublisherOptions(TypedDict, total=False):
+    """``init_publisher`` options (camelCase spellings are accepted too)."""
+
+    #: ``None`` (no video), ``"default"`` (the first camera), a ``device_id`` from
+    #: ``get_devices()``, ``"synthetic"``, ``"file:PATH"`` (Y4M) or ``"custom"``. Default
+    #: ``"default"``.
+    video_source: Optional[str]
+    #: ``None`` (no audio), ``"default"`` (the first microphone), a ``device_id``,
+    #: ``"synthetic"``, ``"file:PATH"`` (WAV) or ``"custom"``. Default ``"default"``.
+    audio_source: Optional[str]
+    #: ``"WIDTHxHEIGHT"``, even sides 16..3840. Default ``"640x480"``.
+    resolution: str
+    #: 1..60. Default 30.
+    frame_rate: int
+    #: Default True.
+    publish_audio: bool
+    #: Default True.
+    publish_video: bool
+    #: The stream's name, shown to others.
+    name: Optional[str]
+    #: ``"VP8"`` (default) or ``"H264"``.
+    video_codec: Literal["VP8", "H264"]
+    #: How long to wait for each source's first frame, 1..600000 ms. Default 10000.
+    init_timeout_ms: int
+    #: What video gives up first when the network carries too little: ``"balanced"``
+    #: (default; size and frame rate in turn), ``"maintain-framerate"`` (size only) or
+    #: ``"maintain-resolution"`` (frame rate only).
+    degradation_preference: Literal["balanced", "maintain-framerate", "maintain-resolution"]
+    #: The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by
+    #: size and frame rate.
+    max_video_bitrate_kbps: int
+    #: Whether video stops (audio goes on) when the network carries too little even for the
+    #: smallest video, and comes back with the network. Default True.
+    audio_fallback: bool
+    #: Host consent before devices (and the synthetic stand-ins) open: returns ``True`` to
+    #: allow; any other reply denies. Without it, access is allowed.
+    access_request: Optional[Callable[[AccessRequest], Any]]
+
+#: Why video is sent below the source's size or frame rate (W3C ``RTCQualityLimitationReason``).
+QualityLimitationReason = Literal["none", "bandwidth", "cpu"]
 
 class PublisherStats(TypedDict):
     """``Publisher.get_stats()``. The sending figures cover the current stream (zero when not
@@ -69,6 +120,20 @@ class PublisherStats(TypedDict):
     packets_lost: int
     retransmitted_packets_sent: int
     retransmitted_bytes_sent: int
+    #: What the video encoder is asked for now, bit/s (W3C ``targetBitrate``); 0 without video.
+    target_bitrate_bps: int
+    #: What the network is estimated to carry for all the media, bit/s (W3C
+    #: ``availableOutgoingBitrate``).
+    available_outgoing_bitrate_bps: int
+    #: The width video is sent at now (0 before publishing).
+    frame_width: int
+    #: The height video is sent at now (0 before publishing).
+    frame_height: int
+    #: Video frames encoded over the last second.
+    frames_per_second: float
+    #: Why video is sent below the source's size or frame rate (W3C
+    #: ``qualityLimitationReason``); ``"none"`` when not published.
+    quality_limitation_reason: QualityLimitationReason
 
 class _IceServerUrls(TypedDict):
     urls: Union[str, Sequence[str]]
@@ -128,7 +193,8 @@ class Publisher:
 
     Handlers receive: ``access_allowed()``, ``access_denied(error: Error)``,
     ``stream_created(stream_id: str)``, ``stream_destroyed(reason: Reason)``,
-    ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``.
+    ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``,
+    ``video_dimensions_changed(size: VideoDimensions)``.
     """
 
     @overload
@@ -212,7 +278,7 @@ def event_names() -> list[str]: ...
 def session_event_names() -> list[str]: ...
 def session_option_keys() -> list[str]: ...
 def init_publisher(
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[PublisherOptions, Mapping[str, Any]]] = None,
     callback: Optional[Completion] = None,
     *,
     on: Optional[Handlers] = None,

@@ -21,7 +21,13 @@ from ._errors import Error
 from ._native import Publisher, Session
 
 if TYPE_CHECKING:
-    from ._native import ReceiverStats, SessionEventName, SessionOptions, SessionState
+    from ._native import (
+        PublisherOptions,
+        ReceiverStats,
+        SessionEventName,
+        SessionOptions,
+        SessionState,
+    )
 
 __all__ = ["AsyncSession", "init_publisher", "init_session"]
 
@@ -59,7 +65,7 @@ def _completion(
 
 
 async def init_publisher(
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Union[PublisherOptions, Mapping[str, Any]]] = None,
     *,
     on: Optional[Mapping[str, Any]] = None,
 ) -> Publisher:

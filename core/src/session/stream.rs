@@ -178,15 +178,24 @@ impl Stream {
                 let adapt = VideoAdaptation {
                     adaptation: adaptation.clone(),
                     preference: s.degradation_preference,
-                    on_size_changed: Box::new(|old, new| {
-                        tracing::info!(
-                            "video sent at {}x{} (was {}x{})",
-                            new.0,
-                            new.1,
-                            old.0,
-                            old.1
-                        );
-                    }),
+                    on_size_changed: {
+                        let publisher = publisher.clone();
+                        Box::new(move |old, new| {
+                            tracing::info!(
+                                "video sent at {}x{} (was {}x{})",
+                                new.0,
+                                new.1,
+                                old.0,
+                                old.1
+                            );
+                            publisher.emit(PublisherEvent::VideoDimensionsChanged {
+                                old_width: old.0,
+                                old_height: old.1,
+                                new_width: new.0,
+                                new_height: new.1,
+                            });
+                        })
+                    },
                 };
                 encoders.push(encoder::start_video(
                     source,
