@@ -105,7 +105,8 @@ export interface PublisherOptions {
   maxVideoBitrateKbps?: number;
   /**
    * Whether video stops (audio goes on) when the network carries too little even for the
-   * smallest video, and comes back with the network. Default true.
+   * smallest video, and comes back with the network. Default true. Accepted; not acted on
+   * yet.
    */
   audioFallback?: boolean;
   /**

@@ -453,7 +453,8 @@ int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_set
                                                          int32_t kbps);
 
 // Whether video stops (audio goes on) when the network carries too little even for the
-// smallest video, and comes back with the network. Default true.
+// smallest video, and comes back with the network. Default true. Accepted; not acted on
+// yet.
 int32_t lp_publisher_settings_set_audio_fallback(struct lp_publisher_settings *settings,
                                                  bool fallback);
 

@@ -272,7 +272,8 @@ pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
 }
 
 /// Whether video stops (audio goes on) when the network carries too little even for the
-/// smallest video, and comes back with the network. Default true.
+/// smallest video, and comes back with the network. Default true. Accepted; not acted on
+/// yet.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_audio_fallback(
     settings: *mut lp_publisher_settings,

@@ -95,7 +95,8 @@ class PublisherOptions(TypedDict, total=False):
     #: size and frame rate.
     max_video_bitrate_kbps: int
     #: Whether video stops (audio goes on) when the network carries too little even for the
-    #: smallest video, and comes back with the network. Default True.
+    #: smallest video, and comes back with the network. Default True. Accepted; not acted on
+    #: yet.
     audio_fallback: bool
     #: Host consent before devices (and the synthetic stand-ins) open: returns ``True`` to
     #: allow; any other reply denies. Without it, access is allowed.

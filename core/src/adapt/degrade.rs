@@ -206,6 +206,9 @@ impl Degrader {
     /// One frame went to the encoder at `now`; `encoded` is false when its rate control
     /// dropped it. Returns the new level when this changes it.
     pub(crate) fn on_frame(&mut self, now: Instant, encoded: bool) -> Option<Level> {
+        // The first keyframe of a fresh encoder costs many frames' worth of the budget, and
+        // rate control drops a few frames to pay for it: a start settles like a change.
+        self.changed_at.get_or_insert(now);
         let started = *self.window.get_or_insert(now);
         self.offered += 1;
         if !encoded {
@@ -383,7 +386,7 @@ mod tests {
         let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
         d.on_target(700_000.0);
         let t0 = Instant::now();
-        let (t, changes) = run(&mut d, t0, 1.1, 0.1);
+        let (t, changes) = run(&mut d, t0, 2.2, 0.1);
         assert!(changes.is_empty(), "10 % drops are within balanced's limit");
         let (_, changes) = run(&mut d, t, 4.0, 0.3);
         // Down at the first window, then once per settle time (1.5 s, decided on windows).
@@ -397,7 +400,7 @@ mod tests {
     fn heavy_drops_go_straight_to_a_level_that_fits() {
         let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
         // 60 % dropped: 40 % of the pixel rate fits, 1/2 size at 30 fps is a quarter of it.
-        let (_, changes) = run(&mut d, Instant::now(), 1.1, 0.6);
+        let (_, changes) = run(&mut d, Instant::now(), 2.2, 0.6);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].size(640, 480), (320, 240));
         assert_eq!(changes[0].fps, 30);
@@ -406,7 +409,7 @@ mod tests {
     #[test]
     fn maintain_framerate_steps_on_fewer_drops() {
         let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
-        let (_, changes) = run(&mut d, Instant::now(), 1.1, 0.15);
+        let (_, changes) = run(&mut d, Instant::now(), 2.2, 0.15);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].fps, 30);
     }
@@ -415,7 +418,7 @@ mod tests {
     fn steps_up_after_a_clean_run_above_the_rate_it_failed_at() {
         let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
         d.on_target(500_000.0);
-        let (t, changes) = run(&mut d, Instant::now(), 1.1, 0.3);
+        let (t, changes) = run(&mut d, Instant::now(), 2.2, 0.3);
         assert_eq!(changes.len(), 1);
         // Clean, but the estimate has not cleared 1.25 * 500k: stays down.
         let (t, changes) = run(&mut d, t, 10.0, 0.0);
@@ -430,7 +433,7 @@ mod tests {
     fn a_step_up_that_does_not_hold_doubles_the_next_wait() {
         let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
         let t0 = Instant::now();
-        let (t, _) = run(&mut d, t0, 1.1, 0.5);
+        let (t, _) = run(&mut d, t0, 2.2, 0.5);
         // Unknown failure rate (0) cleared at once: back up after 3 s clean (the window
         // that settles the change does not count).
         let (t, up) = run(&mut d, t, 4.5, 0.0);

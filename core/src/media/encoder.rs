@@ -368,7 +368,9 @@ pub(crate) fn start_video(
                     Err(PopError::Closed) => break,
                 };
                 let level = degrader.level();
-                if !limiter.keep(frame.timestamp_us, level.fps) {
+                // At the full rate every frame goes: a source may run at its own rate (a
+                // file, a host pushing), and only the degrader's steps thin it out.
+                if level.fps < fps && !limiter.keep(frame.timestamp_us, level.fps) {
                     continue;
                 }
                 let size = level.size(frame.width, frame.height);

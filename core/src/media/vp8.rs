@@ -333,6 +333,10 @@ mod rate_probe {
         out
     }
 
+    /// What each size of the adaptation tests' noise costs at the coarsest quantizer, and how
+    /// many frames rate control keeps at a given rate: `cargo test --release -p libpublisher
+    /// --lib -- --ignored noise_rate_probe --nocapture`; `LP_PROBE_Q=63` warm-starts the
+    /// encoders, `LP_PROBE_STILL=1` repeats one picture.
     #[test]
     #[ignore = "a probe, run by hand: prints what rate control does with noise"]
     fn noise_rate_probe() {
@@ -347,26 +351,17 @@ mod rate_probe {
         ] {
             let warm = std::env::var("LP_PROBE_Q").ok().map(|q| q.parse().unwrap());
             let mut e = Vp8Encoder::starting_at(w, h, fps, kbps, warm).unwrap();
-            if let Ok(ns) = std::env::var("LP_PROBE_NS") {
-                e.control(
-                    vpx::vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY as c_int,
-                    ns.parse().unwrap(),
-                )
-                .unwrap();
-            }
-            if let Ok(cpu) = std::env::var("LP_PROBE_CPU") {
-                e.control(
-                    vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
-                    cpu.parse().unwrap(),
-                )
-                .unwrap();
-            }
             let mut seed = 1;
             let (mut out, mut bytes) = (0, 0);
             let mut qs = Vec::new();
             let n = fps * 5;
+            let still = noise(w, h, &mut seed);
             for i in 0..n {
-                let f = noise(w, h, &mut seed);
+                let f = if std::env::var("LP_PROBE_STILL").is_ok() {
+                    still.clone()
+                } else {
+                    noise(w, h, &mut seed)
+                };
                 let dur = 1_000_000 / fps as u64;
                 if let Some(x) = e.encode(&f, (i as u64 * dur) as i64, dur, false).unwrap() {
                     out += 1;
