@@ -147,6 +147,8 @@ const UP_WAIT: Duration = Duration::from_secs(3);
 const UP_WAIT_MAX: Duration = Duration::from_secs(24);
 /// A step up that is undone within this did not hold: the next one waits twice as long.
 const HELD: Duration = Duration::from_secs(6);
+/// From this quantizer up (0..=63) rate control is short of bits, not paying for a change.
+const COARSE_QUANTIZER: u32 = 48;
 /// A level is tried again once the estimate is this much above the one it failed at.
 const UP_MARGIN: f64 = 1.25;
 
@@ -204,14 +206,21 @@ impl Degrader {
     }
 
     /// One frame went to the encoder at `now`; `encoded` is false when its rate control
-    /// dropped it. Returns the new level when this changes it.
-    pub(crate) fn on_frame(&mut self, now: Instant, encoded: bool) -> Option<Level> {
+    /// dropped it; `quantizer` is the encoder's latest (0..=63), where it tells one. A drop
+    /// counts only at a coarse quantizer: a drop at a fine one pays for a scene change, and
+    /// a smaller size would not have avoided it. Returns the new level when this changes it.
+    pub(crate) fn on_frame(
+        &mut self,
+        now: Instant,
+        encoded: bool,
+        quantizer: Option<u32>,
+    ) -> Option<Level> {
         // The first keyframe of a fresh encoder costs many frames' worth of the budget, and
         // rate control drops a few frames to pay for it: a start settles like a change.
         self.changed_at.get_or_insert(now);
         let started = *self.window.get_or_insert(now);
         self.offered += 1;
-        if !encoded {
+        if !encoded && quantizer.is_none_or(|q| q >= COARSE_QUANTIZER) {
             self.dropped += 1;
         }
         if now.saturating_duration_since(started) < WINDOW {
@@ -323,7 +332,7 @@ mod tests {
             if !encoded {
                 owed -= 1.0;
             }
-            changes.extend(d.on_frame(now, encoded));
+            changes.extend(d.on_frame(now, encoded, Some(63)));
         }
         (now, changes)
     }
@@ -404,6 +413,22 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].size(640, 480), (320, 240));
         assert_eq!(changes[0].fps, 30);
+    }
+
+    #[test]
+    fn drops_at_a_fine_quantizer_pay_for_a_change_and_do_not_count() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        let mut now = Instant::now();
+        for i in 0..300 {
+            now += Duration::from_micros(33_333);
+            // Every other frame dropped, as after each cut of a slide show, at quantizer 4.
+            assert_eq!(d.on_frame(now, i % 2 == 0, Some(4)), None);
+        }
+        // Without a quantizer to go by (H.264), drops count.
+        assert!((0..300).any(|i| {
+            now += Duration::from_micros(33_333);
+            d.on_frame(now, i % 2 == 0, None).is_some()
+        }));
     }
 
     #[test]

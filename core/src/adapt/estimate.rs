@@ -42,6 +42,8 @@ const LINK_FORGOTTEN: f64 = 1.25;
 const FALL_SPACING: Duration = Duration::from_secs(1);
 /// A receiver's own estimate older than this no longer bounds ours (it stopped sending one).
 const REMOTE_ESTIMATE_LIFETIME: Duration = Duration::from_secs(5);
+/// A receiver's estimate bounds ours only from this share of what we send up.
+const REMOTE_BOUND_FROM: f64 = 0.5;
 /// How many recent reports the loss floor is the least of (about 20 s of them).
 const FLOOR_REPORTS: usize = 20;
 /// Loss above this is never the path's floor: it is congestion, or a link not worth using.
@@ -113,12 +115,18 @@ impl Estimate {
     /// What the receiver estimates its path carries (REMB, or the delay-based estimate of
     /// transport-wide feedback). Such estimates grow from what arrives, 8 % a second at
     /// most: above what we send they say only "more would do", and bounding by them would
-    /// make every climb as slow as theirs. Below it, they say the path is queueing: a bound.
+    /// make every climb as slow as theirs. Somewhat below it, they say the path is queueing:
+    /// a bound. Far below it they speak of a sender that sent little (a first REMB is what
+    /// arrived, and a slide show sends next to nothing): the loss it would bring is what
+    /// tells of a path that narrowed that much.
     pub(crate) fn on_remote_estimate(&mut self, now: Instant, bps: f64) {
         if !bps.is_finite() || bps <= 0.0 {
             return;
         }
-        if self.sent.is_some_and(|sent| bps >= sent) {
+        if self
+            .sent
+            .is_some_and(|sent| bps >= sent || bps < sent * REMOTE_BOUND_FROM)
+        {
             self.remote = None;
             return;
         }
@@ -383,17 +391,20 @@ mod tests {
         e.on_remote_estimate(t0 + secs(2.0), 2_000_000.0);
         let free = e.target(t0 + secs(2.0));
         assert!((320_000.0..330_000.0).contains(&free), "{free}");
-        // At or above what we send, it bounds nothing.
+        // At or above what we send, or far below it, it bounds nothing.
         e.on_sent_rate(320_000.0);
         e.on_remote_estimate(t0 + secs(2.5), 330_000.0);
         e.on_loss_report(t0 + secs(3.0), 0.0);
         assert!(e.target(t0 + secs(3.0)) > 330_000.0);
+        let grown = e.target(t0 + secs(3.0));
+        e.on_remote_estimate(t0 + secs(3.5), 20_000.0);
+        assert_eq!(e.target(t0 + secs(3.5)), grown);
         // A receiver that stopped estimating no longer bounds the growth.
-        e.on_remote_estimate(t0 + secs(3.0), 100_000.0);
+        e.on_remote_estimate(t0 + secs(3.0), 200_000.0);
         e.on_loss_report(t0 + secs(4.0), 0.0);
-        assert_eq!(e.target(t0 + secs(4.0)), 100_000.0);
+        assert_eq!(e.target(t0 + secs(4.0)), 200_000.0);
         e.on_loss_report(t0 + secs(9.0), 0.0);
-        assert!(e.target(t0 + secs(9.0)) > 100_000.0);
+        assert!(e.target(t0 + secs(9.0)) > 200_000.0);
     }
 
     #[test]

@@ -432,7 +432,8 @@ pub(crate) fn start_video(
                         break;
                     }
                 };
-                if let Some(next) = degrader.on_frame(now, encoded.is_some()) {
+                let quantizer = enc.last_quantizer();
+                if let Some(next) = degrader.on_frame(now, encoded.is_some(), quantizer) {
                     tracing::debug!(
                         "video steps to {:?} at {:.0} fps ({} kbit/s)",
                         next.size(frame.width, frame.height),
