@@ -7,15 +7,17 @@ times of the video frames the receiver decoded.
   640x480, with the synthetic pattern and with high-detail content (noise at 160x120 scaled
   to 640x480, new every frame: far harder to compress than any camera). The receiver NACKs
   what the outage took and we retransmit it (over RTX); without that its jitter buffer (512
-  packets) waits for the missing packets until the gap falls out of it: ~17 s at the ~30
-  packets a second of the synthetic pattern, well under a second for noise at 640x480, whose
-  outage alone takes ~500 packets. aiortc NACKs a gap once, on the first packet after it (and
-  at most its latest 128 packets), so the link comes back in both directions at once: an
-  input opened before the output loses that one NACK and freezes video as if nothing were
-  retransmitted.
-- Under 3 % random loss the receiver decodes at least 25 frames a second, no frame waits half
-  a second, and the publisher counts what it retransmitted: VP8 at 320x240 (synthetic and
+  packets) waits for the missing packets until the gap falls out of it. aiortc NACKs a gap
+  once, on the first packet after it, and at most its latest 128 packets: video is capped at
+  1 Mbit/s here so that an outage takes fewer (what is beyond is a gap it never asks for:
+  README, issue 11). The link comes back in both directions at once: an input opened before
+  the output loses that one NACK and freezes video as if nothing were retransmitted.
+- Under 3 % random loss (video only, so that every packet dropped is one the receiver asks
+  for) the receiver decodes at least 15 frames a second (usually 30, with no gap over
+  0.2 s), and the publisher counts what it retransmitted: VP8 at 320x240 (synthetic and
   noise) and 640x480 (noise), H.264 at 320x240, each with its RTX payload type negotiated.
+
+The publishers keep their frame rate (`maintain-framerate`): what is measured is repair.
 
 Each case prints its figures (`-s` shows them). Needs root, iproute2 and nftables
 (scripts/install-deps installs them); skipped otherwise."""
@@ -53,14 +55,16 @@ def session_stats(receiver, room):
 
 
 @contextlib.contextmanager
-def publishing(receiver, room, video_source, resolution, codec="VP8"):
-    """A publisher of `video_source` at `resolution`@30 in `codec` (and synthetic audio)
-    publishing to `room` until the receiver decoded 30 frames; closed at the end."""
+def publishing(receiver, room, video_source, resolution, codec="VP8", **options):
+    """A publisher of `video_source` at `resolution`@30 in `codec` (and synthetic audio,
+    unless `options` say otherwise) publishing to `room` until the receiver decoded 30
+    frames; closed at the end."""
     publisher = libpublisher.init_publisher({
         "video_source": video_source, "audio_source": "synthetic",
         "resolution": resolution, "frame_rate": 30, "video_codec": codec,
         # What is measured here is repair, in frames a second: the size gives way first.
         "degradation_preference": "maintain-framerate",
+        **options,
     })
     session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 20000})
     try:
@@ -94,7 +98,10 @@ def test_video_decodes_again_within_a_second_of_an_outage(network, net, noise_cl
                                                            resolution):
     _, receiver = network
     room = f"outage-{content}-{resolution}"
-    with publishing(receiver, room, source(content, noise_clip), resolution) as publisher:
+    # aiortc asks only for the latest 128 packets it missed: at more than ~1.4 Mbit/s of
+    # video a 1 s outage leaves older gaps, and its jitter buffer then waits 512 packets.
+    with publishing(receiver, room, source(content, noise_clip), resolution,
+                    max_video_bitrate_kbps=1000) as publisher:
         time.sleep(1.5)  # a steady stream before the outage
         cut_at = time.time()
         net.block("udp")
@@ -135,7 +142,10 @@ def test_random_loss_is_repaired_by_retransmissions(network, net, noise_clip, co
                                                     resolution, codec):
     _, receiver = network
     room = f"loss-{content}-{resolution}-{codec}"
-    with publishing(receiver, room, source(content, noise_clip), resolution, codec) as publisher:
+    # Video only: every packet dropped is one the receiver can ask for (it does not ask for
+    # audio), so a run without a NACK means one was never sent.
+    with publishing(receiver, room, source(content, noise_clip), resolution, codec,
+                    audio_source=None) as publisher:
         before = publisher.get_stats()
         started_at = time.time()
         net.lose(30)
