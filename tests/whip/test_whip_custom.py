@@ -22,7 +22,11 @@ def near(sample, colour, tolerance=12):
 
 
 def check_decoded(ours):
-    assert set(ours["video_sizes"]) == {"320x240"}, ours
+    # At the publisher's size; adaptation may step it down for a moment (seen on a loaded
+    # machine near the end of a stream), never up.
+    sizes = ours["video_sizes"]
+    assert sizes.get("320x240", 0) >= 0.8 * sum(sizes.values()), ours
+    assert all(int(size.split("x")[0]) <= 320 for size in sizes), ours
     assert ours["video_frames"] >= 60, ours
     assert ours["audio_frames"] >= 100, ours
     # A 440 Hz tone at a quarter of full scale: RMS about 0.18 (0 would be silence).
