@@ -16,7 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from peers import netns  # noqa: E402
+from peers import clips, netns  # noqa: E402
 from peers.receiver import WhipReceiver  # noqa: E402
 
 #: The programs that publish to a WHIP URL from C (tests/whip/publish.c) and Node
@@ -57,6 +57,13 @@ def wait_until(predicate, timeout=10.0, interval=0.1):
 def new_sessions(stats, before):
     """The receiver sessions in `stats` (a receiver's stats) that are not in `before`."""
     return [v for k, v in stats.items() if k not in before]
+
+
+def session_stats(receiver, room):
+    """The receiver's stats of the one session in `room`."""
+    stats = [s for s in receiver.stats().values() if s["room"] == room]
+    assert len(stats) == 1, stats
+    return stats[0]
 
 
 def publish_until_decoded(receiver, publisher, room, options, frames=30):
@@ -150,3 +157,9 @@ def net(network):
     net.restore()
     yield net
     net.restore()
+
+
+@pytest.fixture(scope="module")
+def noise_clip(tmp_path_factory):
+    """A 2 s Y4M clip of noise at 640x480@30 (tests/peers/clips.py)."""
+    return clips.write_noise_y4m(tmp_path_factory.mktemp("clip") / "noise-640x480.y4m")

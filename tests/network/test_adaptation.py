@@ -19,25 +19,14 @@ import time
 import pytest
 
 import libpublisher
-from conftest import wait_until
-from peers import clips, netns
+from conftest import session_stats, wait_until
+from peers import netns
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
 #: The link, and how long the publisher has to settle on it.
 LINK_KBPS = 800
 SETTLE_S = 9
-
-
-@pytest.fixture(scope="module")
-def noise_clip(tmp_path_factory):
-    return clips.write_noise_y4m(tmp_path_factory.mktemp("clip") / "noise-640x480.y4m")
-
-
-def session_stats(receiver, room):
-    stats = [s for s in receiver.stats().values() if s["room"] == room]
-    assert len(stats) == 1, stats
-    return stats[0]
 
 
 def publish_on_narrow_link(network, net, clip, room, preference):

@@ -28,8 +28,8 @@ import time
 import pytest
 
 import libpublisher
-from conftest import wait_until
-from peers import clips, netns
+from conftest import session_stats, wait_until
+from peers import netns
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
@@ -38,20 +38,8 @@ OUTAGE = 1.0
 RECOVERED_WITHIN = 1.0
 
 
-@pytest.fixture(scope="module")
-def noise_clip(tmp_path_factory):
-    """A 2 s Y4M clip of noise at 640x480@30 (tests/peers/clips.py)."""
-    return clips.write_noise_y4m(tmp_path_factory.mktemp("clip") / "noise-640x480.y4m")
-
-
 def source(content, noise_clip):
     return "synthetic" if content == "synthetic" else f"file:{noise_clip}"
-
-
-def session_stats(receiver, room):
-    stats = [s for s in receiver.stats().values() if s["room"] == room]
-    assert len(stats) == 1, stats
-    return stats[0]
 
 
 @contextlib.contextmanager
