@@ -30,13 +30,16 @@ export declare const ErrorCode: Readonly<{
 }>;
 export type ErrorName = keyof typeof ErrorCode;
 
-/** Why a stream was destroyed or a session disconnected, with the C API's numbers. */
+/** Why a stream was destroyed, a session disconnected, or video went off or on, with the C API's numbers. */
 export declare const Reason: Readonly<{
   clientDisconnected: 1;
   forceDisconnected: 2;
   forceUnpublished: 3;
   mediaStopped: 4;
   networkDisconnected: 5;
+  quality: 6;
+  publishVideo: 7;
+  publishAudio: 8;
 }>;
 export type ReasonName = keyof typeof Reason;
 
@@ -104,9 +107,9 @@ export interface PublisherOptions {
    */
   maxVideoBitrateKbps?: number;
   /**
-   * Whether video stops (audio goes on) when the network carries too little even for the
-   * smallest video, and comes back with the network. Default true. Accepted; not acted on
-   * yet.
+   * Whether video stops (audio goes on) when the network stays too narrow for video (under
+   * ~100 kbit/s for it), and comes back with the network, with the events
+   * `videoDisableWarning`, `videoDisabled`, `videoEnabled`. Needs audio. Default true.
    */
   audioFallback?: boolean;
   /**
@@ -198,6 +201,14 @@ export interface PublisherEventMap {
   videoDimensionsChanged: [
     event: { oldWidth: number; oldHeight: number; newWidth: number; newHeight: number },
   ];
+  /** The path has been too narrow for video for a while: with `audioFallback`, video stops if it stays so. */
+  videoDisableWarning: [];
+  /** The path widened again before video stopped. */
+  videoDisableWarningLifted: [];
+  /** Video stopped and audio goes on (`quality`: the audio-only fallback). */
+  videoDisabled: [event: { reason: ReasonName }];
+  /** Video goes out again (`quality`: the path is wide enough again). */
+  videoEnabled: [event: { reason: ReasonName }];
 }
 
 /**

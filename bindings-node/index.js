@@ -154,7 +154,8 @@ let nativeOf;
 /**
  * A publisher: its sources are acquired by `initPublisher`. Events: `accessAllowed`,
  * `accessDenied` (error), `streamCreated`, `streamDestroyed`, `mediaStopped`,
- * `audioLevelUpdated`, `videoDimensionsChanged`.
+ * `audioLevelUpdated`, `videoDimensionsChanged`, `videoDisableWarning`,
+ * `videoDisableWarningLifted`, `videoDisabled` and `videoEnabled` (reason `quality`).
  */
 class Publisher extends EventEmitter {
   #native = null;

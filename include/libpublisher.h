@@ -90,6 +90,15 @@
 // The network path was lost and could not be recovered.
 #define LP_REASON_NETWORK_DISCONNECTED 5
 
+// The path was too narrow for video, or is wide enough again (audio-only fallback).
+#define LP_REASON_QUALITY 6
+
+// The host turned video off or on.
+#define LP_REASON_PUBLISH_VIDEO 7
+
+// The host turned audio off or on.
+#define LP_REASON_PUBLISH_AUDIO 8
+
 // Log levels for `lp_set_log_callback`.
 #define LP_LOG_OFF 0
 
@@ -243,6 +252,22 @@ typedef struct lp_publisher_callbacks {
                                       uint32_t new_width,
                                       uint32_t new_height,
                                       void *user_data);
+  // The path has been too narrow for video for a while: with `audio_fallback`, video stops
+  // if it stays so.
+  void (*on_video_disable_warning)(struct lp_publisher publisher, void *user_data);
+  // The path widened again before video stopped.
+  void (*on_video_disable_warning_lifted)(struct lp_publisher publisher, void *user_data);
+  // Video stopped and audio goes on; `reason` is an `LP_REASON_*` value
+  // (`LP_REASON_QUALITY`: the audio-only fallback), `reason_name` its name.
+  void (*on_video_disabled)(struct lp_publisher publisher,
+                            int32_t reason,
+                            const char *reason_name,
+                            void *user_data);
+  // Video goes out again; `reason` as for `on_video_disabled`.
+  void (*on_video_enabled)(struct lp_publisher publisher,
+                           int32_t reason,
+                           const char *reason_name,
+                           void *user_data);
 } lp_publisher_callbacks;
 
 // Completion of `lp_init_publisher`: `error` is NULL on success.
@@ -452,9 +477,10 @@ int32_t lp_publisher_settings_set_degradation_preference(struct lp_publisher_set
 int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_settings *settings,
                                                          int32_t kbps);
 
-// Whether video stops (audio goes on) when the network carries too little even for the
-// smallest video, and comes back with the network. Default true. Accepted; not acted on
-// yet.
+// Whether video stops (audio goes on) when the network stays too narrow for video (under
+// ~100 kbit/s for it), and comes back with the network, with the callbacks
+// `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default
+// true.
 int32_t lp_publisher_settings_set_audio_fallback(struct lp_publisher_settings *settings,
                                                  bool fallback);
 

@@ -8,8 +8,10 @@ libpublisher is imported where it is used, not here: the suites that only start 
 
 import os
 import pathlib
+import queue
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -52,6 +54,39 @@ def wait_until(predicate, timeout=10.0, interval=0.1):
     while not predicate() and time.monotonic() < deadline:
         time.sleep(interval)
     return predicate()
+
+
+def start_lines(command):
+    """Starts `command`; returns the process and a queue of its output lines (stdout and
+    stderr; None at the end)."""
+    program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = queue.Queue()
+
+    def read():
+        for line in program.stdout:
+            lines.put(line.rstrip())
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return program, lines
+
+
+def read_until(lines, seen, predicate, timeout):
+    """Appends lines of a `start_lines` queue to `seen` until one satisfies `predicate`;
+    whether one did in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return False
+        if line is None:
+            return False
+        seen.append(line)
+        if predicate(line):
+            return True
+    return False
 
 
 def new_sessions(stats, before):

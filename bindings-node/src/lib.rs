@@ -176,6 +176,12 @@ pub struct AudioLevelUpdatedEvent {
     pub audio_level: f64,
 }
 
+/// `videoDisabled` / `videoEnabled`: `reason` is `"quality"` (the audio-only fallback).
+#[napi(object)]
+pub struct VideoEnabledEvent {
+    pub reason: String,
+}
+
 #[napi(object)]
 pub struct VideoDimensionsChangedEvent {
     pub old_width: u32,
@@ -562,6 +568,16 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
                         old_height,
                         new_width,
                         new_height,
+                    },
+                )?,
+                PublisherEvent::VideoDisableWarning | PublisherEvent::VideoDisableWarningLifted => {
+                    js(env, ())?
+                }
+                PublisherEvent::VideoDisabled { reason }
+                | PublisherEvent::VideoEnabled { reason } => js(
+                    env,
+                    VideoEnabledEvent {
+                        reason: reason.name().to_owned(),
                     },
                 )?,
             };

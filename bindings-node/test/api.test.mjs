@@ -40,13 +40,16 @@ test('ErrorCode is the contract table, ascending and frozen', () => {
   }, TypeError);
 });
 
-test('Reason names the stream-destroyed reasons', () => {
+test('Reason names the stream-destroyed and video reasons', () => {
   assert.deepEqual({ ...lp.Reason }, {
     clientDisconnected: 1,
     forceDisconnected: 2,
     forceUnpublished: 3,
     mediaStopped: 4,
     networkDisconnected: 5,
+    quality: 6,
+    publishVideo: 7,
+    publishAudio: 8,
   });
 });
 
@@ -66,6 +69,10 @@ test('publisherEvents lists the Node event names', () => {
     'mediaStopped',
     'audioLevelUpdated',
     'videoDimensionsChanged',
+    'videoDisableWarning',
+    'videoDisableWarningLifted',
+    'videoDisabled',
+    'videoEnabled',
   ]);
 });
 

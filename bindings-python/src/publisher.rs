@@ -303,6 +303,12 @@ fn event_args<'py>(py: Python<'py>, event: &PublisherEvent) -> PyResult<Bound<'p
             dict.set_item(intern!(py, "new_height"), new_height)?;
             dict.into_any()
         }
+        PublisherEvent::VideoDisableWarning | PublisherEvent::VideoDisableWarningLifted => {
+            return Ok(PyTuple::empty(py))
+        }
+        PublisherEvent::VideoDisabled { reason } | PublisherEvent::VideoEnabled { reason } => {
+            reason_object(py, *reason)?
+        }
     };
     PyTuple::new(py, [arg])
 }

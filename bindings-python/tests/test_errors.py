@@ -57,6 +57,9 @@ def test_reasons_are_the_core_table() -> None:
         "forceUnpublished",
         "mediaStopped",
         "networkDisconnected",
+        "quality",
+        "publishVideo",
+        "publishAudio",
     ]
 
 

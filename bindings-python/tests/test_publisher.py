@@ -448,6 +448,10 @@ def test_event_names_are_the_cores() -> None:
         "media_stopped",
         "audio_level_updated",
         "video_dimensions_changed",
+        "video_disable_warning",
+        "video_disable_warning_lifted",
+        "video_disabled",
+        "video_enabled",
     )
 
 

@@ -204,6 +204,13 @@ fn main() -> ExitCode {
                     network_lost_by_event.store(true, Ordering::Release);
                 }
             }
+            PublisherEvent::VideoDisabled { reason } => println!("event: videoDisabled ({reason})"),
+            PublisherEvent::VideoEnabled { reason } => println!("event: videoEnabled ({reason})"),
+            PublisherEvent::VideoDimensionsChanged {
+                new_width,
+                new_height,
+                ..
+            } => println!("event: videoDimensionsChanged ({new_width}x{new_height})"),
             event => println!("event: {}", event.name()),
         }),
         Box::new(move |_, outcome| {

@@ -167,8 +167,8 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 code_table! {
-    /// Why a stream was destroyed or a session disconnected (OpenTok's `reason` strings,
-    /// named like `"networkDisconnected"`).
+    /// Why a stream was destroyed, a session disconnected, or video went off or on (OpenTok's
+    /// `reason` strings, named like `"networkDisconnected"`).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Reason {
         /// The host unpublished or disconnected.
@@ -181,6 +181,12 @@ code_table! {
         MediaStopped = 4, "mediaStopped";
         /// The network path was lost and could not be recovered.
         NetworkDisconnected = 5, "networkDisconnected";
+        /// The path was too narrow for video, or is wide enough again (audio-only fallback).
+        Quality = 6, "quality";
+        /// The host turned video off or on.
+        PublishVideo = 7, "publishVideo";
+        /// The host turned audio off or on.
+        PublishAudio = 8, "publishAudio";
     }
 }
 

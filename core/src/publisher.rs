@@ -59,6 +59,21 @@ pub enum PublisherEvent {
         /// The height video is sent at now.
         new_height: u32,
     },
+    /// The path has been too narrow for video for a while: with `audio_fallback`, video
+    /// stops if it stays so (OpenTok's `videoDisableWarning`).
+    VideoDisableWarning,
+    /// The path widened again before video stopped.
+    VideoDisableWarningLifted,
+    /// Video stopped; audio goes on.
+    VideoDisabled {
+        /// [`Reason::Quality`]: the audio-only fallback.
+        reason: Reason,
+    },
+    /// Video goes out again.
+    VideoEnabled {
+        /// [`Reason::Quality`]: the path is wide enough again.
+        reason: Reason,
+    },
 }
 
 impl PublisherEvent {
@@ -72,6 +87,10 @@ impl PublisherEvent {
             PublisherEvent::MediaStopped { .. } => "mediaStopped",
             PublisherEvent::AudioLevelUpdated { .. } => "audioLevelUpdated",
             PublisherEvent::VideoDimensionsChanged { .. } => "videoDimensionsChanged",
+            PublisherEvent::VideoDisableWarning => "videoDisableWarning",
+            PublisherEvent::VideoDisableWarningLifted => "videoDisableWarningLifted",
+            PublisherEvent::VideoDisabled { .. } => "videoDisabled",
+            PublisherEvent::VideoEnabled { .. } => "videoEnabled",
         }
     }
 
@@ -92,6 +111,10 @@ pub const PUBLISHER_EVENT_NAMES: &[&str] = &[
     "mediaStopped",
     "audioLevelUpdated",
     "videoDimensionsChanged",
+    "videoDisableWarning",
+    "videoDisableWarningLifted",
+    "videoDisabled",
+    "videoEnabled",
 ];
 
 /// Where a publisher is in its life.
@@ -759,6 +782,14 @@ mod tests {
                 old_height: 480,
                 new_width: 320,
                 new_height: 240,
+            },
+            PublisherEvent::VideoDisableWarning,
+            PublisherEvent::VideoDisableWarningLifted,
+            PublisherEvent::VideoDisabled {
+                reason: Reason::Quality,
+            },
+            PublisherEvent::VideoEnabled {
+                reason: Reason::Quality,
             },
         ];
         let carried: Vec<&str> = events.iter().map(PublisherEvent::name).collect();

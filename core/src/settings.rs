@@ -227,8 +227,8 @@ pub struct PublisherSettings {
     pub degradation_preference: DegradationPreference,
     /// The most video may send, in kbit/s; 0 lets the library choose by size and rate.
     pub max_video_bitrate_kbps: u32,
-    /// Whether video stops (audio goes on) when the path carries too little even for the
-    /// smallest video, and comes back with the path. Accepted; not acted on yet.
+    /// Whether video stops (audio goes on) while the path stays too narrow for video, and
+    /// comes back with the path (see `adapt::fallback`). Needs audio.
     pub audio_fallback: bool,
     /// The host's consent callback; without one, access is allowed.
     pub access_request: Option<AccessRequestHandler>,

@@ -108,6 +108,32 @@ pub struct lp_publisher_callbacks {
             user_data: *mut c_void,
         ),
     >,
+    /// The path has been too narrow for video for a while: with `audio_fallback`, video stops
+    /// if it stays so.
+    pub on_video_disable_warning:
+        Option<unsafe extern "C" fn(publisher: lp_publisher, user_data: *mut c_void)>,
+    /// The path widened again before video stopped.
+    pub on_video_disable_warning_lifted:
+        Option<unsafe extern "C" fn(publisher: lp_publisher, user_data: *mut c_void)>,
+    /// Video stopped and audio goes on; `reason` is an `LP_REASON_*` value
+    /// (`LP_REASON_QUALITY`: the audio-only fallback), `reason_name` its name.
+    pub on_video_disabled: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// Video goes out again; `reason` as for `on_video_disabled`.
+    pub on_video_enabled: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
 }
 
 /// Counters of a publisher: the core's `PublisherStats`, laid out for C (the header names
@@ -271,9 +297,10 @@ pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
     )
 }
 
-/// Whether video stops (audio goes on) when the network carries too little even for the
-/// smallest video, and comes back with the network. Default true. Accepted; not acted on
-/// yet.
+/// Whether video stops (audio goes on) when the network stays too narrow for video (under
+/// ~100 kbit/s for it), and comes back with the network, with the callbacks
+/// `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default
+/// true.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_audio_fallback(
     settings: *mut lp_publisher_settings,
@@ -342,6 +369,22 @@ fn event_handler(
                 } => c
                     .on_video_dimensions_changed
                     .map(|f| f(handle, old_width, old_height, new_width, new_height, ud)),
+                PublisherEvent::VideoDisableWarning => {
+                    c.on_video_disable_warning.map(|f| f(handle, ud))
+                }
+                PublisherEvent::VideoDisableWarningLifted => {
+                    c.on_video_disable_warning_lifted.map(|f| f(handle, ud))
+                }
+                PublisherEvent::VideoDisabled { reason } => {
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_video_disabled
+                        .map(|f| f(handle, reason.code(), name, ud))
+                }
+                PublisherEvent::VideoEnabled { reason } => {
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_video_enabled
+                        .map(|f| f(handle, reason.code(), name, ud))
+                }
             };
         }
     })

@@ -5,6 +5,7 @@ adaptation gets it through a narrow link.
 
 Per condition it prints what a viewer sees, from the frames the receiver decoded:
 - decoded fps over the last 15 s of the run;
+- audio the receiver never decoded, after the first 3 s (milliseconds);
 - total freeze time after the first 3 s (gaps between decoded frames over 250 ms), and the
   longest gap;
 - for a step, how long after it video decoded at 10 fps (a 1 s window), and how long after
@@ -28,8 +29,9 @@ sys.path.insert(0, str(HERE.parent))
 from peers import clips, netns  # noqa: E402
 from peers.receiver import WhipReceiver  # noqa: E402
 
-#: Conditions: (name, options for our publisher, schedule of (second, impairment)).
+#: Conditions: (name, options for our publisher, schedule of (second, impairment)[, seconds]).
 #: An impairment is ("limit", kbit/s), ("lose", per mille), ("cut",) or None (a clear link).
+#: Without its own length a condition runs --seconds.
 CONDITIONS = [
     ("800k", {}, [(0, ("limit", 800))]),
     ("800k-maintain-framerate", {"degradation_preference": "maintain-framerate"},
@@ -37,7 +39,9 @@ CONDITIONS = [
     ("loss-3%", {}, [(0, ("lose", 30))]),
     ("step-400k", {}, [(0, None), (8, ("limit", 400)), (18, None)]),
     ("outage-1s", {}, [(0, None), (8, ("cut",)), (9, None)]),
-    ("150k", {}, [(0, ("limit", 150)), (14, None)]),
+    # Video stops after ~6 s and is tried again 5 s later (then 10 s, 20 s): 20 s after the
+    # link comes back shows it return.
+    ("150k", {}, [(0, ("limit", 150)), (14, None)], 34),
 ]
 
 
@@ -69,17 +73,23 @@ def first_time_at_rate(times, start, end, fps=10):
 
 
 def run_ours(receiver, room, clip, seconds, options, schedule, net):
+    """Publishes with libpublisher; (started, ended, marks, stats, fallback events with
+    their wall times)."""
     import libpublisher
 
     publisher = libpublisher.init_publisher({
         "video_source": f"file:{clip}", "audio_source": "synthetic",
         "resolution": "640x480", "frame_rate": 30, **options,
     })
+    events = []
+    for event in ("video_disable_warning", "video_disable_warning_lifted", "video_disabled",
+                  "video_enabled"):
+        publisher.on(event, lambda *_, event=event: events.append((time.time(), event)))
     session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 30000})
     try:
         session.connect(token=receiver.token)
         return play(schedule, seconds, net, lambda: session.publish(publisher),
-                    lambda: publisher.get_stats())
+                    lambda: publisher.get_stats()) + (events,)
     finally:
         session.close()
         publisher.close()
@@ -111,6 +121,8 @@ def measure(receiver, room, started, ended, marks):
         "longest_gap_s": round(longest, 2),
         "sizes": session["video_sizes"],
         "audio_frames": session["audio_frames"],
+        "audio_lost_ms_after_3s": sum(
+            ms for at, ms in session["audio_gaps"] if started + 3 <= at <= ended),
     }
     if len(marks) > 1:
         step_at = marks[1][0]
@@ -138,7 +150,8 @@ def main():
         class Adaptation(logging.Filter):
             def filter(self, record):
                 return any(w in record.getMessage() for w in (
-                    "estimate", "steps", "receiver report", "REMB", "NACKed", "video "))
+                    "estimate", "steps", "receiver report", "REMB", "NACKed", "video ", "fallback",
+                    "resending"))
 
         handler = logging.StreamHandler(sys.stdout)
         handler.addFilter(Adaptation())
@@ -154,14 +167,18 @@ def main():
         clip = clips.write_noise_y4m(pathlib.Path(tmp) / "noise.y4m")
         receiver = WhipReceiver(host=net.server_ip, netns=net.name)
         try:
-            for name, options, schedule in CONDITIONS:
+            for name, options, schedule, *length in CONDITIONS:
                 if args.only and name not in args.only:
                     continue
+                seconds = length[0] if length else args.seconds
                 for who in ["libpublisher"]:  # an aiortc publisher beside it: to come
                     room = f"{name}-{who}"
-                    started, ended, marks, stats = run_ours(
-                        receiver, room, clip, args.seconds, options, schedule, net)
+                    started, ended, marks, stats, events = run_ours(
+                        receiver, room, clip, seconds, options, schedule, net)
                     result = measure(receiver, room, started, ended, marks)
+                    if events:
+                        result["fallback"] = [(round(at - started, 1), name)
+                                              for at, name in events]
                     result["publisher_stats"] = stats
                     results[room] = result
                     print(f"{name:26} {who:12} " + json.dumps(

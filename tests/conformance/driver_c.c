@@ -83,7 +83,8 @@ static void print_table(void) {
       LP_UNEXPECTED_SERVER_RESPONSE};
   static const int32_t reasons[] = {
       LP_REASON_CLIENT_DISCONNECTED, LP_REASON_FORCE_DISCONNECTED, LP_REASON_FORCE_UNPUBLISHED,
-      LP_REASON_MEDIA_STOPPED, LP_REASON_NETWORK_DISCONNECTED};
+      LP_REASON_MEDIA_STOPPED, LP_REASON_NETWORK_DISCONNECTED, LP_REASON_QUALITY,
+      LP_REASON_PUBLISH_VIDEO, LP_REASON_PUBLISH_AUDIO};
   printf("{\"language\":\"c\",\"version\":");
   print_json_string(lp_version());
   printf(",\"errors\":[");

@@ -1,7 +1,9 @@
-/* Publishes synthetic media from C and reports what happens when the connection is lost:
- *   lost URL TOKEN RECONNECT_TIMEOUT_MS
- * Prints `PUBLISHING` once media flows, then one line per event as it comes
- * (`event sessionReconnecting`, `event streamDestroyed networkDisconnected`, ...), and ends
+/* Publishes synthetic media from C and reports what happens when the connection is lost or
+ * narrows:
+ *   lost URL TOKEN RECONNECT_TIMEOUT_MS [VIDEO_SOURCE RESOLUTION]
+ * (video `synthetic` at 320x240 unless given). Prints `PUBLISHING` once media flows, then one
+ * line per event as it comes (`event sessionReconnecting`, `event streamDestroyed
+ * networkDisconnected`, `event videoDisabled quality`, ...), and ends
  * after `sessionDisconnected` or `sessionReconnected` following a destroyed stream (or 60 s)
  * with `final video_frames_sent=N packets_sent=N` from the publisher's stats.
  * tests/network/test_connectivity.py kills the receiver once PUBLISHING is printed. */
@@ -42,6 +44,21 @@ static void on_destroyed(lp_publisher p, int32_t reason, const char *name, void 
   snprintf(line, sizeof line, "streamDestroyed %s", name);
   event(line, 1, 0);
 }
+static void on_warning(lp_publisher p, void *ud) { (void)p; (void)ud; event("videoDisableWarning", 0, 0); }
+static void on_lifted(lp_publisher p, void *ud) { (void)p; (void)ud; event("videoDisableWarningLifted", 0, 0); }
+static void on_video(const char *what, const char *reason) {
+  char line[96];
+  snprintf(line, sizeof line, "%s %s", what, reason);
+  event(line, 0, 0);
+}
+static void on_video_disabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p; (void)reason; (void)ud;
+  on_video("videoDisabled", name);
+}
+static void on_video_enabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p; (void)reason; (void)ud;
+  on_video("videoEnabled", name);
+}
 static void on_disconnected(lp_session s, int32_t reason, const char *name, void *ud) {
   (void)s; (void)reason; (void)ud;
   char line[96];
@@ -60,12 +77,18 @@ static void on_stats(const lp_publisher_stats *stats, void *ud) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) return 2;
+  if (argc != 4 && argc != 6) return 2;
   lp_publisher_settings *settings = lp_publisher_settings_new();
-  lp_publisher_settings_set_video_source(settings, "synthetic");
+  lp_publisher_settings_set_video_source(settings, argc == 6 ? argv[4] : "synthetic");
   lp_publisher_settings_set_audio_source(settings, "synthetic");
-  lp_publisher_settings_set_resolution(settings, "320x240");
-  lp_publisher_callbacks callbacks = {.on_stream_destroyed = on_destroyed};
+  lp_publisher_settings_set_resolution(settings, argc == 6 ? argv[5] : "320x240");
+  lp_publisher_callbacks callbacks = {
+      .on_stream_destroyed = on_destroyed,
+      .on_video_disable_warning = on_warning,
+      .on_video_disable_warning_lifted = on_lifted,
+      .on_video_disabled = on_video_disabled,
+      .on_video_enabled = on_video_enabled,
+  };
   lp_publisher publisher;
   int32_t rc = lp_init_publisher(settings, &callbacks, on_init, NULL, &publisher);
   lp_publisher_settings_free(settings);

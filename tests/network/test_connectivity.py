@@ -23,15 +23,13 @@ Needs root, iproute2 and nftables (scripts/install-deps installs them); skipped 
 import contextlib
 import os
 import pathlib
-import queue
-import subprocess
 import threading
 import time
 
 import pytest
 
 import libpublisher
-from conftest import synthetic, wait_until
+from conftest import read_until, start_lines, synthetic, wait_until
 from peers import netns
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -290,34 +288,8 @@ PROGRAMS = {
 
 def start_program(language, url, token, timeout_ms):
     """Starts a program; returns it and a queue of its output lines (None at the end)."""
-    command = [a.format(url=url, token=token, timeout=timeout_ms) for a in PROGRAMS[language]]
-    program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    lines = queue.Queue()
-
-    def read():
-        for line in program.stdout:
-            lines.put(line.rstrip())
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    return program, lines
-
-
-def read_until(lines, seen, predicate, timeout):
-    """Appends lines to `seen` until one satisfies `predicate`; whether one did in time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return False
-        if line is None:
-            return False
-        seen.append(line)
-        if predicate(line):
-            return True
-    return False
+    return start_lines([a.format(url=url, token=token, timeout=timeout_ms)
+                        for a in PROGRAMS[language]])
 
 
 def event_lines(lines):

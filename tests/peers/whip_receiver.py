@@ -224,6 +224,7 @@ def mean_yuv(frame):
 async def consume(track, stats):
     kind = track.kind
     first_pts = None
+    audio_end = None
     while True:
         try:
             frame = await track.recv()
@@ -248,6 +249,15 @@ async def consume(track, stats):
             if stats["video_frames"] % 10 == 1:
                 stats["video_yuv"] = (stats["video_yuv"] + [mean_yuv(frame)])[-100:]
         else:
+            if audio_end is not None and frame.pts is not None and frame.sample_rate:
+                # Timestamps count samples: what lies between the last frame's end and this
+                # one's start never decoded.
+                skipped = frame.pts - audio_end
+                if skipped > frame.samples // 2:
+                    gap = [round(time.time(), 3), round(1000 * skipped / frame.sample_rate)]
+                    stats["audio_gaps"] = (stats["audio_gaps"] + [gap])[-100:]
+            if frame.pts is not None:
+                audio_end = frame.pts + frame.samples
             stats["audio_frames"] += 1
             stats["audio_samples"] += frame.samples
             stats["audio_rate"] = frame.sample_rate
@@ -367,6 +377,7 @@ def make_app(token, links=(), probe_links=True):
             "nacks_sent": 0,
             "nacked_packets": 0,
             "audio_frames": 0,
+            "audio_gaps": [],
             "audio_samples": 0,
             "audio_rate": 0,
             # Mean [Y, U, V] of every 10th decoded video frame, the latest 100.

@@ -23,7 +23,7 @@ Reason = IntEnum(  # type: ignore[misc]
     module="libpublisher",
     qualname="Reason",
 )
-Reason.__doc__ = "Why a stream was destroyed or a session disconnected."
+Reason.__doc__ = "Why a stream was destroyed, a session disconnected, or video went off or on."
 
 
 class Error(Exception):

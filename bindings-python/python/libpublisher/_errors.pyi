@@ -30,6 +30,9 @@ class Reason(IntEnum):
     forceUnpublished = 3
     mediaStopped = 4
     networkDisconnected = 5
+    quality = 6
+    publishVideo = 7
+    publishAudio = 8
 
 class Error(Exception):
     code: Union[ErrorCode, int]

@@ -52,6 +52,10 @@ EventName = Literal[
     "media_stopped",
     "audio_level_updated",
     "video_dimensions_changed",
+    "video_disable_warning",
+    "video_disable_warning_lifted",
+    "video_disabled",
+    "video_enabled",
 ]
 
 class VideoDimensions(TypedDict):
@@ -94,9 +98,10 @@ class PublisherOptions(TypedDict, total=False):
     #: The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by
     #: size and frame rate.
     max_video_bitrate_kbps: int
-    #: Whether video stops (audio goes on) when the network carries too little even for the
-    #: smallest video, and comes back with the network. Default True. Accepted; not acted on
-    #: yet.
+    #: Whether video stops (audio goes on) when the network stays too narrow for video
+    #: (under ~100 kbit/s for it), and comes back with the network, with the events
+    #: ``video_disable_warning``, ``video_disabled``, ``video_enabled``. Needs audio. Default
+    #: True.
     audio_fallback: bool
     #: Host consent before devices (and the synthetic stand-ins) open: returns ``True`` to
     #: allow; any other reply denies. Without it, access is allowed.
@@ -195,7 +200,9 @@ class Publisher:
     Handlers receive: ``access_allowed()``, ``access_denied(error: Error)``,
     ``stream_created(stream_id: str)``, ``stream_destroyed(reason: Reason)``,
     ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``,
-    ``video_dimensions_changed(size: VideoDimensions)``.
+    ``video_dimensions_changed(size: VideoDimensions)``, ``video_disable_warning()``,
+    ``video_disable_warning_lifted()``, ``video_disabled(reason: Reason)`` and
+    ``video_enabled(reason: Reason)`` (reason ``Reason.quality``: the audio-only fallback).
     """
 
     @overload

@@ -44,6 +44,8 @@ const FALL_SPACING: Duration = Duration::from_secs(1);
 const REMOTE_ESTIMATE_LIFETIME: Duration = Duration::from_secs(5);
 /// A receiver's estimate bounds ours only from this share of what we send up.
 const REMOTE_BOUND_FROM: f64 = 0.5;
+/// How long after a restart the receiver's estimates are not heard.
+const REMOTE_IGNORED_AFTER_RESTART: Duration = Duration::from_secs(10);
 /// How many recent reports the loss floor is the least of (about 20 s of them).
 const FLOOR_REPORTS: usize = 20;
 /// Loss above this is never the path's floor: it is congestion, or a link not worth using.
@@ -76,6 +78,8 @@ pub(crate) struct Estimate {
     streak: u32,
     /// What the path delivered when the estimate last fell.
     link: Option<f64>,
+    /// The receiver's estimates are not heard until then (see [`Estimate::restart_at`]).
+    remote_ignored_until: Option<Instant>,
 }
 
 impl Estimate {
@@ -95,6 +99,7 @@ impl Estimate {
             recent_loss: VecDeque::new(),
             streak: 0,
             link: None,
+            remote_ignored_until: None,
         }
     }
 
@@ -105,6 +110,11 @@ impl Estimate {
             .filter(|(_, at)| now.saturating_duration_since(*at) < REMOTE_ESTIMATE_LIFETIME)
             .map_or(f64::INFINITY, |(bps, _)| bps);
         self.loss_based.min(remote).clamp(self.min, self.max)
+    }
+
+    /// The latest round-trip time measured (100 ms until then).
+    pub(crate) fn rtt(&self) -> Duration {
+        self.rtt
     }
 
     /// The latest round-trip time measured.
@@ -121,6 +131,9 @@ impl Estimate {
     /// tells of a path that narrowed that much.
     pub(crate) fn on_remote_estimate(&mut self, now: Instant, bps: f64) {
         if !bps.is_finite() || bps <= 0.0 {
+            return;
+        }
+        if self.remote_ignored_until.is_some_and(|until| now < until) {
             return;
         }
         if self
@@ -249,6 +262,18 @@ impl Estimate {
             return 0.0;
         }
         self.recent_loss.iter().copied().fold(FLOOR_MAX, f64::min)
+    }
+
+    /// Starts again from `bps` at `now`, forgetting the rate a fall found (video is tried
+    /// again after the audio-only fallback: audio alone said nothing about the path above
+    /// it). The receiver's estimate starts over too, from the little that arrives, and grows
+    /// 8 % a second: for a while it says nothing about the path, and loss is what tells.
+    pub(crate) fn restart_at(&mut self, now: Instant, bps: f64) {
+        self.loss_based = bps.clamp(self.min, self.max);
+        self.link = None;
+        self.streak = 0;
+        self.remote = None;
+        self.remote_ignored_until = Some(now + REMOTE_IGNORED_AFTER_RESTART);
     }
 
     /// A new upper bound (the host changed `max_video_bitrate_kbps`).

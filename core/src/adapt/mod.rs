@@ -4,14 +4,17 @@
 
 pub mod degrade;
 pub(crate) mod estimate;
+pub(crate) mod fallback;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use crate::stats::QualityLimitation;
 pub use degrade::DegradationPreference;
 use estimate::Estimate;
+use fallback::Fallback;
+pub(crate) use fallback::FallbackEvent;
 
 use crate::media::encoder::default_video_bitrate_kbps;
 use crate::settings::PublisherSettings;
@@ -40,6 +43,16 @@ pub(crate) struct SentVideo {
     pub limitation: QualityLimitation,
 }
 
+impl SentVideo {
+    /// The same, with no frames going out (the audio-only fallback stopped video).
+    pub(crate) fn stopped(self) -> Self {
+        SentVideo {
+            frames_per_second: 0.0,
+            ..self
+        }
+    }
+}
+
 /// One stream's estimate and what its video encoder is asked for.
 #[derive(Debug)]
 pub(crate) struct Adaptation {
@@ -50,12 +63,28 @@ pub(crate) struct Adaptation {
     sent: Mutex<SentVideo>,
     /// Bumped whenever the video target changes, so the encoder re-reads it cheaply.
     generation: AtomicU32,
+    /// The audio-only fallback, when the publisher has it and sends audio.
+    fallback: Option<Mutex<Fallback>>,
+    /// Video starts again after the fallback stopped it (see `session::resume`).
+    resumed: AtomicBool,
 }
 
 impl Adaptation {
     /// Video starts at `initial_video_bps` and never asks for more than `max_video_bps`; `audio`
-    /// says whether audio shares the path.
+    /// says whether audio shares the path. No audio-only fallback.
+    #[cfg(test)]
     pub(crate) fn new(initial_video_bps: f64, max_video_bps: f64, audio: bool) -> Self {
+        Self::with_fallback(initial_video_bps, max_video_bps, audio, false)
+    }
+
+    /// As [`Adaptation::new`]; with `audio_fallback` (and audio), video stops while the path
+    /// is too narrow for it (see [`fallback`]).
+    pub(crate) fn with_fallback(
+        initial_video_bps: f64,
+        max_video_bps: f64,
+        audio: bool,
+        audio_fallback: bool,
+    ) -> Self {
         let audio_bps = if audio { AUDIO_WIRE_BPS } else { 0.0 };
         let wire = |video: f64| video / VIDEO_SHARE + audio_bps;
         let estimate = Estimate::new(
@@ -70,6 +99,8 @@ impl Adaptation {
             video_target_bps: AtomicU64::new(0),
             sent: Mutex::default(),
             generation: AtomicU32::new(0),
+            fallback: (audio && audio_fallback).then(|| Mutex::new(Fallback::new(max_video_bps))),
+            resumed: AtomicBool::new(false),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -85,6 +116,9 @@ impl Adaptation {
         let video = ((available - self.audio_bps) * VIDEO_SHARE).max(MIN_VIDEO_BPS);
         let previous = self.available_bps.swap(available as u64, Ordering::AcqRel);
         self.video_target_bps.store(video as u64, Ordering::Release);
+        if let Some(fallback) = &self.fallback {
+            lock(fallback).on_target(now, video);
+        }
         if previous == available as u64 {
             return None;
         }
@@ -116,6 +150,12 @@ impl Adaptation {
         self.publish(now)
     }
 
+    /// A REMB: the receiver's estimate for the streams that carry the absolute send time,
+    /// which are the video's; audio rides beside them.
+    pub(crate) fn on_remb(&self, now: Instant, video_bps: f64) -> Option<f64> {
+        self.on_remote_estimate(now, video_bps + self.audio_bps)
+    }
+
     /// What was sent over the last interval, bit/s (all media, on the wire).
     pub(crate) fn on_sent_rate(&self, bps: f64) {
         self.lock().on_sent_rate(bps);
@@ -124,6 +164,46 @@ impl Adaptation {
     /// The latest round trip.
     pub(crate) fn on_rtt(&self, rtt: Duration) {
         self.lock().on_rtt(rtt);
+    }
+
+    /// Moves the fallback on with time (the video encoder calls it for each frame): whether
+    /// video is to be sent now, and what to tell the host. A try of video after the fallback
+    /// starts the estimate at what video needs.
+    pub(crate) fn poll_video(&self, now: Instant) -> (bool, Vec<FallbackEvent>) {
+        let Some(fallback) = &self.fallback else {
+            return (true, Vec::new());
+        };
+        let (sends, try_bps, events) = {
+            let mut f = lock(fallback);
+            let was_trying = f.trying();
+            let sends = f.poll(now);
+            let starts_try = f.trying() && !was_trying;
+            let events: Vec<_> = std::iter::from_fn(|| f.next_event()).collect();
+            (sends, starts_try.then(|| f.try_bps()), events)
+        };
+        if let Some(video) = try_bps {
+            self.lock()
+                .restart_at(now, video / VIDEO_SHARE + self.audio_bps);
+            self.publish(now);
+            self.resumed.store(true, Ordering::Release);
+        }
+        (sends, events)
+    }
+
+    /// Whether video starts again after the fallback, once: the first packet to go out since
+    /// takes it.
+    pub(crate) fn take_resumed(&self) -> bool {
+        self.resumed.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether video is being sent (not stopped by the audio-only fallback).
+    pub(crate) fn sends_video(&self) -> bool {
+        self.fallback.as_ref().is_none_or(|f| lock(f).sends_video())
+    }
+
+    /// The latest round trip (100 ms until one is measured).
+    pub(crate) fn rtt(&self) -> Duration {
+        self.lock().rtt()
     }
 
     /// The rate the pacer goes at now.
@@ -158,6 +238,10 @@ impl Adaptation {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pacing_for(available_bps: f64) -> f64 {
     (available_bps * PACING_FACTOR).max(MIN_PACING_BPS)
 }
@@ -177,10 +261,11 @@ impl Adaptation {
             kbps => kbps,
         };
         let initial_kbps = default_video_bitrate_kbps(w, h, fps).min(max_kbps);
-        Adaptation::new(
+        Adaptation::with_fallback(
             f64::from(initial_kbps) * 1000.0,
             f64::from(max_kbps) * 1000.0,
             audio,
+            settings.audio_fallback,
         )
     }
 }

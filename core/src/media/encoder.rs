@@ -18,7 +18,9 @@ use super::scale::{Fit, I420Scaler};
 use super::vp8::{EncodedFrame, Vp8Encoder};
 use super::{AudioFrame, Source, VideoFrame};
 use crate::adapt::degrade::{Degrader, FrameRateLimiter};
-use crate::adapt::{Adaptation, DegradationPreference, QualityLimitation, SentVideo};
+use crate::adapt::{
+    Adaptation, DegradationPreference, FallbackEvent, QualityLimitation, SentVideo,
+};
 use crate::error::{Error, Result};
 use crate::settings::{Resolution, VideoCodec};
 
@@ -247,16 +249,25 @@ fn sample_duration(last_sent_us: Option<u64>, now_us: u64, nominal: Duration) ->
     }
 }
 
-/// Told the old and the new size video is sent at.
-pub(crate) type SizeChanged = Box<dyn Fn((u32, u32), (u32, u32)) + Send>;
+/// A change in how video is sent that the host hears of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum VideoChange {
+    /// The old and the new size video is sent at.
+    Size((u32, u32), (u32, u32)),
+    /// The audio-only fallback moved.
+    Fallback(FallbackEvent),
+}
+
+/// Told of each [`VideoChange`].
+pub(crate) type OnVideoChange = Box<dyn Fn(VideoChange) + Send>;
 
 /// What the video encoder follows: the stream's adaptation (bitrate, and how it reports what
-/// it sends), what to give up when bits run short, and whom to tell when the sent size changes.
+/// it sends), what to give up when bits run short, and whom to tell when the sent size changes
+/// or the audio-only fallback moves.
 pub(crate) struct VideoAdaptation {
     pub adaptation: Arc<Adaptation>,
     pub preference: DegradationPreference,
-    /// Called with the old and the new sent size.
-    pub on_size_changed: SizeChanged,
+    pub on_change: OnVideoChange,
 }
 
 /// Frames of the source at the size a [`Level`] sends, scaled when that is smaller.
@@ -347,7 +358,7 @@ pub(crate) fn start_video(
             let VideoAdaptation {
                 adaptation,
                 preference,
-                on_size_changed,
+                on_change,
             } = adapt;
             let mut encoder: Option<VideoEncoder> = None;
             let mut degrader = Degrader::new(preference, fps);
@@ -361,12 +372,35 @@ pub(crate) fn start_video(
             // sample covers the time since the last one sent, so the timeline never drifts by
             // more than a frame.
             let mut last_sent_us: Option<u64> = None;
+            // Video stopped by the audio-only fallback starts again with a keyframe.
+            let mut stopped = false;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
                     Ok(frame) => frame,
                     Err(PopError::Timeout) => continue,
                     Err(PopError::Closed) => break,
                 };
+                let (sends, events) = adaptation.poll_video(std::time::Instant::now());
+                for event in events {
+                    on_change(VideoChange::Fallback(event));
+                }
+                if !sends {
+                    if !stopped {
+                        stopped = true;
+                        adaptation.set_sent(
+                            SentVideo {
+                                limitation: QualityLimitation::Bandwidth,
+                                ..adaptation.sent()
+                            }
+                            .stopped(),
+                        );
+                    }
+                    continue;
+                }
+                if std::mem::take(&mut stopped) {
+                    keyframe.store(true, Ordering::Release);
+                    meter = RateMeter::default();
+                }
                 let level = degrader.level();
                 // At the full rate every frame goes: a source may run at its own rate (a
                 // file, a host pushing), and only the degrader's steps thin it out.
@@ -393,7 +427,7 @@ pub(crate) fn start_video(
                     }
                     keyframe.store(true, Ordering::Release);
                     if let Some(old) = sent_size.replace(size).filter(|old| *old != size) {
-                        on_size_changed(old, size);
+                        on_change(VideoChange::Size(old, size));
                     }
                 }
                 let Some(enc) = encoder.as_mut() else { break };

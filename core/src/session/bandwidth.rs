@@ -20,6 +20,7 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
+use super::resume::SKIP;
 use super::tap::Watch;
 use crate::adapt::Adaptation;
 
@@ -46,8 +47,11 @@ pub(crate) struct BandwidthWatch {
     /// When the receiver's RTCP last arrived, and its usual interval (smoothed).
     last_heard: Option<Instant>,
     usual_interval: Option<Duration>,
-    /// Loss reported until then is what an outage took, not congestion.
+    /// Loss reported until then is what an outage took (or numbers video skipped when it
+    /// resumed, see `session::resume`), not congestion.
     outage_reported_until: Option<Instant>,
+    /// The last sequence number sent on each video SSRC.
+    last_video_seq: Vec<(u32, Option<u16>)>,
 }
 
 /// A receiver quiet for three times its usual interval between RTCP packets, and at least
@@ -120,6 +124,7 @@ impl BandwidthWatch {
             last_heard: None,
             usual_interval: None,
             outage_reported_until: None,
+            last_video_seq: Vec::new(),
         }
     }
 
@@ -137,7 +142,7 @@ impl BandwidthWatch {
     }
 
     /// The loss fraction the estimate follows from these report blocks: the video's when
-    /// they speak of it, else the audio's.
+    /// video is sent, else the audio's (no video, or the audio-only fallback stopped it).
     fn fraction_lost(&self, blocks: &[ReceptionReport]) -> Option<f64> {
         let worst = |ours: &HashSet<u32>| {
             blocks
@@ -146,13 +151,11 @@ impl BandwidthWatch {
                 .map(|b| f64::from(b.fraction_lost) / 256.0)
                 .reduce(f64::max)
         };
-        worst(&self.video).or_else(|| {
-            if self.video.is_empty() {
-                worst(&self.audio)
-            } else {
-                None
-            }
-        })
+        if !self.video.is_empty() && self.adaptation.sends_video() {
+            worst(&self.video)
+        } else {
+            worst(&self.audio)
+        }
     }
 
     fn loss_report(&self, now: Instant, blocks: &[ReceptionReport]) -> Option<f64> {
@@ -196,8 +199,7 @@ impl BandwidthWatch {
             let any = packet.as_any();
             let heard = if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
                 tracing::trace!("REMB {} kbit/s", remb.bitrate as u64 / 1000);
-                self.adaptation
-                    .on_remote_estimate(now, f64::from(remb.bitrate))
+                self.adaptation.on_remb(now, f64::from(remb.bitrate))
             } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                 self.loss_report(now, &rr.reports)
             } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
@@ -255,8 +257,16 @@ impl Watch for BandwidthWatch {
         let bytes = packet.header.marshal_size() + packet.payload.len();
         self.count_sent(now, bytes);
         if !retransmission {
-            self.early
-                .sent(now, packet.header.ssrc, packet.header.sequence_number);
+            let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+            self.early.sent(now, ssrc, seq);
+            if let Some((_, last)) = self.last_video_seq.iter_mut().find(|(s, _)| *s == ssrc) {
+                let ahead = last.map_or(0, |last| seq.wrapping_sub(last));
+                if (SKIP..0x8000).contains(&ahead) {
+                    // The receiver will report the skipped numbers lost.
+                    self.outage_reported_until = Some(now + OUTAGE_REPORTS_FOR);
+                }
+                *last = Some(seq);
+            }
         }
         let Some(&(_, id)) = self
             .abs_send_time
@@ -279,6 +289,9 @@ impl Watch for BandwidthWatch {
             &mut self.audio
         };
         ours.insert(info.ssrc);
+        if video {
+            self.last_video_seq.push((info.ssrc, None));
+        }
         let id = info
             .rtp_header_extensions
             .iter()
@@ -384,7 +397,9 @@ mod tests {
             ssrcs: vec![1],
         };
         w.inbound(rtcp(t0, Box::new(remb)));
-        assert_eq!(adaptation.available_bps(), 400_000);
+        // REMB speaks of the video (the streams stamped with the send time); audio rides
+        // beside it.
+        assert_eq!(adaptation.available_bps(), 460_000);
         let mut twcc = rtcp(
             t0 + Duration::from_millis(10),
             Box::new(ReceiverReport::default()),

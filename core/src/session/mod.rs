@@ -15,6 +15,7 @@ mod peer;
 mod receiver;
 mod recovery;
 mod restart;
+mod resume;
 mod retransmit;
 mod rtt;
 mod sdp;

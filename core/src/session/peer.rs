@@ -33,7 +33,8 @@ use super::ice::{IceServer, IceTransport, IceTransportPolicy};
 use super::keyframe::KeyframeRequests;
 use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::receiver::{count_received, ReceiverCounters};
-use super::retransmit::{RetransmissionMeter, Retransmitted};
+use super::resume::ResumeSkip;
+use super::retransmit::{NackFilter, RetransmissionMeter, Retransmitted};
 use super::rtt::{RtcpFeedback, RttMeter};
 use super::tap::Tap;
 use super::turn_bridge::TurnBridge;
@@ -275,6 +276,18 @@ fn adaptation_interceptors(
         .with(
             Slot::from(2_500),
             Tap::new(BandwidthWatch::new(adaptation.clone())),
+        )
+        // App-side of the NACK responder: video resumed after the audio-only fallback skips
+        // its sequence numbers ahead.
+        .with(
+            Slot::from(13_000),
+            Tap::new(ResumeSkip::new(adaptation.clone())),
+        )
+        // Wire-side of the NACK responder (4_000): sees the originals leave and narrows the
+        // NACKs before the responder answers them.
+        .with(
+            Slot::from(3_700),
+            Tap::new(NackFilter::new(adaptation.clone())),
         )
         .with(
             Slot::Pacer,

@@ -11,12 +11,19 @@
 //! goes out as it was or wrapped in RTX (RFC 4588). The meter sits wire-side of the responder,
 //! so on the write leg it sees every retransmission on its way out.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    nack_pairs_from_sequence_numbers, TransportLayerNack,
+};
+use rtc::shared::marshal::MarshalSize;
 
 use super::tap::Watch;
+use crate::adapt::Adaptation;
 
 /// The bits per pixel that hard content (noise, confetti, a camera panning over foliage)
 /// costs VP8 and H.264 baseline at their coarsest quantizers: ~0.55 was measured for noise at
@@ -140,6 +147,228 @@ impl Watch for RetransmissionMeter {
     }
 }
 
+/// Share of the estimate retransmissions may take over time. A receiver behind a narrow link
+/// asks for every packet the link dropped, again each time a new gap appears (aiortc asks for
+/// its latest 128 missing packets at once): answered in full, the copies take the link and
+/// make more loss, and audio drowns with the video.
+const RESEND_SHARE: f64 = 0.25;
+/// What may be saved up for a burst: this long at the whole estimate, so the repair after an
+/// outage of up to a second goes out at once.
+const RESEND_SAVED: Duration = Duration::from_secs(1);
+/// A packet is not resent again sooner than this (or 1.5 round trips, when longer): the
+/// receiver asks again for what is still on its way.
+const RESEND_SPACING: Duration = Duration::from_millis(100);
+/// Packets remembered (the NACK responder's history is at most this long).
+const REMEMBERED: usize = MAX_HISTORY_PACKETS as usize;
+
+/// How long a packet asked for and not yet resent (the budget was spent) stays owed: longer,
+/// and the receiver has given up on it or asked again.
+const OWED_FOR: Duration = Duration::from_secs(3);
+
+/// At most this many packets owed (a receiver asks for its latest 128 missing at once).
+const MAX_OWED: usize = 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct SentPacket {
+    bytes: usize,
+    resent_at: Option<Instant>,
+}
+
+/// Which NACKed packets are resent, and when: sans-IO, time and the estimate passed in.
+///
+/// Oldest first (a receiver's jitter buffer waits for the oldest), none it does not remember,
+/// none resent less than a spacing ago, as many as the budget holds. What the budget cannot
+/// pay for now stays owed and goes when it can: a receiver may not ask twice (aiortc asks
+/// again only when a new gap appears), and one packet never resent holds its video still.
+#[derive(Debug, Default)]
+pub(crate) struct ResendPolicy {
+    sent: HashMap<(u32, u16), SentPacket>,
+    order: VecDeque<(u32, u16)>,
+    /// Asked for and not resent yet, oldest first, with when they were asked for.
+    owed: VecDeque<((u32, u16), Instant)>,
+    /// Bytes that may be resent now.
+    tokens: Option<f64>,
+    refilled_at: Option<Instant>,
+}
+
+impl ResendPolicy {
+    /// A media packet went out (the first time), `bytes` on the wire.
+    pub(crate) fn sent(&mut self, ssrc: u32, seq: u16, bytes: usize) {
+        let key = (ssrc, seq);
+        if self.order.len() == REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.sent.remove(&old);
+            }
+        }
+        if self
+            .sent
+            .insert(
+                key,
+                SentPacket {
+                    bytes,
+                    resent_at: None,
+                },
+            )
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+    }
+
+    /// The receiver asks for these packets of `ssrc`, at `now`.
+    pub(crate) fn ask(&mut self, now: Instant, ssrc: u32, seqs: impl IntoIterator<Item = u16>) {
+        for seq in seqs {
+            let key = (ssrc, seq);
+            if self.owed.len() < MAX_OWED
+                && self.sent.contains_key(&key)
+                && !self.owed.iter().any(|(k, _)| *k == key)
+            {
+                self.owed.push_back((key, now));
+            }
+        }
+    }
+
+    /// What to resend at `now`, with `available_bps` estimated for the path and `rtt` the last
+    /// round trip.
+    pub(crate) fn take(
+        &mut self,
+        now: Instant,
+        available_bps: f64,
+        rtt: Duration,
+    ) -> Vec<(u32, u16)> {
+        let per_second = available_bps.max(0.0) / 8.0;
+        let cap = per_second * RESEND_SAVED.as_secs_f64();
+        let mut tokens = self.tokens.unwrap_or(cap);
+        if let Some(at) = self.refilled_at {
+            let secs = now.saturating_duration_since(at).as_secs_f64();
+            tokens += secs * per_second * RESEND_SHARE;
+        }
+        tokens = tokens.min(cap);
+        self.refilled_at = Some(now);
+        let spacing = RESEND_SPACING.max(rtt.mul_f64(1.5));
+        let mut resend = Vec::new();
+        while let Some(&(key, asked_at)) = self.owed.front() {
+            let Some(packet) = self.sent.get_mut(&key) else {
+                self.owed.pop_front();
+                continue;
+            };
+            let stale = now.saturating_duration_since(asked_at) > OWED_FOR;
+            let on_its_way = packet
+                .resent_at
+                .is_some_and(|at| now.saturating_duration_since(at) < spacing);
+            if stale || on_its_way {
+                self.owed.pop_front();
+                continue;
+            }
+            if packet.bytes as f64 > tokens {
+                break;
+            }
+            tokens -= packet.bytes as f64;
+            packet.resent_at = Some(now);
+            resend.push(key);
+            self.owed.pop_front();
+        }
+        self.tokens = Some(tokens);
+        resend
+    }
+
+    /// Packets owed.
+    #[cfg(test)]
+    fn owed(&self) -> usize {
+        self.owed.len()
+    }
+}
+
+/// Hands the stack's NACK responder what [`ResendPolicy`] allows: it sits wire-side of it
+/// (it sees the originals leave, and the NACKs before the responder), takes the receiver's
+/// NACKs out of what passes, and puts in their place one NACK per stream for what is to be
+/// resent now, owed packets included, whenever the receiver's RTCP passes.
+pub(crate) struct NackFilter {
+    adaptation: Arc<Adaptation>,
+    policy: ResendPolicy,
+    ours: Vec<u32>,
+    /// The receiver's own SSRC, as its NACKs give it.
+    receiver_ssrc: u32,
+}
+
+impl NackFilter {
+    pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
+        NackFilter {
+            adaptation,
+            policy: ResendPolicy::default(),
+            ours: Vec::new(),
+            receiver_ssrc: 0,
+        }
+    }
+}
+
+impl Watch for NackFilter {
+    fn inbound(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
+        let now = msg.now;
+        let Packet::Rtcp(packets) = &mut msg.message.packet else {
+            return Some(msg);
+        };
+        let before = packets.len();
+        let mut asked = 0;
+        packets.retain(
+            |packet| match packet.as_any().downcast_ref::<TransportLayerNack>() {
+                Some(nack) if self.ours.contains(&nack.media_ssrc) => {
+                    self.receiver_ssrc = nack.sender_ssrc;
+                    let seqs = nack.nacks.iter().flat_map(|p| p.packet_list());
+                    let seqs: Vec<u16> = seqs.collect();
+                    asked += seqs.len();
+                    self.policy.ask(now, nack.media_ssrc, seqs);
+                    false
+                }
+                _ => true,
+            },
+        );
+        let resend = self.policy.take(
+            now,
+            self.adaptation.available_bps() as f64,
+            self.adaptation.rtt(),
+        );
+        if asked > 0 && resend.len() < asked {
+            tracing::trace!("resending {} packets, {} asked", resend.len(), asked);
+        }
+        for &ssrc in &self.ours {
+            let seqs: Vec<u16> = resend
+                .iter()
+                .filter(|(s, _)| *s == ssrc)
+                .map(|(_, seq)| *seq)
+                .collect();
+            if !seqs.is_empty() {
+                packets.push(Box::new(TransportLayerNack {
+                    sender_ssrc: self.receiver_ssrc,
+                    media_ssrc: ssrc,
+                    nacks: nack_pairs_from_sequence_numbers(&seqs),
+                }));
+            }
+        }
+        if packets.is_empty() && before > 0 {
+            return None;
+        }
+        Some(msg)
+    }
+
+    fn outbound(&mut self, msg: &mut TaggedPacket) {
+        if msg.message.has(&Attribute::Retransmission) {
+            return;
+        }
+        if let Packet::Rtp(packet) = &msg.message.packet {
+            if self.ours.contains(&packet.header.ssrc) {
+                let bytes = packet.header.marshal_size() + packet.payload.len();
+                self.policy
+                    .sent(packet.header.ssrc, packet.header.sequence_number, bytes);
+            }
+        }
+    }
+
+    fn local_stream(&mut self, info: &StreamInfo) {
+        self.ours.push(info.ssrc);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tap::Tap;
@@ -219,5 +448,121 @@ mod tests {
             })
             .collect();
         assert_eq!(sizes, [1000, 800, 502]);
+    }
+
+    fn allow(p: &mut ResendPolicy, now: Instant, ssrc: u32, seqs: &[u16], bps: f64) -> Vec<u16> {
+        p.ask(now, ssrc, seqs.iter().copied());
+        let rtt = Duration::from_millis(20);
+        p.take(now, bps, rtt)
+            .into_iter()
+            .map(|(_, seq)| seq)
+            .collect()
+    }
+
+    #[test]
+    fn a_packet_is_resent_once_a_spacing_and_only_if_remembered() {
+        let mut policy = ResendPolicy::default();
+        for seq in 0..10 {
+            policy.sent(1, seq, 1000);
+        }
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // 2 Mbit/s: 250 kB may go at once.
+        assert_eq!(allow(&mut policy, t0, 1, &[3, 4, 99], 2e6), [3, 4]);
+        // Asked again before a spacing passed: still on its way.
+        assert_eq!(allow(&mut policy, ms(50), 1, &[3, 4, 5], 2e6), [5]);
+        assert_eq!(allow(&mut policy, ms(150), 1, &[3, 4], 2e6), [3, 4]);
+        // Another stream's sequence numbers are its own.
+        assert!(allow(&mut policy, ms(200), 2, &[6], 2e6).is_empty());
+        // A long round trip spaces the copies further.
+        let long = Duration::from_millis(300);
+        policy.ask(ms(300), 1, [6]);
+        assert_eq!(policy.take(ms(300), 2e6, long), [(1, 6)]);
+        policy.ask(ms(600), 1, [6]);
+        assert!(policy.take(ms(600), 2e6, long).is_empty());
+        policy.ask(ms(760), 1, [6]);
+        assert_eq!(policy.take(ms(760), 2e6, long), [(1, 6)]);
+        assert_eq!(policy.owed(), 0);
+    }
+
+    #[test]
+    fn resends_take_a_share_of_the_estimate_and_what_waits_stays_owed() {
+        let mut policy = ResendPolicy::default();
+        for seq in 0..1000u16 {
+            policy.sent(1, seq, 1000);
+        }
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(10);
+        // 160 kbit/s: a second of it is 20 kB, twenty packets, oldest first.
+        let all: Vec<u16> = (0..40).collect();
+        let first = allow(&mut policy, t0, 1, &all, 160_000.0);
+        assert_eq!(first, (0..20).collect::<Vec<u16>>());
+        assert_eq!(policy.owed(), 20);
+        // Then a quarter of the estimate, 5 kB a second: the rest goes without being asked
+        // again, in order.
+        let mut resent = Vec::new();
+        for tick in 1..=8 {
+            let now = t0 + Duration::from_millis(250 * tick);
+            resent.extend(policy.take(now, 160_000.0, rtt).into_iter().map(|(_, s)| s));
+        }
+        assert_eq!(resent, (20..30).collect::<Vec<u16>>());
+        // Owed too long: the receiver has moved on.
+        assert!(
+            policy
+                .take(t0 + Duration::from_secs(4), 160_000.0, rtt)
+                .len()
+                <= 5
+        );
+        assert_eq!(policy.owed(), 0);
+    }
+
+    #[test]
+    fn the_filter_narrows_nacks_and_drops_one_left_empty() {
+        let adaptation = Arc::new(Adaptation::new(100_000.0, 2_000_000.0, false));
+        let mut filter = Tap::new(NackFilter::new(adaptation));
+        filter.bind_local_stream(&StreamInfo {
+            ssrc: 7,
+            ..Default::default()
+        });
+        let now = Instant::now();
+        for seq in 0..40u16 {
+            let mut packet = rtp(96, 1000, false);
+            if let Packet::Rtp(p) = &mut packet.message.packet {
+                p.header.ssrc = 7;
+                p.header.sequence_number = seq;
+            }
+            filter.handle_write(packet).unwrap();
+        }
+        let nack = |seqs: &[u16]| TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(TransportLayerNack {
+                sender_ssrc: 1,
+                media_ssrc: 7,
+                nacks: nack_pairs_from_sequence_numbers(seqs),
+            })])),
+        };
+        let asked: Vec<u16> = (0..40).collect();
+        filter.handle_read(nack(&asked)).unwrap();
+        let passed = filter.poll_read().expect("a narrowed NACK");
+        let Packet::Rtcp(packets) = &passed.message.packet else {
+            panic!("not RTCP")
+        };
+        let narrowed = packets[0]
+            .as_any()
+            .downcast_ref::<TransportLayerNack>()
+            .unwrap();
+        assert_eq!(narrowed.sender_ssrc, 1);
+        let seqs: Vec<u16> = narrowed
+            .nacks
+            .iter()
+            .flat_map(|p| p.packet_list())
+            .collect();
+        // 100 kbit/s of video plus headroom: a second of it is about 13 packets.
+        assert!(!seqs.is_empty() && seqs.len() < 20, "{seqs:?}");
+        assert_eq!(seqs, (0..seqs.len() as u16).collect::<Vec<_>>());
+        // The same NACK again at once: all of it was just resent or is over budget.
+        filter.handle_read(nack(&asked)).unwrap();
+        assert!(filter.poll_read().is_none());
     }
 }

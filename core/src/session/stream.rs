@@ -16,9 +16,11 @@ use super::recovery::{Action, Input, PatchReply, Path, Recovery};
 use super::retransmit::nack_history_packets;
 use super::sending::{Sending, TransportStats};
 use super::{Inner, Session};
-use crate::adapt::{Adaptation, SentVideo};
+use crate::adapt::{Adaptation, FallbackEvent, SentVideo};
 use crate::error::{Error, ErrorCode, Reason, Result};
-use crate::media::encoder::{self, EncoderCounters, EncoderStatus, EncoderThread, VideoAdaptation};
+use crate::media::encoder::{
+    self, EncoderCounters, EncoderStatus, EncoderThread, VideoAdaptation, VideoChange,
+};
 use crate::publisher::{Publisher, PublisherEvent};
 
 /// The error of a publish the session's `disconnect` or `close` cut short.
@@ -178,23 +180,9 @@ impl Stream {
                 let adapt = VideoAdaptation {
                     adaptation: adaptation.clone(),
                     preference: s.degradation_preference,
-                    on_size_changed: {
+                    on_change: {
                         let publisher = publisher.clone();
-                        Box::new(move |old, new| {
-                            tracing::info!(
-                                "video sent at {}x{} (was {}x{})",
-                                new.0,
-                                new.1,
-                                old.0,
-                                old.1
-                            );
-                            publisher.emit(PublisherEvent::VideoDimensionsChanged {
-                                old_width: old.0,
-                                old_height: old.1,
-                                new_width: new.0,
-                                new_height: new.1,
-                            });
-                        })
+                        Box::new(move |change| publisher.emit(video_change_event(change)))
                     },
                 };
                 encoders.push(encoder::start_video(
@@ -474,6 +462,40 @@ async fn watch_for(
     wanted: impl FnMut(&EncoderStatus) -> bool,
 ) -> Option<EncoderStatus> {
     Some(status?.wait_for(wanted).await.ok()?.clone())
+}
+
+/// The publisher event for a change in how video is sent.
+fn video_change_event(change: VideoChange) -> PublisherEvent {
+    match change {
+        VideoChange::Size(old, new) => {
+            tracing::info!(
+                "video sent at {}x{} (was {}x{})",
+                new.0,
+                new.1,
+                old.0,
+                old.1
+            );
+            PublisherEvent::VideoDimensionsChanged {
+                old_width: old.0,
+                old_height: old.1,
+                new_width: new.0,
+                new_height: new.1,
+            }
+        }
+        VideoChange::Fallback(event) => {
+            tracing::info!("audio-only fallback: {event:?}");
+            match event {
+                FallbackEvent::Warning => PublisherEvent::VideoDisableWarning,
+                FallbackEvent::WarningLifted => PublisherEvent::VideoDisableWarningLifted,
+                FallbackEvent::Disabled => PublisherEvent::VideoDisabled {
+                    reason: Reason::Quality,
+                },
+                FallbackEvent::Enabled => PublisherEvent::VideoEnabled {
+                    reason: Reason::Quality,
+                },
+            }
+        }
+    }
 }
 
 fn failed_as(

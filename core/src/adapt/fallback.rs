@@ -1,0 +1,271 @@
+//! Audio-only fallback (OpenTok's `audioFallback` for publishers): when the path stays too
+//! narrow for video, video stops and audio goes on alone; when it widens, video comes back.
+//!
+//! Sans-IO: the video target the estimate leaves and the time come in, events and whether
+//! video may be sent go out.
+//!
+//! ```text
+//! Normal ──below warn 2 s──▶ Warning ──below disable 2 s──▶ Disabled ◀──┐
+//!   ▲  ◀──above lift 2 s───────┘                              │ wait  │ target fell
+//!   └──────────────────────── a try held 4 s ◀── Trying ◀─────┘───────┘
+//! ```
+//!
+//! A disabled path tells nothing about whether it widened (audio alone never fills it), so
+//! video is tried again after a wait (5 s, doubling after each try that fails, at most 20 s),
+//! starting at what video needs. A try that holds is `videoEnabled`; one that fails is not
+//! seen by the host: video stays disabled for it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Below this video target (bit/s) for a while, the host is warned.
+const WARN_BPS: f64 = 150_000.0;
+/// Below this for a while after the warning, video stops. At 100 kbit/s a camera still sends
+/// 160x120 at 15 fps; below it video is a slide show that costs audio its packets.
+const DISABLE_BPS: f64 = 100_000.0;
+/// The warning is lifted above this.
+const LIFT_BPS: f64 = 180_000.0;
+/// How long a condition must hold before the state changes.
+const HOLD: Duration = Duration::from_secs(2);
+/// How long a try must hold for video to be enabled again.
+const TRY_FOR: Duration = Duration::from_secs(4);
+const FIRST_WAIT: Duration = Duration::from_secs(5);
+const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// What the host is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FallbackEvent {
+    /// Video may be disabled soon (`videoDisableWarning`).
+    Warning,
+    /// The path recovered before that (`videoDisableWarningLifted`).
+    WarningLifted,
+    /// Video stopped; audio goes on (`videoDisabled`, reason `quality`).
+    Disabled,
+    /// Video is back (`videoEnabled`, reason `quality`).
+    Enabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Normal,
+    Warning,
+    Disabled { retry_at: Instant, wait: Duration },
+    Trying { since: Instant, wait: Duration },
+}
+
+/// One stream's fallback.
+#[derive(Debug)]
+pub(crate) struct Fallback {
+    state: State,
+    warn_bps: f64,
+    disable_bps: f64,
+    lift_bps: f64,
+    /// Since when the target has been on the side of a threshold the state watches.
+    low_since: Option<Instant>,
+    high_since: Option<Instant>,
+    target_bps: f64,
+    events: VecDeque<FallbackEvent>,
+}
+
+impl Fallback {
+    /// A fallback for video that asks at most `max_video_bps`: the thresholds scale down for a
+    /// stream capped below them (a host that caps video at 60 kbit/s asks for no more).
+    pub(crate) fn new(max_video_bps: f64) -> Self {
+        let scale = (max_video_bps / (LIFT_BPS * 2.0)).min(1.0);
+        Fallback {
+            state: State::Normal,
+            warn_bps: WARN_BPS * scale,
+            disable_bps: DISABLE_BPS * scale,
+            lift_bps: LIFT_BPS * scale,
+            low_since: None,
+            high_since: None,
+            target_bps: f64::INFINITY,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The video target the estimate leaves now.
+    pub(crate) fn on_target(&mut self, now: Instant, video_bps: f64) {
+        self.target_bps = video_bps;
+        self.poll(now);
+    }
+
+    /// What a try starts at: the video target needed to leave the warning behind.
+    pub(crate) fn try_bps(&self) -> f64 {
+        self.lift_bps
+    }
+
+    /// Moves on with time; whether video is to be sent now.
+    pub(crate) fn poll(&mut self, now: Instant) -> bool {
+        let target = self.target_bps;
+        match self.state {
+            State::Normal => {
+                if self.held(now, target < self.warn_bps, None) {
+                    self.enter(State::Warning, Some(FallbackEvent::Warning));
+                }
+            }
+            State::Warning => {
+                if self.held(
+                    now,
+                    target < self.disable_bps,
+                    Some(target >= self.lift_bps),
+                ) {
+                    self.enter(
+                        State::Disabled {
+                            retry_at: now + FIRST_WAIT,
+                            wait: FIRST_WAIT,
+                        },
+                        Some(FallbackEvent::Disabled),
+                    );
+                } else if self.high_since.is_some_and(|at| now - at >= HOLD) {
+                    self.enter(State::Normal, Some(FallbackEvent::WarningLifted));
+                }
+            }
+            State::Disabled { retry_at, wait } => {
+                if now >= retry_at {
+                    tracing::debug!("trying video again");
+                    self.enter(State::Trying { since: now, wait }, None);
+                }
+            }
+            State::Trying { since, wait } => {
+                if target < self.disable_bps {
+                    let wait = (wait * 2).min(MAX_WAIT);
+                    tracing::debug!("video does not fit yet; next try in {} s", wait.as_secs());
+                    self.enter(
+                        State::Disabled {
+                            retry_at: now + wait,
+                            wait,
+                        },
+                        None,
+                    );
+                } else if now.saturating_duration_since(since) >= TRY_FOR {
+                    self.enter(State::Normal, Some(FallbackEvent::Enabled));
+                }
+            }
+        }
+        self.sends_video()
+    }
+
+    /// Whether video is sent in the current state.
+    pub(crate) fn sends_video(&self) -> bool {
+        !matches!(self.state, State::Disabled { .. })
+    }
+
+    /// Whether video is being tried (the estimate starts the try at [`Fallback::try_bps`]).
+    pub(crate) fn trying(&self) -> bool {
+        matches!(self.state, State::Trying { .. })
+    }
+
+    /// The next event for the host.
+    pub(crate) fn next_event(&mut self) -> Option<FallbackEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether `low` has held for [`HOLD`]; `high` (when given) is timed alongside.
+    fn held(&mut self, now: Instant, low: bool, high: Option<bool>) -> bool {
+        self.low_since = if low {
+            Some(self.low_since.unwrap_or(now))
+        } else {
+            None
+        };
+        self.high_since = match high {
+            Some(true) => Some(self.high_since.unwrap_or(now)),
+            _ => None,
+        };
+        self.low_since.is_some_and(|at| now - at >= HOLD)
+    }
+
+    fn enter(&mut self, state: State, event: Option<FallbackEvent>) {
+        self.state = state;
+        self.low_since = None;
+        self.high_since = None;
+        self.events.extend(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bps` every 250 ms for `seconds`; the events that came and whether video was
+    /// sent at the end.
+    fn run(f: &mut Fallback, t: &mut Instant, seconds: f64, bps: f64) -> Vec<FallbackEvent> {
+        let steps = (seconds * 4.0) as u32;
+        for _ in 0..steps {
+            *t += Duration::from_millis(250);
+            f.on_target(*t, bps);
+        }
+        std::iter::from_fn(|| f.next_event()).collect()
+    }
+
+    use FallbackEvent::*;
+
+    #[test]
+    fn a_narrow_path_warns_then_disables_and_a_try_that_holds_enables() {
+        let mut f = Fallback::new(2_500_000.0);
+        let mut t = Instant::now();
+        assert!(run(&mut f, &mut t, 10.0, 800_000.0).is_empty());
+        // A dip shorter than the hold is nothing.
+        assert!(run(&mut f, &mut t, 1.5, 50_000.0).is_empty());
+        assert!(run(&mut f, &mut t, 1.0, 800_000.0).is_empty());
+        assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Warning]);
+        assert!(f.sends_video());
+        assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Disabled]);
+        assert!(!f.sends_video());
+        // Tries after 5 s, at what lifts the warning.
+        assert!(run(&mut f, &mut t, 4.0, 50_000.0).is_empty());
+        assert!(!f.sends_video());
+        let try_bps = f.try_bps();
+        assert!(run(&mut f, &mut t, 0.75, try_bps).is_empty());
+        assert!(f.trying() && f.sends_video());
+        assert_eq!(run(&mut f, &mut t, 4.0, try_bps), [Enabled]);
+        assert!(f.sends_video() && !f.trying());
+    }
+
+    #[test]
+    fn a_try_that_fails_waits_twice_as_long_unseen_by_the_host() {
+        let mut f = Fallback::new(2_500_000.0);
+        let mut t = Instant::now();
+        assert_eq!(run(&mut f, &mut t, 5.0, 50_000.0), [Warning, Disabled]);
+        let mut tries = Vec::new();
+        let mut last = t;
+        for _ in 0..200 {
+            t += Duration::from_millis(250);
+            // The path is narrow: a try's target falls at once.
+            let bps = if f.trying() { 60_000.0 } else { f.try_bps() };
+            f.on_target(t, bps);
+            if f.trying() {
+                tries.push((t - last).as_secs_f64());
+                last = t;
+            }
+        }
+        assert!(std::iter::from_fn(|| f.next_event()).next().is_none());
+        assert!(tries.len() >= 3, "{tries:?}");
+        // 5 s, then 10, then 20 at most.
+        assert!((tries[1] - 10.25).abs() < 0.6, "{tries:?}");
+        assert!(
+            tries[2..].iter().all(|w| (w - 20.25).abs() < 0.6),
+            "{tries:?}"
+        );
+    }
+
+    #[test]
+    fn a_warning_is_lifted_when_the_path_widens() {
+        let mut f = Fallback::new(2_500_000.0);
+        let mut t = Instant::now();
+        assert_eq!(run(&mut f, &mut t, 2.5, 120_000.0), [Warning]);
+        // Between disable and lift: nothing.
+        assert!(run(&mut f, &mut t, 5.0, 160_000.0).is_empty());
+        assert_eq!(run(&mut f, &mut t, 2.5, 400_000.0), [WarningLifted]);
+        assert!(run(&mut f, &mut t, 5.0, 400_000.0).is_empty());
+    }
+
+    #[test]
+    fn a_stream_capped_low_is_not_called_narrow() {
+        let mut f = Fallback::new(60_000.0);
+        let mut t = Instant::now();
+        assert!(run(&mut f, &mut t, 10.0, 60_000.0).is_empty());
+        assert!(f.sends_video());
+        assert_eq!(run(&mut f, &mut t, 5.0, 5_000.0), [Warning, Disabled]);
+    }
+}
