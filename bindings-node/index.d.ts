@@ -108,7 +108,7 @@ export interface PublisherOptions {
   maxVideoBitrateKbps?: number;
   /**
    * Whether video stops (audio goes on) when the network stays too narrow for video (under
-   * ~100 kbit/s for it), and comes back with the network, with the events
+   * ~125 kbit/s for it), and comes back with the network, with the events
    * `videoDisableWarning`, `videoDisabled`, `videoEnabled`. Needs audio. Default true.
    */
   audioFallback?: boolean;

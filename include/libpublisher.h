@@ -478,7 +478,7 @@ int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_set
                                                          int32_t kbps);
 
 // Whether video stops (audio goes on) when the network stays too narrow for video (under
-// ~100 kbit/s for it), and comes back with the network, with the callbacks
+// ~125 kbit/s for it), and comes back with the network, with the callbacks
 // `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default
 // true.
 int32_t lp_publisher_settings_set_audio_fallback(struct lp_publisher_settings *settings,

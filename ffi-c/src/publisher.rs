@@ -298,7 +298,7 @@ pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
 }
 
 /// Whether video stops (audio goes on) when the network stays too narrow for video (under
-/// ~100 kbit/s for it), and comes back with the network, with the callbacks
+/// ~125 kbit/s for it), and comes back with the network, with the callbacks
 /// `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default
 /// true.
 #[no_mangle]

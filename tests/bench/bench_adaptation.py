@@ -97,6 +97,7 @@ def run_ours(receiver, room, clip, seconds, options, schedule, net):
 
 def play(schedule, seconds, net, start, stats):
     started = time.time()
+    print(f"  {started:.2f} publishing", flush=True)
     start()
     marks = []
     for at, impairment in schedule:
@@ -119,8 +120,13 @@ def measure(receiver, room, started, ended, marks):
         "decoded_fps_last_15s": round(len(frames_in(times, ended - 15, ended)) / 15, 1),
         "freeze_s_after_3s": round(frozen, 2),
         "longest_gap_s": round(longest, 2),
+        # Gaps over 0.5 s: (seconds after the start, length).
+        "gaps": [(round(a - started, 1), round(b - a, 1))
+                 for a, b in zip(times, times[1:]) if b - a > 0.5 and a >= started],
         "sizes": session["video_sizes"],
         "audio_frames": session["audio_frames"],
+        # aiortc's video jitter buffer: resets and overflows so far, every condition's together.
+        "jitter_buffer_so_far": session.get("video_jitter_buffer"),
         "audio_lost_ms_after_3s": sum(
             ms for at, ms in session["audio_gaps"] if started + 3 <= at <= ended),
     }
@@ -151,11 +157,11 @@ def main():
             def filter(self, record):
                 return any(w in record.getMessage() for w in (
                     "estimate", "steps", "receiver report", "REMB", "NACKed", "video ", "fallback",
-                    "resending"))
+                    "resending", "gave up", "keyframe", "PLI", "skips", "resumes"))
 
         handler = logging.StreamHandler(sys.stdout)
         handler.addFilter(Adaptation())
-        handler.setFormatter(logging.Formatter("  %(relativeCreated)8.0f %(message)s"))
+        handler.setFormatter(logging.Formatter("  %(created).2f %(message)s"))
         logging.getLogger("libpublisher").addHandler(handler)
         logging.getLogger("libpublisher").setLevel(libpublisher.TRACE)
         libpublisher.set_log_level(libpublisher.TRACE)

@@ -110,7 +110,8 @@ def test_video_decodes_again_within_a_second_of_an_outage(network, net, noise_cl
           f"for {stats['nacked_packets']} packets, keyframes {stats['video_keyframes']}; "
           f"we retransmitted {sent['retransmitted_packets_sent']} packets "
           f"({sent['retransmitted_bytes_sent']} bytes), sent {sent['packets_sent']}, "
-          f"{sent['bitrate_bps'] // 1000} kbit/s")
+          f"{sent['bitrate_bps'] // 1000} kbit/s; aiortc's jitter buffer so far "
+          f"{stats['video_jitter_buffer']}")
     assert recovered is not None and recovered <= RECOVERED_WITHIN, recovered
     # ...and keeps decoding, not just a burst of frames that were held back.
     assert settled_fps >= 15, settled_fps

@@ -51,7 +51,9 @@ from aiohttp import web
 from aioice import Candidate
 from aioice.utils import random_string
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import jitterbuffer
 from aiortc.mediastreams import MediaStreamError
+from aiortc.utils import uint16_add
 
 SESSIONS = {}
 #: Offers received by the rooms that never answer them.
@@ -219,6 +221,29 @@ def mean_yuv(frame):
         round(float(plane.mean()), 1)
         for plane in (planes[:h], planes[h : h + h // 4], planes[h + h // 4 :])
     ]
+
+
+#: What aiortc's video jitter buffers did, all sessions of this receiver together: `resets`,
+#: a packet far behind where the buffer is (it starts over from that packet, and waits for
+#: what follows it), and `overflows`, a packet 512 ahead of a gap it waited for (it drops
+#: the frames before and asks for a keyframe). Reported in every session's stats as
+#: `video_jitter_buffer`.
+JITTER_BUFFER = {"resets": 0, "overflows": 0}
+_jitter_add = jitterbuffer.JitterBuffer.add
+
+
+def _counted_add(self, packet):
+    if self._is_video and self._origin is not None:
+        delta = uint16_add(packet.sequence_number, -self._origin)
+        misorder = uint16_add(self._origin, -packet.sequence_number)
+        if misorder < delta and misorder >= jitterbuffer.MAX_MISORDER:
+            JITTER_BUFFER["resets"] += 1
+        elif misorder >= delta and delta >= self.capacity:
+            JITTER_BUFFER["overflows"] += 1
+    return _jitter_add(self, packet)
+
+
+jitterbuffer.JitterBuffer.add = _counted_add
 
 
 async def consume(track, stats):
@@ -474,7 +499,9 @@ def make_app(token, links=(), probe_links=True):
         )
 
     async def stats(request):
-        return web.json_response({rid: s for rid, (_, s) in SESSIONS.items()})
+        return web.json_response(
+            {rid: {**s, "video_jitter_buffer": JITTER_BUFFER} for rid, (_, s) in SESSIONS.items()}
+        )
 
     async def held(request):
         return web.json_response(HELD)

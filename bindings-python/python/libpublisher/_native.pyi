@@ -99,7 +99,7 @@ class PublisherOptions(TypedDict, total=False):
     #: size and frame rate.
     max_video_bitrate_kbps: int
     #: Whether video stops (audio goes on) when the network stays too narrow for video
-    #: (under ~100 kbit/s for it), and comes back with the network, with the events
+    #: (under ~125 kbit/s for it), and comes back with the network, with the events
     #: ``video_disable_warning``, ``video_disabled``, ``video_enabled``. Needs audio. Default
     #: True.
     audio_fallback: bool

@@ -58,6 +58,8 @@ const SPIKE: f64 = 0.05;
 /// (easy content, a degraded level) learns nothing about the path above that, and an estimate
 /// that grew anyway would overshoot the path the moment the content needs it.
 const SENT_HEADROOM: f64 = 1.5;
+/// The sent rate is the mean of this many measurements (half a second each).
+const SENT_INTERVALS: usize = 3;
 
 /// The estimate, in bits per second, of what the path carries for all our media.
 #[derive(Debug, Clone)]
@@ -70,8 +72,10 @@ pub(crate) struct Estimate {
     last_fall: Option<Instant>,
     rtt: Duration,
     smoothed_loss: Option<f64>,
-    /// What was sent over the last measured interval, bit/s.
+    /// What was sent over the last measured intervals (about what a receiver report covers),
+    /// bit/s: one short interval after a keyframe, or with frames dropped, is not the rate.
     sent: Option<f64>,
+    sent_recent: VecDeque<f64>,
     /// Recent smoothed losses, oldest first.
     recent_loss: VecDeque<f64>,
     /// Clean reports in a row.
@@ -96,6 +100,7 @@ impl Estimate {
             rtt: Duration::from_millis(100),
             smoothed_loss: None,
             sent: None,
+            sent_recent: VecDeque::new(),
             recent_loss: VecDeque::new(),
             streak: 0,
             link: None,
@@ -151,7 +156,11 @@ impl Estimate {
     /// What was sent (all media, on the wire) over the last interval, bit/s.
     pub(crate) fn on_sent_rate(&mut self, bps: f64) {
         if bps.is_finite() && bps >= 0.0 {
-            self.sent = Some(bps);
+            if self.sent_recent.len() == SENT_INTERVALS {
+                self.sent_recent.pop_front();
+            }
+            self.sent_recent.push_back(bps);
+            self.sent = Some(self.sent_recent.iter().sum::<f64>() / self.sent_recent.len() as f64);
         }
     }
 
@@ -218,14 +227,16 @@ impl Estimate {
             .is_none_or(|at| now.saturating_duration_since(at) >= FALL_SPACING + self.rtt);
         if spaced {
             // What got through, a little under: the path's rate, with room to drain the
-            // queue a burst left behind. What was sent is what was measured leaving, when it
-            // was (a degraded encoder sends less than it may).
-            let sending = self
-                .sent
-                .map_or(self.loss_based, |s| s.min(self.loss_based));
+            // queue a burst left behind. The loss is of what was sent over the report's
+            // interval, measured leaving (a degraded encoder sends less than it may; right
+            // after a fall, the queue drains above the new estimate): what got through is
+            // that rate less the loss, and the estimate never rises by falling.
+            let sending = self.sent.unwrap_or(self.loss_based);
             let delivered = sending * (1.0 - added.max(0.0));
             self.link = Some(delivered);
-            self.loss_based = delivered * 0.95;
+            self.loss_based = (delivered * 0.95).min(self.loss_based);
+            // The loss that made it fall is answered: what comes after is judged afresh.
+            self.smoothed_loss = Some(self.loss_floor());
             self.last_fall = Some(now);
         }
     }
@@ -317,11 +328,21 @@ mod tests {
         }
         // Held at 1.5 * 200k + 50k, but never lowered by it.
         assert_eq!(e.target(t0), 500_000.0);
-        e.on_sent_rate(450_000.0);
+        // The sent rate is the mean of the last three measurements.
+        for _ in 0..3 {
+            e.on_sent_rate(450_000.0);
+        }
         for i in 11..=20 {
             e.on_loss_report(t0 + secs(f64::from(i)), 0.0);
         }
         assert_eq!(e.target(t0), 725_000.0);
+        e.on_sent_rate(0.0);
+        e.on_loss_report(t0 + secs(21.0), 0.0);
+        assert_eq!(e.target(t0), 725_000.0);
+        // One short interval that sent nothing is not the rate a fall starts from: the mean
+        // of 450k, 450k and 0, with half lost, a little under.
+        e.on_loss_report(t0 + secs(22.0), 0.5);
+        assert_eq!(e.target(t0), 300_000.0 * 0.5 * 0.95);
     }
 
     #[test]
@@ -365,19 +386,20 @@ mod tests {
         // The path delivered 1.081M * 0.74 = 799.9k; from 760k on, 3 % of that a second.
         let fell = e.target(t0);
         assert!((fell - 759_943.0).abs() < 1.0, "{fell}");
-        // The smoothed loss takes three more reports to clear: then two seconds of growth.
+        // The loss that made it fall is answered: growth resumes with the next clean report,
+        // 5 % of that rate a second (five seconds of it).
         for i in 3..=7 {
             e.on_loss_report(t0 + secs(f64::from(i)), 0.0);
         }
         let step = 799_940.0 * 0.05;
         assert!(
-            (e.target(t0) - (fell + 2.0 * step)).abs() < 10.0,
+            (e.target(t0) - (fell + 5.0 * step)).abs() < 10.0,
             "{}",
             e.target(t0)
         );
         // A little loss there is a fall, not a hold.
         e.on_loss_report(t0 + secs(7.5), 0.03);
-        assert!(e.target(t0) < fell + 2.0 * step);
+        assert!(e.target(t0) < fell + 5.0 * step);
         // Far above that rate without loss, it is forgotten: growth is multiplicative again.
         let mut free = Estimate::new(1_000_000.0, 50_000.0, 50_000_000.0);
         free.on_loss_report(t0 + secs(1.0), 0.0);

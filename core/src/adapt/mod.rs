@@ -65,8 +65,10 @@ pub(crate) struct Adaptation {
     generation: AtomicU32,
     /// The audio-only fallback, when the publisher has it and sends audio.
     fallback: Option<Mutex<Fallback>>,
-    /// Video starts again after the fallback stopped it (see `session::resume`).
-    resumed: AtomicBool,
+    /// Video is to skip its sequence numbers ahead (see `session::resume`).
+    skip: AtomicBool,
+    /// Video is to send a keyframe.
+    keyframe: AtomicBool,
 }
 
 impl Adaptation {
@@ -99,8 +101,10 @@ impl Adaptation {
             video_target_bps: AtomicU64::new(0),
             sent: Mutex::default(),
             generation: AtomicU32::new(0),
-            fallback: (audio && audio_fallback).then(|| Mutex::new(Fallback::new(max_video_bps))),
-            resumed: AtomicBool::new(false),
+            fallback: (audio && audio_fallback)
+                .then(|| Mutex::new(Fallback::new(initial_video_bps, max_video_bps))),
+            skip: AtomicBool::new(false),
+            keyframe: AtomicBool::new(false),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -185,15 +189,27 @@ impl Adaptation {
             self.lock()
                 .restart_at(now, video / VIDEO_SHARE + self.audio_bps);
             self.publish(now);
-            self.resumed.store(true, Ordering::Release);
+            // Resumed video starts with a keyframe anyway.
+            self.skip.store(true, Ordering::Release);
         }
         (sends, events)
     }
 
-    /// Whether video starts again after the fallback, once: the first packet to go out since
-    /// takes it.
-    pub(crate) fn take_resumed(&self) -> bool {
-        self.resumed.swap(false, Ordering::AcqRel)
+    /// Packets the receiver waits for will not come: video skips its sequence numbers ahead
+    /// and sends a keyframe.
+    pub(crate) fn skip_ahead(&self) {
+        self.skip.store(true, Ordering::Release);
+        self.keyframe.store(true, Ordering::Release);
+    }
+
+    /// Whether video is to skip ahead, once: the first video packet to go out takes it.
+    pub(crate) fn take_skip(&self) -> bool {
+        self.skip.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether video is to send a keyframe, once.
+    pub(crate) fn take_keyframe(&self) -> bool {
+        self.keyframe.swap(false, Ordering::AcqRel)
     }
 
     /// Whether video is being sent (not stopped by the audio-only fallback).
@@ -293,8 +309,8 @@ mod tests {
         assert!((pacing - available * 2.5).abs() < 1.0);
         let video = ((available - AUDIO_WIRE_BPS) * 0.9) as u64;
         assert!(a.video_target_bps().abs_diff(video) <= 1);
-        // Nothing moves: nothing to tell the pacer.
-        assert_eq!(a.on_loss_report(t0 + Duration::from_millis(50), 0.05), None);
+        // Within a second of a fall it does not fall again: nothing to tell the pacer.
+        assert_eq!(a.on_loss_report(t0 + Duration::from_millis(50), 0.2), None);
     }
 
     #[test]

@@ -401,6 +401,9 @@ pub(crate) fn start_video(
                     keyframe.store(true, Ordering::Release);
                     meter = RateMeter::default();
                 }
+                if adaptation.take_keyframe() {
+                    keyframe.store(true, Ordering::Release);
+                }
                 let level = degrader.level();
                 // At the full rate every frame goes: a source may run at its own rate (a
                 // file, a host pushing), and only the degrader's steps thin it out.

@@ -7,7 +7,7 @@
 //! for the pacer to read on its way past. Outbound it stamps the absolute send time on video
 //! packets as they leave the pacer, where a receiver's REMB estimator expects it.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,11 +47,58 @@ pub(crate) struct BandwidthWatch {
     /// When the receiver's RTCP last arrived, and its usual interval (smoothed).
     last_heard: Option<Instant>,
     usual_interval: Option<Duration>,
-    /// Loss reported until then is what an outage took (or numbers video skipped when it
-    /// resumed, see `session::resume`), not congestion.
+    /// Loss reported until then is what an outage took, not congestion.
     outage_reported_until: Option<Instant>,
-    /// The last sequence number sent on each video SSRC.
-    last_video_seq: Vec<(u32, Option<u16>)>,
+    /// Each video SSRC's sequence numbers: see [`SkipCount`].
+    skips: Vec<(u32, SkipCount)>,
+}
+
+/// Sequence numbers a video stream skipped (`session::resume`), so that the loss a receiver
+/// reports can leave them out: the receiver counts them as lost.
+#[derive(Debug, Default)]
+struct SkipCount {
+    /// The last number sent.
+    last: Option<u16>,
+    /// Where each skip landed (the first number after it), the latest few.
+    landed: VecDeque<u16>,
+    /// The highest number the previous report acknowledged.
+    reported: Option<u16>,
+}
+
+impl SkipCount {
+    fn sent(&mut self, seq: u16) {
+        let ahead = self.last.map_or(0, |last| seq.wrapping_sub(last));
+        if (SKIP..0x8000).contains(&ahead) {
+            if self.landed.len() == 8 {
+                self.landed.pop_front();
+            }
+            self.landed.push_back(seq);
+        }
+        self.last = Some(seq);
+    }
+
+    /// The loss fraction of a report up to `highest` without the skipped numbers; None when
+    /// the report covers nothing else.
+    fn loss_without_skips(&mut self, fraction: f64, highest: u16) -> Option<f64> {
+        let Some(from) = self.reported.replace(highest) else {
+            return Some(fraction);
+        };
+        let expected = f64::from(highest.wrapping_sub(from));
+        let skips = self
+            .landed
+            .iter()
+            .filter(|&&at| {
+                let into = at.wrapping_sub(from);
+                into > 0 && into <= highest.wrapping_sub(from)
+            })
+            .count();
+        if skips == 0 || expected == 0.0 {
+            return Some(fraction);
+        }
+        let skipped = f64::from(SKIP) * skips as f64;
+        let left = expected - skipped;
+        (left > 0.0).then(|| ((fraction * expected - skipped) / left).clamp(0.0, 1.0))
+    }
 }
 
 /// A receiver quiet for three times its usual interval between RTCP packets, and at least
@@ -124,7 +171,7 @@ impl BandwidthWatch {
             last_heard: None,
             usual_interval: None,
             outage_reported_until: None,
-            last_video_seq: Vec::new(),
+            skips: Vec::new(),
         }
     }
 
@@ -142,23 +189,31 @@ impl BandwidthWatch {
     }
 
     /// The loss fraction the estimate follows from these report blocks: the video's when
-    /// video is sent, else the audio's (no video, or the audio-only fallback stopped it).
-    fn fraction_lost(&self, blocks: &[ReceptionReport]) -> Option<f64> {
-        let worst = |ours: &HashSet<u32>| {
-            blocks
-                .iter()
-                .filter(|b| ours.contains(&b.ssrc))
-                .map(|b| f64::from(b.fraction_lost) / 256.0)
-                .reduce(f64::max)
-        };
-        if !self.video.is_empty() && self.adaptation.sends_video() {
-            worst(&self.video)
+    /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
+    /// fallback stopped it).
+    fn fraction_lost(&mut self, blocks: &[ReceptionReport]) -> Option<f64> {
+        let sends_video = self.adaptation.sends_video();
+        let mut video = None::<f64>;
+        let mut audio = None::<f64>;
+        for block in blocks {
+            let fraction = f64::from(block.fraction_lost) / 256.0;
+            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
+                let highest = block.last_sequence_number as u16;
+                if let Some(f) = skips.loss_without_skips(fraction, highest) {
+                    video = Some(video.map_or(f, |v| v.max(f)));
+                }
+            } else if self.audio.contains(&block.ssrc) {
+                audio = Some(audio.map_or(fraction, |a| a.max(fraction)));
+            }
+        }
+        if !self.video.is_empty() && sends_video {
+            video
         } else {
-            worst(&self.audio)
+            audio
         }
     }
 
-    fn loss_report(&self, now: Instant, blocks: &[ReceptionReport]) -> Option<f64> {
+    fn loss_report(&mut self, now: Instant, blocks: &[ReceptionReport]) -> Option<f64> {
         let fraction = self.fraction_lost(blocks)?;
         tracing::trace!("receiver report: {:.1} % lost", fraction * 100.0);
         self.adaptation.on_loss_report(now, fraction)
@@ -259,13 +314,8 @@ impl Watch for BandwidthWatch {
         if !retransmission {
             let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
             self.early.sent(now, ssrc, seq);
-            if let Some((_, last)) = self.last_video_seq.iter_mut().find(|(s, _)| *s == ssrc) {
-                let ahead = last.map_or(0, |last| seq.wrapping_sub(last));
-                if (SKIP..0x8000).contains(&ahead) {
-                    // The receiver will report the skipped numbers lost.
-                    self.outage_reported_until = Some(now + OUTAGE_REPORTS_FOR);
-                }
-                *last = Some(seq);
+            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == ssrc) {
+                skips.sent(seq);
             }
         }
         let Some(&(_, id)) = self
@@ -290,7 +340,7 @@ impl Watch for BandwidthWatch {
         };
         ours.insert(info.ssrc);
         if video {
-            self.last_video_seq.push((info.ssrc, None));
+            self.skips.push((info.ssrc, SkipCount::default()));
         }
         let id = info
             .rtp_header_extensions
@@ -385,6 +435,43 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn skipped_numbers_are_not_loss() {
+        let mut skips = SkipCount::default();
+        for seq in 65_000..65_100u16 {
+            skips.sent(seq);
+        }
+        // The first report only marks where the next starts.
+        assert_eq!(skips.loss_without_skips(0.25, 65_099), Some(0.25));
+        // 100 sent, then a skip of 1500 (wrapping), then 100 more: the receiver expected
+        // 1700 and lost the 1500 skipped and 17 more.
+        let landed = 65_199u16.wrapping_add(SKIP);
+        for seq in 65_100..65_200u16 {
+            skips.sent(seq);
+        }
+        for n in 0..100u16 {
+            skips.sent(landed.wrapping_add(n));
+        }
+        let highest = landed.wrapping_add(99);
+        let reported = (1517.0 / 1700.0 * 256.0_f64).floor() / 256.0;
+        let loss = skips.loss_without_skips(reported, highest).unwrap();
+        assert!((loss - 17.0 / 200.0).abs() < 0.03, "{loss}");
+        // The next report, with no skip in it, is as reported.
+        for n in 100..300u16 {
+            skips.sent(landed.wrapping_add(n));
+        }
+        assert_eq!(
+            skips.loss_without_skips(0.1, landed.wrapping_add(299)),
+            Some(0.1)
+        );
+        // A report of nothing but the skip says nothing.
+        let mut only = SkipCount::default();
+        only.sent(10);
+        assert_eq!(only.loss_without_skips(0.0, 10), Some(0.0));
+        only.sent(10 + SKIP);
+        assert_eq!(only.loss_without_skips(0.99, 10 + SKIP), None);
     }
 
     #[test]

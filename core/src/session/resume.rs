@@ -1,13 +1,14 @@
-//! Video that starts again after the audio-only fallback skips its sequence numbers ahead.
+//! Video skips its sequence numbers ahead when packets the receiver waits for will not come:
+//! when it starts again after the audio-only fallback, and when a packet the receiver asked
+//! for was given up (resent [`MAX_COPIES`](super::retransmit) times, or owed too long).
 //!
-//! Packets lost before video stopped, and never repaired, are still awaited by the
-//! receiver's jitter buffer: aiortc's holds every later frame until the gap is 512 packets
-//! old, libwebrtc's keeps asking for it. Skipping [`SKIP`] numbers tells any receiver at once
-//! that those packets will not come: aiortc's buffer overflows and starts over (with a
-//! keyframe request), libwebrtc's NACK list overflows and it asks for a keyframe. The resumed
-//! video starts with a keyframe anyway. The receiver's next reports count the skipped numbers
-//! as lost; the bandwidth watch knows a skip when it sees one and does not take that loss as
-//! congestion.
+//! A receiver's jitter buffer waits for such packets: aiortc's holds every later frame until
+//! the gap is 512 packets old (seconds at the rates a narrow link leaves), libwebrtc's keeps
+//! asking for it. Skipping [`SKIP`] numbers tells any receiver at once that those packets will
+//! not come: aiortc's buffer overflows and starts over (with a keyframe request), libwebrtc's
+//! NACK list overflows and it asks for a keyframe. A keyframe goes with the skip. The
+//! receiver's next reports count the skipped numbers as lost; the bandwidth watch takes them
+//! out of the loss it follows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,7 +46,7 @@ impl Watch for ResumeSkip {
         let Some(offset) = self.offsets.get_mut(&packet.header.ssrc) else {
             return;
         };
-        if self.adaptation.take_resumed() {
+        if self.adaptation.take_skip() {
             *offset = offset.wrapping_add(SKIP);
             tracing::debug!("video resumes {SKIP} sequence numbers ahead");
         }

@@ -162,16 +162,40 @@ const RESEND_SPACING: Duration = Duration::from_millis(100);
 const REMEMBERED: usize = MAX_HISTORY_PACKETS as usize;
 
 /// How long a packet asked for and not yet resent (the budget was spent) stays owed: longer,
-/// and the receiver has given up on it or asked again.
-const OWED_FOR: Duration = Duration::from_secs(3);
-
+/// and a receiver that waits for it has stood still for too long (it is given up, and video
+/// skips ahead with a keyframe).
+const OWED_FOR: Duration = Duration::from_millis(1500);
 /// At most this many packets owed (a receiver asks for its latest 128 missing at once).
 const MAX_OWED: usize = 1024;
+/// Copies of one packet sent at most, each a spacing twice the one before after the first.
+/// Asked for again after that, it is given up.
+const MAX_COPIES: u8 = 4;
+/// The unasked copy goes this long after the one before at the least.
+const INSURANCE_AFTER: Duration = Duration::from_millis(400);
+/// Unasked copies only of packets fewer than this many numbers behind the newest sent: a
+/// copy that arrives after the packet did is a duplicate, and aiortc takes one 100 behind
+/// where its jitter buffer is for a new start.
+const UNASKED_WITHIN: u16 = 90;
+/// A packet this many numbers older than the newest sent is given up: aiortc's jitter buffer
+/// holds 512 packets and has moved on by then, and a packet far behind where it is makes it
+/// start over from that packet (and wait again).
+const MAX_AGE: u16 = 400;
 
 #[derive(Debug, Clone, Copy)]
 struct SentPacket {
     bytes: usize,
     resent_at: Option<Instant>,
+    copies: u8,
+}
+
+/// What [`ResendPolicy::take`] decided.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Resend {
+    /// Packets to resend now, (SSRC, sequence number).
+    pub packets: Vec<(u32, u16)>,
+    /// Whether a packet the receiver asked for will not be resent any more: a receiver that
+    /// waits for every packet (aiortc's jitter buffer) would wait in vain.
+    pub gave_up: bool,
 }
 
 /// Which NACKed packets are resent, and when: sans-IO, time and the estimate passed in.
@@ -180,12 +204,20 @@ struct SentPacket {
 /// none resent less than a spacing ago, as many as the budget holds. What the budget cannot
 /// pay for now stays owed and goes when it can: a receiver may not ask twice (aiortc asks
 /// again only when a new gap appears), and one packet never resent holds its video still.
+/// For the same reason a packet asked for again after a copy went (the path lost the copy)
+/// gets another copy unasked, unless the receiver asks first (while the packet is recent:
+/// see [`UNASKED_WITHIN`]). One asked for after [`MAX_COPIES`], owed too long, or too old,
+/// is given up.
 #[derive(Debug, Default)]
 pub(crate) struct ResendPolicy {
     sent: HashMap<(u32, u16), SentPacket>,
     order: VecDeque<(u32, u16)>,
     /// Asked for and not resent yet, oldest first, with when they were asked for.
     owed: VecDeque<((u32, u16), Instant)>,
+    /// Second copies, with when they are due.
+    insurance: VecDeque<((u32, u16), Instant)>,
+    /// The newest number sent on each SSRC.
+    newest: HashMap<u32, u16>,
     /// Bytes that may be resent now.
     tokens: Option<f64>,
     refilled_at: Option<Instant>,
@@ -200,19 +232,31 @@ impl ResendPolicy {
                 self.sent.remove(&old);
             }
         }
-        if self
-            .sent
-            .insert(
-                key,
-                SentPacket {
-                    bytes,
-                    resent_at: None,
-                },
-            )
-            .is_none()
-        {
+        self.newest.insert(ssrc, seq);
+        let packet = SentPacket {
+            bytes,
+            resent_at: None,
+            copies: 0,
+        };
+        if self.sent.insert(key, packet).is_none() {
             self.order.push_back(key);
         }
+    }
+
+    /// Forgets what was sent on `ssrc` (its numbers skipped ahead: nothing sent before is to
+    /// be resent, see `session::resume`).
+    pub(crate) fn forget(&mut self, ssrc: u32) {
+        self.sent.retain(|(s, _), _| *s != ssrc);
+        self.order.retain(|(s, _)| *s != ssrc);
+        self.owed.retain(|((s, _), _)| *s != ssrc);
+        self.insurance.retain(|((s, _), _)| *s != ssrc);
+    }
+
+    /// Whether a packet is too old to resend (see [`MAX_AGE`]).
+    fn too_old(&self, (ssrc, seq): (u32, u16)) -> bool {
+        self.newest
+            .get(&ssrc)
+            .is_some_and(|newest| newest.wrapping_sub(seq) > MAX_AGE)
     }
 
     /// The receiver asks for these packets of `ssrc`, at `now`.
@@ -230,12 +274,7 @@ impl ResendPolicy {
 
     /// What to resend at `now`, with `available_bps` estimated for the path and `rtt` the last
     /// round trip.
-    pub(crate) fn take(
-        &mut self,
-        now: Instant,
-        available_bps: f64,
-        rtt: Duration,
-    ) -> Vec<(u32, u16)> {
+    pub(crate) fn take(&mut self, now: Instant, available_bps: f64, rtt: Duration) -> Resend {
         let per_second = available_bps.max(0.0) / 8.0;
         let cap = per_second * RESEND_SAVED.as_secs_f64();
         let mut tokens = self.tokens.unwrap_or(cap);
@@ -246,17 +285,26 @@ impl ResendPolicy {
         tokens = tokens.min(cap);
         self.refilled_at = Some(now);
         let spacing = RESEND_SPACING.max(rtt.mul_f64(1.5));
-        let mut resend = Vec::new();
+        let mut resend = Resend::default();
         while let Some(&(key, asked_at)) = self.owed.front() {
+            let too_old = self.too_old(key);
             let Some(packet) = self.sent.get_mut(&key) else {
                 self.owed.pop_front();
                 continue;
             };
             let stale = now.saturating_duration_since(asked_at) > OWED_FOR;
+            // Each copy after the first waits twice as long for the receiver to ask again.
+            let wait = spacing * (1 << packet.copies.saturating_sub(1).min(4));
             let on_its_way = packet
                 .resent_at
-                .is_some_and(|at| now.saturating_duration_since(at) < spacing);
-            if stale || on_its_way {
+                .is_some_and(|at| now.saturating_duration_since(at) < wait);
+            if on_its_way {
+                self.owed.pop_front();
+                continue;
+            }
+            if stale || too_old || packet.copies >= MAX_COPIES {
+                tracing::debug!("gave up resending {}/{}", key.0, key.1);
+                resend.gave_up = true;
                 self.owed.pop_front();
                 continue;
             }
@@ -264,9 +312,50 @@ impl ResendPolicy {
                 break;
             }
             tokens -= packet.bytes as f64;
+            if packet.copies > 0 {
+                // Asked for again after a copy went: the path lost that copy too, and may
+                // lose this one, which may never be asked for again (aiortc asks only when
+                // a new gap appears). Another follows unasked unless the receiver asks first.
+                self.insurance
+                    .push_back((key, now + (wait * 2).max(INSURANCE_AFTER)));
+            }
+            packet.copies += 1;
             packet.resent_at = Some(now);
-            resend.push(key);
+            resend.packets.push(key);
             self.owed.pop_front();
+        }
+        while let Some(&(key, due)) = self.insurance.front() {
+            if due > now {
+                break;
+            }
+            let Some(packet) = self.sent.get_mut(&key) else {
+                self.insurance.pop_front();
+                continue;
+            };
+            if self
+                .newest
+                .get(&key.0)
+                .is_some_and(|newest| newest.wrapping_sub(key.1) >= UNASKED_WITHIN)
+            {
+                // It may have arrived: a copy far behind would make aiortc start over there.
+                self.insurance.pop_front();
+                continue;
+            }
+            let asked_since = packet
+                .resent_at
+                .is_some_and(|at| now.saturating_duration_since(at) < spacing);
+            if asked_since || packet.copies >= MAX_COPIES {
+                self.insurance.pop_front();
+                continue;
+            }
+            if packet.bytes as f64 > tokens {
+                break;
+            }
+            tokens -= packet.bytes as f64;
+            packet.copies += 1;
+            packet.resent_at = Some(now);
+            resend.packets.push(key);
+            self.insurance.pop_front();
         }
         self.tokens = Some(tokens);
         resend
@@ -289,7 +378,12 @@ pub(crate) struct NackFilter {
     ours: Vec<u32>,
     /// The receiver's own SSRC, as its NACKs give it.
     receiver_ssrc: u32,
+    /// When video last skipped ahead for a packet given up.
+    last_skip: Option<Instant>,
 }
+
+/// Video skips ahead for packets given up at most this often: a skip costs a keyframe.
+const SKIP_SPACING: Duration = Duration::from_secs(3);
 
 impl NackFilter {
     pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
@@ -298,6 +392,7 @@ impl NackFilter {
             policy: ResendPolicy::default(),
             ours: Vec::new(),
             receiver_ssrc: 0,
+            last_skip: None,
         }
     }
 }
@@ -328,11 +423,26 @@ impl Watch for NackFilter {
             self.adaptation.available_bps() as f64,
             self.adaptation.rtt(),
         );
-        if asked > 0 && resend.len() < asked {
-            tracing::trace!("resending {} packets, {} asked", resend.len(), asked);
+        if asked > 0 && resend.packets.len() < asked {
+            tracing::trace!(
+                "resending {} packets, {} asked",
+                resend.packets.len(),
+                asked
+            );
+        }
+        if resend.gave_up
+            && self
+                .last_skip
+                .is_none_or(|at| now.saturating_duration_since(at) >= SKIP_SPACING)
+        {
+            // The receiver may wait for what will not come: tell it to stop (see
+            // `session::resume`).
+            self.last_skip = Some(now);
+            self.adaptation.skip_ahead();
         }
         for &ssrc in &self.ours {
             let seqs: Vec<u16> = resend
+                .packets
                 .iter()
                 .filter(|(s, _)| *s == ssrc)
                 .map(|(_, seq)| *seq)
@@ -356,10 +466,16 @@ impl Watch for NackFilter {
             return;
         }
         if let Packet::Rtp(packet) = &msg.message.packet {
-            if self.ours.contains(&packet.header.ssrc) {
+            let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+            if self.ours.contains(&ssrc) {
+                if self.policy.newest.get(&ssrc).is_some_and(|newest| {
+                    (super::resume::SKIP..0x8000).contains(&seq.wrapping_sub(*newest))
+                }) {
+                    // Skipped ahead: what went before is not to be resent.
+                    self.policy.forget(ssrc);
+                }
                 let bytes = packet.header.marshal_size() + packet.payload.len();
-                self.policy
-                    .sent(packet.header.ssrc, packet.header.sequence_number, bytes);
+                self.policy.sent(ssrc, seq, bytes);
             }
         }
     }
@@ -454,6 +570,7 @@ mod tests {
         p.ask(now, ssrc, seqs.iter().copied());
         let rtt = Duration::from_millis(20);
         p.take(now, bps, rtt)
+            .packets
             .into_iter()
             .map(|(_, seq)| seq)
             .collect()
@@ -471,24 +588,71 @@ mod tests {
         assert_eq!(allow(&mut policy, t0, 1, &[3, 4, 99], 2e6), [3, 4]);
         // Asked again before a spacing passed: still on its way.
         assert_eq!(allow(&mut policy, ms(50), 1, &[3, 4, 5], 2e6), [5]);
-        assert_eq!(allow(&mut policy, ms(150), 1, &[3, 4], 2e6), [3, 4]);
         // Another stream's sequence numbers are its own.
-        assert!(allow(&mut policy, ms(200), 2, &[6], 2e6).is_empty());
-        // A long round trip spaces the copies further.
+        assert!(allow(&mut policy, ms(60), 2, &[6], 2e6).is_empty());
+        // A long round trip spaces the copies further: 1.5 of it.
         let long = Duration::from_millis(300);
-        policy.ask(ms(300), 1, [6]);
-        assert_eq!(policy.take(ms(300), 2e6, long), [(1, 6)]);
-        policy.ask(ms(600), 1, [6]);
-        assert!(policy.take(ms(600), 2e6, long).is_empty());
-        policy.ask(ms(760), 1, [6]);
-        assert_eq!(policy.take(ms(760), 2e6, long), [(1, 6)]);
+        policy.ask(ms(100), 1, [6]);
+        assert_eq!(policy.take(ms(100), 2e6, long).packets, [(1, 6)]);
+        policy.ask(ms(500), 1, [6]);
+        assert!(policy.take(ms(500), 2e6, long).packets.is_empty());
+        policy.ask(ms(560), 1, [6]);
+        assert_eq!(policy.take(ms(560), 2e6, long).packets, [(1, 6)]);
         assert_eq!(policy.owed(), 0);
+    }
+
+    #[test]
+    fn copies_back_off_and_one_lost_gets_another_unasked_until_given_up() {
+        let mut policy = ResendPolicy::default();
+        policy.sent(1, 6, 1000);
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(20);
+        let at = |ms: u64, ask: bool, policy: &mut ResendPolicy| {
+            let now = t0 + Duration::from_millis(ms);
+            if ask {
+                policy.ask(now, 1, [6]);
+            }
+            policy.take(now, 2e6, rtt)
+        };
+        let sent = |r: Resend| r.packets == [(1, 6)];
+        assert!(sent(at(0, true, &mut policy)));
+        assert!(!sent(at(80, true, &mut policy)), "on its way");
+        // Asked for again after the spacing: the first copy was lost; another goes unasked
+        // 400 ms after this one.
+        assert!(sent(at(120, true, &mut policy)));
+        assert!(!sent(at(500, false, &mut policy)));
+        assert!(sent(at(520, false, &mut policy)));
+        // Each copy waits twice as long for the receiver: 400 ms after the third.
+        assert!(!sent(at(600, true, &mut policy)));
+        assert!(sent(at(930, true, &mut policy)));
+        // Four copies went: no unasked one after that, and asked again it is given up.
+        assert!(!sent(at(1730, false, &mut policy)));
+        let last = at(2000, true, &mut policy);
+        assert!(last.packets.is_empty() && last.gave_up, "{last:?}");
+    }
+
+    #[test]
+    fn a_packet_far_behind_the_newest_is_given_up_and_forget_drops_a_stream() {
+        let mut policy = ResendPolicy::default();
+        for seq in 0..500u16 {
+            policy.sent(1, seq, 1000);
+        }
+        let t0 = Instant::now();
+        policy.ask(t0, 1, [50, 450]);
+        let r = policy.take(t0, 2e6, Duration::from_millis(20));
+        assert_eq!(r.packets, [(1, 450)]);
+        assert!(r.gave_up);
+        policy.ask(t0, 1, [460]);
+        policy.forget(1);
+        assert_eq!(policy.owed(), 0);
+        policy.ask(t0, 1, [470]);
+        assert!(policy.take(t0, 2e6, Duration::ZERO).packets.is_empty());
     }
 
     #[test]
     fn resends_take_a_share_of_the_estimate_and_what_waits_stays_owed() {
         let mut policy = ResendPolicy::default();
-        for seq in 0..1000u16 {
+        for seq in 0..100u16 {
             policy.sent(1, seq, 1000);
         }
         let t0 = Instant::now();
@@ -499,20 +663,18 @@ mod tests {
         assert_eq!(first, (0..20).collect::<Vec<u16>>());
         assert_eq!(policy.owed(), 20);
         // Then a quarter of the estimate, 5 kB a second: the rest goes without being asked
-        // again, in order.
+        // again, in order, while it is owed.
         let mut resent = Vec::new();
-        for tick in 1..=8 {
+        for tick in 1..=6 {
             let now = t0 + Duration::from_millis(250 * tick);
-            resent.extend(policy.take(now, 160_000.0, rtt).into_iter().map(|(_, s)| s));
+            let resend = policy.take(now, 160_000.0, rtt);
+            assert!(!resend.gave_up);
+            resent.extend(resend.packets.into_iter().map(|(_, s)| s));
         }
-        assert_eq!(resent, (20..30).collect::<Vec<u16>>());
-        // Owed too long: the receiver has moved on.
-        assert!(
-            policy
-                .take(t0 + Duration::from_secs(4), 160_000.0, rtt)
-                .len()
-                <= 5
-        );
+        assert_eq!(resent, (20..27).collect::<Vec<u16>>());
+        // Owed too long: given up (a receiver that waits for it would wait in vain).
+        let late = policy.take(t0 + Duration::from_secs(2), 160_000.0, rtt);
+        assert!(late.packets.is_empty() && late.gave_up, "{late:?}");
         assert_eq!(policy.owed(), 0);
     }
 
@@ -564,5 +726,42 @@ mod tests {
         // The same NACK again at once: all of it was just resent or is over budget.
         filter.handle_read(nack(&asked)).unwrap();
         assert!(filter.poll_read().is_none());
+    }
+
+    #[test]
+    fn a_packet_given_up_makes_video_skip_ahead_with_a_keyframe() {
+        let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
+        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
+        filter.bind_local_stream(&StreamInfo {
+            ssrc: 7,
+            ..Default::default()
+        });
+        let mut packet = rtp(96, 1000, false);
+        if let Packet::Rtp(p) = &mut packet.message.packet {
+            p.header.ssrc = 7;
+            p.header.sequence_number = 1;
+        }
+        filter.handle_write(packet).unwrap();
+        let t0 = Instant::now();
+        let nack = |ms: u64| TaggedPacket {
+            now: t0 + Duration::from_millis(ms),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(TransportLayerNack {
+                sender_ssrc: 1,
+                media_ssrc: 7,
+                nacks: nack_pairs_from_sequence_numbers(&[1]),
+            })])),
+        };
+        // Asked for every 300 ms: copies go (backing off) until four went; the next ask
+        // after the last one's wait gives it up.
+        for ms in [0, 300, 600, 900, 1200, 1500] {
+            filter.handle_read(nack(ms)).unwrap();
+            while filter.poll_read().is_some() {}
+            assert!(!adaptation.take_skip(), "at {ms} ms");
+        }
+        filter.handle_read(nack(2500)).unwrap();
+        assert!(adaptation.take_skip() && adaptation.take_keyframe());
+        // Once: a flag taken is gone.
+        assert!(!adaptation.take_skip());
     }
 }
