@@ -5,7 +5,7 @@
 //! video may be sent go out.
 //!
 //! ```text
-//! Normal ──below warn 2 s──▶ Warning ──below disable 2 s──▶ Disabled ◀──┐
+//! Normal ──below warn 2 s──▶ Warning ──below disable 4 s──▶ Disabled ◀──┐
 //!   ▲  ◀──above lift 2 s───────┘                              │ wait  │ target fell
 //!   └──────────────────────── a try held 4 s ◀── Trying ◀─────┘───────┘
 //! ```
@@ -29,6 +29,9 @@ const DISABLE_BPS: f64 = 125_000.0;
 const LIFT_BPS: f64 = 200_000.0;
 /// How long a condition must hold before the state changes.
 const HOLD: Duration = Duration::from_secs(2);
+/// How long video must stay under the disable threshold after the warning: an estimate that
+/// fell on a burst of loss climbs back within a few seconds on a path that carries video.
+const DISABLE_HOLD: Duration = Duration::from_secs(4);
 /// How long a try must hold for video to be enabled again.
 const TRY_FOR: Duration = Duration::from_secs(4);
 const FIRST_WAIT: Duration = Duration::from_secs(5);
@@ -105,16 +108,20 @@ impl Fallback {
         let target = self.target_bps;
         match self.state {
             State::Normal => {
-                if self.held(now, target < self.warn_bps, None) {
+                if self
+                    .held(now, target < self.warn_bps, None)
+                    .is_some_and(|low_for| low_for >= HOLD)
+                {
                     self.enter(State::Warning, Some(FallbackEvent::Warning));
                 }
             }
             State::Warning => {
-                if self.held(
+                let low_for = self.held(
                     now,
                     target < self.disable_bps,
                     Some(target >= self.lift_bps),
-                ) {
+                );
+                if low_for.is_some_and(|low_for| low_for >= DISABLE_HOLD) {
                     self.enter(
                         State::Disabled {
                             retry_at: now + FIRST_WAIT,
@@ -166,8 +173,9 @@ impl Fallback {
         self.events.pop_front()
     }
 
-    /// Whether `low` has held for [`HOLD`]; `high` (when given) is timed alongside.
-    fn held(&mut self, now: Instant, low: bool, high: Option<bool>) -> bool {
+    /// How long `low` has held (None: it does not hold now); `high` (when given) is timed
+    /// alongside.
+    fn held(&mut self, now: Instant, low: bool, high: Option<bool>) -> Option<Duration> {
         self.low_since = if low {
             Some(self.low_since.unwrap_or(now))
         } else {
@@ -177,7 +185,7 @@ impl Fallback {
             Some(true) => Some(self.high_since.unwrap_or(now)),
             _ => None,
         };
-        self.low_since.is_some_and(|at| now - at >= HOLD)
+        self.low_since.map(|at| now - at)
     }
 
     fn enter(&mut self, state: State, event: Option<FallbackEvent>) {
@@ -215,10 +223,10 @@ mod tests {
         assert!(run(&mut f, &mut t, 1.0, 800_000.0).is_empty());
         assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Warning]);
         assert!(f.sends_video());
-        assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Disabled]);
+        assert_eq!(run(&mut f, &mut t, 4.0, 50_000.0), [Disabled]);
         assert!(!f.sends_video());
         // Tries after 5 s, at what lifts the warning.
-        assert!(run(&mut f, &mut t, 4.0, 50_000.0).is_empty());
+        assert!(run(&mut f, &mut t, 4.5, 50_000.0).is_empty());
         assert!(!f.sends_video());
         let try_bps = f.try_bps();
         assert!(run(&mut f, &mut t, 0.75, try_bps).is_empty());
@@ -231,7 +239,7 @@ mod tests {
     fn a_try_that_fails_waits_twice_as_long_unseen_by_the_host() {
         let mut f = Fallback::new(645_000.0, 2_500_000.0);
         let mut t = Instant::now();
-        assert_eq!(run(&mut f, &mut t, 5.0, 50_000.0), [Warning, Disabled]);
+        assert_eq!(run(&mut f, &mut t, 6.5, 50_000.0), [Warning, Disabled]);
         let mut tries = Vec::new();
         let mut last = t;
         for _ in 0..200 {
@@ -276,6 +284,6 @@ mod tests {
         let mut t = Instant::now();
         assert!(run(&mut f, &mut t, 10.0, 60_000.0).is_empty());
         assert!(f.sends_video());
-        assert_eq!(run(&mut f, &mut t, 5.0, 5_000.0), [Warning, Disabled]);
+        assert_eq!(run(&mut f, &mut t, 6.5, 5_000.0), [Warning, Disabled]);
     }
 }
