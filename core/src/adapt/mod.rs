@@ -44,10 +44,12 @@ pub(crate) struct SentVideo {
 }
 
 impl SentVideo {
-    /// The same, with no frames going out (the audio-only fallback stopped video).
+    /// The same, with no frames going out for want of bandwidth (the audio-only fallback
+    /// stopped video).
     pub(crate) fn stopped(self) -> Self {
         SentVideo {
             frames_per_second: 0.0,
+            limitation: QualityLimitation::Bandwidth,
             ..self
         }
     }

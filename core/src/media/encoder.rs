@@ -387,13 +387,7 @@ pub(crate) fn start_video(
                 if !sends {
                     if !stopped {
                         stopped = true;
-                        adaptation.set_sent(
-                            SentVideo {
-                                limitation: QualityLimitation::Bandwidth,
-                                ..adaptation.sent()
-                            }
-                            .stopped(),
-                        );
+                        adaptation.set_sent(adaptation.sent().stopped());
                     }
                     continue;
                 }

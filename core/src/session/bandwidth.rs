@@ -20,7 +20,7 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
-use super::resume::SKIP;
+use super::resume::{skipped_to, SKIP};
 use super::tap::Watch;
 use crate::adapt::Adaptation;
 
@@ -67,8 +67,7 @@ struct SkipCount {
 
 impl SkipCount {
     fn sent(&mut self, seq: u16) {
-        let ahead = self.last.map_or(0, |last| seq.wrapping_sub(last));
-        if (SKIP..0x8000).contains(&ahead) {
+        if self.last.is_some_and(|last| skipped_to(last, seq)) {
             if self.landed.len() == 8 {
                 self.landed.pop_front();
             }

@@ -22,6 +22,11 @@ use crate::adapt::Adaptation;
 /// NACK list.
 pub(super) const SKIP: u16 = 1500;
 
+/// Whether `seq`, sent after `last`, is where a skip landed.
+pub(super) fn skipped_to(last: u16, seq: u16) -> bool {
+    (SKIP..0x8000).contains(&seq.wrapping_sub(last))
+}
+
 /// Adds each video stream's skips to its sequence numbers; sits app-side of the NACK
 /// responder, so that what it keeps (and resends) carries the numbers sent.
 pub(crate) struct ResumeSkip {
@@ -48,7 +53,7 @@ impl Watch for ResumeSkip {
         };
         if self.adaptation.take_skip() {
             *offset = offset.wrapping_add(SKIP);
-            tracing::debug!("video resumes {SKIP} sequence numbers ahead");
+            tracing::debug!("video skips {SKIP} sequence numbers ahead");
         }
         packet.header.sequence_number = packet.header.sequence_number.wrapping_add(*offset);
     }

@@ -22,6 +22,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
 };
 use rtc::shared::marshal::MarshalSize;
 
+use super::resume::skipped_to;
 use super::tap::Watch;
 use crate::adapt::Adaptation;
 
@@ -252,11 +253,11 @@ impl ResendPolicy {
         self.insurance.retain(|((s, _), _)| *s != ssrc);
     }
 
-    /// Whether a packet is too old to resend (see [`MAX_AGE`]).
-    fn too_old(&self, (ssrc, seq): (u32, u16)) -> bool {
+    /// How many numbers a packet is behind the newest sent on its SSRC.
+    fn behind_newest(&self, (ssrc, seq): (u32, u16)) -> u16 {
         self.newest
             .get(&ssrc)
-            .is_some_and(|newest| newest.wrapping_sub(seq) > MAX_AGE)
+            .map_or(0, |newest| newest.wrapping_sub(seq))
     }
 
     /// The receiver asks for these packets of `ssrc`, at `now`.
@@ -287,7 +288,7 @@ impl ResendPolicy {
         let spacing = RESEND_SPACING.max(rtt.mul_f64(1.5));
         let mut resend = Resend::default();
         while let Some(&(key, asked_at)) = self.owed.front() {
-            let too_old = self.too_old(key);
+            let too_old = self.behind_newest(key) > MAX_AGE;
             let Some(packet) = self.sent.get_mut(&key) else {
                 self.owed.pop_front();
                 continue;
@@ -328,19 +329,15 @@ impl ResendPolicy {
             if due > now {
                 break;
             }
-            let Some(packet) = self.sent.get_mut(&key) else {
-                self.insurance.pop_front();
-                continue;
-            };
-            if self
-                .newest
-                .get(&key.0)
-                .is_some_and(|newest| newest.wrapping_sub(key.1) >= UNASKED_WITHIN)
-            {
+            if self.behind_newest(key) >= UNASKED_WITHIN {
                 // It may have arrived: a copy far behind would make aiortc start over there.
                 self.insurance.pop_front();
                 continue;
             }
+            let Some(packet) = self.sent.get_mut(&key) else {
+                self.insurance.pop_front();
+                continue;
+            };
             let asked_since = packet
                 .resent_at
                 .is_some_and(|at| now.saturating_duration_since(at) < spacing);
@@ -468,9 +465,12 @@ impl Watch for NackFilter {
         if let Packet::Rtp(packet) = &msg.message.packet {
             let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
             if self.ours.contains(&ssrc) {
-                if self.policy.newest.get(&ssrc).is_some_and(|newest| {
-                    (super::resume::SKIP..0x8000).contains(&seq.wrapping_sub(*newest))
-                }) {
+                if self
+                    .policy
+                    .newest
+                    .get(&ssrc)
+                    .is_some_and(|newest| skipped_to(*newest, seq))
+                {
                     // Skipped ahead: what went before is not to be resent.
                     self.policy.forget(ssrc);
                 }
