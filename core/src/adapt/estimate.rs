@@ -58,6 +58,10 @@ const SPIKE: f64 = 0.05;
 /// (easy content, a degraded level) learns nothing about the path above that, and an estimate
 /// that grew anyway would overshoot the path the moment the content needs it.
 const SENT_HEADROOM: f64 = 1.5;
+/// A fall from the loss alone (no measurement of what got through) keeps at least this share.
+const MAX_FALL_FROM_LOSS: f64 = 0.5;
+/// A delivered rate measured longer ago than this does not bound a fall.
+const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
 const SENT_INTERVALS: usize = 3;
 
@@ -76,6 +80,8 @@ pub(crate) struct Estimate {
     /// bit/s: one short interval after a keyframe, or with frames dropped, is not the rate.
     sent: Option<f64>,
     sent_recent: VecDeque<f64>,
+    /// What the receiver's reports say the path delivered, and when it was measured.
+    delivered: Option<(f64, Instant)>,
     /// Recent smoothed losses, oldest first.
     recent_loss: VecDeque<f64>,
     /// Clean reports in a row.
@@ -101,6 +107,7 @@ impl Estimate {
             smoothed_loss: None,
             sent: None,
             sent_recent: VecDeque::new(),
+            delivered: None,
             recent_loss: VecDeque::new(),
             streak: 0,
             link: None,
@@ -164,6 +171,14 @@ impl Estimate {
         }
     }
 
+    /// What the path delivered of all our media, bit/s, as the receiver's reports tell it
+    /// (see `session::delivered`).
+    pub(crate) fn on_delivered_rate(&mut self, now: Instant, bps: f64) {
+        if bps.is_finite() && bps >= 0.0 {
+            self.delivered = Some((bps, now));
+        }
+    }
+
     /// A receiver report's loss fraction (0..=1) for what we sent since its last one.
     pub(crate) fn on_loss_report(&mut self, now: Instant, fraction_lost: f64) {
         let since = self
@@ -177,13 +192,22 @@ impl Estimate {
             return;
         }
         let fraction_lost = fraction_lost.clamp(0.0, 1.0);
+        // What congestion added to the loss the path had before this report.
+        let floor = self.loss_floor();
+        let added = fraction_lost - floor;
+        if self.in_fall_shadow(now) {
+            // Of what was sent before the last fall took hold: it may show the path
+            // delivered less than that fall took (see `fall`), and says nothing else.
+            if self.falls(added) {
+                self.fall(now, added);
+            }
+            self.streak = 0;
+            return;
+        }
         let smoothed = self
             .smoothed_loss
             .map_or(fraction_lost, |s| s + SMOOTHING * (fraction_lost - s));
         self.smoothed_loss = Some(smoothed);
-        // What congestion added to the loss the path had before this report.
-        let floor = self.loss_floor();
-        let added = fraction_lost - floor;
         if self.recent_loss.len() == FLOOR_REPORTS {
             self.recent_loss.pop_front();
         }
@@ -220,25 +244,51 @@ impl Estimate {
         added > LOSS_HIGH || (near_link && added >= LOSS_LOW)
     }
 
+    /// Whether a fall was so recent that reports still describe what was sent before it.
+    fn in_fall_shadow(&self, now: Instant) -> bool {
+        self.last_fall
+            .is_some_and(|at| now.saturating_duration_since(at) < FALL_SPACING + self.rtt)
+    }
+
     fn fall(&mut self, now: Instant, added: f64) {
         self.streak = 0;
-        let spaced = self
-            .last_fall
-            .is_none_or(|at| now.saturating_duration_since(at) >= FALL_SPACING + self.rtt);
-        if spaced {
-            // What got through, a little under: the path's rate, with room to drain the
-            // queue a burst left behind. The loss is of what was sent over the report's
-            // interval, measured leaving (a degraded encoder sends less than it may; right
-            // after a fall, the queue drains above the new estimate): what got through is
-            // that rate less the loss, and the estimate never rises by falling.
-            let sending = self.sent.unwrap_or(self.loss_based);
-            let delivered = sending * (1.0 - added.max(0.0));
-            self.link = Some(delivered);
-            self.loss_based = (delivered * 0.95).min(self.loss_based);
-            // The loss that made it fall is answered: what comes after is judged afresh.
-            self.smoothed_loss = Some(self.loss_floor());
-            self.last_fall = Some(now);
+        if self.in_fall_shadow(now) {
+            // Only what the receiver measured since the last fall takes it lower.
+            let since_fall = self
+                .delivered
+                .filter(|(_, at)| self.last_fall.is_some_and(|fell| *at > fell));
+            if let Some((bps, _)) = since_fall {
+                if bps * 0.95 < self.loss_based {
+                    self.link = Some(bps);
+                    self.loss_based = bps * 0.95;
+                }
+            }
+            return;
         }
+        // What got through, a little under: the path's rate, with room to drain the queue a
+        // burst left behind. What the receiver says it got, when it said so lately, is
+        // nearest: retransmissions and keyframes swell what was sent, and a full path drops
+        // them first. Otherwise it is what was sent over the report's interval (measured
+        // leaving: a degraded encoder sends less than it may) less the loss, but no less
+        // than half: a short window's loss (NACKs over a quarter second) can be near total
+        // while the path still carries a good part. A measurement from before a path
+        // narrowed is more than that guess: the guess goes. The estimate never rises by
+        // falling.
+        let sending = self.sent.unwrap_or(self.loss_based);
+        let guess = sending * (1.0 - added.max(0.0));
+        let measured = self
+            .delivered
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= DELIVERED_FRESH_FOR)
+            .map(|(bps, _)| bps);
+        let delivered = match measured {
+            Some(bps) if bps <= guess => bps,
+            _ => guess.max(self.loss_based * MAX_FALL_FROM_LOSS),
+        };
+        self.link = Some(delivered);
+        self.loss_based = (delivered * 0.95).min(self.loss_based);
+        // The loss that made it fall is answered: what comes after is judged afresh.
+        self.smoothed_loss = Some(self.loss_floor());
+        self.last_fall = Some(now);
     }
 
     fn grow(&mut self, since: Duration) {
@@ -262,8 +312,11 @@ impl Estimate {
             .link
             .is_some_and(|link| self.loss_based > link * LINK_FORGOTTEN)
         {
-            // The path carries more now than when it last dropped.
+            // The path carries more now than when it last dropped. Multiplicative growth
+            // starts over from its first pace: the clean reports near that rate said
+            // nothing about the path far above it.
             self.link = None;
+            self.streak = 0;
         }
     }
 
@@ -340,9 +393,65 @@ mod tests {
         e.on_loss_report(t0 + secs(21.0), 0.0);
         assert_eq!(e.target(t0), 725_000.0);
         // One short interval that sent nothing is not the rate a fall starts from: the mean
-        // of 450k, 450k and 0, with half lost, a little under.
+        // of 450k, 450k and 0, with half lost, a little under; with the loss alone to go
+        // by, it keeps half of what it was.
         e.on_loss_report(t0 + secs(22.0), 0.5);
+        assert_eq!(e.target(t0), 725_000.0 * 0.5 * 0.95);
+        let mut e = Estimate::new(200_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(450_000.0);
+        }
+        e.on_sent_rate(0.0);
+        e.on_loss_report(t0, 0.5);
         assert_eq!(e.target(t0), 300_000.0 * 0.5 * 0.95);
+    }
+
+    #[test]
+    fn a_fall_goes_no_higher_than_what_the_receiver_says_it_got() {
+        let t0 = Instant::now();
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        // 1.5 Mbit/s went out (media, repairs, a keyframe) into an 800 kbit/s path, and the
+        // report says only 20 % of the media was lost (repairs filled the rest).
+        for _ in 0..3 {
+            e.on_sent_rate(1_500_000.0);
+        }
+        e.on_delivered_rate(t0 + secs(1.0), 800_000.0);
+        e.on_loss_report(t0 + secs(1.0), 0.2);
+        assert_eq!(e.target(t0), 800_000.0 * 0.95);
+        // Reports that follow within the fall's shadow take it lower only by what the
+        // receiver measured since.
+        e.on_loss_report(t0 + secs(1.5), 0.5);
+        assert_eq!(e.target(t0), 800_000.0 * 0.95);
+        e.on_delivered_rate(t0 + secs(1.6), 700_000.0);
+        e.on_loss_report(t0 + secs(1.6), 0.3);
+        assert_eq!(e.target(t0), 700_000.0 * 0.95);
+        // ... and do not hold its growth once the shadow passed.
+        e.on_loss_report(t0 + secs(3.0), 0.0);
+        assert!(e.target(t0) > 700_000.0 * 0.95);
+        // A measurement from before the path narrowed is more than the sent rate lets
+        // through: the loss alone says how far, and it keeps at least half.
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(1_000_000.0);
+        }
+        e.on_delivered_rate(t0, 1_000_000.0);
+        e.on_loss_report(t0 + secs(1.0), 0.4);
+        assert!((e.target(t0) - 600_000.0 * 0.95).abs() < 1.0);
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(1_000_000.0);
+        }
+        e.on_delivered_rate(t0, 1_000_000.0);
+        e.on_loss_report(t0 + secs(1.0), 0.9);
+        assert!((e.target(t0) - 500_000.0 * 0.95).abs() < 1.0);
+        // One too old bounds nothing.
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(1_000_000.0);
+        }
+        e.on_delivered_rate(t0, 100_000.0);
+        e.on_loss_report(t0 + secs(3.0), 0.4);
+        assert!((e.target(t0) - 600_000.0 * 0.95).abs() < 1.0);
     }
 
     #[test]
@@ -388,8 +497,9 @@ mod tests {
         assert!((fell - 759_943.0).abs() < 1.0, "{fell}");
         // The loss that made it fall is answered: growth resumes with the next clean report,
         // 5 % of that rate a second (five seconds of it).
+        // (The first report after the fall's shadow, 1.2 s on, grows by a second's worth.)
         for i in 3..=7 {
-            e.on_loss_report(t0 + secs(f64::from(i)), 0.0);
+            e.on_loss_report(t0 + secs(f64::from(i) + 0.2), 0.0);
         }
         let step = 799_940.0 * 0.05;
         assert!(
@@ -398,7 +508,7 @@ mod tests {
             e.target(t0)
         );
         // A little loss there is a fall, not a hold.
-        e.on_loss_report(t0 + secs(7.5), 0.03);
+        e.on_loss_report(t0 + secs(7.7), 0.03);
         assert!(e.target(t0) < fell + 5.0 * step);
         // Far above that rate without loss, it is forgotten: growth is multiplicative again.
         let mut free = Estimate::new(1_000_000.0, 50_000.0, 50_000_000.0);

@@ -25,6 +25,11 @@ pub(crate) const AUDIO_WIRE_BPS: f64 = 60_000.0;
 pub(crate) const MIN_VIDEO_BPS: f64 = 30_000.0;
 /// Share of the video's part of the estimate left for headers and retransmissions.
 const VIDEO_SHARE: f64 = 0.9;
+/// How long after an outage its repair goes on (the receiver asks for what it missed).
+pub(crate) const OUTAGE_REPAIR: Duration = Duration::from_millis(2500);
+/// Retransmissions take at most this share of what audio leaves from the video (a burst
+/// after an outage is soon over).
+const MAX_RESENT_SHARE: f64 = 0.5;
 /// The pacer lets packets out this much faster than the estimate (libwebrtc's factor), and
 /// never slower than `MIN_PACING_BPS`: a keyframe drains in a few frame times without a burst
 /// at line rate, and the pacer never holds back what the encoders were asked for (a pacer
@@ -71,6 +76,12 @@ pub(crate) struct Adaptation {
     skip: AtomicBool,
     /// Video is to send a keyframe.
     keyframe: AtomicBool,
+    /// Retransmissions sent over the last two measurements, bit/s.
+    resent_bps: Mutex<[f64; 2]>,
+    /// The receiver was heard again after an outage (the retransmissions may burst), and
+    /// when.
+    outage_over: AtomicBool,
+    outage_over_at: Mutex<Option<Instant>>,
 }
 
 impl Adaptation {
@@ -107,6 +118,9 @@ impl Adaptation {
                 .then(|| Mutex::new(Fallback::new(initial_video_bps, max_video_bps))),
             skip: AtomicBool::new(false),
             keyframe: AtomicBool::new(false),
+            resent_bps: Mutex::default(),
+            outage_over: AtomicBool::new(false),
+            outage_over_at: Mutex::default(),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -119,21 +133,31 @@ impl Adaptation {
     /// Makes the estimate at `now` the one read; the pacing rate when the estimate changed.
     fn publish(&self, now: Instant) -> Option<f64> {
         let available = self.lock().target(now);
-        let video = ((available - self.audio_bps) * VIDEO_SHARE).max(MIN_VIDEO_BPS);
+        let share = available - self.audio_bps;
+        // Retransmissions take their part first, as libwebrtc's protection overhead does:
+        // an encoder that kept all of it would push repairs past what the path carries,
+        // and a repair lost there costs a freeze. The fallback judges the path, not a
+        // passing burst of repairs.
+        let resent =
+            (lock(&self.resent_bps).iter().sum::<f64>() / 2.0).min(share * MAX_RESENT_SHARE);
+        let video = ((share - resent) * VIDEO_SHARE).max(MIN_VIDEO_BPS);
         let previous = self.available_bps.swap(available as u64, Ordering::AcqRel);
-        self.video_target_bps.store(video as u64, Ordering::Release);
+        let previous_video = self.video_target_bps.swap(video as u64, Ordering::AcqRel);
         if let Some(fallback) = &self.fallback {
-            lock(fallback).on_target(now, video);
+            lock(fallback).on_target(now, (share * VIDEO_SHARE).max(MIN_VIDEO_BPS));
+        }
+        if previous_video != video as u64 {
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
         if previous == available as u64 {
             return None;
         }
         tracing::debug!(
-            "estimate {} kbit/s, video asked for {} kbit/s",
+            "estimate {} kbit/s, video asked for {} kbit/s ({} kbit/s resent)",
             available as u64 / 1000,
-            video as u64 / 1000
+            video as u64 / 1000,
+            resent as u64 / 1000
         );
-        self.generation.fetch_add(1, Ordering::AcqRel);
         Some(pacing_for(available))
     }
 
@@ -162,9 +186,25 @@ impl Adaptation {
         self.on_remote_estimate(now, video_bps + self.audio_bps)
     }
 
-    /// What was sent over the last interval, bit/s (all media, on the wire).
-    pub(crate) fn on_sent_rate(&self, bps: f64) {
+    /// What was sent over the last interval, bit/s (all media, on the wire), and how much of
+    /// it was retransmissions.
+    pub(crate) fn on_sent_rate(&self, now: Instant, bps: f64, resent_bps: f64) {
         self.lock().on_sent_rate(bps);
+        {
+            let mut resent = lock(&self.resent_bps);
+            resent[0] = resent[1];
+            resent[1] = if resent_bps.is_finite() {
+                resent_bps.max(0.0)
+            } else {
+                0.0
+            };
+        }
+        self.publish(now);
+    }
+
+    /// What the receiver's reports say the path delivered, bit/s (all media).
+    pub(crate) fn on_delivered_rate(&self, now: Instant, bps: f64) {
+        self.lock().on_delivered_rate(now, bps);
     }
 
     /// The latest round trip.
@@ -202,6 +242,17 @@ impl Adaptation {
     pub(crate) fn skip_ahead(&self) {
         self.skip.store(true, Ordering::Release);
         self.keyframe.store(true, Ordering::Release);
+    }
+
+    /// The receiver is heard again after an outage, at `now`.
+    pub(crate) fn on_outage_over(&self, now: Instant) {
+        *lock(&self.outage_over_at) = Some(now);
+        self.outage_over.store(true, Ordering::Release);
+    }
+
+    /// Whether an outage ended since the last call.
+    pub(crate) fn take_outage_over(&self) -> bool {
+        self.outage_over.swap(false, Ordering::AcqRel)
     }
 
     /// Whether video is to skip ahead, once: the first video packet to go out takes it.
@@ -313,6 +364,23 @@ mod tests {
         assert!(a.video_target_bps().abs_diff(video) <= 1);
         // Within a second of a fall it does not fall again: nothing to tell the pacer.
         assert_eq!(a.on_loss_report(t0 + Duration::from_millis(50), 0.2), None);
+    }
+
+    #[test]
+    fn retransmissions_take_their_part_before_video() {
+        let a = Adaptation::with_fallback(900_000.0, 2_000_000.0, true, true);
+        let t0 = Instant::now();
+        let g = a.generation();
+        a.on_sent_rate(t0, 1_000_000.0, 200_000.0);
+        // The mean of the last two measurements: 0 and 200k.
+        assert_eq!(a.video_target_bps(), 900_000 - 90_000);
+        assert!(a.generation() > g, "the encoder re-reads its target");
+        a.on_sent_rate(t0, 1_000_000.0, 200_000.0);
+        assert_eq!(a.video_target_bps(), 900_000 - 180_000);
+        assert_eq!(a.available_bps(), 1_060_000, "the estimate is the path's");
+        a.on_sent_rate(t0, 1_000_000.0, 0.0);
+        a.on_sent_rate(t0, 1_000_000.0, 0.0);
+        assert_eq!(a.video_target_bps(), 900_000);
     }
 
     #[test]

@@ -20,9 +20,10 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
+use super::delivered::Delivered;
 use super::resume::{skipped_to, SKIP};
 use super::tap::Watch;
-use crate::adapt::Adaptation;
+use crate::adapt::{Adaptation, OUTAGE_REPAIR};
 
 /// The header extension REMB estimators read (6.18 fixed-point seconds).
 pub(super) const ABS_SEND_TIME_URI: &str =
@@ -39,8 +40,9 @@ pub(crate) struct BandwidthWatch {
     /// Where the absolute send time goes, per SSRC that negotiated it.
     abs_send_time: Vec<(u32, u8)>,
     epoch: Option<Instant>,
-    /// Bytes sent since `since`, for the sent rate.
+    /// Bytes sent since `since`, for the sent rate, and those of them retransmissions.
     sent_bytes: u64,
+    resent_bytes: u64,
     since: Option<Instant>,
     /// Loss as NACKs tell it, ahead of the receiver's reports.
     early: EarlyLoss,
@@ -49,8 +51,13 @@ pub(crate) struct BandwidthWatch {
     usual_interval: Option<Duration>,
     /// Loss reported until then is what an outage took, not congestion.
     outage_reported_until: Option<Instant>,
+    /// The receiver reported that nothing arrived though packets were due: an outage, until
+    /// it reports something again (or asks for what it missed).
+    in_outage: bool,
     /// Each video SSRC's sequence numbers: see [`SkipCount`].
     skips: Vec<(u32, SkipCount)>,
+    /// What the receiver got, from its reports.
+    delivered: Delivered,
 }
 
 /// Sequence numbers a video stream skipped (`session::resume`), so that the loss a receiver
@@ -100,12 +107,12 @@ impl SkipCount {
     }
 }
 
-/// A receiver quiet for three times its usual interval between RTCP packets, and at least
-/// this long, had no path to us either way: the loss it reports when it is back is what the
-/// outage took.
+/// A receiver quiet for `OUTAGE_INTERVALS` times its usual interval between RTCP packets,
+/// and at least this long, had no path to us either way: the loss it reports when it is back
+/// is what the outage took. (aiortc's reports come every 0.5 to 1.5 s per stream, with REMB
+/// about once a second between: three intervals missed a one-second outage as often as not.)
 const OUTAGE_SILENCE: Duration = Duration::from_millis(700);
-/// How long after the receiver is heard again its reports may still speak of the outage.
-const OUTAGE_REPORTS_FOR: Duration = Duration::from_millis(2500);
+const OUTAGE_INTERVALS: u32 = 2;
 
 /// Media packets sent over a window, and those of them NACKed. Only NACKs of packets sent in
 /// this window or the one before count: after an outage the receiver asks for everything it
@@ -165,24 +172,36 @@ impl BandwidthWatch {
             abs_send_time: Vec::new(),
             epoch: None,
             sent_bytes: 0,
+            resent_bytes: 0,
             since: None,
             early: EarlyLoss::default(),
             last_heard: None,
             usual_interval: None,
             outage_reported_until: None,
+            in_outage: false,
             skips: Vec::new(),
+            delivered: Delivered::default(),
         }
     }
 
-    /// Counts a packet on its way out; every half second, tells the estimate the rate.
-    fn count_sent(&mut self, now: Instant, bytes: usize) {
+    /// Counts a packet on its way out; every half second, tells the estimate the rate, and
+    /// how much of it was retransmissions.
+    fn count_sent(&mut self, now: Instant, bytes: usize, retransmission: bool) {
         let since = *self.since.get_or_insert(now);
         self.sent_bytes += bytes as u64;
+        if retransmission {
+            self.resent_bytes += bytes as u64;
+        }
         let elapsed = now.saturating_duration_since(since);
         if elapsed >= SENT_RATE_EVERY {
-            let bps = self.sent_bytes as f64 * 8.0 / elapsed.as_secs_f64();
-            self.adaptation.on_sent_rate(bps);
+            let secs = elapsed.as_secs_f64();
+            self.adaptation.on_sent_rate(
+                now,
+                self.sent_bytes as f64 * 8.0 / secs,
+                self.resent_bytes as f64 * 8.0 / secs,
+            );
             self.sent_bytes = 0;
+            self.resent_bytes = 0;
             self.since = Some(now);
         }
     }
@@ -213,9 +232,48 @@ impl BandwidthWatch {
     }
 
     fn loss_report(&mut self, now: Instant, blocks: &[ReceptionReport]) -> Option<f64> {
+        let (mut arrived, mut nothing) = (false, false);
+        for block in blocks {
+            let (highest, lost) = (block.last_sequence_number, block.total_lost);
+            match self.delivered.report(now, block.ssrc, highest, lost) {
+                Some(true) => arrived = true,
+                Some(false) => nothing = true,
+                None => {}
+            }
+        }
+        if nothing && !arrived {
+            // The receiver still reports, and got nothing: the path to it is cut (a
+            // receiver that is itself cut off falls silent instead, see `hear`).
+            if !self.in_outage {
+                tracing::debug!("nothing arrived since the receiver's last report: an outage");
+            }
+            self.in_outage = true;
+            return None;
+        }
+        if self.in_outage {
+            self.outage_over(now);
+            return None;
+        }
+        if self.outage_reported_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        if let Some(bps) = self.delivered.rate(now) {
+            tracing::trace!("delivered {} kbit/s", bps as u64 / 1000);
+            self.adaptation.on_delivered_rate(now, bps);
+        }
         let fraction = self.fraction_lost(blocks)?;
         tracing::trace!("receiver report: {:.1} % lost", fraction * 100.0);
         self.adaptation.on_loss_report(now, fraction)
+    }
+
+    /// An outage ended at `now`: for a while the receiver's reports and NACKs are of what it
+    /// took, and the rates measured across it say nothing of the path.
+    fn outage_over(&mut self, now: Instant) {
+        self.in_outage = false;
+        self.outage_reported_until = Some(now + OUTAGE_REPAIR);
+        self.delivered.forget_rates();
+        self.early = EarlyLoss::default();
+        self.adaptation.on_outage_over(now);
     }
 
     /// Everything this inbound packet says about the path; the new pacing rate, if any.
@@ -236,9 +294,9 @@ impl BandwidthWatch {
         if let Some(at) = self.last_heard.replace(now) {
             let quiet = now.saturating_duration_since(at);
             let usual = *self.usual_interval.get_or_insert(quiet);
-            if quiet >= OUTAGE_SILENCE.max(usual * 3) {
+            if quiet >= OUTAGE_SILENCE.max(usual * OUTAGE_INTERVALS) {
                 tracing::debug!("the receiver is heard again after an outage");
-                self.outage_reported_until = Some(now + OUTAGE_REPORTS_FOR);
+                self.outage_over(now);
             } else {
                 self.usual_interval = Some((usual * 7 + quiet) / 8);
             }
@@ -260,7 +318,10 @@ impl BandwidthWatch {
                 self.loss_report(now, &sr.reports)
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 let media = nack.media_ssrc;
-                if self.video.contains(&media) || self.audio.contains(&media) {
+                if self.in_outage {
+                    // It asks for what it missed: packets arrive again.
+                    self.outage_over(now);
+                } else if self.video.contains(&media) || self.audio.contains(&media) {
                     for seq in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
                         self.early.nacked(media, seq);
                     }
@@ -309,9 +370,14 @@ impl Watch for BandwidthWatch {
         };
         // Headers included: the estimate is of what the path carries.
         let bytes = packet.header.marshal_size() + packet.payload.len();
-        self.count_sent(now, bytes);
+        self.count_sent(now, bytes, retransmission);
+        let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+        let media = self.video.contains(&ssrc) || self.audio.contains(&ssrc);
+        if !(retransmission && media) {
+            // A retransmission on its own stream has its own numbers.
+            self.delivered.sent(now, ssrc, seq, bytes);
+        }
         if !retransmission {
-            let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
             self.early.sent(now, ssrc, seq);
             if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == ssrc) {
                 skips.sent(seq);
@@ -338,6 +404,10 @@ impl Watch for BandwidthWatch {
             &mut self.audio
         };
         ours.insert(info.ssrc);
+        self.delivered.add_stream(info.ssrc, true);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.delivered.add_stream(rtx, false);
+        }
         if video {
             self.skips.push((info.ssrc, SkipCount::default()));
         }
@@ -630,5 +700,62 @@ mod tests {
         // 250 ms = 0.25 * 2^18 = 0x010000.
         assert_eq!(stamped[1].as_deref(), Some(&[1u8, 0, 0][..]));
         assert_eq!(stamped[2], None, "a stream that did not negotiate it");
+    }
+
+    #[test]
+    fn a_receiver_that_got_nothing_is_cut_off_not_congested() {
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Video packets 0..=299, one every 10 ms.
+        for seq in 0..300u16 {
+            let mut packet = rtc::rtp::Packet::default();
+            packet.header.ssrc = 1;
+            packet.header.sequence_number = seq;
+            packet.payload = vec![0; 1000].into();
+            let mut msg = TaggedPacket {
+                now: ms(u64::from(seq) * 10),
+                transport: Default::default(),
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+            };
+            w.outbound(&mut msg);
+        }
+        let report = |at, highest: u32, fraction_lost: u8, total_lost: u32| {
+            rtcp(
+                at,
+                Box::new(ReceiverReport {
+                    ssrc: 9,
+                    reports: vec![ReceptionReport {
+                        ssrc: 1,
+                        fraction_lost,
+                        total_lost,
+                        last_sequence_number: highest,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            )
+        };
+        // Reports every 500 ms: all arrived up to 99, then nothing more though 100..=149 were
+        // sent long enough ago (the link is cut; the receiver still reports).
+        w.inbound(report(ms(1000), 99, 0, 0));
+        let before = adaptation.available_bps();
+        w.inbound(report(ms(1500), 99, 0, 0));
+        w.inbound(report(ms(2000), 99, 0, 0));
+        assert_eq!(
+            adaptation.available_bps(),
+            before,
+            "an outage is not congestion"
+        );
+        // Back: the first report spans the outage, with its loss; then its repair.
+        w.inbound(report(ms(2600), 259, 200, 150));
+        w.inbound(report(ms(2900), 289, 100, 150));
+        assert_eq!(adaptation.available_bps(), before);
+        // Loss after that is congestion again (the receiver went on reporting).
+        for at in [3200, 3500, 3800, 4100, 4400, 4700, 5000] {
+            w.inbound(report(ms(at), 289, 0, 150));
+        }
+        w.inbound(report(ms(5300), 299, 200, 152));
+        assert!(adaptation.available_bps() < before);
     }
 }

@@ -5,10 +5,12 @@
 //! [`stream::Stream`] (a sending peer connection and its encoders).
 
 mod bandwidth;
+mod delivered;
 mod early_checks;
 mod ice;
 mod keyframe;
 mod loopback;
+mod lost_copies;
 mod offer;
 mod path;
 mod peer;

@@ -17,14 +17,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,
 };
 use rtc::shared::marshal::MarshalSize;
 
+use super::lost_copies::LostCopies;
 use super::resume::skipped_to;
 use super::tap::Watch;
-use crate::adapt::Adaptation;
+use crate::adapt::{Adaptation, OUTAGE_REPAIR};
 
 /// The bits per pixel that hard content (noise, confetti, a camera panning over foliage)
 /// costs VP8 and H.264 baseline at their coarsest quantizers: ~0.55 was measured for noise at
@@ -153,9 +157,13 @@ impl Watch for RetransmissionMeter {
 /// its latest 128 missing packets at once): answered in full, the copies take the link and
 /// make more loss, and audio drowns with the video.
 const RESEND_SHARE: f64 = 0.25;
-/// What may be saved up for a burst: this long at the whole estimate, so the repair after an
-/// outage of up to a second goes out at once.
-const RESEND_SAVED: Duration = Duration::from_secs(1);
+/// What may be saved up for a burst: this long at the whole estimate. A path that drops
+/// packets is full, and a burst of copies into it is lost with them (on a policed link more
+/// than half were): a short one.
+const RESEND_SAVED: Duration = Duration::from_millis(250);
+/// After an outage the path was idle: the repair of up to a second of it goes at once, for a
+/// while.
+const RESEND_SAVED_AFTER_OUTAGE: Duration = Duration::from_secs(1);
 /// A packet is not resent again sooner than this (or 1.5 round trips, when longer): the
 /// receiver asks again for what is still on its way.
 const RESEND_SPACING: Duration = Duration::from_millis(100);
@@ -177,6 +185,8 @@ const INSURANCE_AFTER: Duration = Duration::from_millis(400);
 /// copy that arrives after the packet did is a duplicate, and aiortc takes one 100 behind
 /// where its jitter buffer is for a new start.
 const UNASKED_WITHIN: u16 = 90;
+/// A copy asked for again this long (plus a round trip) after it went had time to arrive.
+const ASKED_AGAIN_GRACE: Duration = Duration::from_millis(50);
 /// A packet this many numbers older than the newest sent is given up: aiortc's jitter buffer
 /// holds 512 packets and has moved on by then, and a packet far behind where it is makes it
 /// start over from that packet (and wait again).
@@ -187,6 +197,8 @@ struct SentPacket {
     bytes: usize,
     resent_at: Option<Instant>,
     copies: u8,
+    /// The copy whose loss a request again already told of.
+    asked_after: u8,
 }
 
 /// What [`ResendPolicy::take`] decided.
@@ -219,8 +231,12 @@ pub(crate) struct ResendPolicy {
     insurance: VecDeque<((u32, u16), Instant)>,
     /// The newest number sent on each SSRC.
     newest: HashMap<u32, u16>,
+    /// The round trip [`ResendPolicy::take`] was last given.
+    rtt: Duration,
     /// Bytes that may be resent now.
     tokens: Option<f64>,
+    /// Until then, an outage's repair may burst (see [`ResendPolicy::outage_over`]).
+    idle_path_until: Option<Instant>,
     refilled_at: Option<Instant>,
 }
 
@@ -238,6 +254,7 @@ impl ResendPolicy {
             bytes,
             resent_at: None,
             copies: 0,
+            asked_after: 0,
         };
         if self.sent.insert(key, packet).is_none() {
             self.order.push_back(key);
@@ -260,10 +277,27 @@ impl ResendPolicy {
             .map_or(0, |newest| newest.wrapping_sub(seq))
     }
 
-    /// The receiver asks for these packets of `ssrc`, at `now`.
-    pub(crate) fn ask(&mut self, now: Instant, ssrc: u32, seqs: impl IntoIterator<Item = u16>) {
+    /// The receiver asks for these packets of `ssrc`, at `now`; how many of them it asks for
+    /// again after a copy had time to arrive (each copy counted once: it was lost).
+    pub(crate) fn ask(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        seqs: impl IntoIterator<Item = u16>,
+    ) -> usize {
+        let arrives_within = self.rtt + ASKED_AGAIN_GRACE;
+        let mut again = 0;
         for seq in seqs {
             let key = (ssrc, seq);
+            if let Some(p) = self.sent.get_mut(&key) {
+                let had_time = p
+                    .resent_at
+                    .is_some_and(|at| now.saturating_duration_since(at) >= arrives_within);
+                if had_time && p.asked_after < p.copies {
+                    p.asked_after = p.copies;
+                    again += 1;
+                }
+            }
             if self.owed.len() < MAX_OWED
                 && self.sent.contains_key(&key)
                 && !self.owed.iter().any(|(k, _)| *k == key)
@@ -271,13 +305,25 @@ impl ResendPolicy {
                 self.owed.push_back((key, now));
             }
         }
+        again
+    }
+
+    /// An outage ended at `now`: the path was idle, and the repair may go at once.
+    pub(crate) fn outage_over(&mut self, now: Instant) {
+        self.idle_path_until = Some(now + OUTAGE_REPAIR);
+        self.tokens = None;
     }
 
     /// What to resend at `now`, with `available_bps` estimated for the path and `rtt` the last
     /// round trip.
     pub(crate) fn take(&mut self, now: Instant, available_bps: f64, rtt: Duration) -> Resend {
         let per_second = available_bps.max(0.0) / 8.0;
-        let cap = per_second * RESEND_SAVED.as_secs_f64();
+        let saved = if self.idle_path_until.is_some_and(|until| now < until) {
+            RESEND_SAVED_AFTER_OUTAGE
+        } else {
+            RESEND_SAVED
+        };
+        let cap = per_second * saved.as_secs_f64();
         let mut tokens = self.tokens.unwrap_or(cap);
         if let Some(at) = self.refilled_at {
             let secs = now.saturating_duration_since(at).as_secs_f64();
@@ -285,6 +331,7 @@ impl ResendPolicy {
         }
         tokens = tokens.min(cap);
         self.refilled_at = Some(now);
+        self.rtt = rtt;
         let spacing = RESEND_SPACING.max(rtt.mul_f64(1.5));
         let mut resend = Resend::default();
         while let Some(&(key, asked_at)) = self.owed.front() {
@@ -377,10 +424,20 @@ pub(crate) struct NackFilter {
     receiver_ssrc: u32,
     /// When video last skipped ahead for a packet given up.
     last_skip: Option<Instant>,
+    /// Copies lost where the receiver will not ask again.
+    copies: LostCopies,
+    /// A packet was given up and video has not skipped ahead since.
+    skip_owed: bool,
+    /// Until then, the receiver's NACKs may be for what an outage took.
+    outage_repair_until: Option<Instant>,
 }
 
+/// A NACK for this many packets after an outage is a receiver's whole window (aiortc keeps its
+/// latest 128 missing), and the outage may have taken more.
+const WHOLE_WINDOW: usize = 128;
+
 /// Video skips ahead for packets given up at most this often: a skip costs a keyframe.
-const SKIP_SPACING: Duration = Duration::from_secs(3);
+const SKIP_SPACING: Duration = Duration::from_secs(2);
 
 impl NackFilter {
     pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
@@ -390,6 +447,9 @@ impl NackFilter {
             ours: Vec::new(),
             receiver_ssrc: 0,
             last_skip: None,
+            copies: LostCopies::default(),
+            skip_owed: false,
+            outage_repair_until: None,
         }
     }
 }
@@ -401,6 +461,27 @@ impl Watch for NackFilter {
             return Some(msg);
         };
         let before = packets.len();
+        let rtt = self.adaptation.rtt();
+        if self.adaptation.take_outage_over() {
+            self.policy.outage_over(now);
+            self.outage_repair_until = Some(now + OUTAGE_REPAIR);
+        }
+        let after_outage = self.outage_repair_until.is_some_and(|until| now < until);
+        for packet in packets.iter() {
+            let any = packet.as_any();
+            let blocks: &[ReceptionReport] = if let Some(rr) = any.downcast_ref::<ReceiverReport>()
+            {
+                &rr.reports
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                &sr.reports
+            } else {
+                &[]
+            };
+            for b in blocks {
+                let (highest, lost) = (b.last_sequence_number, b.total_lost);
+                self.copies.report(now, b.ssrc, highest, lost, rtt);
+            }
+        }
         let mut asked = 0;
         packets.retain(
             |packet| match packet.as_any().downcast_ref::<TransportLayerNack>() {
@@ -409,17 +490,29 @@ impl Watch for NackFilter {
                     let seqs = nack.nacks.iter().flat_map(|p| p.packet_list());
                     let seqs: Vec<u16> = seqs.collect();
                     asked += seqs.len();
-                    self.policy.ask(now, nack.media_ssrc, seqs);
+                    if after_outage && seqs.len() >= WHOLE_WINDOW {
+                        // The outage took more than the receiver asks for: what it lost
+                        // before these it will wait for and never ask for. Skip ahead rather
+                        // than repair what cannot make it whole.
+                        tracing::debug!(
+                            "the receiver asks for {} packets after an outage",
+                            seqs.len()
+                        );
+                        self.skip_owed = true;
+                        self.outage_repair_until = None;
+                        return false;
+                    }
+                    let again = self.policy.ask(now, nack.media_ssrc, seqs);
+                    self.copies.asked_again(again);
+                    self.copies.asked();
                     false
                 }
                 _ => true,
             },
         );
-        let resend = self.policy.take(
-            now,
-            self.adaptation.available_bps() as f64,
-            self.adaptation.rtt(),
-        );
+        let resend = self
+            .policy
+            .take(now, self.adaptation.available_bps() as f64, rtt);
         if asked > 0 && resend.packets.len() < asked {
             tracing::trace!(
                 "resending {} packets, {} asked",
@@ -427,11 +520,15 @@ impl Watch for NackFilter {
                 asked
             );
         }
-        if resend.gave_up
-            && self
-                .last_skip
-                .is_none_or(|at| now.saturating_duration_since(at) >= SKIP_SPACING)
-        {
+        let may_skip = self
+            .last_skip
+            .is_none_or(|at| now.saturating_duration_since(at) >= SKIP_SPACING);
+        // A copy lost and not asked for again: the receiver waits in silence (asked only
+        // when a skip may follow, so that one held back by the spacing comes after it).
+        // A packet given up while a skip was held back is still waited for.
+        self.skip_owed |= resend.gave_up;
+        if may_skip && (self.skip_owed || self.copies.waiting(now, rtt)) {
+            self.skip_owed = false;
             // The receiver may wait for what will not come: tell it to stop (see
             // `session::resume`).
             self.last_skip = Some(now);
@@ -460,6 +557,10 @@ impl Watch for NackFilter {
 
     fn outbound(&mut self, msg: &mut TaggedPacket) {
         if msg.message.has(&Attribute::Retransmission) {
+            if let Packet::Rtp(packet) = &msg.message.packet {
+                let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+                self.copies.sent(msg.now, ssrc, seq);
+            }
             return;
         }
         if let Packet::Rtp(packet) = &msg.message.packet {
@@ -473,6 +574,8 @@ impl Watch for NackFilter {
                 {
                     // Skipped ahead: what went before is not to be resent.
                     self.policy.forget(ssrc);
+                    self.copies.start_over();
+                    self.skip_owed = false;
                 }
                 let bytes = packet.header.marshal_size() + packet.payload.len();
                 self.policy.sent(ssrc, seq, bytes);
@@ -482,6 +585,9 @@ impl Watch for NackFilter {
 
     fn local_stream(&mut self, info: &StreamInfo) {
         self.ours.push(info.ssrc);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.copies.add_stream(rtx);
+        }
     }
 }
 
@@ -657,11 +763,11 @@ mod tests {
         }
         let t0 = Instant::now();
         let rtt = Duration::from_millis(10);
-        // 160 kbit/s: a second of it is 20 kB, twenty packets, oldest first.
+        // 160 kbit/s: a quarter second of it is 5 kB, five packets, oldest first.
         let all: Vec<u16> = (0..40).collect();
         let first = allow(&mut policy, t0, 1, &all, 160_000.0);
-        assert_eq!(first, (0..20).collect::<Vec<u16>>());
-        assert_eq!(policy.owed(), 20);
+        assert_eq!(first, (0..5).collect::<Vec<u16>>());
+        assert_eq!(policy.owed(), 35);
         // Then a quarter of the estimate, 5 kB a second: the rest goes without being asked
         // again, in order, while it is owed.
         let mut resent = Vec::new();
@@ -671,11 +777,30 @@ mod tests {
             assert!(!resend.gave_up);
             resent.extend(resend.packets.into_iter().map(|(_, s)| s));
         }
-        assert_eq!(resent, (20..27).collect::<Vec<u16>>());
+        assert_eq!(resent, (5..12).collect::<Vec<u16>>());
         // Owed too long: given up (a receiver that waits for it would wait in vain).
         let late = policy.take(t0 + Duration::from_secs(2), 160_000.0, rtt);
         assert!(late.packets.is_empty() && late.gave_up, "{late:?}");
         assert_eq!(policy.owed(), 0);
+        // Right after an outage the path was idle: a second of it, twenty packets, at once.
+        let mut policy = ResendPolicy::default();
+        for seq in 0..100u16 {
+            policy.sent(1, seq, 1000);
+        }
+        policy.take(t0, 160_000.0, rtt);
+        policy.outage_over(t0);
+        let first = allow(&mut policy, t0, 1, &all, 160_000.0);
+        assert_eq!(first, (0..20).collect::<Vec<u16>>());
+        // Later, the short burst again.
+        let later = t0 + OUTAGE_REPAIR + Duration::from_secs(5);
+        let resend = allow(
+            &mut policy,
+            later,
+            1,
+            &[60, 61, 62, 63, 64, 65, 66, 67],
+            160_000.0,
+        );
+        assert_eq!(resend, [60, 61, 62, 63, 64]);
     }
 
     #[test]
@@ -763,5 +888,46 @@ mod tests {
         assert!(adaptation.take_skip() && adaptation.take_keyframe());
         // Once: a flag taken is gone.
         assert!(!adaptation.take_skip());
+    }
+
+    #[test]
+    fn a_whole_window_asked_for_after_an_outage_makes_video_skip_ahead() {
+        let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
+        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
+        filter.bind_local_stream(&StreamInfo {
+            ssrc: 7,
+            ..Default::default()
+        });
+        for seq in 0..300u16 {
+            let mut packet = rtp(96, 1000, false);
+            if let Packet::Rtp(p) = &mut packet.message.packet {
+                p.header.ssrc = 7;
+                p.header.sequence_number = seq;
+            }
+            filter.handle_write(packet).unwrap();
+        }
+        while filter.poll_write().is_some() {}
+        let t0 = Instant::now();
+        let nack = |ms: u64, seqs: &[u16]| TaggedPacket {
+            now: t0 + Duration::from_millis(ms),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(TransportLayerNack {
+                sender_ssrc: 1,
+                media_ssrc: 7,
+                nacks: nack_pairs_from_sequence_numbers(seqs),
+            })])),
+        };
+        let window: Vec<u16> = (172..300).collect();
+        // Without an outage, 128 packets asked for are repaired.
+        filter.handle_read(nack(0, &window)).unwrap();
+        while filter.poll_read().is_some() {}
+        assert!(!adaptation.take_skip());
+        // Right after one, the receiver's whole window says more was lost than it asks for.
+        adaptation.on_outage_over(t0);
+        filter.handle_read(nack(100, &window[1..])).unwrap();
+        while filter.poll_read().is_some() {}
+        assert!(!adaptation.take_skip(), "127 is not the whole window");
+        filter.handle_read(nack(200, &window)).unwrap();
+        assert!(adaptation.take_skip() && adaptation.take_keyframe());
     }
 }

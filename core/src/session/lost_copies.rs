@@ -1,0 +1,232 @@
+//! Copies the path lost where the receiver will not ask again.
+//!
+//! aiortc's receiver asks for missing packets only when a new gap appears. A copy lost after
+//! the last new gap leaves its jitter buffer holding every later frame until 512 packets have
+//! passed: at the rates a narrow link leaves, 10 s and more. Copies go on the retransmission
+//! stream (RTX), whose sequence numbers are its own, and the receiver reports that stream like
+//! any other: its cumulative loss says how many copies were lost, its highest number which
+//! copies sent a while ago never came. A lost copy the receiver asked for again is on its way
+//! (the resend policy answers); one it did not ask for, with the receiver quiet for a while
+//! after the report that showed it, will not be asked for: video skips ahead
+//! (`session::resume`).
+//!
+//! Sans-IO: every input brings its own time.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::delivered::cumulative_lost;
+
+/// Copies remembered per stream, newest last.
+const REMEMBERED: usize = 512;
+/// A copy sent this long (plus a round trip) before a report that does not reach it was lost.
+const TAIL_GRACE: Duration = Duration::from_millis(200);
+/// How long the receiver stays quiet after a report shows a copy lost and not asked for
+/// again, at the least, before video skips ahead (or two round trips, when longer).
+const QUIET: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+struct RtxStream {
+    ssrc: u32,
+    /// Copies sent: (sequence number, when).
+    sent: VecDeque<(u16, Instant)>,
+    /// The cumulative loss the receiver reported when counting started (a skip restarts it).
+    lost_at_start: Option<i64>,
+}
+
+/// Watches the retransmission streams' reports for copies lost and not asked for again.
+#[derive(Debug, Default)]
+pub(super) struct LostCopies {
+    streams: Vec<RtxStream>,
+    /// Copies asked for again since counting started (see [`LostCopies::asked_again`]).
+    asked_again: u64,
+    /// When a report showed a copy lost that was not asked for again.
+    suspect_since: Option<Instant>,
+}
+
+impl LostCopies {
+    /// A retransmission stream of ours.
+    pub(super) fn add_stream(&mut self, ssrc: u32) {
+        if self.streams.iter().all(|s| s.ssrc != ssrc) {
+            self.streams.push(RtxStream {
+                ssrc,
+                sent: VecDeque::new(),
+                lost_at_start: None,
+            });
+        }
+    }
+
+    /// A copy left on a retransmission stream.
+    pub(super) fn sent(&mut self, now: Instant, ssrc: u32, seq: u16) {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) {
+            if s.sent.len() == REMEMBERED {
+                s.sent.pop_front();
+            }
+            s.sent.push_back((seq, now));
+        }
+    }
+
+    /// The receiver asked for `count` packets again after a copy of each had time to
+    /// arrive: those copies were lost, and the receiver knows.
+    pub(super) fn asked_again(&mut self, count: usize) {
+        self.asked_again += count as u64;
+    }
+
+    /// The receiver asked for something at `now`: it is not waiting in silence.
+    pub(super) fn asked(&mut self) {
+        self.suspect_since = None;
+    }
+
+    /// A report block about a retransmission stream: the extended highest number received
+    /// and the cumulative loss.
+    pub(super) fn report(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        highest: u32,
+        total_lost: u32,
+        rtt: Duration,
+    ) {
+        let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) else {
+            return;
+        };
+        let lost = cumulative_lost(total_lost);
+        let start = *s.lost_at_start.get_or_insert(lost);
+        let highest = highest as u16;
+        // Copies above the highest number received, sent long enough ago to have arrived.
+        let due = now.checked_sub(rtt + TAIL_GRACE);
+        let tail = s
+            .sent
+            .iter()
+            .filter(|(seq, at)| {
+                let ahead = seq.wrapping_sub(highest);
+                (1..0x8000).contains(&ahead) && due.is_some_and(|due| *at <= due)
+            })
+            .count() as u64;
+        let lost_copies = (lost - start).max(0) as u64 + tail;
+        if lost_copies > self.asked_again {
+            if self.suspect_since.is_none() {
+                tracing::debug!(
+                    "{} copies lost, {} asked for again",
+                    lost_copies,
+                    self.asked_again
+                );
+            }
+            self.suspect_since.get_or_insert(now);
+        }
+        // Asked for again more often than lost (a copy still on its way): that explains no
+        // later loss.
+        self.asked_again = self.asked_again.min(lost_copies);
+    }
+
+    /// Whether, at `now`, the receiver has been quiet long enough after a copy it lost
+    /// without asking again that it must be waiting: video is to skip ahead. The count
+    /// starts over either way once this says yes.
+    pub(super) fn waiting(&mut self, now: Instant, rtt: Duration) -> bool {
+        let quiet = QUIET.max(rtt * 2);
+        if self
+            .suspect_since
+            .is_some_and(|at| now.saturating_duration_since(at) >= quiet)
+        {
+            self.start_over();
+            return true;
+        }
+        false
+    }
+
+    /// Video skipped ahead: what was lost before does not hold the receiver any more.
+    pub(super) fn start_over(&mut self) {
+        self.suspect_since = None;
+        self.asked_again = 0;
+        for s in &mut self.streams {
+            s.sent.clear();
+            s.lost_at_start = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(20);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn copies(t0: Instant) -> LostCopies {
+        let mut l = LostCopies::default();
+        l.add_stream(7);
+        for seq in 0..10u16 {
+            l.sent(t0 + ms(u64::from(seq)), 7, seq);
+        }
+        l.report(t0 + ms(100), 7, 9, 0, RTT);
+        l
+    }
+
+    #[test]
+    fn a_lost_copy_not_asked_for_again_makes_video_skip_after_a_quiet_while() {
+        let t0 = Instant::now();
+        let mut l = copies(t0);
+        assert!(!l.waiting(t0 + ms(2000), RTT), "all arrived");
+        for seq in 10..20u16 {
+            l.sent(t0 + ms(2000), 7, seq);
+        }
+        // Copy 15 was lost: highest 19, one lost in all.
+        l.report(t0 + ms(2100), 7, 19, 1, RTT);
+        assert!(!l.waiting(t0 + ms(2400), RTT));
+        assert!(l.waiting(t0 + ms(2600), RTT));
+        // Once.
+        assert!(!l.waiting(t0 + ms(3000), RTT));
+    }
+
+    #[test]
+    fn a_lost_copy_asked_for_again_or_a_receiver_that_asks_is_left_to_the_resends() {
+        let t0 = Instant::now();
+        let mut l = copies(t0);
+        l.asked_again(1);
+        l.report(t0 + ms(2100), 7, 19, 1, RTT);
+        assert!(
+            !l.waiting(t0 + ms(3000), RTT),
+            "the loss was asked for again"
+        );
+        // Another lost, not asked again; the receiver then asks for something.
+        l.report(t0 + ms(3100), 7, 29, 2, RTT);
+        l.asked();
+        assert!(!l.waiting(t0 + ms(4000), RTT));
+        // Asking again more often than copies were lost explains nothing later.
+        let mut l = copies(t0);
+        for _ in 0..5 {
+            l.asked_again(1);
+        }
+        l.report(t0 + ms(200), 7, 9, 0, RTT);
+        l.report(t0 + ms(1200), 7, 19, 1, RTT);
+        assert!(l.waiting(t0 + ms(2000), RTT));
+    }
+
+    #[test]
+    fn copies_sent_a_while_ago_above_the_highest_received_were_lost() {
+        let t0 = Instant::now();
+        let mut l = copies(t0);
+        // Two more go out; the next report still says 9.
+        l.sent(t0 + ms(1000), 7, 10);
+        l.sent(t0 + ms(1150), 7, 11);
+        l.report(t0 + ms(1100), 7, 9, 0, RTT);
+        assert!(!l.waiting(t0 + ms(2000), RTT), "too soon to tell");
+        l.report(t0 + ms(1300), 7, 9, 0, RTT);
+        assert!(!l.waiting(t0 + ms(1700), RTT));
+        assert!(l.waiting(t0 + ms(1800), RTT));
+        // Numbers wrap.
+        let mut l = LostCopies::default();
+        l.add_stream(7);
+        l.sent(t0, 7, 65_535);
+        l.sent(t0, 7, 0);
+        l.report(t0 + ms(500), 7, 65_535, 0, RTT);
+        assert!(l.waiting(t0 + ms(1000), RTT));
+        // Another stream's reports say nothing of ours.
+        let mut l = copies(t0);
+        l.report(t0 + ms(500), 8, 0, 100, RTT);
+        assert!(!l.waiting(t0 + ms(5000), RTT));
+    }
+}
