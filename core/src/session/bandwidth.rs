@@ -437,6 +437,24 @@ mod tests {
         }
     }
 
+    /// A receiver report about the video stream (SSRC 1).
+    fn report(at: Instant, highest: u32, fraction_lost: u8, total_lost: u32) -> TaggedPacket {
+        rtcp(
+            at,
+            Box::new(ReceiverReport {
+                ssrc: 9,
+                reports: vec![ReceptionReport {
+                    ssrc: 1,
+                    fraction_lost,
+                    total_lost,
+                    last_sequence_number: highest,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        )
+    }
+
     fn watch() -> (Arc<Adaptation>, BandwidthWatch) {
         let adaptation = Arc::new(Adaptation::new(900_000.0, 2_000_000.0, true));
         let mut w = BandwidthWatch::new(adaptation.clone());
@@ -637,20 +655,7 @@ mod tests {
         let (adaptation, mut w) = watch();
         let before = adaptation.available_bps();
         let t0 = Instant::now();
-        let lossy = |at| {
-            rtcp(
-                at,
-                Box::new(ReceiverReport {
-                    ssrc: 9,
-                    reports: vec![ReceptionReport {
-                        ssrc: 1,
-                        fraction_lost: 200,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-            )
-        };
+        let lossy = |at| report(at, 0, 200, 0);
         // Every 300 ms, as a receiver sending REMB and reports does.
         for i in 0..10 {
             w.inbound(rtcp(
@@ -720,22 +725,6 @@ mod tests {
             };
             w.outbound(&mut msg);
         }
-        let report = |at, highest: u32, fraction_lost: u8, total_lost: u32| {
-            rtcp(
-                at,
-                Box::new(ReceiverReport {
-                    ssrc: 9,
-                    reports: vec![ReceptionReport {
-                        ssrc: 1,
-                        fraction_lost,
-                        total_lost,
-                        last_sequence_number: highest,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-            )
-        };
         // Reports every 500 ms: all arrived up to 99, then nothing more though 100..=149 were
         // sent long enough ago (the link is cut; the receiver still reports).
         w.inbound(report(ms(1000), 99, 0, 0));
