@@ -49,6 +49,8 @@ pub(crate) struct BandwidthWatch {
     /// When the receiver's RTCP last arrived, and its usual interval (smoothed).
     last_heard: Option<Instant>,
     usual_interval: Option<Duration>,
+    /// Intervals between the receiver's RTCP packets heard so far.
+    intervals_heard: u32,
     /// Loss reported until then is what an outage took, not congestion.
     outage_reported_until: Option<Instant>,
     /// The receiver reported that nothing arrived though packets were due: an outage, until
@@ -113,6 +115,9 @@ impl SkipCount {
 /// about once a second between: three intervals missed a one-second outage as often as not.)
 const OUTAGE_SILENCE: Duration = Duration::from_millis(700);
 const OUTAGE_INTERVALS: u32 = 2;
+/// The usual interval is known after this many: a receiver's first reports come irregularly
+/// (the first REMB waits for an estimate), and a long one among them is no outage.
+const USUAL_AFTER: u32 = 5;
 
 /// Media packets sent over a window, and those of them NACKed. Only NACKs of packets sent in
 /// this window or the one before count: after an outage the receiver asks for everything it
@@ -177,6 +182,7 @@ impl BandwidthWatch {
             early: EarlyLoss::default(),
             last_heard: None,
             usual_interval: None,
+            intervals_heard: 0,
             outage_reported_until: None,
             in_outage: false,
             skips: Vec::new(),
@@ -276,6 +282,31 @@ impl BandwidthWatch {
         self.adaptation.on_outage_over(now);
     }
 
+    /// Whether, back after `quiet` without a word (`OUTAGE_SILENCE` at least, but less than
+    /// the usual intervals say, or before they are known), the receiver asks for what was sent
+    /// over most of that silence: it got nothing then. A congested path lets something
+    /// through, and the receiver asks as it goes.
+    fn asks_for_its_silence(
+        &self,
+        now: Instant,
+        quiet: Duration,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+    ) -> bool {
+        if quiet < OUTAGE_SILENCE || self.outage_reported_until.is_some_and(|u| now < u) {
+            return false;
+        }
+        packets.iter().any(|packet| {
+            packet
+                .as_any()
+                .downcast_ref::<TransportLayerNack>()
+                .and_then(|nack| {
+                    let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list());
+                    self.delivered.sending_span(nack.media_ssrc, seqs)
+                })
+                .is_some_and(|span| span * 2 >= quiet)
+        })
+    }
+
     /// Everything this inbound packet says about the path; the new pacing rate, if any.
     fn hear(&mut self, msg: &TaggedPacket) -> Option<f64> {
         let now = msg.now;
@@ -291,14 +322,23 @@ impl BandwidthWatch {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return pacing;
         };
+        let previously_heard = self.last_heard;
         if let Some(at) = self.last_heard.replace(now) {
             let quiet = now.saturating_duration_since(at);
             let usual = *self.usual_interval.get_or_insert(quiet);
-            if quiet >= OUTAGE_SILENCE.max(usual * OUTAGE_INTERVALS) {
+            self.intervals_heard = self.intervals_heard.saturating_add(1);
+            let known = self.intervals_heard > USUAL_AFTER;
+            if known && quiet >= OUTAGE_SILENCE.max(usual * OUTAGE_INTERVALS) {
                 tracing::debug!("the receiver is heard again after an outage");
                 self.outage_over(now);
             } else {
                 self.usual_interval = Some((usual * 7 + quiet) / 8);
+            }
+        }
+        if let Some(at) = previously_heard {
+            if self.asks_for_its_silence(now, now.saturating_duration_since(at), packets) {
+                tracing::debug!("the receiver asks for what was sent while it was silent");
+                self.outage_over(now);
             }
         }
         if self.outage_reported_until.is_some_and(|until| now < until) {
@@ -434,6 +474,22 @@ mod tests {
             now,
             transport: Default::default(),
             message: rtc::interceptor::AttributedPacket::new(Packet::Rtcp(vec![packet])),
+        }
+    }
+
+    /// Video packets 0..=299 of 1000 bytes, one every 10 ms from `t0`.
+    fn send_video(w: &mut BandwidthWatch, t0: Instant) {
+        for seq in 0..300u16 {
+            let mut packet = rtc::rtp::Packet::default();
+            packet.header.ssrc = 1;
+            packet.header.sequence_number = seq;
+            packet.payload = vec![0; 1000].into();
+            let mut msg = TaggedPacket {
+                now: t0 + Duration::from_millis(u64::from(seq) * 10),
+                transport: Default::default(),
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+            };
+            w.outbound(&mut msg);
         }
     }
 
@@ -712,19 +768,7 @@ mod tests {
         let (adaptation, mut w) = watch();
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        // Video packets 0..=299, one every 10 ms.
-        for seq in 0..300u16 {
-            let mut packet = rtc::rtp::Packet::default();
-            packet.header.ssrc = 1;
-            packet.header.sequence_number = seq;
-            packet.payload = vec![0; 1000].into();
-            let mut msg = TaggedPacket {
-                now: ms(u64::from(seq) * 10),
-                transport: Default::default(),
-                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
-            };
-            w.outbound(&mut msg);
-        }
+        send_video(&mut w, t0);
         // Reports every 500 ms: all arrived up to 99, then nothing more though 100..=149 were
         // sent long enough ago (the link is cut; the receiver still reports).
         w.inbound(report(ms(1000), 99, 0, 0));
@@ -745,6 +789,57 @@ mod tests {
             w.inbound(report(ms(at), 289, 0, 150));
         }
         w.inbound(report(ms(5300), 299, 200, 152));
+        assert!(adaptation.available_bps() < before);
+    }
+
+    #[test]
+    fn a_long_quiet_among_the_first_reports_is_no_outage() {
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        w.inbound(rtcp(t0, Box::new(ReceiverReport::default())));
+        w.inbound(rtcp(
+            t0 + Duration::from_millis(100),
+            Box::new(ReceiverReport::default()),
+        ));
+        let before = adaptation.available_bps();
+        // A second later: its loss is congestion.
+        w.inbound(report(t0 + Duration::from_millis(1100), 0, 200, 0));
+        assert!(adaptation.available_bps() < before);
+    }
+
+    #[test]
+    fn a_receiver_back_from_silence_asking_for_all_it_missed_was_cut_off() {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        send_video(&mut w, t0);
+        // Two reports (its usual interval is not known yet), then 1.2 s of silence.
+        w.inbound(report(ms(1000), 99, 0, 0));
+        w.inbound(report(ms(1500), 149, 0, 0));
+        let before = adaptation.available_bps();
+        let nack = |at, seqs: Vec<u16>| {
+            rtcp(
+                at,
+                Box::new(TransportLayerNack {
+                    sender_ssrc: 9,
+                    media_ssrc: 1,
+                    nacks: nack_pairs_from_sequence_numbers(&seqs),
+                }),
+            )
+        };
+        // Back, it asks for what went out over 1.1 s of it: an outage, not congestion.
+        w.inbound(nack(ms(2700), (150..260).collect()));
+        w.inbound(report(ms(2800), 299, 200, 110));
+        assert_eq!(adaptation.available_bps(), before);
+        // Asking for a few packets after a quiet while is no outage.
+        let (adaptation, mut w) = watch();
+        send_video(&mut w, t0);
+        w.inbound(report(ms(1000), 99, 0, 0));
+        w.inbound(report(ms(1500), 149, 0, 0));
+        let before = adaptation.available_bps();
+        w.inbound(nack(ms(2700), vec![250, 251]));
+        w.inbound(report(ms(2800), 299, 200, 110));
         assert!(adaptation.available_bps() < before);
     }
 }

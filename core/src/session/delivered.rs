@@ -188,6 +188,24 @@ impl Delivered {
         arrived.filter(|_| s.needed)
     }
 
+    /// How long the sending of these packets of `ssrc` took, from the first sent to the last
+    /// (None when none of them is remembered).
+    pub(super) fn sending_span(
+        &self,
+        ssrc: u32,
+        seqs: impl IntoIterator<Item = u16>,
+    ) -> Option<Duration> {
+        let s = self.streams.iter().find(|s| s.ssrc == ssrc)?;
+        let times = seqs
+            .into_iter()
+            .filter_map(|seq| s.packet(seq))
+            .map(|p| p.at);
+        let (first, last) = times.fold(None, |span: Option<(Instant, Instant)>, at| {
+            Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))))
+        })?;
+        Some(last.saturating_duration_since(first))
+    }
+
     /// Forgets the rates measured (they spanned an outage), not where reports left off.
     pub(super) fn forget_rates(&mut self) {
         for s in &mut self.streams {
@@ -342,6 +360,11 @@ mod tests {
         // A retransmission stream says nothing either way; nor does a stranger.
         assert_eq!(d.report(t2, 2, 5, 0), None);
         assert_eq!(d.report(t2, 9, 5, 0), None);
+        // Packets 100..=149 went out over 490 ms; unknown numbers are left out.
+        assert_eq!(d.sending_span(1, 100..150), Some(ms(490)));
+        assert_eq!(d.sending_span(1, [120, 9000]), Some(ms(0)));
+        assert_eq!(d.sending_span(1, [9000]), None);
+        assert_eq!(d.sending_span(9, [120]), None);
         // Rates spanning an outage are forgotten.
         assert!(d.rate(t2).is_some());
         d.forget_rates();
