@@ -78,10 +78,8 @@ pub(crate) struct Adaptation {
     keyframe: AtomicBool,
     /// Retransmissions sent over the last two measurements, bit/s.
     resent_bps: Mutex<[f64; 2]>,
-    /// The receiver was heard again after an outage (the retransmissions may burst), and
-    /// when.
+    /// The receiver was heard again after an outage (the retransmissions may burst).
     outage_over: AtomicBool,
-    outage_over_at: Mutex<Option<Instant>>,
 }
 
 impl Adaptation {
@@ -120,7 +118,6 @@ impl Adaptation {
             keyframe: AtomicBool::new(false),
             resent_bps: Mutex::default(),
             outage_over: AtomicBool::new(false),
-            outage_over_at: Mutex::default(),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -244,9 +241,8 @@ impl Adaptation {
         self.keyframe.store(true, Ordering::Release);
     }
 
-    /// The receiver is heard again after an outage, at `now`.
-    pub(crate) fn on_outage_over(&self, now: Instant) {
-        *lock(&self.outage_over_at) = Some(now);
+    /// The receiver is heard again after an outage.
+    pub(crate) fn on_outage_over(&self) {
         self.outage_over.store(true, Ordering::Release);
     }
 

@@ -14,15 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
-use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
-use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
 use super::delivered::Delivered;
 use super::resume::{skipped_to, SKIP};
-use super::tap::Watch;
+use super::tap::{report_blocks, Watch};
 use crate::adapt::{Adaptation, OUTAGE_REPAIR};
 
 /// The header extension REMB estimators read (6.18 fixed-point seconds).
@@ -279,7 +277,7 @@ impl BandwidthWatch {
         self.outage_reported_until = Some(now + OUTAGE_REPAIR);
         self.delivered.forget_rates();
         self.early = EarlyLoss::default();
-        self.adaptation.on_outage_over(now);
+        self.adaptation.on_outage_over();
     }
 
     /// Whether, back after `quiet` without a word (`OUTAGE_SILENCE` at least, but less than
@@ -352,10 +350,8 @@ impl BandwidthWatch {
             let heard = if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
                 tracing::trace!("REMB {} kbit/s", remb.bitrate as u64 / 1000);
                 self.adaptation.on_remb(now, f64::from(remb.bitrate))
-            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                self.loss_report(now, &rr.reports)
-            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                self.loss_report(now, &sr.reports)
+            } else if let Some(blocks) = report_blocks(packet.as_ref()) {
+                self.loss_report(now, blocks)
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 let media = nack.media_ssrc;
                 if self.in_outage {
@@ -468,6 +464,7 @@ impl Watch for BandwidthWatch {
 mod tests {
     use super::*;
     use rtc::interceptor::TaggedPacket;
+    use rtc::rtcp::receiver_report::ReceiverReport;
 
     fn rtcp(now: Instant, packet: Box<dyn rtc::rtcp::Packet>) -> TaggedPacket {
         TaggedPacket {

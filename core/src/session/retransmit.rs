@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Attribute, Packet, StreamInfo, TaggedPacket};
-use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::rtcp::reception_report::ReceptionReport;
-use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,
 };
@@ -27,7 +24,7 @@ use rtc::shared::marshal::MarshalSize;
 
 use super::lost_copies::LostCopies;
 use super::resume::skipped_to;
-use super::tap::Watch;
+use super::tap::{report_blocks, Watch};
 use crate::adapt::{Adaptation, OUTAGE_REPAIR};
 
 /// The bits per pixel that hard content (noise, confetti, a camera panning over foliage)
@@ -467,16 +464,7 @@ impl Watch for NackFilter {
             self.outage_repair_until = Some(now + OUTAGE_REPAIR);
         }
         let after_outage = self.outage_repair_until.is_some_and(|until| now < until);
-        for packet in packets.iter() {
-            let any = packet.as_any();
-            let blocks: &[ReceptionReport] = if let Some(rr) = any.downcast_ref::<ReceiverReport>()
-            {
-                &rr.reports
-            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                &sr.reports
-            } else {
-                &[]
-            };
+        for blocks in packets.iter().filter_map(|p| report_blocks(p.as_ref())) {
             for b in blocks {
                 let (highest, lost) = (b.last_sequence_number, b.total_lost);
                 self.copies.report(now, b.ssrc, highest, lost, rtt);
@@ -923,7 +911,7 @@ mod tests {
         while filter.poll_read().is_some() {}
         assert!(!adaptation.take_skip());
         // Right after one, the receiver's whole window says more was lost than it asks for.
-        adaptation.on_outage_over(t0);
+        adaptation.on_outage_over();
         filter.handle_read(nack(100, &window[1..])).unwrap();
         while filter.poll_read().is_some() {}
         assert!(!adaptation.take_skip(), "127 is not the whole window");

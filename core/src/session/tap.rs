@@ -5,6 +5,9 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use rtc::interceptor::{Interceptor, StreamInfo, TaggedPacket};
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 
 /// What one interceptor of ours does with the packets passing it.
 pub(super) trait Watch: Send + Sync {
@@ -19,6 +22,17 @@ pub(super) trait Watch: Send + Sync {
 
     /// A sending stream was bound (its SSRCs, payload types, feedback).
     fn local_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The report blocks an RTCP packet carries about the streams we send: a receiver report's,
+/// or a sender report's (a peer that sends as well puts them there). None for any other.
+pub(super) fn report_blocks(packet: &dyn rtc::rtcp::Packet) -> Option<&[ReceptionReport]> {
+    let any = packet.as_any();
+    if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+        Some(&rr.reports)
+    } else {
+        any.downcast_ref::<SenderReport>().map(|sr| &sr.reports[..])
+    }
 }
 
 /// An interceptor made of a [`Watch`].
