@@ -158,16 +158,27 @@ impl Adaptation {
         Some(pacing_for(available))
     }
 
-    /// A receiver report's loss fraction; the new pacing rate if the estimate moved.
-    pub(crate) fn on_loss_report(&self, now: Instant, fraction_lost: f64) -> Option<f64> {
-        self.lock().on_loss_report(now, fraction_lost);
+    /// A receiver report's loss fraction, and how many packets it is of; the new pacing rate
+    /// if the estimate moved.
+    pub(crate) fn on_loss_report(
+        &self,
+        now: Instant,
+        fraction_lost: f64,
+        packets: Option<u32>,
+    ) -> Option<f64> {
+        self.lock().on_loss_report(now, fraction_lost, packets);
         self.publish(now)
     }
 
     /// The loss fraction of the last half second or so, from NACKs: it only makes the
     /// estimate fall.
-    pub(crate) fn on_early_loss(&self, now: Instant, fraction_lost: f64) -> Option<f64> {
-        self.lock().on_early_loss(now, fraction_lost);
+    pub(crate) fn on_early_loss(
+        &self,
+        now: Instant,
+        fraction_lost: f64,
+        packets: Option<u32>,
+    ) -> Option<f64> {
+        self.lock().on_early_loss(now, fraction_lost, packets);
         self.publish(now)
     }
 
@@ -352,14 +363,17 @@ mod tests {
         assert_eq!(a.available_bps(), 1_060_000);
         let g = a.generation();
         let t0 = Instant::now();
-        let pacing = a.on_loss_report(t0, 0.5).expect("the estimate fell");
+        let pacing = a.on_loss_report(t0, 0.5, None).expect("the estimate fell");
         assert!(a.generation() > g);
         let available = a.available_bps() as f64;
         assert!((pacing - available * 2.5).abs() < 1.0);
         let video = ((available - AUDIO_WIRE_BPS) * 0.9) as u64;
         assert!(a.video_target_bps().abs_diff(video) <= 1);
         // Within a second of a fall it does not fall again: nothing to tell the pacer.
-        assert_eq!(a.on_loss_report(t0 + Duration::from_millis(50), 0.2), None);
+        assert_eq!(
+            a.on_loss_report(t0 + Duration::from_millis(50), 0.2, None),
+            None
+        );
     }
 
     #[test]

@@ -83,11 +83,12 @@ impl SkipCount {
         self.last = Some(seq);
     }
 
-    /// The loss fraction of a report up to `highest` without the skipped numbers; None when
-    /// the report covers nothing else.
-    fn loss_without_skips(&mut self, fraction: f64, highest: u16) -> Option<f64> {
+    /// The loss fraction of a report up to `highest` without the skipped numbers, and how
+    /// many packets it is of (not known for a first report); None when the report covers
+    /// nothing else.
+    fn loss_without_skips(&mut self, fraction: f64, highest: u16) -> Option<(f64, Option<u32>)> {
         let Some(from) = self.reported.replace(highest) else {
-            return Some(fraction);
+            return Some((fraction, None));
         };
         let expected = f64::from(highest.wrapping_sub(from));
         let skips = self
@@ -99,11 +100,14 @@ impl SkipCount {
             })
             .count();
         if skips == 0 || expected == 0.0 {
-            return Some(fraction);
+            return Some((fraction, Some(expected as u32)));
         }
         let skipped = f64::from(SKIP) * skips as f64;
         let left = expected - skipped;
-        (left > 0.0).then(|| ((fraction * expected - skipped) / left).clamp(0.0, 1.0))
+        (left > 0.0).then(|| {
+            let fraction = ((fraction * expected - skipped) / left).clamp(0.0, 1.0);
+            (fraction, Some(left as u32))
+        })
     }
 }
 
@@ -142,19 +146,20 @@ impl EarlyLoss {
         }
     }
 
-    /// The loss fraction of the window, when it closes at `now`.
-    fn close(&mut self, now: Instant) -> Option<f64> {
+    /// The loss fraction of the window when it closes at `now`, and how many packets it is of.
+    fn close(&mut self, now: Instant) -> Option<(f64, u32)> {
         let since = self.since?;
         if now.saturating_duration_since(since) < EARLY_LOSS_WINDOW
             || self.sent.len() < EARLY_LOSS_PACKETS
         {
             return None;
         }
-        let fraction = (self.nacked.len() as f64 / self.sent.len() as f64).min(1.0);
+        let packets = self.sent.len();
+        let fraction = (self.nacked.len() as f64 / packets as f64).min(1.0);
         self.sent_before = std::mem::take(&mut self.sent);
         self.nacked.clear();
         self.since = Some(now);
-        Some(fraction)
+        Some((fraction, u32::try_from(packets).unwrap_or(u32::MAX)))
     }
 }
 
@@ -212,20 +217,21 @@ impl BandwidthWatch {
 
     /// The loss fraction the estimate follows from these report blocks: the video's when
     /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
-    /// fallback stopped it).
-    fn fraction_lost(&mut self, blocks: &[ReceptionReport]) -> Option<f64> {
+    /// fallback stopped it), and how many packets it is of when known.
+    fn fraction_lost(&mut self, blocks: &[ReceptionReport]) -> Option<(f64, Option<u32>)> {
         let sends_video = self.adaptation.sends_video();
-        let mut video = None::<f64>;
-        let mut audio = None::<f64>;
+        let mut video = None::<(f64, Option<u32>)>;
+        let mut audio = None::<(f64, Option<u32>)>;
         for block in blocks {
             let fraction = f64::from(block.fraction_lost) / 256.0;
             if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
                 let highest = block.last_sequence_number as u16;
-                if let Some(f) = skips.loss_without_skips(fraction, highest) {
-                    video = Some(video.map_or(f, |v| v.max(f)));
+                if let Some(loss) = skips.loss_without_skips(fraction, highest) {
+                    video = Some(video.map_or(loss, |v| if loss.0 > v.0 { loss } else { v }));
                 }
             } else if self.audio.contains(&block.ssrc) {
-                audio = Some(audio.map_or(fraction, |a| a.max(fraction)));
+                let loss = (fraction, None);
+                audio = Some(audio.map_or(loss, |a| if loss.0 > a.0 { loss } else { a }));
             }
         }
         if !self.video.is_empty() && sends_video {
@@ -265,9 +271,9 @@ impl BandwidthWatch {
             tracing::trace!("delivered {} kbit/s", bps as u64 / 1000);
             self.adaptation.on_delivered_rate(now, bps);
         }
-        let fraction = self.fraction_lost(blocks)?;
+        let (fraction, packets) = self.fraction_lost(blocks)?;
         tracing::trace!("receiver report: {:.1} % lost", fraction * 100.0);
-        self.adaptation.on_loss_report(now, fraction)
+        self.adaptation.on_loss_report(now, fraction, packets)
     }
 
     /// An outage ended at `now`: for a while the receiver's reports and NACKs are of what it
@@ -368,9 +374,12 @@ impl BandwidthWatch {
             };
             pacing = heard.or(pacing);
         }
-        if let Some(fraction) = self.early.close(now) {
+        if let Some((fraction, packets)) = self.early.close(now) {
             tracing::trace!("NACKed: {:.1} %", fraction * 100.0);
-            pacing = self.adaptation.on_early_loss(now, fraction).or(pacing);
+            pacing = self
+                .adaptation
+                .on_early_loss(now, fraction, Some(packets))
+                .or(pacing);
         }
         pacing
     }
@@ -584,10 +593,10 @@ mod tests {
             skips.sent(seq);
         }
         // The first report only marks where the next starts.
-        assert_eq!(skips.loss_without_skips(0.25, 65_099), Some(0.25));
+        assert_eq!(skips.loss_without_skips(0.25, 65_099), Some((0.25, None)));
         // 100 sent, then a skip of 1500 (wrapping), then 100 more: the receiver expected
         // 1700 and lost the 1500 skipped and 17 more.
-        let landed = 65_199u16.wrapping_add(SKIP);
+        let landed = 65_200u16.wrapping_add(SKIP);
         for seq in 65_100..65_200u16 {
             skips.sent(seq);
         }
@@ -596,20 +605,21 @@ mod tests {
         }
         let highest = landed.wrapping_add(99);
         let reported = (1517.0 / 1700.0 * 256.0_f64).floor() / 256.0;
-        let loss = skips.loss_without_skips(reported, highest).unwrap();
+        let (loss, packets) = skips.loss_without_skips(reported, highest).unwrap();
         assert!((loss - 17.0 / 200.0).abs() < 0.03, "{loss}");
+        assert_eq!(packets, Some(200));
         // The next report, with no skip in it, is as reported.
         for n in 100..300u16 {
             skips.sent(landed.wrapping_add(n));
         }
         assert_eq!(
             skips.loss_without_skips(0.1, landed.wrapping_add(299)),
-            Some(0.1)
+            Some((0.1, Some(200)))
         );
         // A report of nothing but the skip says nothing.
         let mut only = SkipCount::default();
         only.sent(10);
-        assert_eq!(only.loss_without_skips(0.0, 10), Some(0.0));
+        assert_eq!(only.loss_without_skips(0.0, 10), Some((0.0, None)));
         only.sent(10 + SKIP);
         assert_eq!(only.loss_without_skips(0.99, 10 + SKIP), None);
     }
