@@ -205,10 +205,14 @@ export interface PublisherEventMap {
   videoDisableWarning: [];
   /** The path widened again before video stopped. */
   videoDisableWarningLifted: [];
-  /** Video stopped and audio goes on (`quality`: the audio-only fallback). */
+  /** Video stopped and audio goes on (`quality`: the audio-only fallback; `publishVideo`: `publishVideo(false)`). */
   videoDisabled: [event: { reason: ReasonName }];
-  /** Video goes out again (`quality`: the path is wide enough again). */
+  /** Video goes out again (`quality`: the path is wide enough again; `publishVideo`: `publishVideo(true)`). */
   videoEnabled: [event: { reason: ReasonName }];
+  /** Audio is silent (`publishAudio`: `publishAudio(false)`). */
+  audioDisabled: [event: { reason: ReasonName }];
+  /** Audio goes out again (`publishAudio`: `publishAudio(true)`). */
+  audioEnabled: [event: { reason: ReasonName }];
 }
 
 /**
@@ -237,6 +241,15 @@ export declare class Publisher extends EventEmitter {
    * is not custom or the publisher is closed.
    */
   pushAudioFrame(audio: AudioFrameInit): void;
+  /**
+   * Turns video off (`false`) or on again, before or while publishing: off, no video goes out
+   * but the track stays (no renegotiation); on, it resumes with a keyframe. `videoDisabled` /
+   * `videoEnabled` follow with reason `publishVideo` when it changes. Throws 1011 for a
+   * non-boolean, 1015 ILLEGAL_STATE when the publisher failed, is closed or has no video.
+   */
+  publishVideo(on: boolean): void;
+  /** Turns audio off (`false`: the track sends silence) or on again, as `publishVideo` does. */
+  publishAudio(on: boolean): void;
   /**
    * Stops the publisher and frees its sources; a stream it publishes ends (the session stays
    * connected). A pending `initPublisher` completes with 1015 ILLEGAL_STATE before it returns

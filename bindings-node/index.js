@@ -98,6 +98,11 @@ function stringArg(name, value) {
   return value;
 }
 
+function booleanArg(name, value) {
+  if (typeof value !== 'boolean') throw invalidArgument(name, 'true or false', value);
+  return value;
+}
+
 function optionalNumber(name, value) {
   return value === undefined || value === null ? undefined : numberArg(name, value);
 }
@@ -302,6 +307,26 @@ class Publisher extends EventEmitter {
       channels === undefined ? undefined : numberArg('channels', channels),
       optionalNumber('timestampUs', timestampUs),
     );
+    if (error) throw toError(error);
+  }
+
+  /**
+   * Turns video off (`false`) or on again, before or while publishing: off, no video goes out
+   * but the track stays; on, it resumes with a keyframe. `videoDisabled` / `videoEnabled`
+   * follow with reason `publishVideo` when it changes. Throws 1015 when the publisher failed,
+   * is closed or has no video.
+   */
+  publishVideo(on) {
+    const error = this.#native.publishVideo(booleanArg('on', on));
+    if (error) throw toError(error);
+  }
+
+  /**
+   * Turns audio off (`false`: the track sends silence) or on again, as `publishVideo` does;
+   * `audioDisabled` / `audioEnabled` follow with reason `publishAudio`.
+   */
+  publishAudio(on) {
+    const error = this.#native.publishAudio(booleanArg('on', on));
     if (error) throw toError(error);
   }
 

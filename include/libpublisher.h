@@ -258,13 +258,25 @@ typedef struct lp_publisher_callbacks {
   // The path widened again before video stopped.
   void (*on_video_disable_warning_lifted)(struct lp_publisher publisher, void *user_data);
   // Video stopped and audio goes on; `reason` is an `LP_REASON_*` value
-  // (`LP_REASON_QUALITY`: the audio-only fallback), `reason_name` its name.
+  // (`LP_REASON_QUALITY`: the audio-only fallback; `LP_REASON_PUBLISH_VIDEO`:
+  // `lp_publisher_publish_video(p, false)`), `reason_name` its name.
   void (*on_video_disabled)(struct lp_publisher publisher,
                             int32_t reason,
                             const char *reason_name,
                             void *user_data);
   // Video goes out again; `reason` as for `on_video_disabled`.
   void (*on_video_enabled)(struct lp_publisher publisher,
+                           int32_t reason,
+                           const char *reason_name,
+                           void *user_data);
+  // Audio is silent: `lp_publisher_publish_audio(p, false)`; `reason` is
+  // `LP_REASON_PUBLISH_AUDIO`, `reason_name` its name.
+  void (*on_audio_disabled)(struct lp_publisher publisher,
+                            int32_t reason,
+                            const char *reason_name,
+                            void *user_data);
+  // Audio goes out again; `reason` as for `on_audio_disabled`.
+  void (*on_audio_enabled)(struct lp_publisher publisher,
                            int32_t reason,
                            const char *reason_name,
                            void *user_data);
@@ -520,6 +532,18 @@ int32_t lp_publisher_free(struct lp_publisher publisher);
 int32_t lp_publisher_get_stats(struct lp_publisher publisher,
                                lp_publisher_stats_cb cb,
                                void *user_data);
+
+// Turns video off (`false`) or on again, before or while publishing. Off, no video goes out
+// but the track stays (no renegotiation); on again, video resumes with a keyframe.
+// `on_video_disabled` / `on_video_enabled` run with `LP_REASON_PUBLISH_VIDEO` when it
+// changes. `LP_ILLEGAL_STATE` for a publisher that failed, was closed or freed, or was
+// created without video.
+int32_t lp_publisher_publish_video(struct lp_publisher publisher, bool on);
+
+// Turns audio off (`false`: the track sends silence) or on again, as
+// `lp_publisher_publish_video` does for video; `on_audio_disabled` / `on_audio_enabled`
+// run with `LP_REASON_PUBLISH_AUDIO`.
+int32_t lp_publisher_publish_audio(struct lp_publisher publisher, bool on);
 
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);

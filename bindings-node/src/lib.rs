@@ -176,9 +176,10 @@ pub struct AudioLevelUpdatedEvent {
     pub audio_level: f64,
 }
 
-/// `videoDisabled` / `videoEnabled`: `reason` is `"quality"` (the audio-only fallback).
+/// `videoDisabled` / `videoEnabled` (`reason` `"quality"`: the audio-only fallback;
+/// `"publishVideo"`: the host) and `audioDisabled` / `audioEnabled` (`"publishAudio"`).
 #[napi(object)]
-pub struct VideoEnabledEvent {
+pub struct MediaEnabledEvent {
     pub reason: String,
 }
 
@@ -574,9 +575,11 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
                     js(env, ())?
                 }
                 PublisherEvent::VideoDisabled { reason }
-                | PublisherEvent::VideoEnabled { reason } => js(
+                | PublisherEvent::VideoEnabled { reason }
+                | PublisherEvent::AudioDisabled { reason }
+                | PublisherEvent::AudioEnabled { reason } => js(
                     env,
-                    VideoEnabledEvent {
+                    MediaEnabledEvent {
                         reason: reason.name().to_owned(),
                     },
                 )?,
@@ -826,6 +829,18 @@ impl NativePublisher {
             self.publisher.push_video_frame(&frame)
         };
         failure(contain(pushed))
+    }
+
+    /// Turns video off or on (`publishVideo`).
+    #[napi]
+    pub fn publish_video(&self, on: bool) -> Option<ErrorInfo> {
+        failure(contain(|| self.publisher.publish_video(on)))
+    }
+
+    /// Turns audio off or on (`publishAudio`).
+    #[napi]
+    pub fn publish_audio(&self, on: bool) -> Option<ErrorInfo> {
+        failure(contain(|| self.publisher.publish_audio(on)))
     }
 
     /// Pushes interleaved PCM (custom audio source): `samples` are the bytes of int16

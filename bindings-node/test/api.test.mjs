@@ -73,6 +73,8 @@ test('publisherEvents lists the Node event names', () => {
     'videoDisableWarningLifted',
     'videoDisabled',
     'videoEnabled',
+    'audioDisabled',
+    'audioEnabled',
   ]);
 });
 

@@ -202,6 +202,24 @@ impl Publisher {
         .map_err(|e| to_py_err(py, &e))
     }
 
+    /// Turns video off (`False`) or on again, before or while publishing (OpenTok's
+    /// `publishVideo`): off, no video goes out but the track stays; on, it resumes with a
+    /// keyframe. `video_disabled` / `video_enabled` follow with `Reason.publishVideo` when it
+    /// changes. Raises `Error` 1015 when the publisher failed, is closed or has no video.
+    fn publish_video(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.publish_video(on))
+            .map_err(|e| to_py_err(py, &e))
+    }
+
+    /// Turns audio off (`False`: the track sends silence) or on again, as `publish_video`
+    /// does; `audio_disabled` / `audio_enabled` follow with `Reason.publishAudio`.
+    fn publish_audio(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.publish_audio(on))
+            .map_err(|e| to_py_err(py, &e))
+    }
+
     /// `"initializing"`, `"ready"`, `"publishing"`, `"failed"` or `"closed"`.
     #[getter]
     fn state(&self, py: Python<'_>) -> &'static str {
@@ -306,9 +324,10 @@ fn event_args<'py>(py: Python<'py>, event: &PublisherEvent) -> PyResult<Bound<'p
         PublisherEvent::VideoDisableWarning | PublisherEvent::VideoDisableWarningLifted => {
             return Ok(PyTuple::empty(py))
         }
-        PublisherEvent::VideoDisabled { reason } | PublisherEvent::VideoEnabled { reason } => {
-            reason_object(py, *reason)?
-        }
+        PublisherEvent::VideoDisabled { reason }
+        | PublisherEvent::VideoEnabled { reason }
+        | PublisherEvent::AudioDisabled { reason }
+        | PublisherEvent::AudioEnabled { reason } => reason_object(py, *reason)?,
     };
     PyTuple::new(py, [arg])
 }

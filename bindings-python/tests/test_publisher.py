@@ -452,6 +452,8 @@ def test_event_names_are_the_cores() -> None:
         "video_disable_warning_lifted",
         "video_disabled",
         "video_enabled",
+        "audio_disabled",
+        "audio_enabled",
     )
 
 

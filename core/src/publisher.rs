@@ -3,6 +3,7 @@
 //!
 //! State machine: `Initializing` → `Ready` | `Failed`; any state → `Closed` on `close`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::devices::{self, DeviceKind};
@@ -71,7 +72,18 @@ pub enum PublisherEvent {
     },
     /// Video goes out again.
     VideoEnabled {
-        /// [`Reason::Quality`]: the path is wide enough again.
+        /// [`Reason::Quality`]: the path is wide enough again; [`Reason::PublishVideo`]: the
+        /// host turned it on.
+        reason: Reason,
+    },
+    /// Audio is silent: [`Reason::PublishAudio`], the host turned it off.
+    AudioDisabled {
+        /// [`Reason::PublishAudio`].
+        reason: Reason,
+    },
+    /// Audio goes out again: [`Reason::PublishAudio`], the host turned it on.
+    AudioEnabled {
+        /// [`Reason::PublishAudio`].
         reason: Reason,
     },
 }
@@ -91,6 +103,8 @@ impl PublisherEvent {
             PublisherEvent::VideoDisableWarningLifted => "videoDisableWarningLifted",
             PublisherEvent::VideoDisabled { .. } => "videoDisabled",
             PublisherEvent::VideoEnabled { .. } => "videoEnabled",
+            PublisherEvent::AudioDisabled { .. } => "audioDisabled",
+            PublisherEvent::AudioEnabled { .. } => "audioEnabled",
         }
     }
 
@@ -115,6 +129,8 @@ pub const PUBLISHER_EVENT_NAMES: &[&str] = &[
     "videoDisableWarningLifted",
     "videoDisabled",
     "videoEnabled",
+    "audioDisabled",
+    "audioEnabled",
 ];
 
 /// Where a publisher is in its life.
@@ -198,6 +214,10 @@ struct Inner {
     dispatcher: Dispatcher,
     on_event: EventHandler,
     calls: Calls<Publisher>,
+    /// Whether the host wants video / audio sent (`publish_video`, `publish_audio`); the
+    /// encoders read them frame by frame.
+    video_on: Arc<AtomicBool>,
+    audio_on: Arc<AtomicBool>,
 }
 
 /// A publisher: a cheap, clonable handle; every clone is the same publisher.
@@ -244,6 +264,8 @@ pub fn init_publisher(
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
             calls: Calls::new("publisher"),
+            video_on: Arc::new(AtomicBool::new(true)),
+            audio_on: Arc::new(AtomicBool::new(true)),
         }),
     };
     let call = publisher.inner.calls.start("init_publisher", on_done)?;
@@ -309,6 +331,87 @@ impl Publisher {
             stats.quality_limitation_reason = s.sent_video.limitation;
         }
         stats
+    }
+
+    /// Whether the host wants video and audio sent now, shared with the encoders.
+    pub(crate) fn media_on(&self) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+        (self.inner.video_on.clone(), self.inner.audio_on.clone())
+    }
+
+    /// Turns video off or on (OpenTok's `publishVideo`), before or while publishing. Off,
+    /// no video goes out; the track stays, so receivers keep it and no renegotiation is
+    /// needed, and on again video resumes with a keyframe. Emits `videoDisabled` /
+    /// `videoEnabled` with reason `publishVideo` when it changes. 1015 ILLEGAL_STATE when the
+    /// publisher failed or is closed, or has no video (created with `publish_video` false).
+    ///
+    /// The source keeps running while video is off.
+    pub fn publish_video(&self, on: bool) -> Result<()> {
+        self.turn(MediaKind::Video, on)
+    }
+
+    /// Turns audio off or on (OpenTok's `publishAudio`), before or while publishing. Off, the
+    /// track sends silence, so receivers keep their timing; emits `audioDisabled` /
+    /// `audioEnabled` with reason `publishAudio` when it changes. Fails as
+    /// [`Publisher::publish_video`] does.
+    pub fn publish_audio(&self, on: bool) -> Result<()> {
+        self.turn(MediaKind::Audio, on)
+    }
+
+    fn turn(&self, kind: MediaKind, on: bool) -> Result<()> {
+        let call = match kind {
+            MediaKind::Video => "publish_video",
+            MediaKind::Audio => "publish_audio",
+        };
+        let lifecycle = self.lifecycle();
+        match lifecycle.state {
+            PublisherState::Closed => {
+                return Err(Error::illegal_state(format!(
+                    "{call}: the publisher is closed"
+                )))
+            }
+            PublisherState::Failed => {
+                return Err(Error::illegal_state(format!(
+                    "{call}: init_publisher failed"
+                )))
+            }
+            _ => {}
+        }
+        let settings = &self.inner.settings;
+        let (flag, has_source) = match kind {
+            MediaKind::Video => (
+                &self.inner.video_on,
+                settings.publish_video && settings.video_source.is_some(),
+            ),
+            MediaKind::Audio => (
+                &self.inner.audio_on,
+                settings.publish_audio && settings.audio_source.is_some(),
+            ),
+        };
+        if !has_source {
+            return Err(Error::illegal_state(format!(
+                "{call}: the publisher has no {} (it was created with {call} false)",
+                kind.as_str()
+            )));
+        }
+        if flag.swap(on, Ordering::AcqRel) != on {
+            tracing::debug!(publisher = self.inner.id, "{call}({on})");
+            self.emit(match (kind, on) {
+                (MediaKind::Video, true) => PublisherEvent::VideoEnabled {
+                    reason: Reason::PublishVideo,
+                },
+                (MediaKind::Video, false) => PublisherEvent::VideoDisabled {
+                    reason: Reason::PublishVideo,
+                },
+                (MediaKind::Audio, true) => PublisherEvent::AudioEnabled {
+                    reason: Reason::PublishAudio,
+                },
+                (MediaKind::Audio, false) => PublisherEvent::AudioDisabled {
+                    reason: Reason::PublishAudio,
+                },
+            });
+        }
+        drop(lifecycle);
+        Ok(())
     }
 
     /// The open sources, for the stream that publishes them.
@@ -790,6 +893,12 @@ mod tests {
             },
             PublisherEvent::VideoEnabled {
                 reason: Reason::Quality,
+            },
+            PublisherEvent::AudioDisabled {
+                reason: Reason::PublishAudio,
+            },
+            PublisherEvent::AudioEnabled {
+                reason: Reason::PublishAudio,
             },
         ];
         let carried: Vec<&str> = events.iter().map(PublisherEvent::name).collect();

@@ -116,7 +116,8 @@ pub struct lp_publisher_callbacks {
     pub on_video_disable_warning_lifted:
         Option<unsafe extern "C" fn(publisher: lp_publisher, user_data: *mut c_void)>,
     /// Video stopped and audio goes on; `reason` is an `LP_REASON_*` value
-    /// (`LP_REASON_QUALITY`: the audio-only fallback), `reason_name` its name.
+    /// (`LP_REASON_QUALITY`: the audio-only fallback; `LP_REASON_PUBLISH_VIDEO`:
+    /// `lp_publisher_publish_video(p, false)`), `reason_name` its name.
     pub on_video_disabled: Option<
         unsafe extern "C" fn(
             publisher: lp_publisher,
@@ -127,6 +128,25 @@ pub struct lp_publisher_callbacks {
     >,
     /// Video goes out again; `reason` as for `on_video_disabled`.
     pub on_video_enabled: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// Audio is silent: `lp_publisher_publish_audio(p, false)`; `reason` is
+    /// `LP_REASON_PUBLISH_AUDIO`, `reason_name` its name.
+    pub on_audio_disabled: Option<
+        unsafe extern "C" fn(
+            publisher: lp_publisher,
+            reason: i32,
+            reason_name: *const c_char,
+            user_data: *mut c_void,
+        ),
+    >,
+    /// Audio goes out again; `reason` as for `on_audio_disabled`.
+    pub on_audio_enabled: Option<
         unsafe extern "C" fn(
             publisher: lp_publisher,
             reason: i32,
@@ -385,6 +405,16 @@ fn event_handler(
                     c.on_video_enabled
                         .map(|f| f(handle, reason.code(), name, ud))
                 }
+                PublisherEvent::AudioDisabled { reason } => {
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_audio_disabled
+                        .map(|f| f(handle, reason.code(), name, ud))
+                }
+                PublisherEvent::AudioEnabled { reason } => {
+                    let name = crate::codes::reason_name(reason.code());
+                    c.on_audio_enabled
+                        .map(|f| f(handle, reason.code(), name, ud))
+                }
             };
         }
     })
@@ -469,6 +499,24 @@ pub extern "C" fn lp_publisher_get_stats(
         unsafe { cb(&raw, user_data) };
         Ok(())
     })
+}
+
+/// Turns video off (`false`) or on again, before or while publishing. Off, no video goes out
+/// but the track stays (no renegotiation); on again, video resumes with a keyframe.
+/// `on_video_disabled` / `on_video_enabled` run with `LP_REASON_PUBLISH_VIDEO` when it
+/// changes. `LP_ILLEGAL_STATE` for a publisher that failed, was closed or freed, or was
+/// created without video.
+#[no_mangle]
+pub extern "C" fn lp_publisher_publish_video(publisher: lp_publisher, on: bool) -> i32 {
+    guard(|| lookup(publisher)?.publish_video(on))
+}
+
+/// Turns audio off (`false`: the track sends silence) or on again, as
+/// `lp_publisher_publish_video` does for video; `on_audio_disabled` / `on_audio_enabled`
+/// run with `LP_REASON_PUBLISH_AUDIO`.
+#[no_mangle]
+pub extern "C" fn lp_publisher_publish_audio(publisher: lp_publisher, on: bool) -> i32 {
+    guard(|| lookup(publisher)?.publish_audio(on))
 }
 
 /// Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.

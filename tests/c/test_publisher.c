@@ -242,6 +242,79 @@ static void test_synthetic_ok(void) {
   CHECK_CODE(lp_publisher_get_stats(p, count_frames, &later), LP_ILLEGAL_STATE);
 }
 
+static void record_toggle(void *ud, const char *event, int32_t reason, const char *name,
+                          int32_t expected_reason, const char *expected_name) {
+  record_event(ud, event);
+  CHECK(reason == expected_reason);
+  CHECK(strcmp(name, expected_name) == 0);
+}
+
+static void on_video_disabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p;
+  record_toggle(ud, "videoDisabled", reason, name, LP_REASON_PUBLISH_VIDEO, "publishVideo");
+}
+
+static void on_video_enabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p;
+  record_toggle(ud, "videoEnabled", reason, name, LP_REASON_PUBLISH_VIDEO, "publishVideo");
+}
+
+static void on_audio_disabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p;
+  record_toggle(ud, "audioDisabled", reason, name, LP_REASON_PUBLISH_AUDIO, "publishAudio");
+}
+
+static void on_audio_enabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p;
+  record_toggle(ud, "audioEnabled", reason, name, LP_REASON_PUBLISH_AUDIO, "publishAudio");
+}
+
+/* Muting before publishing: each change is an event with its reason, a repeat is none; a
+ * publisher without video cannot turn it on, a freed one cannot be called. (What a receiver
+ * decodes across mute and unmute is tested from Python against aiortc, tests/whip.) */
+static void test_mute(void) {
+  observed o;
+  observed_init(&o);
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher_callbacks cbs = {0};
+  cbs.on_access_allowed = on_access_allowed;
+  cbs.on_video_disabled = on_video_disabled;
+  cbs.on_video_enabled = on_video_enabled;
+  cbs.on_audio_disabled = on_audio_disabled;
+  cbs.on_audio_enabled = on_audio_enabled;
+  cbs.user_data = &o;
+  lp_publisher p = {0};
+  CHECK_CODE(lp_init_publisher(s, &cbs, on_done, &o, &p), LP_OK);
+  lp_publisher_settings_free(s);
+  CHECK(wait_done(&o, 10));
+  CHECK_CODE(lp_publisher_publish_video(p, false), LP_OK);
+  CHECK_CODE(lp_publisher_publish_video(p, false), LP_OK);
+  CHECK_CODE(lp_publisher_publish_audio(p, false), LP_OK);
+  CHECK_CODE(lp_publisher_publish_audio(p, true), LP_OK);
+  CHECK_CODE(lp_publisher_publish_video(p, true), LP_OK);
+  usleep(300 * 1000); /* events are delivered on the publisher's callback thread */
+  pthread_mutex_lock(&o.lock);
+  const char *expected[] = {"accessAllowed", "videoDisabled", "audioDisabled", "audioEnabled",
+                            "videoEnabled"};
+  CHECK(o.event_count == 5);
+  for (int i = 0; i < 5 && i < o.event_count; i++) CHECK(strcmp(o.events[i], expected[i]) == 0);
+  pthread_mutex_unlock(&o.lock);
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  CHECK_CODE(lp_publisher_publish_video(p, false), LP_ILLEGAL_STATE);
+
+  observed a;
+  observed_init(&a);
+  s = lp_publisher_settings_new();
+  CHECK_CODE(lp_publisher_settings_set_video_source(s, NULL), LP_OK);
+  CHECK_CODE(lp_publisher_settings_set_audio_source(s, "synthetic"), LP_OK);
+  lp_publisher audio_only = start(s, &a);
+  lp_publisher_settings_free(s);
+  CHECK(wait_done(&a, 10));
+  CHECK_CODE(lp_publisher_publish_video(audio_only, true), LP_ILLEGAL_STATE);
+  CHECK(strstr(lp_last_error_message(), "has no video") != NULL);
+  CHECK_CODE(lp_publisher_free(audio_only), LP_OK);
+}
+
 static void test_consent_denied(void) {
   observed o;
   observed_init(&o);
@@ -418,6 +491,7 @@ int main(void) {
   test_devices();
   test_bad_arguments();
   test_synthetic_ok();
+  test_mute();
   test_consent_denied();
   expect_device_error("default", LP_NO_DEVICES_FOUND); /* no camera on a build machine */
   expect_device_error("video:no-such-camera", LP_DEVICE_NOT_FOUND);

@@ -56,6 +56,8 @@ EventName = Literal[
     "video_disable_warning_lifted",
     "video_disabled",
     "video_enabled",
+    "audio_disabled",
+    "audio_enabled",
 ]
 
 class VideoDimensions(TypedDict):
@@ -202,7 +204,9 @@ class Publisher:
     ``media_stopped(kind: "audio" | "video")``, ``audio_level_updated(level: float)``,
     ``video_dimensions_changed(size: VideoDimensions)``, ``video_disable_warning()``,
     ``video_disable_warning_lifted()``, ``video_disabled(reason: Reason)`` and
-    ``video_enabled(reason: Reason)`` (reason ``Reason.quality``: the audio-only fallback).
+    ``video_enabled(reason: Reason)`` (reason ``Reason.quality``: the audio-only fallback;
+    ``Reason.publishVideo``: ``publish_video``), ``audio_disabled(reason: Reason)`` and
+    ``audio_enabled(reason: Reason)`` (reason ``Reason.publishAudio``).
     """
 
     @overload
@@ -237,6 +241,15 @@ class Publisher:
         length and rate (8000-192000 Hz); resampled to 48 kHz. Push in real time. Raises
         ``Error`` 1011 for wrong audio, 1015 when the audio source is not custom or the
         publisher is closed."""
+    def publish_video(self, on: bool) -> None:
+        """Turns video off (``False``) or on again, before or while publishing: off, no video
+        goes out but the track stays; on, it resumes with a keyframe. ``video_disabled`` /
+        ``video_enabled`` follow with ``Reason.publishVideo`` when it changes. Raises ``Error``
+        1015 when the publisher failed, is closed or has no video."""
+    def publish_audio(self, on: bool) -> None:
+        """Turns audio off (``False``: the track sends silence) or on again, as
+        ``publish_video`` does; ``audio_disabled`` / ``audio_enabled`` follow with
+        ``Reason.publishAudio``."""
     @property
     def state(self) -> PublisherState: ...
     @property

@@ -334,6 +334,7 @@ pub(crate) fn start_video(
     codec: VideoCodec,
     fps: u32,
     adapt: VideoAdaptation,
+    on: Arc<AtomicBool>,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
     let queue = source.subscribe(2);
@@ -372,7 +373,8 @@ pub(crate) fn start_video(
             // sample covers the time since the last one sent, so the timeline never drifts by
             // more than a frame.
             let mut last_sent_us: Option<u64> = None;
-            // Video stopped by the audio-only fallback starts again with a keyframe.
+            // Video stopped by the audio-only fallback, or turned off by the host (`on`),
+            // starts again with a keyframe.
             let mut stopped = false;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
@@ -384,7 +386,7 @@ pub(crate) fn start_video(
                 for event in events {
                     on_change(VideoChange::Fallback(event));
                 }
-                if !sends {
+                if !sends || !on.load(Ordering::Acquire) {
                     if !stopped {
                         stopped = true;
                         adaptation.set_sent(adaptation.sent().stopped());
@@ -536,9 +538,11 @@ pub(crate) fn start_video(
     })
 }
 
-/// Starts Opus encoding of `source` into `out`, one packet every 20 ms.
+/// Starts Opus encoding of `source` into `out`, one packet every 20 ms; silence while `on` is
+/// false (the host turned audio off: the stream keeps its timing).
 pub fn start_audio(
     source: &Source<AudioFrame>,
+    on: Arc<AtomicBool>,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
     let queue = source.subscribe(10);
@@ -569,6 +573,14 @@ pub fn start_audio(
                     }
                 }
                 let Some(enc) = encoder.as_mut() else { break };
+                let frame = if on.load(Ordering::Acquire) {
+                    frame
+                } else {
+                    AudioFrame {
+                        samples: vec![0; frame.samples.len()].into(),
+                        ..frame
+                    }
+                };
                 let packet = match enc.push(&frame) {
                     Ok(Some(packet)) => packet,
                     Ok(None) => continue,

@@ -107,6 +107,7 @@ impl Stream {
         let backend = session.backend();
         let mut ended = session.ended();
         let (video, audio) = publisher.sources();
+        let (video_on, audio_on) = publisher.media_on();
         let codec = publisher.settings().video_codec;
         let nack_history = {
             let s = publisher.settings();
@@ -190,13 +191,14 @@ impl Stream {
                     codec,
                     s.frame_rate,
                     adapt,
+                    video_on.clone(),
                     tx,
                 )?);
                 video_rx = Some(rx);
             }
             if let Some(source) = &audio {
                 let (tx, rx) = mpsc::channel(16);
-                encoders.push(encoder::start_audio(source, tx)?);
+                encoders.push(encoder::start_audio(source, audio_on.clone(), tx)?);
                 audio_rx = Some(rx);
             }
             Ok(())

@@ -1,0 +1,46 @@
+// Mute and unmute from Node: each change is an event with its reason, a repeat is none; a
+// publisher without video cannot turn it on; a non-boolean is 1011, a closed publisher 1015.
+// (What a receiver decodes across mute and unmute is tested from Python against aiortc.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import lp from '../index.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('publishVideo and publishAudio toggle with their events', async () => {
+  const publisher = await lp.initPublisher({
+    videoSource: 'synthetic', audioSource: 'synthetic', resolution: '320x240',
+  });
+  const seen = [];
+  for (const name of ['videoDisabled', 'videoEnabled', 'audioDisabled', 'audioEnabled']) {
+    publisher.on(name, (event) => seen.push([name, event.reason]));
+  }
+  try {
+    publisher.publishVideo(false);
+    publisher.publishVideo(false);
+    publisher.publishAudio(false);
+    publisher.publishAudio(true);
+    publisher.publishVideo(true);
+    const deadline = Date.now() + 3000;
+    while (seen.length < 4 && Date.now() < deadline) await sleep(10);
+    assert.deepEqual(seen, [
+      ['videoDisabled', 'publishVideo'],
+      ['audioDisabled', 'publishAudio'],
+      ['audioEnabled', 'publishAudio'],
+      ['videoEnabled', 'publishVideo'],
+    ]);
+    assert.throws(() => publisher.publishVideo('no'), (e) => e.code === 1011 && e.name === 'INVALID_PARAMETER');
+  } finally {
+    publisher.close();
+  }
+  assert.throws(() => publisher.publishAudio(false), (e) => e.code === 1015 && /closed/.test(e.message));
+});
+
+test('a publisher without video cannot turn it on', async () => {
+  const publisher = await lp.initPublisher({ videoSource: null, audioSource: 'synthetic' });
+  try {
+    assert.throws(() => publisher.publishVideo(true), (e) => e.code === 1015 && /has no video/.test(e.message));
+  } finally {
+    publisher.close();
+  }
+});
