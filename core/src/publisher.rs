@@ -11,8 +11,9 @@ use crate::error::{Error, ErrorCode, Reason, Result};
 use crate::host::calls::{CallId, Calls};
 use crate::host::delivery::Dispatcher;
 use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
+use crate::media::feed::Feed;
 use crate::media::level::LevelMeter;
-use crate::media::{self, AudioFrame, MediaKind, Source, SourceStatus, VideoFrame};
+use crate::media::{self, AudioFrame, FrameQueue, MediaKind, Source, SourceStatus, VideoFrame};
 use crate::runtime::runtime;
 use crate::session::{Stream, StreamStats};
 use crate::settings::{AccessRequest, PublisherSettings, SourceSpec};
@@ -181,11 +182,9 @@ impl PublisherState {
     }
 }
 
-/// The video and audio sources a publisher has open.
-pub(crate) type OpenSources = (
-    Option<Arc<Source<VideoFrame>>>,
-    Option<Arc<Source<AudioFrame>>>,
-);
+/// How many frames a stream's encoder may be behind its source before the oldest is dropped.
+const VIDEO_FEED_FRAMES: usize = 2;
+const AUDIO_FEED_FRAMES: usize = 10;
 
 /// The host's event handler.
 pub type EventHandler = Arc<dyn Fn(&Publisher, PublisherEvent) + Send + Sync>;
@@ -205,6 +204,8 @@ struct Lifecycle {
     level_meter: Option<LevelMeter>,
     /// Notices a source that stops (`mediaStopped`).
     source_watch: Option<tokio::task::AbortHandle>,
+    /// Frames captured by video sources released before the current one.
+    video_frames_before: u64,
 }
 
 struct Inner {
@@ -218,6 +219,9 @@ struct Inner {
     /// encoders read them frame by frame.
     video_on: Arc<AtomicBool>,
     audio_on: Arc<AtomicBool>,
+    /// What the encoders read, from whichever source is open now.
+    video_feed: Feed<VideoFrame>,
+    audio_feed: Feed<AudioFrame>,
 }
 
 /// A publisher: a cheap, clonable handle; every clone is the same publisher.
@@ -260,12 +264,15 @@ pub fn init_publisher(
                 init_task: None,
                 level_meter: None,
                 source_watch: None,
+                video_frames_before: 0,
             }),
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
             calls: Calls::new("publisher"),
             video_on: Arc::new(AtomicBool::new(true)),
             audio_on: Arc::new(AtomicBool::new(true)),
+            video_feed: Feed::default(),
+            audio_feed: Feed::default(),
         }),
     };
     let call = publisher.inner.calls.start("init_publisher", on_done)?;
@@ -304,7 +311,8 @@ impl Publisher {
     pub fn stats(&self) -> PublisherStats {
         let lifecycle = self.lifecycle();
         let mut stats = PublisherStats {
-            video_frames_captured: lifecycle.video.as_ref().map_or(0, |s| s.frames()),
+            video_frames_captured: lifecycle.video_frames_before
+                + lifecycle.video.as_ref().map_or(0, |s| s.frames()),
             audio_frames_captured: lifecycle.audio.as_ref().map_or(0, |s| s.frames()),
             ..Default::default()
         };
@@ -338,15 +346,125 @@ impl Publisher {
         (self.inner.video_on.clone(), self.inner.audio_on.clone())
     }
 
+    /// Whether it publishes video and audio: what its stream offers, whether or not a source
+    /// is open now.
+    pub(crate) fn kinds(&self) -> (bool, bool) {
+        let s = &self.inner.settings;
+        (
+            s.publish_video && s.video_source.is_some(),
+            s.publish_audio && s.audio_source.is_some(),
+        )
+    }
+
+    /// A queue of the video frames of whichever source is open, now and after a switch, for
+    /// the stream's encoder (which closes it when it stops).
+    pub(crate) fn video_feed(&self) -> Arc<FrameQueue<VideoFrame>> {
+        let lifecycle = self.lifecycle();
+        self.inner
+            .video_feed
+            .subscribe(lifecycle.video.as_deref(), VIDEO_FEED_FRAMES)
+    }
+
+    /// As [`Publisher::video_feed`], for audio.
+    pub(crate) fn audio_feed(&self) -> Arc<FrameQueue<AudioFrame>> {
+        let lifecycle = self.lifecycle();
+        self.inner
+            .audio_feed
+            .subscribe(lifecycle.audio.as_deref(), AUDIO_FEED_FRAMES)
+    }
+
     /// Turns video off or on (OpenTok's `publishVideo`), before or while publishing. Off,
-    /// no video goes out; the track stays, so receivers keep it and no renegotiation is
-    /// needed, and on again video resumes with a keyframe. Emits `videoDisabled` /
-    /// `videoEnabled` with reason `publishVideo` when it changes. 1015 ILLEGAL_STATE when the
-    /// publisher failed or is closed, or has no video (created with `publish_video` false).
-    ///
-    /// The source keeps running while video is off.
+    /// no video goes out and the source is released (a camera's light goes off; a `custom`
+    /// source stays, its frames dropped); the track stays, so receivers keep it and no
+    /// renegotiation is needed. On again, the source opens again (no consent is asked: it
+    /// was given) and video resumes with a keyframe; a source that cannot open gives its
+    /// error (1580, 1582, ...) and video stays off. Emits `videoDisabled` / `videoEnabled`
+    /// with reason `publishVideo` when it changes. 1015 ILLEGAL_STATE when the publisher
+    /// failed or is closed, or has no video (created with `publish_video` false). While
+    /// `init_publisher` is under way, the source is opened anyway and only what is sent
+    /// follows.
     pub fn publish_video(&self, on: bool) -> Result<()> {
-        self.turn(MediaKind::Video, on)
+        if on {
+            self.reopen_video()?;
+        }
+        self.turn(MediaKind::Video, on)?;
+        if !on {
+            self.release_video();
+        }
+        Ok(())
+    }
+
+    /// Video was turned off: its source, unless the host feeds it, stops.
+    fn release_video(&self) {
+        let released = {
+            let mut lifecycle = self.lifecycle();
+            let releasable = matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) && self.inner.settings.video_source != Some(SourceSpec::Custom)
+                && !self.inner.video_on.load(Ordering::Acquire);
+            if !releasable {
+                return;
+            }
+            let Some(source) = lifecycle.video.take() else {
+                return;
+            };
+            self.inner.video_feed.switch(Some(&source), None);
+            lifecycle.video_frames_before += source.frames();
+            self.rewatch(&mut lifecycle);
+            source
+        };
+        released.stop();
+        tracing::debug!(publisher = self.inner.id, "video source released");
+    }
+
+    /// Video is to be turned on: its source opens again if it was released.
+    fn reopen_video(&self) -> Result<()> {
+        let settings = &self.inner.settings;
+        let (Some(spec), true) = (settings.video_source.as_ref(), settings.publish_video) else {
+            return Ok(()); // `turn` says why not
+        };
+        {
+            let lifecycle = self.lifecycle();
+            let released = matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) && lifecycle.video.is_none();
+            if !released {
+                return Ok(());
+            }
+        }
+        let device = devices::resolve(DeviceKind::VideoInput, spec)?;
+        let source = Arc::new(media::open_video(
+            spec,
+            device.as_ref(),
+            settings.resolution,
+            settings.frame_rate,
+        )?);
+        let mut lifecycle = self.lifecycle();
+        let still_released = matches!(
+            lifecycle.state,
+            PublisherState::Ready | PublisherState::Publishing
+        ) && lifecycle.video.is_none();
+        if !still_released {
+            drop(lifecycle);
+            source.stop();
+            return Ok(());
+        }
+        self.inner.video_feed.switch(None, Some(&source));
+        lifecycle.video = Some(source);
+        self.rewatch(&mut lifecycle);
+        tracing::debug!(publisher = self.inner.id, "video source open again");
+        Ok(())
+    }
+
+    /// Watches the sources open now for one that stops (after a source was released or
+    /// opened again).
+    fn rewatch(&self, lifecycle: &mut Lifecycle) {
+        if let Some(watch) = lifecycle.source_watch.take() {
+            watch.abort();
+            lifecycle.source_watch = Some(self.watch_sources(lifecycle));
+        }
     }
 
     /// Turns audio off or on (OpenTok's `publishAudio`), before or while publishing. Off, the
@@ -376,16 +494,10 @@ impl Publisher {
             }
             _ => {}
         }
-        let settings = &self.inner.settings;
+        let (video, audio) = self.kinds();
         let (flag, has_source) = match kind {
-            MediaKind::Video => (
-                &self.inner.video_on,
-                settings.publish_video && settings.video_source.is_some(),
-            ),
-            MediaKind::Audio => (
-                &self.inner.audio_on,
-                settings.publish_audio && settings.audio_source.is_some(),
-            ),
+            MediaKind::Video => (&self.inner.video_on, video),
+            MediaKind::Audio => (&self.inner.audio_on, audio),
         };
         if !has_source {
             return Err(Error::illegal_state(format!(
@@ -412,12 +524,6 @@ impl Publisher {
         }
         drop(lifecycle);
         Ok(())
-    }
-
-    /// The open sources, for the stream that publishes them.
-    pub(crate) fn sources(&self) -> OpenSources {
-        let lifecycle = self.lifecycle();
-        (lifecycle.video.clone(), lifecycle.audio.clone())
     }
 
     /// Reserves the publisher for a `publish`: only a ready publisher can be published.

@@ -1,6 +1,7 @@
 """Live control of a publishing publisher, from Python, against the aiortc receiver: muting
-video stops the frames it decodes while audio goes on, unmuting brings video back within
-500 ms of the call, muted audio decodes as silence, and the events carry their reasons."""
+video stops the frames it decodes while audio goes on and releases the source (it captures
+nothing), unmuting opens it again and brings video back within 500 ms of the call, muted
+audio decodes as silence, and the events carry their reasons."""
 
 import threading
 import time
@@ -51,14 +52,17 @@ def test_mute_and_unmute_while_publishing(receiver):
         wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 15, 10,
                  "decoded video")
 
-        # Video off: nothing decodes after the frames in flight; audio goes on.
+        # Video off: nothing decodes after the frames in flight; audio goes on; the source
+        # is released, so nothing is captured.
         off_at = time.time()
         publisher.publish_video(False)
+        captured = publisher.get_stats()["video_frames_captured"]
         audio_before = session_stats(receiver, room)["audio_frames"]
         time.sleep(1.5)
         stats = session_stats(receiver, room)
         assert frames_between(stats, off_at + IN_FLIGHT_S, time.time()) == [], stats
         assert stats["audio_frames"] - audio_before >= 40, stats
+        assert publisher.get_stats()["video_frames_captured"] == captured
         # Turning it off again changes nothing and says nothing.
         publisher.publish_video(False)
 
@@ -69,6 +73,7 @@ def test_mute_and_unmute_while_publishing(receiver):
                  5, "video after unmute")
         first = frames_between(session_stats(receiver, room), on_at, on_at + 10)[0]
         assert first - on_at <= 0.5, first - on_at
+        assert publisher.get_stats()["video_frames_captured"] > captured
 
         # Audio off: it still decodes, as silence; on again, the tone is back.
         wait_for(lambda: session_stats(receiver, room)["audio_level"] > 0.05, 5, "the tone")
@@ -112,3 +117,43 @@ def test_mute_calls_that_cannot_work_say_why():
         audio_only.publish_audio(False)
     assert e.value.code == libpublisher.ErrorCode.ILLEGAL_STATE
     assert "closed" in e.value.message
+
+
+def test_a_file_opened_again_goes_on_in_media_time(receiver, noise_clip):
+    """A `file:` source released by mute starts over when opened again; the receiver's media
+    time (RTP timestamps) still follows the wall clock across the mute, not the file's."""
+    room = "live-mute-file"
+    publisher = libpublisher.init_publisher({
+        "video_source": f"file:{noise_clip}", "audio_source": None,
+        "resolution": "320x240", "frame_rate": 30,
+    })
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 60, 10,
+                 "decoded video")
+
+        def media_ahead_of_wall():
+            """How far the media time of the latest decoded frame is ahead of the wall time
+            it decoded at, both since the first frame (a start that waited for its first
+            frames makes it a constant)."""
+            stats = session_stats(receiver, room)
+            wall = stats["video_frame_times"][-1] - stats["first_video_at"]
+            return stats["video_media_seconds"] - wall
+
+        before = media_ahead_of_wall()
+        publisher.publish_video(False)
+        time.sleep(0.8)
+        on_at = time.time()
+        publisher.publish_video(True)
+        wait_for(lambda: frames_between(session_stats(receiver, room), on_at, on_at + 10),
+                 5, "video after unmute")
+        time.sleep(1.0)
+        # The file started over at 0; without one timeline the media time would be 0.8 s
+        # behind.
+        after = media_ahead_of_wall()
+        assert abs(after - before) < 0.3, (before, after)
+    finally:
+        session.close()
+        publisher.close()

@@ -16,7 +16,7 @@ use super::opus::{OpusEncoder, OPUS_PACKET_MS};
 use super::queue::PopError;
 use super::scale::{Fit, I420Scaler};
 use super::vp8::{EncodedFrame, Vp8Encoder};
-use super::{AudioFrame, Source, VideoFrame};
+use super::{AudioFrame, FrameQueue, VideoFrame};
 use crate::adapt::degrade::{Degrader, FrameRateLimiter};
 use crate::adapt::{
     Adaptation, DegradationPreference, FallbackEvent, QualityLimitation, SentVideo,
@@ -249,6 +249,40 @@ fn sample_duration(last_sent_us: Option<u64>, now_us: u64, nominal: Duration) ->
     }
 }
 
+/// Closes a feed's queue when its encoder ends, so that no source feeds it any more.
+struct CloseOnDrop<'a, F>(&'a FrameQueue<F>);
+
+impl<F> Drop for CloseOnDrop<'_, F> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Source times on one timeline across sources: a source opened again, or another one
+/// switched in, starts its clock over, and the media time must not run backwards (a receiver
+/// would take the frames for old ones). A new clock continues from the last frame's time
+/// plus the wall time since it came.
+#[derive(Default)]
+struct SourceClock {
+    /// Added to the source's times.
+    offset_us: u64,
+    /// The last time given, on the timeline, and when its frame came.
+    last: Option<(u64, std::time::Instant)>,
+}
+
+impl SourceClock {
+    fn follow(&mut self, source_us: u64, now: std::time::Instant) -> u64 {
+        let mut at = source_us.saturating_add(self.offset_us);
+        if let Some((last_us, came)) = self.last.filter(|(last_us, _)| at <= *last_us) {
+            let since = now.saturating_duration_since(came).as_micros() as u64;
+            self.offset_us = (last_us + since.max(1)).saturating_sub(source_us);
+            at = source_us.saturating_add(self.offset_us);
+        }
+        self.last = Some((at, now));
+        at
+    }
+}
+
 /// A change in how video is sent that the host hears of.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum VideoChange {
@@ -325,19 +359,19 @@ impl RateMeter {
     }
 }
 
-/// Starts encoding `source` with `codec` (VP8 or H.264), starting with a keyframe, into `out`.
+/// Starts encoding what comes in `queue` (a publisher's video feed) with `codec` (VP8 or
+/// H.264), starting with a keyframe, into `out`; the queue is closed when encoding stops.
 /// Keyframes also come every 3 s and whenever `request_keyframe` asks (a receiver's PLI/FIR).
 /// The bitrate follows the stream's estimate, and the size and frame rate step down (and back
 /// up) as the degrader decides.
 pub(crate) fn start_video(
-    source: &Source<VideoFrame>,
+    queue: Arc<FrameQueue<VideoFrame>>,
     codec: VideoCodec,
     fps: u32,
     adapt: VideoAdaptation,
     on: Arc<AtomicBool>,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
-    let queue = source.subscribe(2);
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
     let kbps_of = |bps: u64| (bps / 1000).min(u64::from(u32::MAX)) as u32;
@@ -373,14 +407,24 @@ pub(crate) fn start_video(
             // sample covers the time since the last one sent, so the timeline never drifts by
             // more than a frame.
             let mut last_sent_us: Option<u64> = None;
-            // Video stopped by the audio-only fallback, or turned off by the host (`on`),
-            // starts again with a keyframe.
+            let mut clock = SourceClock::default();
+            // Video stopped by the audio-only fallback, or turned off by the host (`on`,
+            // perhaps with its source released), starts again with a keyframe.
             let mut stopped = false;
+            let _close = CloseOnDrop(&queue);
             while !stop.load(Ordering::Acquire) {
+                if !on.load(Ordering::Acquire) && !stopped {
+                    stopped = true;
+                    adaptation.set_sent(adaptation.sent().stopped());
+                }
                 let frame = match queue.pop(Duration::from_millis(100)) {
                     Ok(frame) => frame,
                     Err(PopError::Timeout) => continue,
                     Err(PopError::Closed) => break,
+                };
+                let frame = VideoFrame {
+                    timestamp_us: clock.follow(frame.timestamp_us, std::time::Instant::now()),
+                    ..frame
                 };
                 let (sends, events) = adaptation.poll_video(std::time::Instant::now());
                 for event in events {
@@ -538,14 +582,14 @@ pub(crate) fn start_video(
     })
 }
 
-/// Starts Opus encoding of `source` into `out`, one packet every 20 ms; silence while `on` is
-/// false (the host turned audio off: the stream keeps its timing).
-pub fn start_audio(
-    source: &Source<AudioFrame>,
+/// Starts Opus encoding of what comes in `queue` (a publisher's audio feed) into `out`, one
+/// packet every 20 ms; silence while `on` is false (the host turned audio off: the stream
+/// keeps its timing). The queue is closed when encoding stops.
+pub(crate) fn start_audio(
+    queue: Arc<FrameQueue<AudioFrame>>,
     on: Arc<AtomicBool>,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
-    let queue = source.subscribe(10);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(EncoderCounters::default());
     let bitrate = Arc::new(AtomicU32::new((AUDIO_BITRATE_BPS / 1000) as u32));
@@ -553,6 +597,7 @@ pub fn start_audio(
     let thread = {
         let (stop, counters) = (stop.clone(), counters.clone());
         spawn("lp-audio-enc", move || {
+            let _close = CloseOnDrop(&queue);
             let mut encoder: Option<OpusEncoder> = None;
             while !stop.load(Ordering::Acquire) {
                 let frame = match queue.pop(Duration::from_millis(100)) {
@@ -624,6 +669,18 @@ pub fn start_audio(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_that_starts_over_continues_the_timeline() {
+        let t0 = std::time::Instant::now();
+        let mut clock = SourceClock::default();
+        assert_eq!(clock.follow(5_000_000, t0), 5_000_000);
+        assert_eq!(clock.follow(5_033_000, t0), 5_033_000);
+        // A source opened again 2 s later starts at 0: it goes on 2 s after the last frame.
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(clock.follow(0, later), 7_033_000);
+        assert_eq!(clock.follow(33_000, later), 7_066_000);
+    }
 
     #[test]
     fn samples_cover_the_source_time_since_the_last_one_sent() {

@@ -8,6 +8,7 @@ mod camera;
 mod convert;
 pub mod custom;
 pub mod encoder;
+pub(crate) mod feed;
 mod file;
 pub mod frame;
 pub mod h264;

@@ -35,7 +35,7 @@ pub struct Emitter<F> {
 }
 
 impl<F: Clone> Emitter<F> {
-    /// Hands a frame to every subscriber.
+    /// Hands a frame to every subscriber; a subscriber that closed its queue is dropped.
     pub fn emit(&self, frame: F) {
         let subscribers = self
             .shared
@@ -43,8 +43,16 @@ impl<F: Clone> Emitter<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let mut closed = false;
         for queue in subscribers {
-            queue.push(frame.clone());
+            closed |= !queue.push(frame.clone());
+        }
+        if closed {
+            self.shared
+                .subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|q| !q.is_closed());
         }
         if self.shared.frames.fetch_add(1, Ordering::Relaxed) == 0 {
             self.shared.status.send_replace(SourceStatus::Running);
@@ -231,26 +239,42 @@ impl<F: Clone + Send + 'static> Source<F> {
     /// A queue that receives every frame from now on, holding at most `capacity` frames.
     pub fn subscribe(&self, capacity: usize) -> Arc<FrameQueue<F>> {
         let queue = Arc::new(FrameQueue::new(capacity));
+        if !self.attach(&queue) {
+            queue.close();
+        }
+        queue
+    }
+
+    /// Delivers every frame from now on to `queue` as well; false (and nothing delivered) when
+    /// the source has stopped. A queue its reader closed is dropped at the next frame.
+    pub(crate) fn attach(&self, queue: &Arc<FrameQueue<F>>) -> bool {
         let mut subscribers = self
             .shared
             .subscribers
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if matches!(*self.shared.status.borrow(), SourceStatus::Stopped(_)) {
-            queue.close();
-        } else {
+            return false;
+        }
+        if !subscribers.iter().any(|q| Arc::ptr_eq(q, queue)) {
             subscribers.push(queue.clone());
         }
-        queue
+        true
     }
 
-    /// Stops delivering to `queue` and closes it.
-    pub fn unsubscribe(&self, queue: &Arc<FrameQueue<F>>) {
+    /// Stops delivering to `queue`, leaving it open (its reader may get another source's
+    /// frames next).
+    pub(crate) fn detach(&self, queue: &Arc<FrameQueue<F>>) {
         self.shared
             .subscribers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|q| !Arc::ptr_eq(q, queue));
+    }
+
+    /// Stops delivering to `queue` and closes it.
+    pub fn unsubscribe(&self, queue: &Arc<FrameQueue<F>>) {
+        self.detach(queue);
         queue.close();
     }
 

@@ -106,24 +106,23 @@ impl Stream {
         let settings = session.settings().clone();
         let backend = session.backend();
         let mut ended = session.ended();
-        let (video, audio) = publisher.sources();
+        // What the publisher publishes, whether or not its source is open now (video turned
+        // off releases it): the track is offered either way.
+        let (video, audio) = publisher.kinds();
         let (video_on, audio_on) = publisher.media_on();
         let codec = publisher.settings().video_codec;
         let nack_history = {
             let s = publisher.settings();
             nack_history_packets(s.resolution.width, s.resolution.height, s.frame_rate)
         };
-        let adaptation = Arc::new(Adaptation::for_settings(
-            publisher.settings(),
-            audio.is_some(),
-        ));
+        let adaptation = Arc::new(Adaptation::for_settings(publisher.settings(), audio));
         // The offer carries only the publisher's codec, so the server cannot pick another.
         let mut offer = unless_ended(
             &mut ended,
             make_offer(
                 &backend.peer_config(&settings),
-                video.as_ref().map(|_| codec),
-                audio.is_some(),
+                video.then_some(codec),
+                audio,
                 nack_history,
                 &adaptation,
             ),
@@ -175,7 +174,7 @@ impl Stream {
         let mut encoders = Vec::new();
         let (mut video_rx, mut audio_rx) = (None, None);
         let started = (|| -> Result<()> {
-            if let Some(source) = &video {
+            if video {
                 let s = publisher.settings();
                 let (tx, rx) = mpsc::channel(8);
                 let adapt = VideoAdaptation {
@@ -187,7 +186,7 @@ impl Stream {
                     },
                 };
                 encoders.push(encoder::start_video(
-                    source,
+                    publisher.video_feed(),
                     codec,
                     s.frame_rate,
                     adapt,
@@ -196,9 +195,13 @@ impl Stream {
                 )?);
                 video_rx = Some(rx);
             }
-            if let Some(source) = &audio {
+            if audio {
                 let (tx, rx) = mpsc::channel(16);
-                encoders.push(encoder::start_audio(source, audio_on.clone(), tx)?);
+                encoders.push(encoder::start_audio(
+                    publisher.audio_feed(),
+                    audio_on.clone(),
+                    tx,
+                )?);
                 audio_rx = Some(rx);
             }
             Ok(())
@@ -209,8 +212,8 @@ impl Stream {
             return Err(e);
         }
         // Video first when there is video (see above).
-        let video_encoder = video.as_ref().and_then(|_| encoders.first());
-        let audio_encoder = audio.as_ref().and_then(|_| encoders.last());
+        let video_encoder = encoders.first().filter(|_| video);
+        let audio_encoder = encoders.last().filter(|_| audio);
         let watches = EncoderWatches {
             video: video_encoder.map(EncoderThread::status),
             audio: audio_encoder.map(EncoderThread::status),
