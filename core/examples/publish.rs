@@ -4,13 +4,16 @@
 //! cargo run --release --example publish -- [--url URL] [--token T] [--video SOURCE]
 //!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
 //!     [--video-codec VP8|H264] [--ice-server URL]... [--turn-username U]
-//!     [--turn-credential P] [--relay] [--reconnect-timeout-ms N]
+//!     [--turn-credential P] [--relay] [--reconnect-timeout-ms N] [--video-off S]
+//!     [--video-on S]
 //!
 //! The URL defaults to `loopback://`, the receiver embedded in the library. `--ice-server`
 //! (repeatable) adds a STUN or TURN server (`stun:HOST`, `turn:HOST[:PORT]`,
 //! `turn:HOST?transport=tcp`, `turns:HOST`), with the TURN username and credential given once;
 //! `--relay` sends media through TURN only. A lost connection is recovered for
-//! `--reconnect-timeout-ms` (default 15000) before the stream ends.
+//! `--reconnect-timeout-ms` (default 15000) before the stream ends. `--video-off S` and
+//! `--video-on S` turn video off and on again S seconds into publishing (a mute button),
+//! printing the wall time of each call.
 //! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
 //! audio file, looped) or "none". With "default" and no device of that kind present, the
 //! example falls back to "synthetic" and says so.
@@ -41,6 +44,8 @@ struct Args {
     turn_credential: Option<String>,
     relay: bool,
     reconnect_timeout_ms: Option<i64>,
+    video_off: Option<u64>,
+    video_on: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
         turn_credential: None,
         relay: false,
         reconnect_timeout_ms: None,
+        video_off: None,
+        video_on: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +86,20 @@ fn parse_args() -> Result<Args, String> {
             "--turn-username" => args.turn_username = Some(value()?),
             "--turn-credential" => args.turn_credential = Some(value()?),
             "--relay" => args.relay = true,
+            "--video-off" => {
+                args.video_off = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--video-off needs whole seconds")?,
+                )
+            }
+            "--video-on" => {
+                args.video_on = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--video-on needs whole seconds")?,
+                )
+            }
             "--reconnect-timeout-ms" => {
                 args.reconnect_timeout_ms = Some(
                     value()?
@@ -92,7 +113,7 @@ fn parse_args() -> Result<Args, String> {
                             [--fps N] [--seconds N] [--log error|warn|info|debug|trace] \
                             [--video-codec VP8|H264] [--ice-server URL]... \
                             [--turn-username U] [--turn-credential P] [--relay] \
-                            [--reconnect-timeout-ms N]"
+                            [--reconnect-timeout-ms N] [--video-off S] [--video-on S]"
                         .into(),
                 )
             }
@@ -206,6 +227,8 @@ fn main() -> ExitCode {
             }
             PublisherEvent::VideoDisabled { reason } => println!("event: videoDisabled ({reason})"),
             PublisherEvent::VideoEnabled { reason } => println!("event: videoEnabled ({reason})"),
+            PublisherEvent::AudioDisabled { reason } => println!("event: audioDisabled ({reason})"),
+            PublisherEvent::AudioEnabled { reason } => println!("event: audioEnabled ({reason})"),
             PublisherEvent::VideoDimensionsChanged {
                 new_width,
                 new_height,
@@ -333,6 +356,21 @@ fn main() -> ExitCode {
             receiver_line(&session, &publisher),
         );
         last = now;
+        for (at, on) in [(args.video_off, false), (args.video_on, true)] {
+            if at == Some(second) {
+                if let Err(e) = publisher.publish_video(on) {
+                    return fail(&e);
+                }
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                println!(
+                    "video {} at {:.3}",
+                    if on { "on" } else { "off" },
+                    wall.as_secs_f64()
+                );
+            }
+        }
     }
     let elapsed = begin_at.elapsed().as_secs_f64().max(1e-3);
     let end = publisher.stats();

@@ -1,5 +1,7 @@
 /* Publishes synthetic media from C to a session URL for a few seconds:
- *   publish URL TOKEN SECONDS [custom]
+ *   publish URL TOKEN SECONDS [custom | mute]
+ * With `mute`, video is turned off one second into publishing and on again a second later,
+ * printing `video off at T` / `video on at T` (wall time of each call) and the events.
  * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
  * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -23,6 +25,31 @@ static completions calls = COMPLETIONS_INIT;
 
 static void on_init(lp_publisher p, const lp_error *e, void *ud) { (void)p; (void)ud; completion_add(&calls, e); }
 static void on_session(lp_session s, const lp_error *e, void *ud) { (void)s; (void)ud; completion_add(&calls, e); }
+
+static void print_event(const char *event, const char *reason) {
+  printf("event %s %s\n", event, reason);
+  fflush(stdout);
+}
+
+static void on_video_disabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p, (void)reason, (void)ud;
+  print_event("videoDisabled", name);
+}
+
+static void on_video_enabled(lp_publisher p, int32_t reason, const char *name, void *ud) {
+  (void)p, (void)reason, (void)ud;
+  print_event("videoEnabled", name);
+}
+
+/* Turns video on or off and prints when; the call's code. */
+static int32_t video(lp_publisher p, bool on) {
+  int32_t rc = lp_publisher_publish_video(p, on);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  printf("video %s at %.3f\n", on ? "on" : "off", (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+  fflush(stdout);
+  return rc;
+}
 
 /* Waits for the n-th completion; returns its code (-1: none within 30 s). */
 static int32_t wait_for(int n) { return completion_wait(&calls, n, 30); }
@@ -123,15 +150,18 @@ static int32_t ice_settings(lp_session_settings **out) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && !(argc == 5 && strcmp(argv[4], "custom") == 0)) return 2;
-  int custom = argc == 5;
+  int custom = argc == 5 && strcmp(argv[4], "custom") == 0;
+  int mute = argc == 5 && strcmp(argv[4], "mute") == 0;
+  if (argc != 4 && !custom && !mute) return 2;
   lp_publisher_settings *settings = lp_publisher_settings_new();
   lp_publisher_settings_set_video_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_resolution(settings, custom ? "320x240" : "1280x720");
   lp_publisher_settings_set_frame_rate(settings, 30);
   lp_publisher publisher;
-  int32_t rc = lp_init_publisher(settings, NULL, on_init, NULL, &publisher);
+  lp_publisher_callbacks callbacks = {.on_video_disabled = on_video_disabled,
+                                      .on_video_enabled = on_video_enabled};
+  int32_t rc = lp_init_publisher(settings, mute ? &callbacks : NULL, on_init, NULL, &publisher);
   lp_publisher_settings_free(settings);
   if (rc != LP_OK) return fail(rc);
   if ((rc = wait_for(1)) != LP_OK) return fail(rc);
@@ -149,6 +179,12 @@ int main(int argc, char **argv) {
   if ((rc = wait_for(2)) != LP_OK) return fail(rc);
   if ((rc = lp_session_publish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(3)) != LP_OK) return fail(rc);
+  if (mute) {
+    sleep(1);
+    if ((rc = video(publisher, false)) != LP_OK) return fail_now(rc);
+    sleep(1);
+    if ((rc = video(publisher, true)) != LP_OK) return fail_now(rc);
+  }
   sleep((unsigned)atoi(argv[3])); /* publishes for the time asked */
   if ((rc = lp_session_unpublish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
   if ((rc = wait_for(4)) != LP_OK) return fail(rc);

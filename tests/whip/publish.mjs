@@ -1,5 +1,7 @@
 // Publishes synthetic media from Node to a session URL for a few seconds:
-//   node publish.mjs URL TOKEN SECONDS [custom]
+//   node publish.mjs URL TOKEN SECONDS [custom | mute]
+// With `mute`, video is turned off one second into publishing and on again a second later,
+// printing `video off at T` / `video on at T` (wall time of each call) and the events.
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
 // The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -12,6 +14,8 @@ const require = createRequire(import.meta.url);
 const { initPublisher, initSession } = require('../../bindings-node');
 const [url, token, seconds, mode] = process.argv.slice(2);
 const custom = mode === 'custom';
+const mute = mode === 'mute';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const publisher = await initPublisher(
   custom
@@ -39,7 +43,17 @@ const pushing = custom ? pushMedia(publisher) : null;
 try {
   await session.connect(token);
   await session.publish(publisher);
-  await new Promise((resolve) => setTimeout(resolve, Number(seconds) * 1000));
+  if (mute) {
+    for (const name of ['videoDisabled', 'videoEnabled']) {
+      publisher.on(name, ({ reason }) => console.log(`event ${name} ${reason}`));
+    }
+    for (const on of [false, true]) {
+      await sleep(1000);
+      publisher.publishVideo(on);
+      console.log(`video ${on ? 'on' : 'off'} at ${(Date.now() / 1000).toFixed(3)}`);
+    }
+  }
+  await sleep(Number(seconds) * 1000);
   await session.unpublish(publisher);
   console.log('ok');
 } catch (err) {
