@@ -85,9 +85,9 @@ export interface PublisherOptions {
   resolution?: string;
   /** 1..60. Default 30. */
   frameRate?: number;
-  /** Default true. */
+  /** Whether audio is on at first (default true); off, the track still exists and sends silence until `publishAudio(true)`. */
   publishAudio?: boolean;
-  /** Default true. */
+  /** Whether video is on at first (default true); off, the track still exists and the source opens at `publishVideo(true)`. */
   publishVideo?: boolean;
   /** The stream's name, shown to others. */
   name?: string | null;

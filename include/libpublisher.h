@@ -458,11 +458,13 @@ int32_t lp_publisher_settings_set_resolution(struct lp_publisher_settings *setti
 int32_t lp_publisher_settings_set_frame_rate(struct lp_publisher_settings *settings,
                                              int32_t frame_rate);
 
-// Whether to send audio once published. Default true.
+// Whether audio is on at first (default true). Off, the track is still negotiated and sends
+// silence until `lp_publisher_publish_audio(p, true)`.
 int32_t lp_publisher_settings_set_publish_audio(struct lp_publisher_settings *settings,
                                                 bool publish);
 
-// Whether to send video once published. Default true.
+// Whether video is on at first (default true). Off, the track is still negotiated, and the
+// video source opens at `lp_publisher_publish_video(p, true)`.
 int32_t lp_publisher_settings_set_publish_video(struct lp_publisher_settings *settings,
                                                 bool publish);
 

@@ -250,6 +250,7 @@ pub fn init_publisher(
     on_done: InitDone,
 ) -> Result<Publisher> {
     settings.wanted_sources()?;
+    let (video_on, audio_on) = (settings.publish_video, settings.publish_audio);
     let id = crate::runtime::next_id();
     let publisher = Publisher {
         inner: Arc::new(Inner {
@@ -269,8 +270,8 @@ pub fn init_publisher(
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
             calls: Calls::new("publisher"),
-            video_on: Arc::new(AtomicBool::new(true)),
-            audio_on: Arc::new(AtomicBool::new(true)),
+            video_on: Arc::new(AtomicBool::new(video_on)),
+            audio_on: Arc::new(AtomicBool::new(audio_on)),
             video_feed: Feed::default(),
             audio_feed: Feed::default(),
         }),
@@ -350,10 +351,7 @@ impl Publisher {
     /// is open now.
     pub(crate) fn kinds(&self) -> (bool, bool) {
         let s = &self.inner.settings;
-        (
-            s.publish_video && s.video_source.is_some(),
-            s.publish_audio && s.audio_source.is_some(),
-        )
+        (s.video_source.is_some(), s.audio_source.is_some())
     }
 
     /// A queue of the video frames of whichever source is open, now and after a switch, for
@@ -421,7 +419,7 @@ impl Publisher {
     /// Video is to be turned on: its source opens again if it was released.
     fn reopen_video(&self) -> Result<()> {
         let settings = &self.inner.settings;
-        let (Some(spec), true) = (settings.video_source.as_ref(), settings.publish_video) else {
+        let Some(spec) = settings.video_source.as_ref() else {
             return Ok(()); // `turn` says why not
         };
         {
@@ -501,8 +499,8 @@ impl Publisher {
         };
         if !has_source {
             return Err(Error::illegal_state(format!(
-                "{call}: the publisher has no {} (it was created with {call} false)",
-                kind.as_str()
+                "{call}: the publisher has no {kind} ({kind}_source is null)",
+                kind = kind.as_str()
             )));
         }
         if flag.swap(on, Ordering::AcqRel) != on {
@@ -728,7 +726,11 @@ impl Publisher {
     async fn acquire(&self) -> Result<()> {
         let settings = &self.inner.settings;
         let (video_spec, audio_spec) = settings.wanted_sources()?;
-        let video_device = match video_spec {
+        // Video off at first opens when it is turned on (consent is asked now, as a browser
+        // asks for the camera of a publisher that starts without video). Audio off at first
+        // opens now and sends silence.
+        let video_now = video_spec.filter(|_| settings.publish_video);
+        let video_device = match video_now {
             Some(spec) => {
                 devices::resolve(DeviceKind::VideoInput, spec).map_err(|e| self.os_denial(e))?
             }
@@ -763,7 +765,7 @@ impl Publisher {
             return Err(error);
         }
 
-        let video = match video_spec {
+        let video = match video_now {
             Some(spec) => Some(Arc::new(
                 media::open_video(
                     spec,
@@ -798,7 +800,7 @@ impl Publisher {
         }
         // A custom source is ready when open: the host pushes only once it has the publisher.
         let pushed = |spec: Option<&SourceSpec>| spec == Some(&SourceSpec::Custom);
-        if let Some(source) = video.as_ref().filter(|_| !pushed(video_spec)) {
+        if let Some(source) = video.as_ref().filter(|_| !pushed(video_now)) {
             source.first_frame(settings.init_timeout).await?;
         }
         if let Some(source) = audio.as_ref().filter(|_| !pushed(audio_spec)) {

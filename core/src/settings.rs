@@ -213,9 +213,11 @@ pub struct PublisherSettings {
     pub resolution: Resolution,
     /// Frames per second, 1..=60.
     pub frame_rate: u32,
-    /// Whether to send audio once published.
+    /// Whether audio is on at first (`publish_audio` turns it on and off later); off, the
+    /// track is still negotiated and sends silence.
     pub publish_audio: bool,
-    /// Whether to send video once published.
+    /// Whether video is on at first (`publish_video` turns it on and off later); off, the
+    /// track is still negotiated, and the source opens when video is turned on.
     pub publish_video: bool,
     /// The stream's name, shown to others.
     pub name: String,
@@ -383,10 +385,10 @@ impl PublisherSettings {
         Ok(())
     }
 
-    /// The sources this publisher will open: `(kind, spec)` for video then audio.
+    /// The sources this publisher publishes, video then audio, whether on at first or not.
     pub(crate) fn wanted_sources(&self) -> Result<(Option<&SourceSpec>, Option<&SourceSpec>)> {
-        let video = self.video_source.as_ref().filter(|_| self.publish_video);
-        let audio = self.audio_source.as_ref().filter(|_| self.publish_audio);
+        let video = self.video_source.as_ref();
+        let audio = self.audio_source.as_ref();
         if video.is_none() && audio.is_none() {
             return Err(Error::invalid_parameter(
                 "video_source/audio_source",
@@ -642,8 +644,13 @@ mod tests {
     #[test]
     fn no_source_at_all_is_invalid() {
         let mut s = PublisherSettings::default();
-        s.set("publish_video", OptionValue::Bool(false)).unwrap();
+        s.set("video_source", OptionValue::Null).unwrap();
         s.set("audio_source", OptionValue::Null).unwrap();
         assert_eq!(s.wanted_sources().unwrap_err().code(), 1011);
+        // Off at first is no absence: the track is there to turn on.
+        s.set("audio_source", OptionValue::Str("synthetic".into()))
+            .unwrap();
+        s.set("publish_audio", OptionValue::Bool(false)).unwrap();
+        assert!(s.wanted_sources().is_ok());
     }
 }

@@ -120,10 +120,9 @@ fn a_missing_camera_is_1581_and_an_unknown_id_1582_without_asking_consent() {
 #[test]
 fn invalid_settings_fail_synchronously_without_callbacks() {
     let mut settings = PublisherSettings::default();
+    // No source at all (publish_audio false would only start the audio silent).
     settings.set("video_source", OptionValue::Null).unwrap();
-    settings
-        .set("publish_audio", OptionValue::Bool(false))
-        .unwrap();
+    settings.set("audio_source", OptionValue::Null).unwrap();
     let called = Arc::new(AtomicUsize::new(0));
     let (c1, c2) = (called.clone(), called.clone());
     let error = init_publisher(

@@ -242,7 +242,8 @@ pub extern "C" fn lp_publisher_settings_set_frame_rate(
     set_option(settings, "frame_rate", OptionValue::Int(frame_rate.into()))
 }
 
-/// Whether to send audio once published. Default true.
+/// Whether audio is on at first (default true). Off, the track is still negotiated and sends
+/// silence until `lp_publisher_publish_audio(p, true)`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_publish_audio(
     settings: *mut lp_publisher_settings,
@@ -251,7 +252,8 @@ pub extern "C" fn lp_publisher_settings_set_publish_audio(
     set_option(settings, "publish_audio", OptionValue::Bool(publish))
 }
 
-/// Whether to send video once published. Default true.
+/// Whether video is on at first (default true). Off, the track is still negotiated, and the
+/// video source opens at `lp_publisher_publish_video(p, true)`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_publish_video(
     settings: *mut lp_publisher_settings,

@@ -105,6 +105,63 @@ def test_mute_and_unmute_while_publishing(receiver):
         publisher.close()
 
 
+def test_off_from_the_start_turns_on_later(receiver):
+    """publish_video and publish_audio false at init: both tracks are negotiated anyway, the
+    receiver gets silence and no video, and each turns on later without a new offer."""
+    room = "live-off-at-init"
+    publisher = libpublisher.init_publisher({
+        "video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240",
+        "publish_video": False, "publish_audio": False,
+    })
+    enabled = []
+    publisher.on("video_enabled", lambda reason: enabled.append(("video", reason)))
+    publisher.on("audio_enabled", lambda reason: enabled.append(("audio", reason)))
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        # Silence decodes; no video, and no video source open.
+        wait_for(lambda: session_stats(receiver, room)["audio_frames"] >= 50, 5, "audio")
+        assert session_stats(receiver, room)["audio_level"] < 0.01
+        assert session_stats(receiver, room)["video_frames"] == 0
+        assert publisher.get_stats()["video_frames_captured"] == 0
+
+        publisher.publish_audio(True)
+        wait_for(lambda: session_stats(receiver, room)["audio_level"] > 0.05, 5, "the tone")
+        on_at = time.time()
+        publisher.publish_video(True)
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] > 0, 5, "video")
+        first = session_stats(receiver, room)["video_frame_times"][0]
+        assert first - on_at <= 0.5, first - on_at
+        wait_for(lambda: len(enabled) == 2, 5, "the events")
+        assert enabled == [("audio", libpublisher.Reason.publishAudio),
+                           ("video", libpublisher.Reason.publishVideo)]
+        assert len([s for s in receiver.stats().values() if s["room"] == room]) == 1
+    finally:
+        session.close()
+        publisher.close()
+
+
+def test_video_alone_off_from_the_start_publishes(receiver):
+    """A video-only publisher that starts with video off publishes (nothing to wait for) and
+    sends video once it is turned on."""
+    room = "live-video-off-alone"
+    publisher = libpublisher.init_publisher({
+        "video_source": "synthetic", "audio_source": None, "resolution": "320x240",
+        "publish_video": False,
+    })
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        assert publisher.state == "publishing"
+        publisher.publish_video(True)
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] > 0, 5, "video")
+    finally:
+        session.close()
+        publisher.close()
+
+
 def test_mute_calls_that_cannot_work_say_why():
     audio_only = libpublisher.init_publisher({"video_source": None,
                                               "audio_source": "synthetic"})

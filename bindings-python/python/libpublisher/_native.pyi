@@ -83,9 +83,11 @@ class PublisherOptions(TypedDict, total=False):
     resolution: str
     #: 1..60. Default 30.
     frame_rate: int
-    #: Default True.
+    #: Whether audio is on at first (default True); off, the track still exists and sends
+    #: silence until ``publish_audio(True)``.
     publish_audio: bool
-    #: Default True.
+    #: Whether video is on at first (default True); off, the track still exists and the
+    #: source opens at ``publish_video(True)``.
     publish_video: bool
     #: The stream's name, shown to others.
     name: Optional[str]

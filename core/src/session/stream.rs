@@ -260,7 +260,11 @@ impl Stream {
 
         // Complete only when media flows: the first encoded frame or packet went out.
         let deadline = tokio::time::Instant::now() + settings.publish_timeout;
+        // (Video alone, off from the start, sends nothing until it is turned on: connected
+        // is as far as it gets.)
+        let silent = !audio && !video_on.load(Ordering::Acquire);
         let flowing = tokio::select! {
+            _ = std::future::ready(()), if silent => Ok(()),
             first = first_output.first_output() => first.map_err(|(kind, e)| Error::new(
                 ErrorCode::PublishTimeout,
                 format!("connected, but the {kind} encoder failed: {}", e.message),
