@@ -251,6 +251,19 @@ export declare class Publisher extends EventEmitter {
   /** Turns audio off (`false`: the track sends silence) or on again, as `publishVideo` does. */
   publishAudio(on: boolean): void;
   /**
+   * Switches the video to `source` (a device id, 'synthetic', 'file:PATH', 'custom') while
+   * ready or publishing, on the same track: consent is asked where `initPublisher` would ask,
+   * the new source delivers its first frame, then replaces the old one. Rejects with 1500,
+   * 1580, 1582, 1584, ... (the old source stays); throws at once 1011 for a wrong source
+   * string, 1015 when not ready or publishing, without video, or while another switch is
+   * under way.
+   */
+  setVideoSource(source: string): Promise<void>;
+  setVideoSource(source: string, callback: (err: LibpublisherError | null) => void): void;
+  /** Switches the audio to `source`, as `setVideoSource` does for video. */
+  setAudioSource(source: string): Promise<void>;
+  setAudioSource(source: string, callback: (err: LibpublisherError | null) => void): void;
+  /**
    * Stops the publisher and frees its sources; a stream it publishes ends (the session stays
    * connected). A pending `initPublisher` completes with 1015 ILLEGAL_STATE before it returns
    * (its callback runs, or its Promise rejects); afterwards no event or callback of this

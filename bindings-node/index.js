@@ -218,11 +218,57 @@ class Publisher extends EventEmitter {
         this.#askConsent(a, b);
         break;
       case 'done':
-        this.#done(a);
+        if (this.#calls.has(b)) this.#complete(b, a);
+        else this.#done(a);
         break;
       default:
         break;
     }
+  }
+
+  // A call after init (`setVideoSource`, ...): its number, and how it settles.
+  #calls = new Map();
+
+  #call(callback, invoke) {
+    const call = invoke();
+    if (typeof call !== 'number') throw call instanceof LibpublisherError ? call : toError(call);
+    track(this.#native, this.#dispatchFn);
+    let settle;
+    let promise;
+    if (callback) {
+      settle = (err) => callUser(callback, this, err);
+    } else {
+      promise = new Promise((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+    }
+    this.#calls.set(call, { promise, settle });
+    return promise;
+  }
+
+  #complete(call, error) {
+    const pending = this.#calls.get(call);
+    if (!pending) return;
+    this.#calls.delete(call);
+    pending.settle(error === null || error === undefined ? null : toError(error));
+  }
+
+  /**
+   * Switches the video to `source` (a device id, 'synthetic', 'file:PATH', 'custom') while
+   * ready or publishing, on the same track. Returns a Promise (or calls `callback(err)`);
+   * on failure (1500, 1580, 1582, 1584, ...) the old source stays. Throws at once 1011 for a
+   * wrong source string, 1015 when not ready or publishing, without video, or while another
+   * switch is under way.
+   */
+  setVideoSource(source, callback) {
+    callback = checkCallback(callback);
+    return this.#call(callback, () => this.#native.setVideoSource(stringArg('source', source)));
+  }
+
+  /** Switches the audio to `source`, as `setVideoSource` does for video. */
+  setAudioSource(source, callback) {
+    callback = checkCallback(callback);
+    return this.#call(callback, () => this.#native.setAudioSource(stringArg('source', source)));
   }
 
   // The library thread waits for this answer; the core reads it (only `true`, or a Promise of
@@ -340,6 +386,12 @@ class Publisher extends EventEmitter {
     const { error, completed } = this.#native.close();
     track(this.#native, this.#dispatchFn);
     for (const call of completed) {
+      const pending = this.#calls.get(call.call);
+      if (pending) {
+        if (pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
+        this.#complete(call.call, call.error);
+        continue;
+      }
       if (this.#pending && this.#pending.promise) this.#pending.promise.catch(() => {}); // the caller closed it: not unhandled
       this.#done(call.error);
     }

@@ -547,6 +547,28 @@ int32_t lp_publisher_publish_video(struct lp_publisher publisher, bool on);
 // run with `LP_REASON_PUBLISH_AUDIO`.
 int32_t lp_publisher_publish_audio(struct lp_publisher publisher, bool on);
 
+// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
+// while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
+// source opens and delivers its first frame, then replaces the old one on the same track (no
+// renegotiation; the receiver gets a keyframe) and the old one stops. `cb` (may be NULL) runs
+// once, on the publisher's callback thread, with NULL or the error; on failure
+// (`LP_USER_MEDIA_ACCESS_DENIED` after `on_access_denied`, `LP_HARDWARE_UNAVAILABLE`,
+// `LP_DEVICE_NOT_FOUND`, `LP_MEDIA_SOURCE_INVALID`, ...) the old source stays. Returns
+// `LP_INVALID_PARAMETER` for a NULL or unknown source string and `LP_ILLEGAL_STATE` when the
+// publisher is not ready or publishing, has no video or is switching already; then `cb`
+// never runs.
+int32_t lp_publisher_set_video_source(struct lp_publisher publisher,
+                                      const char *source,
+                                      lp_publisher_done_cb cb,
+                                      void *user_data);
+
+// Switches the audio to `source`, as `lp_publisher_set_video_source` does for video (the
+// audio level follows the new source).
+int32_t lp_publisher_set_audio_source(struct lp_publisher publisher,
+                                      const char *source,
+                                      lp_publisher_done_cb cb,
+                                      void *user_data);
+
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);
 

@@ -764,6 +764,32 @@ pub struct NativePublisher {
     bridge: Arc<Bridge>,
 }
 
+impl NativePublisher {
+    /// Starts a call on the publisher through its link (as the session's calls are).
+    fn call(
+        &self,
+        env: &Env,
+        call: HostCall,
+        start: impl FnOnce(libpublisher::publisher::InitDone) -> libpublisher::Result<()>,
+    ) -> Result<Either<f64, ErrorInfo>> {
+        let bridge = &self.bridge;
+        let outcome = contain(|| {
+            bridge.link.call(call, |number| {
+                let bridge = bridge.clone();
+                start(Box::new(move |_: &Publisher, outcome| {
+                    bridge.complete(number, outcome)
+                }))
+            })
+        });
+        bridge.sync(env)?;
+        Ok(match outcome {
+            Ok(Ok(call)) => Either::A(call as f64),
+            Ok(Err(e)) => Either::B(e.into()),
+            Err(e) => Either::B(e),
+        })
+    }
+}
+
 #[napi]
 impl NativePublisher {
     /// Stops the publisher; when this returns no message for it reaches JS any more. Returns
@@ -829,6 +855,23 @@ impl NativePublisher {
             self.publisher.push_video_frame(&frame)
         };
         failure(contain(pushed))
+    }
+
+    /// Switches the video source (`setVideoSource`): the call's number when accepted, its
+    /// completion then arriving as `("done", error|null, call)`; or the error at once.
+    #[napi]
+    pub fn set_video_source(&self, env: Env, source: String) -> Result<Either<f64, ErrorInfo>> {
+        self.call(&env, HostCall::SetVideoSource, |done| {
+            self.publisher.set_video_source(&source, done)
+        })
+    }
+
+    /// Switches the audio source (`setAudioSource`), as `set_video_source` does.
+    #[napi]
+    pub fn set_audio_source(&self, env: Env, source: String) -> Result<Either<f64, ErrorInfo>> {
+        self.call(&env, HostCall::SetAudioSource, |done| {
+            self.publisher.set_audio_source(&source, done)
+        })
     }
 
     /// Turns video off or on (`publishVideo`).

@@ -44,3 +44,22 @@ test('a publisher without video cannot turn it on', async () => {
     publisher.close();
   }
 });
+
+test('setVideoSource and setAudioSource switch, or say why not', async () => {
+  const publisher = await lp.initPublisher({
+    videoSource: 'synthetic', audioSource: 'synthetic', resolution: '320x240',
+  });
+  try {
+    await publisher.setVideoSource('synthetic');
+    await publisher.setAudioSource('synthetic');
+    await assert.rejects(publisher.setVideoSource('video:no-such-camera'), (e) => e.code === 1582 && e.name === 'DEVICE_NOT_FOUND');
+    assert.throws(() => publisher.setVideoSource('loudspeaker'), (e) => e.code === 1011);
+    assert.throws(() => publisher.setVideoSource(42), (e) => e.code === 1011);
+    const err = await new Promise((resolve) => publisher.setVideoSource('file:/no/such.y4m', resolve));
+    assert.equal(err.code, 1584);
+    assert.equal(publisher.state, 'ready');
+  } finally {
+    publisher.close();
+  }
+  assert.throws(() => publisher.setVideoSource('synthetic'), (e) => e.code === 1015);
+});

@@ -8,6 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 
 use libpublisher::host::args;
+use libpublisher::host::calls::closed_while_pending;
+use libpublisher::host::handoff::Handoff;
+use libpublisher::publisher::InitDone;
 use libpublisher::{
     AudioFrameRef, AudioSamples, OptionValue, PublisherEvent, PublisherSettings, VideoFormat,
     VideoFrameRef, PUBLISHER_EVENT_NAMES,
@@ -212,6 +215,38 @@ impl Publisher {
             .map_err(|e| to_py_err(py, &e))
     }
 
+    /// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
+    /// while ready or publishing, on the same track: consent is asked where `init_publisher`
+    /// would ask, the new source delivers its first frame, then replaces the old one, which
+    /// stops. Without `callback`, blocks (GIL released) and raises `Error` on failure (1500,
+    /// 1580, 1582, 1584, ...: the old source stays); with one, returns at once and later calls
+    /// `callback(error_or_None)`. 1011 at once for a wrong source string, 1015 when not ready
+    /// or publishing, without video, or while another switch is under way.
+    #[pyo3(signature = (source, callback=None))]
+    fn set_video_source(
+        slf: &Bound<'_, Self>,
+        source: &str,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let source = source.to_owned();
+        Self::call(slf, "set_video_source", callback, move |p, done| {
+            p.set_video_source(&source, done)
+        })
+    }
+
+    /// Switches the audio to `source`, as `set_video_source` does for video.
+    #[pyo3(signature = (source, callback=None))]
+    fn set_audio_source(
+        slf: &Bound<'_, Self>,
+        source: &str,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let source = source.to_owned();
+        Self::call(slf, "set_audio_source", callback, move |p, done| {
+            p.set_audio_source(&source, done)
+        })
+    }
+
     /// Turns audio off (`False`: the track sends silence) or on again, as `publish_video`
     /// does; `audio_disabled` / `audio_enabled` follow with `Reason.publishAudio`.
     fn publish_audio(&self, py: Python<'_>, on: bool) -> PyResult<()> {
@@ -295,6 +330,57 @@ fn buffer_bytes<'py>(
         .call_method0(intern!(py, "tobytes"))?
         .cast_into::<PyBytes>()?;
     Ok((bytes, element))
+}
+
+impl Publisher {
+    /// Starts an asynchronous call on the publisher: blocking without `callback`, else
+    /// completed through it (as `Session`'s calls are).
+    fn call(
+        slf: &Bound<'_, Self>,
+        what: &'static str,
+        callback: Option<Bound<'_, PyAny>>,
+        start: impl FnOnce(&libpublisher::Publisher, InitDone) -> libpublisher::Result<()> + Send,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some(callback) = checked_callback(py, callback)? else {
+            let instead = "pass callback= or use libpublisher.aio";
+            Handoff::check_blocking_call(what, &this.shared.handoff, None, instead)
+                .map_err(|e| to_py_err(py, &e))?;
+            let waiter = Waiter::new();
+            // Registered before the core starts, so that the first callback already finds it.
+            let scope = WaitScope::new(&waiter, &this.shared.handoff, &[]);
+            let done_waiter = waiter.clone();
+            let done: InitDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
+            let inner = &this.inner;
+            py.detach(|| start(inner, done))
+                .map_err(|e| to_py_err(py, &e))?;
+            let outcome = this
+                .shared
+                .wait_for_outcome(py, &waiter, || closed_while_pending(what, "publisher"));
+            drop(scope);
+            return outcome?.map_err(|e| to_py_err(py, &e));
+        };
+        // Until the callback ran, the publisher stays alive even if the host dropped it.
+        this.shared.hold(Some(slf.clone().into_any().unbind()));
+        let callback = callback.unbind();
+        let shared = this.shared.clone();
+        let done: InitDone = Box::new(move |_, outcome| {
+            let job_shared = shared.clone();
+            shared.deliver_completion(Box::new(move |py| {
+                let _publisher = job_shared.release();
+                complete(py, &callback, outcome)
+            }));
+        });
+        let inner = &this.inner;
+        match py.detach(|| start(inner, done)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(this.shared.release());
+                Err(to_py_err(py, &e))
+            }
+        }
+    }
 }
 
 /// The positional arguments a handler of `event` receives.

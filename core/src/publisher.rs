@@ -206,6 +206,11 @@ struct Lifecycle {
     source_watch: Option<tokio::task::AbortHandle>,
     /// Frames captured by video sources released before the current one.
     video_frames_before: u64,
+    /// The sources published now (the settings' until a switch).
+    video_spec: Option<SourceSpec>,
+    audio_spec: Option<SourceSpec>,
+    /// A `set_video_source` / `set_audio_source` under way.
+    switching: bool,
 }
 
 struct Inner {
@@ -251,6 +256,7 @@ pub fn init_publisher(
 ) -> Result<Publisher> {
     settings.wanted_sources()?;
     let (video_on, audio_on) = (settings.publish_video, settings.publish_audio);
+    let (video_spec, audio_spec) = (settings.video_source.clone(), settings.audio_source.clone());
     let id = crate::runtime::next_id();
     let publisher = Publisher {
         inner: Arc::new(Inner {
@@ -266,6 +272,9 @@ pub fn init_publisher(
                 level_meter: None,
                 source_watch: None,
                 video_frames_before: 0,
+                video_spec,
+                audio_spec,
+                switching: false,
             }),
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
@@ -347,6 +356,240 @@ impl Publisher {
         (self.inner.video_on.clone(), self.inner.audio_on.clone())
     }
 
+    /// Switches the video to `source` (any source string: a device id, `"synthetic"`,
+    /// `"file:PATH"`, `"custom"`) while ready or publishing, as OpenTok's `setVideoSource`:
+    /// consent is asked where `init_publisher` would ask, the new source opens and delivers
+    /// its first frame, then takes the old one's place on the same track (no renegotiation;
+    /// the receiver gets a keyframe, and `videoDimensionsChanged` when the size changes), and
+    /// the old one stops. `done` runs once with the outcome; on failure (1500 after
+    /// `accessDenied`, 1580, 1582, 1584, ...) the old source stays. With video off, the new
+    /// source is checked the same way, then released until video is turned on.
+    ///
+    /// Fails at once with 1011 for a source string that is not one, 1015 when the publisher
+    /// is not ready or publishing, has no video, or is switching already.
+    pub fn set_video_source(&self, source: &str, done: InitDone) -> Result<()> {
+        self.switch_source(MediaKind::Video, source, done)
+    }
+
+    /// Switches the audio to `source`, as [`Publisher::set_video_source`] does for video;
+    /// the audio level follows the new source.
+    pub fn set_audio_source(&self, source: &str, done: InitDone) -> Result<()> {
+        self.switch_source(MediaKind::Audio, source, done)
+    }
+
+    fn switch_source(&self, kind: MediaKind, source: &str, done: InitDone) -> Result<()> {
+        let call = match kind {
+            MediaKind::Video => "set_video_source",
+            MediaKind::Audio => "set_audio_source",
+        };
+        let spec: SourceSpec = source
+            .parse()
+            .map_err(|e| Error::invalid_parameter("source", e))?;
+        {
+            let mut lifecycle = self.lifecycle();
+            if !matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) {
+                return Err(Error::illegal_state(format!(
+                    "{call}: the publisher is {}, not ready or publishing",
+                    lifecycle.state.as_str()
+                )));
+            }
+            let current = match kind {
+                MediaKind::Video => &lifecycle.video_spec,
+                MediaKind::Audio => &lifecycle.audio_spec,
+            };
+            if current.is_none() {
+                return Err(Error::illegal_state(format!(
+                    "{call}: the publisher has no {kind} ({kind}_source is null)",
+                    kind = kind.as_str()
+                )));
+            }
+            if lifecycle.switching {
+                return Err(Error::illegal_state(format!(
+                    "{call}: a switch of source is under way"
+                )));
+            }
+            lifecycle.switching = true;
+        }
+        let id = match self.inner.calls.start(call, done) {
+            Ok(id) => id,
+            Err(e) => {
+                self.lifecycle().switching = false;
+                return Err(e);
+            }
+        };
+        let publisher = self.clone();
+        runtime().spawn(async move {
+            let outcome = publisher.switch_to(kind, spec).await;
+            publisher.lifecycle().switching = false;
+            if let Err(e) = &outcome {
+                tracing::info!(
+                    publisher = publisher.inner.id,
+                    code = e.code(),
+                    "{call} failed: {}",
+                    e.message
+                );
+            }
+            let completing = publisher.clone();
+            publisher.inner.dispatcher.post(move || {
+                if let Some(done) = completing.inner.calls.take(id) {
+                    done(&completing, outcome);
+                }
+            });
+        });
+        Ok(())
+    }
+
+    /// Consent → open → first frame → swap, for `set_video_source` / `set_audio_source`.
+    async fn switch_to(&self, kind: MediaKind, spec: SourceSpec) -> Result<()> {
+        let settings = &self.inner.settings;
+        let device_kind = match kind {
+            MediaKind::Video => DeviceKind::VideoInput,
+            MediaKind::Audio => DeviceKind::AudioInput,
+        };
+        let device = devices::resolve(device_kind, &spec).map_err(|e| self.os_denial(e))?;
+        if spec.needs_consent() {
+            let label = device
+                .as_ref()
+                .map_or_else(|| spec.to_string(), |d| d.label.clone());
+            let request = match kind {
+                MediaKind::Video => AccessRequest {
+                    video: Some(label),
+                    audio: None,
+                },
+                MediaKind::Audio => AccessRequest {
+                    video: None,
+                    audio: Some(label),
+                },
+            };
+            if !self.ask_consent(request).await? {
+                let error = Error::new(
+                    ErrorCode::UserMediaAccessDenied,
+                    format!(
+                        "Publisher Access Denied: the host denied access to the {}",
+                        match kind {
+                            MediaKind::Video => "camera",
+                            MediaKind::Audio => "microphone",
+                        }
+                    ),
+                );
+                self.emit(PublisherEvent::AccessDenied {
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+        }
+        let pushed = spec == SourceSpec::Custom;
+        match kind {
+            MediaKind::Video => {
+                let source = Arc::new(
+                    media::open_video(
+                        &spec,
+                        device.as_ref(),
+                        settings.resolution,
+                        settings.frame_rate,
+                    )
+                    .map_err(|e| self.os_denial(e))?,
+                );
+                if !pushed {
+                    if let Err(e) = source.first_frame(settings.init_timeout).await {
+                        source.stop();
+                        return Err(e);
+                    }
+                }
+                self.swap_video(spec, source)
+            }
+            MediaKind::Audio => {
+                let source = Arc::new(
+                    media::open_audio(&spec, device.as_ref()).map_err(|e| self.os_denial(e))?,
+                );
+                if !pushed {
+                    if let Err(e) = source.first_frame(settings.init_timeout).await {
+                        source.stop();
+                        return Err(e);
+                    }
+                }
+                self.swap_audio(spec, source)
+            }
+        }
+    }
+
+    /// Puts `source` in the old video source's place (or, with video off, only records it).
+    fn swap_video(&self, spec: SourceSpec, source: Arc<Source<VideoFrame>>) -> Result<()> {
+        let (old, stream) = {
+            let mut lifecycle = self.lifecycle();
+            if !matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) {
+                drop(lifecycle);
+                source.stop();
+                return Err(Error::illegal_state(
+                    "set_video_source: the publisher was closed",
+                ));
+            }
+            let off = !self.inner.video_on.load(Ordering::Acquire) && spec != SourceSpec::Custom;
+            lifecycle.video_spec = Some(spec);
+            let old = lifecycle.video.take();
+            if let Some(old) = &old {
+                lifecycle.video_frames_before += old.frames();
+            }
+            if off {
+                // Checked, and released until video is turned on.
+                self.inner.video_feed.switch(old.as_deref(), None);
+                drop(lifecycle);
+                source.stop();
+                old.iter().for_each(|s| s.stop());
+                return Ok(());
+            }
+            self.inner.video_feed.switch(old.as_deref(), Some(&source));
+            lifecycle.video = Some(source);
+            self.rewatch(&mut lifecycle);
+            (old, lifecycle.stream.clone())
+        };
+        if let Some(stream) = stream {
+            stream.request_video_keyframe();
+        }
+        if let Some(old) = old {
+            old.stop();
+        }
+        tracing::debug!(publisher = self.inner.id, "video source switched");
+        Ok(())
+    }
+
+    /// Puts `source` in the old audio source's place; the audio level follows it.
+    fn swap_audio(&self, spec: SourceSpec, source: Arc<Source<AudioFrame>>) -> Result<()> {
+        let (old, meter) = {
+            let mut lifecycle = self.lifecycle();
+            if !matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) {
+                drop(lifecycle);
+                source.stop();
+                return Err(Error::illegal_state(
+                    "set_audio_source: the publisher was closed",
+                ));
+            }
+            lifecycle.audio_spec = Some(spec);
+            let old = lifecycle.audio.take();
+            self.inner.audio_feed.switch(old.as_deref(), Some(&source));
+            let meter = lifecycle.level_meter.take();
+            lifecycle.level_meter = self.start_level_meter(Some(&source));
+            lifecycle.audio = Some(source);
+            self.rewatch(&mut lifecycle);
+            (old, meter)
+        };
+        drop(meter);
+        if let Some(old) = old {
+            old.stop();
+        }
+        tracing::debug!(publisher = self.inner.id, "audio source switched");
+        Ok(())
+    }
+
     /// Whether it publishes video and audio: what its stream offers, whether or not a source
     /// is open now.
     pub(crate) fn kinds(&self) -> (bool, bool) {
@@ -399,7 +642,7 @@ impl Publisher {
             let releasable = matches!(
                 lifecycle.state,
                 PublisherState::Ready | PublisherState::Publishing
-            ) && self.inner.settings.video_source != Some(SourceSpec::Custom)
+            ) && lifecycle.video_spec != Some(SourceSpec::Custom)
                 && !self.inner.video_on.load(Ordering::Acquire);
             if !releasable {
                 return;
@@ -419,11 +662,11 @@ impl Publisher {
     /// Video is to be turned on: its source opens again if it was released.
     fn reopen_video(&self) -> Result<()> {
         let settings = &self.inner.settings;
-        let Some(spec) = settings.video_source.as_ref() else {
-            return Ok(()); // `turn` says why not
-        };
-        {
+        let spec = {
             let lifecycle = self.lifecycle();
+            let Some(spec) = lifecycle.video_spec.clone() else {
+                return Ok(()); // `turn` says why not
+            };
             let released = matches!(
                 lifecycle.state,
                 PublisherState::Ready | PublisherState::Publishing
@@ -431,10 +674,11 @@ impl Publisher {
             if !released {
                 return Ok(());
             }
-        }
-        let device = devices::resolve(DeviceKind::VideoInput, spec)?;
+            spec
+        };
+        let device = devices::resolve(DeviceKind::VideoInput, &spec)?;
         let source = Arc::new(media::open_video(
-            spec,
+            &spec,
             device.as_ref(),
             settings.resolution,
             settings.frame_rate,
@@ -642,10 +886,9 @@ impl Publisher {
             }
             _ => {}
         }
-        let settings = &self.inner.settings;
         let spec = match kind {
-            MediaKind::Video => settings.video_source.as_ref(),
-            MediaKind::Audio => settings.audio_source.as_ref(),
+            MediaKind::Video => lifecycle.video_spec.as_ref(),
+            MediaKind::Audio => lifecycle.audio_spec.as_ref(),
         };
         if spec != Some(&SourceSpec::Custom) {
             let source = spec.map_or("null".to_owned(), |s| format!("{:?}", s.to_string()));

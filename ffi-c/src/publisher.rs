@@ -521,6 +521,63 @@ pub extern "C" fn lp_publisher_publish_audio(publisher: lp_publisher, on: bool) 
     guard(|| lookup(publisher)?.publish_audio(on))
 }
 
+/// A completion for a call on a publisher: `cb(publisher, NULL or the error, user_data)`.
+fn publisher_done(
+    cb: lp_publisher_done_cb,
+    user_data: *mut c_void,
+) -> libpublisher::publisher::InitDone {
+    let done_data = UserData(user_data);
+    Box::new(
+        move |publisher: &Publisher, outcome: libpublisher::Result<()>| {
+            let handle = lp_publisher { id: publisher.id() };
+            if let Some(f) = cb {
+                match outcome {
+                    Ok(()) => unsafe { f(handle, std::ptr::null(), done_data.get()) },
+                    Err(e) => with_error(&e, |raw| unsafe { f(handle, raw, done_data.get()) }),
+                }
+            }
+        },
+    )
+}
+
+/// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
+/// while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
+/// source opens and delivers its first frame, then replaces the old one on the same track (no
+/// renegotiation; the receiver gets a keyframe) and the old one stops. `cb` (may be NULL) runs
+/// once, on the publisher's callback thread, with NULL or the error; on failure
+/// (`LP_USER_MEDIA_ACCESS_DENIED` after `on_access_denied`, `LP_HARDWARE_UNAVAILABLE`,
+/// `LP_DEVICE_NOT_FOUND`, `LP_MEDIA_SOURCE_INVALID`, ...) the old source stays. Returns
+/// `LP_INVALID_PARAMETER` for a NULL or unknown source string and `LP_ILLEGAL_STATE` when the
+/// publisher is not ready or publishing, has no video or is switching already; then `cb`
+/// never runs.
+#[no_mangle]
+pub extern "C" fn lp_publisher_set_video_source(
+    publisher: lp_publisher,
+    source: *const c_char,
+    cb: lp_publisher_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let source = crate::arg_str("source", source)?;
+        lookup(publisher)?.set_video_source(source, publisher_done(cb, user_data))
+    })
+}
+
+/// Switches the audio to `source`, as `lp_publisher_set_video_source` does for video (the
+/// audio level follows the new source).
+#[no_mangle]
+pub extern "C" fn lp_publisher_set_audio_source(
+    publisher: lp_publisher,
+    source: *const c_char,
+    cb: lp_publisher_done_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let source = crate::arg_str("source", source)?;
+        lookup(publisher)?.set_audio_source(source, publisher_done(cb, user_data))
+    })
+}
+
 /// Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32) -> i32 {

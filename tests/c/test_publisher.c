@@ -315,6 +315,47 @@ static void test_mute(void) {
   CHECK_CODE(lp_publisher_free(audio_only), LP_OK);
 }
 
+static void on_switched(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p;
+  completion_add(ud, e);
+}
+
+/* Switching sources before publishing: a good source completes with NULL, a missing device
+ * or file with its code (the old source stays), a wrong string or a freed publisher fails at
+ * once with no completion. (What a receiver sees across a switch is tested from Python.) */
+static void test_switch_sources(void) {
+  static completions switched = COMPLETIONS_INIT;
+  observed o;
+  observed_init(&o);
+  lp_publisher_settings *s = synthetic_settings();
+  lp_publisher p = start(s, &o);
+  lp_publisher_settings_free(s);
+  CHECK(wait_done(&o, 10));
+  CHECK_CODE(lp_publisher_set_video_source(p, "synthetic", on_switched, &switched), LP_OK);
+  CHECK_CODE(completion_wait(&switched, 1, 10), LP_OK);
+  CHECK_CODE(lp_publisher_set_audio_source(p, "synthetic", on_switched, &switched), LP_OK);
+  CHECK_CODE(completion_wait(&switched, 2, 10), LP_OK);
+  CHECK_CODE(lp_publisher_set_video_source(p, "video:no-such-camera", on_switched, &switched),
+             LP_OK);
+  CHECK_CODE(completion_wait(&switched, 3, 10), LP_DEVICE_NOT_FOUND);
+  CHECK_CODE(lp_publisher_set_video_source(p, "file:/no/such.y4m", on_switched, &switched), LP_OK);
+  CHECK_CODE(completion_wait(&switched, 4, 10), LP_MEDIA_SOURCE_INVALID);
+  CHECK_CODE(lp_publisher_set_video_source(p, "loudspeaker", on_switched, &switched),
+             LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_set_video_source(p, NULL, on_switched, &switched), LP_INVALID_PARAMETER);
+  /* The synthetic source still runs. */
+  lp_publisher_stats first = {0}, later = {0};
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &first), LP_OK);
+  usleep(300 * 1000);
+  CHECK_CODE(lp_publisher_get_stats(p, count_frames, &later), LP_OK);
+  CHECK(later.video_frames_captured > first.video_frames_captured);
+  CHECK_CODE(lp_publisher_free(p), LP_OK);
+  CHECK_CODE(lp_publisher_set_video_source(p, "synthetic", on_switched, &switched),
+             LP_ILLEGAL_STATE);
+  usleep(100 * 1000);
+  CHECK(completion_wait(&switched, 5, 0) == -1); /* no completion for calls refused at once */
+}
+
 static void test_consent_denied(void) {
   observed o;
   observed_init(&o);
@@ -492,6 +533,7 @@ int main(void) {
   test_bad_arguments();
   test_synthetic_ok();
   test_mute();
+  test_switch_sources();
   test_consent_denied();
   expect_device_error("default", LP_NO_DEVICES_FOUND); /* no camera on a build machine */
   expect_device_error("video:no-such-camera", LP_DEVICE_NOT_FOUND);

@@ -17,3 +17,15 @@ def write_noise_y4m(path, frames=60, seed=11):
                 plane = rng.integers(16, 236, size=(h, w), dtype=numpy.uint8)
                 f.write(plane.repeat(4, axis=0).repeat(4, axis=1).tobytes())
     return path
+
+
+def write_solid_y4m(path, yuv, width=320, height=240, frames=30):
+    """A Y4M clip at `width`x`height`@30 of one colour, given as its (Y, U, V) bytes."""
+    y, u, v = yuv
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        planes = (bytes([y]) * (width * height) + bytes([u]) * (width * height // 4)
+                  + bytes([v]) * (width * height // 4))
+        for _ in range(frames):
+            f.write(b"FRAME\n" + planes)
+    return path

@@ -253,3 +253,65 @@ def test_mute_from_every_language(receiver, language):
     assert after and after[0] - on_at <= 0.5, (on_at, after[:3])
     # Audio went on while video was off: no gap in what the receiver decoded.
     assert [g for g in stats["audio_gaps"] if off_at <= g[0] <= on_at + 0.5] == [], stats
+
+
+def near(yuv, expected, tolerance=12):
+    return all(abs(a - b) <= tolerance for a, b in zip(yuv, expected))
+
+
+def test_switch_sources_while_publishing(receiver, tmp_path):
+    """synthetic → a blue file → a failed switch (the blue file stays) on one track: the
+    receiver sees each source's colours in turn, with no gap over 500 ms at the switch."""
+    from peers import clips
+    blue = (41, 240, 110)
+    blue_clip = clips.write_solid_y4m(tmp_path / "blue.y4m", blue)
+    room = "live-switch"
+    publisher = libpublisher.init_publisher({
+        "video_source": "synthetic", "audio_source": "synthetic",
+        "resolution": "320x240", "frame_rate": 30,
+    })
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        wait_for(lambda: len(session_stats(receiver, room)["video_yuv"]) >= 3, 10,
+                 "decoded video")
+        assert not near(session_stats(receiver, room)["video_yuv"][-1], blue)
+
+        switched_at = time.time()
+        publisher.set_video_source(f"file:{blue_clip}")
+        wait_for(lambda: near(session_stats(receiver, room)["video_yuv"][-1], blue), 5,
+                 "the blue file at the receiver")
+        time.sleep(0.5)
+        stats = session_stats(receiver, room)
+        around = frames_between(stats, switched_at - 1, time.time())
+        gaps = [b - a for a, b in zip(around, around[1:])]
+        assert max(gaps) <= 0.5, gaps
+        assert set(stats["video_sizes"]) == {"320x240"}, stats["video_sizes"]
+
+        # Failures give their code and leave the blue file on.
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_video_source(f"file:{tmp_path / 'missing.y4m'}")
+        assert e.value.code == libpublisher.ErrorCode.MEDIA_SOURCE_INVALID, e.value
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_video_source("video:no-such-camera")
+        assert e.value.code == libpublisher.ErrorCode.DEVICE_NOT_FOUND
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_video_source("loudspeaker")
+        assert e.value.code == libpublisher.ErrorCode.INVALID_PARAMETER
+        frames = session_stats(receiver, room)["video_frames"]
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] >= frames + 20, 5,
+                 "video after the failed switches")
+        assert near(session_stats(receiver, room)["video_yuv"][-1], blue)
+
+        # Audio switches too (to another synthetic tone source), and goes on.
+        publisher.set_audio_source("synthetic")
+        audio = session_stats(receiver, room)["audio_frames"]
+        wait_for(lambda: session_stats(receiver, room)["audio_frames"] >= audio + 50, 5,
+                 "audio after its switch")
+        assert session_stats(receiver, room)["audio_level"] > 0.05
+        # One offer for all of it.
+        assert len([s for s in receiver.stats().values() if s["room"] == room]) == 1
+    finally:
+        session.close()
+        publisher.close()

@@ -248,6 +248,20 @@ class Publisher:
         goes out but the track stays; on, it resumes with a keyframe. ``video_disabled`` /
         ``video_enabled`` follow with ``Reason.publishVideo`` when it changes. Raises ``Error``
         1015 when the publisher failed, is closed or has no video."""
+    def set_video_source(
+        self, source: str, callback: Optional[Completion] = None
+    ) -> None:
+        """Switches the video to ``source`` (a device id, ``"synthetic"``, ``"file:PATH"``,
+        ``"custom"``) while ready or publishing, on the same track: consent is asked where
+        ``init_publisher`` would ask, the new source delivers its first frame, then replaces the
+        old one. Without ``callback``, blocks and raises ``Error`` on failure (1500, 1580, 1582,
+        1584, ...: the old source stays); with one, returns at once and calls it later with
+        ``None`` or the error. 1011 at once for a wrong source string, 1015 when not ready or
+        publishing, without video, or while another switch is under way."""
+    def set_audio_source(
+        self, source: str, callback: Optional[Completion] = None
+    ) -> None:
+        """Switches the audio to ``source``, as ``set_video_source`` does for video."""
     def publish_audio(self, on: bool) -> None:
         """Turns audio off (``False``: the track sends silence) or on again, as
         ``publish_video`` does; ``audio_disabled`` / ``audio_enabled`` follow with

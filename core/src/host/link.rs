@@ -65,6 +65,10 @@ pub enum HostCall {
     Unpublish,
     /// `disconnect`.
     Disconnect,
+    /// `set_video_source`.
+    SetVideoSource,
+    /// `set_audio_source`.
+    SetAudioSource,
 }
 
 impl HostCall {
@@ -76,6 +80,8 @@ impl HostCall {
             HostCall::Publish => "publish",
             HostCall::Unpublish => "unpublish",
             HostCall::Disconnect => "disconnect",
+            HostCall::SetVideoSource => "set_video_source",
+            HostCall::SetAudioSource => "set_audio_source",
         }
     }
 }

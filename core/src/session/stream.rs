@@ -362,6 +362,16 @@ impl Stream {
     }
 
     /// Stops the encoders at once (used where no await is possible).
+    /// Asks the video encoder for a keyframe (a source switched under it).
+    pub(crate) fn request_video_keyframe(&self) {
+        if self.video_counters.is_some() {
+            let encoders = self.encoders.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(video) = encoders.first() {
+                video.request_keyframe();
+            }
+        }
+    }
+
     pub(crate) fn stop_encoders(&self) {
         self.begin_ending();
         drop(self.take_encoders()); // each joins its thread
