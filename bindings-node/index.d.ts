@@ -260,6 +260,15 @@ export declare class Publisher extends EventEmitter {
    */
   setVideoSource(source: string): Promise<void>;
   setVideoSource(source: string, callback: (err: LibpublisherError | null) => void): void;
+  /**
+   * Sends video at most at `resolution` ('WxH'), before or while publishing: a ceiling under
+   * the source's size, under which the network adaptation still steps down; `videoDimensionsChanged`
+   * follows when the sent size changes. Throws 1011 for a wrong resolution, 1015 when the
+   * publisher failed or is closed.
+   */
+  setPreferredResolution(resolution: string): void;
+  /** Sends video at most `frameRate` frames a second (1-60), as `setPreferredResolution` does for the size. */
+  setPreferredFrameRate(frameRate: number): void;
   /** Switches the audio to `source`, as `setVideoSource` does for video. */
   setAudioSource(source: string): Promise<void>;
   setAudioSource(source: string, callback: (err: LibpublisherError | null) => void): void;

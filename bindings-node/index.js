@@ -265,6 +265,22 @@ class Publisher extends EventEmitter {
     return this.#call(callback, () => this.#native.setVideoSource(stringArg('source', source)));
   }
 
+  /**
+   * Sends video at most at `resolution` ('WxH'), before or while publishing: a ceiling under
+   * the source's size, under which the network adaptation still steps down. Throws 1011 for a
+   * wrong resolution, 1015 when the publisher failed or is closed.
+   */
+  setPreferredResolution(resolution) {
+    const error = this.#native.setPreferredResolution(stringArg('resolution', resolution));
+    if (error) throw toError(error);
+  }
+
+  /** Sends video at most `frameRate` frames a second (1-60), as `setPreferredResolution` does for the size. */
+  setPreferredFrameRate(frameRate) {
+    const error = this.#native.setPreferredFrameRate(numberArg('frameRate', frameRate));
+    if (error) throw toError(error);
+  }
+
   /** Switches the audio to `source`, as `setVideoSource` does for video. */
   setAudioSource(source, callback) {
     callback = checkCallback(callback);

@@ -569,6 +569,18 @@ int32_t lp_publisher_set_audio_source(struct lp_publisher publisher,
                                       lp_publisher_done_cb cb,
                                       void *user_data);
 
+// Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling under
+// the source's size (never larger), under which the network adaptation still steps down;
+// `on_video_dimensions_changed` follows when the sent size changes. `LP_INVALID_PARAMETER`
+// for NULL or a wrong resolution, `LP_ILLEGAL_STATE` for a publisher that failed or was
+// closed or freed.
+int32_t lp_publisher_set_preferred_resolution(struct lp_publisher publisher,
+                                              const char *resolution);
+
+// Sends video at most `frame_rate` frames a second (1..60), as
+// `lp_publisher_set_preferred_resolution` does for the size.
+int32_t lp_publisher_set_preferred_frame_rate(struct lp_publisher publisher, int32_t frame_rate);
+
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);
 

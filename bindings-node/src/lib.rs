@@ -874,6 +874,23 @@ impl NativePublisher {
         })
     }
 
+    /// `setPreferredResolution`.
+    #[napi]
+    pub fn set_preferred_resolution(&self, resolution: String) -> Option<ErrorInfo> {
+        failure(contain(|| {
+            self.publisher.set_preferred_resolution(&resolution)
+        }))
+    }
+
+    /// `setPreferredFrameRate`: a whole number, checked by the core.
+    #[napi]
+    pub fn set_preferred_frame_rate(&self, frame_rate: f64) -> Option<ErrorInfo> {
+        failure(contain(|| {
+            let rate = whole_u32("frame_rate", frame_rate)?;
+            self.publisher.set_preferred_frame_rate(i64::from(rate))
+        }))
+    }
+
     /// Turns video off or on (`publishVideo`).
     #[napi]
     pub fn publish_video(&self, on: bool) -> Option<ErrorInfo> {

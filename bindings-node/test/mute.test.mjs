@@ -63,3 +63,18 @@ test('setVideoSource and setAudioSource switch, or say why not', async () => {
   }
   assert.throws(() => publisher.setVideoSource('synthetic'), (e) => e.code === 1015);
 });
+
+test('setPreferredResolution and setPreferredFrameRate check what they are given', async () => {
+  const publisher = await lp.initPublisher({ videoSource: 'synthetic', audioSource: null });
+  try {
+    publisher.setPreferredResolution('320x240');
+    publisher.setPreferredFrameRate(15);
+    assert.throws(() => publisher.setPreferredResolution('huge'), (e) => e.code === 1011 && /^resolution:/.test(e.message));
+    assert.throws(() => publisher.setPreferredFrameRate(0), (e) => e.code === 1011 && /^frame_rate:/.test(e.message));
+    assert.throws(() => publisher.setPreferredFrameRate(2.5), (e) => e.code === 1011);
+    assert.throws(() => publisher.setPreferredFrameRate('10'), (e) => e.code === 1011);
+  } finally {
+    publisher.close();
+  }
+  assert.throws(() => publisher.setPreferredFrameRate(15), (e) => e.code === 1015);
+});

@@ -215,6 +215,23 @@ impl Publisher {
             .map_err(|e| to_py_err(py, &e))
     }
 
+    /// Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling
+    /// under the source's size, under which the network adaptation still steps down. Raises
+    /// `Error` 1011 for a wrong resolution, 1015 when the publisher failed or is closed.
+    fn set_preferred_resolution(&self, py: Python<'_>, resolution: &str) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.set_preferred_resolution(resolution))
+            .map_err(|e| to_py_err(py, &e))
+    }
+
+    /// Sends video at most `frame_rate` frames a second (1..60), as `set_preferred_resolution`
+    /// does for the size.
+    fn set_preferred_frame_rate(&self, py: Python<'_>, frame_rate: i64) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.set_preferred_frame_rate(frame_rate))
+            .map_err(|e| to_py_err(py, &e))
+    }
+
     /// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
     /// while ready or publishing, on the same track: consent is asked where `init_publisher`
     /// would ask, the new source delivers its first frame, then replaces the old one, which

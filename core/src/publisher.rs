@@ -13,6 +13,7 @@ use crate::host::delivery::Dispatcher;
 use crate::media::custom::{self, AudioFrameRef, VideoFrameRef};
 use crate::media::feed::Feed;
 use crate::media::level::LevelMeter;
+use crate::media::preference::VideoPreference;
 use crate::media::{self, AudioFrame, FrameQueue, MediaKind, Source, SourceStatus, VideoFrame};
 use crate::runtime::runtime;
 use crate::session::{Stream, StreamStats};
@@ -224,6 +225,8 @@ struct Inner {
     /// encoders read them frame by frame.
     video_on: Arc<AtomicBool>,
     audio_on: Arc<AtomicBool>,
+    /// The host's preferred size and rate for video, read by the encoder.
+    video_preference: Arc<VideoPreference>,
     /// What the encoders read, from whichever source is open now.
     video_feed: Feed<VideoFrame>,
     audio_feed: Feed<AudioFrame>,
@@ -281,6 +284,7 @@ pub fn init_publisher(
             calls: Calls::new("publisher"),
             video_on: Arc::new(AtomicBool::new(video_on)),
             audio_on: Arc::new(AtomicBool::new(audio_on)),
+            video_preference: Arc::default(),
             video_feed: Feed::default(),
             audio_feed: Feed::default(),
         }),
@@ -354,6 +358,53 @@ impl Publisher {
     /// Whether the host wants video and audio sent now, shared with the encoders.
     pub(crate) fn media_on(&self) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
         (self.inner.video_on.clone(), self.inner.audio_on.clone())
+    }
+
+    /// The host's preferred size and rate, for the stream's encoder.
+    pub(crate) fn video_preference(&self) -> Arc<VideoPreference> {
+        self.inner.video_preference.clone()
+    }
+
+    /// Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling
+    /// under the source's size (it never scales up), under which the network adaptation
+    /// still steps down. The sent size changes at the next frame, with a keyframe and
+    /// `videoDimensionsChanged`. 1011 for a resolution that is not one (as the setting's),
+    /// 1015 when the publisher failed or is closed.
+    pub fn set_preferred_resolution(&self, resolution: &str) -> Result<()> {
+        let size: crate::settings::Resolution = resolution
+            .parse()
+            .map_err(|e| Error::invalid_parameter("resolution", e))?;
+        self.check_live("set_preferred_resolution")?;
+        self.inner.video_preference.set_size(size);
+        Ok(())
+    }
+
+    /// Sends video at most `frame_rate` frames a second (1..=60), as
+    /// [`Publisher::set_preferred_resolution`] does for the size.
+    pub fn set_preferred_frame_rate(&self, frame_rate: i64) -> Result<()> {
+        let max = i64::from(crate::settings::MAX_FRAME_RATE);
+        if !(1..=max).contains(&frame_rate) {
+            return Err(Error::invalid_parameter(
+                "frame_rate",
+                format!("must be between 1 and {max}, got {frame_rate}"),
+            ));
+        }
+        self.check_live("set_preferred_frame_rate")?;
+        self.inner.video_preference.set_fps(frame_rate as u32);
+        Ok(())
+    }
+
+    /// 1015 for a call on a publisher that failed or is closed.
+    fn check_live(&self, call: &str) -> Result<()> {
+        match self.lifecycle().state {
+            PublisherState::Closed => Err(Error::illegal_state(format!(
+                "{call}: the publisher is closed"
+            ))),
+            PublisherState::Failed => Err(Error::illegal_state(format!(
+                "{call}: init_publisher failed"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Switches the video to `source` (any source string: a device id, `"synthetic"`,

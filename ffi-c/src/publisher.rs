@@ -578,6 +578,32 @@ pub extern "C" fn lp_publisher_set_audio_source(
     })
 }
 
+/// Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling under
+/// the source's size (never larger), under which the network adaptation still steps down;
+/// `on_video_dimensions_changed` follows when the sent size changes. `LP_INVALID_PARAMETER`
+/// for NULL or a wrong resolution, `LP_ILLEGAL_STATE` for a publisher that failed or was
+/// closed or freed.
+#[no_mangle]
+pub extern "C" fn lp_publisher_set_preferred_resolution(
+    publisher: lp_publisher,
+    resolution: *const c_char,
+) -> i32 {
+    guard(|| {
+        let resolution = crate::arg_str("resolution", resolution)?;
+        lookup(publisher)?.set_preferred_resolution(resolution)
+    })
+}
+
+/// Sends video at most `frame_rate` frames a second (1..60), as
+/// `lp_publisher_set_preferred_resolution` does for the size.
+#[no_mangle]
+pub extern "C" fn lp_publisher_set_preferred_frame_rate(
+    publisher: lp_publisher,
+    frame_rate: i32,
+) -> i32 {
+    guard(|| lookup(publisher)?.set_preferred_frame_rate(frame_rate.into()))
+}
+
 /// Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_get_state(publisher: lp_publisher, out: *mut i32) -> i32 {

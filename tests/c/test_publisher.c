@@ -343,6 +343,11 @@ static void test_switch_sources(void) {
   CHECK_CODE(lp_publisher_set_video_source(p, "loudspeaker", on_switched, &switched),
              LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_set_video_source(p, NULL, on_switched, &switched), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_set_preferred_resolution(p, "160x120"), LP_OK);
+  CHECK_CODE(lp_publisher_set_preferred_frame_rate(p, 15), LP_OK);
+  CHECK_CODE(lp_publisher_set_preferred_resolution(p, "huge"), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_set_preferred_resolution(p, NULL), LP_INVALID_PARAMETER);
+  CHECK_CODE(lp_publisher_set_preferred_frame_rate(p, 0), LP_INVALID_PARAMETER);
   /* The synthetic source still runs. */
   lp_publisher_stats first = {0}, later = {0};
   CHECK_CODE(lp_publisher_get_stats(p, count_frames, &first), LP_OK);

@@ -315,3 +315,52 @@ def test_switch_sources_while_publishing(receiver, tmp_path):
     finally:
         session.close()
         publisher.close()
+
+
+def test_preferred_size_and_rate_while_publishing(receiver):
+    """set_preferred_resolution / set_preferred_frame_rate while publishing: the receiver
+    decodes the new size (with videoDimensionsChanged) and about the new rate."""
+    room = "live-preferred"
+    publisher = libpublisher.init_publisher({
+        "video_source": "synthetic", "audio_source": None,
+        "resolution": "640x480", "frame_rate": 30,
+    })
+    changes = []
+    publisher.on("video_dimensions_changed", changes.append)
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 15, 10, "video")
+        publisher.set_preferred_resolution("320x240")
+        wait_for(lambda: "320x240" in session_stats(receiver, room)["video_sizes"], 5,
+                 "320x240 at the receiver")
+        wait_for(lambda: changes, 5, "videoDimensionsChanged")
+        assert changes[0] == {"old_width": 640, "old_height": 480, "new_width": 320,
+                              "new_height": 240}, changes
+
+        publisher.set_preferred_frame_rate(10)
+        time.sleep(1.0)
+        start = time.time()
+        time.sleep(2.0)
+        rate = len(frames_between(session_stats(receiver, room), start, start + 2.0)) / 2.0
+        assert 7 <= rate <= 13, rate
+
+        # Larger than the source: the source's size, never scaled up.
+        publisher.set_preferred_resolution("1920x1080")
+        wait_for(lambda: len(changes) >= 2, 5, "back to the source's size")
+        assert (changes[1]["new_width"], changes[1]["new_height"]) == (640, 480), changes
+
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_preferred_resolution("huge")
+        assert e.value.code == libpublisher.ErrorCode.INVALID_PARAMETER
+        assert e.value.message.startswith("resolution:")
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_preferred_frame_rate(0)
+        assert e.value.code == libpublisher.ErrorCode.INVALID_PARAMETER
+    finally:
+        session.close()
+        publisher.close()
+    with pytest.raises(libpublisher.Error) as e:
+        publisher.set_preferred_frame_rate(15)
+    assert e.value.code == libpublisher.ErrorCode.ILLEGAL_STATE

@@ -262,6 +262,14 @@ class Publisher:
         self, source: str, callback: Optional[Completion] = None
     ) -> None:
         """Switches the audio to ``source``, as ``set_video_source`` does for video."""
+    def set_preferred_resolution(self, resolution: str) -> None:
+        """Sends video at most at ``resolution`` (``"WxH"``), before or while publishing: a
+        ceiling under the source's size, under which the network adaptation still steps down.
+        Raises ``Error`` 1011 for a wrong resolution, 1015 when the publisher failed or is
+        closed."""
+    def set_preferred_frame_rate(self, frame_rate: int) -> None:
+        """Sends video at most ``frame_rate`` frames a second (1-60), as
+        ``set_preferred_resolution`` does for the size."""
     def publish_audio(self, on: bool) -> None:
         """Turns audio off (``False``: the track sends silence) or on again, as
         ``publish_video`` does; ``audio_disabled`` / ``audio_enabled`` follow with

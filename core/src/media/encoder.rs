@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::h264::H264Encoder;
 use super::opus::{OpusEncoder, OPUS_PACKET_MS};
+use super::preference::VideoPreference;
 use super::queue::PopError;
 use super::scale::{Fit, I420Scaler};
 use super::vp8::{EncodedFrame, Vp8Encoder};
@@ -370,6 +371,7 @@ pub(crate) fn start_video(
     fps: u32,
     adapt: VideoAdaptation,
     on: Arc<AtomicBool>,
+    preferred: Arc<VideoPreference>,
     out: mpsc::Sender<EncodedSample>,
 ) -> Result<EncoderThread> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -445,12 +447,15 @@ pub(crate) fn start_video(
                     keyframe.store(true, Ordering::Release);
                 }
                 let level = degrader.level();
+                // The host's preferred rate and size are a ceiling the degrader steps under.
+                let level_fps = preferred.fps_for(level.fps);
                 // At the full rate every frame goes: a source may run at its own rate (a
-                // file, a host pushing), and only the degrader's steps thin it out.
-                if level.fps < fps && !limiter.keep(frame.timestamp_us, level.fps) {
+                // file, a host pushing), and only the degrader's steps (or the host) thin it.
+                if level_fps < fps && !limiter.keep(frame.timestamp_us, level_fps) {
                     continue;
                 }
-                let size = level.size(frame.width, frame.height);
+                let (base_w, base_h) = preferred.size_for(frame.width, frame.height);
+                let size = level.size(base_w, base_h);
                 // Made on the first frame and again when the size changes (a camera switching
                 // mode, the degrader stepping).
                 if encoder.as_ref().is_none_or(|e| e.size() != size) {
@@ -458,7 +463,7 @@ pub(crate) fn start_video(
                     match VideoEncoder::new(
                         codec,
                         size,
-                        level.fps,
+                        level_fps,
                         bitrate.load(Ordering::Acquire),
                         quantizer,
                     ) {
@@ -494,7 +499,7 @@ pub(crate) fn start_video(
                     true => &i420[..i420.len() / 2],
                     false => i420,
                 };
-                let frame_duration = Duration::from_secs_f64(1.0 / f64::from(level.fps.max(1)));
+                let frame_duration = Duration::from_secs_f64(1.0 / f64::from(level_fps.max(1)));
                 let outcome = enc.encode(
                     i420,
                     frame.timestamp_us as i64,

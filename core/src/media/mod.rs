@@ -15,6 +15,7 @@ pub mod h264;
 pub mod level;
 mod microphone;
 pub mod opus;
+pub(crate) mod preference;
 mod queue;
 mod resample;
 pub(crate) mod scale;

@@ -191,6 +191,7 @@ impl Stream {
                     s.frame_rate,
                     adapt,
                     video_on.clone(),
+                    publisher.video_preference(),
                     tx,
                 )?);
                 video_rx = Some(rx);
