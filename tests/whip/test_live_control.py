@@ -260,16 +260,24 @@ def near(yuv, expected, tolerance=12):
 
 
 def test_switch_sources_while_publishing(receiver, tmp_path):
-    """synthetic → a blue file → a failed switch (the blue file stays) on one track: the
+    """synthetic → a blue file → failed switches (the blue file stays) on one track: the
     receiver sees each source's colours in turn, with no gap over 500 ms at the switch."""
     from peers import clips
     blue = (41, 240, 110)
     blue_clip = clips.write_solid_y4m(tmp_path / "blue.y4m", blue)
     room = "live-switch"
+    consent = {"answer": True, "asked": []}
+
+    def access_request(request):
+        consent["asked"].append((request.video, request.audio))
+        return consent["answer"]
+
     publisher = libpublisher.init_publisher({
         "video_source": "synthetic", "audio_source": "synthetic",
-        "resolution": "320x240", "frame_rate": 30,
+        "resolution": "320x240", "frame_rate": 30, "access_request": access_request,
     })
+    denied = []
+    publisher.on("access_denied", lambda error: denied.append(error.code))
     session = libpublisher.init_session(receiver.url(room))
     try:
         session.connect(token=receiver.token)
@@ -299,6 +307,17 @@ def test_switch_sources_while_publishing(receiver, tmp_path):
         with pytest.raises(libpublisher.Error) as e:
             publisher.set_video_source("loudspeaker")
         assert e.value.code == libpublisher.ErrorCode.INVALID_PARAMETER
+        # Consent is asked where init_publisher asks (the synthetic camera too, as a
+        # browser's fake devices); denied, 1500 after access_denied.
+        consent["answer"] = False
+        with pytest.raises(libpublisher.Error) as e:
+            publisher.set_video_source("synthetic")
+        assert e.value.code == libpublisher.ErrorCode.USER_MEDIA_ACCESS_DENIED
+        assert e.value.message.startswith("Publisher Access Denied:")
+        assert consent["asked"][-1] == ("synthetic", None)
+        wait_for(lambda: denied, 2, "access_denied")
+        assert denied == [libpublisher.ErrorCode.USER_MEDIA_ACCESS_DENIED]
+        consent["answer"] = True
         frames = session_stats(receiver, room)["video_frames"]
         wait_for(lambda: session_stats(receiver, room)["video_frames"] >= frames + 20, 5,
                  "video after the failed switches")
