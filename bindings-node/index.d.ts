@@ -267,6 +267,13 @@ export declare class Publisher extends EventEmitter {
    * publisher failed or is closed.
    */
   setPreferredResolution(resolution: string): void;
+  /**
+   * The latest captured video frame as PNG bytes (RGB, at the captured size), for previews and
+   * thumbnails. Rejects with 1015 when the publisher is not ready or publishing, has no video,
+   * or captured no frame yet.
+   */
+  snapshot(): Promise<Buffer>;
+  snapshot(callback: (err: LibpublisherError | null, png?: Buffer) => void): void;
   /** Sends video at most `frameRate` frames a second (1-60), as `setPreferredResolution` does for the size. */
   setPreferredFrameRate(frameRate: number): void;
   /** Switches the audio to `source`, as `setVideoSource` does for video. */

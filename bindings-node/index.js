@@ -325,6 +325,18 @@ class Publisher extends EventEmitter {
    * Counters (see PublisherStats in index.d.ts); the sending figures cover the current stream.
    * Resolves the Promise, or calls `callback(err, stats)` when one is given.
    */
+  /**
+   * The latest captured video frame as PNG bytes (a Buffer: RGB, at the captured size), for
+   * previews and thumbnails. Rejects (or calls back) with 1015 when the publisher is not ready
+   * or publishing, has no video, or captured no frame yet.
+   */
+  snapshot(callback) {
+    callback = checkCallback(callback);
+    const result = this.#native.snapshot();
+    const png = Buffer.isBuffer(result) ? Promise.resolve(result) : Promise.reject(toError(result));
+    return settle(png, callback);
+  }
+
   getStats(callback) {
     callback = checkCallback(callback);
     const result = this.#native.stats();

@@ -335,6 +335,9 @@ typedef struct lp_publisher_stats {
 // Receives the stats; `stats` lives until it returns.
 typedef void (*lp_publisher_stats_cb)(const struct lp_publisher_stats *stats, void *user_data);
 
+// Receives a snapshot: `len` bytes of PNG at `png`, valid until it returns.
+typedef void (*lp_snapshot_cb)(const uint8_t *png, size_t len, void *user_data);
+
 // A video frame the host pushes with `lp_publisher_push_video_frame`; the library reads it
 // during the call only.
 typedef struct lp_video_frame {
@@ -580,6 +583,12 @@ int32_t lp_publisher_set_preferred_resolution(struct lp_publisher publisher,
 // Sends video at most `frame_rate` frames a second (1..60), as
 // `lp_publisher_set_preferred_resolution` does for the size.
 int32_t lp_publisher_set_preferred_frame_rate(struct lp_publisher publisher, int32_t frame_rate);
+
+// Calls `cb` once, before returning, with the latest captured video frame as PNG bytes (RGB,
+// at the captured size), for previews and thumbnails; waits up to a second for a first frame.
+// `LP_INVALID_PARAMETER` for a NULL `cb`; `LP_ILLEGAL_STATE` (and no call) when the publisher
+// is not ready or publishing, has no video, or captured no frame yet.
+int32_t lp_publisher_snapshot(struct lp_publisher publisher, lp_snapshot_cb cb, void *user_data);
 
 // Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.
 int32_t lp_publisher_get_state(struct lp_publisher publisher, int32_t *out);

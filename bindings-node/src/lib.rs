@@ -805,6 +805,16 @@ impl NativePublisher {
         self.bridge.link.interest().routed()
     }
 
+    /// `snapshot`: PNG bytes, or the error.
+    #[napi]
+    pub fn snapshot(&self) -> Either<Buffer, ErrorInfo> {
+        match contain(|| self.publisher.snapshot()) {
+            Ok(Ok(png)) => Either::A(png.into()),
+            Ok(Err(e)) => Either::B(e.into()),
+            Err(e) => Either::B(e),
+        }
+    }
+
     #[napi]
     pub fn stats(&self) -> Either<PublisherStats, ErrorInfo> {
         match contain(|| self.publisher.stats()) {

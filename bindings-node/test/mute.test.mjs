@@ -78,3 +78,19 @@ test('setPreferredResolution and setPreferredFrameRate check what they are given
   }
   assert.throws(() => publisher.setPreferredFrameRate(15), (e) => e.code === 1015);
 });
+
+test('snapshot gives PNG bytes, or 1015 without video', async () => {
+  const publisher = await lp.initPublisher({ videoSource: 'synthetic', audioSource: null, resolution: '320x240' });
+  const audioOnly = await lp.initPublisher({ videoSource: null, audioSource: 'synthetic' });
+  try {
+    const png = await publisher.snapshot();
+    assert.ok(Buffer.isBuffer(png));
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.equal(png.readUInt32BE(16), 320); // IHDR width
+    assert.equal(png.readUInt32BE(20), 240); // and height
+    await assert.rejects(audioOnly.snapshot(), (e) => e.code === 1015 && /has no video/.test(e.message));
+  } finally {
+    publisher.close();
+    audioOnly.close();
+  }
+});

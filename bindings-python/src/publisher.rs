@@ -215,6 +215,17 @@ impl Publisher {
             .map_err(|e| to_py_err(py, &e))
     }
 
+    /// The latest captured video frame as PNG bytes (RGB, at the captured size), for previews
+    /// and thumbnails; waits up to a second for a first frame. Raises `Error` 1015 when the
+    /// publisher is not ready or publishing, has no video, or captured no frame yet.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let png = py
+            .detach(|| inner.snapshot())
+            .map_err(|e| to_py_err(py, &e))?;
+        Ok(PyBytes::new(py, &png))
+    }
+
     /// Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling
     /// under the source's size, under which the network adaptation still steps down. Raises
     /// `Error` 1011 for a wrong resolution, 1015 when the publisher failed or is closed.

@@ -212,6 +212,10 @@ struct Lifecycle {
     audio_spec: Option<SourceSpec>,
     /// A `set_video_source` / `set_audio_source` under way.
     switching: bool,
+    /// The latest video frame, for `snapshot`, and the feed's queue that brings it (from the
+    /// first snapshot on: a custom source hands a new subscriber its latest frame).
+    snapshots: Option<Arc<FrameQueue<VideoFrame>>>,
+    last_frame: Option<VideoFrame>,
 }
 
 struct Inner {
@@ -278,6 +282,8 @@ pub fn init_publisher(
                 video_spec,
                 audio_spec,
                 switching: false,
+                snapshots: None,
+                last_frame: None,
             }),
             dispatcher: Dispatcher::new(&format!("lp-pub-{id}")),
             on_event,
@@ -392,6 +398,57 @@ impl Publisher {
         self.check_live("set_preferred_frame_rate")?;
         self.inner.video_preference.set_fps(frame_rate as u32);
         Ok(())
+    }
+
+    /// The latest captured video frame as PNG bytes, at the size it was captured (OpenTok's
+    /// `getImgData`), for previews and thumbnails. Waits up to a second for a first frame.
+    /// 1015 ILLEGAL_STATE when the publisher is not ready or publishing, has no video, or has
+    /// captured no frame (video off from the start, a custom source not fed yet).
+    pub fn snapshot(&self) -> Result<Vec<u8>> {
+        let queue = {
+            let mut lifecycle = self.lifecycle();
+            if !matches!(
+                lifecycle.state,
+                PublisherState::Ready | PublisherState::Publishing
+            ) {
+                return Err(Error::illegal_state(format!(
+                    "snapshot: the publisher is {}, not ready or publishing",
+                    lifecycle.state.as_str()
+                )));
+            }
+            if !self.kinds().0 {
+                return Err(Error::illegal_state(
+                    "snapshot: the publisher has no video (video_source is null)",
+                ));
+            }
+            let video = lifecycle.video.clone();
+            lifecycle
+                .snapshots
+                .get_or_insert_with(|| self.inner.video_feed.subscribe(video.as_deref(), 1))
+                .clone()
+        };
+        let mut newest = None;
+        while let Ok(frame) = queue.pop(std::time::Duration::ZERO) {
+            newest = Some(frame);
+        }
+        let frame = {
+            let mut lifecycle = self.lifecycle();
+            if let Some(frame) = newest {
+                lifecycle.last_frame = Some(frame);
+            }
+            lifecycle.last_frame.clone()
+        };
+        let frame = match frame {
+            Some(frame) => frame,
+            None => {
+                let first = queue
+                    .pop(std::time::Duration::from_secs(1))
+                    .map_err(|_| Error::illegal_state("snapshot: no video frame captured yet"))?;
+                self.lifecycle().last_frame = Some(first.clone());
+                first
+            }
+        };
+        media::snapshot::png_of(&frame)
     }
 
     /// 1015 for a call on a publisher that failed or is closed.
@@ -962,6 +1019,10 @@ impl Publisher {
             if let Some(watch) = lifecycle.source_watch.take() {
                 watch.abort();
             }
+            if let Some(queue) = lifecycle.snapshots.take() {
+                queue.close();
+            }
+            lifecycle.last_frame = None;
             (
                 lifecycle.video.take(),
                 lifecycle.audio.take(),

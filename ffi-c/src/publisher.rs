@@ -160,6 +160,10 @@ pub struct lp_publisher_callbacks {
 /// it `lp_publisher_stats`; cbindgen reads its fields and docs from the core).
 pub use libpublisher::PublisherStats as lp_publisher_stats;
 
+/// Receives a snapshot: `len` bytes of PNG at `png`, valid until it returns.
+pub type lp_snapshot_cb =
+    Option<unsafe extern "C" fn(png: *const u8, len: usize, user_data: *mut c_void)>;
+
 /// Receives the stats; `stats` lives until it returns.
 pub type lp_publisher_stats_cb =
     Option<unsafe extern "C" fn(stats: *const PublisherStats, user_data: *mut c_void)>;
@@ -602,6 +606,24 @@ pub extern "C" fn lp_publisher_set_preferred_frame_rate(
     frame_rate: i32,
 ) -> i32 {
     guard(|| lookup(publisher)?.set_preferred_frame_rate(frame_rate.into()))
+}
+
+/// Calls `cb` once, before returning, with the latest captured video frame as PNG bytes (RGB,
+/// at the captured size), for previews and thumbnails; waits up to a second for a first frame.
+/// `LP_INVALID_PARAMETER` for a NULL `cb`; `LP_ILLEGAL_STATE` (and no call) when the publisher
+/// is not ready or publishing, has no video, or captured no frame yet.
+#[no_mangle]
+pub extern "C" fn lp_publisher_snapshot(
+    publisher: lp_publisher,
+    cb: lp_snapshot_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let cb = cb.ok_or_else(|| Error::invalid_parameter("cb", "must not be NULL"))?;
+        let png = lookup(publisher)?.snapshot()?;
+        unsafe { cb(png.as_ptr(), png.len(), user_data) };
+        Ok(())
+    })
 }
 
 /// Writes the publisher's state (`LP_PUBLISHER_*`) to `*out`.

@@ -315,6 +315,18 @@ static void test_mute(void) {
   CHECK_CODE(lp_publisher_free(audio_only), LP_OK);
 }
 
+/* Keeps the first bytes of a snapshot and its length. */
+typedef struct {
+  uint8_t head[24];
+  size_t len;
+} png_head;
+
+static void on_snapshot(const uint8_t *png, size_t len, void *ud) {
+  png_head *h = ud;
+  h->len = len;
+  memcpy(h->head, png, len < sizeof h->head ? len : sizeof h->head);
+}
+
 static void on_switched(lp_publisher p, const lp_error *e, void *ud) {
   (void)p;
   completion_add(ud, e);
@@ -348,6 +360,12 @@ static void test_switch_sources(void) {
   CHECK_CODE(lp_publisher_set_preferred_resolution(p, "huge"), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_set_preferred_resolution(p, NULL), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_set_preferred_frame_rate(p, 0), LP_INVALID_PARAMETER);
+  /* A snapshot: PNG at the publisher's 320x240 (IHDR's width and height, big-endian). */
+  png_head head = {0};
+  CHECK_CODE(lp_publisher_snapshot(p, on_snapshot, &head), LP_OK);
+  CHECK(head.len > 24 && memcmp(head.head, "\x89PNG\r\n\x1a\n", 8) == 0);
+  CHECK(head.head[18] == 0x01 && head.head[19] == 0x40 && head.head[22] == 0 && head.head[23] == 0xf0);
+  CHECK_CODE(lp_publisher_snapshot(p, NULL, NULL), LP_INVALID_PARAMETER);
   /* The synthetic source still runs. */
   lp_publisher_stats first = {0}, later = {0};
   CHECK_CODE(lp_publisher_get_stats(p, count_frames, &first), LP_OK);

@@ -167,6 +167,10 @@ def test_mute_calls_that_cannot_work_say_why():
                                               "audio_source": "synthetic"})
     try:
         with pytest.raises(libpublisher.Error) as e:
+            audio_only.snapshot()
+        assert e.value.code == libpublisher.ErrorCode.ILLEGAL_STATE
+        assert "has no video" in e.value.message
+        with pytest.raises(libpublisher.Error) as e:
             audio_only.publish_video(True)
         assert e.value.code == libpublisher.ErrorCode.ILLEGAL_STATE
         assert "has no video" in e.value.message
@@ -255,6 +259,15 @@ def test_mute_from_every_language(receiver, language):
     assert [g for g in stats["audio_gaps"] if off_at <= g[0] <= on_at + 0.5] == [], stats
 
 
+def decode_png(data):
+    """The pixels of PNG bytes, rows of RGB, decoded by FFmpeg's PNG decoder (PyAV)."""
+    import io
+
+    import av
+    with av.open(io.BytesIO(data), format="png_pipe") as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
 def near(yuv, expected, tolerance=12):
     return all(abs(a - b) <= tolerance for a, b in zip(yuv, expected))
 
@@ -296,6 +309,10 @@ def test_switch_sources_while_publishing(receiver, tmp_path):
         gaps = [b - a for a, b in zip(around, around[1:])]
         assert max(gaps) <= 0.5, gaps
         assert set(stats["video_sizes"]) == {"320x240"}, stats["video_sizes"]
+        # A snapshot is the blue file's picture: RGB (0, 0, 255) by BT.601, 320x240.
+        picture = decode_png(publisher.snapshot())
+        assert picture.shape == (240, 320, 3), picture.shape
+        assert near(picture.reshape(-1, 3).mean(axis=0), (0, 0, 255), tolerance=6)
 
         # Failures give their code and leave the blue file on.
         with pytest.raises(libpublisher.Error) as e:

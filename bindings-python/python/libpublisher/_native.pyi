@@ -262,6 +262,10 @@ class Publisher:
         self, source: str, callback: Optional[Completion] = None
     ) -> None:
         """Switches the audio to ``source``, as ``set_video_source`` does for video."""
+    def snapshot(self) -> bytes:
+        """The latest captured video frame as PNG bytes (RGB, at the captured size), for
+        previews and thumbnails; waits up to a second for a first frame. Raises ``Error`` 1015
+        when the publisher is not ready or publishing, has no video, or captured no frame yet."""
     def set_preferred_resolution(self, resolution: str) -> None:
         """Sends video at most at ``resolution`` (``"WxH"``), before or while publishing: a
         ceiling under the source's size, under which the network adaptation still steps down.

@@ -19,6 +19,7 @@ pub(crate) mod preference;
 mod queue;
 mod resample;
 pub(crate) mod scale;
+pub(crate) mod snapshot;
 mod source;
 pub mod synthetic;
 pub mod vp8;
