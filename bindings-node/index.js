@@ -115,6 +115,47 @@ function checkCallback(callback) {
 }
 
 // Settles `promise` through an error-first callback when one is given, else returns it.
+// The calls a handle started in the library and that have not completed yet, by the core's
+// call number. Each completes once: its callback runs, or its Promise settles.
+class PendingCalls {
+  #calls = new Map();
+
+  // `call` is what the native start returned: the call's number when accepted, else the
+  // error, thrown (refused at once, as in every language: the completion never runs).
+  start(owner, callback, call) {
+    if (typeof call !== 'number') throw call instanceof LibpublisherError ? call : toError(call);
+    let settle;
+    let promise;
+    if (callback) {
+      settle = (err) => callUser(callback, owner, err);
+    } else {
+      promise = new Promise((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+    }
+    this.#calls.set(call, { promise, settle });
+    return promise;
+  }
+
+  has(call) {
+    return this.#calls.has(call);
+  }
+
+  complete(call, error) {
+    const pending = this.#calls.get(call);
+    if (!pending) return;
+    this.#calls.delete(call);
+    pending.settle(error === null || error === undefined ? null : toError(error));
+  }
+
+  // A call `close` completed: its Promise rejecting is the caller's doing, not unhandled.
+  completeClosed(call, error) {
+    const pending = this.#calls.get(call);
+    if (pending && pending.promise) pending.promise.catch(() => {});
+    this.complete(call, error);
+  }
+}
+
 function settle(promise, callback) {
   if (!callback) return promise;
   promise.then(
@@ -218,7 +259,7 @@ class Publisher extends EventEmitter {
         this.#askConsent(a, b);
         break;
       case 'done':
-        if (this.#calls.has(b)) this.#complete(b, a);
+        if (this.#calls.has(b)) this.#calls.complete(b, a);
         else this.#done(a);
         break;
       default:
@@ -226,31 +267,13 @@ class Publisher extends EventEmitter {
     }
   }
 
-  // A call after init (`setVideoSource`, ...): its number, and how it settles.
-  #calls = new Map();
+  // The calls after init (`setVideoSource`, ...).
+  #calls = new PendingCalls();
 
   #call(callback, invoke) {
-    const call = invoke();
-    if (typeof call !== 'number') throw call instanceof LibpublisherError ? call : toError(call);
+    const promise = this.#calls.start(this, callback, invoke());
     track(this.#native, this.#dispatchFn);
-    let settle;
-    let promise;
-    if (callback) {
-      settle = (err) => callUser(callback, this, err);
-    } else {
-      promise = new Promise((resolve, reject) => {
-        settle = (err) => (err ? reject(err) : resolve());
-      });
-    }
-    this.#calls.set(call, { promise, settle });
     return promise;
-  }
-
-  #complete(call, error) {
-    const pending = this.#calls.get(call);
-    if (!pending) return;
-    this.#calls.delete(call);
-    pending.settle(error === null || error === undefined ? null : toError(error));
   }
 
   /**
@@ -414,10 +437,8 @@ class Publisher extends EventEmitter {
     const { error, completed } = this.#native.close();
     track(this.#native, this.#dispatchFn);
     for (const call of completed) {
-      const pending = this.#calls.get(call.call);
-      if (pending) {
-        if (pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
-        this.#complete(call.call, call.error);
+      if (this.#calls.has(call.call)) {
+        this.#calls.completeClosed(call.call, call.error);
         continue;
       }
       if (this.#pending && this.#pending.promise) this.#pending.promise.catch(() => {}); // the caller closed it: not unhandled
@@ -487,8 +508,8 @@ let startSession;
  */
 class Session extends EventEmitter {
   #native = null;
-  /** Calls accepted and not completed yet, by the core's call number: `{promise, settle}`. */
-  #calls = new Map();
+  /** Calls accepted and not completed yet. */
+  #calls = new PendingCalls();
   #dispatchFn = (kind, a, b) => this.#dispatch(kind, a, b);
 
   constructor(token) {
@@ -518,39 +539,17 @@ class Session extends EventEmitter {
         else callUser(this.emit, this, a, b);
         break;
       case 'done':
-        this.#complete(b, a);
+        this.#calls.complete(b, a);
         break;
       default:
         break;
     }
   }
 
-  #complete(call, error) {
-    const pending = this.#calls.get(call);
-    if (!pending) return;
-    this.#calls.delete(call);
-    pending.settle(error === null ? null : toError(error));
-  }
-
   // `invoke()` starts the call in the library: its number when accepted, else the error.
   #call(callback, invoke) {
-    const call = invoke();
-    if (typeof call !== 'number') {
-      // Refused at once, as in every language: thrown, and the completion never runs.
-      throw call instanceof LibpublisherError ? call : toError(call);
-    }
+    const promise = this.#calls.start(this, callback, invoke());
     track(this.#native, this.#dispatchFn);
-    // `settle(err)` completes the call: the callback runs right there, or the Promise settles.
-    let settle;
-    let promise;
-    if (callback) {
-      settle = (err) => callUser(callback, this, err);
-    } else {
-      promise = new Promise((resolve, reject) => {
-        settle = (err) => (err ? reject(err) : resolve());
-      });
-    }
-    this.#calls.set(call, { promise, settle });
     return promise;
   }
 
@@ -629,11 +628,7 @@ class Session extends EventEmitter {
     const { error, completed } = this.#native.close();
     track(this.#native, this.#dispatchFn);
     // Every pending call completes once, with the core's 1015, before close returns.
-    for (const { call, error: callError } of completed) {
-      const pending = this.#calls.get(call);
-      if (pending && pending.promise) pending.promise.catch(() => {}); // the caller closed it: not unhandled
-      this.#complete(call, callError);
-    }
+    for (const { call, error: callError } of completed) this.#calls.completeClosed(call, callError);
     if (error) throw toError(error);
   }
 

@@ -380,7 +380,7 @@ impl Publisher {
         let size: crate::settings::Resolution = resolution
             .parse()
             .map_err(|e| Error::invalid_parameter("resolution", e))?;
-        self.check_live("set_preferred_resolution")?;
+        refuse_when_ended(self.state(), "set_preferred_resolution")?;
         self.inner.video_preference.set_size(size);
         Ok(())
     }
@@ -395,7 +395,7 @@ impl Publisher {
                 format!("must be between 1 and {max}, got {frame_rate}"),
             ));
         }
-        self.check_live("set_preferred_frame_rate")?;
+        refuse_when_ended(self.state(), "set_preferred_frame_rate")?;
         self.inner.video_preference.set_fps(frame_rate as u32);
         Ok(())
     }
@@ -407,19 +407,14 @@ impl Publisher {
     pub fn snapshot(&self) -> Result<Vec<u8>> {
         let queue = {
             let mut lifecycle = self.lifecycle();
-            if !matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) {
+            if !is_live(lifecycle.state) {
                 return Err(Error::illegal_state(format!(
                     "snapshot: the publisher is {}, not ready or publishing",
                     lifecycle.state.as_str()
                 )));
             }
             if !self.kinds().0 {
-                return Err(Error::illegal_state(
-                    "snapshot: the publisher has no video (video_source is null)",
-                ));
+                return Err(no_source("snapshot", MediaKind::Video));
             }
             let video = lifecycle.video.clone();
             lifecycle
@@ -449,19 +444,6 @@ impl Publisher {
             }
         };
         media::snapshot::png_of(&frame)
-    }
-
-    /// 1015 for a call on a publisher that failed or is closed.
-    fn check_live(&self, call: &str) -> Result<()> {
-        match self.lifecycle().state {
-            PublisherState::Closed => Err(Error::illegal_state(format!(
-                "{call}: the publisher is closed"
-            ))),
-            PublisherState::Failed => Err(Error::illegal_state(format!(
-                "{call}: init_publisher failed"
-            ))),
-            _ => Ok(()),
-        }
     }
 
     /// Switches the video to `source` (any source string: a device id, `"synthetic"`,
@@ -495,10 +477,7 @@ impl Publisher {
             .map_err(|e| Error::invalid_parameter("source", e))?;
         {
             let mut lifecycle = self.lifecycle();
-            if !matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) {
+            if !is_live(lifecycle.state) {
                 return Err(Error::illegal_state(format!(
                     "{call}: the publisher is {}, not ready or publishing",
                     lifecycle.state.as_str()
@@ -509,10 +488,7 @@ impl Publisher {
                 MediaKind::Audio => &lifecycle.audio_spec,
             };
             if current.is_none() {
-                return Err(Error::illegal_state(format!(
-                    "{call}: the publisher has no {kind} ({kind}_source is null)",
-                    kind = kind.as_str()
-                )));
+                return Err(no_source(call, kind));
             }
             if lifecycle.switching {
                 return Err(Error::illegal_state(format!(
@@ -628,10 +604,7 @@ impl Publisher {
     fn swap_video(&self, spec: SourceSpec, source: Arc<Source<VideoFrame>>) -> Result<()> {
         let (old, stream) = {
             let mut lifecycle = self.lifecycle();
-            if !matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) {
+            if !is_live(lifecycle.state) {
                 drop(lifecycle);
                 source.stop();
                 return Err(Error::illegal_state(
@@ -671,10 +644,7 @@ impl Publisher {
     fn swap_audio(&self, spec: SourceSpec, source: Arc<Source<AudioFrame>>) -> Result<()> {
         let (old, meter) = {
             let mut lifecycle = self.lifecycle();
-            if !matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) {
+            if !is_live(lifecycle.state) {
                 drop(lifecycle);
                 source.stop();
                 return Err(Error::illegal_state(
@@ -747,10 +717,8 @@ impl Publisher {
     fn release_video(&self) {
         let released = {
             let mut lifecycle = self.lifecycle();
-            let releasable = matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) && lifecycle.video_spec != Some(SourceSpec::Custom)
+            let releasable = is_live(lifecycle.state)
+                && lifecycle.video_spec != Some(SourceSpec::Custom)
                 && !self.inner.video_on.load(Ordering::Acquire);
             if !releasable {
                 return;
@@ -775,10 +743,7 @@ impl Publisher {
             let Some(spec) = lifecycle.video_spec.clone() else {
                 return Ok(()); // `turn` says why not
             };
-            let released = matches!(
-                lifecycle.state,
-                PublisherState::Ready | PublisherState::Publishing
-            ) && lifecycle.video.is_none();
+            let released = is_live(lifecycle.state) && lifecycle.video.is_none();
             if !released {
                 return Ok(());
             }
@@ -792,10 +757,7 @@ impl Publisher {
             settings.frame_rate,
         )?);
         let mut lifecycle = self.lifecycle();
-        let still_released = matches!(
-            lifecycle.state,
-            PublisherState::Ready | PublisherState::Publishing
-        ) && lifecycle.video.is_none();
+        let still_released = is_live(lifecycle.state) && lifecycle.video.is_none();
         if !still_released {
             drop(lifecycle);
             source.stop();
@@ -831,29 +793,14 @@ impl Publisher {
             MediaKind::Audio => "publish_audio",
         };
         let lifecycle = self.lifecycle();
-        match lifecycle.state {
-            PublisherState::Closed => {
-                return Err(Error::illegal_state(format!(
-                    "{call}: the publisher is closed"
-                )))
-            }
-            PublisherState::Failed => {
-                return Err(Error::illegal_state(format!(
-                    "{call}: init_publisher failed"
-                )))
-            }
-            _ => {}
-        }
+        refuse_when_ended(lifecycle.state, call)?;
         let (video, audio) = self.kinds();
         let (flag, has_source) = match kind {
             MediaKind::Video => (&self.inner.video_on, video),
             MediaKind::Audio => (&self.inner.audio_on, audio),
         };
         if !has_source {
-            return Err(Error::illegal_state(format!(
-                "{call}: the publisher has no {kind} ({kind}_source is null)",
-                kind = kind.as_str()
-            )));
+            return Err(no_source(call, kind));
         }
         if flag.swap(on, Ordering::AcqRel) != on {
             tracing::debug!(publisher = self.inner.id, "{call}({on})");
@@ -981,19 +928,7 @@ impl Publisher {
         input: impl FnOnce(&Lifecycle) -> Option<Arc<T>>,
     ) -> Result<Option<Arc<T>>> {
         let lifecycle = self.lifecycle();
-        match lifecycle.state {
-            PublisherState::Closed => {
-                return Err(Error::illegal_state(format!(
-                    "{call}: the publisher is closed"
-                )))
-            }
-            PublisherState::Failed => {
-                return Err(Error::illegal_state(format!(
-                    "{call}: init_publisher failed"
-                )))
-            }
-            _ => {}
-        }
+        refuse_when_ended(lifecycle.state, call)?;
         let spec = match kind {
             MediaKind::Video => lifecycle.video_spec.as_ref(),
             MediaKind::Audio => lifecycle.audio_spec.as_ref(),
@@ -1291,6 +1226,32 @@ impl Publisher {
             }
         });
     }
+}
+
+/// Whether a publisher in `state` has its sources and takes live control.
+fn is_live(state: PublisherState) -> bool {
+    matches!(state, PublisherState::Ready | PublisherState::Publishing)
+}
+
+/// 1015 for `call` on a publisher that failed or is closed.
+fn refuse_when_ended(state: PublisherState, call: &str) -> Result<()> {
+    match state {
+        PublisherState::Closed => Err(Error::illegal_state(format!(
+            "{call}: the publisher is closed"
+        ))),
+        PublisherState::Failed => Err(Error::illegal_state(format!(
+            "{call}: init_publisher failed"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// 1015 for `call` on a publisher created without `kind`.
+fn no_source(call: &str, kind: MediaKind) -> Error {
+    Error::illegal_state(format!(
+        "{call}: the publisher has no {kind} ({kind}_source is null)",
+        kind = kind.as_str()
+    ))
 }
 
 /// A source that ended on its own, if any.

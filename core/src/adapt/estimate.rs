@@ -44,10 +44,13 @@ const FALL_SPACING: Duration = Duration::from_secs(1);
 const REMOTE_ESTIMATE_LIFETIME: Duration = Duration::from_secs(5);
 /// A receiver's estimate bounds ours only from this share of what we send up ...
 const REMOTE_BOUND_FROM: f64 = 0.5;
-/// ... to this one. Just under what we send, it is what arrived (less the path's own loss)
-/// grown a little: aiortc's REMB for a sender of 1.25 Mbit/s over a path losing 3 % sat at
-/// 1.19 to 1.29 Mbit/s, and held the estimate there for 12 s. A receiver that sees queueing
-/// says 0.85 of what arrives.
+/// ... to this one, while the path loses little. Just under what we send, it is what arrived
+/// (less the path's own loss) grown a little: aiortc's REMB for a sender of 1.25 Mbit/s over
+/// a path losing 3 % sat at 1.19 to 1.29 Mbit/s, and held the estimate there for 12 s. A
+/// receiver that sees queueing says 0.85 of what arrives. On a path that drops much (a
+/// policer queues nothing, so the receiver sees no delay), what arrived is the nearest thing
+/// to the path's rate there is, and it bounds up to what we send: without it the audio-only
+/// fallback at 150 kbit/s did not engage.
 const REMOTE_BOUND_UNDER: f64 = 0.9;
 /// How long after a restart the receiver's estimates are not heard.
 const REMOTE_IGNORED_AFTER_RESTART: Duration = Duration::from_secs(10);
@@ -94,6 +97,8 @@ pub(crate) struct Estimate {
     recent_loss: VecDeque<f64>,
     /// Clean reports in a row.
     streak: u32,
+    /// The latest report's loss fraction, as reported.
+    last_loss: f64,
     /// What the path delivered when the estimate last fell.
     link: Option<f64>,
     /// The receiver's estimates are not heard until then (see [`Estimate::restart_at`]).
@@ -118,6 +123,7 @@ impl Estimate {
             delivered: None,
             recent_loss: VecDeque::new(),
             streak: 0,
+            last_loss: 0.0,
             link: None,
             remote_ignored_until: None,
         }
@@ -156,9 +162,14 @@ impl Estimate {
         if self.remote_ignored_until.is_some_and(|until| now < until) {
             return;
         }
+        let under = if self.last_loss > LOSS_HIGH {
+            1.0
+        } else {
+            REMOTE_BOUND_UNDER
+        };
         if self
             .sent
-            .is_some_and(|sent| bps >= sent * REMOTE_BOUND_UNDER || bps < sent * REMOTE_BOUND_FROM)
+            .is_some_and(|sent| bps >= sent * under || bps < sent * REMOTE_BOUND_FROM)
         {
             self.remote = None;
             return;
@@ -206,6 +217,7 @@ impl Estimate {
             return;
         }
         let fraction_lost = fraction_lost.clamp(0.0, 1.0);
+        self.last_loss = fraction_lost;
         // What congestion added to the loss the path had before this report.
         let floor = self.loss_floor();
         let added = fraction_lost - floor;
@@ -633,6 +645,12 @@ mod tests {
         e.on_sent_rate(320_000.0);
         e.on_remote_estimate(t0 + secs(2.5), 330_000.0);
         e.on_remote_estimate(t0 + secs(2.5), 300_000.0);
+        // (Just under what we send does bound on a path that drops much.)
+        let mut dropping = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        dropping.on_sent_rate(320_000.0);
+        dropping.on_loss_report(t0 + secs(1.0), 0.3, None);
+        dropping.on_remote_estimate(t0 + secs(1.1), 300_000.0);
+        assert_eq!(dropping.target(t0 + secs(1.1)), 300_000.0);
         e.on_loss_report(t0 + secs(3.0), 0.0, None);
         assert!(e.target(t0 + secs(3.0)) > 330_000.0);
         let grown = e.target(t0 + secs(3.0));
