@@ -104,7 +104,7 @@ def programs(clip):
         "rust": [str(ROOT / "target" / "release" / "examples" / "publish"), "--video",
                  f"file:{clip}", "--audio", "synthetic", "--resolution", "640x480", "--seconds",
                  "90", "--reconnect-timeout-ms", "20000", "--url", "{url}", "--token",
-                 "{token}"],
+                 "{token}", "--log", "debug"],
         "c": [str(ROOT / "target" / "c" / "network_lost"), "{url}", "{token}", "20000",
               f"file:{clip}", "640x480"],
         "node": [os.environ.get("NODE", "node"), str(ROOT / "tests" / "network" / "lost.mjs"),
@@ -138,10 +138,12 @@ def test_every_language_hears_the_fallback(network, net, noise_clip, language):
     try:
         assert read_until(lines, seen, lambda l: l.startswith(("PUBLISHING", "publishing after")),
                           20), seen
-        assert read_until(lines, seen, lambda l: "videoDisabled" in l, DISABLED_WITHIN_S), seen
+        assert read_until(lines, seen, lambda l: "videoDisabled" in l,
+                          DISABLED_WITHIN_S), "\n".join(seen)
         time.sleep(NARROW_AFTER_DISABLED_S)
         net.restore()
-        assert read_until(lines, seen, lambda l: "videoEnabled" in l, ENABLED_WITHIN_S), seen
+        assert read_until(lines, seen, lambda l: "videoEnabled" in l,
+                          ENABLED_WITHIN_S), "\n".join(seen)
         before = session_stats(receiver, room)["video_frames"]
         assert wait_until(lambda: session_stats(receiver, room)["video_frames"] >= before + 30,
                           10), session_stats(receiver, room)["video_frames"]

@@ -5,7 +5,7 @@
 //! video may be sent go out.
 //!
 //! ```text
-//! Normal ──below warn 2 s──▶ Warning ──below disable 4 s──▶ Disabled ◀──┐
+//! Normal ──below warn 2 s──▶ Warning ──below disable ¾ of 4 s──▶ Disabled ◀──┐
 //!   ▲  ◀──above lift 2 s───────┘                              │ wait  │ target fell
 //!   └──────────────────────── a try held 4 s ◀── Trying ◀─────┘───────┘
 //! ```
@@ -29,9 +29,14 @@ const DISABLE_BPS: f64 = 125_000.0;
 const LIFT_BPS: f64 = 200_000.0;
 /// How long a condition must hold before the state changes.
 const HOLD: Duration = Duration::from_secs(2);
-/// How long video must stay under the disable threshold after the warning: an estimate that
-/// fell on a burst of loss climbs back within a few seconds on a path that carries video.
+/// Video stops when the target spent `DISABLE_SHARE` of the last `DISABLE_HOLD` under the
+/// disable threshold, in a warning that lasted that long: an estimate that fell on a burst of
+/// loss climbs back within a few seconds on a path that carries video. Not all of it: on a
+/// path too narrow for video, the estimate of a tiny picture that cannot fill the path grows
+/// for a while before loss brings it down again, and a rule that wanted it under all the
+/// time would wait for a lull in that saw-tooth.
 const DISABLE_HOLD: Duration = Duration::from_secs(4);
+const DISABLE_SHARE: f64 = 0.75;
 /// How long a try must hold for video to be enabled again.
 const TRY_FOR: Duration = Duration::from_secs(4);
 const FIRST_WAIT: Duration = Duration::from_secs(5);
@@ -53,7 +58,7 @@ pub(crate) enum FallbackEvent {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     Normal,
-    Warning,
+    Warning { since: Instant },
     Disabled { retry_at: Instant, wait: Duration },
     Trying { since: Instant, wait: Duration },
 }
@@ -68,6 +73,10 @@ pub(crate) struct Fallback {
     /// Since when the target has been on the side of a threshold the state watches.
     low_since: Option<Instant>,
     high_since: Option<Instant>,
+    /// In a warning: the stretches of time spent under the disable threshold, (end, length),
+    /// over the last `DISABLE_HOLD`.
+    under: VecDeque<(Instant, Duration)>,
+    last_poll: Option<Instant>,
     target_bps: f64,
     events: VecDeque<FallbackEvent>,
 }
@@ -87,6 +96,8 @@ impl Fallback {
             lift_bps: LIFT_BPS * scale,
             low_since: None,
             high_since: None,
+            under: VecDeque::new(),
+            last_poll: None,
             target_bps: f64::INFINITY,
             events: VecDeque::new(),
         }
@@ -94,8 +105,32 @@ impl Fallback {
 
     /// The video target the estimate leaves now.
     pub(crate) fn on_target(&mut self, now: Instant, video_bps: f64) {
+        // The time since the last poll was spent at the target before this one.
+        self.account(now);
         self.target_bps = video_bps;
         self.poll(now);
+    }
+
+    /// Counts the time since the last poll, spent at the current target, for the warning's
+    /// window.
+    fn account(&mut self, now: Instant) {
+        let since_poll = self
+            .last_poll
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.last_poll = Some(now);
+        if matches!(self.state, State::Warning { .. })
+            && self.target_bps < self.disable_bps
+            && !since_poll.is_zero()
+        {
+            self.under.push_back((now, since_poll));
+        }
+        while self
+            .under
+            .front()
+            .is_some_and(|(end, _)| now.saturating_duration_since(*end) > DISABLE_HOLD)
+        {
+            self.under.pop_front();
+        }
     }
 
     /// What a try starts at: the video target needed to leave the warning behind.
@@ -105,6 +140,7 @@ impl Fallback {
 
     /// Moves on with time; whether video is to be sent now.
     pub(crate) fn poll(&mut self, now: Instant) -> bool {
+        self.account(now);
         let target = self.target_bps;
         match self.state {
             State::Normal => {
@@ -112,16 +148,24 @@ impl Fallback {
                     .held(now, target < self.warn_bps, None)
                     .is_some_and(|low_for| low_for >= HOLD)
                 {
-                    self.enter(State::Warning, Some(FallbackEvent::Warning));
+                    self.enter(State::Warning { since: now }, Some(FallbackEvent::Warning));
                 }
             }
-            State::Warning => {
-                let low_for = self.held(
-                    now,
-                    target < self.disable_bps,
-                    Some(target >= self.lift_bps),
-                );
-                if low_for.is_some_and(|low_for| low_for >= DISABLE_HOLD) {
+            State::Warning { since } => {
+                self.held(now, false, Some(target >= self.lift_bps));
+                let window_start = now.checked_sub(DISABLE_HOLD);
+                let under: Duration = self
+                    .under
+                    .iter()
+                    .map(|&(end, length)| match window_start {
+                        // Only the part of a stretch inside the window counts.
+                        Some(start) => length.min(end.saturating_duration_since(start)),
+                        None => length,
+                    })
+                    .sum();
+                if now.saturating_duration_since(since) >= DISABLE_HOLD
+                    && under.as_secs_f64() >= DISABLE_HOLD.as_secs_f64() * DISABLE_SHARE
+                {
                     self.enter(
                         State::Disabled {
                             retry_at: now + FIRST_WAIT,
@@ -192,6 +236,7 @@ impl Fallback {
         self.state = state;
         self.low_since = None;
         self.high_since = None;
+        self.under.clear();
         self.events.extend(event);
     }
 }
@@ -228,8 +273,12 @@ mod tests {
         // Tries after 5 s, at what lifts the warning.
         assert!(run(&mut f, &mut t, 4.5, 50_000.0).is_empty());
         assert!(!f.sends_video());
+        // The encoder's poll starts the try while the target is still low; the estimate
+        // then restarts at what a try needs, and the try goes on.
+        t += Duration::from_millis(750);
+        assert!(f.poll(t) && f.trying());
         let try_bps = f.try_bps();
-        assert!(run(&mut f, &mut t, 0.75, try_bps).is_empty());
+        f.on_target(t, try_bps);
         assert!(f.trying() && f.sends_video());
         assert_eq!(run(&mut f, &mut t, 4.0, try_bps), [Enabled]);
         assert!(f.sends_video() && !f.trying());
@@ -260,6 +309,29 @@ mod tests {
             tries[2..].iter().all(|w| (w - 20.25).abs() < 0.6),
             "{tries:?}"
         );
+    }
+
+    #[test]
+    fn a_saw_tooth_mostly_under_the_threshold_disables_and_one_mostly_over_does_not() {
+        // A tiny picture's estimate on a path too narrow for video: 3 s under, 1 s over.
+        let mut f = Fallback::new(645_000.0, 2_500_000.0);
+        let mut t = Instant::now();
+        assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Warning]);
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.extend(run(&mut f, &mut t, 1.0, 170_000.0));
+            events.extend(run(&mut f, &mut t, 3.0, 60_000.0));
+        }
+        assert_eq!(events.first(), Some(&Disabled), "{events:?}");
+        // Half under, half over (below the lift): a warning that stays.
+        let mut f = Fallback::new(645_000.0, 2_500_000.0);
+        let mut t = Instant::now();
+        assert_eq!(run(&mut f, &mut t, 2.5, 50_000.0), [Warning]);
+        for _ in 0..5 {
+            assert!(run(&mut f, &mut t, 2.0, 170_000.0).is_empty());
+            assert!(run(&mut f, &mut t, 2.0, 60_000.0).is_empty());
+        }
+        assert!(f.sends_video());
     }
 
     #[test]
