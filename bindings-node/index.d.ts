@@ -63,7 +63,7 @@ export { LibpublisherError, LibpublisherError as Error };
  * A source: `null` (none), `"default"`, a `deviceId` from `getDevices()`, `"synthetic"`
  * (test pattern / tone), `"file:PATH"` (Y4M video, WAV audio) or `"custom"`.
  */
-export type SourceSpec = null | 'default' | 'synthetic' | 'custom' | `file:${string}` | `audio:${string}` | `video:${string}`;
+export type SourceSpec = null | 'default' | 'synthetic' | 'custom' | `file:${string}` | `audio:${string}` | `video:${string}` | 'screen' | `screen:${number}`;
 
 /** What the access-request callback is asked to allow; `null` for a kind that needs no consent. */
 export interface AccessRequest {
@@ -122,7 +122,7 @@ export interface PublisherOptions {
 }
 
 export interface Device {
-  kind: 'audioInput' | 'videoInput';
+  kind: 'audioInput' | 'videoInput' | 'screen';
   /** Pass as `audioSource` / `videoSource`. */
   deviceId: string;
   label: string;

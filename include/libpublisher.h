@@ -175,7 +175,7 @@ typedef struct lp_session_settings lp_session_settings;
 
 // One capture device, as listed by `lp_get_devices`.
 typedef struct lp_device {
-  // `"audioInput"` or `"videoInput"`.
+  // `"audioInput"`, `"videoInput"` or `"screen"`.
   const char *kind;
   // The id to pass as a video or audio source.
   const char *device_id;
@@ -443,7 +443,7 @@ struct lp_publisher_settings *lp_publisher_settings_new(void);
 void lp_publisher_settings_free(struct lp_publisher_settings *settings);
 
 // The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
-// `"file:PATH"` or `"custom"`. Default `"default"`.
+// `"file:PATH"`, `"custom"`, `"screen"` or `"screen:N"`. Default `"default"`.
 int32_t lp_publisher_settings_set_video_source(struct lp_publisher_settings *settings,
                                                const char *source);
 
@@ -550,8 +550,8 @@ int32_t lp_publisher_publish_video(struct lp_publisher publisher, bool on);
 // run with `LP_REASON_PUBLISH_AUDIO`.
 int32_t lp_publisher_publish_audio(struct lp_publisher publisher, bool on);
 
-// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
-// while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
+// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`,
+// `"screen"`) while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
 // source opens and delivers its first frame, then replaces the old one on the same track (no
 // renegotiation; the receiver gets a keyframe) and the old one stops. `cb` (may be NULL) runs
 // once, on the publisher's callback thread, with NULL or the error; on failure

@@ -99,8 +99,9 @@ test('getDevices lists well-formed devices, as a Promise and through a callback'
   const devices = await lp.getDevices();
   assert.ok(Array.isArray(devices));
   for (const d of devices) {
-    assert.ok(d.kind === 'audioInput' || d.kind === 'videoInput', d.kind);
-    assert.ok(d.deviceId.startsWith(d.kind === 'audioInput' ? 'audio:' : 'video:'), d.deviceId);
+    const prefix = { audioInput: 'audio:', videoInput: 'video:', screen: 'screen:' }[d.kind];
+    assert.ok(prefix, d.kind);
+    assert.ok(d.deviceId.startsWith(prefix), d.deviceId);
     assert.equal(typeof d.label, 'string');
   }
   const viaCallback = await new Promise((resolve, reject) => {

@@ -39,7 +39,7 @@ pub(crate) fn python_repr(py: Python<'_>, value: Option<&str>) -> String {
 #[pyclass(frozen, eq, hash, get_all, module = "libpublisher")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Device {
-    /// `"audioInput"` or `"videoInput"`.
+    /// `"audioInput"`, `"videoInput"` or `"screen"`.
     kind: String,
     /// The id to pass as `audio_source` / `video_source`.
     device_id: String,
@@ -243,8 +243,8 @@ impl Publisher {
             .map_err(|e| to_py_err(py, &e))
     }
 
-    /// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
-    /// while ready or publishing, on the same track: consent is asked where `init_publisher`
+    /// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`,
+    /// `"screen"`) while ready or publishing, on the same track: consent is asked where `init_publisher`
     /// would ask, the new source delivers its first frame, then replaces the old one, which
     /// stops. Without `callback`, blocks (GIL released) and raises `Error` on failure (1500,
     /// 1580, 1582, 1584, ...: the old source stays); with one, returns at once and later calls

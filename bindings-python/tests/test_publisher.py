@@ -548,7 +548,7 @@ def test_get_devices_lists_devices() -> None:
     devices = libpublisher.get_devices()
     assert isinstance(devices, list)
     for device in devices:
-        assert device.kind in ("audioInput", "videoInput")
+        assert device.kind in ("audioInput", "videoInput", "screen")
         assert device.device_id.startswith(("audio:", "video:"))
         assert isinstance(device.label, str)
         assert device == device and hash(device) == hash(device)

@@ -5,7 +5,7 @@
 //!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
 //!     [--video-codec VP8|H264] [--ice-server URL]... [--turn-username U]
 //!     [--turn-credential P] [--relay] [--reconnect-timeout-ms N] [--video-off S]
-//!     [--video-on S]
+//!     [--video-on S] [--audio-on S] [--switch-video S:SOURCE]...
 //!
 //! The URL defaults to `loopback://`, the receiver embedded in the library. `--ice-server`
 //! (repeatable) adds a STUN or TURN server (`stun:HOST`, `turn:HOST[:PORT]`,
@@ -13,9 +13,12 @@
 //! `--relay` sends media through TURN only. A lost connection is recovered for
 //! `--reconnect-timeout-ms` (default 15000) before the stream ends. `--video-off S` and
 //! `--video-on S` turn video off and on again S seconds into publishing (a mute button),
-//! printing the wall time of each call.
+//! printing the wall time of each call. `--audio-on S` starts with audio off (sending
+//! silence) and turns it on S seconds in. `--switch-video S:SOURCE` (repeatable) switches the
+//! video to SOURCE S seconds in, printing `switch SOURCE ok at T` or
+//! `switch SOURCE failed CODE at T` (T: the wall time the switch completed).
 //! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
-//! audio file, looped) or "none". With "default" and no device of that kind present, the
+//! audio file, looped), "screen", "screen:N" or "none". With "default" and no device of that kind present, the
 //! example falls back to "synthetic" and says so.
 
 use std::process::ExitCode;
@@ -46,6 +49,8 @@ struct Args {
     reconnect_timeout_ms: Option<i64>,
     video_off: Option<u64>,
     video_on: Option<u64>,
+    audio_on: Option<u64>,
+    switch_video: Vec<(u64, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,6 +71,8 @@ fn parse_args() -> Result<Args, String> {
         reconnect_timeout_ms: None,
         video_off: None,
         video_on: None,
+        audio_on: None,
+        switch_video: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +107,21 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|_| "--video-on needs whole seconds")?,
                 )
             }
+            "--audio-on" => {
+                args.audio_on = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--audio-on needs whole seconds")?,
+                )
+            }
+            "--switch-video" => {
+                let value = value()?;
+                let (at, source) = value
+                    .split_once(':')
+                    .and_then(|(at, source)| Some((at.parse().ok()?, source.to_string())))
+                    .ok_or("--switch-video needs SECONDS:SOURCE")?;
+                args.switch_video.push((at, source));
+            }
             "--reconnect-timeout-ms" => {
                 args.reconnect_timeout_ms = Some(
                     value()?
@@ -113,7 +135,8 @@ fn parse_args() -> Result<Args, String> {
                             [--fps N] [--seconds N] [--log error|warn|info|debug|trace] \
                             [--video-codec VP8|H264] [--ice-server URL]... \
                             [--turn-username U] [--turn-credential P] [--relay] \
-                            [--reconnect-timeout-ms N] [--video-off S] [--video-on S]"
+                            [--reconnect-timeout-ms N] [--video-off S] [--video-on S] \
+                            [--audio-on S] [--switch-video S:SOURCE]..."
                         .into(),
                 )
             }
@@ -199,6 +222,7 @@ fn main() -> ExitCode {
         ("resolution", OptionValue::Str(args.resolution.clone())),
         ("frame_rate", OptionValue::Int(args.fps)),
         ("video_codec", OptionValue::Str(args.video_codec.clone())),
+        ("publish_audio", OptionValue::Bool(args.audio_on.is_none())),
     ];
     for (key, value) in options {
         if let Err(e) = settings.set(key, value) {
@@ -361,14 +385,35 @@ fn main() -> ExitCode {
                 if let Err(e) = publisher.publish_video(on) {
                     return fail(&e);
                 }
-                let wall = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
                 println!(
                     "video {} at {:.3}",
                     if on { "on" } else { "off" },
-                    wall.as_secs_f64()
+                    wall_now()
                 );
+            }
+        }
+        if args.audio_on == Some(second) {
+            if let Err(e) = publisher.publish_audio(true) {
+                return fail(&e);
+            }
+            println!("audio on at {:.3}", wall_now());
+        }
+        for (_, source) in args.switch_video.iter().filter(|(at, _)| *at == second) {
+            let (tx, rx) = mpsc::channel();
+            let outcome = publisher
+                .set_video_source(
+                    source,
+                    Box::new(move |_, outcome| {
+                        let _ = tx.send(outcome);
+                    }),
+                )
+                .and_then(|()| {
+                    rx.recv()
+                        .unwrap_or_else(|_| Err(Error::internal("the switch never completed")))
+                });
+            match outcome {
+                Ok(()) => println!("switch {source} ok at {:.3}", wall_now()),
+                Err(e) => println!("switch {source} failed {} at {:.3}", e.code(), wall_now()),
             }
         }
     }
@@ -407,6 +452,14 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Seconds since the Unix epoch, as the tests' clocks read them.
+fn wall_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// What the embedded receiver counted, on `loopback://`.

@@ -1,7 +1,8 @@
-//! Capture devices present on this machine: microphones through cpal, cameras through nokhwa.
+//! Capture devices present on this machine: microphones through cpal, cameras through nokhwa,
+//! screens through X11 (`media::screen`).
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::media::MediaKind;
+use crate::media::{self, MediaKind};
 use crate::settings::SourceSpec;
 
 /// A device's kind, named as in the browser's `MediaDeviceInfo.kind`.
@@ -11,14 +12,17 @@ pub enum DeviceKind {
     AudioInput,
     /// A camera.
     VideoInput,
+    /// A screen (video), `screen:N`.
+    Screen,
 }
 
 impl DeviceKind {
-    /// `"audioInput"` or `"videoInput"`.
+    /// `"audioInput"`, `"videoInput"` or `"screen"`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceKind::AudioInput => "audioInput",
             DeviceKind::VideoInput => "videoInput",
+            DeviceKind::Screen => "screen",
         }
     }
 
@@ -26,7 +30,7 @@ impl DeviceKind {
     pub fn media(self) -> MediaKind {
         match self {
             DeviceKind::AudioInput => MediaKind::Audio,
-            DeviceKind::VideoInput => MediaKind::Video,
+            DeviceKind::VideoInput | DeviceKind::Screen => MediaKind::Video,
         }
     }
 }
@@ -34,20 +38,23 @@ impl DeviceKind {
 /// One capture device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    /// Microphone or camera.
+    /// Microphone, camera or screen.
     pub kind: DeviceKind,
-    /// Stable id to pass as `audioSource`/`videoSource`; `audio:` or `video:` prefixed so that
-    /// it never collides with the keywords `default`, `synthetic`, `custom` or `file:`.
+    /// Stable id to pass as `audioSource`/`videoSource`; `audio:`, `video:` or `screen:`
+    /// prefixed so that it never collides with the keywords `default`, `synthetic`, `custom`
+    /// or `file:`.
     pub device_id: String,
     /// Name for people.
     pub label: String,
 }
 
-/// Every microphone and camera present. A machine without any gives an empty list; a backend
-/// that cannot enumerate is logged and skipped, so one broken backend hides only its devices.
+/// Every microphone, camera and screen present. A machine without any gives an empty list; a
+/// backend that cannot enumerate is logged and skipped, so one broken backend hides only its
+/// devices.
 pub fn get_devices() -> Vec<Device> {
     let mut devices = microphones();
     devices.extend(cameras());
+    devices.extend(screens());
     devices
 }
 
@@ -56,6 +63,7 @@ pub fn devices_of(kind: DeviceKind) -> Vec<Device> {
     match kind {
         DeviceKind::AudioInput => microphones(),
         DeviceKind::VideoInput => cameras(),
+        DeviceKind::Screen => screens(),
     }
 }
 
@@ -65,9 +73,18 @@ pub fn devices_of(kind: DeviceKind) -> Vec<Device> {
 pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
     let what = match kind {
         DeviceKind::AudioInput => "microphone",
-        DeviceKind::VideoInput => "camera",
+        DeviceKind::VideoInput | DeviceKind::Screen => "camera",
     };
     match spec {
+        SourceSpec::Screen(index) => {
+            if kind == DeviceKind::AudioInput {
+                return Err(Error::invalid_parameter(
+                    "audio_source",
+                    "a screen is a video source",
+                ));
+            }
+            media::screen::find(*index).map(Some)
+        }
         SourceSpec::Default => match devices_of(kind).into_iter().next() {
             Some(device) => Ok(Some(device)),
             // A microphone the OS refuses to open is not listed at all: say so, rather
@@ -75,7 +92,7 @@ pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
             None => {
                 let denied = match kind {
                     DeviceKind::AudioInput => capture_access_denied(),
-                    DeviceKind::VideoInput => None,
+                    DeviceKind::VideoInput | DeviceKind::Screen => None,
                 };
                 Err(match denied {
                     Some(detail) => access_denied(what, &detail),
@@ -87,7 +104,9 @@ pub fn resolve(kind: DeviceKind, spec: &SourceSpec) -> Result<Option<Device>> {
             }
         },
         SourceSpec::Device(id) => {
-            let all = get_devices();
+            // Device ids are `audio:` or `video:`; screens are `SourceSpec::Screen`.
+            let mut all = microphones();
+            all.extend(cameras());
             match all.into_iter().find(|d| &d.device_id == id) {
                 Some(device) if device.kind == kind => Ok(Some(device)),
                 Some(_) => Err(Error::new(
@@ -212,6 +231,17 @@ fn microphones() -> Vec<Device> {
             }
         })
         .collect()
+}
+
+/// The screens of the X display, `screen:0` (the primary one) first; none without a display.
+fn screens() -> Vec<Device> {
+    match media::screen::list() {
+        Ok(screens) => screens,
+        Err(e) => {
+            tracing::debug!("no screens to list: {}", e.message);
+            Vec::new()
+        }
+    }
 }
 
 fn cameras() -> Vec<Device> {
@@ -343,6 +373,7 @@ mod tests {
             let prefix = match device.kind {
                 DeviceKind::AudioInput => "audio:",
                 DeviceKind::VideoInput => "video:",
+                DeviceKind::Screen => "screen:",
             };
             assert!(device.device_id.starts_with(prefix), "{device:?}");
         }

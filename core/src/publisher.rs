@@ -447,7 +447,7 @@ impl Publisher {
     }
 
     /// Switches the video to `source` (any source string: a device id, `"synthetic"`,
-    /// `"file:PATH"`, `"custom"`) while ready or publishing, as OpenTok's `setVideoSource`:
+    /// `"file:PATH"`, `"custom"`, `"screen"`) while ready or publishing, as OpenTok's `setVideoSource`:
     /// consent is asked where `init_publisher` would ask, the new source opens and delivers
     /// its first frame, then takes the old one's place on the same track (no renegotiation;
     /// the receiver gets a keyframe, and `videoDimensionsChanged` when the size changes), and
@@ -475,6 +475,12 @@ impl Publisher {
         let spec: SourceSpec = source
             .parse()
             .map_err(|e| Error::invalid_parameter("source", e))?;
+        if kind == MediaKind::Audio && matches!(spec, SourceSpec::Screen(_)) {
+            return Err(Error::invalid_parameter(
+                "source",
+                "a screen is a video source (use set_video_source)",
+            ));
+        }
         {
             let mut lifecycle = self.lifecycle();
             if !is_live(lifecycle.state) {

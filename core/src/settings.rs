@@ -26,16 +26,23 @@ pub enum SourceSpec {
     File(PathBuf),
     /// Frames pushed by the host.
     Custom,
+    /// A screen (X11): `None` is the primary one (`"screen"`), `Some(n)` the n-th as
+    /// [`crate::devices::get_devices`] lists them (`"screen:n"`). Video only.
+    Screen(Option<u32>),
 }
 
 impl SourceSpec {
     /// Whether opening this source needs the host's consent: capture devices do, and so does
     /// the synthetic source, which stands in for them exactly as a browser's fake device does.
     /// Files and host-pushed frames are the host's own media.
+    /// A screen needs it too, as a browser asks before `getDisplayMedia`.
     pub fn needs_consent(&self) -> bool {
         matches!(
             self,
-            SourceSpec::Default | SourceSpec::Device(_) | SourceSpec::Synthetic
+            SourceSpec::Default
+                | SourceSpec::Device(_)
+                | SourceSpec::Synthetic
+                | SourceSpec::Screen(_)
         )
     }
 }
@@ -45,10 +52,19 @@ impl FromStr for SourceSpec {
 
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
-            "" => return Err("expected null, \"default\", \"synthetic\", \"custom\", \"file:PATH\" or a device id".into()),
+            "" => return Err("expected null, \"default\", \"synthetic\", \"custom\", \"screen\", \"file:PATH\" or a device id".into()),
             "default" => SourceSpec::Default,
             "synthetic" => SourceSpec::Synthetic,
             "custom" => SourceSpec::Custom,
+            "screen" => SourceSpec::Screen(None),
+            _ if s.starts_with("screen:") => match s["screen:".len()..].parse::<u32>() {
+                Ok(index) => SourceSpec::Screen(Some(index)),
+                Err(_) => {
+                    return Err(format!(
+                        "unknown source {s:?}: a screen is \"screen\" or \"screen:N\" (N from 0, as get_devices() lists them)"
+                    ))
+                }
+            },
             _ if s.starts_with("audio:") || s.starts_with("video:") => {
                 SourceSpec::Device(s.to_owned())
             }
@@ -56,7 +72,7 @@ impl FromStr for SourceSpec {
                 Some("") => return Err("\"file:\" needs a path".into()),
                 Some(path) => SourceSpec::File(PathBuf::from(path)),
                 None => return Err(format!(
-                    "unknown source {s:?}: expected null, \"default\", \"synthetic\", \"custom\", \"file:PATH\" or a device id from get_devices()"
+                    "unknown source {s:?}: expected null, \"default\", \"synthetic\", \"custom\", \"screen\", \"file:PATH\" or a device id from get_devices()"
                 )),
             },
         })
@@ -71,6 +87,8 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Synthetic => f.write_str("synthetic"),
             SourceSpec::File(path) => write!(f, "file:{}", path.display()),
             SourceSpec::Custom => f.write_str("custom"),
+            SourceSpec::Screen(None) => f.write_str("screen"),
+            SourceSpec::Screen(Some(index)) => write!(f, "screen:{index}"),
         }
     }
 }
@@ -306,6 +324,12 @@ impl PublisherSettings {
                     ),
                     _ => return Err(bad_type("a source string or null")),
                 };
+                if field == "audio_source" && matches!(spec, Some(SourceSpec::Screen(_))) {
+                    return Err(Error::invalid_parameter(
+                        field,
+                        "a screen is a video source (use it as video_source)",
+                    ));
+                }
                 if field == "video_source" {
                     self.video_source = spec;
                 } else {
@@ -603,6 +627,11 @@ mod tests {
             "audio:pulse".parse(),
             Ok(SourceSpec::Device("audio:pulse".into()))
         );
+        assert_eq!("screen".parse(), Ok(SourceSpec::Screen(None)));
+        assert_eq!("screen:1".parse(), Ok(SourceSpec::Screen(Some(1))));
+        assert_eq!(SourceSpec::Screen(Some(1)).to_string(), "screen:1");
+        assert!("screen:".parse::<SourceSpec>().is_err());
+        assert!("screen:-1".parse::<SourceSpec>().is_err());
         assert!("".parse::<SourceSpec>().is_err());
         assert!("webcam".parse::<SourceSpec>().is_err());
         assert!("file:".parse::<SourceSpec>().is_err());

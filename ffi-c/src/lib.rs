@@ -39,7 +39,7 @@ pub struct lp_error {
 /// One capture device, as listed by `lp_get_devices`.
 #[repr(C)]
 pub struct lp_device {
-    /// `"audioInput"` or `"videoInput"`.
+    /// `"audioInput"`, `"videoInput"` or `"screen"`.
     pub kind: *const c_char,
     /// The id to pass as a video or audio source.
     pub device_id: *const c_char,

@@ -208,7 +208,7 @@ pub extern "C" fn lp_publisher_settings_free(settings: *mut lp_publisher_setting
 }
 
 /// The video source: NULL (no video), `"default"`, a device id, `"synthetic"`,
-/// `"file:PATH"` or `"custom"`. Default `"default"`.
+/// `"file:PATH"`, `"custom"`, `"screen"` or `"screen:N"`. Default `"default"`.
 #[no_mangle]
 pub extern "C" fn lp_publisher_settings_set_video_source(
     settings: *mut lp_publisher_settings,
@@ -544,8 +544,8 @@ fn publisher_done(
     )
 }
 
-/// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`)
-/// while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
+/// Switches the video to `source` (a device id, `"synthetic"`, `"file:PATH"`, `"custom"`,
+/// `"screen"`) while ready or publishing: consent is asked where `lp_init_publisher` would ask, the new
 /// source opens and delivers its first frame, then replaces the old one on the same track (no
 /// renegotiation; the receiver gets a keyframe) and the old one stops. `cb` (may be NULL) runs
 /// once, on the publisher's callback thread, with NULL or the error; on failure

@@ -25,7 +25,8 @@ Prints `LISTENING <port>` once ready. Endpoints:
   wall-clock times (`time.time()`) of the latest 1800 (`video_frame_times`), the NACKs the
   receiver sent and the packets they listed (`nacks_sent`, `nacked_packets`), audio frames,
   the video codec the answer settled on (`video_codec`: "VP8", "H264" or null), the mean
-  Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100), and the types of
+  Y, U and V of every 10th decoded video frame (`video_yuv`, the latest 100) and of its left
+  and right parts (`video_halves`, the latest: [[Y, U, V] left, [Y, U, V] right]), the types of
   the candidates the offer carried (`offer_candidates`: "host", "srflx", "relay" ...), the
   codec, feedback and SSRC-group lines of the offer's and the answer's video sections
   (`offer_video_lines`, `answer_video_lines`), and the
@@ -54,6 +55,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc import jitterbuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.utils import uint16_add
+import numpy
 
 SESSIONS = {}
 #: Offers received by the rooms that never answer them.
@@ -223,6 +225,26 @@ def mean_yuv(frame):
     ]
 
 
+def halves_yuv(frame):
+    """The mean Y, U and V of the left and of the right part of a decoded frame (each its
+    outer 40 %, clear of the middle): where the sender's colours lie."""
+    frame = frame.reformat(format="yuv420p")
+
+    def samples(plane):
+        rows = numpy.frombuffer(bytes(plane), numpy.uint8).reshape(-1, plane.line_size)
+        return rows[: plane.height, : plane.width]
+
+    y, u, v = (samples(plane) for plane in frame.planes)
+
+    def part(plane, left):
+        width = plane.shape[1]
+        edge = int(width * 0.4)
+        cols = plane[:, :edge] if left else plane[:, width - edge :]
+        return round(float(cols.mean()), 1)
+
+    return [[part(p, left) for p in (y, u, v)] for left in (True, False)]
+
+
 #: What aiortc's video jitter buffers did, all sessions of this receiver together: `resets`,
 #: a packet far behind where the buffer is (it starts over from that packet, and waits for
 #: what follows it), and `overflows`, a packet 512 ahead of a gap it waited for (it drops
@@ -273,6 +295,7 @@ async def consume(track, stats):
             )
             if stats["video_frames"] % 10 == 1:
                 stats["video_yuv"] = (stats["video_yuv"] + [mean_yuv(frame)])[-100:]
+                stats["video_halves"] = halves_yuv(frame)
         else:
             if audio_end is not None and frame.pts is not None and frame.sample_rate:
                 # Timestamps count samples: what lies between the last frame's end and this
@@ -407,6 +430,7 @@ def make_app(token, links=(), probe_links=True):
             "audio_rate": 0,
             # Mean [Y, U, V] of every 10th decoded video frame, the latest 100.
             "video_yuv": [],
+            "video_halves": None,
             # RMS of the latest decoded audio frame, 0..1 (a full-scale sine is 0.707).
             "audio_level": 0.0,
             # Whether the publisher DELETEd its resource (state may read "closed" after).

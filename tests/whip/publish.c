@@ -1,7 +1,11 @@
 /* Publishes synthetic media from C to a session URL for a few seconds:
- *   publish URL TOKEN SECONDS [custom | mute]
+ *   publish URL TOKEN SECONDS [custom | mute | live SOURCE...]
  * With `mute`, video is turned off one second into publishing and on again a second later,
  * printing `video off at T` / `video on at T` (wall time of each call) and the events.
+ * With `live`, the publisher starts with audio off (publish_audio false) and 640x480 video,
+ * turns audio on a second into publishing (`audio on at T`), then switches the video to each
+ * SOURCE in turn, a second apart, printing `switch SOURCE ok at T` or
+ * `switch SOURCE failed CODE at T` (T: when the switch completed).
  * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
  * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -49,6 +53,12 @@ static int32_t video(lp_publisher p, bool on) {
   printf("video %s at %.3f\n", on ? "on" : "off", (double)now.tv_sec + (double)now.tv_nsec / 1e9);
   fflush(stdout);
   return rc;
+}
+
+static double wall_now(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 /* Waits for the n-th completion; returns its code (-1: none within 30 s). */
@@ -152,12 +162,14 @@ static int32_t ice_settings(lp_session_settings **out) {
 int main(int argc, char **argv) {
   int custom = argc == 5 && strcmp(argv[4], "custom") == 0;
   int mute = argc == 5 && strcmp(argv[4], "mute") == 0;
-  if (argc != 4 && !custom && !mute) return 2;
+  int live = argc >= 5 && strcmp(argv[4], "live") == 0;
+  if (argc != 4 && !custom && !mute && !live) return 2;
   lp_publisher_settings *settings = lp_publisher_settings_new();
   lp_publisher_settings_set_video_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
-  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : "1280x720");
+  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : live ? "640x480" : "1280x720");
   lp_publisher_settings_set_frame_rate(settings, 30);
+  if (live) lp_publisher_settings_set_publish_audio(settings, false);
   lp_publisher publisher;
   lp_publisher_callbacks callbacks = {.on_video_disabled = on_video_disabled,
                                       .on_video_enabled = on_video_enabled};
@@ -185,9 +197,27 @@ int main(int argc, char **argv) {
     sleep(1);
     if ((rc = video(publisher, true)) != LP_OK) return fail_now(rc);
   }
+  int completed = 3;
+  if (live) {
+    sleep(1);
+    if ((rc = lp_publisher_publish_audio(publisher, true)) != LP_OK) return fail_now(rc);
+    printf("audio on at %.3f\n", wall_now());
+    fflush(stdout);
+    for (int i = 5; i < argc; i++) {
+      sleep(1);
+      if ((rc = lp_publisher_set_video_source(publisher, argv[i], on_init, NULL)) != LP_OK)
+        return fail_now(rc);
+      rc = wait_for(++completed);
+      if (rc == LP_OK)
+        printf("switch %s ok at %.3f\n", argv[i], wall_now());
+      else
+        printf("switch %s failed %d at %.3f\n", argv[i], rc, wall_now());
+      fflush(stdout);
+    }
+  }
   sleep((unsigned)atoi(argv[3])); /* publishes for the time asked */
   if ((rc = lp_session_unpublish(session, publisher, on_session, NULL)) != LP_OK) return fail(rc);
-  if ((rc = wait_for(4)) != LP_OK) return fail(rc);
+  if ((rc = wait_for(++completed)) != LP_OK) return fail(rc);
   if (custom) {
     ps.stop = 1;
     pthread_join(thread, NULL);

@@ -1,7 +1,11 @@
 // Publishes synthetic media from Node to a session URL for a few seconds:
-//   node publish.mjs URL TOKEN SECONDS [custom | mute]
+//   node publish.mjs URL TOKEN SECONDS [custom | mute | live SOURCE...]
 // With `mute`, video is turned off one second into publishing and on again a second later,
 // printing `video off at T` / `video on at T` (wall time of each call) and the events.
+// With `live`, the publisher starts with audio off (publishAudio false) and 640x480 video,
+// turns audio on a second into publishing (`audio on at T`), then switches the video to each
+// SOURCE in turn, a second apart, printing `switch SOURCE ok at T` or
+// `switch SOURCE failed CODE at T` (T: when the switch completed).
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
 // The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -12,15 +16,23 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const { initPublisher, initSession } = require('../../bindings-node');
-const [url, token, seconds, mode] = process.argv.slice(2);
+const [url, token, seconds, mode, ...sources] = process.argv.slice(2);
 const custom = mode === 'custom';
 const mute = mode === 'mute';
+const live = mode === 'live';
+const wallNow = () => (Date.now() / 1000).toFixed(3);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const publisher = await initPublisher(
   custom
     ? { videoSource: 'custom', audioSource: 'custom', resolution: '320x240' }
-    : { videoSource: 'synthetic', audioSource: 'synthetic', resolution: '1280x720', frameRate: 30 },
+    : {
+      videoSource: 'synthetic',
+      audioSource: 'synthetic',
+      resolution: live ? '640x480' : '1280x720',
+      frameRate: 30,
+      publishAudio: !live,
+    },
 );
 const env = process.env;
 const sessionOptions = {};
@@ -50,7 +62,21 @@ try {
     for (const on of [false, true]) {
       await sleep(1000);
       publisher.publishVideo(on);
-      console.log(`video ${on ? 'on' : 'off'} at ${(Date.now() / 1000).toFixed(3)}`);
+      console.log(`video ${on ? 'on' : 'off'} at ${wallNow()}`);
+    }
+  }
+  if (live) {
+    await sleep(1000);
+    publisher.publishAudio(true);
+    console.log(`audio on at ${wallNow()}`);
+    for (const source of sources) {
+      await sleep(1000);
+      try {
+        await publisher.setVideoSource(source);
+        console.log(`switch ${source} ok at ${wallNow()}`);
+      } catch (err) {
+        console.log(`switch ${source} failed ${err.code} at ${wallNow()}`);
+      }
     }
   }
   await sleep(Number(seconds) * 1000);

@@ -66,7 +66,8 @@ def init_publisher(
     ``options`` keys are snake_case: ``video_source``, ``audio_source`` (``None``,
     ``"default"``, a ``device_id`` from ``get_devices()``, ``"synthetic"``, ``"file:PATH"``,
     ``"custom"``: the program pushes frames with ``Publisher.push_video_frame`` /
-    ``push_audio_frame``; init then completes at once and asks no consent),
+    ``push_audio_frame``; init then completes at once and asks no consent; for video also
+    ``"screen"``, ``"screen:N"``),
     ``resolution`` (``"1280x720"``), ``frame_rate``, ``publish_audio``, ``publish_video``,
     ``name``, ``video_codec``, ``init_timeout_ms``, ``degradation_preference``
     (``"balanced"``, ``"maintain-framerate"``, ``"maintain-resolution"``),

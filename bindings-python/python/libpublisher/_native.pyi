@@ -28,7 +28,7 @@ class Device:
     """A capture device."""
 
     @property
-    def kind(self) -> Literal["audioInput", "videoInput"]: ...
+    def kind(self) -> Literal["audioInput", "videoInput", "screen"]: ...
     @property
     def device_id(self) -> str: ...
     @property
@@ -73,8 +73,8 @@ class PublisherOptions(TypedDict, total=False):
     """``init_publisher`` options (camelCase spellings are accepted too)."""
 
     #: ``None`` (no video), ``"default"`` (the first camera), a ``device_id`` from
-    #: ``get_devices()``, ``"synthetic"``, ``"file:PATH"`` (Y4M) or ``"custom"``. Default
-    #: ``"default"``.
+    #: ``get_devices()``, ``"synthetic"``, ``"file:PATH"`` (Y4M), ``"custom"``, ``"screen"`` or
+    #: ``"screen:N"``. Default ``"default"``.
     video_source: Optional[str]
     #: ``None`` (no audio), ``"default"`` (the first microphone), a ``device_id``,
     #: ``"synthetic"``, ``"file:PATH"`` (WAV) or ``"custom"``. Default ``"default"``.
@@ -252,7 +252,7 @@ class Publisher:
         self, source: str, callback: Optional[Completion] = None
     ) -> None:
         """Switches the video to ``source`` (a device id, ``"synthetic"``, ``"file:PATH"``,
-        ``"custom"``) while ready or publishing, on the same track: consent is asked where
+        ``"custom"``, ``"screen"``) while ready or publishing, on the same track: consent is asked where
         ``init_publisher`` would ask, the new source delivers its first frame, then replaces the
         old one. Without ``callback``, blocks and raises ``Error`` on failure (1500, 1580, 1582,
         1584, ...: the old source stays); with one, returns at once and calls it later with

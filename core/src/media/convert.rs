@@ -18,21 +18,49 @@ fn chroma(r: i32, g: i32, b: i32) -> (u8, u8) {
     (u as u8, v as u8)
 }
 
-/// Packed RGB (`bytes_per_pixel` 3) or RGBA (4; alpha is ignored) of `w`×`h`, rows of `stride`
-/// bytes, into tightly packed planes: Y of `w`×`h`, U and V of ceil(w/2)×ceil(h/2), each
-/// chroma sample from the mean colour of its (up to) 2×2 pixels.
+/// Where red, green and blue lie in a packed pixel.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    bytes_per_pixel: usize,
+    /// Byte offsets of red, green and blue.
+    rgb: [usize; 3],
+}
+
+/// RGB, 3 bytes a pixel (as nokhwa decodes MJPEG).
+const RGB: Packed = Packed {
+    bytes_per_pixel: 3,
+    rgb: [0, 1, 2],
+};
+/// RGBA, 4 bytes a pixel, alpha ignored (host-pushed frames).
+const RGBA: Packed = Packed {
+    bytes_per_pixel: 4,
+    rgb: [0, 1, 2],
+};
+/// BGRX, 4 bytes a pixel (an X server's 24-bit colour, least significant byte first).
+const BGRX: Packed = Packed {
+    bytes_per_pixel: 4,
+    rgb: [2, 1, 0],
+};
+
+/// Packed pixels of `w`×`h` laid out as `layout` says, rows of `stride` bytes, into tightly
+/// packed planes: Y of `w`×`h`, U and V of ceil(w/2)×ceil(h/2), each chroma sample from the
+/// mean colour of its (up to) 2×2 pixels.
 fn rgb_to_yuv(
     src: &[u8],
-    bytes_per_pixel: usize,
+    layout: Packed,
     stride: usize,
     (w, h): (usize, usize),
     [y, u, v]: [&mut [u8]; 3],
 ) {
+    let Packed {
+        bytes_per_pixel,
+        rgb: [ri, gi, bi],
+    } = layout;
     let cw = w.div_ceil(2);
     for row in 0..h {
         let line = &src[row * stride..row * stride + w * bytes_per_pixel];
         for (x, px) in line.chunks_exact(bytes_per_pixel).enumerate() {
-            y[row * w + x] = luma(px[0].into(), px[1].into(), px[2].into());
+            y[row * w + x] = luma(px[ri].into(), px[gi].into(), px[bi].into());
         }
     }
     for cy in 0..h.div_ceil(2) {
@@ -43,9 +71,9 @@ fn rgb_to_yuv(
             for row in rows.clone() {
                 for col in cols.clone() {
                     let p = row * stride + col * bytes_per_pixel;
-                    r += i32::from(src[p]);
-                    g += i32::from(src[p + 1]);
-                    b += i32::from(src[p + 2]);
+                    r += i32::from(src[p + ri]);
+                    g += i32::from(src[p + gi]);
+                    b += i32::from(src[p + bi]);
                     n += 1;
                 }
             }
@@ -76,7 +104,7 @@ pub(crate) fn rgb_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option<
         return None;
     }
     let mut out = i420_frame(w, h, 0);
-    rgb_to_yuv(src, 3, stride, (w, h), split_planes(&mut out, w, h));
+    rgb_to_yuv(src, RGB, stride, (w, h), split_planes(&mut out, w, h));
     Some(out)
 }
 
@@ -138,6 +166,21 @@ pub(crate) fn grey_to_i420(src: &[u8], stride_px: u32, w: u32, h: u32) -> Option
     Some(out)
 }
 
+/// BGRX of `w`×`h` (any sides), rows of `stride` bytes, as packed 4:2:0 planes (chroma of
+/// ceil(w/2)×ceil(h/2), as [`I420Scaler::scale_packed`] takes them). `None` if the buffer is
+/// too short.
+pub(crate) fn bgrx_to_yuv420(src: &[u8], stride: usize, w: usize, h: usize) -> Option<Vec<u8>> {
+    if w * 4 > stride || src.len() < stride * h.saturating_sub(1) + w * 4 {
+        return None;
+    }
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = vec![0u8; w * h + 2 * cw * ch];
+    let (y, chroma) = out.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(cw * ch);
+    rgb_to_yuv(src, BGRX, stride, (w, h), [y, u, v]);
+    Some(out)
+}
+
 /// The first `w` bytes of `h` rows of `stride` bytes, packed into `dst`.
 fn copy_rows(src: &[u8], stride: usize, w: usize, h: usize, dst: &mut [u8]) {
     for (row, out) in dst.chunks_exact_mut(w).take(h).enumerate() {
@@ -162,7 +205,7 @@ pub(crate) fn pushed_frame_to_i420(frame: &VideoFrameRef<'_>, out: Resolution) -
         VideoFormat::Rgba if (frame.width, frame.height) == (out.width, out.height) => {
             let mut i420 = i420_frame(sw, sh, 0);
             let planes = split_planes(&mut i420, sw, sh);
-            rgb_to_yuv(frame.planes[0], 4, frame.strides[0], (sw, sh), planes);
+            rgb_to_yuv(frame.planes[0], RGBA, frame.strides[0], (sw, sh), planes);
             i420
         }
         VideoFormat::Rgba => {
@@ -171,7 +214,7 @@ pub(crate) fn pushed_frame_to_i420(frame: &VideoFrameRef<'_>, out: Resolution) -
             {
                 let (y, chroma) = yuv.split_at_mut(sw * sh);
                 let (u, v) = chroma.split_at_mut(cw * ch);
-                rgb_to_yuv(frame.planes[0], 4, frame.strides[0], (sw, sh), [y, u, v]);
+                rgb_to_yuv(frame.planes[0], RGBA, frame.strides[0], (sw, sh), [y, u, v]);
             }
             scaler().scale_packed(&yuv)
         }
@@ -224,9 +267,19 @@ mod tests {
         // 3x1: chroma from pixels (0,1) and (2) alone.
         let src = [255, 0, 0, 9, 255, 0, 0, 9, 0, 0, 255, 9];
         let (mut y, mut u, mut v) = ([0u8; 3], [0u8; 2], [0u8; 2]);
-        rgb_to_yuv(&src, 4, 12, (3, 1), [&mut y, &mut u, &mut v]);
+        rgb_to_yuv(&src, RGBA, 12, (3, 1), [&mut y, &mut u, &mut v]);
         assert_eq!(y, [82, 82, 41]);
         assert_eq!((u, v), ([90, 240], [240, 110]));
+    }
+
+    #[test]
+    fn bgrx_rows_with_padding_convert_blue_first() {
+        // 3x1 of an X server (B, G, R, X), rows of 16 bytes: red, red, blue.
+        let src = [0, 0, 255, 0, 0, 0, 255, 0, 255, 0, 0, 0, 7, 7, 7, 7];
+        let out = bgrx_to_yuv420(&src, 16, 3, 1).unwrap();
+        assert_eq!(out, [82, 82, 41, 90, 240, 240, 110]);
+        assert!(bgrx_to_yuv420(&src[..11], 16, 3, 1).is_none());
+        assert!(bgrx_to_yuv420(&src, 8, 3, 1).is_none());
     }
 
     #[test]

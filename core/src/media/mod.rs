@@ -19,6 +19,34 @@ pub(crate) mod preference;
 mod queue;
 mod resample;
 pub(crate) mod scale;
+#[cfg(target_os = "linux")]
+pub(crate) mod screen;
+/// Screen capture exists on Linux (X11) only.
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod screen {
+    use crate::devices::Device;
+    use crate::error::{Error, ErrorCode, Result};
+
+    fn unsupported() -> Error {
+        Error::new(
+            ErrorCode::HardwareUnavailable,
+            "screen capture is not supported on this platform",
+        )
+    }
+    pub(crate) fn list() -> Result<Vec<Device>> {
+        Err(unsupported())
+    }
+    pub(crate) fn find(_: Option<u32>) -> Result<Device> {
+        Err(unsupported())
+    }
+    pub(crate) fn video(
+        _: u32,
+        _: crate::settings::Resolution,
+        _: u32,
+    ) -> Result<super::Source<super::VideoFrame>> {
+        Err(unsupported())
+    }
+}
 pub(crate) mod snapshot;
 mod source;
 pub mod synthetic;
@@ -69,6 +97,14 @@ pub(crate) fn open_video(
         SourceSpec::Synthetic => synthetic::video(resolution.width, resolution.height, frame_rate),
         SourceSpec::File(path) => file::video(path, resolution, frame_rate),
         SourceSpec::Custom => custom::video(resolution, frame_rate),
+        // Screen ids are `screen:<index>`, as `devices::resolve` found it.
+        SourceSpec::Screen(_) => match device
+            .and_then(|d| d.device_id.strip_prefix("screen:"))
+            .map(str::parse::<u32>)
+        {
+            Some(Ok(index)) => screen::video(index, resolution, frame_rate),
+            _ => Err(not_available("video_source", spec, device)),
+        },
         SourceSpec::Default | SourceSpec::Device(_) => match device {
             // Camera ids are `video:<index>`, as `get_devices` lists them.
             Some(d) => match d.device_id.strip_prefix("video:").map(str::parse::<u32>) {
@@ -91,6 +127,10 @@ pub(crate) fn open_audio(spec: &SourceSpec, device: Option<&Device>) -> Result<S
         },
         SourceSpec::File(path) => file::audio(path),
         SourceSpec::Custom => custom::audio(),
+        SourceSpec::Screen(_) => Err(Error::invalid_parameter(
+            "audio_source",
+            "a screen is a video source",
+        )),
     }
 }
 
