@@ -5,7 +5,7 @@
 //!     [--audio SOURCE] [--resolution WxH] [--fps N] [--seconds N] [--log LEVEL]
 //!     [--video-codec VP8|H264] [--ice-server URL]... [--turn-username U]
 //!     [--turn-credential P] [--relay] [--reconnect-timeout-ms N] [--video-off S]
-//!     [--video-on S] [--audio-on S] [--switch-video S:SOURCE]...
+//!     [--video-on S] [--audio-on S] [--switch-video S:SOURCE]... [--refuse-switch-to SOURCE]
 //!
 //! The URL defaults to `loopback://`, the receiver embedded in the library. `--ice-server`
 //! (repeatable) adds a STUN or TURN server (`stun:HOST`, `turn:HOST[:PORT]`,
@@ -17,6 +17,8 @@
 //! silence) and turns it on S seconds in. `--switch-video S:SOURCE` (repeatable) switches the
 //! video to SOURCE S seconds in, printing `switch SOURCE ok at T` or
 //! `switch SOURCE failed CODE at T` (T: the wall time the switch completed).
+//! `--refuse-switch-to SOURCE` makes the consent callback refuse a request for video SOURCE
+//! alone, which is what a switch to it asks (1500).
 //! Sources are "default", a device id, "synthetic", "file:PATH" (a Y4M video or a WAV
 //! audio file, looped), "screen", "screen:N" or "none". With "default" and no device of that kind present, the
 //! example falls back to "synthetic" and says so.
@@ -51,6 +53,7 @@ struct Args {
     video_on: Option<u64>,
     audio_on: Option<u64>,
     switch_video: Vec<(u64, String)>,
+    refuse_switch_to: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -73,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         video_on: None,
         audio_on: None,
         switch_video: Vec::new(),
+        refuse_switch_to: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -122,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--switch-video needs SECONDS:SOURCE")?;
                 args.switch_video.push((at, source));
             }
+            "--refuse-switch-to" => args.refuse_switch_to = Some(value()?),
             "--reconnect-timeout-ms" => {
                 args.reconnect_timeout_ms = Some(
                     value()?
@@ -136,7 +141,8 @@ fn parse_args() -> Result<Args, String> {
                             [--video-codec VP8|H264] [--ice-server URL]... \
                             [--turn-username U] [--turn-credential P] [--relay] \
                             [--reconnect-timeout-ms N] [--video-off S] [--video-on S] \
-                            [--audio-on S] [--switch-video S:SOURCE]..."
+                            [--audio-on S] [--switch-video S:SOURCE]... \
+                            [--refuse-switch-to SOURCE]"
                         .into(),
                 )
             }
@@ -228,6 +234,11 @@ fn main() -> ExitCode {
         if let Err(e) = settings.set(key, value) {
             return fail(&e);
         }
+    }
+    if let Some(refused) = args.refuse_switch_to.clone() {
+        settings.access_request = Some(Arc::new(move |request| {
+            !(request.audio.is_none() && request.video.as_deref() == Some(refused.as_str()))
+        }));
     }
 
     let started = Instant::now();

@@ -5,7 +5,8 @@
  * With `live`, the publisher starts with audio off (publish_audio false) and 640x480 video,
  * turns audio on a second into publishing (`audio on at T`), then switches the video to each
  * SOURCE in turn, a second apart, printing `switch SOURCE ok at T` or
- * `switch SOURCE failed CODE at T` (T: when the switch completed).
+ * `switch SOURCE failed CODE at T` (T: when the switch completed). Its consent callback refuses
+ * a switch to the synthetic camera (a request for synthetic video alone): 1500.
  * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
  * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -59,6 +60,12 @@ static double wall_now(void) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* The `live` mode's consent: everything but a switch to the synthetic camera. */
+static bool refuse_switch_to_synthetic(const lp_access_request *request, void *ud) {
+  (void)ud;
+  return !(request->video && !request->audio && strcmp(request->video, "synthetic") == 0);
 }
 
 /* Waits for the n-th completion; returns its code (-1: none within 30 s). */
@@ -169,7 +176,10 @@ int main(int argc, char **argv) {
   lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_resolution(settings, custom ? "320x240" : live ? "640x480" : "1280x720");
   lp_publisher_settings_set_frame_rate(settings, 30);
-  if (live) lp_publisher_settings_set_publish_audio(settings, false);
+  if (live) {
+    lp_publisher_settings_set_publish_audio(settings, false);
+    lp_publisher_settings_set_access_request(settings, refuse_switch_to_synthetic, NULL);
+  }
   lp_publisher publisher;
   lp_publisher_callbacks callbacks = {.on_video_disabled = on_video_disabled,
                                       .on_video_enabled = on_video_enabled};

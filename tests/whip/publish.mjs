@@ -5,7 +5,8 @@
 // With `live`, the publisher starts with audio off (publishAudio false) and 640x480 video,
 // turns audio on a second into publishing (`audio on at T`), then switches the video to each
 // SOURCE in turn, a second apart, printing `switch SOURCE ok at T` or
-// `switch SOURCE failed CODE at T` (T: when the switch completed).
+// `switch SOURCE failed CODE at T` (T: when the switch completed). Its consent callback refuses
+// a switch to the synthetic camera (a request for synthetic video alone): 1500.
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
 // The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
@@ -32,6 +33,7 @@ const publisher = await initPublisher(
       resolution: live ? '640x480' : '1280x720',
       frameRate: 30,
       publishAudio: !live,
+      accessRequest: live ? ({ video, audio }) => !(video === 'synthetic' && audio === null) : null,
     },
 );
 const env = process.env;

@@ -177,12 +177,14 @@ def test_no_such_screen_at_init_is_1582(screen):
 
 def live_programs(url, token, sources):
     """The other languages' programs in their `live` mode: audio off at first, on a second
-    into publishing, then a switch to each source a second apart, 2 s more at the end."""
+    into publishing, then a switch to each source a second apart, 2 s more at the end; the
+    consent callback refuses a switch to the synthetic camera."""
     rust = [str(ROOT / "target" / "release" / "examples" / "publish"), "--video", "synthetic",
             "--audio", "synthetic", "--resolution", "640x480", "--seconds",
             str(len(sources) + 4), "--audio-on", "1", "--url", url, "--token", token]
     for at, source in enumerate(sources, start=2):
         rust += ["--switch-video", f"{at}:{source}"]
+    rust += ["--refuse-switch-to", "synthetic"]
     return {
         "rust": rust,
         "c": WHIP_PROGRAMS["c"] + [url, token, "2", "live", *sources],
@@ -193,12 +195,14 @@ def live_programs(url, token, sources):
 @pytest.mark.parametrize("language", ["rust", "c", "node"])
 def test_live_control_from_every_language(screen, receiver, tmp_path, language):
     """Audio off from the start and turned on later decodes as the tone; video switches
-    synthetic → file → (a missing file: 1584, the file goes on) → screen on one track, each
-    source seen at the receiver in turn, no gap over 500 ms."""
+    synthetic → file → (a missing file: 1584, an unknown camera: 1582; the file goes on) →
+    screen → (synthetic, consent refused: 1500; the screen goes on) on one track, each source
+    seen at the receiver in turn, no gap over 500 ms."""
     green = (144, 54, 34)
     green_clip = clips.write_solid_y4m(tmp_path / "green.y4m", green, 320, 240)
     missing = tmp_path / "missing.y4m"
-    sources = [f"file:{green_clip}", f"file:{missing}", "screen"]
+    sources = [f"file:{green_clip}", f"file:{missing}", "video:no-such-camera", "screen",
+               "synthetic"]
     room = f"screen-live-{language}"
     command = live_programs(receiver.url(room), receiver.token, sources)[language]
     program = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -224,7 +228,9 @@ def test_live_control_from_every_language(screen, receiver, tmp_path, language):
             at[words[1]] = (words[2] if words[2] == "ok" else int(words[3]), float(words[-1]))
     assert at[f"file:{green_clip}"][0] == "ok", lines
     assert at[f"file:{missing}"][0] == 1584, lines
+    assert at["video:no-such-camera"][0] == 1582, lines
     assert at["screen"][0] == "ok", lines
+    assert at["synthetic"][0] == 1500, lines
     # Silence until audio is turned on, the tone after.
     before = [level for t, level, _ in seen if t < at["audio"] - 0.3]
     after = [level for t, level, _ in seen if t > at["audio"] + 1]
@@ -233,8 +239,13 @@ def test_live_control_from_every_language(screen, receiver, tmp_path, language):
     # The file's green between its switch and the screen's; the screen's picture at the end.
     green_at = at[f"file:{green_clip}"][1]
     assert any(near(yuv, green) for t, _, yuv in seen if green_at < t < at["screen"][1]), seen
+    # The file went on through the failed switches.
+    assert all(near(yuv, green) for t, _, yuv in seen
+               if at[f"file:{missing}"][1] < t < at["video:no-such-camera"][1]), seen
+    # The screen through the refused one, to the end.
     stats = session_stats(receiver, room)
     assert shows_the_picture(stats), stats["video_halves"]
+    assert stats["video_frame_times"][-1] > at["synthetic"][1] + 1
     assert set(stats["video_sizes"]) == {"640x480", "640x360"}, stats["video_sizes"]
     times = [t for t in stats["video_frame_times"] if green_at - 2 <= t <= at["screen"][1] + 1]
     gaps = [b - a for a, b in zip(times, times[1:])]
