@@ -100,6 +100,52 @@ fn synthetic(reply: bool) -> (Publisher, libpublisher::Result<()>) {
     (publisher, outcome)
 }
 
+/// Live control of a ready publisher: refusals at once, a switch that fails through its
+/// completion, wrong preferred sizes and rates.
+fn live_control(publisher: &Publisher, out: &mut serde_json::Map<String, Value>) {
+    let never = || -> libpublisher::publisher::InitDone { Box::new(|_, _| panic!("completed")) };
+    out.insert(
+        "switch_wrong_string".into(),
+        refused(publisher.set_video_source("loudspeaker", never())),
+    );
+    out.insert(
+        "switch_screen_as_audio".into(),
+        refused(publisher.set_audio_source("screen", never())),
+    );
+    let (tx, rx) = mpsc::channel();
+    let switched = publisher.set_video_source(
+        MISSING_FILE,
+        Box::new(move |_, outcome| {
+            let _ = tx.send(outcome);
+        }),
+    );
+    let completed = switched.and_then(|()| {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the switch completes")
+    });
+    out.insert("switch_missing_file".into(), outcome(&completed));
+    out.insert(
+        "preferred_resolution_wrong".into(),
+        outcome(&publisher.set_preferred_resolution("12")),
+    );
+    out.insert(
+        "preferred_frame_rate_0".into(),
+        outcome(&publisher.set_preferred_frame_rate(0)),
+    );
+    out.insert(
+        "mute_and_unmute".into(),
+        json!([
+            outcome(&publisher.publish_video(false)),
+            outcome(&publisher.publish_audio(false)),
+            outcome(&publisher.publish_video(true)),
+            outcome(&publisher.publish_audio(true)),
+        ]),
+    );
+}
+
+/// A file no machine has: every driver switches to it.
+const MISSING_FILE: &str = "file:/nonexistent/libpublisher-conformance.y4m";
+
 /// The host-contract script every driver runs (tests/conformance/scenarios.json, `host`).
 fn host_script() -> Value {
     let mut out = serde_json::Map::new();
@@ -151,10 +197,25 @@ fn host_script() -> Value {
         "session_call_after_close".into(),
         refused(session.connect(None, never())),
     );
+    live_control(&publisher, &mut out);
     publisher.close();
     out.insert(
         "publisher_state_after_close".into(),
         json!(publisher.state().as_str()),
+    );
+    let never_switched =
+        || -> libpublisher::publisher::InitDone { Box::new(|_, _| panic!("completed")) };
+    out.insert(
+        "switch_after_close".into(),
+        refused(publisher.set_video_source("synthetic", never_switched())),
+    );
+    out.insert(
+        "mute_after_close".into(),
+        outcome(&publisher.publish_video(false)),
+    );
+    out.insert(
+        "snapshot_after_close".into(),
+        outcome(&publisher.snapshot().map(|_| ())),
     );
     // Rust's access-request callback returns a bool: the replies it can give.
     let mut consent = serde_json::Map::new();

@@ -182,6 +182,52 @@ static const char *state_name(int32_t code, int session) {
 
 static void receiver_stats_seen(const lp_receiver_stats *stats, void *ud) { *(int *)ud = stats != NULL; }
 
+static void never_switched(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p; (void)e; (void)ud;
+  fprintf(stderr, "driver_c: a refused switch completed\n");
+  exit(4);
+}
+
+/* A call that returns its code at once. */
+static void print_attempt(const char *key, int32_t code) {
+  const char *message = lp_last_error_message();
+  printf(",\"%s\":", key);
+  print_outcome(code, message);
+}
+
+static void png_ignored(const uint8_t *png, size_t len, void *ud) { (void)png; (void)len; (void)ud; }
+
+/* A file no machine has: every driver switches to it. */
+#define MISSING_FILE "file:/nonexistent/libpublisher-conformance.y4m"
+
+/* Live control of a ready publisher (scenarios.json, "host"). */
+static void live_control(lp_publisher p) {
+  print_refused("switch_wrong_string", lp_publisher_set_video_source(p, "loudspeaker", never_switched, NULL));
+  print_refused("switch_screen_as_audio", lp_publisher_set_audio_source(p, "screen", never_switched, NULL));
+  run_state s;
+  memset(&s, 0, sizeof s);
+  pthread_mutex_init(&s.lock, NULL);
+  pthread_cond_init(&s.changed, NULL);
+  int32_t rc = lp_publisher_set_video_source(p, MISSING_FILE, on_done, &s);
+  printf(",\"switch_missing_file\":");
+  if (rc == LP_OK) {
+    wait_done(&s);
+    print_outcome(s.code, s.message);
+  } else {
+    print_outcome(rc, lp_last_error_message());
+  }
+  print_attempt("preferred_resolution_wrong", lp_publisher_set_preferred_resolution(p, "12"));
+  print_attempt("preferred_frame_rate_0", lp_publisher_set_preferred_frame_rate(p, 0));
+  printf(",\"mute_and_unmute\":[");
+  for (int i = 0; i < 4; i++) {
+    bool on = i >= 2;
+    int32_t code = i % 2 ? lp_publisher_publish_audio(p, on) : lp_publisher_publish_video(p, on);
+    if (i) putchar(',');
+    print_outcome(code, lp_last_error_message());
+  }
+  putchar(']');
+}
+
 static int host_script(void) {
   run_state r;
   lp_publisher p = synthetic(&r, 1);
@@ -215,9 +261,13 @@ static int host_script(void) {
   printf(",\"session_state_after_close\":\"%s\"", state_name(state, 1));
   print_refused("session_call_after_close", lp_session_connect(session, NULL, never, NULL));
   lp_session_free(session);
+  live_control(p);
   lp_publisher_close(p);
   lp_publisher_get_state(p, &state);
   printf(",\"publisher_state_after_close\":\"%s\"", state_name(state, 0));
+  print_refused("switch_after_close", lp_publisher_set_video_source(p, "synthetic", never_switched, NULL));
+  print_attempt("mute_after_close", lp_publisher_publish_video(p, false));
+  print_attempt("snapshot_after_close", lp_publisher_snapshot(p, png_ignored, NULL));
   lp_publisher_free(p);
   /* C's access-request callback returns a bool: the replies it can give. */
   printf(",\"consent\":{");

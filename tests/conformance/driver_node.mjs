@@ -83,6 +83,35 @@ async function consentCode(reply) {
   }
 }
 
+// A call that returns or throws at once.
+function attempt(call) {
+  try {
+    call();
+    return outcome(null);
+  } catch (e) {
+    if (!(e instanceof lp.Error)) throw e;
+    return outcome(e);
+  }
+}
+
+// A file no machine has: every driver switches to it.
+const MISSING_FILE = 'file:/nonexistent/libpublisher-conformance.y4m';
+
+// Live control of a ready publisher (see scenarios.json, `host`).
+async function liveControl(publisher, out) {
+  out.switch_wrong_string = refused((cb) => publisher.setVideoSource('loudspeaker', cb));
+  out.switch_screen_as_audio = refused((cb) => publisher.setAudioSource('screen', cb));
+  out.switch_missing_file = outcome(await publisher.setVideoSource(MISSING_FILE).then(() => null, (e) => e));
+  out.preferred_resolution_wrong = attempt(() => publisher.setPreferredResolution('12'));
+  out.preferred_frame_rate_0 = attempt(() => publisher.setPreferredFrameRate(0));
+  out.mute_and_unmute = [
+    attempt(() => publisher.publishVideo(false)),
+    attempt(() => publisher.publishAudio(false)),
+    attempt(() => publisher.publishVideo(true)),
+    attempt(() => publisher.publishAudio(true)),
+  ];
+}
+
 // The host-contract script every driver runs (see scenarios.json, `host`).
 async function hostScript() {
   const out = {};
@@ -99,8 +128,12 @@ async function hostScript() {
   out.close_with_publish_pending = [...completions];
   out.session_state_after_close = session.state;
   out.session_call_after_close = refused((cb) => session.connect(null, cb));
+  await liveControl(publisher, out);
   publisher.close();
   out.publisher_state_after_close = publisher.state;
+  out.switch_after_close = refused((cb) => publisher.setVideoSource('synthetic', cb));
+  out.mute_after_close = attempt(() => publisher.publishVideo(false));
+  out.snapshot_after_close = outcome(await publisher.snapshot().then(() => null, (e) => e));
   // Node can reply with any value: the core reads it (only true allows).
   const replies = { true: true, false: false, 1: 1, '"yes"': 'yes', null: null };
   out.consent = {};

@@ -104,13 +104,48 @@ def host_script() -> Dict[str, Any]:
     out["close_with_publish_pending"] = [outcome(e) for e in completions]
     out["session_state_after_close"] = session.state
     out["session_call_after_close"] = refused(lambda cb: session.connect(callback=cb))
+    live_control(publisher, out)
     publisher.close()
     out["publisher_state_after_close"] = publisher.state
+    out["switch_after_close"] = refused(
+        lambda cb: publisher.set_video_source("synthetic", callback=cb))
+    out["mute_after_close"] = attempt(lambda: publisher.publish_video(False))
+    out["snapshot_after_close"] = attempt(publisher.snapshot)
     # Python can reply with any value: the core reads it (only True allows).
     replies = {"true": True, "false": False, "1": 1, '"yes"': "yes", "null": None}
     out["consent"] = {key: consent_code(reply) for key, reply in replies.items()}
     out["dynamic"] = out_of_range_arguments()
     return out
+
+
+#: A file no machine has: every driver switches to it.
+MISSING_FILE = "file:/nonexistent/libpublisher-conformance.y4m"
+
+
+def attempt(call: Any) -> Dict[str, Any]:
+    """A call that returns or raises at once."""
+    try:
+        call()
+    except libpublisher.Error as error:
+        return outcome(error)
+    return outcome(None)
+
+
+def live_control(publisher: Any, out: Dict[str, Any]) -> None:
+    """Live control of a ready publisher (see scenarios.json, ``host``)."""
+    out["switch_wrong_string"] = refused(
+        lambda cb: publisher.set_video_source("loudspeaker", callback=cb))
+    out["switch_screen_as_audio"] = refused(
+        lambda cb: publisher.set_audio_source("screen", callback=cb))
+    out["switch_missing_file"] = attempt(lambda: publisher.set_video_source(MISSING_FILE))
+    out["preferred_resolution_wrong"] = attempt(lambda: publisher.set_preferred_resolution("12"))
+    out["preferred_frame_rate_0"] = attempt(lambda: publisher.set_preferred_frame_rate(0))
+    out["mute_and_unmute"] = [
+        attempt(lambda: publisher.publish_video(False)),
+        attempt(lambda: publisher.publish_audio(False)),
+        attempt(lambda: publisher.publish_video(True)),
+        attempt(lambda: publisher.publish_audio(True)),
+    ]
 
 
 def out_of_range_arguments() -> Dict[str, Any]:
