@@ -258,6 +258,13 @@ export declare class Publisher extends EventEmitter {
    * string, 1015 when not ready or publishing, without video, or while another switch is
    * under way.
    */
+  /**
+   * Switches the video to the next camera `getDevices()` lists (the first when the video is not
+   * a camera), as `setVideoSource` does; resolves with the camera's id. Throws 1581 at once
+   * when no camera is present.
+   */
+  cycleVideo(): Promise<{ deviceId: string }>;
+  cycleVideo(callback: (err: LibpublisherError | null, result?: { deviceId: string }) => void): void;
   setVideoSource(source: string): Promise<void>;
   setVideoSource(source: string, callback: (err: LibpublisherError | null) => void): void;
   /**

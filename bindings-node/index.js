@@ -127,10 +127,10 @@ class PendingCalls {
     let settle;
     let promise;
     if (callback) {
-      settle = (err) => callUser(callback, owner, err);
+      settle = (err, value) => (value === undefined ? callUser(callback, owner, err) : callUser(callback, owner, err, value));
     } else {
       promise = new Promise((resolve, reject) => {
-        settle = (err) => (err ? reject(err) : resolve());
+        settle = (err, value) => (err ? reject(err) : resolve(value));
       });
     }
     this.#calls.set(call, { promise, settle });
@@ -141,11 +141,14 @@ class PendingCalls {
     return this.#calls.has(call);
   }
 
-  complete(call, error) {
+  // `result`: null (done), the call's value (a string: `cycleVideo`'s device id), or the error.
+  complete(call, result) {
     const pending = this.#calls.get(call);
     if (!pending) return;
     this.#calls.delete(call);
-    pending.settle(error === null || error === undefined ? null : toError(error));
+    if (result === null || result === undefined) pending.settle(null);
+    else if (typeof result === 'string') pending.settle(null, result);
+    else pending.settle(toError(result));
   }
 
   // A call `close` completed: its Promise rejecting is the caller's doing, not unhandled.
@@ -286,6 +289,19 @@ class Publisher extends EventEmitter {
   setVideoSource(source, callback) {
     callback = checkCallback(callback);
     return this.#call(callback, () => this.#native.setVideoSource(stringArg('source', source)));
+  }
+
+  /**
+   * Switches the video to the next camera `getDevices()` lists (after the current one,
+   * wrapping round; the first when the video is not a camera), as `setVideoSource` does.
+   * Resolves with `{ deviceId }` (or calls `callback(null, { deviceId })`); on failure the old
+   * source stays. Throws at once 1581 when no camera is present, 1015 as `setVideoSource`.
+   */
+  cycleVideo(callback) {
+    callback = checkCallback(callback);
+    const wrapped = callback && ((err, deviceId) => callback.call(this, err, err ? undefined : { deviceId }));
+    const promise = this.#call(wrapped, () => this.#native.cycleVideo());
+    return promise && promise.then((deviceId) => ({ deviceId }));
   }
 
   /**

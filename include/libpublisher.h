@@ -335,6 +335,13 @@ typedef struct lp_publisher_stats {
 // Receives the stats; `stats` lives until it returns.
 typedef void (*lp_publisher_stats_cb)(const struct lp_publisher_stats *stats, void *user_data);
 
+// Completion of `lp_publisher_cycle_video`: `error` is NULL on success, and then `device_id`
+// is the camera's id (NULL on failure); both live until it returns.
+typedef void (*lp_publisher_cycle_cb)(struct lp_publisher publisher,
+                                      const struct lp_error *error,
+                                      const char *device_id,
+                                      void *user_data);
+
 // Receives a snapshot: `len` bytes of PNG at `png`, valid until it returns.
 typedef void (*lp_snapshot_cb)(const uint8_t *png, size_t len, void *user_data);
 
@@ -571,6 +578,16 @@ int32_t lp_publisher_set_audio_source(struct lp_publisher publisher,
                                       const char *source,
                                       lp_publisher_done_cb cb,
                                       void *user_data);
+
+// Switches the video to the next camera `lp_get_devices` lists (after the current camera,
+// wrapping round; the first when the video is not a camera), as `lp_publisher_set_video_source`
+// switches. `cb` (may be NULL) runs once, on the publisher's callback thread, with NULL and the
+// camera's device id, or with the error (the old source stays). Returns `LP_NO_DEVICES_FOUND`
+// when no camera is present and `LP_ILLEGAL_STATE` as `lp_publisher_set_video_source` does;
+// then `cb` never runs.
+int32_t lp_publisher_cycle_video(struct lp_publisher publisher,
+                                 lp_publisher_cycle_cb cb,
+                                 void *user_data);
 
 // Sends video at most at `resolution` (`"WxH"`), before or while publishing: a ceiling under
 // the source's size (never larger), under which the network adaptation still steps down;

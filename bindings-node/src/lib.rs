@@ -332,6 +332,8 @@ struct Routed {
 }
 
 type RouteArgs = FnArgs<(u32, &'static str, Unknown<'static>, Unknown<'static>)>;
+/// Hands a call's outcome (with its value, if it gives one) to the link.
+type Completion = Box<dyn FnOnce(libpublisher::Result<Option<String>>) + Send>;
 // Weak: the router starts unreferenced; it is referenced while some handle is engaged.
 type RouteFn = ThreadsafeFunction<Routed, UnknownReturnValue, RouteArgs, Status, false, true, 0>;
 
@@ -437,8 +439,9 @@ impl Bridge {
         })
     }
 
-    /// The completion of host call `call`, from the core.
-    fn complete(self: &Arc<Self>, call: u64, outcome: libpublisher::Result<()>) {
+    /// The completion of host call `call`, from the core, with the value the call gives if it
+    /// gives one.
+    fn complete(self: &Arc<Self>, call: u64, outcome: libpublisher::Result<Option<String>>) {
         if self.link.complete(call, outcome) {
             self.send(Message::Done(call));
         }
@@ -605,11 +608,13 @@ fn deliver(env: &Env, routed: Routed) -> Result<RouteArgs> {
             let Some(outcome) = bridge.link.take(call) else {
                 return ignore();
             };
-            let error = match outcome {
-                Ok(()) => js(env, Null)?,
+            // null, the error, or the value the call gives (a string).
+            let result = match outcome {
+                Ok(None) => js(env, Null)?,
+                Ok(Some(value)) => js(env, value)?,
                 Err(e) => js(env, ErrorInfo::from(e))?,
             };
-            (route, "done", error, js(env, call as f64)?).into()
+            (route, "done", result, js(env, call as f64)?).into()
         }
         Message::Consent(request) => {
             let info = AccessRequestInfo {
@@ -772,13 +777,25 @@ impl NativePublisher {
         call: HostCall,
         start: impl FnOnce(libpublisher::publisher::InitDone) -> libpublisher::Result<()>,
     ) -> Result<Either<f64, ErrorInfo>> {
+        self.call_with_value(env, call, |complete| {
+            start(Box::new(move |_: &Publisher, outcome| {
+                complete(outcome.map(|()| None))
+            }))
+        })
+    }
+
+    /// As [`NativePublisher::call`], for a call whose completion gives a value.
+    fn call_with_value(
+        &self,
+        env: &Env,
+        call: HostCall,
+        start: impl FnOnce(Completion) -> libpublisher::Result<()>,
+    ) -> Result<Either<f64, ErrorInfo>> {
         let bridge = &self.bridge;
         let outcome = contain(|| {
             bridge.link.call(call, |number| {
                 let bridge = bridge.clone();
-                start(Box::new(move |_: &Publisher, outcome| {
-                    bridge.complete(number, outcome)
-                }))
+                start(Box::new(move |outcome| bridge.complete(number, outcome)))
             })
         });
         bridge.sync(env)?;
@@ -873,6 +890,16 @@ impl NativePublisher {
     pub fn set_video_source(&self, env: Env, source: String) -> Result<Either<f64, ErrorInfo>> {
         self.call(&env, HostCall::SetVideoSource, |done| {
             self.publisher.set_video_source(&source, done)
+        })
+    }
+
+    /// Switches to the next camera (`cycleVideo`), as `set_video_source` does; its completion
+    /// carries the camera's device id.
+    #[napi]
+    pub fn cycle_video(&self, env: Env) -> Result<Either<f64, ErrorInfo>> {
+        self.call_with_value(&env, HostCall::CycleVideo, |complete| {
+            self.publisher
+                .cycle_video(Box::new(move |_, outcome| complete(outcome.map(Some))))
         })
     }
 
@@ -1002,7 +1029,9 @@ pub fn init_publisher(
     let outcome = contain(|| {
         bridge.link.call(HostCall::InitPublisher, |call| {
             let bridge = bridge.clone();
-            let on_done = Box::new(move |_: &Publisher, outcome| bridge.complete(call, outcome));
+            let on_done = Box::new(move |_: &Publisher, outcome: libpublisher::Result<()>| {
+                bridge.complete(call, outcome.map(|()| None))
+            });
             started = Some(libpublisher::init_publisher(settings, on_event, on_done)?);
             Ok(())
         })

@@ -59,7 +59,7 @@ impl NativeSession {
             bridge.link.call(call, |number| {
                 let bridge = bridge.clone();
                 start(Box::new(move |_: &Session, outcome| {
-                    bridge.complete(number, outcome)
+                    bridge.complete(number, outcome.map(|()| None))
                 }))
             })
         });

@@ -64,6 +64,19 @@ test('setVideoSource and setAudioSource switch, or say why not', async () => {
   assert.throws(() => publisher.setVideoSource('synthetic'), (e) => e.code === 1015);
 });
 
+test('cycleVideo without a camera: 1581 at once; closed: 1015', async (t) => {
+  const cameras = (await lp.getDevices()).filter((d) => d.kind === 'videoInput');
+  if (cameras.length > 0) return t.skip('this machine has a camera');
+  const publisher = await lp.initPublisher({ videoSource: 'synthetic', audioSource: null });
+  try {
+    assert.throws(() => publisher.cycleVideo(), (e) => e.code === 1581 && e.name === 'NO_DEVICES_FOUND');
+    assert.throws(() => publisher.cycleVideo(() => assert.fail('completed')), (e) => e.code === 1581);
+  } finally {
+    publisher.close();
+  }
+  assert.throws(() => publisher.cycleVideo(), (e) => e.code === 1015);
+});
+
 test('setPreferredResolution and setPreferredFrameRate check what they are given', async () => {
   const publisher = await lp.initPublisher({ videoSource: 'synthetic', audioSource: null });
   try {

@@ -1,7 +1,7 @@
 //! `init_publisher`, the `Publisher` handle and the small value classes around it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -260,6 +260,30 @@ impl Publisher {
         Self::call(slf, "set_video_source", callback, move |p, done| {
             p.set_video_source(&source, done)
         })
+    }
+
+    /// Switches the video to the next camera `get_devices()` lists (after the current one,
+    /// wrapping round; the first when the video is not a camera), as `set_video_source` does.
+    /// Without `callback`, blocks and returns the camera's device id; with one, returns `None`
+    /// at once and later calls `callback(error_or_None)`. 1581 at once when no camera is
+    /// present, 1015 as `set_video_source`.
+    #[pyo3(signature = (callback=None))]
+    fn cycle_video(
+        slf: &Bound<'_, Self>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<String>> {
+        let camera: Arc<Mutex<Option<String>>> = Arc::default();
+        let chosen = camera.clone();
+        Self::call(slf, "cycle_video", callback, move |p, done| {
+            p.cycle_video(Box::new(move |p, outcome| {
+                let outcome = outcome.map(|id| {
+                    *chosen.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                });
+                done(p, outcome)
+            }))
+        })?;
+        let id = camera.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(id)
     }
 
     /// Switches the audio to `source`, as `set_video_source` does for video.

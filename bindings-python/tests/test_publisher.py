@@ -549,6 +549,27 @@ def test_get_devices_lists_devices() -> None:
     assert isinstance(devices, list)
     for device in devices:
         assert device.kind in ("audioInput", "videoInput", "screen")
-        assert device.device_id.startswith(("audio:", "video:"))
+        assert device.device_id.startswith(("audio:", "video:", "screen:"))
         assert isinstance(device.label, str)
         assert device == device and hash(device) == hash(device)
+
+
+def test_cycle_video_without_a_camera_has_nowhere_to_go(has_camera: bool) -> None:
+    if has_camera:
+        pytest.skip("this machine has a camera")
+    publisher = libpublisher.init_publisher(synthetic(audio_source=None))
+    try:
+        with pytest.raises(Error) as e:
+            publisher.cycle_video()
+        assert e.value.code == ErrorCode.NO_DEVICES_FOUND
+        assert e.value.message == "cycle_video: no camera is present"
+        completions: List[Any] = []
+        with pytest.raises(Error):
+            publisher.cycle_video(callback=completions.append)
+        time.sleep(0.1)
+        assert completions == []
+    finally:
+        publisher.close()
+    with pytest.raises(Error) as e:
+        publisher.cycle_video()
+    assert e.value.code == ErrorCode.ILLEGAL_STATE

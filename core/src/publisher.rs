@@ -192,6 +192,10 @@ pub type EventHandler = Arc<dyn Fn(&Publisher, PublisherEvent) + Send + Sync>;
 /// The host's completion callback for `init_publisher`.
 pub type InitDone = Box<dyn FnOnce(&Publisher, Result<()>) + Send>;
 
+/// Completion of [`Publisher::cycle_video`]: the camera switched to (its device id), or why
+/// the switch failed.
+pub type CycleDone = Box<dyn FnOnce(&Publisher, Result<String>) + Send>;
+
 struct Lifecycle {
     state: PublisherState,
     stream: Option<Arc<Stream>>,
@@ -407,12 +411,7 @@ impl Publisher {
     pub fn snapshot(&self) -> Result<Vec<u8>> {
         let queue = {
             let mut lifecycle = self.lifecycle();
-            if !is_live(lifecycle.state) {
-                return Err(Error::illegal_state(format!(
-                    "snapshot: the publisher is {}, not ready or publishing",
-                    lifecycle.state.as_str()
-                )));
-            }
+            refuse_unless_live(lifecycle.state, "snapshot")?;
             if !self.kinds().0 {
                 return Err(no_source("snapshot", MediaKind::Video));
             }
@@ -467,6 +466,43 @@ impl Publisher {
         self.switch_source(MediaKind::Audio, source, done)
     }
 
+    /// Switches the video to the next camera `get_devices()` lists, as OpenTok's `cycleVideo`:
+    /// the one after the current camera (wrapping round), or the first when the video is not
+    /// a camera (synthetic, a file, a screen, host-pushed). The switch is
+    /// [`Publisher::set_video_source`]'s, and `done` gets the camera's device id. Fails at once
+    /// with 1581 when no camera is present, and as `set_video_source` does otherwise.
+    pub fn cycle_video(&self, done: CycleDone) -> Result<()> {
+        let current = {
+            let lifecycle = self.lifecycle();
+            refuse_unless_live(lifecycle.state, "cycle_video")?;
+            lifecycle
+                .video_spec
+                .clone()
+                .ok_or_else(|| no_source("cycle_video", MediaKind::Video))?
+        };
+        let cameras = devices::devices_of(DeviceKind::VideoInput);
+        let at = match &current {
+            SourceSpec::Default => Some(0),
+            SourceSpec::Device(id) => cameras.iter().position(|c| &c.device_id == id),
+            _ => None,
+        };
+        let next = match at {
+            Some(i) => cameras.get((i + 1) % cameras.len().max(1)),
+            None => cameras.first(),
+        };
+        let Some(next) = next else {
+            return Err(Error::new(
+                ErrorCode::NoDevicesFound,
+                "cycle_video: no camera is present",
+            ));
+        };
+        let id = next.device_id.clone();
+        self.set_video_source(
+            &next.device_id,
+            Box::new(move |publisher, outcome| done(publisher, outcome.map(|()| id))),
+        )
+    }
+
     fn switch_source(&self, kind: MediaKind, source: &str, done: InitDone) -> Result<()> {
         let call = match kind {
             MediaKind::Video => "set_video_source",
@@ -483,12 +519,7 @@ impl Publisher {
         }
         {
             let mut lifecycle = self.lifecycle();
-            if !is_live(lifecycle.state) {
-                return Err(Error::illegal_state(format!(
-                    "{call}: the publisher is {}, not ready or publishing",
-                    lifecycle.state.as_str()
-                )));
-            }
+            refuse_unless_live(lifecycle.state, call)?;
             let current = match kind {
                 MediaKind::Video => &lifecycle.video_spec,
                 MediaKind::Audio => &lifecycle.audio_spec,
@@ -1237,6 +1268,17 @@ impl Publisher {
 /// Whether a publisher in `state` has its sources and takes live control.
 fn is_live(state: PublisherState) -> bool {
     matches!(state, PublisherState::Ready | PublisherState::Publishing)
+}
+
+/// 1015 for `call` on a publisher that is not ready or publishing.
+fn refuse_unless_live(state: PublisherState, call: &str) -> Result<()> {
+    if is_live(state) {
+        return Ok(());
+    }
+    Err(Error::illegal_state(format!(
+        "{call}: the publisher is {}, not ready or publishing",
+        state.as_str()
+    )))
 }
 
 /// 1015 for `call` on a publisher that failed or is closed.

@@ -52,6 +52,17 @@ pub type lp_publisher_done_cb = Option<
     unsafe extern "C" fn(publisher: lp_publisher, error: *const lp_error, user_data: *mut c_void),
 >;
 
+/// Completion of `lp_publisher_cycle_video`: `error` is NULL on success, and then `device_id`
+/// is the camera's id (NULL on failure); both live until it returns.
+pub type lp_publisher_cycle_cb = Option<
+    unsafe extern "C" fn(
+        publisher: lp_publisher,
+        error: *const lp_error,
+        device_id: *const c_char,
+        user_data: *mut c_void,
+    ),
+>;
+
 /// Publisher events. Any member may be NULL. All run on the publisher's callback thread, one
 /// at a time, with `user_data` from this struct; the library may be called from inside them.
 /// Members added later come after `user_data`, so the earlier ones keep their places.
@@ -579,6 +590,36 @@ pub extern "C" fn lp_publisher_set_audio_source(
     guard(|| {
         let source = crate::arg_str("source", source)?;
         lookup(publisher)?.set_audio_source(source, publisher_done(cb, user_data))
+    })
+}
+
+/// Switches the video to the next camera `lp_get_devices` lists (after the current camera,
+/// wrapping round; the first when the video is not a camera), as `lp_publisher_set_video_source`
+/// switches. `cb` (may be NULL) runs once, on the publisher's callback thread, with NULL and the
+/// camera's device id, or with the error (the old source stays). Returns `LP_NO_DEVICES_FOUND`
+/// when no camera is present and `LP_ILLEGAL_STATE` as `lp_publisher_set_video_source` does;
+/// then `cb` never runs.
+#[no_mangle]
+pub extern "C" fn lp_publisher_cycle_video(
+    publisher: lp_publisher,
+    cb: lp_publisher_cycle_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let done_data = UserData(user_data);
+        lookup(publisher)?.cycle_video(Box::new(move |publisher: &Publisher, outcome| {
+            let handle = lp_publisher { id: publisher.id() };
+            let Some(f) = cb else { return };
+            match outcome {
+                Ok(device_id) => {
+                    let id = crate::util::cstring(&device_id);
+                    unsafe { f(handle, std::ptr::null(), id.as_ptr(), done_data.get()) }
+                }
+                Err(e) => with_error(&e, |raw| unsafe {
+                    f(handle, raw, std::ptr::null(), done_data.get())
+                }),
+            }
+        }))
     })
 }
 

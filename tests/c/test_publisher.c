@@ -143,9 +143,15 @@ static void on_devices(const lp_device *devices, size_t count, void *ud) {
   *(long *)ud = (long)count;
   for (size_t i = 0; i < count; i++) {
     if (strncmp(devices[i].device_id, "audio:", 6) != 0 &&
-        strncmp(devices[i].device_id, "video:", 6) != 0)
+        strncmp(devices[i].device_id, "video:", 6) != 0 &&
+        strncmp(devices[i].device_id, "screen:", 7) != 0)
       failures++;
   }
+}
+
+static void count_cameras(const lp_device *devices, size_t count, void *ud) {
+  *(long *)ud = 0;
+  for (size_t i = 0; i < count; i++) *(long *)ud += strcmp(devices[i].kind, "videoInput") == 0;
 }
 
 static void test_devices(void) {
@@ -360,6 +366,10 @@ static void test_switch_sources(void) {
   CHECK_CODE(lp_publisher_set_preferred_resolution(p, "huge"), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_set_preferred_resolution(p, NULL), LP_INVALID_PARAMETER);
   CHECK_CODE(lp_publisher_set_preferred_frame_rate(p, 0), LP_INVALID_PARAMETER);
+  /* Cycling cameras on a machine without one has nowhere to go: 1581 at once. */
+  long cameras = -1;
+  CHECK_CODE(lp_get_devices(count_cameras, &cameras), LP_OK);
+  if (cameras == 0) CHECK_CODE(lp_publisher_cycle_video(p, NULL, NULL), LP_NO_DEVICES_FOUND);
   /* A snapshot: PNG at the publisher's 320x240 (IHDR's width and height, big-endian). */
   png_head head = {0};
   CHECK_CODE(lp_publisher_snapshot(p, on_snapshot, &head), LP_OK);
@@ -375,6 +385,7 @@ static void test_switch_sources(void) {
   CHECK_CODE(lp_publisher_free(p), LP_OK);
   CHECK_CODE(lp_publisher_set_video_source(p, "synthetic", on_switched, &switched),
              LP_ILLEGAL_STATE);
+  CHECK_CODE(lp_publisher_cycle_video(p, NULL, NULL), LP_ILLEGAL_STATE);
   usleep(100 * 1000);
   CHECK(completion_wait(&switched, 5, 0) == -1); /* no completion for calls refused at once */
 }

@@ -258,6 +258,15 @@ class Publisher:
         1584, ...: the old source stays); with one, returns at once and calls it later with
         ``None`` or the error. 1011 at once for a wrong source string, 1015 when not ready or
         publishing, without video, or while another switch is under way."""
+    @overload
+    def cycle_video(self) -> str: ...
+    @overload
+    def cycle_video(self, callback: Completion) -> None: ...
+    def cycle_video(self, callback: Optional[Completion] = None) -> Optional[str]:
+        """Switches the video to the next camera ``get_devices()`` lists (after the current one,
+        wrapping round; the first when the video is not a camera), as ``set_video_source`` does.
+        Blocks and returns the camera's device id; with ``callback``, returns ``None`` at once and
+        later calls ``callback(error_or_None)``. Raises 1581 at once when no camera is present."""
     def set_audio_source(
         self, source: str, callback: Optional[Completion] = None
     ) -> None:

@@ -69,6 +69,8 @@ pub enum HostCall {
     SetVideoSource,
     /// `set_audio_source`.
     SetAudioSource,
+    /// `cycle_video`: completes with the camera's device id.
+    CycleVideo,
 }
 
 impl HostCall {
@@ -82,6 +84,7 @@ impl HostCall {
             HostCall::Disconnect => "disconnect",
             HostCall::SetVideoSource => "set_video_source",
             HostCall::SetAudioSource => "set_audio_source",
+            HostCall::CycleVideo => "cycle_video",
         }
     }
 }
@@ -89,8 +92,9 @@ impl HostCall {
 #[derive(Debug)]
 struct Pending {
     call: HostCall,
-    /// The core's outcome, not delivered to the host yet.
-    outcome: Option<Result<()>>,
+    /// The core's outcome, not delivered to the host yet: with the value the call gives,
+    /// if it gives one (`cycle_video`'s device id).
+    outcome: Option<Result<Option<String>>>,
     /// The outcome came from the core's `close`.
     by_close: bool,
 }
@@ -234,7 +238,7 @@ impl HostLink {
     /// The core completed call `number` (on any thread). True when the binding should now
     /// hand the host a message to [`HostLink::take`] it; false when the host is not to hear
     /// of it (the handle is closing or closed: `close` reports it).
-    pub fn complete(&self, number: u64, outcome: Result<()>) -> bool {
+    pub fn complete(&self, number: u64, outcome: Result<Option<String>>) -> bool {
         let mut state = self.state();
         let closing = state.closing;
         let Some(pending) = state.calls.get_mut(&number) else {
@@ -250,7 +254,7 @@ impl HostLink {
 
     /// On the host's thread, as the completion of `number` is delivered: its outcome, once;
     /// `None` after `close` (which completed it).
-    pub fn take(&self, number: u64) -> Option<Result<()>> {
+    pub fn take(&self, number: u64) -> Option<Result<Option<String>>> {
         let mut state = self.state();
         if state.closed || state.closing {
             return None;
@@ -364,8 +368,8 @@ mod tests {
         assert_eq!(link.interest(), Interest::Idle);
         let connect = accepted(&link, HostCall::Connect);
         assert_eq!(link.interest(), Interest::Engaged);
-        assert!(link.complete(connect, Ok(())));
-        assert_eq!(link.take(connect), Some(Ok(())));
+        assert!(link.complete(connect, Ok(None)));
+        assert_eq!(link.take(connect), Some(Ok(None)));
         assert_eq!(link.take(connect), None, "delivered once");
         assert_eq!(link.interest(), Interest::Engaged, "connected");
 
@@ -374,11 +378,11 @@ mod tests {
             reason: Reason::ClientDisconnected
         }));
         // The core completed it; the host has not received it yet: still engaged.
-        assert!(link.complete(disconnect, Ok(())));
+        assert!(link.complete(disconnect, Ok(None)));
         assert_eq!(link.interest(), Interest::Engaged);
         // A call made before that completion reaches the host keeps it engaged too.
         let again = accepted(&link, HostCall::Connect);
-        assert_eq!(link.take(disconnect), Some(Ok(())));
+        assert_eq!(link.take(disconnect), Some(Ok(None)));
         assert_eq!(link.interest(), Interest::Engaged);
         assert!(link.complete(again, Err(Error::illegal_state("x"))));
         assert_eq!(link.take(again), Some(Err(Error::illegal_state("x"))));
@@ -389,7 +393,7 @@ mod tests {
     fn a_refused_call_is_not_pending_and_does_not_end_a_connection() {
         let link = HostLink::for_session();
         let connect = accepted(&link, HostCall::Connect);
-        link.complete(connect, Ok(()));
+        link.complete(connect, Ok(None));
         link.take(connect);
         let refused = link.call(HostCall::Connect, |_| {
             Err(Error::illegal_state("connected"))
@@ -408,7 +412,7 @@ mod tests {
         assert_eq!(link.interest(), Interest::Listening);
         let init = accepted(&link, HostCall::InitPublisher);
         assert_eq!(link.interest(), Interest::Engaged);
-        link.complete(init, Ok(()));
+        link.complete(init, Ok(None));
         link.take(init);
         assert_eq!(link.interest(), Interest::Listening);
 
@@ -426,7 +430,7 @@ mod tests {
         let publish = accepted(&link, HostCall::Publish);
         let unpublish = accepted(&link, HostCall::Unpublish);
         // Completed by the core, not yet delivered to the host.
-        assert!(link.complete(publish, Ok(())));
+        assert!(link.complete(publish, Ok(None)));
         let completed = link.close(|| {
             // The core's close completes what it still has, with its own error.
             assert!(!link.complete(connect, Err(closed_while_pending("connect", "session"))));
@@ -457,7 +461,7 @@ mod tests {
         assert!(link.close(|| {}).is_empty(), "closing twice");
         let late = link.call(HostCall::Disconnect, |_| Ok(())).unwrap();
         assert!(
-            !link.complete(late, Ok(())),
+            !link.complete(late, Ok(None)),
             "a closed handle delivers nothing"
         );
     }
@@ -493,7 +497,7 @@ mod tests {
             *changes.borrow(),
             vec![LoopChange::Hold, LoopChange::Release]
         );
-        assert!(!a.complete(connect_a, Ok(())));
+        assert!(!a.complete(connect_a, Ok(None)));
         sync(&a);
         sync(&b);
         assert_eq!(changes.borrow().len(), 2, "released once");
