@@ -67,6 +67,25 @@ def test_aio_invalid_options_raise_1011() -> None:
     asyncio.run(main())
 
 
+def test_aio_switches_sources_and_says_why_not() -> None:
+    async def main() -> None:
+        publisher = await libpublisher.aio.init_publisher(synthetic())
+        try:
+            await libpublisher.aio.set_video_source(publisher, "synthetic")
+            await libpublisher.aio.set_audio_source(publisher, "synthetic")
+            with pytest.raises(libpublisher.Error) as info:
+                await libpublisher.aio.set_video_source(publisher, "file:/no/such.y4m")
+            assert info.value.code == libpublisher.ErrorCode.MEDIA_SOURCE_INVALID
+            with pytest.raises(libpublisher.Error) as info:
+                await libpublisher.aio.set_video_source(publisher, "loudspeaker")
+            assert info.value.code == libpublisher.ErrorCode.INVALID_PARAMETER
+            assert publisher.state == "ready"
+        finally:
+            publisher.close()
+
+    asyncio.run(main())
+
+
 def test_aio_concurrent_publishers() -> None:
     async def main() -> List[str]:
         publishers = await asyncio.gather(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         SessionState,
     )
 
-__all__ = ["AsyncSession", "init_publisher", "init_session"]
+__all__ = ["AsyncSession", "init_publisher", "init_session", "set_audio_source", "set_video_source"]
 
 
 def _completion(
@@ -82,6 +82,21 @@ async def init_publisher(
         publisher.close()
         raise
     return publisher
+
+
+async def set_video_source(publisher: Publisher, source: str) -> None:
+    """Awaitable ``Publisher.set_video_source``: raises ``Error`` at once (1011, 1015) or when
+    the switch fails (1500, 1580, 1582, 1584 ...: the old source stays)."""
+    done, complete = _completion(asyncio.get_running_loop())
+    publisher.set_video_source(source, callback=complete)
+    await done
+
+
+async def set_audio_source(publisher: Publisher, source: str) -> None:
+    """Awaitable ``Publisher.set_audio_source``, as ``set_video_source``."""
+    done, complete = _completion(asyncio.get_running_loop())
+    publisher.set_audio_source(source, callback=complete)
+    await done
 
 
 def init_session(
