@@ -6,6 +6,7 @@ tests/peers. Helpers that are not fixtures are imported as `from conftest import
 libpublisher is imported where it is used, not here: the suites that only start programs
 (tests/devices, tests/conformance) need no binding in this process."""
 
+import contextlib
 import os
 import pathlib
 import queue
@@ -54,6 +55,38 @@ def wait_until(predicate, timeout=10.0, interval=0.1):
     while not predicate() and time.monotonic() < deadline:
         time.sleep(interval)
     return predicate()
+
+
+def wait_for(predicate, timeout, what):
+    """Polls `predicate` every 20 ms; fails the test saying `what` did not come in time."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"no {what} within {timeout} s")
+
+
+def near(yuv, expected, tolerance=12):
+    """Whether a mean (Y, U, V) (or RGB) is `expected`, each component within `tolerance`."""
+    return all(abs(a - b) <= tolerance for a, b in zip(yuv, expected))
+
+
+@contextlib.contextmanager
+def publishing(receiver, room, options):
+    """A publisher of `options` published to `room` for the block, which gets it; then closed
+    with its session."""
+    import libpublisher
+
+    publisher = libpublisher.init_publisher(options)
+    session = libpublisher.init_session(receiver.url(room))
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        yield publisher
+    finally:
+        session.close()
+        publisher.close()
 
 
 def start_lines(command):

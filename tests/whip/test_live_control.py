@@ -12,21 +12,12 @@ import time
 import pytest
 
 import libpublisher
-from conftest import WHIP_PROGRAMS, session_stats
+from conftest import WHIP_PROGRAMS, near, session_stats, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: Frames already on their way when video is turned off may still decode this long after.
 IN_FLIGHT_S = 0.3
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"no {what} within {timeout} s")
 
 
 def frames_between(stats, start, end):
@@ -266,10 +257,6 @@ def decode_png(data):
     import av
     with av.open(io.BytesIO(data), format="png_pipe") as container:
         return next(container.decode(video=0)).to_ndarray(format="rgb24")
-
-
-def near(yuv, expected, tolerance=12):
-    return all(abs(a - b) <= tolerance for a, b in zip(yuv, expected))
 
 
 def test_switch_sources_while_publishing(receiver, tmp_path):

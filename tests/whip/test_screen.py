@@ -14,7 +14,8 @@ import time
 import pytest
 
 import libpublisher
-from conftest import ROOT, WHIP_PROGRAMS, session_stats
+import conftest
+from conftest import ROOT, WHIP_PROGRAMS, publishing, session_stats, wait_for
 from peers import clips, xvfb
 
 pytestmark = pytest.mark.skipif(xvfb.available() is not None, reason=str(xvfb.available()))
@@ -24,21 +25,12 @@ TOLERANCE = 14
 
 
 def near(yuv, expected):
-    return all(abs(a - b) <= TOLERANCE for a, b in zip(yuv, expected))
+    return conftest.near(yuv, expected, TOLERANCE)
 
 
 def shows_the_picture(stats):
     halves = stats["video_halves"]
     return halves is not None and near(halves[0], xvfb.LEFT_YUV) and near(halves[1], xvfb.RIGHT_YUV)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"no {what} within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +58,8 @@ def test_screens_are_listed_as_devices(screen):
 
 def test_a_screen_is_published_with_its_colours_and_shape(screen, receiver):
     room = "screen-init"
-    publisher = libpublisher.init_publisher({
-        "video_source": "screen", "audio_source": None, "resolution": "640x480",
-    })
-    session = libpublisher.init_session(receiver.url(room))
-    try:
-        session.connect(token=receiver.token)
-        session.publish(publisher)
+    options = {"video_source": "screen", "audio_source": None, "resolution": "640x480"}
+    with publishing(receiver, room, options) as publisher:
         wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 30, 10,
                  "30 decoded frames of the screen")
         stats = session_stats(receiver, room)
@@ -82,9 +69,6 @@ def test_a_screen_is_published_with_its_colours_and_shape(screen, receiver):
         # The sent size is measured once a second.
         wait_for(lambda: publisher.get_stats()["frame_width"] == 640, 3, "a sent width of 640")
         assert publisher.get_stats()["frame_height"] == 360
-    finally:
-        session.close()
-        publisher.close()
 
 
 def test_switch_synthetic_then_file_then_screen_while_publishing(screen, receiver, tmp_path):
@@ -93,13 +77,8 @@ def test_switch_synthetic_then_file_then_screen_while_publishing(screen, receive
     green = (144, 54, 34)
     green_clip = clips.write_solid_y4m(tmp_path / "green.y4m", green, 320, 240)
     room = "screen-switch"
-    publisher = libpublisher.init_publisher({
-        "video_source": "synthetic", "audio_source": "synthetic", "resolution": "640x480",
-    })
-    session = libpublisher.init_session(receiver.url(room))
-    try:
-        session.connect(token=receiver.token)
-        session.publish(publisher)
+    options = {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "640x480"}
+    with publishing(receiver, room, options) as publisher:
         wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 30, 10,
                  "decoded synthetic video")
         assert not shows_the_picture(session_stats(receiver, room))
@@ -135,9 +114,6 @@ def test_switch_synthetic_then_file_then_screen_while_publishing(screen, receive
         with pytest.raises(libpublisher.Error) as e:
             publisher.set_audio_source("screen")
         assert e.value.code == libpublisher.ErrorCode.INVALID_PARAMETER, e.value
-    finally:
-        session.close()
-        publisher.close()
 
 
 #: Run in a process of its own, whose environment the test sets.

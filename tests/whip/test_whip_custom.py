@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 
 import libpublisher
-from conftest import WHIP_PROGRAMS, new_sessions, run_whip_program
+from conftest import WHIP_PROGRAMS, near, new_sessions, run_whip_program
 
 # BT.601 limited range of the pushed colours, as the publisher converts RGBA.
 RED, GREEN, BLUE = (82, 90, 240), (144, 54, 34), (41, 240, 110)
 SECONDS = 3.5
-
-
-def near(sample, colour, tolerance=12):
-    return all(abs(a - b) <= tolerance for a, b in zip(sample, colour))
 
 
 def check_decoded(ours):
