@@ -573,3 +573,44 @@ def test_cycle_video_without_a_camera_has_nowhere_to_go(has_camera: bool) -> Non
     with pytest.raises(Error) as e:
         publisher.cycle_video()
     assert e.value.code == ErrorCode.ILLEGAL_STATE
+
+
+def test_a_second_switch_while_one_is_under_way_is_refused_at_once() -> None:
+    asked = threading.Event()
+    release = threading.Event()
+
+    def access_request(request: Any) -> bool:
+        if request.audio is None:  # a switch asks for video alone: hold it
+            asked.set()
+            release.wait(5)
+        return True
+
+    publisher = libpublisher.init_publisher(synthetic(access_request=access_request))
+    try:
+        completions: List[Any] = []
+        publisher.set_video_source("synthetic", callback=completions.append)
+        assert asked.wait(5)
+        with pytest.raises(Error) as e:
+            publisher.set_video_source("synthetic")
+        assert e.value.code == ErrorCode.ILLEGAL_STATE
+        assert e.value.message == "set_video_source: a switch of source is under way"
+        release.set()
+        assert wait_until(lambda: completions == [None], 5), completions
+        publisher.set_video_source("synthetic")  # the next one goes through
+    finally:
+        release.set()
+        publisher.close()
+
+
+def test_a_snapshot_before_any_frame_says_so() -> None:
+    # A custom source the host has not fed yet has captured nothing.
+    publisher = libpublisher.init_publisher({"video_source": "custom", "audio_source": None})
+    try:
+        started = time.monotonic()
+        with pytest.raises(Error) as e:
+            publisher.snapshot()
+        assert e.value.code == ErrorCode.ILLEGAL_STATE
+        assert e.value.message == "snapshot: no video frame captured yet"
+        assert 0.9 <= time.monotonic() - started < 3
+    finally:
+        publisher.close()
