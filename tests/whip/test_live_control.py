@@ -12,7 +12,7 @@ import time
 import pytest
 
 import libpublisher
-from conftest import WHIP_PROGRAMS, near, session_stats, wait_for
+from conftest import WHIP_PROGRAMS, near, publishing, session_stats, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -94,6 +94,28 @@ def test_mute_and_unmute_while_publishing(receiver):
     finally:
         session.close()
         publisher.close()
+
+
+def test_mute_and_unmute_high_detail_video(receiver, noise_clip):
+    """The same on noise at 640x480 (new detail every frame, large keyframes): video decodes
+    again within 500 ms of the call."""
+    room = "live-mute-noise"
+    options = {"video_source": f"file:{noise_clip}", "audio_source": "synthetic",
+               "resolution": "640x480", "frame_rate": 30}
+    with publishing(receiver, room, options) as publisher:
+        wait_for(lambda: session_stats(receiver, room)["video_frames"] >= 30, 10, "decoded video")
+        off_at = time.time()
+        publisher.publish_video(False)
+        time.sleep(1.0)
+        on_at = time.time()
+        publisher.publish_video(True)
+        wait_for(lambda: frames_between(session_stats(receiver, room), on_at, on_at + 10), 5,
+                 "video after unmute")
+        stats = session_stats(receiver, room)
+        assert frames_between(stats, off_at + IN_FLIGHT_S, on_at) == [], stats
+        first = frames_between(stats, on_at, on_at + 10)[0]
+        print(f"\nvideo decoded again {1000 * (first - on_at):.0f} ms after the call")
+        assert first - on_at <= 0.5, first - on_at
 
 
 def test_off_from_the_start_turns_on_later(receiver):
