@@ -553,12 +553,7 @@ impl Publisher {
                     e.message
                 );
             }
-            let completing = publisher.clone();
-            publisher.inner.dispatcher.post(move || {
-                if let Some(done) = completing.inner.calls.take(id) {
-                    done(&completing, outcome);
-                }
-            });
+            publisher.complete_call(id, outcome);
         });
         Ok(())
     }
@@ -602,37 +597,23 @@ impl Publisher {
                 return Err(error);
             }
         }
-        let pushed = spec == SourceSpec::Custom;
+        // A host-pushed source has no frame until the host pushes one.
+        let wait = (spec != SourceSpec::Custom).then_some(settings.init_timeout);
         match kind {
             MediaKind::Video => {
-                let source = Arc::new(
-                    media::open_video(
-                        &spec,
-                        device.as_ref(),
-                        settings.resolution,
-                        settings.frame_rate,
-                    )
-                    .map_err(|e| self.os_denial(e))?,
-                );
-                if !pushed {
-                    if let Err(e) = source.first_frame(settings.init_timeout).await {
-                        source.stop();
-                        return Err(e);
-                    }
-                }
-                self.swap_video(spec, source)
+                let source = media::open_video(
+                    &spec,
+                    device.as_ref(),
+                    settings.resolution,
+                    settings.frame_rate,
+                )
+                .map_err(|e| self.os_denial(e))?;
+                self.swap_video(spec, delivering(source, wait).await?)
             }
             MediaKind::Audio => {
-                let source = Arc::new(
-                    media::open_audio(&spec, device.as_ref()).map_err(|e| self.os_denial(e))?,
-                );
-                if !pushed {
-                    if let Err(e) = source.first_frame(settings.init_timeout).await {
-                        source.stop();
-                        return Err(e);
-                    }
-                }
-                self.swap_audio(spec, source)
+                let source =
+                    media::open_audio(&spec, device.as_ref()).map_err(|e| self.os_denial(e))?;
+                self.swap_audio(spec, delivering(source, wait).await?)
             }
         }
     }
@@ -1256,13 +1237,35 @@ impl Publisher {
                 e.message
             ),
         }
+        self.complete_call(call, outcome);
+    }
+
+    /// Hands call `id`'s outcome to its completion on the callback thread, unless `close`
+    /// completed it already.
+    fn complete_call(&self, id: CallId, outcome: Result<()>) {
         let publisher = self.clone();
         self.inner.dispatcher.post(move || {
-            if let Some(done) = publisher.inner.calls.take(call) {
+            if let Some(done) = publisher.inner.calls.take(id) {
                 done(&publisher, outcome);
             }
         });
     }
+}
+
+/// A source that delivered its first frame within `wait` (none: at once); stopped if it did
+/// not.
+async fn delivering<F: Clone + Send + 'static>(
+    source: Source<F>,
+    wait: Option<std::time::Duration>,
+) -> Result<Arc<Source<F>>> {
+    let source = Arc::new(source);
+    if let Some(wait) = wait {
+        if let Err(e) = source.first_frame(wait).await {
+            source.stop();
+            return Err(e);
+        }
+    }
+    Ok(source)
 }
 
 /// Whether a publisher in `state` has its sources and takes live control.

@@ -459,17 +459,12 @@ pub extern "C" fn lp_init_publisher(
         let settings = arg_ref("settings", settings)?;
         let out = arg_mut("out", out)?;
         let on_event = event_handler(unsafe { callbacks.as_ref() });
-        let done_data = UserData(user_data);
+        let done = publisher_done(on_done, user_data);
         let on_done = Box::new(
             move |publisher: &Publisher, outcome: libpublisher::Result<()>| {
+                // The handle is the host's once `out` holds it.
                 PUBLISHERS.wait_until_registered();
-                let handle = lp_publisher { id: publisher.id() };
-                if let Some(f) = on_done {
-                    match outcome {
-                        Ok(()) => unsafe { f(handle, std::ptr::null(), done_data.get()) },
-                        Err(e) => with_error(&e, |raw| unsafe { f(handle, raw, done_data.get()) }),
-                    }
-                }
+                done(publisher, outcome)
             },
         );
         let mut registry = PUBLISHERS.lock();
