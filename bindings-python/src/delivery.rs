@@ -28,7 +28,11 @@ use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::PyTraverseError;
 
+use libpublisher::host::calls::closed_while_pending;
 use libpublisher::host::handoff::{self, Entry, Handoff, Host, Slot};
+
+use crate::errors::to_py_err;
+use crate::handlers::{checked_callback, complete};
 
 /// A Python callback to run. It returns an exception that must reach the code waiting on the
 /// thread that ran it (`KeyboardInterrupt`, `SystemExit`); ordinary exceptions were already
@@ -134,6 +138,9 @@ struct KeepAlive {
 
 /// What one publisher's or session's callbacks share. The core's closures hold it through an
 /// `Arc`.
+/// The completion a core call starts with: its outcome, from whichever thread completes it.
+pub(crate) type Done = Box<dyn FnOnce(libpublisher::Result<()>) + Send>;
+
 pub(crate) struct Shared {
     /// Where and when its callbacks run (the core's).
     pub(crate) handoff: Arc<Handoff<PyHost>>,
@@ -155,6 +162,63 @@ impl Shared {
                 object: None,
             }),
         })
+    }
+
+    /// Makes the core call `what` for a method of `owner`, the Python object of the handle
+    /// this belongs to (a `kind`: "session" or "publisher"). Without `callback`, it blocks
+    /// with the GIL released, running the callbacks of this handle and of `others` meanwhile,
+    /// and raises on failure; with one, it returns at once and later calls
+    /// `callback(error_or_None)`, keeping `owner` and `keep` alive until then. Refused at
+    /// once, it raises and no callback runs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn call(
+        self: &Arc<Self>,
+        owner: &Bound<'_, PyAny>,
+        what: &'static str,
+        kind: &'static str,
+        callback: Option<Bound<'_, PyAny>>,
+        others: &[&Arc<Shared>],
+        keep: Option<Py<PyAny>>,
+        start: impl FnOnce(Done) -> libpublisher::Result<()> + Send,
+    ) -> PyResult<()> {
+        let py = owner.py();
+        let Some(callback) = checked_callback(py, callback)? else {
+            let instead = "pass callback= or use libpublisher.aio";
+            let other = others.first().map(|s| &*s.handoff);
+            Handoff::check_blocking_call(what, &self.handoff, other, instead)
+                .map_err(|e| to_py_err(py, &e))?;
+            let waiter = Waiter::new();
+            let other_handoffs: Vec<_> = others.iter().map(|s| &s.handoff).collect();
+            // Registered before the core starts, so that the first callback already finds it.
+            let scope = WaitScope::new(&waiter, &self.handoff, &other_handoffs);
+            let done_waiter = waiter.clone();
+            let done: Done = Box::new(move |outcome| done_waiter.set_outcome(outcome));
+            py.detach(|| start(done)).map_err(|e| to_py_err(py, &e))?;
+            let outcome = self.wait_for_outcome(py, &waiter, || closed_while_pending(what, kind));
+            drop(scope);
+            return outcome?.map_err(|e| to_py_err(py, &e));
+        };
+        // Until the callback ran, the handle (and `keep`) stay alive even if the host dropped
+        // them: `init_session(url).connect(callback=cb)` still calls `cb`.
+        self.hold(Some(owner.clone().unbind()));
+        let callback = callback.unbind();
+        let shared = self.clone();
+        let done: Done = Box::new(move |outcome| {
+            let job_shared = shared.clone();
+            shared.deliver_completion(Box::new(move |py| {
+                // Released after the callback, which may use them.
+                let _owner = job_shared.release();
+                let _keep = keep;
+                complete(py, &callback, outcome)
+            }));
+        });
+        match py.detach(|| start(done)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(self.release());
+                Err(to_py_err(py, &e))
+            }
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -8,8 +8,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 
 use libpublisher::host::args;
-use libpublisher::host::calls::closed_while_pending;
-use libpublisher::host::handoff::Handoff;
 use libpublisher::publisher::InitDone;
 use libpublisher::{
     AudioFrameRef, AudioSamples, OptionValue, PublisherEvent, PublisherSettings, VideoFormat,
@@ -393,45 +391,17 @@ impl Publisher {
         callback: Option<Bound<'_, PyAny>>,
         start: impl FnOnce(&libpublisher::Publisher, InitDone) -> libpublisher::Result<()> + Send,
     ) -> PyResult<()> {
-        let py = slf.py();
         let this = slf.get();
-        let Some(callback) = checked_callback(py, callback)? else {
-            let instead = "pass callback= or use libpublisher.aio";
-            Handoff::check_blocking_call(what, &this.shared.handoff, None, instead)
-                .map_err(|e| to_py_err(py, &e))?;
-            let waiter = Waiter::new();
-            // Registered before the core starts, so that the first callback already finds it.
-            let scope = WaitScope::new(&waiter, &this.shared.handoff, &[]);
-            let done_waiter = waiter.clone();
-            let done: InitDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
-            let inner = &this.inner;
-            py.detach(|| start(inner, done))
-                .map_err(|e| to_py_err(py, &e))?;
-            let outcome = this
-                .shared
-                .wait_for_outcome(py, &waiter, || closed_while_pending(what, "publisher"));
-            drop(scope);
-            return outcome?.map_err(|e| to_py_err(py, &e));
-        };
-        // Until the callback ran, the publisher stays alive even if the host dropped it.
-        this.shared.hold(Some(slf.clone().into_any().unbind()));
-        let callback = callback.unbind();
-        let shared = this.shared.clone();
-        let done: InitDone = Box::new(move |_, outcome| {
-            let job_shared = shared.clone();
-            shared.deliver_completion(Box::new(move |py| {
-                let _publisher = job_shared.release();
-                complete(py, &callback, outcome)
-            }));
-        });
         let inner = &this.inner;
-        match py.detach(|| start(inner, done)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                drop(this.shared.release());
-                Err(to_py_err(py, &e))
-            }
-        }
+        this.shared.call(
+            slf.as_any(),
+            what,
+            "publisher",
+            callback,
+            &[],
+            None,
+            |done| start(inner, Box::new(move |_, outcome| done(outcome))),
+        )
     }
 }
 

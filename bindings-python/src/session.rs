@@ -11,16 +11,14 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use libpublisher::host::calls::closed_while_pending;
-use libpublisher::host::handoff::Handoff;
 use libpublisher::session::{SessionDone, SessionEventHandler};
 use libpublisher::Session as CoreSession;
 use libpublisher::{SessionEvent, SessionSettings, SESSION_EVENT_NAMES};
 
-use crate::delivery::{Route, Shared, WaitScope, Waiter};
+use crate::delivery::{Route, Shared};
 use crate::errors::{invalid, reason_object, to_py_err};
 use crate::handle::{handle_methods, stats_dict, Handle};
-use crate::handlers::{checked_callback, complete, emit, Events};
+use crate::handlers::{emit, Events};
 use crate::options::{self, type_name};
 use crate::publisher::{python_repr, Publisher};
 
@@ -74,34 +72,22 @@ impl Session {
         callback: Option<Bound<'_, PyAny>>,
         start: impl FnOnce(&libpublisher::Session, SessionDone) -> libpublisher::Result<()> + Send,
     ) -> PyResult<()> {
-        let py = slf.py();
         let this = slf.get();
-        let Some(callback) = checked_callback(py, callback)? else {
-            return this.call_blocking(py, what, publisher, start);
-        };
-        // Until the callback ran, the session and the publisher stay alive even if the host
-        // dropped them: `init_session(url).connect(callback=cb)` still calls `cb`.
-        this.shared.hold(Some(slf.clone().into_any().unbind()));
-        let publisher = publisher.map(|p| p.clone().unbind());
-        let callback = callback.unbind();
-        let shared = this.shared.clone();
-        let done: SessionDone = Box::new(move |_, outcome| {
-            let job_shared = shared.clone();
-            shared.deliver_completion(Box::new(move |py| {
-                // Released after the callback, which may use them.
-                let _session = job_shared.release();
-                let _publisher = publisher;
-                complete(py, &callback, outcome)
-            }));
-        });
         let inner = &this.inner;
-        match py.detach(|| start(inner, done)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                drop(this.shared.release());
-                Err(to_py_err(py, &e))
-            }
-        }
+        let others: Vec<_> = publisher.iter().map(|p| &p.get().shared).collect();
+        let keep = publisher.map(|p| p.clone().into_any().unbind());
+        this.shared.call(
+            slf.as_any(),
+            what,
+            "session",
+            callback,
+            &others,
+            keep,
+            |done| {
+                let done: SessionDone = Box::new(move |_, outcome| done(outcome));
+                start(inner, done)
+            },
+        )
     }
 
     /// `publish` or `unpublish` (`op`, named `what`) of the publisher `arg`.
@@ -125,33 +111,6 @@ impl Session {
             callback,
             move |session, done| op(session, &target, done),
         )
-    }
-
-    fn call_blocking(
-        &self,
-        py: Python<'_>,
-        what: &'static str,
-        publisher: Option<&Bound<'_, Publisher>>,
-        start: impl FnOnce(&libpublisher::Session, SessionDone) -> libpublisher::Result<()> + Send,
-    ) -> PyResult<()> {
-        let publisher_handoff = publisher.map(|p| &*p.get().shared.handoff);
-        let instead = "pass callback= or use libpublisher.aio";
-        Handoff::check_blocking_call(what, &self.shared.handoff, publisher_handoff, instead)
-            .map_err(|e| to_py_err(py, &e))?;
-        let waiter = Waiter::new();
-        let others: Vec<_> = publisher.iter().map(|p| &p.get().shared.handoff).collect();
-        // Registered before the core starts, so that the first callback already finds it.
-        let scope = WaitScope::new(&waiter, &self.shared.handoff, &others);
-        let done_waiter = waiter.clone();
-        let done: SessionDone = Box::new(move |_, outcome| done_waiter.set_outcome(outcome));
-        let inner = &self.inner;
-        py.detach(|| start(inner, done))
-            .map_err(|e| to_py_err(py, &e))?;
-        let outcome = self
-            .shared
-            .wait_for_outcome(py, &waiter, || closed_while_pending(what, "session"));
-        drop(scope);
-        outcome?.map_err(|e| to_py_err(py, &e))
     }
 }
 
