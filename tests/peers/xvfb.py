@@ -42,12 +42,12 @@ def halves_bitmap(width, rows=8):
 
 
 class VirtualScreen:
-    def __init__(self, width=1280, height=720):
+    def __init__(self, width=1280, height=720, extra_args=()):
         self.width, self.height = width, height
         read, write = os.pipe()
         self.server = subprocess.Popen(
             ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24",
-             "-nolisten", "tcp", "-noreset"],
+             "-nolisten", "tcp", "-noreset", *extra_args],
             pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write)
         with os.fdopen(read) as pipe:

@@ -142,6 +142,28 @@ def test_without_an_x_display_the_code_says_why(env, code, says):
     assert says in message, message
 
 
+def test_without_shared_memory_the_picture_comes_through_get_image(screen, monkeypatch):
+    """A display without MIT-SHM (as one on another machine): the same picture, read over
+    the socket."""
+    import io
+
+    import av
+    with xvfb.VirtualScreen(320, 240, extra_args=("-extension", "MIT-SHM")) as plain:
+        monkeypatch.setenv("DISPLAY", plain.display)
+        publisher = libpublisher.init_publisher({
+            "video_source": "screen", "audio_source": None, "resolution": "320x240",
+        })
+        try:
+            png = publisher.snapshot()
+        finally:
+            publisher.close()
+    with av.open(io.BytesIO(png), format="png_pipe") as container:
+        rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert rgb.shape == (240, 320, 3), rgb.shape
+    left, right = rgb[:, :120].reshape(-1, 3).mean(axis=0), rgb[:, -120:].reshape(-1, 3).mean(axis=0)
+    assert conftest.near(left, (255, 0, 0), 6) and conftest.near(right, (0, 0, 255), 6), (left, right)
+
+
 def test_no_such_screen_at_init_is_1582(screen):
     with pytest.raises(libpublisher.Error) as e:
         libpublisher.init_publisher({"video_source": "screen:3", "audio_source": None})

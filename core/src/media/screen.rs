@@ -374,43 +374,28 @@ impl Capture {
                 format!("cannot capture the screen {:?}: {e}", m.name),
             )
         };
-        let z_pixmap = u8::from(ImageFormat::Z_PIXMAP);
+        let (x, y, width, height) = (m.x, m.y, m.width, m.height);
         let owned;
         let pixels: &[u8] = match &self.shared {
             Some(shared) => {
+                let format = u8::from(ImageFormat::Z_PIXMAP);
+                let (root, segment) = (self.root, shared.segment);
                 self.conn
-                    .shm_get_image(
-                        self.root,
-                        m.x,
-                        m.y,
-                        m.width,
-                        m.height,
-                        !0,
-                        z_pixmap,
-                        shared.segment,
-                        0,
-                    )
+                    .shm_get_image(root, x, y, width, height, !0, format, segment, 0)
                     .map_err(|e| lost(&e))?
                     .reply()
                     .map_err(|e| lost(&e))?;
                 shared.bytes()
             }
             None => {
-                owned = self
+                let format = ImageFormat::Z_PIXMAP;
+                let reply = self
                     .conn
-                    .get_image(
-                        ImageFormat::Z_PIXMAP,
-                        self.root,
-                        m.x,
-                        m.y,
-                        m.width,
-                        m.height,
-                        !0,
-                    )
+                    .get_image(format, self.root, x, y, width, height, !0)
                     .map_err(|e| lost(&e))?
                     .reply()
-                    .map_err(|e| lost(&e))?
-                    .data;
+                    .map_err(|e| lost(&e))?;
+                owned = reply.data;
                 &owned
             }
         };
