@@ -311,7 +311,7 @@ impl Capture {
     fn size_for_monitor(&mut self) {
         let (w, h) = (self.monitor.width, self.monitor.height);
         let len = usize::from(w) * usize::from(h) * 4;
-        self.shared = None;
+        self.release_shared();
         self.shared = SharedImage::attach(&self.conn, len);
         let out = fitted(w, h, self.within);
         self.scaler = ((out.width, out.height) != (u32::from(w), u32::from(h)))
@@ -350,11 +350,16 @@ impl Capture {
                 data: data.into(),
             });
         }
+        self.release_shared();
+        Ok(())
+    }
+
+    /// Detaches the shared memory from the server, then unmaps it.
+    fn release_shared(&mut self) {
         if let Some(shared) = self.shared.take() {
             let _ = self.conn.shm_detach(shared.segment);
             let _ = self.conn.flush();
         }
-        Ok(())
     }
 
     fn conn_alive(&self) -> bool {
