@@ -97,27 +97,9 @@ fn parse_args() -> Result<Args, String> {
             "--turn-username" => args.turn_username = Some(value()?),
             "--turn-credential" => args.turn_credential = Some(value()?),
             "--relay" => args.relay = true,
-            "--video-off" => {
-                args.video_off = Some(
-                    value()?
-                        .parse()
-                        .map_err(|_| "--video-off needs whole seconds")?,
-                )
-            }
-            "--video-on" => {
-                args.video_on = Some(
-                    value()?
-                        .parse()
-                        .map_err(|_| "--video-on needs whole seconds")?,
-                )
-            }
-            "--audio-on" => {
-                args.audio_on = Some(
-                    value()?
-                        .parse()
-                        .map_err(|_| "--audio-on needs whole seconds")?,
-                )
-            }
+            "--video-off" => args.video_off = Some(seconds(&flag, value()?)?),
+            "--video-on" => args.video_on = Some(seconds(&flag, value()?)?),
+            "--audio-on" => args.audio_on = Some(seconds(&flag, value()?)?),
             "--switch-video" => {
                 let value = value()?;
                 let (at, source) = value
@@ -150,6 +132,13 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// The whole seconds `flag` was given.
+fn seconds(flag: &str, value: String) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} needs whole seconds"))
 }
 
 /// "default" without a device of the kind becomes "synthetic", with a note.
