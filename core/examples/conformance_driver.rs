@@ -100,17 +100,21 @@ fn synthetic(reply: bool) -> (Publisher, libpublisher::Result<()>) {
     (publisher, outcome)
 }
 
+/// The completion of a switch refused at once, which must never run.
+fn never_switched() -> libpublisher::publisher::InitDone {
+    Box::new(|_, _| panic!("completed"))
+}
+
 /// Live control of a ready publisher: refusals at once, a switch that fails through its
 /// completion, wrong preferred sizes and rates.
 fn live_control(publisher: &Publisher, out: &mut serde_json::Map<String, Value>) {
-    let never = || -> libpublisher::publisher::InitDone { Box::new(|_, _| panic!("completed")) };
     out.insert(
         "switch_wrong_string".into(),
-        refused(publisher.set_video_source("loudspeaker", never())),
+        refused(publisher.set_video_source("loudspeaker", never_switched())),
     );
     out.insert(
         "switch_screen_as_audio".into(),
-        refused(publisher.set_audio_source("screen", never())),
+        refused(publisher.set_audio_source("screen", never_switched())),
     );
     let (tx, rx) = mpsc::channel();
     let switched = publisher.set_video_source(
@@ -203,11 +207,17 @@ fn host_script() -> Value {
         "publisher_state_after_close".into(),
         json!(publisher.state().as_str()),
     );
-    let never_switched =
-        || -> libpublisher::publisher::InitDone { Box::new(|_, _| panic!("completed")) };
     out.insert(
         "switch_after_close".into(),
         refused(publisher.set_video_source("synthetic", never_switched())),
+    );
+    out.insert(
+        "cycle_after_close".into(),
+        refused(
+            publisher.cycle_video(Box::new(|_, _: libpublisher::Result<String>| {
+                panic!("completed")
+            })),
+        ),
     );
     out.insert(
         "mute_after_close".into(),

@@ -188,6 +188,12 @@ static void never_switched(lp_publisher p, const lp_error *e, void *ud) {
   exit(4);
 }
 
+static void never_cycled(lp_publisher p, const lp_error *e, const char *id, void *ud) {
+  (void)p; (void)e; (void)id; (void)ud;
+  fprintf(stderr, "driver_c: a refused cycle completed\n");
+  exit(4);
+}
+
 /* A call that returns its code at once. */
 static void print_attempt(const char *key, int32_t code) {
   const char *message = lp_last_error_message();
@@ -266,6 +272,7 @@ static int host_script(void) {
   lp_publisher_get_state(p, &state);
   printf(",\"publisher_state_after_close\":\"%s\"", state_name(state, 0));
   print_refused("switch_after_close", lp_publisher_set_video_source(p, "synthetic", never_switched, NULL));
+  print_refused("cycle_after_close", lp_publisher_cycle_video(p, never_cycled, NULL));
   print_attempt("mute_after_close", lp_publisher_publish_video(p, false));
   print_attempt("snapshot_after_close", lp_publisher_snapshot(p, png_ignored, NULL));
   lp_publisher_free(p);

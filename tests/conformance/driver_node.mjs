@@ -132,6 +132,7 @@ async function hostScript() {
   publisher.close();
   out.publisher_state_after_close = publisher.state;
   out.switch_after_close = refused((cb) => publisher.setVideoSource('synthetic', cb));
+  out.cycle_after_close = refused((cb) => publisher.cycleVideo(cb));
   out.mute_after_close = attempt(() => publisher.publishVideo(false));
   out.snapshot_after_close = outcome(await publisher.snapshot().then(() => null, (e) => e));
   // Node can reply with any value: the core reads it (only true allows).

@@ -109,6 +109,7 @@ def host_script() -> Dict[str, Any]:
     out["publisher_state_after_close"] = publisher.state
     out["switch_after_close"] = refused(
         lambda cb: publisher.set_video_source("synthetic", callback=cb))
+    out["cycle_after_close"] = refused(lambda cb: publisher.cycle_video(callback=cb))
     out["mute_after_close"] = attempt(lambda: publisher.publish_video(False))
     out["snapshot_after_close"] = attempt(publisher.snapshot)
     # Python can reply with any value: the core reads it (only True allows).
