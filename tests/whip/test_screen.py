@@ -164,6 +164,24 @@ def test_without_shared_memory_the_picture_comes_through_get_image(screen, monke
     assert conftest.near(left, (255, 0, 0), 6) and conftest.near(right, (0, 0, 255), 6), (left, right)
 
 
+def test_a_display_that_goes_away_stops_the_video(screen, monkeypatch):
+    """The X server ends while its screen is captured: `media_stopped` (video)."""
+    stopped = []
+    display = xvfb.VirtualScreen(320, 240)
+    try:
+        monkeypatch.setenv("DISPLAY", display.display)
+        publisher = libpublisher.init_publisher({
+            "video_source": "screen", "audio_source": None, "resolution": "320x240",
+        })
+        publisher.on("media_stopped", stopped.append)
+        display.close()
+        wait_for(lambda: stopped, 5, "media_stopped")
+        assert stopped == ["video"], stopped
+        publisher.close()
+    finally:
+        display.close()
+
+
 def test_no_such_screen_at_init_is_1582(screen):
     with pytest.raises(libpublisher.Error) as e:
         libpublisher.init_publisher({"video_source": "screen:3", "audio_source": None})
