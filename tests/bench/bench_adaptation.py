@@ -33,6 +33,8 @@ from peers.receiver import WhipReceiver  # noqa: E402
 #: An impairment is ("limit", kbit/s), ("lose", per mille), ("cut",) or None (a clear link).
 #: Without its own length a condition runs --seconds.
 CONDITIONS = [
+    # A clear link: what the publisher, the receiver and this machine manage at all.
+    ("clear", {}, [(0, None)]),
     ("800k", {}, [(0, ("limit", 800))]),
     ("800k-maintain-framerate", {"degradation_preference": "maintain-framerate"},
      [(0, ("limit", 800))]),
@@ -157,7 +159,7 @@ def main():
             def filter(self, record):
                 return any(w in record.getMessage() for w in (
                     "estimate", "steps", "receiver report", "REMB", "NACKed", "video ", "fallback",
-                    "resending", "gave up", "keyframe", "PLI", "skips", "delivered", "copies lost", "outage"))
+                    "resending", "gave up", "keyframe", "PLI", "skips", "delivered", "copies lost", "outage", "stayed"))
 
         handler = logging.StreamHandler(sys.stdout)
         handler.addFilter(Adaptation())

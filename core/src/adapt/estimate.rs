@@ -9,6 +9,10 @@
 //!   congestion, and must not hold the rate down;
 //! - growth speeds up with each clean report (8 % a second, then 4 points more per report, up
 //!   to 50 %), so a path that came back is found in seconds, not a minute;
+//! - a fall is checked: when the loss stays as it was though much less is sent, it was the
+//!   path's own (a radio link's, at any rate), not congestion. That loss becomes the floor
+//!   and the estimate goes back to where it was. The least of recent reports cannot tell it
+//!   alone: a start, before anything was lost, pins it at zero for twenty seconds;
 //! - a fall remembers what the path delivered: near that rate growth is additive (5 % of it a
 //!   second, 25 kbit/s at least) until well past it, and loss there is a fall, not a hold. A policed link
 //!   drops what exceeds it, and every packet lost for good freezes a receiver that asks for
@@ -52,6 +56,9 @@ const REMOTE_BOUND_FROM: f64 = 0.5;
 /// to the path's rate there is, and it bounds up to what we send: without it the audio-only
 /// fallback at 150 kbit/s did not engage.
 const REMOTE_BOUND_UNDER: f64 = 0.9;
+/// A receiver's estimate this far under its previous one fell: the receiver saw the path
+/// queue (GCC's detector says 0.85 of what arrives).
+const REMOTE_FELL: f64 = 0.97;
 /// How long after a restart the receiver's estimates are not heard.
 const REMOTE_IGNORED_AFTER_RESTART: Duration = Duration::from_secs(10);
 /// How many recent reports the loss floor is the least of (about 20 s of them).
@@ -72,6 +79,16 @@ const MAX_FALL_FROM_LOSS: f64 = 0.5;
 const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
 const SENT_INTERVALS: usize = 3;
+/// After a fall, this many receiver reports from past its shadow tell whether it helped.
+const CHECK_REPORTS: usize = 3;
+/// Loss that stays at this share of what it was before a fall, though what is sent fell by
+/// `CHECK_SENT_CUT` or more, is the path's own.
+const CHECK_LOSS_STAYED: f64 = 0.7;
+const CHECK_SENT_CUT: f64 = 0.85;
+/// ... and no report of the check lost less than this share of it.
+const CHECK_EACH_STAYED: f64 = 0.4;
+/// Loss under this is not worth learning as the path's floor.
+const LEARNED_FLOOR_MIN: f64 = 0.015;
 /// The smoothed loss spreads less than one report's: about 0.42 of it at `SMOOTHING` 0.3
 /// (sqrt(0.3 / 1.7)); growth allows half of one report's chance spread.
 const SMOOTHED_NOISE: f64 = 0.5;
@@ -83,6 +100,8 @@ pub(crate) struct Estimate {
     min: f64,
     max: f64,
     remote: Option<(f64, Instant)>,
+    /// The receiver's latest estimate, bounding or not.
+    last_remote: Option<f64>,
     last_report: Option<Instant>,
     last_fall: Option<Instant>,
     rtt: Duration,
@@ -103,6 +122,23 @@ pub(crate) struct Estimate {
     link: Option<f64>,
     /// The receiver's estimates are not heard until then (see [`Estimate::restart_at`]).
     remote_ignored_until: Option<Instant>,
+    /// The last fall, while reports tell whether it helped.
+    check: Option<FallCheck>,
+    /// Loss a fall did not take away: the path's own.
+    learned_floor: Option<f64>,
+}
+
+/// What a fall is judged against (see `CHECK_REPORTS`).
+#[derive(Debug, Clone)]
+struct FallCheck {
+    /// The estimate before it fell.
+    before_bps: f64,
+    /// The smoothed loss before it fell.
+    loss_before: f64,
+    /// What was being sent when it fell.
+    sent_before: f64,
+    /// The losses of the reports since.
+    losses: Vec<f64>,
 }
 
 impl Estimate {
@@ -114,6 +150,7 @@ impl Estimate {
             min,
             max,
             remote: None,
+            last_remote: None,
             last_report: None,
             last_fall: None,
             rtt: Duration::from_millis(100),
@@ -126,6 +163,8 @@ impl Estimate {
             last_loss: 0.0,
             link: None,
             remote_ignored_until: None,
+            check: None,
+            learned_floor: None,
         }
     }
 
@@ -152,9 +191,12 @@ impl Estimate {
     /// transport-wide feedback). Such estimates grow from what arrives, 8 % a second at
     /// most: above what we send they say only "more would do", and bounding by them would
     /// make every climb as slow as theirs. Somewhat below it, they say the path is queueing:
-    /// a bound. Far below it they speak of a sender that sent little (a first REMB is what
-    /// arrived, and a slide show sends next to nothing): the loss it would bring is what
-    /// tells of a path that narrowed that much. (See `REMOTE_BOUND_FROM`.)
+    /// a bound, when it fell: one still climbing only lags behind a sender that climbs
+    /// faster (aiortc's REMB, 1.8 Mbit/s and rising under 2.3 Mbit/s sent on a clear link,
+    /// cut the estimate in half every few seconds). Far below what we send they speak of a
+    /// sender that sent little (a first REMB is what arrived, and a slide show sends next to
+    /// nothing): the loss it would bring is what tells of a path that narrowed that much.
+    /// (See `REMOTE_BOUND_FROM`.)
     pub(crate) fn on_remote_estimate(&mut self, now: Instant, bps: f64) {
         if !bps.is_finite() || bps <= 0.0 {
             return;
@@ -162,14 +204,14 @@ impl Estimate {
         if self.remote_ignored_until.is_some_and(|until| now < until) {
             return;
         }
-        let under = if self.last_loss > LOSS_HIGH {
-            1.0
-        } else {
-            REMOTE_BOUND_UNDER
-        };
+        let previous = self.last_remote.replace(bps);
+        let dropping = self.last_loss > LOSS_HIGH;
+        let under = if dropping { 1.0 } else { REMOTE_BOUND_UNDER };
+        let fell = previous.is_some_and(|previous| bps < previous * REMOTE_FELL);
         if self
             .sent
             .is_some_and(|sent| bps >= sent * under || bps < sent * REMOTE_BOUND_FROM)
+            || !(fell || dropping || self.remote.is_some_and(|(bound, _)| bps <= bound))
         {
             self.remote = None;
             return;
@@ -239,6 +281,17 @@ impl Estimate {
             self.recent_loss.pop_front();
         }
         self.recent_loss.push_back(smoothed);
+        if self
+            .learned_floor
+            .is_some_and(|learned| smoothed < learned / 2.0)
+        {
+            // The path lost less of itself lately: the least of recent reports is the floor.
+            self.learned_floor = None;
+        }
+        if self.judge_fall(fraction_lost) {
+            self.streak = 0;
+            return;
+        }
         let grows = smoothed - floor < LOSS_LOW + noise * SMOOTHED_NOISE && added < SPIKE + noise;
         if self.falls(added - noise) {
             self.fall(now, added);
@@ -262,6 +315,46 @@ impl Estimate {
             self.fall(now, added);
             self.loss_based = self.loss_based.clamp(self.min, self.max);
         }
+    }
+
+    /// Counts a report after a fall, past its shadow; when enough came, judges the fall.
+    /// True when it was undone: the loss stayed though far less was sent, so it is the
+    /// path's own. It becomes the floor, and the estimate returns to where it was.
+    fn judge_fall(&mut self, fraction_lost: f64) -> bool {
+        let Some(check) = self.check.as_mut() else {
+            return false;
+        };
+        check.losses.push(fraction_lost);
+        if check.losses.len() < CHECK_REPORTS {
+            return false;
+        }
+        let check = self.check.take().expect("a check is under way");
+        let loss = check.losses.iter().sum::<f64>() / check.losses.len() as f64;
+        let sent_cut = self
+            .sent
+            .is_some_and(|sent| sent <= check.sent_before * CHECK_SENT_CUT);
+        // Loss as it was, in every report: congestion that a fall answered leaves clean
+        // reports behind it, and loss unknown before the fall proves nothing.
+        let stayed = (LEARNED_FLOOR_MIN..=FLOOR_MAX).contains(&check.loss_before)
+            && (LEARNED_FLOOR_MIN..=FLOOR_MAX).contains(&loss)
+            && loss >= check.loss_before * CHECK_LOSS_STAYED
+            && check
+                .losses
+                .iter()
+                .all(|&l| l >= check.loss_before * CHECK_EACH_STAYED);
+        if !(sent_cut && stayed) {
+            return false;
+        }
+        tracing::debug!(
+            "loss of {:.1} % stayed after a fall: the path's own; back to {} kbit/s",
+            loss * 100.0,
+            check.before_bps as u64 / 1000
+        );
+        self.learned_floor = Some(loss);
+        self.smoothed_loss = Some(loss);
+        self.link = None;
+        self.loss_based = self.loss_based.max(check.before_bps);
+        true
     }
 
     /// Whether loss this far above the floor, beyond what chance explains, is congestion.
@@ -302,6 +395,8 @@ impl Estimate {
         // while the path still carries a good part. A measurement from before a path
         // narrowed is more than that guess: the guess goes. The estimate never rises by
         // falling.
+        let before_bps = self.loss_based;
+        let loss_before = self.smoothed_loss.unwrap_or(0.0);
         let sending = self.sent.unwrap_or(self.loss_based);
         let guess = sending * (1.0 - added.max(0.0));
         let measured = self
@@ -314,9 +409,17 @@ impl Estimate {
         };
         self.link = Some(delivered);
         self.loss_based = (delivered * 0.95).min(self.loss_based);
-        // The loss that made it fall is answered: what comes after is judged afresh.
+        // The loss that made it fall is answered: what comes after is judged afresh, and
+        // tells whether the fall helped. A fall while one is judged joins it: what follows
+        // is judged against the first one's start.
         self.smoothed_loss = Some(self.loss_floor());
         self.last_fall = Some(now);
+        self.check.get_or_insert(FallCheck {
+            before_bps,
+            loss_before,
+            sent_before: sending,
+            losses: Vec::new(),
+        });
     }
 
     fn grow(&mut self, since: Duration) {
@@ -350,10 +453,12 @@ impl Estimate {
 
     /// The least smoothed loss of recent reports (none yet: none).
     fn loss_floor(&self) -> f64 {
-        if self.recent_loss.is_empty() {
-            return 0.0;
-        }
-        self.recent_loss.iter().copied().fold(FLOOR_MAX, f64::min)
+        let least = if self.recent_loss.is_empty() {
+            0.0
+        } else {
+            self.recent_loss.iter().copied().fold(FLOOR_MAX, f64::min)
+        };
+        least.max(self.learned_floor.unwrap_or(0.0)).min(FLOOR_MAX)
     }
 
     /// Starts again from `bps` at `now`, forgetting the rate a fall found (video is tried
@@ -365,6 +470,7 @@ impl Estimate {
         self.link = None;
         self.streak = 0;
         self.remote = None;
+        self.last_remote = None;
         self.remote_ignored_until = Some(now + REMOTE_IGNORED_AFTER_RESTART);
     }
 
@@ -583,6 +689,45 @@ mod tests {
         assert!(e.target(t0 + secs(21.0)) < grown * 0.6);
     }
 
+    /// Reports once a second from `from` s for `n` s at `loss`, `sent` going out.
+    fn reports(e: &mut Estimate, t0: Instant, from: f64, n: u32, loss: f64, sent: f64) {
+        for i in 0..n {
+            e.on_sent_rate(sent);
+            e.on_loss_report(t0 + secs(from + f64::from(i)), loss, Some(100));
+        }
+    }
+
+    #[test]
+    fn loss_a_fall_did_not_take_away_is_the_paths_own() {
+        let t0 = Instant::now();
+        let run = |after_fall: f64| {
+            let mut e = Estimate::new(2_000_000.0, 50_000.0, 5_000_000.0);
+            // A clean first report pins the least of recent losses at zero for a while,
+            // whatever the path loses after it ...
+            reports(&mut e, t0, 1.0, 1, 0.0, 2_000_000.0);
+            reports(&mut e, t0, 2.0, 2, 0.04, 2_000_000.0);
+            let before = e.target(t0);
+            // ... so a quarter second of NACKs losing 12 % is taken for congestion.
+            e.on_early_loss(t0 + secs(3.5), 0.12, Some(100));
+            let fallen = e.target(t0);
+            assert!(fallen < before * 0.9, "{before} {fallen}");
+            // Less goes out; three reports past the shadows of its falls tell what it did
+            // (loss that stays near the rate a fall found makes it fall again).
+            reports(&mut e, t0, 5.0, 5, after_fall, fallen * 0.95);
+            (before, e)
+        };
+        // The loss stayed: the path's own. The estimate is back, and 4 % grows it.
+        let (before, mut e) = run(0.04);
+        assert!(e.target(t0) >= before, "{}", e.target(t0));
+        assert!((e.loss_floor() - 0.04).abs() < 1e-9);
+        reports(&mut e, t0, 10.0, 5, 0.04, before);
+        assert!(e.target(t0) > before * 1.2, "{}", e.target(t0));
+        // The loss went away: it was congestion, and the estimate stays down.
+        let (before, e) = run(0.005);
+        assert!(e.target(t0) < before * 0.9, "{}", e.target(t0));
+        assert!(e.loss_floor() < 0.01);
+    }
+
     #[test]
     fn loss_that_chance_explains_neither_holds_nor_fells_it() {
         let t0 = Instant::now();
@@ -632,6 +777,11 @@ mod tests {
     fn the_receivers_estimate_bounds_it_while_it_is_fresh() {
         let t0 = Instant::now();
         let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        // A first estimate is what arrived, and one that climbs lags behind: no bound.
+        e.on_remote_estimate(t0, 250_000.0);
+        e.on_remote_estimate(t0, 400_000.0);
+        assert_eq!(e.target(t0), 1_000_000.0);
+        // One that fell is.
         e.on_remote_estimate(t0, 300_000.0);
         assert_eq!(e.target(t0 + secs(1.0)), 300_000.0);
         // Growth under the bound starts from the bound.
@@ -657,6 +807,7 @@ mod tests {
         e.on_remote_estimate(t0 + secs(3.5), 20_000.0);
         assert_eq!(e.target(t0 + secs(3.5)), grown);
         // A receiver that stopped estimating no longer bounds the growth.
+        e.on_remote_estimate(t0 + secs(3.0), 250_000.0);
         e.on_remote_estimate(t0 + secs(3.0), 200_000.0);
         e.on_loss_report(t0 + secs(4.0), 0.0, None);
         assert_eq!(e.target(t0 + secs(4.0)), 200_000.0);
