@@ -39,7 +39,8 @@ const NEAR_LINK_GROWTH: f64 = 0.05;
 /// Additive growth is at least this many bits per second a second: a fall on a burst can
 /// underestimate the path badly.
 const NEAR_LINK_MIN_GROWTH: f64 = 25_000.0;
-/// A remembered rate is forgotten once the estimate grew this far above it without loss.
+/// A remembered rate is forgotten once the estimate, and what was sent, grew this far above
+/// it without loss.
 const LINK_FORGOTTEN: f64 = 1.25;
 /// After a fall, the reports that follow still describe what was sent before it: one round
 /// trip plus this passes before the next fall.
@@ -73,6 +74,11 @@ const SPIKE: f64 = 0.05;
 /// (easy content, a degraded level) learns nothing about the path above that, and an estimate
 /// that grew anyway would overshoot the path the moment the content needs it.
 const SENT_HEADROOM: f64 = 1.5;
+/// Near the rate a fall found, growth stops this far above what was sent: clean reports of
+/// an encoder that needed less (a small size, easy content) say nothing of that rate, and
+/// an estimate that crept past it unused was spent at once when a step up came (an 800
+/// kbit/s link, 1.2 Mbit/s allowed, a quarter of the packets lost).
+const NEAR_LINK_HEADROOM: f64 = 1.15;
 /// A fall from the loss alone (no measurement of what got through) keeps at least this share.
 const MAX_FALL_FROM_LOSS: f64 = 0.5;
 /// A delivered rate measured longer ago than this does not bound a fall.
@@ -424,26 +430,35 @@ impl Estimate {
 
     fn grow(&mut self, since: Duration) {
         let secs = since.as_secs_f64();
-        let grown = match self.link {
-            Some(link) if self.loss_based >= link * NEAR_LINK => {
-                self.loss_based + (link * NEAR_LINK_GROWTH).max(NEAR_LINK_MIN_GROWTH) * secs
+        let near_link = self
+            .link
+            .filter(|&link| self.loss_based >= link * NEAR_LINK);
+        let (grown, headroom) = match near_link {
+            Some(link) => {
+                let step = (link * NEAR_LINK_GROWTH).max(NEAR_LINK_MIN_GROWTH);
+                (self.loss_based + step * secs, NEAR_LINK_HEADROOM)
             }
-            _ => {
+            None => {
                 let factor =
                     (GROWTH_PER_SECOND + GROWTH_SPEEDUP * f64::from(self.streak)).min(GROWTH_MAX);
-                self.loss_based * factor.powf(secs) + 1000.0 * secs
+                (
+                    self.loss_based * factor.powf(secs) + 1000.0 * secs,
+                    SENT_HEADROOM,
+                )
             }
         };
         self.streak = self.streak.saturating_add(1);
         let ceiling = self
             .sent
-            .map_or(f64::INFINITY, |sent| sent * SENT_HEADROOM + 50_000.0);
+            .map_or(f64::INFINITY, |sent| sent * headroom + 50_000.0);
         self.loss_based = grown.min(ceiling).max(self.loss_based);
+        let sent = self.sent.unwrap_or(self.loss_based);
         if self
             .link
-            .is_some_and(|link| self.loss_based > link * LINK_FORGOTTEN)
+            .is_some_and(|link| self.loss_based.min(sent) > link * LINK_FORGOTTEN)
         {
-            // The path carries more now than when it last dropped. Multiplicative growth
+            // The path carries more now than when it last dropped: what went out, not only
+            // what was allowed, went well past it without loss. Multiplicative growth
             // starts over from its first pace: the clean reports near that rate said
             // nothing about the path far above it.
             self.link = None;
