@@ -399,6 +399,9 @@ mod tests {
     fn the_video_target_never_falls_below_its_floor() {
         let a = Adaptation::new(500_000.0, 2_000_000.0, true);
         let t0 = Instant::now();
+        for _ in 0..3 {
+            a.on_sent_rate(t0, 1_500.0, 0.0);
+        }
         a.on_remote_estimate(t0, 600_000.0);
         a.on_remote_estimate(t0, 1_000.0);
         assert_eq!(a.video_target_bps(), MIN_VIDEO_BPS as u64);

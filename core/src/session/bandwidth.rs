@@ -395,8 +395,16 @@ impl BandwidthWatch {
 
 impl Watch for BandwidthWatch {
     fn inbound(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
-        if let Some(pacing) = self.hear(&msg) {
-            // The pacer reads the first such attribute: ours replaces the controller's.
+        let controller_spoke = msg.message.has(&Attribute::TargetBitrateChanged {
+            bits_per_second: 0.0,
+        });
+        let ours = self.hear(&msg);
+        // The pacer reads the first such attribute: ours replaces the controller's, also
+        // when ours did not move (else the controller's alone would pace: on a clear path to
+        // Janus it said 50 kbit/s while ours held 776).
+        if let Some(pacing) =
+            ours.or_else(|| controller_spoke.then(|| self.adaptation.pacing_bps()))
+        {
             msg.message
                 .attributes
                 .retain(|a| !matches!(a, Attribute::TargetBitrateChanged { .. }));
@@ -628,26 +636,39 @@ mod tests {
     fn remb_and_the_controllers_estimate_bound_it() {
         let (adaptation, mut w) = watch();
         let t0 = Instant::now();
-        let remb = ReceiverEstimatedMaximumBitrate {
+        let remb = |bitrate| ReceiverEstimatedMaximumBitrate {
             sender_ssrc: 9,
-            bitrate: 400_000.0,
+            bitrate,
             ssrcs: vec![1],
         };
-        w.inbound(rtcp(t0, Box::new(remb)));
-        // REMB speaks of the video (the streams stamped with the send time); audio rides
-        // beside it.
+        // Before what leaves was measured, a receiver's estimate bounds nothing; a pacing
+        // rate is still ours, not the controller's.
+        let mut early = rtcp(t0, Box::new(remb(100_000.0)));
+        early.message.add(Attribute::TargetBitrateChanged {
+            bits_per_second: 50_000.0,
+        });
+        let out = w.inbound(early).unwrap();
+        assert_eq!(adaptation.available_bps(), 1_060_000);
+        assert_eq!(pacing_of(&out), Some(1_060_000.0 * 2.5));
+        for _ in 0..3 {
+            adaptation.on_sent_rate(t0, 600_000.0, 0.0);
+        }
+        // One that fell bounds. REMB speaks of the video (the streams stamped with the send
+        // time); audio rides beside it.
+        w.inbound(rtcp(t0, Box::new(remb(600_000.0))));
+        w.inbound(rtcp(t0, Box::new(remb(400_000.0))));
         assert_eq!(adaptation.available_bps(), 460_000);
         let mut twcc = rtcp(
             t0 + Duration::from_millis(10),
             Box::new(ReceiverReport::default()),
         );
         twcc.message.add(Attribute::TargetBitrateChanged {
-            bits_per_second: 250_000.0,
+            bits_per_second: 320_000.0,
         });
         let out = w.inbound(twcc).unwrap();
-        assert_eq!(adaptation.available_bps(), 250_000);
+        assert_eq!(adaptation.available_bps(), 320_000);
         // The controller's number is replaced by the pacing rate.
-        assert_eq!(pacing_of(&out), Some(250_000.0 * 2.5));
+        assert_eq!(pacing_of(&out), Some(320_000.0 * 2.5));
     }
 
     #[test]
