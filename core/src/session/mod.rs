@@ -8,6 +8,7 @@ mod bandwidth;
 mod delivered;
 mod early_checks;
 mod ice;
+mod janus;
 mod keyframe;
 mod loopback;
 mod lost_copies;
@@ -268,6 +269,7 @@ impl SessionSettings {
 pub(crate) enum Backend {
     Loopback(loopback::Loopback),
     Whip(whip::Whip),
+    Janus(janus::Janus),
 }
 
 impl Backend {
@@ -284,9 +286,7 @@ impl Backend {
         match scheme.to_ascii_lowercase().as_str() {
             "loopback" => Ok(Backend::Loopback(loopback::Loopback::default())),
             "http" | "https" => Ok(Backend::Whip(whip::Whip::new(url)?)),
-            "janus+ws" | "janus+wss" => Err(invalid(
-                "Janus sessions are not supported by this build yet",
-            )),
+            "janus+ws" | "janus+wss" => Ok(Backend::Janus(janus::Janus::new(url)?)),
             other => Err(invalid(&format!("unknown scheme {other:?}"))),
         }
     }
@@ -295,6 +295,7 @@ impl Backend {
         match self {
             Backend::Loopback(_) => Ok(()),
             Backend::Whip(w) => w.connect(token).await,
+            Backend::Janus(j) => j.connect(token).await,
         }
     }
 
@@ -305,6 +306,7 @@ impl Backend {
         let mut config = match self {
             Backend::Loopback(_) => loopback::Loopback::peer_config(),
             Backend::Whip(w) => w.peer_config(),
+            Backend::Janus(j) => j.peer_config(),
         };
         let advertised = std::mem::take(&mut config.ice_servers);
         config.ice_servers = settings.ice_servers.clone();
@@ -317,11 +319,13 @@ impl Backend {
         config
     }
 
-    /// Hands the offer to the server: the answer and the stream's id.
-    async fn publish(&self, offer: String) -> Result<(String, String)> {
+    /// Hands the offer of the publisher called `name` to the server: the answer and the
+    /// stream's id.
+    async fn publish(&self, offer: String, name: &str) -> Result<(String, String)> {
         match self {
             Backend::Loopback(l) => l.publish(offer).await,
             Backend::Whip(w) => w.publish(offer).await,
+            Backend::Janus(j) => j.publish(offer, name).await,
         }
     }
 
@@ -329,6 +333,14 @@ impl Backend {
         match self {
             Backend::Loopback(l) => l.unpublish(stream_id).await,
             Backend::Whip(w) => w.unpublish(stream_id).await,
+            Backend::Janus(j) => j.unpublish(stream_id).await,
+        }
+    }
+
+    /// Ends the server's session, once the streams are over.
+    async fn disconnect(&self) {
+        if let Backend::Janus(j) = self {
+            j.disconnect().await;
         }
     }
 
@@ -338,6 +350,7 @@ impl Backend {
             // The embedded receiver shares this process: its path cannot be lost.
             Backend::Loopback(_) => PatchReply::Unsupported,
             Backend::Whip(w) => w.restart_ice(stream_id, fragment).await,
+            Backend::Janus(j) => j.restart_ice().await,
         }
     }
 
@@ -346,6 +359,7 @@ impl Backend {
         match self {
             Backend::Loopback(_) => true,
             Backend::Whip(w) => w.reachable(timeout).await,
+            Backend::Janus(j) => j.reachable(timeout).await,
         }
     }
 }
@@ -387,7 +401,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("id", &self.inner.id)
-            .field("url", &self.inner.url)
+            .field("url", &janus::redacted(&self.inner.url))
             .field("state", &self.state())
             .finish()
     }
@@ -511,7 +525,7 @@ impl Session {
                     ErrorCode::ConnectTimeout,
                     format!(
                         "no answer from {} within {} ms",
-                        session.inner.url,
+                        janus::redacted(&session.inner.url),
                         timeout.as_millis()
                     ),
                 )),
@@ -705,6 +719,7 @@ impl Session {
                 // OpenTok's order: the streams' streamDestroyed before sessionDisconnected.
                 stream.publisher().flush_events().await;
             }
+            session.inner.backend.disconnect().await;
             session.disconnected(Reason::ClientDisconnected);
             session.complete(call, Ok(()));
         });
@@ -716,7 +731,7 @@ impl Session {
         let stream = self.lifecycle().streams.get(&publisher.id()).cloned()?;
         match &self.inner.backend {
             Backend::Loopback(l) => l.stats(stream.id()),
-            Backend::Whip(_) => None,
+            Backend::Whip(_) | Backend::Janus(_) => None,
         }
     }
 
@@ -741,6 +756,8 @@ impl Session {
                 .end_publish(Some(Reason::ClientDisconnected));
             runtime().spawn(async move { stream.teardown().await });
         }
+        let session = self.clone();
+        runtime().spawn(async move { session.inner.backend.disconnect().await });
         tracing::debug!(session = self.inner.id, "closed");
     }
 
@@ -783,6 +800,7 @@ impl Session {
                 .await;
             stream.publisher().flush_events().await;
         }
+        self.inner.backend.disconnect().await;
         self.disconnected(Reason::NetworkDisconnected);
     }
 

@@ -137,7 +137,10 @@ impl Stream {
 
         let accepted = tokio::time::timeout(
             settings.publish_timeout,
-            unless_ended(&mut ended, backend.publish(offer.sdp.clone())),
+            unless_ended(
+                &mut ended,
+                backend.publish(offer.sdp.clone(), &publisher.settings().name),
+            ),
         )
         .await;
         let (answer, stream_id) = match accepted {

@@ -207,7 +207,7 @@ async fn connect(target: &Target) -> Result<Box<dyn Stream>, String> {
 }
 
 /// TLS with the system's trust store (as the WHIP client uses), on ring.
-fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
+pub(super) fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
