@@ -351,7 +351,7 @@ impl Adaptation {
 /// blocks of 4 pixels at 640x480@30 takes VP8 4.2 Mbit/s at its coarsest quantizer, and
 /// at four times (2.6 Mbit/s) it never reached its full size on a clear link.
 pub(crate) fn default_max_video_kbps(width: u32, height: u32, fps: u32) -> u32 {
-    (default_video_bitrate_kbps(width, height, fps) * 7).clamp(1500, 6000)
+    (default_video_bitrate_kbps(width, height, fps) * 10).clamp(1500, 6000)
 }
 
 #[cfg(test)]
@@ -405,7 +405,7 @@ mod tests {
         a.on_remote_estimate(t0, 600_000.0);
         a.on_remote_estimate(t0, 1_000.0);
         assert_eq!(a.video_target_bps(), MIN_VIDEO_BPS as u64);
-        assert_eq!(default_max_video_kbps(640, 480, 30), 4515);
+        assert_eq!(default_max_video_kbps(640, 480, 30), 6000);
         assert_eq!(default_max_video_kbps(160, 120, 15), 1500);
         assert_eq!(default_max_video_kbps(1920, 1080, 30), 6000);
     }
