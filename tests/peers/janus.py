@@ -65,10 +65,8 @@ either one is enough. A stored token limited to other plugins gets 405 on `attac
 import asyncio
 import concurrent.futures
 import json
-import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -77,6 +75,8 @@ import uuid
 from urllib.parse import urlencode
 
 import aiohttp
+
+from peers.process import kill_group, stop_group
 
 #: Where Debian's janus package puts its plugins, transports, event handlers and loggers.
 LIB = pathlib.Path("/usr/lib/x86_64-linux-gnu/janus")
@@ -283,24 +283,11 @@ class Janus:
 
     def kill(self):
         """Ends Janus at once (SIGKILL): sessions and media stop without a word."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+        kill_group(self.proc)
 
     def stop(self):
         """Ends Janus with SIGTERM (it tears its sessions down), SIGKILL after 5 s."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_group(self.proc)
 
     def cleanup(self):
         self.stop()

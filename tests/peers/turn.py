@@ -16,15 +16,15 @@ for 127.0.0.1 and localhost issued by a throwaway CA (`ca_file`, made with `open
 client trusts through `SSL_CERT_FILE`.
 """
 
-import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
+
+from peers.process import stop_group
 
 REALM = "libpublisher.test"
 
@@ -230,17 +230,8 @@ class TurnServer:
         return predicate(self)
 
     def stop(self):
-        if self.proc.poll() is None:
-            # The server runs in its own session; end it (and `ip netns exec`) by its group.
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        # The server runs in its own session; end it (and `ip netns exec`) by its group.
+        stop_group(self.proc)
         if self.proc.stderr:
             self.proc.stderr.close()
 

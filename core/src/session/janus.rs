@@ -164,6 +164,15 @@ enum Failure {
     Malformed(String),
 }
 
+impl Failure {
+    /// What went wrong, in words.
+    fn why(&self) -> &str {
+        match self {
+            Failure::Gone(why) | Failure::Refused(_, why) | Failure::Malformed(why) => why,
+        }
+    }
+}
+
 impl Connection {
     async fn open(target: &Target, token: Option<String>) -> Result<Arc<Connection>> {
         let unreachable = |what: String| {
@@ -311,13 +320,11 @@ impl Connection {
                 let Some(connection) = weak.upgrade() else {
                     return;
                 };
-                if let Err(
-                    Failure::Gone(why) | Failure::Refused(_, why) | Failure::Malformed(why),
-                ) = connection
+                if let Err(failure) = connection
                     .request(json!({"janus": "keepalive"}), true)
                     .await
                 {
-                    tracing::warn!("Janus keepalive failed: {why}");
+                    tracing::warn!("Janus keepalive failed: {}", failure.why());
                 }
             }
         });
@@ -335,11 +342,11 @@ impl Connection {
     }
 
     async fn detach(&self, handle: u64) {
-        if let Err(Failure::Gone(why) | Failure::Refused(_, why) | Failure::Malformed(why)) = self
+        if let Err(failure) = self
             .request(json!({"janus": "detach", "handle_id": handle}), false)
             .await
         {
-            tracing::debug!("Janus detach: {why}");
+            tracing::debug!("Janus detach: {}", failure.why());
         }
     }
 
@@ -437,9 +444,8 @@ impl Janus {
 
     /// Opens the socket, creates the Janus session and checks the room exists.
     pub(crate) async fn connect(&self, token: Option<&str>) -> Result<()> {
-        if let Some(old) = lock(&self.connection).take() {
-            drop(old);
-        }
+        // A session connected again starts on a new socket.
+        drop(lock(&self.connection).take());
         let token = token.filter(|t| !t.is_empty()).map(str::to_owned);
         let connection = Connection::open(&self.target, token).await?;
         let created = connection
@@ -559,16 +565,6 @@ impl Janus {
                 )
             })?
             .to_owned();
-        // A room that does not take a codec answers its m-line with port 0.
-        if let Some(kind) = refused_kinds(&offer, &answer).into_iter().next() {
-            return Err(self.error(
-                Stage::Publish,
-                Failure::Refused(
-                    0,
-                    format!("the room refused the {kind} (a codec it does not take)"),
-                ),
-            ));
-        }
         tracing::debug!(url = %self.shown, publisher = %id, "published into the Janus room");
         Ok((answer, id))
     }
@@ -581,12 +577,11 @@ impl Janus {
             return;
         };
         let leave = async {
-            if let Err(Failure::Gone(why) | Failure::Refused(_, why) | Failure::Malformed(why)) =
-                connection
-                    .message(handle, json!({"request": "leave"}), None)
-                    .await
+            if let Err(failure) = connection
+                .message(handle, json!({"request": "leave"}), None)
+                .await
             {
-                tracing::debug!("Janus leave: {why}");
+                tracing::debug!("Janus leave: {}", failure.why());
             }
             connection.detach(handle).await;
         };
@@ -639,35 +634,6 @@ enum Stage {
     Publish,
 }
 
-/// The kinds (`audio`, `video`) the offer sends that the answer refused (port 0).
-fn refused_kinds(offer: &str, answer: &str) -> Vec<&'static str> {
-    let sections = |sdp: &str| -> Vec<(String, bool)> {
-        sdp.lines()
-            .filter_map(|l| l.trim_end().strip_prefix("m="))
-            .map(|m| {
-                let mut parts = m.split_whitespace();
-                let kind = parts.next().unwrap_or("").to_owned();
-                let open = parts.next().is_some_and(|port| port != "0");
-                (kind, open)
-            })
-            .collect()
-    };
-    let offered = sections(offer);
-    let answered = sections(answer);
-    let mut refused = Vec::new();
-    for (i, (kind, open)) in offered.iter().enumerate() {
-        let answered_open = answered.get(i).is_some_and(|(_, open)| *open);
-        if *open && !answered_open {
-            match kind.as_str() {
-                "audio" => refused.push("audio"),
-                "video" => refused.push("video"),
-                _ => {}
-            }
-        }
-    }
-    refused
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,13 +673,5 @@ mod tests {
             "janus+ws://h:1/?room=1&pin=…&x=y"
         );
         assert_eq!(redacted("janus+ws://h:1/"), "janus+ws://h:1/");
-    }
-
-    #[test]
-    fn sections_answered_with_port_0_are_refused() {
-        let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
-        let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n";
-        assert_eq!(refused_kinds(offer, answer), ["video"]);
-        assert!(refused_kinds(offer, offer).is_empty());
     }
 }
