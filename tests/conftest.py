@@ -43,6 +43,30 @@ def run_whip_program(language, url, token, seconds, *extra, env=None):
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
 
 
+#: Programs that publish the synthetic camera and microphone to a session URL for some seconds,
+#: then exit 0: the Rust example, and WHIP_PROGRAMS without a token (see start_publishing).
+PUBLISH_PROGRAMS = {
+    "rust": [str(ROOT / "target" / "release" / "examples" / "publish"), "--video", "synthetic",
+             "--audio", "synthetic", "--resolution", "{resolution}", "--url", "{url}",
+             "--seconds", "{seconds}"],
+    "c": WHIP_PROGRAMS["c"] + ["{url}", "", "{seconds}"],
+    "node": WHIP_PROGRAMS["node"] + ["{url}", "", "{seconds}"],
+}
+
+
+def start_publishing(language, url, seconds, resolution=None):
+    """Starts PUBLISH_PROGRAMS[language] publishing to `url` for `seconds`; the process, its
+    stderr in its stdout. `resolution` (WxH) is the camera's: by default 640x480 from Rust,
+    1280x720 from C and Node (which read it from LP_RESOLUTION)."""
+    env = dict(os.environ)
+    if resolution is not None:
+        env["LP_RESOLUTION"] = resolution
+    command = [a.format(url=url, seconds=seconds, resolution=resolution or "640x480")
+               for a in PUBLISH_PROGRAMS[language]]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
 def synthetic(resolution="640x480", **extra):
     """Publisher options: the synthetic camera and microphone at `resolution`, plus `extra`."""
     return {"video_source": "synthetic", "audio_source": "synthetic", "resolution": resolution,

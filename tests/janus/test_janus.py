@@ -11,15 +11,13 @@ Janus with its contract code:
     Janus killed mid-stream          streamDestroyed, sessionDisconnected: networkDisconnected
 """
 
-import os
-import subprocess
 import threading
 import time
 
 import pytest
 
 import libpublisher
-from conftest import ROOT, WHIP_PROGRAMS, synthetic
+from conftest import PUBLISH_PROGRAMS, start_publishing, synthetic
 from peers import janus
 from peers.janus_viewer import JanusViewer
 
@@ -76,22 +74,10 @@ def test_python_publishes_into_the_room_and_a_viewer_decodes_it(server):
         publisher.close()
 
 
-#: Programs that publish synthetic media to a URL for some seconds, then say `ok`.
-PROGRAMS = {
-    "rust": [str(ROOT / "target" / "release" / "examples" / "publish"), "--video", "synthetic",
-             "--audio", "synthetic", "--resolution", "640x480", "--url", "{url}",
-             "--seconds", "{seconds}"],
-    "c": WHIP_PROGRAMS["c"] + ["{url}", "", "{seconds}"],
-    "node": WHIP_PROGRAMS["node"] + ["{url}", "", "{seconds}"],
-}
-
-
-@pytest.mark.parametrize("language", list(PROGRAMS))
+@pytest.mark.parametrize("language", list(PUBLISH_PROGRAMS))
 def test_every_language_publishes_into_the_room(language, server):
     room = LANGUAGE_ROOMS[language]
-    program = subprocess.Popen(
-        [a.format(url=server.url(room), seconds=14) for a in PROGRAMS[language]],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    program = start_publishing(language, server.url(room), 14)
     try:
         with JanusViewer(server.ws_url, room, timeout=15.0) as viewer:
             fps, size, level = watched(viewer)

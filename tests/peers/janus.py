@@ -6,6 +6,8 @@ only its VideoRoom plugin and its WebSocket transport, and stops it.
         ...
         with JanusViewer(janus.ws_url, 1234) as viewer:      # tests/peers/janus_viewer.py
             viewer.wait_for_frames(30, timeout=10)
+        with ChromiumViewer(janus.ws_url, 1234) as viewer:   # tests/peers/chromium_viewer.py
+            viewer.wait_for_frames(30, timeout=10)
 
 Everything Janus reads is written into a temporary directory: `janus.jcfg`, the VideoRoom's
 rooms (`janus.plugin.videoroom.jcfg`) and the WebSocket transport (`ws://127.0.0.1:PORT`, a

@@ -11,7 +11,8 @@
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
  * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
  * LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY ("all" or "relay") and
- * LP_ICE_TIMEOUT_MS.
+ * LP_ICE_TIMEOUT_MS. The synthetic camera's resolution is LP_RESOLUTION when set (WxH), else
+ * 1280x720 (`custom` and `live` keep theirs).
  * Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py,
  * test_whip_custom.py and tests/network check what the receiver decoded. */
 #include "libpublisher.h"
@@ -174,7 +175,9 @@ int main(int argc, char **argv) {
   lp_publisher_settings *settings = lp_publisher_settings_new();
   lp_publisher_settings_set_video_source(settings, custom ? "custom" : "synthetic");
   lp_publisher_settings_set_audio_source(settings, custom ? "custom" : "synthetic");
-  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : live ? "640x480" : "1280x720");
+  const char *resolution = getenv("LP_RESOLUTION");
+  if (!resolution) resolution = "1280x720";
+  lp_publisher_settings_set_resolution(settings, custom ? "320x240" : live ? "640x480" : resolution);
   lp_publisher_settings_set_frame_rate(settings, 30);
   if (live) {
     lp_publisher_settings_set_publish_audio(settings, false);

@@ -10,7 +10,9 @@
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
 // The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
-// LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY and LP_ICE_TIMEOUT_MS.
+// LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY and LP_ICE_TIMEOUT_MS. The
+// synthetic camera's resolution is LP_RESOLUTION when set (WxH), else 1280x720 (`custom` and
+// `live` keep theirs).
 // Prints `ok` or `error CODE NAME: message`; tests/whip/test_whip_bindings.py,
 // test_whip_custom.py and tests/network check what the receiver decoded.
 import { createRequire } from 'node:module';
@@ -30,7 +32,7 @@ const publisher = await initPublisher(
     : {
       videoSource: 'synthetic',
       audioSource: 'synthetic',
-      resolution: live ? '640x480' : '1280x720',
+      resolution: live ? '640x480' : process.env.LP_RESOLUTION || '1280x720',
       frameRate: 30,
       publishAudio: !live,
       accessRequest: live ? ({ video, audio }) => !(video === 'synthetic' && audio === null) : null,
