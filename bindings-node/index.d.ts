@@ -107,6 +107,12 @@ export interface PublisherOptions {
    */
   maxVideoBitrateKbps?: number;
   /**
+   * Simulcast: 0 (off, default), 2 layers (full and 1/2 size) or 3 (full, 1/2 and 1/4), each
+   * its own encoder and bitrate, sent with rids to a server that takes them (Janus); a server
+   * that does not gets the full size alone. The top layer stops first when the network narrows.
+   */
+  simulcast?: 0 | 2 | 3;
+  /**
    * Whether video stops (audio goes on) when the network stays too narrow for video (under
    * ~125 kbit/s for it), and comes back with the network, with the events
    * `videoDisableWarning`, `videoDisabled`, `videoEnabled`. Needs audio. Default true.

@@ -501,6 +501,11 @@ int32_t lp_publisher_settings_set_degradation_preference(struct lp_publisher_set
 int32_t lp_publisher_settings_set_max_video_bitrate_kbps(struct lp_publisher_settings *settings,
                                                          int32_t kbps);
 
+// Simulcast: 0 (off, default), 2 layers (full and 1/2 size) or 3 (full, 1/2 and 1/4), each
+// its own encoder and bitrate, sent with rids to a server that takes them (Janus); a server
+// that does not gets the full size alone. When the network narrows, the top layer stops first.
+int32_t lp_publisher_settings_set_simulcast(struct lp_publisher_settings *settings, int32_t layers);
+
 // Whether video stops (audio goes on) when the network stays too narrow for video (under
 // ~125 kbit/s for it), and comes back with the network, with the callbacks
 // `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default

@@ -250,6 +250,9 @@ pub struct PublisherSettings {
     /// Whether video stops (audio goes on) while the path stays too narrow for video, and
     /// comes back with the path (see `adapt::fallback`). Needs audio.
     pub audio_fallback: bool,
+    /// Simulcast layers: 0 (off), 2 (full and 1/2 size) or 3 (full, 1/2 and 1/4), each
+    /// its own encoder, sent with rids where the server takes them (see `adapt::simulcast`).
+    pub simulcast: u32,
     /// The host's consent callback; without one, access is allowed.
     pub access_request: Option<AccessRequestHandler>,
 }
@@ -272,6 +275,7 @@ impl Default for PublisherSettings {
             degradation_preference: DegradationPreference::Balanced,
             max_video_bitrate_kbps: 0,
             audio_fallback: true,
+            simulcast: 0,
             access_request: None,
         }
     }
@@ -292,6 +296,7 @@ impl fmt::Debug for PublisherSettings {
             .field("degradation_preference", &self.degradation_preference)
             .field("max_video_bitrate_kbps", &self.max_video_bitrate_kbps)
             .field("audio_fallback", &self.audio_fallback)
+            .field("simulcast", &self.simulcast)
             .field("access_request", &self.access_request.is_some())
             .finish()
     }
@@ -384,6 +389,16 @@ impl PublisherSettings {
                 }
                 self.max_video_bitrate_kbps = kbps as u32;
             }
+            "simulcast" => {
+                let layers = integer(&value).ok_or_else(|| bad_type("an integer"))?;
+                if !matches!(layers, 0 | 2 | 3) {
+                    return Err(Error::invalid_parameter(
+                        field,
+                        format!("must be 0 (off), 2 or 3 layers, got {layers}"),
+                    ));
+                }
+                self.simulcast = layers as u32;
+            }
             "name" => match value {
                 OptionValue::Str(s) => self.name = s,
                 OptionValue::Null => self.name.clear(),
@@ -437,6 +452,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "degradation_preference",
     "max_video_bitrate_kbps",
     "audio_fallback",
+    "simulcast",
 ];
 
 /// An option as every language's declarations describe it: its default, as a host writes it,
@@ -513,6 +529,11 @@ pub const PUBLISHER_OPTION_DOCS: &[OptionDoc] = &[
     OptionDoc {
         key: "audio_fallback",
         default: Some("true"),
+        range: None,
+    },
+    OptionDoc {
+        key: "simulcast",
+        default: Some("0"),
         range: None,
     },
 ];

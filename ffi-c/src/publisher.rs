@@ -334,6 +334,17 @@ pub extern "C" fn lp_publisher_settings_set_max_video_bitrate_kbps(
     )
 }
 
+/// Simulcast: 0 (off, default), 2 layers (full and 1/2 size) or 3 (full, 1/2 and 1/4), each
+/// its own encoder and bitrate, sent with rids to a server that takes them (Janus); a server
+/// that does not gets the full size alone. When the network narrows, the top layer stops first.
+#[no_mangle]
+pub extern "C" fn lp_publisher_settings_set_simulcast(
+    settings: *mut lp_publisher_settings,
+    layers: i32,
+) -> i32 {
+    set_option(settings, "simulcast", OptionValue::Int(layers.into()))
+}
+
 /// Whether video stops (audio goes on) when the network stays too narrow for video (under
 /// ~125 kbit/s for it), and comes back with the network, with the callbacks
 /// `on_video_disable_warning`, `on_video_disabled`, `on_video_enabled`. Needs audio. Default

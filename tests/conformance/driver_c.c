@@ -68,6 +68,7 @@ static int apply(lp_publisher_settings *s, const char *key, const char *value) {
   if (!strcmp(key, "degradationPreference")) return lp_publisher_settings_set_degradation_preference(s, v);
   if (!strcmp(key, "maxVideoBitrateKbps")) return lp_publisher_settings_set_max_video_bitrate_kbps(s, atoi(value));
   if (!strcmp(key, "audioFallback")) return lp_publisher_settings_set_audio_fallback(s, !strcmp(value, "true"));
+  if (!strcmp(key, "simulcast")) return lp_publisher_settings_set_simulcast(s, atoi(value));
   fprintf(stderr, "driver_c: no setter for %s\n", key);
   exit(2);
 }

@@ -102,6 +102,11 @@ class PublisherOptions(TypedDict, total=False):
     #: The most video may send, kbit/s, 0..100000; 0 (default) lets the library choose by
     #: size and frame rate.
     max_video_bitrate_kbps: int
+    #: Simulcast: 0 (off, default), 2 layers (full and 1/2 size) or 3 (full, 1/2 and 1/4),
+    #: each its own encoder and bitrate, sent with rids to a server that takes them (Janus); a
+    #: server that does not gets the full size alone. The top layer stops first when the
+    #: network narrows.
+    simulcast: Literal[0, 2, 3]
     #: Whether video stops (audio goes on) when the network stays too narrow for video
     #: (under ~125 kbit/s for it), and comes back with the network, with the events
     #: ``video_disable_warning``, ``video_disabled``, ``video_enabled``. Needs audio. Default

@@ -60,6 +60,14 @@ const REMOTE_BOUND_UNDER: f64 = 0.9;
 /// A receiver's estimate this far under its previous one fell: the receiver saw the path
 /// queue (GCC's detector says 0.85 of what arrives).
 const REMOTE_FELL: f64 = 0.97;
+/// A REMB repeated (within `CEILING_SAME`) is a ceiling the receiver sets rather than an
+/// estimate: an SFU's bitrate cap (Janus sends its room's `bitrate` as REMB every 5 s, after
+/// a first second of quarter, third and half of it). An estimate that follows what arrives
+/// moves at every report.
+const CEILING_REPEATS: u32 = 2;
+const CEILING_SAME: f64 = 0.01;
+/// A ceiling holds this long after the receiver last said it.
+const CEILING_LIFETIME: Duration = Duration::from_secs(12);
 /// How long after a restart the receiver's estimates are not heard.
 const REMOTE_IGNORED_AFTER_RESTART: Duration = Duration::from_secs(10);
 /// How many recent reports the loss floor is the least of (about 20 s of them).
@@ -132,6 +140,10 @@ pub(crate) struct Estimate {
     check: Option<FallCheck>,
     /// Loss a fall did not take away: the path's own.
     learned_floor: Option<f64>,
+    /// The receiver's last estimate and how many times in a row it came the same.
+    repeated: Option<(f64, u32)>,
+    /// A ceiling the receiver sets (see `CEILING_REPEATS`), and when it last said it.
+    ceiling: Option<(f64, Instant)>,
 }
 
 /// What a fall is judged against (see `CHECK_REPORTS`).
@@ -171,16 +183,30 @@ impl Estimate {
             remote_ignored_until: None,
             check: None,
             learned_floor: None,
+            repeated: None,
+            ceiling: None,
         }
     }
 
-    /// The current estimate: the loss-based one, bounded by the receiver's when it has one.
+    /// The current estimate: the loss-based one, bounded by the receiver's when it has one,
+    /// and by a ceiling the receiver sets.
     pub(crate) fn target(&self, now: Instant) -> f64 {
-        let remote = self
-            .remote
-            .filter(|(_, at)| now.saturating_duration_since(*at) < REMOTE_ESTIMATE_LIFETIME)
-            .map_or(f64::INFINITY, |(bps, _)| bps);
-        self.loss_based.min(remote).clamp(self.min, self.max)
+        let live = |bound: Option<(f64, Instant)>, lifetime: Duration| {
+            bound
+                .filter(|(_, at)| now.saturating_duration_since(*at) < lifetime)
+                .map_or(f64::INFINITY, |(bps, _)| bps)
+        };
+        self.loss_based
+            .min(live(self.remote, REMOTE_ESTIMATE_LIFETIME))
+            .min(live(self.ceiling, CEILING_LIFETIME))
+            .clamp(self.min, self.max)
+    }
+
+    /// A ceiling the receiver sets (see `CEILING_REPEATS`), while it holds.
+    pub(crate) fn ceiling(&self, now: Instant) -> Option<f64> {
+        self.ceiling
+            .filter(|(_, at)| now.saturating_duration_since(*at) < CEILING_LIFETIME)
+            .map(|(bps, _)| bps)
     }
 
     /// The latest round-trip time measured (100 ms until then).
@@ -191,6 +217,21 @@ impl Estimate {
     /// The latest round-trip time measured.
     pub(crate) fn on_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt;
+    }
+
+    /// A REMB: the receiver's estimate, or a ceiling it sets (see `CEILING_REPEATS`).
+    pub(crate) fn on_remb(&mut self, now: Instant, bps: f64) {
+        if !bps.is_finite() || bps <= 0.0 {
+            return;
+        }
+        let same = |a: f64, b: f64| (a - b).abs() <= b * CEILING_SAME;
+        let repeats = match self.repeated {
+            Some((last, n)) if same(bps, last) => n + 1,
+            _ => 1,
+        };
+        self.repeated = Some((bps, repeats));
+        self.ceiling = (repeats >= CEILING_REPEATS).then_some((bps, now));
+        self.on_remote_estimate(now, bps);
     }
 
     /// What the receiver estimates its path carries (REMB, or the delay-based estimate of
@@ -523,6 +564,34 @@ mod tests {
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn an_estimate_the_receiver_repeats_is_a_ceiling_it_sets() {
+        let t0 = Instant::now();
+        let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(900_000.0);
+        }
+        // Far under what is sent and not falling: not a bound...
+        e.on_remb(t0, 300_000.0);
+        assert_eq!(e.target(t0), 900_000.0);
+        // ... until it comes the same again: an SFU's cap, which Janus repeats every 5 s.
+        e.on_remb(t0 + secs(5.0), 301_000.0);
+        assert_eq!(e.target(t0 + secs(5.0)), 301_000.0);
+        assert_eq!(e.target(t0 + secs(16.0)), 301_000.0);
+        // It goes when the receiver stops saying it, or says something else.
+        assert_eq!(e.target(t0 + secs(17.5)), 900_000.0);
+        e.on_remb(t0 + secs(20.0), 301_000.0);
+        assert_eq!(e.target(t0 + secs(20.0)), 301_000.0);
+        e.on_remb(t0 + secs(21.0), 2_000_000.0);
+        assert_eq!(e.target(t0 + secs(21.0)), 900_000.0);
+        // A receiver's estimate that moves (it follows what arrives) never is one.
+        let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
+        for i in 0..10 {
+            e.on_remb(t0 + secs(f64::from(i)), 1_000_000.0 * 1.08f64.powi(i));
+        }
+        assert_eq!(e.target(t0 + secs(10.0)), 900_000.0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod degrade;
 pub(crate) mod estimate;
 pub(crate) mod fallback;
+pub(crate) mod simulcast;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -191,7 +192,8 @@ impl Adaptation {
     /// A REMB: the receiver's estimate for the streams that carry the absolute send time,
     /// which are the video's; audio rides beside them.
     pub(crate) fn on_remb(&self, now: Instant, video_bps: f64) -> Option<f64> {
-        self.on_remote_estimate(now, video_bps + self.audio_bps)
+        self.lock().on_remb(now, video_bps + self.audio_bps);
+        self.publish(now)
     }
 
     /// What was sent over the last interval, bit/s (all media, on the wire), and how much of
@@ -298,6 +300,13 @@ impl Adaptation {
         self.video_target_bps.load(Ordering::Acquire)
     }
 
+    /// What a receiver allows video at most, when it sets a ceiling (an SFU's room
+    /// bitrate): a path it caps is not one to probe.
+    pub(crate) fn video_ceiling_bps(&self, now: Instant) -> Option<f64> {
+        let ceiling = self.lock().ceiling(now)?;
+        Some(((ceiling - self.audio_bps) * VIDEO_SHARE).max(MIN_VIDEO_BPS))
+    }
+
     /// Changes whenever the video target does.
     pub(crate) fn generation(&self) -> u32 {
         self.generation.load(Ordering::Acquire)
@@ -324,8 +333,8 @@ fn pacing_for(available_bps: f64) -> f64 {
 
 impl Adaptation {
     /// A stream's adaptation for a publisher's settings: video starts at what looks good at
-    /// its size and rate, and asks at most `max_video_bitrate_kbps` (or, when that is 0, four
-    /// times the start).
+    /// its size and rate (with simulcast, at each layer's size together), and asks at most
+    /// `max_video_bitrate_kbps` (or, when that is 0, ten times the full size's start).
     pub(crate) fn for_settings(settings: &PublisherSettings, audio: bool) -> Self {
         let (w, h, fps) = (
             settings.resolution.width,
@@ -336,9 +345,10 @@ impl Adaptation {
             0 => default_max_video_kbps(w, h, fps),
             kbps => kbps,
         };
-        let initial_kbps = default_video_bitrate_kbps(w, h, fps).min(max_kbps);
+        let layers = (settings.simulcast as usize).max(1);
+        let initial_bps = simulcast::total_start_bps((w, h), fps, layers);
         Adaptation::with_fallback(
-            f64::from(initial_kbps) * 1000.0,
+            initial_bps.min(f64::from(max_kbps) * 1000.0),
             f64::from(max_kbps) * 1000.0,
             audio,
             settings.audio_fallback,
@@ -346,7 +356,7 @@ impl Adaptation {
     }
 }
 
-/// The most video may ask for when the host sets no limit: seven times what looks good at
+/// The most video may ask for when the host sets no limit: ten times what looks good at
 /// this size and rate, from 1.5 to 6 Mbit/s. Detailed content needs that much: noise in
 /// blocks of 4 pixels at 640x480@30 takes VP8 4.2 Mbit/s at its coarsest quantizer, and
 /// at four times (2.6 Mbit/s) it never reached its full size on a clear link.

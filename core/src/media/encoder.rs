@@ -25,6 +25,9 @@ use crate::adapt::{
 use crate::error::{Error, Result};
 use crate::settings::{Resolution, VideoCodec};
 
+mod simulcast;
+pub(crate) use simulcast::start_simulcast;
+
 /// One encoded frame (video) or packet (audio), ready to packetize.
 #[derive(Debug, Clone)]
 pub struct EncodedSample {
@@ -34,6 +37,9 @@ pub struct EncodedSample {
     pub duration: Duration,
     /// A video keyframe.
     pub keyframe: bool,
+    /// The simulcast layer it belongs to: 0 is full size (and the only one without
+    /// simulcast).
+    pub layer: usize,
 }
 
 /// Counters shared between an encoder thread and whoever reads stats.
@@ -554,6 +560,7 @@ pub(crate) fn start_video(
                     data: Bytes::from(encoded.data),
                     duration: sample_duration(last_sent_us, frame.timestamp_us, frame_duration),
                     keyframe: is_key,
+                    layer: 0,
                 };
                 match out.try_send(sample) {
                     Ok(()) => {
@@ -644,6 +651,7 @@ pub(crate) fn start_audio(
                     data: Bytes::from(packet),
                     duration: Duration::from_millis(u64::from(OPUS_PACKET_MS)),
                     keyframe: false,
+                    layer: 0,
                 };
                 match out.try_send(sample) {
                     Ok(()) => {

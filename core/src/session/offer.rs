@@ -1,18 +1,21 @@
 //! The sending peer connection of a published stream, from its offer to connected and sending.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
     RtpCodecKind,
 };
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::statistics::report::RTCStatsReportEntry;
 use rtc::statistics::StatsSelector;
 use tokio::sync::{mpsc, watch};
@@ -28,8 +31,11 @@ use super::peer::{
 };
 use super::retransmit::Retransmitted;
 use super::rtt::RtcpFeedback;
-use super::sdp::{answer_accepts, candidate_count, codec_name, opus, rtx, video_codec};
+use super::sdp::{
+    answer_accepts, candidate_count, codec_name, opus, rtx, section_attribute, video_codec,
+};
 use super::sending::Sending;
+use crate::adapt::simulcast::RIDS;
 use crate::adapt::Adaptation;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::encoder::EncodedSample;
@@ -38,10 +44,43 @@ use crate::settings::VideoCodec;
 /// A track we send on, with what `write_sample` needs.
 struct Outgoing {
     track: Arc<TrackLocalStaticSample>,
-    ssrc: u32,
+    /// One per simulcast layer (full size first), or just one.
+    ssrcs: Vec<u32>,
     /// The codec the track sends, as offered.
     codec: RTCRtpCodecParameters,
 }
+
+/// The SDES header extensions (`sdes:mid`, `sdes:rtp-stream-id`): a few bytes of text that
+/// tell a server which section and which simulcast layer a packet belongs to, before any
+/// SSRC is known to it (we write no SSRC lines for simulcast, as browsers do not).
+struct SdesItem(Bytes);
+
+impl MarshalSize for SdesItem {
+    fn marshal_size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Marshal for SdesItem {
+    fn marshal_to(&self, buf: &mut [u8]) -> rtc::shared::error::Result<usize> {
+        let n = self.0.len();
+        if buf.len() < n {
+            return Err(rtc::shared::error::Error::BufferTooShort);
+        }
+        buf[..n].copy_from_slice(&self.0);
+        Ok(n)
+    }
+}
+
+fn sdes(uri: &'static str, value: &str) -> HeaderExtension {
+    HeaderExtension::Custom {
+        uri: uri.into(),
+        extension: Box::new(SdesItem(Bytes::copy_from_slice(value.as_bytes()))),
+    }
+}
+
+const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+const SDES_RTP_STREAM_ID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
 /// The sending peer connection of one published stream, between offer and answer.
 pub(crate) struct Offer {
@@ -61,19 +100,24 @@ pub(crate) struct Offer {
     state: watch::Receiver<RTCPeerConnectionState>,
     video: Option<Outgoing>,
     audio: Option<Outgoing>,
+    /// The answer takes the simulcast layers we offered (`a=simulcast:recv`).
+    simulcast_taken: AtomicBool,
 }
 
 /// Opens a sending peer connection with a video track (VP8 or H.264) and/or an Opus track and
 /// makes its offer. Only the chosen video codec is registered (with its RTX payload type), so
 /// the offer carries no other and the server cannot pick another. `nack_history` packets per
 /// track are kept to answer NACKs with; what the receiver says of the path goes to
-/// `adaptation`.
+/// `adaptation`. With `layers` of 2 or 3, video is offered as that many simulcast layers with
+/// rids (full size first, which is also the order Janus reads them in), and retransmits on
+/// each layer's own SSRC.
 pub(crate) async fn make_offer(
     config: &PeerConfig,
     video: Option<VideoCodec>,
     audio: bool,
     nack_history: u16,
     adaptation: &Arc<Adaptation>,
+    layers: usize,
 ) -> Result<Offer> {
     let mut media = MediaEngine::default();
     if let Some(codec) = video {
@@ -101,8 +145,33 @@ pub(crate) async fn make_offer(
     // A failure from here on closes the connection (and so its sockets and TURN allocations).
     let negotiated = async {
         let stream_id = format!("lp-{:016x}", rand_u64());
-        let add = async |kind: RtpCodecKind, codec: RTCRtpCodecParameters| -> Result<Outgoing> {
-            let ssrc = rand_u64() as u32;
+        let add = async |kind: RtpCodecKind,
+                         codec: RTCRtpCodecParameters,
+                         layers: usize|
+               -> Result<Outgoing> {
+            let simulcast = layers > 1;
+            let ssrcs: Vec<u32> = (0..layers.max(1)).map(|_| rand_u64() as u32).collect();
+            let encodings = ssrcs
+                .iter()
+                .zip(RIDS)
+                .map(|(&ssrc, rid)| RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        rid: if simulcast { rid.into() } else { String::new() },
+                        ssrc: Some(ssrc),
+                        // Video retransmits on an SSRC of its own where the answer takes
+                        // RTX; the stack drops this where it does not. Not with simulcast:
+                        // a server would need the repaired-stream id to place it.
+                        rtx: (kind == RtpCodecKind::Video && !simulcast).then(|| {
+                            RTCRtpRtxParameters {
+                                ssrc: rand_u64() as u32,
+                            }
+                        }),
+                        ..Default::default()
+                    },
+                    codec: codec.rtp_codec.clone(),
+                    ..Default::default()
+                })
+                .collect();
             let track = Arc::new(
                 TrackLocalStaticSample::new(
                     Instant::now(),
@@ -111,19 +180,7 @@ pub(crate) async fn make_offer(
                         format!("{stream_id}-{kind}"),
                         kind.to_string(),
                         kind,
-                        vec![RTCRtpEncodingParameters {
-                            rtp_coding_parameters: RTCRtpCodingParameters {
-                                ssrc: Some(ssrc),
-                                // Video retransmits on an SSRC of its own where the answer
-                                // takes RTX; the stack drops this where it does not.
-                                rtx: (kind == RtpCodecKind::Video).then(|| RTCRtpRtxParameters {
-                                    ssrc: rand_u64() as u32,
-                                }),
-                                ..Default::default()
-                            },
-                            codec: codec.rtp_codec.clone(),
-                            ..Default::default()
-                        }],
+                        encodings,
                     ),
                 )
                 .map_err(|e| webrtc_error(ErrorCode::InternalError, "track", e))?,
@@ -131,14 +188,18 @@ pub(crate) async fn make_offer(
             pc.add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| webrtc_error(ErrorCode::InternalError, "add track", e))?;
-            Ok(Outgoing { track, ssrc, codec })
+            Ok(Outgoing {
+                track,
+                ssrcs,
+                codec,
+            })
         };
         let video = match video {
-            Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec)).await?),
+            Some(codec) => Some(add(RtpCodecKind::Video, video_codec(codec), layers).await?),
             None => None,
         };
         let audio = if audio {
-            Some(add(RtpCodecKind::Audio, opus()).await?)
+            Some(add(RtpCodecKind::Audio, opus(), 1).await?)
         } else {
             None
         };
@@ -174,6 +235,7 @@ pub(crate) async fn make_offer(
         state,
         video,
         audio,
+        simulcast_taken: AtomicBool::new(false),
     })
 }
 
@@ -200,6 +262,7 @@ impl Offer {
             )
         })?;
         let remote_candidates = candidate_count(&answer.sdp) as u64;
+        let sdp_copy = answer.sdp.clone();
         self.pc.set_remote_description(answer).await.map_err(|e| {
             webrtc_error(
                 ErrorCode::SetRemoteDescriptionFailed,
@@ -209,8 +272,22 @@ impl Offer {
         })?;
         self.remote_candidates
             .store(remote_candidates, Ordering::Relaxed);
+        let simulcast = section_attribute(&sdp_copy, "video", "simulcast");
+        self.simulcast_taken.store(
+            simulcast.is_some_and(|a| a.starts_with("recv")),
+            Ordering::Relaxed,
+        );
         self.gate.open();
         Ok(())
+    }
+
+    /// How many simulcast layers to encode: as many as offered when the answer takes them,
+    /// else one (the full size, on the first layer's SSRC).
+    pub(crate) fn video_layers(&self) -> usize {
+        match &self.video {
+            Some(out) if self.simulcast_taken.load(Ordering::Relaxed) => out.ssrcs.len(),
+            _ => 1,
+        }
     }
 
     /// The local candidates gathered so far, by kind, from the stack's stats.
@@ -322,21 +399,32 @@ impl Offer {
                 }
             }));
         }
+        // Simulcast packets say which section and layer they belong to.
+        let mid = section_attribute(&self.sdp, "video", "mid").unwrap_or_default();
+        let tagged = self.video_layers() > 1;
         for (out, input) in [(self.video, video), (self.audio, audio)] {
             if let (Some(out), Some(mut input)) = (out, input) {
                 let pt = out.codec.payload_type;
+                let mid = mid.clone();
                 writers.push(crate::runtime::runtime().spawn(async move {
                     while let Some(sample) = input.recv().await {
+                        let Some(&ssrc) = out.ssrcs.get(sample.layer) else {
+                            continue;
+                        };
+                        let extensions = if tagged {
+                            vec![
+                                sdes(SDES_MID_URI, &mid),
+                                sdes(SDES_RTP_STREAM_ID_URI, RIDS[sample.layer]),
+                            ]
+                        } else {
+                            Vec::new()
+                        };
                         let sample = Sample {
                             data: sample.data,
                             duration: sample.duration,
                             ..Sample::new(Instant::now())
                         };
-                        if let Err(e) = out
-                            .track
-                            .sample_writer(out.ssrc, pt)
-                            .write_sample(&sample)
-                            .await
+                        if let Err(e) = out.track.write_sample(ssrc, pt, &sample, &extensions).await
                         {
                             tracing::debug!("write_sample: {e}");
                         }

@@ -93,15 +93,7 @@ pub(super) fn codec_name(codec: &RTCRtpCodecParameters) -> &str {
 /// encoding `name`. Port 0 rejects a section (RFC 3264 §6), unless it is marked `bundle-only`
 /// (how RFC 8843 answers the bundled sections after the first one).
 pub(super) fn answer_accepts(sdp: &str, kind: &str, name: &str) -> bool {
-    let mut sections = Vec::new();
-    for line in sdp.lines().map(str::trim_end) {
-        if let Some(m) = line.strip_prefix("m=") {
-            let fields: Vec<&str> = m.split_whitespace().collect();
-            sections.push((fields, Vec::new()));
-        } else if let Some((_, attributes)) = sections.last_mut() {
-            attributes.push(line);
-        }
-    }
+    let sections = sections(sdp);
     sections.iter().any(|(fields, attributes)| {
         let [media, port, _proto, formats @ ..] = fields.as_slice() else {
             return false;
@@ -124,6 +116,31 @@ pub(super) fn answer_accepts(sdp: &str, kind: &str, name: &str) -> bool {
     })
 }
 
+/// An SDP's media sections: the fields of each `m=` line, with the lines under it.
+fn sections(sdp: &str) -> Vec<(Vec<&str>, Vec<&str>)> {
+    let mut sections = Vec::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let fields: Vec<&str> = m.split_whitespace().collect();
+            sections.push((fields, Vec::new()));
+        } else if let Some((_, attributes)) = sections.last_mut() {
+            attributes.push(line);
+        }
+    }
+    sections
+}
+
+/// The value of the first attribute `a=<name>:` of the first `kind` section, if any.
+pub(super) fn section_attribute(sdp: &str, kind: &str, name: &str) -> Option<String> {
+    let prefix = format!("a={name}:");
+    sections(sdp)
+        .into_iter()
+        .find(|(fields, _)| fields.first() == Some(&kind))?
+        .1
+        .into_iter()
+        .find_map(|a| a.strip_prefix(prefix.as_str()).map(str::to_owned))
+}
+
 /// The number of `a=candidate` lines of an SDP.
 pub(super) fn candidate_count(sdp: &str) -> usize {
     sdp.lines()
@@ -133,7 +150,21 @@ pub(super) fn candidate_count(sdp: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::answer_accepts;
+    use super::{answer_accepts, section_attribute};
+
+    #[test]
+    fn an_attribute_is_read_from_the_first_section_of_its_kind() {
+        let sdp = "v=0\r\na=mid:x\r\nm=audio 9 RTP 111\r\na=mid:1\r\n\
+                   m=video 9 RTP 96\r\na=mid:0\r\na=simulcast:recv f;h;q\r\n";
+        assert_eq!(section_attribute(sdp, "video", "mid").as_deref(), Some("0"));
+        assert_eq!(section_attribute(sdp, "audio", "mid").as_deref(), Some("1"));
+        assert_eq!(
+            section_attribute(sdp, "video", "simulcast").as_deref(),
+            Some("recv f;h;q")
+        );
+        assert_eq!(section_attribute(sdp, "audio", "simulcast"), None);
+        assert_eq!(section_attribute(sdp, "application", "mid"), None);
+    }
 
     #[test]
     fn an_answer_must_accept_the_offered_codec() {

@@ -125,6 +125,7 @@ impl Stream {
                 audio,
                 nack_history,
                 &adaptation,
+                publisher.settings().simulcast as usize,
             ),
         )
         .await?;
@@ -179,7 +180,9 @@ impl Stream {
         let started = (|| -> Result<()> {
             if video {
                 let s = publisher.settings();
-                let (tx, rx) = mpsc::channel(8);
+                // A server that does not take simulcast gets the full size alone.
+                let layers = offer.video_layers();
+                let (tx, rx) = mpsc::channel(8 * layers);
                 let adapt = VideoAdaptation {
                     adaptation: adaptation.clone(),
                     preference: s.degradation_preference,
@@ -188,15 +191,28 @@ impl Stream {
                         Box::new(move |change| publisher.emit(video_change_event(change)))
                     },
                 };
-                encoders.push(encoder::start_video(
-                    publisher.video_feed(),
-                    codec,
-                    s.frame_rate,
-                    adapt,
-                    video_on.clone(),
-                    publisher.video_preference(),
-                    tx,
-                )?);
+                encoders.push(if layers > 1 {
+                    encoder::start_simulcast(
+                        publisher.video_feed(),
+                        codec,
+                        s.frame_rate,
+                        layers,
+                        adapt,
+                        video_on.clone(),
+                        publisher.video_preference(),
+                        tx,
+                    )?
+                } else {
+                    encoder::start_video(
+                        publisher.video_feed(),
+                        codec,
+                        s.frame_rate,
+                        adapt,
+                        video_on.clone(),
+                        publisher.video_preference(),
+                        tx,
+                    )?
+                });
                 video_rx = Some(rx);
             }
             if audio {

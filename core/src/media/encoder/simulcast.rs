@@ -1,0 +1,233 @@
+//! The simulcast encoder: one thread takes each frame of the source once and encodes it at
+//! every layer's size (full, 1/2, 1/4), each layer with an encoder and a bitrate of its own.
+//! Which layers go out, and at what rate, is the allocator's call (`adapt::simulcast`); the
+//! host's preferred size and rate are the top layer's.
+
+use super::*;
+use crate::adapt::simulcast::{layer_size, Allocator};
+
+/// One layer's encoder and what it owes.
+#[derive(Default)]
+struct LayerEncoder {
+    encoder: Option<VideoEncoder>,
+    resizer: Resizer,
+    /// The next frame must be a keyframe (new encoder, or a frame the sender dropped).
+    keyframe: bool,
+    last_sent_us: Option<u64>,
+}
+
+/// Starts encoding what comes in `queue` at `layers` sizes (2 or 3) with `codec`, into
+/// `out`, each sample tagged with its layer (0 is full size). A keyframe request (a
+/// receiver's PLI/FIR) makes every layer send one. The video target of the stream's
+/// adaptation is split over the layers, the top one stopping first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_simulcast(
+    queue: Arc<FrameQueue<VideoFrame>>,
+    codec: VideoCodec,
+    fps: u32,
+    layers: usize,
+    adapt: VideoAdaptation,
+    on: Arc<AtomicBool>,
+    preferred: Arc<VideoPreference>,
+    out: mpsc::Sender<EncodedSample>,
+) -> Result<EncoderThread> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let keyframe = Arc::new(AtomicBool::new(true));
+    let kbps_of = |bps: f64| (bps / 1000.0).clamp(1.0, f64::from(u32::MAX)) as u32;
+    let bitrate = Arc::new(AtomicU32::new(kbps_of(
+        adapt.adaptation.video_target_bps() as f64
+    )));
+    let counters = Arc::new(EncoderCounters::default());
+    let (mut reporter, status) = StatusReporter::new();
+    #[cfg(test)]
+    let cut_next_frame = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (stop, keyframe, bitrate, counters) = (
+            stop.clone(),
+            keyframe.clone(),
+            bitrate.clone(),
+            counters.clone(),
+        );
+        #[cfg(test)]
+        let cut_next_frame = cut_next_frame.clone();
+        spawn("lp-video-enc", move || {
+            let VideoAdaptation {
+                adaptation,
+                on_change,
+                ..
+            } = adapt;
+            let mut encoders: Vec<LayerEncoder> =
+                (0..layers).map(|_| LayerEncoder::default()).collect();
+            let mut allocator = Allocator::new(layers);
+            let mut rates: Vec<Option<f64>>;
+            let mut limiter = FrameRateLimiter::default();
+            let mut meter = RateMeter::default();
+            let mut sent_size: Option<(u32, u32)> = None;
+            let mut clock = SourceClock::default();
+            let mut stopped = false;
+            let _close = CloseOnDrop(&queue);
+            'frames: while !stop.load(Ordering::Acquire) {
+                if !on.load(Ordering::Acquire) && !stopped {
+                    stopped = true;
+                    adaptation.set_sent(adaptation.sent().stopped());
+                }
+                let frame = match queue.pop(Duration::from_millis(100)) {
+                    Ok(frame) => frame,
+                    Err(PopError::Timeout) => continue,
+                    Err(PopError::Closed) => break,
+                };
+                let frame = VideoFrame {
+                    timestamp_us: clock.follow(frame.timestamp_us, std::time::Instant::now()),
+                    ..frame
+                };
+                let (sends, events) = adaptation.poll_video(std::time::Instant::now());
+                for event in events {
+                    on_change(VideoChange::Fallback(event));
+                }
+                if !sends || !on.load(Ordering::Acquire) {
+                    if !stopped {
+                        stopped = true;
+                        adaptation.set_sent(adaptation.sent().stopped());
+                    }
+                    continue;
+                }
+                if std::mem::take(&mut stopped) {
+                    keyframe.store(true, Ordering::Release);
+                    meter = RateMeter::default();
+                }
+                if adaptation.take_keyframe() {
+                    keyframe.store(true, Ordering::Release);
+                }
+                let level_fps = preferred.fps_for(fps);
+                if level_fps < fps && !limiter.keep(frame.timestamp_us, level_fps) {
+                    continue;
+                }
+                let base = preferred.size_for(frame.width, frame.height);
+                // Every frame: a stopped layer's trial is a matter of time too.
+                let now = std::time::Instant::now();
+                let target = adaptation.video_target_bps() as f64;
+                rates = allocator.allocate(
+                    target,
+                    adaptation.video_ceiling_bps(now),
+                    base,
+                    level_fps,
+                    now,
+                );
+                bitrate.store(kbps_of(target), Ordering::Release);
+                let top = allocator.top();
+                let top_size = layer_size(base, top);
+                if let Some(old) = sent_size.replace(top_size).filter(|old| *old != top_size) {
+                    tracing::debug!("simulcast top layer now {top_size:?}");
+                    on_change(VideoChange::Size(old, top_size));
+                }
+                let all_keyframe = keyframe.swap(false, Ordering::AcqRel);
+                let frame_duration = Duration::from_secs_f64(1.0 / f64::from(level_fps.max(1)));
+                for (index, layer) in encoders.iter_mut().enumerate() {
+                    let Some(rate) = rates.get(index).copied().flatten() else {
+                        // Stopped: a new encoder (and so a keyframe) when it comes back.
+                        layer.encoder = None;
+                        continue;
+                    };
+                    let size = layer_size(base, index);
+                    let kbps = kbps_of(rate);
+                    if layer.encoder.as_ref().is_none_or(|e| e.size() != size) {
+                        match VideoEncoder::new(codec, size, level_fps, kbps, None) {
+                            Ok(e) => layer.encoder = Some(e),
+                            Err(e) => {
+                                reporter.failed("video", e);
+                                break 'frames;
+                            }
+                        }
+                        layer.keyframe = true;
+                    }
+                    let enc = layer.encoder.as_mut().expect("made above");
+                    if kbps != enc.bitrate_kbps() {
+                        if let Err(e) = enc.set_bitrate(kbps) {
+                            tracing::warn!("video bitrate change: {}", e.message);
+                        }
+                    }
+                    let force = all_keyframe || std::mem::take(&mut layer.keyframe);
+                    let picture = layer.resizer.fit(&frame, size);
+                    #[cfg(test)]
+                    let picture = match index == 0 && cut_next_frame.swap(false, Ordering::AcqRel) {
+                        true => Cow::Owned(picture[..picture.len() / 2].to_vec()),
+                        false => picture,
+                    };
+                    let encoded = match enc.encode(
+                        &picture,
+                        frame.timestamp_us as i64,
+                        frame_duration.as_micros() as u64,
+                        force,
+                    ) {
+                        Ok(encoded) => encoded,
+                        Err(e) => {
+                            reporter.failed("video", e);
+                            break 'frames;
+                        }
+                    };
+                    let Some(encoded) = encoded else {
+                        // A keyframe asked for is still owed.
+                        layer.keyframe |= force;
+                        continue;
+                    };
+                    let is_top = index == top;
+                    if is_top {
+                        if let Some(fps) = meter.frame(std::time::Instant::now()) {
+                            adaptation.set_sent(SentVideo {
+                                width: size.0,
+                                height: size.1,
+                                frames_per_second: fps,
+                                limitation: if top > 0 {
+                                    QualityLimitation::Bandwidth
+                                } else {
+                                    QualityLimitation::None
+                                },
+                            });
+                        }
+                    }
+                    let len = encoded.data.len() as u64;
+                    let is_key = encoded.keyframe;
+                    let sample = EncodedSample {
+                        data: Bytes::from(encoded.data),
+                        duration: sample_duration(
+                            layer.last_sent_us,
+                            frame.timestamp_us,
+                            frame_duration,
+                        ),
+                        keyframe: is_key,
+                        layer: index,
+                    };
+                    match out.try_send(sample) {
+                        Ok(()) => {
+                            layer.last_sent_us = Some(frame.timestamp_us);
+                            counters.bytes.fetch_add(len, Ordering::Relaxed);
+                            // Frames count once, at the size the top layer sends.
+                            if is_top {
+                                counters.encoded.fetch_add(1, Ordering::Relaxed);
+                                if is_key {
+                                    counters.keyframes.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            reporter.handed_on();
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            layer.keyframe = true;
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break 'frames,
+                    }
+                }
+            }
+        })?
+    };
+    Ok(EncoderThread {
+        stop,
+        keyframe,
+        bitrate_kbps: bitrate,
+        counters,
+        status,
+        #[cfg(test)]
+        cut_next_frame,
+        thread: Some(thread),
+    })
+}
