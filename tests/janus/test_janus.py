@@ -161,6 +161,31 @@ def test_a_codec_the_room_does_not_take_is_1610(server):
         publisher.close()
 
 
+#: Each refusal, as the URL that meets it and the line every publish program prints.
+REFUSALS = {
+    "no such room": (lambda server: server.url(9999), "error 1005 INVALID_SESSION_ID: "),
+    "wrong pin": (lambda server: server.url(2000, pin="not-the-pin-42"),
+                  "error 1004 AUTHENTICATION_ERROR: "),
+    "codec not in the room": (lambda server: server.url(4000),
+                              "error 1610 SET_REMOTE_DESCRIPTION_FAILED: "),
+}
+
+
+@pytest.mark.parametrize("refusal_name", list(REFUSALS))
+@pytest.mark.parametrize("language", list(PUBLISH_PROGRAMS))
+def test_every_language_gets_each_refusal_as_the_same_code(language, refusal_name, server):
+    """Rust, C and Node (Python: the tests above) end with the same code and name."""
+    url, line = REFUSALS[refusal_name]
+    program = start_publishing(language, url(server), 3, resolution="320x240")
+    try:
+        output, _ = program.communicate(timeout=30)
+    finally:
+        program.kill()
+    errors = [l for l in output.splitlines() if l.startswith("error ")]
+    assert errors and errors[-1].startswith(line), output[-2000:]
+    assert "not-the-pin-42" not in output, "the pin stays out of messages"
+
+
 def test_a_token_is_required_when_janus_asks_for_one():
     with janus.Janus(token="let-me-in") as server:
         for token in (None, "not-the-token-77"):
