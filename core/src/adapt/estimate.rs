@@ -60,12 +60,16 @@ const REMOTE_BOUND_UNDER: f64 = 0.9;
 /// A receiver's estimate this far under its previous one fell: the receiver saw the path
 /// queue (GCC's detector says 0.85 of what arrives).
 const REMOTE_FELL: f64 = 0.97;
-/// A REMB repeated (within `CEILING_SAME`) is a ceiling the receiver sets rather than an
-/// estimate: an SFU's bitrate cap (Janus sends its room's `bitrate` as REMB every 5 s, after
-/// a first second of quarter, third and half of it). An estimate that follows what arrives
-/// moves at every report.
+/// A REMB repeated (within `CEILING_SAME`), each time at least `CEILING_SPACING` after the one
+/// before, is a ceiling the receiver sets rather than an estimate: an SFU's bitrate cap (Janus
+/// sends its room's `bitrate` as REMB every 5 s, after a first second of a quarter, a third
+/// and half of it). A receiver that estimates speaks every second or so (aiortc), and may
+/// hold a value a while: that is not a cap.
 const CEILING_REPEATS: u32 = 2;
 const CEILING_SAME: f64 = 0.01;
+const CEILING_SPACING: Duration = Duration::from_secs(2);
+/// A repeated REMB is a ceiling when what was sent exceeded it by this much.
+const CEILING_SENT_ABOVE: f64 = 1.1;
 /// A ceiling holds this long after the receiver last said it.
 const CEILING_LIFETIME: Duration = Duration::from_secs(12);
 /// How long after a restart the receiver's estimates are not heard.
@@ -140,8 +144,9 @@ pub(crate) struct Estimate {
     check: Option<FallCheck>,
     /// Loss a fall did not take away: the path's own.
     learned_floor: Option<f64>,
-    /// The receiver's last estimate and how many times in a row it came the same.
-    repeated: Option<(f64, u32)>,
+    /// The receiver's last REMB, how many times in a row it came the same (spaced as a
+    /// ceiling is), and when it came.
+    repeated: Option<(f64, u32, Instant)>,
     /// A ceiling the receiver sets (see `CEILING_REPEATS`), and when it last said it.
     ceiling: Option<(f64, Instant)>,
 }
@@ -219,19 +224,35 @@ impl Estimate {
         self.rtt = rtt;
     }
 
-    /// A REMB: the receiver's estimate, or a ceiling it sets (see `CEILING_REPEATS`).
+    /// A REMB: the receiver's estimate, or a ceiling it sets (see `CEILING_REPEATS`). A value
+    /// repeated is taken for a ceiling only while more than it is sent: a receiver that gets
+    /// little (video stopped) repeats its last estimate for want of news, which caps nothing.
+    /// A ceiling once taken holds while the receiver repeats it, even when the layers that
+    /// stopped under it send less.
     pub(crate) fn on_remb(&mut self, now: Instant, bps: f64) {
         if !bps.is_finite() || bps <= 0.0 {
             return;
         }
         let same = |a: f64, b: f64| (a - b).abs() <= b * CEILING_SAME;
         let repeats = match self.repeated {
-            Some((last, n)) if same(bps, last) => n + 1,
+            Some((_, _, at)) if now.saturating_duration_since(at) < CEILING_SPACING => 0,
+            Some((last, n, _)) if same(bps, last) => n + 1,
             _ => 1,
         };
-        self.repeated = Some((bps, repeats));
-        self.ceiling = (repeats >= CEILING_REPEATS).then_some((bps, now));
+        self.repeated = Some((bps, repeats, now));
+        let held = self.ceiling.is_some_and(|(ceiling, _)| same(bps, ceiling));
+        let capped = self
+            .sent
+            .is_some_and(|sent| sent >= bps * CEILING_SENT_ABOVE);
+        self.ceiling = (repeats >= CEILING_REPEATS && (held || capped)).then_some((bps, now));
         self.on_remote_estimate(now, bps);
+    }
+
+    /// Forgets a receiver's ceiling: video stopped, and what the receiver repeats now is
+    /// stale.
+    pub(crate) fn forget_ceiling(&mut self) {
+        self.repeated = None;
+        self.ceiling = None;
     }
 
     /// What the receiver estimates its path carries (REMB, or the delay-based estimate of
@@ -532,6 +553,7 @@ impl Estimate {
         self.streak = 0;
         self.remote = None;
         self.last_remote = None;
+        self.forget_ceiling();
         self.remote_ignored_until = Some(now + REMOTE_IGNORED_AFTER_RESTART);
     }
 
@@ -580,18 +602,39 @@ mod tests {
         e.on_remb(t0 + secs(5.0), 301_000.0);
         assert_eq!(e.target(t0 + secs(5.0)), 301_000.0);
         assert_eq!(e.target(t0 + secs(16.0)), 301_000.0);
+        // It holds while repeated, though less is sent under it now.
+        for _ in 0..3 {
+            e.on_sent_rate(250_000.0);
+        }
+        e.on_remb(t0 + secs(10.0), 301_000.0);
+        assert_eq!(e.target(t0 + secs(21.0)), 301_000.0);
         // It goes when the receiver stops saying it, or says something else.
-        assert_eq!(e.target(t0 + secs(17.5)), 900_000.0);
-        e.on_remb(t0 + secs(20.0), 301_000.0);
-        assert_eq!(e.target(t0 + secs(20.0)), 301_000.0);
-        e.on_remb(t0 + secs(21.0), 2_000_000.0);
-        assert_eq!(e.target(t0 + secs(21.0)), 900_000.0);
+        assert_eq!(e.target(t0 + secs(22.5)), 900_000.0);
+        e.on_remb(t0 + secs(25.0), 2_000_000.0);
+        assert_eq!(e.target(t0 + secs(25.0)), 900_000.0);
+        // A value repeated while less than it is sent (video stopped, the receiver repeating
+        // its last word) caps nothing.
+        e.on_remb(t0 + secs(30.0), 400_000.0);
+        e.on_remb(t0 + secs(35.0), 400_000.0);
+        assert!(e.ceiling(t0 + secs(35.0)).is_none());
+        // Nor one said every second, held or not: that receiver estimates.
+        let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(3_000_000.0);
+        }
+        for i in 0..10 {
+            e.on_remb(t0 + secs(f64::from(i)), 1_000_000.0);
+        }
+        assert!(e.ceiling(t0 + secs(10.0)).is_none());
         // A receiver's estimate that moves (it follows what arrives) never is one.
         let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(3_000_000.0);
+        }
         for i in 0..10 {
             e.on_remb(t0 + secs(f64::from(i)), 1_000_000.0 * 1.08f64.powi(i));
         }
-        assert_eq!(e.target(t0 + secs(10.0)), 900_000.0);
+        assert!(e.ceiling(t0 + secs(10.0)).is_none());
     }
 
     #[test]

@@ -192,7 +192,14 @@ impl Adaptation {
     /// A REMB: the receiver's estimate for the streams that carry the absolute send time,
     /// which are the video's; audio rides beside them.
     pub(crate) fn on_remb(&self, now: Instant, video_bps: f64) -> Option<f64> {
-        self.lock().on_remb(now, video_bps + self.audio_bps);
+        if self.sends_video() {
+            self.lock().on_remb(now, video_bps + self.audio_bps);
+        } else {
+            // It covers the video alone, and none arrives: it says nothing new.
+            let mut estimate = self.lock();
+            estimate.forget_ceiling();
+            estimate.on_remote_estimate(now, video_bps + self.audio_bps);
+        }
         self.publish(now)
     }
 

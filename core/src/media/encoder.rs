@@ -99,6 +99,8 @@ impl StatusReporter {
 pub struct EncoderThread {
     stop: Arc<AtomicBool>,
     keyframe: Arc<AtomicBool>,
+    /// Simulcast layers asked for a keyframe of their own, a bit each (layer 0 is bit 0).
+    layer_keyframes: Arc<AtomicU32>,
     bitrate_kbps: Arc<AtomicU32>,
     counters: Arc<EncoderCounters>,
     status: watch::Receiver<EncoderStatus>,
@@ -117,6 +119,12 @@ impl EncoderThread {
     /// The flag `request_keyframe` sets, for callers that outlive a borrow of the thread.
     pub fn keyframe_trigger(&self) -> Arc<AtomicBool> {
         self.keyframe.clone()
+    }
+
+    /// The bits a receiver's keyframe request for one simulcast layer sets (`1 << layer`);
+    /// an encoder of one layer reads only [`EncoderThread::keyframe_trigger`].
+    pub fn layer_keyframe_trigger(&self) -> Arc<AtomicU32> {
+        self.layer_keyframes.clone()
     }
 
     /// Changes the target bitrate (video, kbit/s).
@@ -585,6 +593,7 @@ pub(crate) fn start_video(
     Ok(EncoderThread {
         stop,
         keyframe,
+        layer_keyframes: Arc::default(),
         bitrate_kbps: bitrate,
         counters,
         status,
@@ -670,6 +679,7 @@ pub(crate) fn start_audio(
     Ok(EncoderThread {
         stop,
         keyframe: Arc::new(AtomicBool::new(false)),
+        layer_keyframes: Arc::default(),
         bitrate_kbps: bitrate,
         counters,
         status,

@@ -79,6 +79,18 @@ fn sdes(uri: &'static str, value: &str) -> HeaderExtension {
     }
 }
 
+/// The layers (indexes into `ssrcs`, one per simulcast layer) that keyframe requests name.
+fn requested_layers(requests: &[Box<dyn rtc::rtcp::Packet>], ssrcs: &[u32]) -> Vec<usize> {
+    let mut layers: Vec<usize> = requests
+        .iter()
+        .flat_map(|p| p.destination_ssrc())
+        .filter_map(|ssrc| ssrcs.iter().position(|s| *s == ssrc))
+        .collect();
+    layers.sort_unstable();
+    layers.dedup();
+    layers
+}
+
 const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const SDES_RTP_STREAM_ID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
@@ -384,17 +396,23 @@ impl Offer {
         self,
         video: Option<mpsc::Receiver<EncodedSample>>,
         audio: Option<mpsc::Receiver<EncodedSample>>,
-        on_keyframe_request: Arc<dyn Fn() + Send + Sync>,
+        on_keyframe_request: Arc<dyn Fn(usize) + Send + Sync>,
     ) -> Result<Sending> {
         let mut writers = Vec::new();
         if let Some(out) = &self.video {
-            // A receiver that lost a reference frame asks for a keyframe (PLI/FIR).
+            // A receiver that lost a reference frame asks for a keyframe (PLI/FIR) of the
+            // layer whose SSRC it names.
             let track = out.track.clone();
+            let ssrcs = out.ssrcs.clone();
             writers.push(crate::runtime::runtime().spawn(async move {
                 while let Some(event) = track.poll().await {
-                    if let TrackLocalEvent::OnRtcpPacket(_) = event {
-                        tracing::debug!("keyframe requested by the receiver");
-                        on_keyframe_request();
+                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                        continue;
+                    };
+                    let layers = requested_layers(&packets, &ssrcs);
+                    tracing::debug!("keyframe requested by the receiver (layers {layers:?})");
+                    for layer in layers {
+                        on_keyframe_request(layer);
                     }
                 }
             }));
@@ -446,5 +464,40 @@ impl Offer {
     /// Closes the connection (after a failure before sending started).
     pub(crate) async fn close(self) {
         let _ = self.pc.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rtc::rtcp::payload_feedbacks::full_intra_request::{FirEntry, FullIntraRequest};
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+
+    use super::*;
+
+    #[test]
+    fn a_keyframe_request_is_for_the_layer_whose_ssrc_it_names() {
+        let pli = |media_ssrc| -> Box<dyn rtc::rtcp::Packet> {
+            Box::new(PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc,
+            })
+        };
+        let ssrcs = [10, 20, 30];
+        assert_eq!(requested_layers(&[pli(30)], &ssrcs), [2]);
+        assert_eq!(
+            requested_layers(&[pli(20), pli(10), pli(20)], &ssrcs),
+            [0, 1]
+        );
+        // Another SSRC (audio's, say) names no layer.
+        assert!(requested_layers(&[pli(99)], &ssrcs).is_empty());
+        let fir: Box<dyn rtc::rtcp::Packet> = Box::new(FullIntraRequest {
+            sender_ssrc: 1,
+            media_ssrc: 0,
+            fir: vec![FirEntry {
+                ssrc: 20,
+                sequence_number: 1,
+            }],
+        });
+        assert_eq!(requested_layers(&[fir], &ssrcs), [1]);
     }
 }

@@ -177,11 +177,11 @@ impl Stream {
         // Encoders start only now, so the first frame the receiver sees is a keyframe.
         let mut encoders = Vec::new();
         let (mut video_rx, mut audio_rx) = (None, None);
+        // A server that does not take simulcast gets the full size alone.
+        let layers = offer.video_layers();
         let started = (|| -> Result<()> {
             if video {
                 let s = publisher.settings();
-                // A server that does not take simulcast gets the full size alone.
-                let layers = offer.video_layers();
                 let (tx, rx) = mpsc::channel(8 * layers);
                 let adapt = VideoAdaptation {
                     adaptation: adaptation.clone(),
@@ -244,8 +244,21 @@ impl Stream {
                 trigger.store(true, Ordering::Release);
             }
         });
+        // A receiver's request names a layer: with simulcast, only that one sends a keyframe.
+        let layer_keyframes = video_encoder
+            .filter(|_| layers > 1)
+            .map(EncoderThread::layer_keyframe_trigger);
+        let request_layer_keyframe: Arc<dyn Fn(usize) + Send + Sync> = {
+            let request_keyframe = request_keyframe.clone();
+            Arc::new(move |layer| match &layer_keyframes {
+                Some(mask) => {
+                    mask.fetch_or(1 << layer, Ordering::AcqRel);
+                }
+                None => request_keyframe(),
+            })
+        };
         let sending = offer
-            .start_sending(video_rx, audio_rx, request_keyframe.clone())
+            .start_sending(video_rx, audio_rx, request_layer_keyframe)
             .await?;
         let (driver, commands) = mpsc::unbounded_channel();
         let stream = Arc::new(Stream {

@@ -17,8 +17,9 @@ struct LayerEncoder {
 }
 
 /// Starts encoding what comes in `queue` at `layers` sizes (2 or 3) with `codec`, into
-/// `out`, each sample tagged with its layer (0 is full size). A keyframe request (a
-/// receiver's PLI/FIR) makes every layer send one. The video target of the stream's
+/// `out`, each sample tagged with its layer (0 is full size). A receiver's keyframe request
+/// (PLI/FIR) is for the layer whose SSRC it names (`layer_keyframe_trigger`); the stream's own
+/// requests (`keyframe_trigger`) are for every layer. The video target of the stream's
 /// adaptation is split over the layers, the top one stopping first.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_simulcast(
@@ -33,6 +34,7 @@ pub(crate) fn start_simulcast(
 ) -> Result<EncoderThread> {
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
+    let layer_keyframes = Arc::new(AtomicU32::new(0));
     let kbps_of = |bps: f64| (bps / 1000.0).clamp(1.0, f64::from(u32::MAX)) as u32;
     let bitrate = Arc::new(AtomicU32::new(kbps_of(
         adapt.adaptation.video_target_bps() as f64
@@ -42,9 +44,10 @@ pub(crate) fn start_simulcast(
     #[cfg(test)]
     let cut_next_frame = Arc::new(AtomicBool::new(false));
     let thread = {
-        let (stop, keyframe, bitrate, counters) = (
+        let (stop, keyframe, layer_keyframes, bitrate, counters) = (
             stop.clone(),
             keyframe.clone(),
+            layer_keyframes.clone(),
             bitrate.clone(),
             counters.clone(),
         );
@@ -121,6 +124,7 @@ pub(crate) fn start_simulcast(
                     on_change(VideoChange::Size(old, top_size));
                 }
                 let all_keyframe = keyframe.swap(false, Ordering::AcqRel);
+                let asked = layer_keyframes.swap(0, Ordering::AcqRel);
                 let frame_duration = Duration::from_secs_f64(1.0 / f64::from(level_fps.max(1)));
                 for (index, layer) in encoders.iter_mut().enumerate() {
                     let Some(rate) = rates.get(index).copied().flatten() else {
@@ -146,7 +150,9 @@ pub(crate) fn start_simulcast(
                             tracing::warn!("video bitrate change: {}", e.message);
                         }
                     }
-                    let force = all_keyframe || std::mem::take(&mut layer.keyframe);
+                    let force = all_keyframe
+                        || asked & (1 << index) != 0
+                        || std::mem::take(&mut layer.keyframe);
                     let picture = layer.resizer.fit(&frame, size);
                     #[cfg(test)]
                     let picture = match index == 0 && cut_next_frame.swap(false, Ordering::AcqRel) {
@@ -223,6 +229,7 @@ pub(crate) fn start_simulcast(
     Ok(EncoderThread {
         stop,
         keyframe,
+        layer_keyframes,
         bitrate_kbps: bitrate,
         counters,
         status,
