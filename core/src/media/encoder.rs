@@ -298,6 +298,154 @@ impl SourceClock {
     }
 }
 
+/// What the video encoder threads do with each frame before encoding it: wait for it, put it
+/// on one timeline, and hold it back while video is off (the host) or not sent (the
+/// audio-only fallback). Video that starts again starts with a keyframe. The source's queue
+/// is closed when the intake goes.
+struct FrameIntake<'a> {
+    queue: &'a FrameQueue<VideoFrame>,
+    on: &'a AtomicBool,
+    adaptation: &'a Adaptation,
+    keyframe: &'a AtomicBool,
+    clock: SourceClock,
+    stopped: bool,
+}
+
+/// What [`FrameIntake::next`] has.
+enum Intake {
+    /// A frame to encode; `restarted` when video starts again after it stopped.
+    Frame { frame: VideoFrame, restarted: bool },
+    /// Nothing to encode now.
+    Skip,
+    /// The source's queue closed.
+    Closed,
+}
+
+impl<'a> FrameIntake<'a> {
+    fn new(
+        queue: &'a FrameQueue<VideoFrame>,
+        on: &'a AtomicBool,
+        adaptation: &'a Adaptation,
+        keyframe: &'a AtomicBool,
+    ) -> Self {
+        FrameIntake {
+            queue,
+            on,
+            adaptation,
+            keyframe,
+            clock: SourceClock::default(),
+            stopped: false,
+        }
+    }
+
+    fn stop(&mut self) {
+        if !std::mem::replace(&mut self.stopped, true) {
+            self.adaptation.set_sent(self.adaptation.sent().stopped());
+        }
+    }
+
+    /// The next frame (waiting up to 100 ms), telling `on_change` of the fallback's moves.
+    fn next(&mut self, on_change: &OnVideoChange) -> Intake {
+        if !self.on.load(Ordering::Acquire) {
+            self.stop();
+        }
+        let frame = match self.queue.pop(Duration::from_millis(100)) {
+            Ok(frame) => frame,
+            Err(PopError::Timeout) => return Intake::Skip,
+            Err(PopError::Closed) => return Intake::Closed,
+        };
+        let frame = VideoFrame {
+            timestamp_us: self
+                .clock
+                .follow(frame.timestamp_us, std::time::Instant::now()),
+            ..frame
+        };
+        let (sends, events) = self.adaptation.poll_video(std::time::Instant::now());
+        for event in events {
+            on_change(VideoChange::Fallback(event));
+        }
+        if !sends || !self.on.load(Ordering::Acquire) {
+            self.stop();
+            return Intake::Skip;
+        }
+        let restarted = std::mem::take(&mut self.stopped);
+        let asked = self.adaptation.take_keyframe();
+        if restarted || asked {
+            self.keyframe.store(true, Ordering::Release);
+        }
+        Intake::Frame { frame, restarted }
+    }
+}
+
+impl Drop for FrameIntake<'_> {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// What video is sent at, as the stats tell it.
+fn sent_video((width, height): (u32, u32), fps: f64, limited: bool) -> SentVideo {
+    SentVideo {
+        width,
+        height,
+        frames_per_second: fps,
+        limitation: if limited {
+            QualityLimitation::Bandwidth
+        } else {
+            QualityLimitation::None
+        },
+    }
+}
+
+/// What became of an encoded frame handed on.
+enum HandedOn {
+    Sent,
+    /// The sending side was full: dropped.
+    Dropped,
+    /// The sending side is gone.
+    Closed,
+}
+
+/// Hands `encoded` on to the sending side as simulcast `layer`, covering `duration`, and
+/// counts it: its bytes always, the frame itself when `counts_as_frame` (with simulcast,
+/// frames count once, at the size the top layer sends).
+fn hand_on(
+    out: &mpsc::Sender<EncodedSample>,
+    encoded: EncodedFrame,
+    duration: Duration,
+    layer: usize,
+    counts_as_frame: bool,
+    counters: &EncoderCounters,
+    reporter: &mut StatusReporter,
+) -> HandedOn {
+    let len = encoded.data.len() as u64;
+    let keyframe = encoded.keyframe;
+    let sample = EncodedSample {
+        data: Bytes::from(encoded.data),
+        duration,
+        keyframe,
+        layer,
+    };
+    match out.try_send(sample) {
+        Ok(()) => {
+            counters.bytes.fetch_add(len, Ordering::Relaxed);
+            if counts_as_frame {
+                counters.encoded.fetch_add(1, Ordering::Relaxed);
+                if keyframe {
+                    counters.keyframes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            reporter.handed_on();
+            HandedOn::Sent
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            HandedOn::Dropped
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => HandedOn::Closed,
+    }
+}
+
 /// A change in how video is sent that the host hears of.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum VideoChange {
@@ -423,43 +571,18 @@ pub(crate) fn start_video(
             // sample covers the time since the last one sent, so the timeline never drifts by
             // more than a frame.
             let mut last_sent_us: Option<u64> = None;
-            let mut clock = SourceClock::default();
-            // Video stopped by the audio-only fallback, or turned off by the host (`on`,
-            // perhaps with its source released), starts again with a keyframe.
-            let mut stopped = false;
-            let _close = CloseOnDrop(&queue);
+            let mut intake = FrameIntake::new(&queue, &on, &adaptation, &keyframe);
             while !stop.load(Ordering::Acquire) {
-                if !on.load(Ordering::Acquire) && !stopped {
-                    stopped = true;
-                    adaptation.set_sent(adaptation.sent().stopped());
-                }
-                let frame = match queue.pop(Duration::from_millis(100)) {
-                    Ok(frame) => frame,
-                    Err(PopError::Timeout) => continue,
-                    Err(PopError::Closed) => break,
-                };
-                let frame = VideoFrame {
-                    timestamp_us: clock.follow(frame.timestamp_us, std::time::Instant::now()),
-                    ..frame
-                };
-                let (sends, events) = adaptation.poll_video(std::time::Instant::now());
-                for event in events {
-                    on_change(VideoChange::Fallback(event));
-                }
-                if !sends || !on.load(Ordering::Acquire) {
-                    if !stopped {
-                        stopped = true;
-                        adaptation.set_sent(adaptation.sent().stopped());
+                let frame = match intake.next(&on_change) {
+                    Intake::Frame { frame, restarted } => {
+                        if restarted {
+                            meter = RateMeter::default();
+                        }
+                        frame
                     }
-                    continue;
-                }
-                if std::mem::take(&mut stopped) {
-                    keyframe.store(true, Ordering::Release);
-                    meter = RateMeter::default();
-                }
-                if adaptation.take_keyframe() {
-                    keyframe.store(true, Ordering::Release);
-                }
+                    Intake::Skip => continue,
+                    Intake::Closed => break,
+                };
                 let level = degrader.level();
                 // The host's preferred rate and size are a ceiling the degrader steps under.
                 let level_fps = preferred.fps_for(level.fps);
@@ -551,41 +674,14 @@ pub(crate) fn start_video(
                         size.1,
                         bitrate.load(Ordering::Relaxed)
                     );
-                    adaptation.set_sent(SentVideo {
-                        width: size.0,
-                        height: size.1,
-                        frames_per_second: fps,
-                        limitation: if degrader.degraded() {
-                            QualityLimitation::Bandwidth
-                        } else {
-                            QualityLimitation::None
-                        },
-                    });
+                    adaptation.set_sent(sent_video(size, fps, degrader.degraded()));
                 }
-                let len = encoded.data.len() as u64;
-                let is_key = encoded.keyframe;
-                let sample = EncodedSample {
-                    data: Bytes::from(encoded.data),
-                    duration: sample_duration(last_sent_us, frame.timestamp_us, frame_duration),
-                    keyframe: is_key,
-                    layer: 0,
-                };
-                match out.try_send(sample) {
-                    Ok(()) => {
-                        last_sent_us = Some(frame.timestamp_us);
-                        counters.encoded.fetch_add(1, Ordering::Relaxed);
-                        counters.bytes.fetch_add(len, Ordering::Relaxed);
-                        if is_key {
-                            counters.keyframes.fetch_add(1, Ordering::Relaxed);
-                        }
-                        reporter.handed_on();
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        // The receiver cannot decode past a missing frame: restart with a key.
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        keyframe.store(true, Ordering::Release);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                let duration = sample_duration(last_sent_us, frame.timestamp_us, frame_duration);
+                match hand_on(&out, encoded, duration, 0, true, &counters, &mut reporter) {
+                    HandedOn::Sent => last_sent_us = Some(frame.timestamp_us),
+                    // The receiver cannot decode past a missing frame: restart with a key.
+                    HandedOn::Dropped => keyframe.store(true, Ordering::Release),
+                    HandedOn::Closed => break,
                 }
             }
         })?

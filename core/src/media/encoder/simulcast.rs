@@ -66,41 +66,18 @@ pub(crate) fn start_simulcast(
             let mut limiter = FrameRateLimiter::default();
             let mut meter = RateMeter::default();
             let mut sent_size: Option<(u32, u32)> = None;
-            let mut clock = SourceClock::default();
-            let mut stopped = false;
-            let _close = CloseOnDrop(&queue);
+            let mut intake = FrameIntake::new(&queue, &on, &adaptation, &keyframe);
             'frames: while !stop.load(Ordering::Acquire) {
-                if !on.load(Ordering::Acquire) && !stopped {
-                    stopped = true;
-                    adaptation.set_sent(adaptation.sent().stopped());
-                }
-                let frame = match queue.pop(Duration::from_millis(100)) {
-                    Ok(frame) => frame,
-                    Err(PopError::Timeout) => continue,
-                    Err(PopError::Closed) => break,
-                };
-                let frame = VideoFrame {
-                    timestamp_us: clock.follow(frame.timestamp_us, std::time::Instant::now()),
-                    ..frame
-                };
-                let (sends, events) = adaptation.poll_video(std::time::Instant::now());
-                for event in events {
-                    on_change(VideoChange::Fallback(event));
-                }
-                if !sends || !on.load(Ordering::Acquire) {
-                    if !stopped {
-                        stopped = true;
-                        adaptation.set_sent(adaptation.sent().stopped());
+                let frame = match intake.next(&on_change) {
+                    Intake::Frame { frame, restarted } => {
+                        if restarted {
+                            meter = RateMeter::default();
+                        }
+                        frame
                     }
-                    continue;
-                }
-                if std::mem::take(&mut stopped) {
-                    keyframe.store(true, Ordering::Release);
-                    meter = RateMeter::default();
-                }
-                if adaptation.take_keyframe() {
-                    keyframe.store(true, Ordering::Release);
-                }
+                    Intake::Skip => continue,
+                    Intake::Closed => break,
+                };
                 let level_fps = preferred.fps_for(fps);
                 if level_fps < fps && !limiter.keep(frame.timestamp_us, level_fps) {
                     continue;
@@ -179,48 +156,23 @@ pub(crate) fn start_simulcast(
                     let is_top = index == top;
                     if is_top {
                         if let Some(fps) = meter.frame(std::time::Instant::now()) {
-                            adaptation.set_sent(SentVideo {
-                                width: size.0,
-                                height: size.1,
-                                frames_per_second: fps,
-                                limitation: if top > 0 {
-                                    QualityLimitation::Bandwidth
-                                } else {
-                                    QualityLimitation::None
-                                },
-                            });
+                            adaptation.set_sent(sent_video(size, fps, top > 0));
                         }
                     }
-                    let len = encoded.data.len() as u64;
-                    let is_key = encoded.keyframe;
-                    let sample = EncodedSample {
-                        data: Bytes::from(encoded.data),
-                        duration: sample_duration(
-                            layer.last_sent_us,
-                            frame.timestamp_us,
-                            frame_duration,
-                        ),
-                        keyframe: is_key,
-                        layer: index,
-                    };
-                    match out.try_send(sample) {
-                        Ok(()) => {
-                            layer.last_sent_us = Some(frame.timestamp_us);
-                            counters.bytes.fetch_add(len, Ordering::Relaxed);
-                            // Frames count once, at the size the top layer sends.
-                            if is_top {
-                                counters.encoded.fetch_add(1, Ordering::Relaxed);
-                                if is_key {
-                                    counters.keyframes.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                            reporter.handed_on();
-                        }
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
-                            layer.keyframe = true;
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => break 'frames,
+                    let duration =
+                        sample_duration(layer.last_sent_us, frame.timestamp_us, frame_duration);
+                    match hand_on(
+                        &out,
+                        encoded,
+                        duration,
+                        index,
+                        is_top,
+                        &counters,
+                        &mut reporter,
+                    ) {
+                        HandedOn::Sent => layer.last_sent_us = Some(frame.timestamp_us),
+                        HandedOn::Dropped => layer.keyframe = true,
+                        HandedOn::Closed => break 'frames,
                     }
                 }
             }
