@@ -11,6 +11,7 @@ Janus with its contract code:
     Janus killed mid-stream          streamDestroyed, sessionDisconnected: networkDisconnected
 """
 
+import socket
 import threading
 import time
 
@@ -99,6 +100,24 @@ def test_an_unreachable_server_is_1006():
         assert (e.code, e.name) == (1006, "CONNECT_FAILED"), e
     finally:
         session.close()
+
+
+def test_a_server_that_never_answers_is_1021_within_the_connect_timeout():
+    """A listener that takes the TCP connection and never answers the WebSocket handshake."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        session = libpublisher.init_session(f"janus+ws://127.0.0.1:{port}/?room=1234&pin=secret-77",
+                                            {"connect_timeout_ms": 500})
+        started = time.monotonic()
+        try:
+            e = refusal(session.connect)
+        finally:
+            session.close()
+    assert (e.code, e.name) == (1021, "CONNECT_TIMEOUT"), e
+    assert time.monotonic() - started < 3
+    assert "secret-77" not in e.message, e.message
 
 
 def test_no_such_room_is_1005_at_connect(server):
