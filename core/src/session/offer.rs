@@ -266,6 +266,7 @@ impl Offer {
                 ));
             }
         }
+        let simulcast = section_attribute(&sdp, "video", "simulcast");
         let answer = RTCSessionDescription::answer(sdp).map_err(|e| {
             webrtc_error(
                 ErrorCode::SetRemoteDescriptionFailed,
@@ -274,7 +275,6 @@ impl Offer {
             )
         })?;
         let remote_candidates = candidate_count(&answer.sdp) as u64;
-        let sdp_copy = answer.sdp.clone();
         self.pc.set_remote_description(answer).await.map_err(|e| {
             webrtc_error(
                 ErrorCode::SetRemoteDescriptionFailed,
@@ -284,7 +284,6 @@ impl Offer {
         })?;
         self.remote_candidates
             .store(remote_candidates, Ordering::Relaxed);
-        let simulcast = section_attribute(&sdp_copy, "video", "simulcast");
         self.simulcast_taken.store(
             simulcast.is_some_and(|a| a.starts_with("recv")),
             Ordering::Relaxed,

@@ -62,7 +62,6 @@ pub(crate) fn start_simulcast(
             let mut encoders: Vec<LayerEncoder> =
                 (0..layers).map(|_| LayerEncoder::default()).collect();
             let mut allocator = Allocator::new(layers);
-            let mut rates: Vec<Option<f64>>;
             let mut limiter = FrameRateLimiter::default();
             let mut meter = RateMeter::default();
             let mut sent_size: Option<(u32, u32)> = None;
@@ -86,7 +85,7 @@ pub(crate) fn start_simulcast(
                 // Every frame: a stopped layer's trial is a matter of time too.
                 let now = std::time::Instant::now();
                 let target = adaptation.video_target_bps() as f64;
-                rates = allocator.allocate(
+                let rates = allocator.allocate(
                     target,
                     adaptation.video_ceiling_bps(now),
                     base,
