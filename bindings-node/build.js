@@ -4,11 +4,16 @@
 // Builds libpublisher.node for `npm install`. Plain node on purpose: npm runs this install
 // script before the package's own dependencies exist, so no build CLI can be relied on.
 //
-// - A libpublisher.node that loads in this Node and reports this package's version, and is not
-//   older than the Rust sources it is built from, is kept as it is (a packed prebuilt, or an
-//   up-to-date build).
-// - Otherwise `cargo build --release -p libpublisher-node` runs in the workspace around this
-//   package and the library it produced is copied here as libpublisher.node.
+// Installed from a packed package (npm's registry or a .tgz):
+// - when the addon loader.js finds (the prebuilt package for this platform, or an earlier
+//   build) loads and reports this package's version, nothing is built. The package needs this
+//   script only where no prebuilt matches: with install scripts disabled it still works there.
+// - otherwise the Rust sources packed in rust/ are built with cargo (Rust, clang and the
+//   libvpx/libopus/ALSA -dev packages needed), and the library copied here as libpublisher.node.
+// In a source checkout (Cargo.toml next to this file):
+// - a libpublisher.node that loads, reports this package's version and is not older than the
+//   Rust sources is kept; otherwise `cargo build --release -p libpublisher-node` runs in the
+//   workspace around this package and its library is copied here as libpublisher.node.
 //
 // LIBPUBLISHER_FORCE_BUILD=1 always builds.
 
@@ -17,10 +22,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const loader = require('./loader.js');
+
 const CRATE = 'libpublisher-node';
 const packageDir = __dirname;
-const target = path.join(packageDir, 'libpublisher.node');
+const target = loader.LOCAL;
 const packageVersion = require('./package.json').version;
+// A packed package carries its Rust sources as a workspace of their own (scripts/package).
+const packedSources = path.join(packageDir, 'rust');
 
 function log(message) {
   process.stderr.write(`libpublisher: ${message}\n`);
@@ -31,9 +40,15 @@ function fail(message) {
   process.exit(1);
 }
 
-// The Cargo workspace whose members include this package, if this is a source checkout.
+function isSourceCheckout() {
+  return fs.existsSync(path.join(packageDir, 'Cargo.toml'));
+}
+
+// The Cargo workspace to build in: the one around a source checkout, or the packed sources.
 function findWorkspace() {
-  if (!fs.existsSync(path.join(packageDir, 'Cargo.toml'))) return null; // a packed package
+  if (!isSourceCheckout()) {
+    return fs.existsSync(path.join(packedSources, 'Cargo.toml')) ? packedSources : null;
+  }
   let dir = path.dirname(packageDir);
   for (;;) {
     const manifest = path.join(dir, 'Cargo.toml');
@@ -54,6 +69,26 @@ function builtVersion(file) {
     encoding: 'utf8',
   });
   return probe.status === 0 ? probe.stdout : null;
+}
+
+// The addon loader.js picks and the version it reports ({ file, version }), or null when none
+// loads. In a child process, for the same reason.
+function loadableAddon() {
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      'const l = require(process.argv[1]).load(); process.stdout.write(JSON.stringify({ file: l.file, version: l.native.version() }))',
+      path.join(packageDir, 'loader.js'),
+    ],
+    { encoding: 'utf8' },
+  );
+  if (probe.status !== 0) return null;
+  try {
+    return JSON.parse(probe.stdout);
+  } catch {
+    return null;
+  }
 }
 
 function newestSource(workspace) {
@@ -94,7 +129,11 @@ function findCargo() {
 function build(workspace) {
   const cargo = findCargo();
   if (!cargo) {
-    fail('cargo was not found; install Rust (https://rustup.rs) or set CARGO to build the native module');
+    fail(
+      'cargo was not found; to build the native module install Rust 1.85 or later (https://rustup.rs), ' +
+        'clang and the libvpx, libopus and ALSA -dev packages (Debian: clang libvpx-dev libopus-dev ' +
+        'libasound2-dev pkg-config), or set CARGO',
+    );
   }
   log(`building ${CRATE} with cargo in ${workspace} (first build takes a few minutes)`);
   // Cargo reports the files it produced as JSON on stdout; diagnostics and progress go to stderr.
@@ -121,29 +160,37 @@ function build(workspace) {
   fs.copyFileSync(library, staging);
   fs.renameSync(staging, target);
   log(`installed ${path.relative(process.cwd(), target) || target}`);
+  // What a packed package's build left behind is only intermediate files, and large.
+  if (workspace === packedSources && !process.env.CARGO_TARGET_DIR) {
+    fs.rmSync(path.join(packedSources, 'target'), { recursive: true, force: true });
+  }
 }
 
 function main() {
   const workspace = findWorkspace();
   const force = /^(1|true|yes)$/i.test(process.env.LIBPUBLISHER_FORCE_BUILD || '');
-  const prebuilt = builtVersion(target);
-  const fits = prebuilt === packageVersion;
-  if (!force && fits) {
-    if (!workspace) {
-      log('using the prebuilt libpublisher.node');
-      return;
+  if (!isSourceCheckout()) {
+    const name = loader.platformName();
+    if (!force) {
+      const found = loadableAddon();
+      if (found && found.version === packageVersion) {
+        log(found.file === target ? 'using libpublisher.node, built earlier' : `using the prebuilt addon ${found.file}`);
+        return;
+      }
+      log(
+        loader.PREBUILT.includes(name)
+          ? `the prebuilt addon for ${name} (${loader.prebuiltPackage(name)}) is missing or does not load here; building from source`
+          : `no prebuilt addon for ${name} (prebuilt: ${loader.PREBUILT.join(', ')}); building from source`,
+      );
     }
-    if (fs.statSync(target).mtimeMs >= newestSource(workspace)) {
+    if (!workspace) fail('this package carries no Rust sources (rust/) to build the native module from');
+  } else {
+    if (!workspace) fail('no Cargo workspace around this package to build libpublisher.node in');
+    const built = builtVersion(target);
+    if (!force && built === packageVersion && fs.statSync(target).mtimeMs >= newestSource(workspace)) {
       log('libpublisher.node is up to date');
       return;
     }
-  }
-  if (!workspace) {
-    fail(
-      prebuilt === null
-        ? 'no usable libpublisher.node and no Cargo workspace around this package to build one from'
-        : `libpublisher.node is version ${prebuilt}, expected ${packageVersion}, and there is no Cargo workspace to rebuild it`,
-    );
   }
   build(workspace);
   const installed = builtVersion(target);

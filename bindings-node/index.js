@@ -5,24 +5,10 @@
 // users expect: EventEmitter, Promises or error-first callbacks, Error objects with codes.
 
 const { EventEmitter } = require('node:events');
-const path = require('node:path');
 
-const native = loadNative();
-
-function loadNative() {
-  const file = path.join(__dirname, 'libpublisher.node');
-  try {
-    return require(file);
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND') {
-      throw new globalThis.Error(
-        `libpublisher: the native module ${file} is missing; build it with "node build.js" in ${__dirname}`,
-        { cause: e },
-      );
-    }
-    throw e;
-  }
-}
+// A build from source next to this file, else the prebuilt package for this platform
+// (loader.js); its error says how to build when neither loads.
+const native = require('./loader.js').load().native;
 
 /** The library's version, e.g. "0.1.0". */
 const version = native.version();

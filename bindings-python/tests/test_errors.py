@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import pathlib
 import pickle
+
+from packaging.version import Version
 
 import libpublisher
 from libpublisher import Error, ErrorCode, Reason, _native
@@ -103,3 +106,6 @@ def test_unknown_code_keeps_its_number() -> None:
 def test_version_is_the_core_version() -> None:
     assert libpublisher.__version__ == _native.__version__
     assert libpublisher.__version__.count(".") == 2
+    # The installed distribution's version (the wheel's metadata, from Cargo.toml) is the same,
+    # in PEP 440's spelling (maturin writes a semver 0.2.0-rc.1 as 0.2.0rc1).
+    assert Version(importlib.metadata.version("libpublisher")) == Version(libpublisher.__version__)
