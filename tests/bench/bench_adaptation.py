@@ -1,7 +1,8 @@
 """Benchmark: publishing high-detail video over impaired links into the aiortc WHIP receiver in a
 network namespace whose input nftables polices or drops (tests/peers/netns.py). The source is
 noise at 160x120 scaled to 640x480, new every frame (tests/peers/clips.py): only real
-adaptation gets it through a narrow link.
+adaptation gets it through a narrow link. An aiortc publisher (publish_aiortc.py, in its own
+process) publishes the same clip and tone over the same links, after ours, as the reference.
 
 Per condition it prints what a viewer sees, from the frames the receiver decoded:
 - decoded fps over the last 15 s of the run;
@@ -12,7 +13,11 @@ Per condition it prints what a viewer sees, from the frames the receiver decoded
   the link came back.
 
     sudo .venv/bin/python tests/bench/bench_adaptation.py [--only NAME ...] [--seconds 20]
-        [--json PATH] [--log]
+        [--repeat N] [--publishers libpublisher aiortc] [--json PATH] [--log]
+
+With --repeat N each condition runs N times (the publishers taking turns) and each figure is
+printed as its median, with the least and the most after it: one run says little, since the
+policer's bucket and the receiver's jitter buffer make each run's freezes different.
 
 Needs root, iproute2 and nftables. Numbers, not assertions.
 """
@@ -20,6 +25,8 @@ Needs root, iproute2 and nftables. Numbers, not assertions.
 import argparse
 import json
 import pathlib
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,19 +95,51 @@ def run_ours(receiver, room, clip, seconds, options, schedule, net):
                   "video_enabled"):
         publisher.on(event, lambda *_, event=event: events.append((time.time(), event)))
     session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 30000})
+
+    def start():
+        publishing_at = time.time()
+        session.publish(publisher)
+        return publishing_at
+
     try:
         session.connect(token=receiver.token)
-        return play(schedule, seconds, net, lambda: session.publish(publisher),
-                    lambda: publisher.get_stats()) + (events,)
+        return play(schedule, seconds, net, start, lambda: publisher.get_stats()) + (events,)
     finally:
         session.close()
         publisher.close()
 
 
+def run_aiortc(receiver, room, clip, seconds, schedule, net):
+    """Publishes the same clip and a tone with aiortc, in its own process; as `run_ours`."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "publish_aiortc.py"), receiver.url(room), receiver.token,
+         str(seconds + 2), str(clip)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start():
+        # From when the receiver sees it connected: the interpreter takes a second to start.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            session = next((s for s in receiver.stats().values() if s["room"] == room), None)
+            if session and session.get("connected_at"):
+                return session["connected_at"]
+            if process.poll() is not None:
+                raise SystemExit(f"the aiortc publisher failed: {process.stderr.read()[-800:]}")
+            time.sleep(0.05)
+        process.kill()
+        raise SystemExit("the aiortc publisher did not connect within 20 s")
+
+    try:
+        return play(schedule, seconds, net, start, lambda: None) + ([],)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def play(schedule, seconds, net, start, stats):
-    started = time.time()
+    """Starts publishing (`start` returns when it began) and impairs the link on schedule."""
+    started = start()
     print(f"  {started:.2f} publishing", flush=True)
-    start()
     marks = []
     for at, impairment in schedule:
         delay = started + at - time.time()
@@ -146,6 +185,9 @@ def main():
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--seconds", type=float, default=24)
     parser.add_argument("--json")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--publishers", nargs="*", default=["libpublisher", "aiortc"],
+                        choices=["libpublisher", "aiortc"])
     parser.add_argument("--log", action="store_true", help="print our adaptation's log")
     args = parser.parse_args()
     if args.log:
@@ -179,23 +221,46 @@ def main():
                 if args.only and name not in args.only:
                     continue
                 seconds = length[0] if length else args.seconds
-                for who in ["libpublisher"]:  # an aiortc publisher beside it: to come
-                    room = f"{name}-{who}"
-                    started, ended, marks, stats, events = run_ours(
-                        receiver, room, clip, seconds, options, schedule, net)
-                    result = measure(receiver, room, started, ended, marks)
-                    if events:
-                        result["fallback"] = [(round(at - started, 1), name)
-                                              for at, name in events]
-                    result["publisher_stats"] = stats
-                    results[room] = result
-                    print(f"{name:26} {who:12} " + json.dumps(
-                        {k: v for k, v in result.items() if k != "publisher_stats"}),
-                        flush=True)
+                runs = {who: [] for who in args.publishers}
+                for round_ in range(args.repeat):
+                    for who in args.publishers:
+                        room = f"{name}-{who}-{round_}"
+                        if who == "libpublisher":
+                            started, ended, marks, stats, events = run_ours(
+                                receiver, room, clip, seconds, options, schedule, net)
+                        else:
+                            started, ended, marks, stats, events = run_aiortc(
+                                receiver, room, clip, seconds, schedule, net)
+                        result = measure(receiver, room, started, ended, marks)
+                        if events:
+                            result["fallback"] = [(round(at - started, 1), name)
+                                                  for at, name in events]
+                        result["publisher_stats"] = stats
+                        results[room] = result
+                        runs[who].append(result)
+                        print(f"{name:26} {who:12} " + json.dumps(
+                            {k: v for k, v in result.items() if k != "publisher_stats"}),
+                            flush=True)
+                if args.repeat > 1:
+                    for who, these in runs.items():
+                        print(f"{name:26} {who:12} {summary(these)}", flush=True)
         finally:
             receiver.close()
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def summary(runs):
+    """Each figure of several runs as `median (least–most)`."""
+    figures = ["decoded_fps_last_15s", "freeze_s_after_3s", "longest_gap_s",
+               "audio_lost_ms_after_3s", "step_to_10fps_s", "back_to_10fps_s"]
+    parts = []
+    for figure in figures:
+        values = [run[figure] for run in runs if run.get(figure) is not None]
+        if values:
+            parts.append(f"{figure} {statistics.median(values):g} "
+                         f"({min(values):g}–{max(values):g})")
+    return f"{len(runs)} runs: " + ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """One benchmark run of an aiortc publisher, the reference: the same synthetic 720p30 moving
 pattern and 440 Hz tone, a WHIP POST to the same endpoint, then one JSON line shaped like
 publish_ours.py's. "created" is when aiortc's connection reaches `connected` (media can flow),
-which is when libpublisher completes publish() and emits streamCreated."""
+which is when libpublisher completes publish() and emits streamCreated.
+
+    publish_aiortc.py URL TOKEN SECONDS [CLIP.y4m]
+
+With a Y4M clip (4:2:0, as tests/peers/clips.py writes them) it publishes that, looped at
+its own frame rate and size, instead of the pattern (bench_adaptation.py)."""
 
 import asyncio
 import fractions
@@ -49,6 +54,39 @@ class PatternTrack(MediaStreamTrack):
         return frame
 
 
+class ClipTrack(MediaStreamTrack):
+    """A Y4M clip's frames, looped, paced at its frame rate."""
+
+    kind = "video"
+
+    def __init__(self, path):
+        super().__init__()
+        data = open(path, "rb").read()
+        header, _, body = data.partition(b"\n")
+        fields = {f[:1]: f[1:] for f in header.split()[1:]}
+        self.width, self.height = int(fields[b"W"]), int(fields[b"H"])
+        num, den = fields[b"F"].split(b":")
+        self.fps = int(num) / int(den)
+        size = self.width * self.height * 3 // 2
+        self.frames = [numpy.frombuffer(chunk[:size], dtype=numpy.uint8)
+                       for chunk in body.split(b"FRAME\n")[1:]]
+        self.count = 0
+        self.start = None
+
+    async def recv(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        due = self.start + self.count / self.fps
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        planes = self.frames[self.count % len(self.frames)]
+        frame = VideoFrame.from_ndarray(
+            planes.reshape(self.height * 3 // 2, self.width), format="yuv420p")
+        frame.pts = int(self.count * 90000 / self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.count += 1
+        return frame
+
+
 class ToneTrack(MediaStreamTrack):
     """A 440 Hz tone in 20 ms frames at 48 kHz, paced."""
 
@@ -75,7 +113,7 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
-async def main(url, token, seconds):
+async def main(url, token, seconds, clip=None):
     pc = RTCPeerConnection()
     connected = asyncio.Event()
     created_at = []
@@ -86,7 +124,7 @@ async def main(url, token, seconds):
             created_at.append(time.time())
             connected.set()
 
-    video = PatternTrack()
+    video = ClipTrack(clip) if clip else PatternTrack()
     cpu_before = cpu_seconds()
     publish_at = time.time()
     pc.addTrack(ToneTrack())
@@ -117,4 +155,4 @@ async def main(url, token, seconds):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:5]))
