@@ -13,7 +13,8 @@ Prints `LISTENING <port>` once ready. Endpoints:
   `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
   keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would;
   `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
-  section that does not offer VP8 and answers the rest.
+  section that does not offer VP8 and answers the rest; `elsewhere` names its resource on
+  another origin (`http://localhost:<port>/…`, the same server under another host name).
 - `OPTIONS /whip/<room>`: the same auth and room checks, without media (connect probes).
   With `--link`, both OPTIONS and POST answers carry those `Link` headers (ICE servers);
   with `--links-with-answer-only` too, only the POST answers do.
@@ -477,7 +478,11 @@ def make_app(token, links=(), probe_links=True):
             receiver._lp_stats = stats
         headers = link_headers(links)
         headers["Content-Type"] = "application/sdp"
-        if room != "nolocation":
+        if room == "elsewhere":
+            # The same server under another host name: a resource on another origin.
+            port = request.transport.get_extra_info("sockname")[1]
+            headers["Location"] = f"http://localhost:{port}/whip/resource/{rid}"
+        elif room != "nolocation":
             headers["Location"] = f"/whip/resource/{rid}"
         return web.Response(status=201, text=answer, headers=headers)
 

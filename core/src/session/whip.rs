@@ -27,6 +27,10 @@ pub(crate) struct Whip {
 /// How much of an error body goes into a message.
 const BODY_EXCERPT: usize = 200;
 
+/// The largest body read from the server. An SDP answer is a few kilobytes; a server that
+/// sends more is not answering (and reading 50 MB would only cost memory and time).
+const MAX_BODY: usize = 1 << 20;
+
 impl Whip {
     /// Checks the URL (1005 when malformed); nothing is sent yet.
     pub(crate) fn new(url: &str) -> Result<Whip> {
@@ -64,6 +68,13 @@ impl Whip {
 
     fn unreachable(&self, e: reqwest::Error) -> Error {
         // reqwest's Display can include the URL but never headers, so the token stays out.
+        if e.is_redirect() {
+            // The server answered, but only with redirects (a loop, or more than 10).
+            return Error::new(
+                ErrorCode::UnexpectedServerResponse,
+                format!("{}: too many redirects ({e})", self.endpoint),
+            );
+        }
         let what = if e.is_connect() {
             "cannot connect"
         } else if e.is_timeout() {
@@ -118,7 +129,7 @@ impl Whip {
         let status = response.status();
         *self.ice_servers.lock().unwrap_or_else(|e| e.into_inner()) =
             ice_servers(response.headers());
-        let body = response.text().await.unwrap_or_default();
+        let body = read_capped(response).await.unwrap_or_default();
         if let Some(e) = self.refusal(status, &body) {
             return Err(e);
         }
@@ -166,13 +177,19 @@ impl Whip {
             .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let location = response.headers().get(LOCATION).cloned();
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let advertised = ice_servers(response.headers());
-        let body = response.text().await.unwrap_or_default();
-        if let Some(e) = self.refusal(status, &body) {
+        let body = read_capped(response).await;
+        if let Some(e) = self.refusal(status, body.as_deref().unwrap_or_default()) {
             return Err(e);
         }
         if status != StatusCode::CREATED {
-            let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
+            let excerpt: String = body
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(BODY_EXCERPT)
+                .collect();
             let code = if status.is_client_error() || status.is_server_error() {
                 ErrorCode::StreamCreateFailed
             } else {
@@ -192,12 +209,32 @@ impl Whip {
                 format!("{}: malformed WHIP answer: {why}", self.endpoint),
             )
         };
+        let body =
+            body.ok_or_else(|| malformed(&format!("the answer is larger than {MAX_BODY} bytes")))?;
         let location = location.ok_or_else(|| malformed("201 without a Location header"))?;
         let resource = location
             .to_str()
-            .ok()
-            .and_then(|l| self.endpoint.join(l).ok())
-            .ok_or_else(|| malformed("the Location header is not a URL"))?;
+            .map_err(|_| "the Location header is not a URL".to_owned())
+            .and_then(|l| resource_url(&self.endpoint, l))
+            .map_err(|why| malformed(&why))?;
+        // RFC 9725: the answer is application/sdp. No Content-Type at all is let through to
+        // the body check; another type is not an answer, whatever the body looks like.
+        if let Some(content_type) = content_type {
+            let is_sdp = content_type
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/sdp"));
+            if !is_sdp {
+                let shown: String = String::from_utf8_lossy(content_type.as_bytes())
+                    .chars()
+                    .take(BODY_EXCERPT)
+                    .collect();
+                return Err(malformed(&format!(
+                    "the content type is {shown:?}, not application/sdp"
+                )));
+            }
+        }
         if !body.trim_start().starts_with("v=") {
             return Err(malformed("the body is not an SDP answer"));
         }
@@ -248,7 +285,7 @@ impl Whip {
             Err(e) => return PatchReply::Failed(self.unreachable(e)),
         };
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let body = read_capped(response).await.unwrap_or_default();
         PatchReply::from_response(status.as_u16(), body, resource.as_str())
     }
 
@@ -284,6 +321,49 @@ impl Whip {
             Ok(Err(e)) => tracing::warn!(%resource, "WHIP DELETE failed: {e}"),
             Err(_) => tracing::warn!(%resource, "WHIP DELETE timed out"),
         }
+    }
+}
+
+/// The body as text, read up to [`MAX_BODY`] bytes: `None` when it is longer. A body cut off
+/// by the connection is what arrived (as `text()` would have it, empty on error).
+async fn read_capped(mut response: reqwest::Response) -> Option<String> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY {
+                    return None;
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(_) => return Some(String::new()),
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The stream's resource URL from a 201's `Location` (relative to the endpoint, RFC 9725).
+/// A resource on another origin is followed, with the token: RFC 9725 lets the resource live
+/// apart from the endpoint (the media server a load balancer picked), and the endpoint, which
+/// names it, holds the token already. Refused: a scheme other than http(s), and a step down
+/// from https to http, which would send the token in clear with PATCH and DELETE.
+fn resource_url(endpoint: &Url, location: &str) -> std::result::Result<Url, String> {
+    let resource = endpoint
+        .join(location)
+        .map_err(|_| "the Location header is not a URL".to_owned())?;
+    match (endpoint.scheme(), resource.scheme()) {
+        ("https", "https") | ("http", "http" | "https") => Ok(resource),
+        (_, scheme) => Err(format!(
+            "the Location header names a {scheme}: URL for an {}: endpoint",
+            endpoint.scheme()
+        )),
     }
 }
 
@@ -361,6 +441,33 @@ mod tests {
             ),
             (Some("u"), Some("p"))
         );
+    }
+
+    #[test]
+    fn resource_urls_may_move_but_not_to_clear_text() {
+        let http = Url::parse("http://a.example/whip/ep").unwrap();
+        let https = Url::parse("https://a.example/whip/ep").unwrap();
+        let ok = |e: &Url, l: &str| resource_url(e, l).map(|u| u.to_string());
+        assert_eq!(
+            ok(&http, "/whip/resource/1").as_deref(),
+            Ok("http://a.example/whip/resource/1")
+        );
+        assert_eq!(
+            ok(&https, "https://b.example:8443/r/2").as_deref(),
+            Ok("https://b.example:8443/r/2")
+        );
+        assert_eq!(
+            ok(&http, "https://b.example/r/3").as_deref(),
+            Ok("https://b.example/r/3")
+        );
+        for (endpoint, location) in [
+            (&https, "http://b.example/r/4"),
+            (&https, "http://a.example/whip/resource/4"),
+            (&http, "ftp://b.example/r/5"),
+            (&http, "file:///etc/passwd"),
+        ] {
+            assert!(resource_url(endpoint, location).is_err(), "{location}");
+        }
     }
 
     #[test]
