@@ -5,16 +5,21 @@
 #   - SHA256SUMS holds;
 #   - Python: pip installs the wheel into a fresh venv (no index, nothing built), and it publishes
 #     the synthetic camera and microphone to loopback://, the embedded receiver getting video
-#     frames and audio packets; py.typed and the stubs are installed; the extension has no debug
-#     info and loads the libraries grafted next to it; the default microphone (a virtual one
-#     behind ALSA's PulseAudio plugin) is captured through the wheel's ALSA; auditwheel show
-#     reports a manylinux tag;
+#     frames and audio packets, and to the aiortc WHIP receiver of tests/peers (run by .venv's
+#     Python, a peer outside the user's venv), which decodes video and audio frames; py.typed
+#     and the stubs are installed; the extension has no debug info and loads the libraries
+#     grafted next to it; the default microphone (a virtual one behind ALSA's PulseAudio plugin)
+#     is captured through the wheel's ALSA; auditwheel show reports a manylinux tag;
 #   - Node: npm installs the main and the linux-x64-gnu tarballs into an empty folder, once with
 #     --ignore-scripts and once with install scripts allowed; the prebuilt addon is used, no cargo
 #     runs (a cargo on PATH that records being called), and it publishes to loopback://;
 #     index.d.ts is installed; the main package without its prebuilt says how to build from
 #     source, at require() and from its install script;
-#   - C: the tarball's pkg-config file and lp_version(), built against the unpacked tree;
+#   - C: the tarball unpacked into a temporary directory (its files name the prefix /usr): the
+#     pkg-config file and lp_version(); tests/packaging/publish_loopback.c built with pkg-config,
+#     linked shared (found through its rpath, in the unpacked tree) and static (from the tree
+#     unpacked without the shared library), and the CMake project tests/packaging/cmake
+#     (find_package) linked shared and static, each program publishing to loopback://;
 #   - one version everywhere: Cargo.toml's, the file names, the packages' metadata, lp_version(),
 #     libpublisher.__version__ and the Node package's `version`.
 # LP_PYTHONS="python3.9 python3.13" runs the Python part with each of those interpreters (the
@@ -34,6 +39,8 @@ ok() { echo "ok: $*"; }
 quiet() {
   "$@" >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; fail "$*"; }
 }
+# shellcheck source=tests/packaging/c_checks.sh
+. tests/packaging/c_checks.sh
 
 VERSION=$(awk -F'"' '/^\[/ { s = ($0 == "[workspace.package]") } s && /^version *=/ { print $2; exit }' Cargo.toml)
 one() { # the one file in DIST matching a glob
@@ -74,6 +81,8 @@ no_build() {
 }
 
 # --- Python ---------------------------------------------------------------------------------
+# publish.py [URL TOKEN]: loopback:// and its embedded receiver's stats, or a WHIP endpoint,
+# publishing until a line comes on stdin (from whip.py, once the receiver has decoded enough).
 cat >"$WORK/publish.py" <<'EOF'
 import importlib.metadata
 import json
@@ -82,15 +91,21 @@ import time
 
 import libpublisher
 
+url, token = (sys.argv[1], sys.argv[2]) if len(sys.argv) > 2 else ("loopback://", None)
 publisher = libpublisher.init_publisher(
     {"video_source": "synthetic", "audio_source": "synthetic", "resolution": "320x240"}
 )
-session = libpublisher.init_session("loopback://")
+session = libpublisher.init_session(url)
+got = {"video_frames": None, "audio_packets": None}
 try:
-    session.connect()
+    session.connect(token=token)
     session.publish(publisher)
-    time.sleep(1)
-    got = session.get_receiver_stats(publisher)
+    if token is None:
+        time.sleep(1)
+        got = session.get_receiver_stats(publisher)
+    else:
+        print("PUBLISHING", flush=True)
+        sys.stdin.readline()
 finally:
     session.close()
     publisher.close()
@@ -102,6 +117,41 @@ print(json.dumps({
     "video_frames": got["video_frames"],
     "audio_packets": got["audio_packets"],
 }))
+EOF
+# whip.py PYTHON PEERS: the aiortc WHIP receiver (tests/peers/receiver.py, in this process:
+# .venv's Python, which has aiortc) and PYTHON publishing publish.py to it; prints the frames
+# it decoded.
+cat >"$WORK/whip.py" <<'EOF'
+import subprocess
+import sys
+
+sys.path.insert(0, sys.argv[2])
+from receiver import WhipReceiver
+
+ROOM = "artefacts"
+receiver = WhipReceiver()
+try:
+    publisher = subprocess.Popen([sys.argv[1], "-I", "publish.py", receiver.url(ROOM),
+                                  receiver.token], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+    try:
+        if publisher.stdout.readline().strip() != "PUBLISHING":
+            sys.exit("the wheel did not publish to the WHIP receiver")
+        stats = receiver.wait_for(lambda s: any(
+            x["room"] == ROOM and x["video_frames"] >= 10 and x["audio_frames"] >= 10
+            for x in s.values()), timeout=20)
+        publisher.communicate("stop\n", timeout=20)
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait()
+    if publisher.returncode:
+        sys.exit(f"the WHIP publisher exited with {publisher.returncode}")
+    ours = [x for x in stats.values() if x["room"] == ROOM]
+    print(sum(x["video_frames"] for x in ours), sum(x["audio_frames"] for x in ours),
+          ",".join(x["video_codec"] or "-" for x in ours))
+finally:
+    receiver.close()
 EOF
 for python in ${LP_PYTHONS:-python3}; do
   venv=$WORK/venv-$(basename "$python")
@@ -127,6 +177,11 @@ print(r["file"], r["version"], r["metadata_version"], r["python"], r["video_fram
   grafted=$(ldd "$ext" | awk '/libpublisher\.libs\// { n++ } END { print n + 0 }')
   ((grafted == 3)) || { ldd "$ext" >&2; fail "the extension does not load libvpx, libopus and ALSA from libpublisher.libs"; }
   ok "Python $pyver: wheel installed without a build, published: $frames video frames, $packets audio packets received"
+  whip=$(cd "$WORK" && "${USER_ENV[@]}" "$VENV_TOOLS/python" whip.py "$venv/bin/python" "$ROOT/tests/peers") \
+    || fail "the wheel did not publish to the WHIP receiver ($python)"
+  read -r frames audio codec <<<"$whip"
+  ((frames >= 10 && audio >= 10)) || fail "the WHIP receiver decoded $frames video frames, $audio audio frames"
+  ok "Python $pyver: published over WHIP: the aiortc receiver decoded $frames $codec video frames, $audio audio frames"
 done
 no_build "cargo (pip)"
 
@@ -240,18 +295,50 @@ out=$(cd "$app" && "${USER_ENV[@]}" PATH="$CLEAN_PATH" node node_modules/libpubl
 ok "without its prebuilt: require() and the install script say how to build from source"
 
 # --- C --------------------------------------------------------------------------------------
-mkdir "$WORK/c"
+# The tarball holds usr/, the tree for prefix /usr, unpacked here elsewhere, as into a prefix of
+# one's own. pkg-config relocates it with --define-prefix: the .pc lies in LIBDIR/pkgconfig and
+# names its paths from ${prefix}, which pkg-config then takes as the directory two levels above
+# the .pc (PKG_CONFIG_SYSROOT_DIR would need the tree to keep its usr/ and would prefix every -I
+# and -L). The CMake package finds its files relative to itself.
+# From here on, everything runs as the user: without cargo and rustc, with a HOME of its own.
+export HOME=$WORK/home PATH=$WORK/trap-bin:$CLEAN_PATH
+unset CARGO CARGO_HOME RUSTUP_HOME LD_LIBRARY_PATH
+C_PREFIX=$WORK/c/usr
+mkdir "$WORK/c" "$WORK/c-static"
 tar -C "$WORK/c" -xzf "$C_TREE"
-export PKG_CONFIG_PATH=$WORK/c/usr/lib/pkgconfig
+# The archive alone, as README's static link installs it: given both, -lpublisher takes the .so.
+tar -C "$WORK/c-static" -xzf "$C_TREE" --exclude='usr/lib/libpublisher.so*'
+[ -f "$WORK/c-static/usr/lib/libpublisher.a" ] && ! compgen -G "$WORK/c-static/usr/lib/libpublisher.so*" >/dev/null \
+  || fail "the C tarball unpacked without its shared library has the wrong files"
+export PKG_CONFIG_PATH=$C_PREFIX/lib/pkgconfig
 pc_version=$(pkg-config --modversion libpublisher)
 [ "$pc_version" = "$VERSION" ] || fail "libpublisher.pc says $pc_version"
+C_LIBDIR=$(pkg-config --define-prefix --variable=libdir libpublisher)
+[ "$C_LIBDIR" = "$C_PREFIX/lib" ] || fail "pkg-config --define-prefix puts libdir at $C_LIBDIR, not $C_PREFIX/lib"
+SONAME=$(lp_soname "$VERSION")
 printf '#include <libpublisher.h>\n#include <stdio.h>\nint main(void) { puts(lp_version()); return 0; }\n' >"$WORK/version.c"
 # shellcheck disable=SC2046 # pkg-config's flags are words
 quiet cc -std=c11 -Wall -Werror "$WORK/version.c" $(pkg-config --define-prefix --cflags --libs libpublisher) \
-  "-Wl,-rpath,$WORK/c/usr/lib" -o "$WORK/version"
+  "-Wl,-rpath,$C_LIBDIR" -o "$WORK/version"
 c_version=$("$WORK/version")
 [ "$c_version" = "$VERSION" ] || fail "lp_version() is $c_version, Cargo.toml $VERSION"
 ok "C tarball: libpublisher.pc and lp_version() say $c_version"
+
+# pkg-config, shared: the rpath stands in for a prefix the loader searches; check_shared makes
+# sure the library comes from the unpacked tree.
+pc_build "$WORK/pc_shared" --define-prefix -- "-Wl,-rpath,$C_LIBDIR"
+check_shared "$WORK/pc_shared" "$C_LIBDIR" "$SONAME"
+check_published "$WORK/pc_shared"
+# pkg-config, static: Libs.private adds what the archive needs.
+PKG_CONFIG_PATH=$WORK/c-static/usr/lib/pkgconfig pc_build "$WORK/pc_static" --define-prefix --static
+check_static "$WORK/pc_static"
+check_published "$WORK/pc_static"
+# CMake, find_package from the unpacked tree, shared then static.
+for kind in shared static; do
+  cmake_publish $kind "$C_PREFIX" "$VERSION" "$C_LIBDIR" "$SONAME"
+done
+no_build "cargo (C builds)"
+ok "C tarball: pkg-config and CMake programs, shared and static, published"
 
 ok "one version, $VERSION: Cargo.toml, file names, package metadata, lp_version(), __version__, version"
 echo "artefact tests passed"

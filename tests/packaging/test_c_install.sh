@@ -23,6 +23,8 @@ quiet() {
   local log=$WORK/log
   "$@" >"$log" 2>&1 || { cat "$log" >&2; fail "$*"; }
 }
+# shellcheck source=tests/packaging/c_checks.sh
+. tests/packaging/c_checks.sh
 
 scripts/install --prefix "$PREFIX" >/dev/null
 MULTIARCH_LIB=lib/$(gcc -print-multiarch)
@@ -30,10 +32,7 @@ scripts/install --prefix "$STATIC_PREFIX" --libdir "$MULTIARCH_LIB" --library-ty
 
 VERSION=$(awk -F'"' '/^\[/ { s = ($0 == "[workspace.package]") } s && /^version *=/ { print $2; exit }' Cargo.toml)
 IFS=. read -r MAJOR MINOR PATCH <<<"${VERSION%%[-+]*}"
-if [ "$MAJOR" = 0 ] && [ "$MINOR" = 0 ]; then SONAME=libpublisher.so.0.0.$PATCH
-elif [ "$MAJOR" = 0 ]; then SONAME=libpublisher.so.0.$MINOR
-else SONAME=libpublisher.so.$MAJOR
-fi
+SONAME=$(lp_soname "$VERSION")
 REAL=libpublisher.so.$MAJOR.$MINOR.$PATCH
 
 # The layout.
@@ -71,52 +70,19 @@ for cc in gcc clang; do
   ok "header as C11 ($cc) and C++17 ($cxx)"
 done
 
-# Runs a built program; it must exit 0 and report frames and audio the receiver got.
-check_published() {
-  local program=$1 out rc=0
-  out=$("$program" 2>&1) || rc=$?
-  ((rc == 0)) || { echo "$out" >&2; fail "$program exited with $rc"; }
-  [[ "$out" =~ receiver\ got\ ([0-9]+)\ video\ frames.*\ ([0-9]+)\ audio\ packets ]] \
-    || { echo "$out" >&2; fail "$program printed no receiver stats"; }
-  ((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > 0)) || { echo "$out" >&2; fail "$program: nothing received"; }
-  ok "$(basename "$program"): ${BASH_REMATCH[1]} video frames, ${BASH_REMATCH[2]} audio packets received"
-}
-# A shared build must load the library by its soname, from the prefix.
-check_shared() {
-  local program=$1 resolved
-  [[ "$(readelf -d "$program")" == *"(NEEDED)"*"[$SONAME]"* ]] || fail "$program does not need $SONAME"
-  resolved=$(ldd "$program" | awk -v so="$SONAME" '$1 == so { print $3 }')
-  [ "$resolved" = "$L/$SONAME" ] || fail "$program loads $SONAME from '$resolved', not $L"
-}
-check_static() {
-  [[ "$(readelf -d "$1")" != *"[libpublisher"* ]] || fail "$1 needs libpublisher dynamically"
-}
-
 # pkg-config, shared. The rpath stands in for a prefix the loader searches.
-# shellcheck disable=SC2046
-quiet cc -std=c11 -Wall -Wextra -Werror tests/packaging/publish_loopback.c \
-  $(pkg-config --cflags --libs libpublisher) -pthread "-Wl,-rpath,$LIBDIR" -o "$WORK/pc_shared"
-check_shared "$WORK/pc_shared"
+pc_build "$WORK/pc_shared" -- "-Wl,-rpath,$LIBDIR"
+check_shared "$WORK/pc_shared" "$L" "$SONAME"
 check_published "$WORK/pc_shared"
 
 # pkg-config, static, from the archive-only install.
-# shellcheck disable=SC2046
-quiet cc -std=c11 -Wall -Wextra -Werror tests/packaging/publish_loopback.c \
-  $(PKG_CONFIG_PATH=$STATIC_PREFIX/$MULTIARCH_LIB/pkgconfig pkg-config --static --cflags --libs libpublisher) \
-  -pthread -o "$WORK/pc_static"
+PKG_CONFIG_PATH=$STATIC_PREFIX/$MULTIARCH_LIB/pkgconfig pc_build "$WORK/pc_static" --static
 check_static "$WORK/pc_static"
 check_published "$WORK/pc_static"
 
 # CMake, shared then static; each builds the C program and the C++ example.
 for kind in shared static; do
-  build=$WORK/cmake-$kind
-  quiet cmake -S tests/packaging/cmake -B "$build" -DCMAKE_PREFIX_PATH="$PREFIX" \
-    -DWANT_VERSION="$VERSION" -DLINK_STATIC=$([ $kind = static ] && echo ON || echo OFF)
-  quiet cmake --build "$build" -j 2
-  for program in "$build/publish_loopback" "$build/publish_cpp"; do
-    if [ $kind = shared ]; then check_shared "$program"; else check_static "$program"; fi
-    check_published "$program"
-  done
+  cmake_publish $kind "$PREFIX" "$VERSION" "$L" "$SONAME"
 done
 
 # find_package: which versions and components it accepts, and what it says when it refuses.
