@@ -201,8 +201,10 @@ struct SentPacket {
 /// What [`ResendPolicy::take`] decided.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Resend {
-    /// Packets to resend now, (SSRC, sequence number).
+    /// Packets to resend now, (SSRC, sequence number); one listed twice goes twice.
     pub packets: Vec<(u32, u16)>,
+    /// How many of them go twice.
+    pub paired: usize,
     /// Whether a packet the receiver asked for will not be resent any more: a receiver that
     /// waits for every packet (aiortc's jitter buffer) would wait in vain.
     pub gave_up: bool,
@@ -359,8 +361,17 @@ impl ResendPolicy {
             tokens -= packet.bytes as f64;
             if packet.copies > 0 {
                 // Asked for again after a copy went: the path lost that copy too, and may
-                // lose this one, which may never be asked for again (aiortc asks only when
-                // a new gap appears). Another follows unasked unless the receiver asks first.
+                // lose this one, which may never be asked for again: aiortc asks only when
+                // a new gap appears, and never for a packet 128 behind the newest it got,
+                // while its jitter buffer waits for it until 512 have passed. So two copies
+                // go at once (both lost: one in a thousand on a path losing 3 %), and a
+                // third follows unasked unless the receiver asks first.
+                if packet.copies + 1 < MAX_COPIES && packet.bytes as f64 <= tokens {
+                    tokens -= packet.bytes as f64;
+                    packet.copies += 1;
+                    resend.packets.push(key);
+                    resend.paired += 1;
+                }
                 self.insurance
                     .push_back((key, now + (wait * 2).max(INSURANCE_AFTER)));
             }
@@ -522,19 +533,28 @@ impl Watch for NackFilter {
             self.last_skip = Some(now);
             self.adaptation.skip_ahead();
         }
+        // A pair's loss of one copy is what the pair is for: not a copy the receiver waits for.
+        self.copies.asked_again(resend.paired);
         for &ssrc in &self.ours {
-            let seqs: Vec<u16> = resend
-                .packets
-                .iter()
-                .filter(|(s, _)| *s == ssrc)
-                .map(|(_, seq)| *seq)
-                .collect();
-            if !seqs.is_empty() {
-                packets.push(Box::new(TransportLayerNack {
-                    sender_ssrc: self.receiver_ssrc,
-                    media_ssrc: ssrc,
-                    nacks: nack_pairs_from_sequence_numbers(&seqs),
-                }));
+            let mut seqs: Vec<u16> = Vec::new();
+            let mut twice: Vec<u16> = Vec::new();
+            for &(_, seq) in resend.packets.iter().filter(|(s, _)| *s == ssrc) {
+                if seqs.contains(&seq) {
+                    twice.push(seq);
+                } else {
+                    seqs.push(seq);
+                }
+            }
+            // The responder sends a copy for each NACK that names a packet: a second NACK
+            // sends the pairs' second copies.
+            for seqs in [seqs, twice] {
+                if !seqs.is_empty() {
+                    packets.push(Box::new(TransportLayerNack {
+                        sender_ssrc: self.receiver_ssrc,
+                        media_ssrc: ssrc,
+                        nacks: nack_pairs_from_sequence_numbers(&seqs),
+                    }));
+                }
             }
         }
         if packets.is_empty() && before > 0 {
@@ -691,7 +711,8 @@ mod tests {
         policy.ask(ms(500), 1, [6]);
         assert!(policy.take(ms(500), 2e6, long).packets.is_empty());
         policy.ask(ms(560), 1, [6]);
-        assert_eq!(policy.take(ms(560), 2e6, long).packets, [(1, 6)]);
+        // Asked for again after a copy went: a pair.
+        assert_eq!(policy.take(ms(560), 2e6, long).packets, [(1, 6), (1, 6)]);
         assert_eq!(policy.owed(), 0);
     }
 
@@ -711,14 +732,12 @@ mod tests {
         let sent = |r: Resend| r.packets == [(1, 6)];
         assert!(sent(at(0, true, &mut policy)));
         assert!(!sent(at(80, true, &mut policy)), "on its way");
-        // Asked for again after the spacing: the first copy was lost; another goes unasked
-        // 400 ms after this one.
-        assert!(sent(at(120, true, &mut policy)));
+        // Asked for again after the spacing: the first copy was lost; two go at once (the
+        // receiver may not ask again), and another unasked 400 ms after them.
+        let pair = at(120, true, &mut policy);
+        assert_eq!((pair.packets, pair.paired), (vec![(1, 6), (1, 6)], 1));
         assert!(!sent(at(500, false, &mut policy)));
         assert!(sent(at(520, false, &mut policy)));
-        // Each copy waits twice as long for the receiver: 400 ms after the third.
-        assert!(!sent(at(600, true, &mut policy)));
-        assert!(sent(at(930, true, &mut policy)));
         // Four copies went: no unasked one after that, and asked again it is given up.
         assert!(!sent(at(1730, false, &mut policy)));
         let last = at(2000, true, &mut policy);
