@@ -41,6 +41,9 @@ def interrupt(script: str, when: str) -> tuple[int, list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and Python
+        # keeps it ignored: the child gets the default, as from a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
