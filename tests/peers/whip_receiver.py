@@ -12,6 +12,9 @@ Prints `LISTENING <port>` once ready. Endpoints:
   `postbusy` (answer the probe, refuse the offer with 422 / 503),
   `reject` (400).  Any other room name works; `missing` gives 404; `pli` also asks for a
   keyframe (RTCP PLI) every second, as a receiver that keeps losing its reference would;
+  `pliflood…` (any room whose name starts so) asks for one every millisecond, and
+  `nackflood…` every millisecond NACKs the latest 64 video packets it received (RTCP floods:
+  a broken or hostile receiver);
   `vp8only` is a server that decodes no other video codec: it rejects (port 0) a video
   section that does not offer VP8 and answers the rest; `elsewhere` names its resource on
   another origin (`http://localhost:<port>/…`, the same server under another host name).
@@ -214,6 +217,45 @@ async def ask_for_keyframes(pc, ssrc, stats):
             if receiver.track and receiver.track.kind == "video" and pc.connectionState == "connected":
                 await receiver._send_rtcp_pli(ssrc)
                 stats["plis_sent"] += 1
+
+
+def note_newest(handle_rtp_packet):
+    """Wraps aiortc's `RTCRtpReceiver._handle_rtp_packet` to keep the newest sequence number
+    received on each SSRC (`_lp_newest`), for the NACK flood."""
+
+    async def wrapped(self, packet, arrival_time_ms):
+        newest = getattr(self, "_lp_newest", None)
+        if newest is None:
+            newest = self._lp_newest = {}
+        newest[packet.ssrc] = packet.sequence_number
+        await handle_rtp_packet(self, packet, arrival_time_ms)
+
+    return wrapped
+
+
+RTCRtpReceiver._handle_rtp_packet = note_newest(RTCRtpReceiver._handle_rtp_packet)
+
+
+async def flood_rtcp(pc, ssrc, stats, what):
+    """Every millisecond while connected: a PLI (`what` "pli"), or a NACK for the latest 64
+    video packets received ("nack"), each counted in the stats (`plis_sent`,
+    `nacks_sent`)."""
+    while pc.connectionState not in ("closed", "failed"):
+        await asyncio.sleep(0.001)
+        if pc.connectionState != "connected":
+            continue
+        for receiver in pc.getReceivers():
+            if not (receiver.track and receiver.track.kind == "video"):
+                continue
+            if what == "pli":
+                await receiver._send_rtcp_pli(ssrc)
+                stats["plis_sent"] += 1
+            else:
+                newest = getattr(receiver, "_lp_newest", {}).get(ssrc)
+                if newest is not None:
+                    # Ascending, and not across the wrap: aiortc packs no other list.
+                    lost = [newest - i for i in range(min(63, newest), -1, -1)]
+                    await receiver._send_rtcp_nack(ssrc, lost)
 
 
 def mean_yuv(frame):
@@ -465,6 +507,11 @@ def make_app(token, links=(), probe_links=True):
             ssrc = video_ssrc(offer)
             if ssrc is not None:
                 asyncio.ensure_future(ask_for_keyframes(pc, ssrc, stats))
+        if room.startswith(("pliflood", "nackflood")):
+            ssrc = video_ssrc(offer)
+            if ssrc is not None:
+                what = "pli" if room.startswith("pli") else "nack"
+                asyncio.ensure_future(flood_rtcp(pc, ssrc, stats, what))
         if room == "vp8only":
             answer = await answer_vp8_only(pc, offer)
         else:

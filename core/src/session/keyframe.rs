@@ -1,5 +1,7 @@
 //! Keyframes on the wire: a receiver's requests for one let through to the sending
-//! tracks, and their detection in received RTP (the loopback receiver's counters).
+//! tracks and spaced, and their detection in received RTP (the loopback receiver's counters).
+
+use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Attribute, Packet, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -31,6 +33,66 @@ impl Watch for KeyframeRequests {
             msg.message.add(Attribute::DeliverToApplication);
         }
         Some(msg)
+    }
+}
+
+/// A receiver's keyframe requests are honoured at most this often per layer, as libwebrtc's
+/// minimum keyframe send interval: a keyframe costs several frames' bits, and a receiver that
+/// asks every millisecond (or many viewers behind one server) would otherwise make every
+/// frame one and starve the rest of the stream.
+pub(super) const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_millis(300);
+
+/// Which of a receiver's keyframe requests reach the encoder, and when: sans-IO, time passed
+/// in. A request within [`KEYFRAME_REQUEST_SPACING`] of the last one honoured for its layer
+/// is not dropped but put off until the spacing ends: the keyframe just sent may be the one
+/// the receiver lost. Put-off requests for a layer count as one.
+#[derive(Debug)]
+pub(super) struct KeyframeSpacing {
+    /// Per layer: when a request was last honoured, and when one put off falls due.
+    layers: Vec<(Option<Instant>, Option<Instant>)>,
+}
+
+impl KeyframeSpacing {
+    pub(super) fn new(layers: usize) -> Self {
+        KeyframeSpacing {
+            layers: vec![(None, None); layers],
+        }
+    }
+
+    /// A request for `layer` at `now`: whether the encoder is to be asked now.
+    pub(super) fn request(&mut self, now: Instant, layer: usize) -> bool {
+        let Some((honoured, due)) = self.layers.get_mut(layer) else {
+            return false;
+        };
+        match *honoured {
+            Some(at) if now < at + KEYFRAME_REQUEST_SPACING => {
+                due.get_or_insert(at + KEYFRAME_REQUEST_SPACING);
+                false
+            }
+            _ => {
+                *honoured = Some(now);
+                *due = None;
+                true
+            }
+        }
+    }
+
+    /// When the earliest put-off request falls due.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.layers.iter().filter_map(|(_, due)| *due).min()
+    }
+
+    /// The layers whose put-off requests are due at `now`, honoured.
+    pub(super) fn due(&mut self, now: Instant) -> Vec<usize> {
+        let mut layers = Vec::new();
+        for (layer, (honoured, due)) in self.layers.iter_mut().enumerate() {
+            if due.is_some_and(|at| at <= now) {
+                *honoured = Some(now);
+                *due = None;
+                layers.push(layer);
+            }
+        }
+        layers
     }
 }
 
@@ -100,7 +162,41 @@ pub(super) fn h264_carries_idr(payload: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{h264_carries_idr, vp8_starts_keyframe};
+    use std::time::{Duration, Instant};
+
+    use super::{h264_carries_idr, vp8_starts_keyframe, KeyframeSpacing, KEYFRAME_REQUEST_SPACING};
+
+    #[test]
+    fn requests_are_honoured_once_a_spacing_per_layer_and_none_is_dropped() {
+        let start = Instant::now();
+        let ms = |n: u64| start + Duration::from_millis(n);
+        let mut spacing = KeyframeSpacing::new(2);
+        assert!(spacing.request(ms(0), 0), "the first request goes at once");
+        assert_eq!(spacing.next_due(), None);
+        // A flood for 0.3 s: one request put off, due when the spacing ends.
+        for n in 1..300 {
+            assert!(!spacing.request(ms(n), 0));
+        }
+        assert_eq!(spacing.next_due(), Some(ms(0) + KEYFRAME_REQUEST_SPACING));
+        // Another layer has a spacing of its own.
+        assert!(spacing.request(ms(5), 1));
+        assert!(spacing.due(ms(299)).is_empty());
+        assert_eq!(spacing.due(ms(300)), vec![0]);
+        assert_eq!(spacing.next_due(), None);
+        // Spaced from when the put-off one went.
+        assert!(!spacing.request(ms(301), 0));
+        assert!(spacing.request(ms(600), 0));
+        // A layer no stream has is no request.
+        assert!(!spacing.request(ms(700), 7));
+        // A flood of 1 ms requests for 3 s honours about ten.
+        let mut spacing = KeyframeSpacing::new(1);
+        let mut honoured = 0;
+        for n in 0..3000 {
+            honoured += usize::from(spacing.request(ms(n), 0));
+            honoured += spacing.due(ms(n)).len();
+        }
+        assert_eq!(honoured, 10);
+    }
 
     #[test]
     fn h264_idr_detection_reads_single_stap_a_and_fu_a() {

@@ -25,6 +25,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::early_checks::Gate;
 use super::ice::{IceTransport, IceTransportPolicy};
+use super::keyframe::KeyframeSpacing;
 use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::peer::{
     build, gathered_sdp, rand_u64, watchers, webrtc_error, Bridges, Built, PeerConfig,
@@ -76,6 +77,14 @@ fn sdes(uri: &'static str, value: &str) -> HeaderExtension {
     HeaderExtension::Custom {
         uri: uri.into(),
         extension: Box::new(SdesItem(Bytes::copy_from_slice(value.as_bytes()))),
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -403,15 +412,30 @@ impl Offer {
             // layer whose SSRC it names.
             let track = out.track.clone();
             let ssrcs = out.ssrcs.clone();
+            // Spaced: see `KeyframeSpacing`.
             writers.push(crate::runtime::runtime().spawn(async move {
-                while let Some(event) = track.poll().await {
+                let mut spacing = KeyframeSpacing::new(ssrcs.len());
+                loop {
+                    let due = spacing.next_due();
+                    let event = tokio::select! {
+                        event = track.poll() => event,
+                        () = sleep_until(due) => {
+                            for layer in spacing.due(Instant::now()) {
+                                on_keyframe_request(layer);
+                            }
+                            continue;
+                        }
+                    };
+                    let Some(event) = event else { break };
                     let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                         continue;
                     };
-                    let layers = requested_layers(&packets, &ssrcs);
-                    tracing::debug!("keyframe requested by the receiver (layers {layers:?})");
-                    for layer in layers {
-                        on_keyframe_request(layer);
+                    let now = Instant::now();
+                    for layer in requested_layers(&packets, &ssrcs) {
+                        if spacing.request(now, layer) {
+                            tracing::debug!("keyframe requested by the receiver (layer {layer})");
+                            on_keyframe_request(layer);
+                        }
                     }
                 }
             }));
