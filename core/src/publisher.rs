@@ -885,8 +885,24 @@ impl Publisher {
             .is_some_and(|s| Arc::ptr_eq(s, stream))
     }
 
+    /// Emits `streamCreated` for `stream` while it is this publisher's stream. Under the
+    /// lock `end_publish` takes: a stream that ends first had its `streamCreated` posted
+    /// there, before its `streamDestroyed`.
+    pub(crate) fn announce_stream(&self, stream: &Arc<Stream>) {
+        let lifecycle = self.lifecycle();
+        if lifecycle
+            .stream
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            stream.post_created();
+        }
+    }
+
     /// The stream ended (or never started): back to ready, with `streamDestroyed` when a
-    /// stream had been announced.
+    /// stream had been announced (after its `streamCreated`, posted here if the stream ended
+    /// between its publish completion and the announcement, such as when the host closes the
+    /// session from inside the completion).
     pub(crate) fn end_publish(&self, reason: Option<Reason>) {
         let announced = {
             let mut lifecycle = self.lifecycle();
@@ -897,7 +913,11 @@ impl Publisher {
             if let Some(stream) = &stream {
                 lifecycle.ended_stream = Some(stream.stats());
             }
-            stream.is_some_and(|s| s.was_announced())
+            let announced = stream.as_ref().is_some_and(|s| s.was_announced());
+            if let (true, Some(stream), Some(_)) = (announced, &stream, reason) {
+                stream.post_created();
+            }
+            announced
         };
         if let (true, Some(reason)) = (announced, reason) {
             self.emit(PublisherEvent::StreamDestroyed { reason });

@@ -70,6 +70,8 @@ pub(crate) struct Stream {
     /// The transport figures and the bitrate, as the driver last read them.
     transport: Mutex<(TransportStats, u64)>,
     phase: Mutex<Phase>,
+    /// Whether `streamCreated` was posted to the host (see `post_created`).
+    created_posted: std::sync::atomic::AtomicBool,
     driver: mpsc::UnboundedSender<Command>,
 }
 
@@ -271,6 +273,7 @@ impl Stream {
             encoders: Mutex::new(encoders),
             transport: Mutex::default(),
             phase: Mutex::new(Phase::Opening),
+            created_posted: std::sync::atomic::AtomicBool::new(false),
             driver,
         });
         let mut first_output = watches.clone();
@@ -341,11 +344,21 @@ impl Stream {
         true
     }
 
-    /// Emits `streamCreated` (after `mark_announced` said yes).
-    pub(crate) fn announce(&self) {
-        self.publisher.emit(PublisherEvent::StreamCreated {
-            stream_id: self.id.clone(),
-        });
+    /// Emits `streamCreated` (after `mark_announced` said yes), unless the stream ended first
+    /// (the host closed the session from inside the publish completion): `end_publish` posted
+    /// it then, before `streamDestroyed`.
+    pub(crate) fn announce(self: &Arc<Self>) {
+        self.publisher.announce_stream(self);
+    }
+
+    /// Posts `streamCreated` to the publisher's host, the first time only. Called under the
+    /// publisher's lifecycle lock, so that it and `streamDestroyed` are posted in that order.
+    pub(crate) fn post_created(&self) {
+        if !self.created_posted.swap(true, Ordering::AcqRel) {
+            self.publisher.emit(PublisherEvent::StreamCreated {
+                stream_id: self.id.clone(),
+            });
+        }
     }
 
     /// Whether `streamCreated` went out for this stream.
