@@ -238,6 +238,8 @@ struct Inner {
     /// What the encoders read, from whichever source is open now.
     video_feed: Feed<VideoFrame>,
     audio_feed: Feed<AudioFrame>,
+    /// True once closed: a publish in flight ends at once.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A publisher: a cheap, clonable handle; every clone is the same publisher.
@@ -297,6 +299,7 @@ pub fn init_publisher(
             video_preference: Arc::default(),
             video_feed: Feed::default(),
             audio_feed: Feed::default(),
+            closed: tokio::sync::watch::channel(false).0,
         }),
     };
     let call = publisher.inner.calls.start("init_publisher", on_done)?;
@@ -877,6 +880,11 @@ impl Publisher {
         true
     }
 
+    /// Becomes true when the publisher closes.
+    pub(crate) fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closed.subscribe()
+    }
+
     /// Whether `stream` is this publisher's current stream.
     pub(crate) fn has_stream(&self, stream: &Arc<Stream>) -> bool {
         self.lifecycle()
@@ -1005,6 +1013,7 @@ impl Publisher {
             )
         };
         drop(meter); // joins its thread; it never waits for a callback
+        self.inner.closed.send_replace(true);
         self.inner.dispatcher.close();
         self.inner.calls.close(self);
         if let Some(stream) = stream {

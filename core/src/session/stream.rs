@@ -28,12 +28,34 @@ pub(crate) fn cut_short() -> Error {
     Error::illegal_state("the session or publisher closed while publishing")
 }
 
-/// Runs `step` of a publish unless the session is disconnected or closed meanwhile, which
-/// fails it at once rather than when the step gives up by itself.
-async fn unless_ended<T>(
-    ended: &mut watch::Receiver<u64>,
-    step: impl Future<Output = Result<T>>,
-) -> Result<T> {
+/// What cuts a publish short: its session disconnecting or closing, or its publisher
+/// closing (freed while the publish is in flight, which then completes at once rather than
+/// at the publish timeout, waiting for media from sources that stopped).
+struct Ending {
+    session: watch::Receiver<u64>,
+    publisher: watch::Receiver<bool>,
+}
+
+impl Ending {
+    fn of(session: &Session, publisher: &Publisher) -> Self {
+        Ending {
+            session: session.ended(),
+            publisher: publisher.closed(),
+        }
+    }
+
+    /// Resolves when the publish is to end.
+    async fn changed(&mut self) {
+        tokio::select! {
+            _ = self.session.changed() => {}
+            _ = self.publisher.wait_for(|closed| *closed) => {}
+        }
+    }
+}
+
+/// Runs `step` of a publish unless the session is disconnected or closed or the publisher
+/// closed meanwhile, which fails it at once rather than when the step gives up by itself.
+async fn unless_ended<T>(ended: &mut Ending, step: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::select! {
         outcome = step => outcome,
         _ = ended.changed() => Err(cut_short()),
@@ -107,7 +129,7 @@ impl Stream {
     pub(crate) async fn open(session: &Session, publisher: &Publisher) -> Result<Arc<Stream>> {
         let settings = session.settings().clone();
         let backend = session.backend();
-        let mut ended = session.ended();
+        let mut ended = Ending::of(session, publisher);
         // What the publisher publishes, whether or not its source is open now (video turned
         // off releases it): the track is offered either way.
         let (video, audio) = publisher.kinds();
