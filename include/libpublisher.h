@@ -439,7 +439,9 @@ const char *lp_last_error_message(void);
 int32_t lp_get_devices(lp_devices_cb cb, void *user_data);
 
 // Routes the library's logs at `level` (`LP_LOG_ERROR` … `LP_LOG_TRACE`) and more severe to
-// `cb`, called on library threads. `cb` NULL or `LP_LOG_OFF` stops logging.
+// `cb`, called on library threads. `cb` NULL or `LP_LOG_OFF` stops logging. When this
+// returns, the callback it replaces is not running (unless this is called from inside it)
+// and will not run again, so its `user_data` may be freed.
 int32_t lp_set_log_callback(int32_t level, lp_log_cb cb, void *user_data);
 
 // New settings with the defaults: default camera and microphone, 640x480 at 30 fps, VP8.

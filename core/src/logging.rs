@@ -2,9 +2,10 @@
 //!
 //! Rust hosts install their own `tracing` subscriber instead and never call this.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -98,11 +99,56 @@ pub struct LogRecord {
 pub type LogSink = Arc<dyn Fn(&LogRecord) + Send + Sync>;
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Off as u8);
-static SINK: RwLock<Option<LogSink>> = RwLock::new(None);
+static SINK: RwLock<Option<Installed>> = RwLock::new(None);
+
+/// The sink records go to, with the count of its calls under way.
+#[derive(Clone)]
+struct Installed {
+    sink: LogSink,
+    calls: Arc<SinkCalls>,
+}
+
+/// How many calls of one sink are under way, so that replacing the sink can wait for them:
+/// a host frees what its callback uses once it turned logging off.
+#[derive(Default)]
+struct SinkCalls {
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+thread_local! {
+    /// The sinks (`SinkCalls::key`) this thread is inside, innermost last: a sink may log
+    /// through the library, or replace itself.
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+impl SinkCalls {
+    fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until no call of this sink runs, other than those this thread is inside.
+    fn wait_for_others(self: &Arc<Self>) {
+        let key = self.key();
+        let own = INSIDE
+            .try_with(|inside| inside.borrow().iter().filter(|&&k| k == key).count())
+            .unwrap_or(0);
+        let mut running = self.running();
+        while *running > own {
+            running = self.ended.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
 
 /// Sends records at `level` and more severe to `sink`; `None` (or `LogLevel::Off`) stops
-/// logging. The first call installs the library's global `tracing` subscriber; it fails with
-/// 1015 ILLEGAL_STATE if the process already has another one.
+/// logging. When this returns, the sink it replaces is not running (other than where this is
+/// called from inside it) and will not run again. The first call installs the library's
+/// global `tracing` subscriber; it fails with 1015 ILLEGAL_STATE if the process already has
+/// another one.
 pub fn set_log_sink(level: LogLevel, sink: Option<LogSink>) -> Result<()> {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     let installed = *INSTALLED.get_or_init(|| {
@@ -117,9 +163,20 @@ pub fn set_log_sink(level: LogLevel, sink: Option<LogSink>) -> Result<()> {
         ));
     }
     let level = if sink.is_some() { level } else { LogLevel::Off };
-    *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    let installed = sink.map(|sink| Installed {
+        sink,
+        calls: Arc::default(),
+    });
+    let replaced = std::mem::replace(
+        &mut *SINK.write().unwrap_or_else(|e| e.into_inner()),
+        installed,
+    );
     MAX_LEVEL.store(level as u8, Ordering::Release);
     tracing::callsite::rebuild_interest_cache();
+    // No call of the replaced sink starts any more; those under way end before this returns.
+    if let Some(replaced) = replaced {
+        replaced.calls.wait_for_others();
+    }
     Ok(())
 }
 
@@ -203,9 +260,6 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
         if level as u8 > MAX_LEVEL.load(Ordering::Acquire) {
             return;
         }
-        let Some(sink) = SINK.read().unwrap_or_else(|e| e.into_inner()).clone() else {
-            return;
-        };
         let mut visitor = MessageVisitor::default();
         event.record(&mut visitor);
         let record = LogRecord {
@@ -213,8 +267,27 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
             target: event.metadata().target().to_owned(),
             message: visitor.message + &visitor.fields,
         };
+        let installed = {
+            let current = SINK.read().unwrap_or_else(|e| e.into_inner());
+            let Some(installed) = current.clone() else {
+                return;
+            };
+            // Counted while the sink cannot be replaced, so that replacing it waits for this.
+            *installed.calls.running() += 1;
+            installed
+        };
+        let key = installed.calls.key();
+        let entered = INSIDE
+            .try_with(|inside| inside.borrow_mut().push(key))
+            .is_ok();
         // A sink that panics must not take the logging thread (any library thread) with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(&record)));
+        let _ =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (installed.sink)(&record)));
+        if entered {
+            let _ = INSIDE.try_with(|inside| inside.borrow_mut().pop());
+        }
+        *installed.calls.running() -= 1;
+        installed.calls.ended.notify_all();
     }
 }
 

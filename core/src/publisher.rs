@@ -238,6 +238,8 @@ struct Inner {
     /// What the encoders read, from whichever source is open now.
     video_feed: Feed<VideoFrame>,
     audio_feed: Feed<AudioFrame>,
+    /// True once closed: a publish in flight ends at once.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A publisher: a cheap, clonable handle; every clone is the same publisher.
@@ -297,6 +299,7 @@ pub fn init_publisher(
             video_preference: Arc::default(),
             video_feed: Feed::default(),
             audio_feed: Feed::default(),
+            closed: tokio::sync::watch::channel(false).0,
         }),
     };
     let call = publisher.inner.calls.start("init_publisher", on_done)?;
@@ -877,6 +880,11 @@ impl Publisher {
         true
     }
 
+    /// Becomes true when the publisher closes.
+    pub(crate) fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closed.subscribe()
+    }
+
     /// Whether `stream` is this publisher's current stream.
     pub(crate) fn has_stream(&self, stream: &Arc<Stream>) -> bool {
         self.lifecycle()
@@ -885,8 +893,24 @@ impl Publisher {
             .is_some_and(|s| Arc::ptr_eq(s, stream))
     }
 
+    /// Emits `streamCreated` for `stream` while it is this publisher's stream. Under the
+    /// lock `end_publish` takes: a stream that ends first had its `streamCreated` posted
+    /// there, before its `streamDestroyed`.
+    pub(crate) fn announce_stream(&self, stream: &Arc<Stream>) {
+        let lifecycle = self.lifecycle();
+        if lifecycle
+            .stream
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            stream.post_created();
+        }
+    }
+
     /// The stream ended (or never started): back to ready, with `streamDestroyed` when a
-    /// stream had been announced.
+    /// stream had been announced (after its `streamCreated`, posted here if the stream ended
+    /// between its publish completion and the announcement, such as when the host closes the
+    /// session from inside the completion).
     pub(crate) fn end_publish(&self, reason: Option<Reason>) {
         let announced = {
             let mut lifecycle = self.lifecycle();
@@ -897,7 +921,11 @@ impl Publisher {
             if let Some(stream) = &stream {
                 lifecycle.ended_stream = Some(stream.stats());
             }
-            stream.is_some_and(|s| s.was_announced())
+            let announced = stream.as_ref().is_some_and(|s| s.was_announced());
+            if let (true, Some(stream), Some(_)) = (announced, &stream, reason) {
+                stream.post_created();
+            }
+            announced
         };
         if let (true, Some(reason)) = (announced, reason) {
             self.emit(PublisherEvent::StreamDestroyed { reason });
@@ -985,6 +1013,7 @@ impl Publisher {
             )
         };
         drop(meter); // joins its thread; it never waits for a callback
+        self.inner.closed.send_replace(true);
         self.inner.dispatcher.close();
         self.inner.calls.close(self);
         if let Some(stream) = stream {

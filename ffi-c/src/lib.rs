@@ -125,7 +125,9 @@ pub extern "C" fn lp_get_devices(cb: lp_devices_cb, user_data: *mut c_void) -> i
 }
 
 /// Routes the library's logs at `level` (`LP_LOG_ERROR` … `LP_LOG_TRACE`) and more severe to
-/// `cb`, called on library threads. `cb` NULL or `LP_LOG_OFF` stops logging.
+/// `cb`, called on library threads. `cb` NULL or `LP_LOG_OFF` stops logging. When this
+/// returns, the callback it replaces is not running (unless this is called from inside it)
+/// and will not run again, so its `user_data` may be freed.
 #[no_mangle]
 pub extern "C" fn lp_set_log_callback(level: i32, cb: lp_log_cb, user_data: *mut c_void) -> i32 {
     guard(|| {

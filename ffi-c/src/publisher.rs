@@ -369,6 +369,9 @@ pub extern "C" fn lp_publisher_settings_set_access_request(
         let user_data = UserData(user_data);
         settings.inner.access_request = cb.map(|cb| {
             Arc::new(move |request: &AccessRequest| {
+                // As for the other callbacks: the host may look its handle up (`*out` of
+                // `lp_init_publisher`, through `user_data`) and free it from in here.
+                PUBLISHERS.wait_until_registered();
                 let video = request.video.as_deref().map(cstring);
                 let audio = request.audio.as_deref().map(cstring);
                 let raw = lp_access_request {

@@ -28,12 +28,34 @@ pub(crate) fn cut_short() -> Error {
     Error::illegal_state("the session or publisher closed while publishing")
 }
 
-/// Runs `step` of a publish unless the session is disconnected or closed meanwhile, which
-/// fails it at once rather than when the step gives up by itself.
-async fn unless_ended<T>(
-    ended: &mut watch::Receiver<u64>,
-    step: impl Future<Output = Result<T>>,
-) -> Result<T> {
+/// What cuts a publish short: its session disconnecting or closing, or its publisher
+/// closing (freed while the publish is in flight, which then completes at once rather than
+/// at the publish timeout, waiting for media from sources that stopped).
+struct Ending {
+    session: watch::Receiver<u64>,
+    publisher: watch::Receiver<bool>,
+}
+
+impl Ending {
+    fn of(session: &Session, publisher: &Publisher) -> Self {
+        Ending {
+            session: session.ended(),
+            publisher: publisher.closed(),
+        }
+    }
+
+    /// Resolves when the publish is to end.
+    async fn changed(&mut self) {
+        tokio::select! {
+            _ = self.session.changed() => {}
+            _ = self.publisher.wait_for(|closed| *closed) => {}
+        }
+    }
+}
+
+/// Runs `step` of a publish unless the session is disconnected or closed or the publisher
+/// closed meanwhile, which fails it at once rather than when the step gives up by itself.
+async fn unless_ended<T>(ended: &mut Ending, step: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::select! {
         outcome = step => outcome,
         _ = ended.changed() => Err(cut_short()),
@@ -70,6 +92,8 @@ pub(crate) struct Stream {
     /// The transport figures and the bitrate, as the driver last read them.
     transport: Mutex<(TransportStats, u64)>,
     phase: Mutex<Phase>,
+    /// Whether `streamCreated` was posted to the host (see `post_created`).
+    created_posted: std::sync::atomic::AtomicBool,
     driver: mpsc::UnboundedSender<Command>,
 }
 
@@ -105,7 +129,7 @@ impl Stream {
     pub(crate) async fn open(session: &Session, publisher: &Publisher) -> Result<Arc<Stream>> {
         let settings = session.settings().clone();
         let backend = session.backend();
-        let mut ended = session.ended();
+        let mut ended = Ending::of(session, publisher);
         // What the publisher publishes, whether or not its source is open now (video turned
         // off releases it): the track is offered either way.
         let (video, audio) = publisher.kinds();
@@ -271,6 +295,7 @@ impl Stream {
             encoders: Mutex::new(encoders),
             transport: Mutex::default(),
             phase: Mutex::new(Phase::Opening),
+            created_posted: std::sync::atomic::AtomicBool::new(false),
             driver,
         });
         let mut first_output = watches.clone();
@@ -341,11 +366,21 @@ impl Stream {
         true
     }
 
-    /// Emits `streamCreated` (after `mark_announced` said yes).
-    pub(crate) fn announce(&self) {
-        self.publisher.emit(PublisherEvent::StreamCreated {
-            stream_id: self.id.clone(),
-        });
+    /// Emits `streamCreated` (after `mark_announced` said yes), unless the stream ended first
+    /// (the host closed the session from inside the publish completion): `end_publish` posted
+    /// it then, before `streamDestroyed`.
+    pub(crate) fn announce(self: &Arc<Self>) {
+        self.publisher.announce_stream(self);
+    }
+
+    /// Posts `streamCreated` to the publisher's host, the first time only. Called under the
+    /// publisher's lifecycle lock, so that it and `streamDestroyed` are posted in that order.
+    pub(crate) fn post_created(&self) {
+        if !self.created_posted.swap(true, Ordering::AcqRel) {
+            self.publisher.emit(PublisherEvent::StreamCreated {
+                stream_id: self.id.clone(),
+            });
+        }
     }
 
     /// Whether `streamCreated` went out for this stream.
