@@ -1,6 +1,7 @@
 /* The soak driver: publishes for a long time, or publishes and unpublishes many times, and
  * prints this process's resident memory, threads and open file descriptors (from /proc/self)
- * as it goes, one JSON line per sample. tests/bench/soak.py runs it and sums the samples up.
+ * and its heap in use (from malloc) as it goes, one JSON line per sample.
+ * tests/bench/soak.py runs it and sums the samples up.
  *
  *   soak publish URL TOKEN PUBLISHERS SECONDS INTERVAL RESOLUTION FPS
  *     After one publish and unpublish, PUBLISHERS sessions with one publisher each publish
@@ -9,18 +10,21 @@
  *   soak cycles URL TOKEN CYCLES EVERY RESOLUTION FPS [reuse]
  *     CYCLES times: new session, connect, init publisher, publish, wait for streamCreated,
  *     unpublish, disconnect, free the session and the publisher; sampled after the first
- *     cycle (`base`) and every EVERY cycles, between two cycles, with nothing alive. With `reuse`, one publisher (initialised
- *     once, freed at the end) is published by every cycle's new session.
+ *     cycle (`base`) and every EVERY cycles, between two cycles, with nothing alive. With
+ *     `reuse`, one publisher (initialised once, freed at the end) is published by every
+ *     cycle's new session.
  *
- * Samples: {"phase": P, "t": seconds since start, "cycle": N, "rss_kb": ..., "threads": ...,
- * "fds": ...}; P is `start` (before the first library call), `base` (after one publish and
- * unpublish, everything freed, after a 2 s pause: what the library keeps for the process's
- * life, its runtime, is up), `warm` (`publish`: once every publisher publishes), `run` and
- * `end` (everything freed, after a 2 s pause).
+ * Samples: {"phase": P, "t": seconds since start, "cycle": N, "rss_kb": ..., "heap_kb": ...,
+ * "threads": ..., "fds": ...}, heap_kb being what malloc has handed out and not had back
+ * (glibc's mallinfo2: every arena, and mmapped blocks). P is `start` (before the first library
+ * call), `base` (after one publish and unpublish, everything freed, after a 2 s pause: what
+ * the library keeps for the process's life, its runtime, is up), `warm` (`publish`: once every
+ * publisher publishes), `run` and `end` (everything freed, after a 2 s pause).
  * Any failure prints `error WHERE CODE NAME: message` and exits 1. */
 #include "libpublisher.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,8 +65,15 @@ static void complete(counter *c, const lp_error *e) {
   pthread_mutex_unlock(&c->lock);
 }
 
-static void on_publisher_done(lp_publisher p, const lp_error *e, void *ud) { (void)p; complete(ud, e); }
-static void on_session_done(lp_session s, const lp_error *e, void *ud) { (void)s; complete(ud, e); }
+static void on_publisher_done(lp_publisher p, const lp_error *e, void *ud) {
+  (void)p;
+  complete(ud, e);
+}
+
+static void on_session_done(lp_session s, const lp_error *e, void *ud) {
+  (void)s;
+  complete(ud, e);
+}
 
 static void on_created(lp_publisher p, const char *stream_id, void *ud) {
   (void)p, (void)stream_id;
@@ -142,9 +153,13 @@ static void sample(const char *phase, long cycle) {
     fds--; /* the directory's own descriptor */
     closedir(dir);
   }
-  printf("{\"phase\": \"%s\", \"t\": %.3f, \"cycle\": %ld, \"rss_kb\": %ld, \"threads\": %ld, "
-         "\"fds\": %ld}\n",
-         phase, now() - start_time, cycle, rss_kb, threads, fds);
+  /* Bytes malloc has handed out and not had back, in every arena and mmapped: what RSS
+   * would be without the allocator's free lists and fragmentation. */
+  struct mallinfo2 heap = mallinfo2();
+  long heap_kb = (long)((heap.uordblks + heap.hblkhd) / 1024);
+  printf("{\"phase\": \"%s\", \"t\": %.3f, \"cycle\": %ld, \"rss_kb\": %ld, \"heap_kb\": %ld, "
+         "\"threads\": %ld, \"fds\": %ld}\n",
+         phase, now() - start_time, cycle, rss_kb, heap_kb, threads, fds);
   fflush(stdout);
 }
 

@@ -1,9 +1,10 @@
 """Soak: does the publishing process's memory, thread count or descriptor count grow over time?
 Runs the C driver tests/bench/soak.c (built here against target/release/libpublisher.so when
 missing or older than its source or the library) in one of two modes, reads the samples it
-takes of itself from /proc/self, and prints, for RSS, threads and open fds: the first sample
-(after warm-up: everything publishing, or the first cycle done), the last, the maximum, the
-value after everything was freed, and the least-squares slope of the samples after warm-up.
+takes of itself, and prints, for RSS, the heap in use (what malloc handed out and did not get
+back, which RSS hides behind the allocator's free lists), threads and open fds: the first
+sample (after warm-up: everything publishing, or the first cycle done), the last, the maximum,
+the value after everything was freed, and the least-squares slope after warm-up.
 
     python3 tests/bench/soak.py publish [--publishers 4] [--minutes 30] [--interval 10]
     python3 tests/bench/soak.py cycles [--cycles 1000] [--every 10] [--reuse]
@@ -32,7 +33,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 DRIVER = ROOT / "target" / "c" / "soak"
 LIBRARY = ROOT / "target" / "release" / "libpublisher.so"
-METRICS = ("rss_kb", "threads", "fds")
+METRICS = ("rss_kb", "heap_kb", "threads", "fds")
 
 
 def build_driver(library=LIBRARY):
@@ -181,7 +182,7 @@ def main():
 
     def progress(s):
         print(f"{s['phase']:5} t={s['t']:8.1f}s cycle={s['cycle']:5} rss={s['rss_kb']} kB "
-              f"threads={s['threads']} fds={s['fds']}", flush=True)
+              f"heap={s['heap_kb']} kB threads={s['threads']} fds={s['fds']}", flush=True)
 
     try:
         if args.mode == "publish":
