@@ -17,7 +17,10 @@ run, at least one minute). `cycles` runs CYCLES times: session new, connect, ini
 publish, wait for streamCreated, unpublish, disconnect, free both (with --reuse, one publisher
 for all cycles); it samples between cycles every --every cycles, with nothing alive; its slope is
 per 100 cycles, computed after --warmup cycles (default: a tenth of the run). Video is 320x240 at
-15 fps unless --resolution / --frame-rate say otherwise.
+15 fps unless --resolution / --frame-rate say otherwise. The driver runs with glibc's per-thread
+caches off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), which makes the heap in use exact (flat
+to the kB over thousands of cycles) where it drifts by tens of kB with what the caches hold;
+--tcache keeps them.
 
 Numbers, not assertions: it fails only if publishing fails (tests/soak asserts on a short run).
 """
@@ -25,6 +28,7 @@ Numbers, not assertions: it fails only if publishing fails (tests/soak asserts o
 import argparse
 import hashlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -56,11 +60,22 @@ def build_driver(library=LIBRARY):
     return driver
 
 
-def run_driver(args, progress=None, timeout=None, library=LIBRARY):
+def driver_env(tcache):
+    """The driver's environment: without `tcache`, glibc's per-thread caches are off, so that
+    the heap in use counts what the program holds, not also up to a few hundred kB a thread of
+    freed blocks kept for reuse (which made it drift by tens of kB with no leak)."""
+    env = dict(os.environ)
+    if not tcache:
+        tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
+        env["GLIBC_TUNABLES"] = ":".join(tunables + ["glibc.malloc.tcache_count=0"])
+    return env
+
+
+def run_driver(args, progress=None, timeout=None, library=LIBRARY, tcache=False):
     """Runs the driver with `args`; its samples (dicts) and other JSON lines. `progress(sample)`
     is called as each sample comes. Raises RuntimeError with its output when it fails."""
     proc = subprocess.Popen([str(build_driver(library)), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=driver_env(tcache))
     samples, others, tail = [], [], []
     try:
         for line in proc.stdout:
@@ -132,11 +147,11 @@ def print_table(summary, slope_unit):
 
 
 def soak_publish(url, token, publishers, seconds, interval, resolution, frame_rate, warmup_s,
-                 progress=None, library=LIBRARY):
+                 progress=None, library=LIBRARY, tcache=False):
     """Runs the `publish` mode; (summary, samples, per-publisher stats)."""
     samples, others = run_driver(
         ["publish", url, token, publishers, seconds, interval, resolution, frame_rate],
-        progress=progress, timeout=seconds + 300, library=library)
+        progress=progress, timeout=seconds + 300, library=library, tcache=tcache)
     began = next(s["t"] for s in samples if s["phase"] == "warm")  # everything publishes
     for s in samples:
         s["since_warm"] = s["t"] - began
@@ -144,12 +159,12 @@ def soak_publish(url, token, publishers, seconds, interval, resolution, frame_ra
 
 
 def soak_cycles(url, token, cycles, every, resolution, frame_rate, warmup_cycles, reuse=False,
-                progress=None, library=LIBRARY):
+                progress=None, library=LIBRARY, tcache=False):
     """Runs the `cycles` mode; (summary, samples)."""
     args = ["cycles", url, token, cycles, every, resolution, frame_rate]
     if reuse:
         args.append("reuse")
-    samples, _ = run_driver(args, progress=progress, library=library)
+    samples, _ = run_driver(args, progress=progress, library=library, tcache=tcache)
     return summarize(samples, "cycle", 100, warmup_cycles), samples
 
 
@@ -170,6 +185,8 @@ def main():
     parser.add_argument("--json", default=None, help="also write summary and samples here")
     parser.add_argument("--library", default=str(LIBRARY),
                         help="the libpublisher.so to soak (default: target/release's)")
+    parser.add_argument("--tcache", action="store_true",
+                        help="keep glibc's per-thread caches (the heap in use then drifts)")
     args = parser.parse_args()
 
     receiver = None
@@ -190,7 +207,7 @@ def main():
             warmup = args.warmup if args.warmup is not None else max(1.0, args.minutes / 10)
             summary, samples, others = soak_publish(
                 url, token, args.publishers, seconds, args.interval, args.resolution,
-                args.frame_rate, warmup * 60, progress, args.library)
+                args.frame_rate, warmup * 60, progress, args.library, args.tcache)
             unit = "/10 min"
             run = {"mode": "publish", "publishers": args.publishers, "minutes": args.minutes,
                    "warmup_minutes": warmup, "publisher_stats": others}
@@ -198,7 +215,7 @@ def main():
             warmup = args.warmup if args.warmup is not None else args.cycles / 10
             summary, samples = soak_cycles(url, token, args.cycles, args.every, args.resolution,
                                            args.frame_rate, warmup, args.reuse, progress,
-                                           args.library)
+                                           args.library, args.tcache)
             unit = "/100 cycles"
             run = {"mode": "cycles", "cycles": args.cycles, "reuse": args.reuse,
                    "warmup_cycles": warmup}
@@ -208,7 +225,7 @@ def main():
         if receiver is not None:
             receiver.close()
     run.update({"url": "whip (aiortc)" if args.whip else url, "resolution": args.resolution,
-                "frame_rate": args.frame_rate, "summary": summary})
+                "frame_rate": args.frame_rate, "tcache": args.tcache, "summary": summary})
     print()
     print(json.dumps({k: v for k, v in run.items() if k != "summary"}))
     print_table(summary, unit)
