@@ -2,9 +2,11 @@
 Runs the C driver tests/bench/soak.c (built here against target/release/libpublisher.so when
 missing or older than its source or the library) in one of two modes, reads the samples it
 takes of itself, and prints, for RSS, the heap in use (what malloc handed out and did not get
-back, which RSS hides behind the allocator's free lists), threads and open fds: the first
-sample (after warm-up: everything publishing, or the first cycle done), the last, the maximum,
-the value after everything was freed, and the least-squares slope after warm-up.
+back, which RSS hides behind the allocator's free lists), threads and open fds: the value
+before the library is used (start) and after one publish and unpublish with everything freed
+(base), the first sample taken while running (everything publishing, or the first cycle done),
+the last, the maximum, the value once everything was freed at the end, and the least-squares
+slope after warm-up.
 
     python3 tests/bench/soak.py publish [--publishers 4] [--minutes 30] [--interval 10]
     python3 tests/bench/soak.py cycles [--cycles 1000] [--every 10] [--reuse]
@@ -13,14 +15,15 @@ Both publish synthetic video and a tone to `loopback://` (the embedded receiver,
 process: its memory counts too) or, with --whip, to the aiortc WHIP receiver of tests/peers
 (needs aiortc: run it with the project's .venv python). `publish` samples every --interval
 seconds; its slope is per 10 minutes, computed after --warmup minutes (default: a tenth of the
-run, at least one minute). `cycles` runs CYCLES times: session new, connect, init publisher,
-publish, wait for streamCreated, unpublish, disconnect, free both (with --reuse, one publisher
-for all cycles); it samples between cycles every --every cycles, with nothing alive; its slope is
-per 100 cycles, computed after --warmup cycles (default: a tenth of the run). Video is 320x240 at
-15 fps unless --resolution / --frame-rate say otherwise. The driver runs with glibc's per-thread
-caches off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), which makes the heap in use exact (flat
-to the kB over thousands of cycles) where it drifts by tens of kB with what the caches hold;
---tcache keeps them.
+run, at least 3 minutes, at most half of it: the NACK responders' histories fill for about two).
+`cycles` runs CYCLES times: session new, connect, init publisher, publish, wait for
+streamCreated, unpublish, disconnect, free both (with --reuse, one publisher for all cycles); it
+samples between cycles every --every cycles, with nothing alive; its slope is per 100 cycles,
+computed after --warmup cycles (default: a tenth of the run). Video is 320x240 at 15 fps unless
+--resolution / --frame-rate say otherwise. The driver runs with glibc's per-thread caches off
+(GLIBC_TUNABLES=glibc.malloc.tcache_count=0), which makes the heap in use exact (flat to the kB
+over thousands of cycles) where it drifts by tens of kB with what the caches hold; --tcache
+keeps them.
 
 Numbers, not assertions: it fails only if publishing fails (tests/soak asserts on a short run).
 """
@@ -204,7 +207,9 @@ def main():
     try:
         if args.mode == "publish":
             seconds = args.minutes * 60
-            warmup = args.warmup if args.warmup is not None else max(1.0, args.minutes / 10)
+            warmup = args.warmup
+            if warmup is None:  # the NACK histories take about two minutes to fill
+                warmup = min(max(3.0, args.minutes / 10), args.minutes / 2)
             summary, samples, others = soak_publish(
                 url, token, args.publishers, seconds, args.interval, args.resolution,
                 args.frame_rate, warmup * 60, progress, args.library, args.tcache)
