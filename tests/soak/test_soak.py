@@ -31,7 +31,7 @@ CYCLES_RSS_GROWTH = 10 * MB
 #: Publishers and seconds of the publishing run, and the second from which growth is measured.
 PUBLISHERS, SECONDS, FROM = 2, 60, 20
 #: While publishing, the heap may rise this much from second FROM to the end. Measured (five
-#: runs): +1.1 to +1.2 MB, the NACK responders' histories (1024 packets a stream) still
+#: runs): +1.0 to +1.2 MB, the NACK responders' histories (1024 packets a stream) still
 #: filling; with four publishers that stops after about two minutes. Keeping one copy of every
 #: RTP packet sent (~150 a second for two publishers, ~1 kB each) would add 6 MB, one raw
 #: frame of every frame 140 MB.
