@@ -285,22 +285,7 @@ impl Connection {
             return Err(Failure::Gone("the WebSocket is closed".into()));
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(answer)) => match answer["janus"].as_str() {
-                Some("error") => Err(Failure::Refused(
-                    answer["error"]["code"].as_i64().unwrap_or(0),
-                    answer["error"]["reason"].as_str().unwrap_or("").to_owned(),
-                )),
-                _ => {
-                    let data = &answer["plugindata"]["data"];
-                    if let Some(code) = data["error_code"].as_i64() {
-                        return Err(Failure::Refused(
-                            code,
-                            data["error"].as_str().unwrap_or("").to_owned(),
-                        ));
-                    }
-                    Ok(answer)
-                }
-            },
+            Ok(Ok(answer)) => answer_outcome(answer),
             Ok(Err(_)) => Err(Failure::Gone("the WebSocket closed".into())),
             Err(_) => {
                 lock(&self.pending).remove(&transaction);
@@ -363,6 +348,45 @@ impl Connection {
         }
         self.request(request, false).await
     }
+}
+
+/// What an answer to a request means: Janus (`error`) or the plugin (`error_code`) refused,
+/// or the answer itself.
+fn answer_outcome(answer: Value) -> std::result::Result<Value, Failure> {
+    match answer["janus"].as_str() {
+        Some("error") => Err(Failure::Refused(
+            answer["error"]["code"].as_i64().unwrap_or(0),
+            answer["error"]["reason"].as_str().unwrap_or("").to_owned(),
+        )),
+        _ => {
+            let data = &answer["plugindata"]["data"];
+            if let Some(code) = data["error_code"].as_i64() {
+                return Err(Failure::Refused(
+                    code,
+                    data["error"].as_str().unwrap_or("").to_owned(),
+                ));
+            }
+            Ok(answer)
+        }
+    }
+}
+
+/// The publisher id of a `joined` answer (a number, or a string with string ids).
+fn publisher_id(joined: &Value) -> Option<String> {
+    let data = &joined["plugindata"]["data"];
+    match (data["videoroom"].as_str(), &data["id"]) {
+        (Some("joined"), Value::Number(n)) => Some(n.to_string()),
+        (Some("joined"), Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The SDP answer of a `publish` answer's JSEP.
+fn sdp_answer(published: &Value) -> Option<String> {
+    published["jsep"]["sdp"]
+        .as_str()
+        .filter(|sdp| sdp.trim_start().starts_with("v="))
+        .map(str::to_owned)
 }
 
 /// Hands an incoming message to the request waiting for it. Events without a transaction
@@ -536,17 +560,12 @@ impl Janus {
             .message(handle, join, None)
             .await
             .map_err(|f| self.error(Stage::Join, f))?;
-        let data = &joined["plugindata"]["data"];
-        let id = match (data["videoroom"].as_str(), &data["id"]) {
-            (Some("joined"), Value::Number(n)) => n.to_string(),
-            (Some("joined"), Value::String(s)) => s.clone(),
-            _ => {
-                return Err(self.error(
-                    Stage::Join,
-                    Failure::Malformed("join answered without a publisher id".into()),
-                ))
-            }
-        };
+        let id = publisher_id(&joined).ok_or_else(|| {
+            self.error(
+                Stage::Join,
+                Failure::Malformed("join answered without a publisher id".into()),
+            )
+        })?;
         let published = connection
             .message(
                 handle,
@@ -555,16 +574,12 @@ impl Janus {
             )
             .await
             .map_err(|f| self.error(Stage::Publish, f))?;
-        let answer = published["jsep"]["sdp"]
-            .as_str()
-            .filter(|sdp| sdp.trim_start().starts_with("v="))
-            .ok_or_else(|| {
-                self.error(
-                    Stage::Publish,
-                    Failure::Malformed("publish answered without an SDP answer".into()),
-                )
-            })?
-            .to_owned();
+        let answer = sdp_answer(&published).ok_or_else(|| {
+            self.error(
+                Stage::Publish,
+                Failure::Malformed("publish answered without an SDP answer".into()),
+            )
+        })?;
         tracing::debug!(url = %self.shown, publisher = %id, "published into the Janus room");
         Ok((answer, id))
     }
@@ -632,6 +647,85 @@ enum Stage {
     Connect,
     Join,
     Publish,
+}
+
+/// What the fuzz targets reach of this backend (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// Where a `janus+ws(s)://` URL goes, as [`Janus::new`] reads it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct JanusTarget {
+        /// `janus+wss`.
+        pub tls: bool,
+        /// The host, without brackets.
+        pub host: String,
+        /// The port.
+        pub port: u16,
+        /// The WebSocket URL.
+        pub ws_url: String,
+        /// The room.
+        pub room: u64,
+        /// The room's pin.
+        pub pin: Option<String>,
+    }
+
+    /// The URL's target, or the error (1005) a session gets.
+    pub fn janus_target(url: &str) -> Result<JanusTarget> {
+        let t = Target::parse(url)?;
+        Ok(JanusTarget {
+            tls: t.tls,
+            host: t.host,
+            port: t.port,
+            ws_url: t.ws_url,
+            room: t.room,
+            pin: t.pin,
+        })
+    }
+
+    /// The URL as logs and messages show it.
+    pub fn janus_redacted(url: &str) -> String {
+        redacted(url)
+    }
+
+    /// What the backend makes of one message from Janus.
+    #[derive(Debug)]
+    pub struct JanusReading {
+        /// Which of the waiting requests the message answered: `t1` (waits past an `ack`)
+        /// and `t2` (takes an `ack`).
+        pub answered: [bool; 2],
+        /// As an answer: `Err((code, reason))` for a refusal.
+        pub outcome: std::result::Result<(), (i64, String)>,
+        /// As a `joined` answer: the publisher id.
+        pub publisher_id: Option<String>,
+        /// As a `publish` answer: the SDP answer.
+        pub sdp_answer: Option<String>,
+    }
+
+    /// Reads one text message as the socket reader and the requests do; `None` when it is
+    /// not JSON (the reader skips it).
+    pub fn janus_message(text: &str) -> Option<JanusReading> {
+        let value = serde_json::from_str::<Value>(text).ok()?;
+        let pending: Pending = Mutex::default();
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        lock(&pending).insert("t1".into(), (false, tx1));
+        lock(&pending).insert("t2".into(), (true, tx2));
+        route(&pending, value.clone());
+        let answered = [rx1.try_recv().is_ok(), rx2.try_recv().is_ok()];
+        let outcome = match answer_outcome(value.clone()) {
+            Ok(_) => Ok(()),
+            Err(Failure::Refused(code, reason)) => Err((code, reason)),
+            Err(Failure::Gone(why) | Failure::Malformed(why)) => Err((0, why)),
+        };
+        Some(JanusReading {
+            answered,
+            outcome,
+            publisher_id: publisher_id(&value),
+            sdp_answer: sdp_answer(&value),
+        })
+    }
 }
 
 #[cfg(test)]
