@@ -110,7 +110,8 @@ impl Target {
     }
 }
 
-/// The URL as it may be shown: the pin's value left out.
+/// The URL as it may be shown: the pin's value left out, however its key is spelt (the URL
+/// parser reads `pi%6E` and `pi<tab>n` as `pin` too).
 pub(super) fn redacted(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
@@ -118,11 +119,35 @@ pub(super) fn redacted(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some(("pin", _)) => "pin=…".to_owned(),
+            Some((key, _)) if query_key(key) == b"pin" => "pin=…".to_owned(),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{base}?{}", query.join("&"))
+}
+
+/// A query key as the URL parser reads it: tabs and newlines dropped, then `+` as a space
+/// and `%XX` decoded (`application/x-www-form-urlencoded`).
+fn query_key(raw: &str) -> Vec<u8> {
+    let bytes: Vec<u8> = raw
+        .bytes()
+        .filter(|b| !matches!(b, b'\t' | b'\n' | b'\r'))
+        .collect();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut key = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'+', _, _) => key.push(b' '),
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                key.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 2;
+            }
+            (b, _, _) => key.push(b),
+        }
+        i += 1;
+    }
+    key
 }
 
 /// Requests waiting for their answer, by transaction; `true` when an `ack` answers it.
@@ -767,5 +792,29 @@ mod tests {
             "janus+ws://h:1/?room=1&pin=…&x=y"
         );
         assert_eq!(redacted("janus+ws://h:1/"), "janus+ws://h:1/");
+    }
+
+    #[test]
+    fn the_pin_is_left_out_however_its_key_is_spelt() {
+        // The URL parser drops tabs and newlines and decodes %XX: each of these is the pin
+        // (found by the janus fuzz target, which showed `pi<tab>n=…` in full).
+        for key in ["pi\tn", "p\nin", "pin\r", "%70in", "pi%6E", "%70%69%6e"] {
+            let url = format!("janus+ws://h:1/?room=1&{key}=s3cret&x=y");
+            assert_eq!(
+                Target::parse(&url).unwrap().pin.as_deref(),
+                Some("s3cret"),
+                "{url:?}"
+            );
+            assert_eq!(
+                redacted(&url),
+                "janus+ws://h:1/?room=1&pin=…&x=y",
+                "{url:?}"
+            );
+        }
+        // Not the pin: shown as it is.
+        assert_eq!(
+            redacted("janus+ws://h:1/?room=1&pins=2&%70=3&pi%6=4"),
+            "janus+ws://h:1/?room=1&pins=2&%70=3&pi%6=4"
+        );
     }
 }
