@@ -34,6 +34,17 @@ pub mod session;
 pub mod settings;
 mod stats;
 
+/// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): thin wrappers over
+/// the code that reads outside input (server answers, URLs, files, pushed frames, RTCP). Not
+/// part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::media::custom::fuzzing::*;
+    pub use crate::media::file_fuzzing::*;
+    pub use crate::session::fuzzing::*;
+}
+
 // The integration tests' helpers (core/tests/common), for unit tests that need the crate's
 // internals as well; they name the crate `libpublisher`, as the integration tests do.
 #[cfg(test)]

@@ -139,6 +139,20 @@ impl VideoState {
 }
 
 impl VideoInput {
+    /// An input publishing `resolution` at `frame_rate`, handing frames to `intake`.
+    fn new(resolution: Resolution, frame_rate: u32, intake: Arc<FrameQueue<VideoFrame>>) -> Self {
+        VideoInput {
+            resolution,
+            period_us: 1_000_000 / u64::from(frame_rate.max(1)),
+            intake,
+            state: Mutex::new(VideoState {
+                clock: Clock::new(Instant::now()),
+                next_due: None,
+                latest: None,
+            }),
+        }
+    }
+
     /// Checks, converts and hands on one frame.
     pub(crate) fn push(&self, frame: &VideoFrameRef<'_>) -> Result<()> {
         frame.check()?;
@@ -194,6 +208,20 @@ struct AudioState {
 const AUDIO_REANCHOR_US: u64 = 100_000;
 
 impl AudioInput {
+    /// An input handing 10 ms frames to `intake`.
+    fn new(intake: Arc<FrameQueue<AudioFrame>>) -> Self {
+        AudioInput {
+            intake,
+            state: Mutex::new(AudioState {
+                clock: Clock::new(Instant::now()),
+                format: None,
+                resampler: Resampler::new(AUDIO_SAMPLE_RATE, 1),
+                pending: Vec::new(),
+                next_us: None,
+            }),
+        }
+    }
+
     /// Checks, resamples and cuts one piece of audio into 10 ms frames.
     pub(crate) fn push(&self, frame: &AudioFrameRef<'_>) -> Result<()> {
         let per_channel = frame.check()?;
@@ -246,16 +274,7 @@ impl AudioInput {
 /// Opens a custom video source publishing `resolution` at `frame_rate`.
 pub(crate) fn video(resolution: Resolution, frame_rate: u32) -> Result<Source<VideoFrame>> {
     let intake = Arc::new(FrameQueue::new(2));
-    let input = Arc::new(VideoInput {
-        resolution,
-        period_us: 1_000_000 / u64::from(frame_rate.max(1)),
-        intake: intake.clone(),
-        state: Mutex::new(VideoState {
-            clock: Clock::new(Instant::now()),
-            next_due: None,
-            latest: None,
-        }),
-    });
+    let input = Arc::new(VideoInput::new(resolution, frame_rate, intake.clone()));
     let feed = input.clone();
     let source = Source::spawn(MediaKind::Video, "custom", move |out| {
         let mut known = 0;
@@ -282,16 +301,7 @@ pub(crate) fn video(resolution: Resolution, frame_rate: u32) -> Result<Source<Vi
 /// Opens a custom audio source.
 pub(crate) fn audio() -> Result<Source<AudioFrame>> {
     let intake = Arc::new(FrameQueue::new(AUDIO_INTAKE_FRAMES));
-    let input = Arc::new(AudioInput {
-        intake: intake.clone(),
-        state: Mutex::new(AudioState {
-            clock: Clock::new(Instant::now()),
-            format: None,
-            resampler: Resampler::new(AUDIO_SAMPLE_RATE, 1),
-            pending: Vec::new(),
-            next_us: None,
-        }),
-    });
+    let input = Arc::new(AudioInput::new(intake.clone()));
     let source = Source::spawn(MediaKind::Audio, "custom", move |out| {
         let period = Duration::from_millis(u64::from(AUDIO_FRAME_MS));
         let mut due: Option<Instant> = None;
@@ -347,6 +357,67 @@ pub(crate) fn video_input(source: &Source<VideoFrame>) -> Option<Arc<VideoInput>
 /// The entry point of a custom audio source, or `None` for another kind of source.
 pub(crate) fn audio_input(source: &Source<AudioFrame>) -> Option<Arc<AudioInput>> {
     source.input::<AudioInput>()
+}
+
+/// What the fuzz targets reach of the custom sources (the `fuzzing` feature): the inputs the
+/// host pushes into, without the source thread that hands their frames on.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// A custom video source's input publishing `resolution` at `frame_rate`.
+    pub struct VideoPush(VideoInput, Arc<FrameQueue<VideoFrame>>);
+
+    impl VideoPush {
+        /// A new input.
+        pub fn new(resolution: Resolution, frame_rate: u32) -> Self {
+            let intake = Arc::new(FrameQueue::new(64));
+            VideoPush(
+                VideoInput::new(resolution, frame_rate, intake.clone()),
+                intake,
+            )
+        }
+
+        /// Pushes a frame as the bindings do.
+        pub fn push(&self, frame: &VideoFrameRef<'_>) -> Result<()> {
+            self.0.push(frame)
+        }
+
+        /// The frames handed on so far.
+        pub fn take(&self) -> Vec<VideoFrame> {
+            drain(&self.1)
+        }
+    }
+
+    /// A custom audio source's input.
+    pub struct AudioPush(AudioInput, Arc<FrameQueue<AudioFrame>>);
+
+    impl Default for AudioPush {
+        fn default() -> Self {
+            let intake = Arc::new(FrameQueue::new(1024));
+            AudioPush(AudioInput::new(intake.clone()), intake)
+        }
+    }
+
+    impl AudioPush {
+        /// Pushes audio as the bindings do.
+        pub fn push(&self, frame: &AudioFrameRef<'_>) -> Result<()> {
+            self.0.push(frame)
+        }
+
+        /// The 10 ms frames handed on so far.
+        pub fn take(&self) -> Vec<AudioFrame> {
+            drain(&self.1)
+        }
+    }
+
+    fn drain<F>(queue: &FrameQueue<F>) -> Vec<F> {
+        let mut out = Vec::new();
+        while let Ok(frame) = queue.pop(Duration::ZERO) {
+            out.push(frame);
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub mod custom;
 pub mod encoder;
 pub(crate) mod feed;
 mod file;
+#[cfg(feature = "fuzzing")]
+pub(crate) use file::fuzzing as file_fuzzing;
 pub mod frame;
 pub mod h264;
 pub mod level;

@@ -371,6 +371,36 @@ fn ice_server_option(field: &str, value: &OptionValue) -> Result<IceServer> {
     IceServer::checked(field, urls, username, credential)
 }
 
+/// What the fuzz targets reach of the URL parser (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// A STUN/TURN URL as the session reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct IceUrlParts {
+        /// What it gathers: `srflx`, `relay udp`, `relay tcp` or `relay tls`.
+        pub gathers: &'static str,
+        /// A host name or an IP address (IPv6 without brackets).
+        pub host: String,
+        /// The port (the scheme's default when the URL has none).
+        pub port: u16,
+        /// `host:port` as the WebRTC stack resolves it.
+        pub host_port: String,
+    }
+
+    /// Parses a URL as a session's ICE servers are read.
+    pub fn ice_url(url: &str) -> std::result::Result<IceUrlParts, String> {
+        let parsed = IceUrl::parse(url)?;
+        Ok(IceUrlParts {
+            gathers: parsed.transport.candidate_label(),
+            host_port: parsed.host_port(),
+            host: parsed.host,
+            port: parsed.port,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

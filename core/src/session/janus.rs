@@ -110,7 +110,8 @@ impl Target {
     }
 }
 
-/// The URL as it may be shown: the pin's value left out.
+/// The URL as it may be shown: the pin's value left out, however its key is spelt (the URL
+/// parser reads `pi%6E` and `pi<tab>n` as `pin` too).
 pub(super) fn redacted(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
@@ -118,11 +119,35 @@ pub(super) fn redacted(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some(("pin", _)) => "pin=…".to_owned(),
+            Some((key, _)) if query_key(key) == b"pin" => "pin=…".to_owned(),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{base}?{}", query.join("&"))
+}
+
+/// A query key as the URL parser reads it: tabs and newlines dropped, then `+` as a space
+/// and `%XX` decoded (`application/x-www-form-urlencoded`).
+fn query_key(raw: &str) -> Vec<u8> {
+    let bytes: Vec<u8> = raw
+        .bytes()
+        .filter(|b| !matches!(b, b'\t' | b'\n' | b'\r'))
+        .collect();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut key = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'+', _, _) => key.push(b' '),
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                key.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 2;
+            }
+            (b, _, _) => key.push(b),
+        }
+        i += 1;
+    }
+    key
 }
 
 /// Requests waiting for their answer, by transaction; `true` when an `ack` answers it.
@@ -285,22 +310,7 @@ impl Connection {
             return Err(Failure::Gone("the WebSocket is closed".into()));
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(answer)) => match answer["janus"].as_str() {
-                Some("error") => Err(Failure::Refused(
-                    answer["error"]["code"].as_i64().unwrap_or(0),
-                    answer["error"]["reason"].as_str().unwrap_or("").to_owned(),
-                )),
-                _ => {
-                    let data = &answer["plugindata"]["data"];
-                    if let Some(code) = data["error_code"].as_i64() {
-                        return Err(Failure::Refused(
-                            code,
-                            data["error"].as_str().unwrap_or("").to_owned(),
-                        ));
-                    }
-                    Ok(answer)
-                }
-            },
+            Ok(Ok(answer)) => answer_outcome(answer),
             Ok(Err(_)) => Err(Failure::Gone("the WebSocket closed".into())),
             Err(_) => {
                 lock(&self.pending).remove(&transaction);
@@ -363,6 +373,45 @@ impl Connection {
         }
         self.request(request, false).await
     }
+}
+
+/// What an answer to a request means: Janus (`error`) or the plugin (`error_code`) refused,
+/// or the answer itself.
+fn answer_outcome(answer: Value) -> std::result::Result<Value, Failure> {
+    match answer["janus"].as_str() {
+        Some("error") => Err(Failure::Refused(
+            answer["error"]["code"].as_i64().unwrap_or(0),
+            answer["error"]["reason"].as_str().unwrap_or("").to_owned(),
+        )),
+        _ => {
+            let data = &answer["plugindata"]["data"];
+            if let Some(code) = data["error_code"].as_i64() {
+                return Err(Failure::Refused(
+                    code,
+                    data["error"].as_str().unwrap_or("").to_owned(),
+                ));
+            }
+            Ok(answer)
+        }
+    }
+}
+
+/// The publisher id of a `joined` answer (a number, or a string with string ids).
+fn publisher_id(joined: &Value) -> Option<String> {
+    let data = &joined["plugindata"]["data"];
+    match (data["videoroom"].as_str(), &data["id"]) {
+        (Some("joined"), Value::Number(n)) => Some(n.to_string()),
+        (Some("joined"), Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The SDP answer of a `publish` answer's JSEP.
+fn sdp_answer(published: &Value) -> Option<String> {
+    published["jsep"]["sdp"]
+        .as_str()
+        .filter(|sdp| sdp.trim_start().starts_with("v="))
+        .map(str::to_owned)
 }
 
 /// Hands an incoming message to the request waiting for it. Events without a transaction
@@ -536,17 +585,12 @@ impl Janus {
             .message(handle, join, None)
             .await
             .map_err(|f| self.error(Stage::Join, f))?;
-        let data = &joined["plugindata"]["data"];
-        let id = match (data["videoroom"].as_str(), &data["id"]) {
-            (Some("joined"), Value::Number(n)) => n.to_string(),
-            (Some("joined"), Value::String(s)) => s.clone(),
-            _ => {
-                return Err(self.error(
-                    Stage::Join,
-                    Failure::Malformed("join answered without a publisher id".into()),
-                ))
-            }
-        };
+        let id = publisher_id(&joined).ok_or_else(|| {
+            self.error(
+                Stage::Join,
+                Failure::Malformed("join answered without a publisher id".into()),
+            )
+        })?;
         let published = connection
             .message(
                 handle,
@@ -555,16 +599,12 @@ impl Janus {
             )
             .await
             .map_err(|f| self.error(Stage::Publish, f))?;
-        let answer = published["jsep"]["sdp"]
-            .as_str()
-            .filter(|sdp| sdp.trim_start().starts_with("v="))
-            .ok_or_else(|| {
-                self.error(
-                    Stage::Publish,
-                    Failure::Malformed("publish answered without an SDP answer".into()),
-                )
-            })?
-            .to_owned();
+        let answer = sdp_answer(&published).ok_or_else(|| {
+            self.error(
+                Stage::Publish,
+                Failure::Malformed("publish answered without an SDP answer".into()),
+            )
+        })?;
         tracing::debug!(url = %self.shown, publisher = %id, "published into the Janus room");
         Ok((answer, id))
     }
@@ -634,6 +674,85 @@ enum Stage {
     Publish,
 }
 
+/// What the fuzz targets reach of this backend (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// Where a `janus+ws(s)://` URL goes, as [`Janus::new`] reads it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct JanusTarget {
+        /// `janus+wss`.
+        pub tls: bool,
+        /// The host, without brackets.
+        pub host: String,
+        /// The port.
+        pub port: u16,
+        /// The WebSocket URL.
+        pub ws_url: String,
+        /// The room.
+        pub room: u64,
+        /// The room's pin.
+        pub pin: Option<String>,
+    }
+
+    /// The URL's target, or the error (1005) a session gets.
+    pub fn janus_target(url: &str) -> Result<JanusTarget> {
+        let t = Target::parse(url)?;
+        Ok(JanusTarget {
+            tls: t.tls,
+            host: t.host,
+            port: t.port,
+            ws_url: t.ws_url,
+            room: t.room,
+            pin: t.pin,
+        })
+    }
+
+    /// The URL as logs and messages show it.
+    pub fn janus_redacted(url: &str) -> String {
+        redacted(url)
+    }
+
+    /// What the backend makes of one message from Janus.
+    #[derive(Debug)]
+    pub struct JanusReading {
+        /// Which of the waiting requests the message answered: `t1` (waits past an `ack`)
+        /// and `t2` (takes an `ack`).
+        pub answered: [bool; 2],
+        /// As an answer: `Err((code, reason))` for a refusal.
+        pub outcome: std::result::Result<(), (i64, String)>,
+        /// As a `joined` answer: the publisher id.
+        pub publisher_id: Option<String>,
+        /// As a `publish` answer: the SDP answer.
+        pub sdp_answer: Option<String>,
+    }
+
+    /// Reads one text message as the socket reader and the requests do; `None` when it is
+    /// not JSON (the reader skips it).
+    pub fn janus_message(text: &str) -> Option<JanusReading> {
+        let value = serde_json::from_str::<Value>(text).ok()?;
+        let pending: Pending = Mutex::default();
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        lock(&pending).insert("t1".into(), (false, tx1));
+        lock(&pending).insert("t2".into(), (true, tx2));
+        route(&pending, value.clone());
+        let answered = [rx1.try_recv().is_ok(), rx2.try_recv().is_ok()];
+        let outcome = match answer_outcome(value.clone()) {
+            Ok(_) => Ok(()),
+            Err(Failure::Refused(code, reason)) => Err((code, reason)),
+            Err(Failure::Gone(why) | Failure::Malformed(why)) => Err((0, why)),
+        };
+        Some(JanusReading {
+            answered,
+            outcome,
+            publisher_id: publisher_id(&value),
+            sdp_answer: sdp_answer(&value),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,5 +792,29 @@ mod tests {
             "janus+ws://h:1/?room=1&pin=…&x=y"
         );
         assert_eq!(redacted("janus+ws://h:1/"), "janus+ws://h:1/");
+    }
+
+    #[test]
+    fn the_pin_is_left_out_however_its_key_is_spelt() {
+        // The URL parser drops tabs and newlines and decodes %XX: each of these is the pin
+        // (found by the janus fuzz target, which showed `pi<tab>n=…` in full).
+        for key in ["pi\tn", "p\nin", "pin\r", "%70in", "pi%6E", "%70%69%6e"] {
+            let url = format!("janus+ws://h:1/?room=1&{key}=s3cret&x=y");
+            assert_eq!(
+                Target::parse(&url).unwrap().pin.as_deref(),
+                Some("s3cret"),
+                "{url:?}"
+            );
+            assert_eq!(
+                redacted(&url),
+                "janus+ws://h:1/?room=1&pin=…&x=y",
+                "{url:?}"
+            );
+        }
+        // Not the pin: shown as it is.
+        assert_eq!(
+            redacted("janus+ws://h:1/?room=1&pins=2&%70=3&pi%6=4"),
+            "janus+ws://h:1/?room=1&pins=2&%70=3&pi%6=4"
+        );
     }
 }

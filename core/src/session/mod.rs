@@ -7,6 +7,8 @@
 mod bandwidth;
 mod delivered;
 mod early_checks;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod ice;
 mod janus;
 mod keyframe;

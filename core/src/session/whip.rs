@@ -11,7 +11,9 @@ use super::ice::{IceServer, IceTransportPolicy};
 use super::peer::PeerConfig;
 use super::recovery::PatchReply;
 use crate::error::{Error, ErrorCode, Result};
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, IF_MATCH, LINK, LOCATION};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, IF_MATCH, LINK, LOCATION,
+};
 use reqwest::{Method, StatusCode, Url};
 
 pub(crate) struct Whip {
@@ -209,40 +211,14 @@ impl Whip {
                 format!("{}: malformed WHIP answer: {why}", self.endpoint),
             )
         };
-        let body =
-            body.ok_or_else(|| malformed(&format!("the answer is larger than {MAX_BODY} bytes")))?;
-        let location = location.ok_or_else(|| malformed("201 without a Location header"))?;
-        let resource = location
-            .to_str()
-            .map_err(|_| "the Location header is not a URL".to_owned())
-            .and_then(|l| resource_url(&self.endpoint, l))
-            .map_err(|why| malformed(&why))?;
-        // RFC 9725: the answer is application/sdp. No Content-Type at all is let through to
-        // the body check; another type is not an answer, whatever the body looks like.
-        if let Some(content_type) = content_type {
-            let is_sdp = content_type
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/sdp"));
-            if !is_sdp {
-                let shown: String = String::from_utf8_lossy(content_type.as_bytes())
-                    .chars()
-                    .take(BODY_EXCERPT)
-                    .collect();
-                return Err(malformed(&format!(
-                    "the content type is {shown:?}, not application/sdp"
-                )));
-            }
-        }
-        if !body.trim_start().starts_with("v=") {
-            return Err(malformed("the body is not an SDP answer"));
-        }
-        let stream_id = resource
-            .path_segments()
-            .and_then(|mut s| s.next_back().map(str::to_owned))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| resource.to_string());
+        let (body, resource) = created_answer(
+            &self.endpoint,
+            location.as_ref(),
+            content_type.as_ref(),
+            body,
+        )
+        .map_err(|why| malformed(&why))?;
+        let stream_id = stream_id(&resource);
         self.resources
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -349,6 +325,53 @@ async fn read_capped(mut response: reqwest::Response) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// A 201's answer and the stream's resource URL, from its `Location` and `Content-Type` and
+/// its body (`None` when larger than [`MAX_BODY`]); why the answer is malformed otherwise.
+fn created_answer(
+    endpoint: &Url,
+    location: Option<&HeaderValue>,
+    content_type: Option<&HeaderValue>,
+    body: Option<String>,
+) -> std::result::Result<(String, Url), String> {
+    let body = body.ok_or_else(|| format!("the answer is larger than {MAX_BODY} bytes"))?;
+    let location = location.ok_or("201 without a Location header")?;
+    let resource = location
+        .to_str()
+        .map_err(|_| "the Location header is not a URL".to_owned())
+        .and_then(|l| resource_url(endpoint, l))?;
+    // RFC 9725: the answer is application/sdp. No Content-Type at all is let through to
+    // the body check; another type is not an answer, whatever the body looks like.
+    if let Some(content_type) = content_type {
+        let is_sdp = content_type
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/sdp"));
+        if !is_sdp {
+            let shown: String = String::from_utf8_lossy(content_type.as_bytes())
+                .chars()
+                .take(BODY_EXCERPT)
+                .collect();
+            return Err(format!(
+                "the content type is {shown:?}, not application/sdp"
+            ));
+        }
+    }
+    if !body.trim_start().starts_with("v=") {
+        return Err("the body is not an SDP answer".into());
+    }
+    Ok((body, resource))
+}
+
+/// The stream id of a resource: its URL's last path segment, or the whole URL.
+fn stream_id(resource: &Url) -> String {
+    resource
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| resource.to_string())
+}
+
 /// The stream's resource URL from a 201's `Location` (relative to the endpoint, RFC 9725).
 /// A resource on another origin is followed, with the token: RFC 9725 lets the resource live
 /// apart from the endpoint (the media server a load balancer picked), and the endpoint, which
@@ -406,6 +429,52 @@ fn ice_servers(headers: &HeaderMap) -> Vec<IceServer> {
         }
     }
     servers
+}
+
+/// What the fuzz targets reach of this backend (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// What a WHIP server's 201 gives a session.
+    #[derive(Debug)]
+    pub struct WhipCreated {
+        /// The ICE servers its `Link` headers name.
+        pub ice_servers: Vec<IceServer>,
+        /// The SDP answer, the resource URL and the stream id; otherwise why the answer is
+        /// malformed.
+        pub answer: std::result::Result<(String, String, String), String>,
+    }
+
+    /// Reads a 201 to a POST to `endpoint` (`None` when that is no URL) with these headers
+    /// (those that are no HTTP header are left out, as no HTTP client delivers them) and body.
+    pub fn whip_created(
+        endpoint: &str,
+        headers: &[(&[u8], &[u8])],
+        body: &str,
+    ) -> Option<WhipCreated> {
+        let endpoint = Url::parse(endpoint).ok()?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(value),
+            ) {
+                map.append(name, value);
+            }
+        }
+        let answer = created_answer(
+            &endpoint,
+            map.get(LOCATION),
+            map.get(CONTENT_TYPE),
+            Some(body.to_owned()),
+        )
+        .map(|(answer, resource)| (answer, resource.to_string(), stream_id(&resource)));
+        Some(WhipCreated {
+            ice_servers: ice_servers(&map),
+            answer,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@
 mod wav;
 mod y4m;
 
+/// What the fuzz targets reach of the file readers (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    pub use super::wav::fuzzing::*;
+    pub use super::y4m::fuzzing::*;
+}
+
 pub(crate) use wav::audio;
 pub(crate) use y4m::video;
 

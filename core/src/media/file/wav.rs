@@ -355,6 +355,51 @@ impl<R: Read + Seek> WavFrames<R> {
     }
 }
 
+/// What the fuzz targets reach of the WAV reader (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+    use std::io::Cursor;
+
+    /// What a WAV file's header says, as the source reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct WavStream {
+        /// 16-bit PCM (false: 32-bit float).
+        pub pcm16: bool,
+        /// 1 or 2.
+        pub channels: u16,
+        /// Sample frames a second.
+        pub rate: u32,
+        /// Offset of the first sample.
+        pub data_start: u64,
+        /// Whole sample frames in the data.
+        pub frames: u64,
+    }
+
+    /// Reads a WAV file's bytes as the file source does: the header, then up to `frames`
+    /// 10 ms frames of 48 kHz (looping); or why the file is refused or stopped.
+    pub fn read_wav(
+        bytes: &[u8],
+        frames: usize,
+    ) -> std::result::Result<(WavStream, Vec<Vec<i16>>), String> {
+        let info = parse_wav(&mut Cursor::new(bytes), bytes.len() as u64)?;
+        let stream = WavStream {
+            pcm16: info.format == SampleFormat::I16,
+            channels: info.channels,
+            rate: info.rate,
+            data_start: info.data_start,
+            frames: info.frames,
+        };
+        let reader = WavReader::new(Cursor::new(bytes), info).map_err(|e| e.to_string())?;
+        let mut wav = WavFrames::new(reader);
+        let mut out = Vec::new();
+        for _ in 0..frames {
+            out.push(wav.next_frame().map_err(|e| e.to_string())?);
+        }
+        Ok((stream, out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{damaged_copies, open_error, TempFile};

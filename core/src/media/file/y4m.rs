@@ -358,6 +358,62 @@ impl<R: BufRead + Seek> Y4mReader<R> {
     }
 }
 
+/// What the fuzz targets reach of the Y4M reader (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// What a Y4M file's header says, as the source reads it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Y4mStream {
+        /// Width in pixels.
+        pub width: u32,
+        /// Height in pixels.
+        pub height: u32,
+        /// Frames per second as numerator, denominator.
+        pub rate: (u32, u32),
+        /// Frames per second.
+        pub fps: f64,
+        /// Luma only.
+        pub mono: bool,
+        /// Bytes of one frame's planes.
+        pub frame_len: usize,
+    }
+
+    /// Reads a Y4M file's bytes as the file source does (header, first frame, then up to
+    /// `frames` frames looping), converting each frame to I420 of `out`: the header and the
+    /// I420 frames, or why the file is refused or stopped.
+    pub fn read_y4m(
+        bytes: &[u8],
+        default_fps: u32,
+        out: Resolution,
+        frames: usize,
+    ) -> std::result::Result<(Y4mStream, Vec<Vec<u8>>), String> {
+        let mut reader = Y4mReader::new(io::Cursor::new(bytes), default_fps)?;
+        let h = &reader.header;
+        let stream = Y4mStream {
+            width: h.width,
+            height: h.height,
+            rate: h.rate,
+            fps: h.fps(),
+            mono: h.mono,
+            frame_len: h.frame_len(),
+        };
+        match reader.read_frame().map_err(|e| e.to_string())? {
+            Next::Frame => {}
+            Next::End => return Err("it holds a Y4M header but no frame".into()),
+            Next::Stop(why) => return Err(format!("it holds no whole frame: {why}")),
+        }
+        let to_i420 = picture_scaler(&reader.header, out);
+        let mut pictures = vec![to_i420(&reader.frame)];
+        while pictures.len() < frames {
+            reader.advance_looping()?;
+            pictures.push(to_i420(&reader.frame));
+        }
+        Ok((stream, pictures))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{damaged_copies, open_error, res, TempFile};
