@@ -196,6 +196,11 @@ struct SentPacket {
     copies: u8,
     /// The copy whose loss a request again already told of.
     asked_after: u8,
+    /// Asked for again after its last copy had time to arrive, and not resent since: that
+    /// copy was lost, and the receiver may not ask a third time.
+    reasked: bool,
+    /// The copy after which a copy unasked was planned.
+    insured: u8,
 }
 
 /// What [`ResendPolicy::take`] decided.
@@ -226,8 +231,9 @@ pub(crate) struct ResendPolicy {
     order: VecDeque<(u32, u16)>,
     /// Asked for and not resent yet, oldest first, with when they were asked for.
     owed: VecDeque<((u32, u16), Instant)>,
-    /// Second copies, with when they are due.
-    insurance: VecDeque<((u32, u16), Instant)>,
+    /// Copies to send unasked, with when they are due and how many copies had gone when
+    /// they were planned (one that went since makes them moot).
+    insurance: VecDeque<((u32, u16), Instant, u8)>,
     /// The newest number sent on each SSRC.
     newest: HashMap<u32, u16>,
     /// The round trip [`ResendPolicy::take`] was last given.
@@ -254,6 +260,8 @@ impl ResendPolicy {
             resent_at: None,
             copies: 0,
             asked_after: 0,
+            reasked: false,
+            insured: 0,
         };
         if self.sent.insert(key, packet).is_none() {
             self.order.push_back(key);
@@ -266,7 +274,7 @@ impl ResendPolicy {
         self.sent.retain(|(s, _), _| *s != ssrc);
         self.order.retain(|(s, _)| *s != ssrc);
         self.owed.retain(|((s, _), _)| *s != ssrc);
-        self.insurance.retain(|((s, _), _)| *s != ssrc);
+        self.insurance.retain(|((s, _), _, _)| *s != ssrc);
     }
 
     /// How many numbers a packet is behind the newest sent on its SSRC.
@@ -294,6 +302,7 @@ impl ResendPolicy {
                     .is_some_and(|at| now.saturating_duration_since(at) >= arrives_within);
                 if had_time && p.asked_after < p.copies {
                     p.asked_after = p.copies;
+                    p.reasked = true;
                     again += 1;
                 }
             }
@@ -332,6 +341,7 @@ impl ResendPolicy {
         self.refilled_at = Some(now);
         self.rtt = rtt;
         let spacing = RESEND_SPACING.max(rtt.mul_f64(1.5));
+        let arrives_within = rtt + ASKED_AGAIN_GRACE;
         let mut resend = Resend::default();
         while let Some(&(key, asked_at)) = self.owed.front() {
             let too_old = self.behind_newest(key) > MAX_AGE;
@@ -340,12 +350,27 @@ impl ResendPolicy {
                 continue;
             };
             let stale = now.saturating_duration_since(asked_at) > OWED_FOR;
-            // Each copy after the first waits twice as long for the receiver to ask again.
+            // Each copy after the first waits twice as long for the receiver to ask again,
+            // unless it asked after the copy had time to arrive: then it was lost. (aiortc
+            // asks again only while a packet is within 128 of the newest it got: 0.2 s at
+            // 5 Mbit/s, sooner than the spacing; never resent then, it held video still
+            // until 512 packets had passed.)
             let wait = spacing * (1 << packet.copies.saturating_sub(1).min(4));
-            let on_its_way = packet
-                .resent_at
-                .is_some_and(|at| now.saturating_duration_since(at) < wait);
+            let on_its_way = !packet.reasked
+                && packet
+                    .resent_at
+                    .is_some_and(|at| now.saturating_duration_since(at) < wait);
             if on_its_way {
+                // Asked again before the copy could arrive: when it is lost, the receiver may
+                // not ask again (aiortc forgets a packet 128 behind the newest it got, 0.2 s
+                // at 5 Mbit/s, and its jitter buffer waits for it until 512 have passed).
+                // Another copy goes unasked once this one had time to arrive, unless one
+                // went first.
+                if packet.insured < packet.copies {
+                    packet.insured = packet.copies;
+                    let due = packet.resent_at.unwrap_or(now) + arrives_within;
+                    self.insurance.push_back((key, due, packet.copies));
+                }
                 self.owed.pop_front();
                 continue;
             }
@@ -372,43 +397,46 @@ impl ResendPolicy {
                     resend.packets.push(key);
                     resend.paired += 1;
                 }
-                self.insurance
-                    .push_back((key, now + (wait * 2).max(INSURANCE_AFTER)));
+                packet.insured = packet.copies + 1;
+                self.insurance.push_back((
+                    key,
+                    now + (wait * 2).max(INSURANCE_AFTER),
+                    packet.copies + 1,
+                ));
             }
             packet.copies += 1;
             packet.resent_at = Some(now);
+            packet.reasked = false;
             resend.packets.push(key);
             self.owed.pop_front();
         }
-        while let Some(&(key, due)) = self.insurance.front() {
+        let mut later = VecDeque::new();
+        while let Some((key, due, copies_then)) = self.insurance.pop_front() {
             if due > now {
-                break;
+                later.push_back((key, due, copies_then));
+                continue;
             }
             if self.behind_newest(key) >= UNASKED_WITHIN {
                 // It may have arrived: a copy far behind would make aiortc start over there.
-                self.insurance.pop_front();
                 continue;
             }
             let Some(packet) = self.sent.get_mut(&key) else {
-                self.insurance.pop_front();
                 continue;
             };
-            let asked_since = packet
-                .resent_at
-                .is_some_and(|at| now.saturating_duration_since(at) < spacing);
-            if asked_since || packet.copies >= MAX_COPIES {
-                self.insurance.pop_front();
+            if packet.copies != copies_then || packet.copies >= MAX_COPIES {
+                // Another copy went since (asked for), or enough did.
                 continue;
             }
             if packet.bytes as f64 > tokens {
-                break;
+                later.push_back((key, due, copies_then));
+                continue;
             }
             tokens -= packet.bytes as f64;
             packet.copies += 1;
             packet.resent_at = Some(now);
             resend.packets.push(key);
-            self.insurance.pop_front();
         }
+        self.insurance = later;
         self.tokens = Some(tokens);
         resend
     }
@@ -700,20 +728,48 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         // 2 Mbit/s: 250 kB may go at once.
         assert_eq!(allow(&mut policy, t0, 1, &[3, 4, 99], 2e6), [3, 4]);
-        // Asked again before a spacing passed: still on its way.
-        assert_eq!(allow(&mut policy, ms(50), 1, &[3, 4, 5], 2e6), [5]);
+        // Asked again before the copy had time to arrive (a round trip and 50 ms): still
+        // on its way.
+        assert_eq!(allow(&mut policy, ms(40), 1, &[3, 4, 5], 2e6), [5]);
         // Another stream's sequence numbers are its own.
         assert!(allow(&mut policy, ms(60), 2, &[6], 2e6).is_empty());
+        // 3 and 4 were asked for again while on their way: once their copies had time to
+        // arrive, another goes unasked (the receiver may not ask a third time).
+        let rtt = Duration::from_millis(20);
+        assert_eq!(policy.take(ms(75), 2e6, rtt).packets, [(1, 3), (1, 4)]);
+        assert!(policy.take(ms(90), 2e6, rtt).packets.is_empty());
         // A long round trip spaces the copies further: 1.5 of it.
         let long = Duration::from_millis(300);
         policy.ask(ms(100), 1, [6]);
         assert_eq!(policy.take(ms(100), 2e6, long).packets, [(1, 6)]);
-        policy.ask(ms(500), 1, [6]);
-        assert!(policy.take(ms(500), 2e6, long).packets.is_empty());
-        policy.ask(ms(560), 1, [6]);
-        // Asked for again after a copy went: a pair.
-        assert_eq!(policy.take(ms(560), 2e6, long).packets, [(1, 6), (1, 6)]);
+        policy.ask(ms(420), 1, [6]);
+        assert!(policy.take(ms(420), 2e6, long).packets.is_empty());
+        policy.ask(ms(460), 1, [6]);
+        // Asked for again after the copy had time to arrive: it was lost, and a pair goes
+        // at once, spacing or not.
+        assert_eq!(policy.take(ms(460), 2e6, long).packets, [(1, 6), (1, 6)]);
         assert_eq!(policy.owed(), 0);
+    }
+
+    #[test]
+    fn a_packet_asked_again_after_its_copy_could_arrive_goes_again_within_the_spacing() {
+        let mut policy = ResendPolicy::default();
+        for seq in 0..10 {
+            policy.sent(1, seq, 1000);
+        }
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let rtt = Duration::from_millis(5);
+        policy.ask(t0, 1, [3]);
+        assert_eq!(policy.take(t0, 2e6, rtt).packets, [(1, 3)]);
+        // The receiver asks again 70 ms later, within the 100 ms spacing but after the copy
+        // had time to arrive (5 + 50 ms), and may never ask again (aiortc forgets a packet
+        // 128 behind the newest it got): two copies go now.
+        policy.ask(ms(70), 1, [3]);
+        assert_eq!(policy.take(ms(70), 2e6, rtt).packets, [(1, 3), (1, 3)]);
+        // Asked again at once (the same NACK repeated): on its way.
+        policy.ask(ms(72), 1, [3]);
+        assert!(policy.take(ms(72), 2e6, rtt).packets.is_empty());
     }
 
     #[test]
@@ -731,8 +787,8 @@ mod tests {
         };
         let sent = |r: Resend| r.packets == [(1, 6)];
         assert!(sent(at(0, true, &mut policy)));
-        assert!(!sent(at(80, true, &mut policy)), "on its way");
-        // Asked for again after the spacing: the first copy was lost; two go at once (the
+        assert!(!sent(at(60, true, &mut policy)), "on its way");
+        // Asked for again after the copy had time to arrive: it was lost; two go at once (the
         // receiver may not ask again), and another unasked 400 ms after them.
         let pair = at(120, true, &mut policy);
         assert_eq!((pair.packets, pair.paired), (vec![(1, 6), (1, 6)], 1));
@@ -884,14 +940,14 @@ mod tests {
                 nacks: nack_pairs_from_sequence_numbers(&[1]),
             })])),
         };
-        // Asked for every 300 ms: copies go (backing off) until four went; the next ask
-        // after the last one's wait gives it up.
-        for ms in [0, 300, 600, 900, 1200, 1500] {
+        // Asked for every 300 ms, each copy lost: one copy, then a pair, then the fourth;
+        // the next ask gives it up.
+        for ms in [0, 300, 600] {
             filter.handle_read(nack(ms)).unwrap();
             while filter.poll_read().is_some() {}
             assert!(!adaptation.take_skip(), "at {ms} ms");
         }
-        filter.handle_read(nack(2500)).unwrap();
+        filter.handle_read(nack(900)).unwrap();
         assert!(adaptation.take_skip() && adaptation.take_keyframe());
         // Once: a flag taken is gone.
         assert!(!adaptation.take_skip());
