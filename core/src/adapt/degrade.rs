@@ -3,7 +3,8 @@
 //! that drops frames is being asked for fewer bits than this content needs at this size and
 //! rate, whatever the content is (a test pattern fits in 350 kbit/s at 720p, camera noise may
 //! not fit in 3 Mbit/s). Stepping back up waits for a clean run and for the estimate to clear
-//! the rate the level failed at, with a wait that doubles after each step up that did not hold.
+//! what the level needs (what its failure told: the target it had over the share of frames
+//! the encoder could send), with a wait that doubles after each step up that did not hold.
 //! Sans-IO: every input brings its own time.
 
 use std::time::{Duration, Instant};
@@ -149,8 +150,18 @@ const UP_WAIT_MAX: Duration = Duration::from_secs(24);
 const HELD: Duration = Duration::from_secs(6);
 /// From this quantizer up (0..=63) rate control is short of bits, not paying for a change.
 const COARSE_QUANTIZER: u32 = 48;
-/// A level is tried again once the estimate is this much above the one it failed at.
-const UP_MARGIN: f64 = 1.25;
+/// A level is tried again once the estimate is this much above what it needs.
+const UP_MARGIN: f64 = 1.1;
+/// What a level that failed needs: the target it had, over the share of frames the encoder
+/// sent on it (it paid for that share). At most this many times the target: a failure that
+/// sent next to nothing must not put the level out of reach.
+const MAX_NEED: f64 = 4.0;
+/// A level stepped over on the way down needs its share of that by pixel rate, to this
+/// power: a smaller size costs more bits per pixel.
+const NEED_EXPONENT: f64 = 0.75;
+/// A level's need is the most its failures within this long told (content changes; a need
+/// older than this gives way to a new one).
+const NEED_MEMORY: Duration = Duration::from_secs(20);
 
 /// Decides the level video is sent at.
 #[derive(Debug)]
@@ -158,8 +169,9 @@ pub(crate) struct Degrader {
     preference: DegradationPreference,
     ladder: Vec<Level>,
     at: usize,
-    /// The estimate when each level was left for the one below (None: never left).
-    failed_at: Vec<Option<f64>>,
+    /// What each level left for one below needs, as its failures told, and when it last
+    /// failed (None: never left).
+    needs: Vec<Option<(f64, Instant)>>,
     target: f64,
     window: Option<Instant>,
     offered: u32,
@@ -176,7 +188,7 @@ impl Degrader {
         let ladder = ladder(preference, fps);
         Degrader {
             preference,
-            failed_at: vec![None; ladder.len()],
+            needs: vec![None; ladder.len()],
             ladder,
             at: 0,
             target: 0.0,
@@ -243,8 +255,19 @@ impl Degrader {
             let to = (self.at + 1..self.ladder.len())
                 .find(|&l| self.pixel_rate(l) <= fits)
                 .unwrap_or(self.ladder.len() - 1);
+            let need = self.target * (1.0 / (1.0 - drops)).min(MAX_NEED);
             for level in self.at..to {
-                self.failed_at[level] = Some(self.target);
+                let share = self.pixel_rate(level) / self.pixel_rate(self.at);
+                let mut need = need * share.powf(NEED_EXPONENT);
+                // A failure when the estimate had just collapsed (a link that narrowed under
+                // it) tells little of what the level needs: a recent one that told more
+                // still holds.
+                if let Some((before, at)) = self.needs[level] {
+                    if now.saturating_duration_since(at) < NEED_MEMORY {
+                        need = need.max(before);
+                    }
+                }
+                self.needs[level] = Some((need, now));
             }
             if self
                 .stepped_up_at
@@ -267,18 +290,13 @@ impl Degrader {
             self.up_wait = UP_WAIT;
         }
         let ready = |level: usize| {
-            self.failed_at[level].is_none_or(|failed| self.target >= failed * UP_MARGIN)
+            self.needs[level].is_none_or(|(need, _)| self.target >= need * UP_MARGIN)
         };
-        let up = match self.at {
-            0 => None,
-            at if ready(at - 1) => Some(at - 1),
-            // The level above failed at a higher estimate than the one above that: a larger
-            // size can cost less. Noise in blocks of 4 pixels scaled by 3/4 took VP8 5.5
-            // Mbit/s at 480x360 and 4.2 at 640x480; with 480x360 failed at the ceiling,
-            // full size was never tried again.
-            at if at >= 2 && ready(at - 2) => Some(at - 2),
-            _ => None,
-        };
+        // The largest level the estimate pays for, in one step: a climb a level at a time
+        // waits and settles at each (a start that fell to 240x180 took 19 s back to
+        // 640x480). It may step over a level that needs more than a larger one: noise in
+        // blocks of 4 pixels scaled by 3/4 took VP8 5.5 Mbit/s at 480x360 and 4.2 at 640x480.
+        let up = (0..self.at).find(|&level| ready(level));
         if let Some(to) = up {
             if now.saturating_duration_since(clean_since) >= self.up_wait {
                 self.stepped_up_at = Some(now);
@@ -453,18 +471,47 @@ mod tests {
     }
 
     #[test]
-    fn steps_up_after_a_clean_run_above_the_rate_it_failed_at() {
+    fn steps_up_after_a_clean_run_above_what_the_level_needs() {
         let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
         d.on_target(500_000.0);
         let (t, changes) = run(&mut d, Instant::now(), 2.2, 0.3);
         assert_eq!(changes.len(), 1);
-        // Clean, but the estimate has not cleared 1.25 * 500k: stays down.
+        // 70 % of the frames went on 500k: the full size needs 714k. Clean, but the estimate
+        // has not cleared 1.1 times that: stays down.
         let (t, changes) = run(&mut d, t, 10.0, 0.0);
         assert!(changes.is_empty(), "{changes:?}");
-        d.on_target(700_000.0);
+        d.on_target(760_000.0);
+        let (t, changes) = run(&mut d, t, 10.0, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
+        d.on_target(800_000.0);
         let (_, changes) = run(&mut d, t, 4.0, 0.0);
         assert_eq!(changes.len(), 1);
         assert_eq!(d.level().scale, 1.0);
+    }
+
+    #[test]
+    fn a_deep_fall_climbs_back_in_one_step_to_what_the_estimate_pays_for() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(700_000.0);
+        // 88 % dropped (noise at 640x480 on 700k): down to 240x180 at 20 fps.
+        let (t, changes) = run(&mut d, Instant::now(), 2.2, 0.88);
+        assert_eq!(
+            changes.last().map(|l| (l.size(640, 480), l.fps)),
+            Some(((240, 180), 20))
+        );
+        // The full size needs at most 4 times 700k (2.8M), 3/4 its share by pixel rate to
+        // the 0.75 (1.82M), 1/2 (0.75M).
+        d.on_target(2_200_000.0);
+        let (t, changes) = run(&mut d, t, 4.5, 0.0);
+        let sizes = |c: &[Level]| {
+            c.iter()
+                .map(|l| (l.size(640, 480), l.fps))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(&changes), [((480, 360), 30)], "straight past 320x240");
+        d.on_target(3_200_000.0);
+        let (_, changes) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(sizes(&changes), [((640, 480), 30)]);
     }
 
     #[test]
@@ -478,7 +525,7 @@ mod tests {
         d.on_target(4_500_000.0);
         let (t, changes) = run(&mut d, t, 2.2, 0.3);
         assert_eq!(changes.last().map(|l| l.scale), Some(0.5));
-        // Clean at 1/2: 3/4 waits for 1.25 times 4.5 Mbit/s, the full size does not.
+        // Clean at 1/2: 3/4 waits for 1.1 times 4.5 / 0.7 Mbit/s, the full size does not.
         let (_, changes) = run(&mut d, t, 4.5, 0.0);
         assert_eq!(changes.iter().map(|l| l.scale).collect::<Vec<_>>(), [1.0]);
     }
