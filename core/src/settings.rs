@@ -618,6 +618,24 @@ pub fn snake_case(camel: &str) -> String {
     out
 }
 
+/// snake_case → camelCase (`access_allowed` → `accessAllowed`): the Node spelling of an
+/// option or event name, the inverse of [`snake_case`].
+pub fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn integer(value: &OptionValue) -> Option<i64> {
     match *value {
         OptionValue::Int(i) => Some(i),
@@ -667,6 +685,14 @@ mod tests {
         s.set("frameRate", OptionValue::Int(24)).unwrap();
         assert_eq!(s.video_source, Some(SourceSpec::Synthetic));
         assert_eq!(s.frame_rate, 24);
+    }
+
+    #[test]
+    fn camel_case_undoes_snake_case() {
+        assert_eq!(camel_case("max_video_bitrate_kbps"), "maxVideoBitrateKbps");
+        for key in KNOWN_KEYS {
+            assert_eq!(snake_case(&camel_case(key)), *key);
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 
 use libpublisher::session::SESSION_OPTION_DOCS;
-use libpublisher::settings::{snake_case, OptionDoc, KNOWN_KEYS, PUBLISHER_OPTION_DOCS};
+use libpublisher::settings::{
+    camel_case, snake_case, OptionDoc, KNOWN_KEYS, PUBLISHER_OPTION_DOCS,
+};
 use libpublisher::{
     PublisherState, SessionState, PUBLISHER_EVENT_NAMES, SESSION_EVENT_NAMES, SESSION_OPTION_KEYS,
 };
@@ -63,22 +65,6 @@ fn set(names: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<String> {
     names.into_iter().map(Into::into).collect()
 }
 
-fn camel(snake: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[test]
 fn python_stubs_name_what_the_core_names() {
     let pyi = read("bindings-python/python/libpublisher/_native.pyi");
@@ -132,7 +118,7 @@ fn node_declarations_name_what_the_core_names() {
         set(SessionState::ALL.map(SessionState::as_str))
     );
     // The publisher options are the core's keys, camelCase, plus the consent callback.
-    let mut publisher_keys = set(KNOWN_KEYS.iter().map(|k| camel(k)));
+    let mut publisher_keys = set(KNOWN_KEYS.iter().map(|k| camel_case(k)));
     publisher_keys.insert("accessRequest".into());
     assert_eq!(
         members(&block(&dts, "export interface PublisherOptions", "}"), 2),
@@ -140,7 +126,7 @@ fn node_declarations_name_what_the_core_names() {
     );
     assert_eq!(
         members(&block(&dts, "export interface SessionOptions", "}"), 2),
-        set(SESSION_OPTION_KEYS.iter().map(|k| camel(k)))
+        set(SESSION_OPTION_KEYS.iter().map(|k| camel_case(k)))
     );
 }
 
@@ -248,7 +234,7 @@ fn declarations_tell_the_defaults_and_ranges_the_core_applies() {
         ),
     ] {
         for option in docs {
-            let member = format!("{}?:", camel(option.key));
+            let member = format!("{}?:", camel_case(option.key));
             check_doc(
                 "index.d.ts",
                 &doc_of(&dts, interface, &member, &["/**", "*"]),

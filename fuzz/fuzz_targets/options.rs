@@ -5,7 +5,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use libpublisher::settings::{Resolution, KNOWN_KEYS, MAX_FRAME_RATE, MAX_VIDEO_BITRATE_KBPS};
+use libpublisher::settings::{
+    camel_case, Resolution, KNOWN_KEYS, MAX_FRAME_RATE, MAX_VIDEO_BITRATE_KBPS,
+};
 use libpublisher::{
     ErrorCode, IceServer, OptionValue, PublisherSettings, SessionSettings, SourceSpec,
     SESSION_OPTION_KEYS,
@@ -52,22 +54,6 @@ impl Value {
     }
 }
 
-fn camel(snake: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn key_of(key: &Key) -> String {
     let all: Vec<&str> = KNOWN_KEYS
         .iter()
@@ -76,7 +62,7 @@ fn key_of(key: &Key) -> String {
         .collect();
     match key {
         Key::Known(i) => all[*i as usize % all.len()].to_owned(),
-        Key::CamelCase(i) => camel(all[*i as usize % all.len()]),
+        Key::CamelCase(i) => camel_case(all[*i as usize % all.len()]),
         Key::Other(s) => s.clone(),
     }
 }
@@ -144,7 +130,7 @@ fuzz_target!(|input: Vec<(Key, Value)>| {
         }
         // camelCase keys set the same field as snake_case ones.
         if key.contains('_') && !key.chars().any(|c| c.is_ascii_uppercase()) {
-            let again = camel_copy.set(&camel(&key), value.clone());
+            let again = camel_copy.set(&camel_case(&key), value.clone());
             assert_eq!(again.is_ok(), outcome.is_ok(), "{key}");
             if again.is_ok() {
                 assert_eq!(format!("{camel_copy:?}"), format!("{publisher:?}"));
