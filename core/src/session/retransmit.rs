@@ -201,6 +201,9 @@ struct SentPacket {
     reasked: bool,
     /// The copy after which a copy unasked was planned.
     insured: u8,
+    /// In `owed` (a receiver asks for its latest 128 missing at once, again and again:
+    /// looking for it there each time was quadratic).
+    owed: bool,
 }
 
 /// What [`ResendPolicy::take`] decided.
@@ -262,6 +265,7 @@ impl ResendPolicy {
             asked_after: 0,
             reasked: false,
             insured: 0,
+            owed: false,
         };
         if self.sent.insert(key, packet).is_none() {
             self.order.push_back(key);
@@ -296,20 +300,19 @@ impl ResendPolicy {
         let mut again = 0;
         for seq in seqs {
             let key = (ssrc, seq);
-            if let Some(p) = self.sent.get_mut(&key) {
-                let had_time = p
-                    .resent_at
-                    .is_some_and(|at| now.saturating_duration_since(at) >= arrives_within);
-                if had_time && p.asked_after < p.copies {
-                    p.asked_after = p.copies;
-                    p.reasked = true;
-                    again += 1;
-                }
+            let Some(p) = self.sent.get_mut(&key) else {
+                continue;
+            };
+            let had_time = p
+                .resent_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= arrives_within);
+            if had_time && p.asked_after < p.copies {
+                p.asked_after = p.copies;
+                p.reasked = true;
+                again += 1;
             }
-            if self.owed.len() < MAX_OWED
-                && self.sent.contains_key(&key)
-                && !self.owed.iter().any(|(k, _)| *k == key)
-            {
+            if self.owed.len() < MAX_OWED && !p.owed {
+                p.owed = true;
                 self.owed.push_back((key, now));
             }
         }
@@ -371,12 +374,14 @@ impl ResendPolicy {
                     let due = packet.resent_at.unwrap_or(now) + arrives_within;
                     self.insurance.push_back((key, due, packet.copies));
                 }
+                packet.owed = false;
                 self.owed.pop_front();
                 continue;
             }
             if stale || too_old || packet.copies >= MAX_COPIES {
                 tracing::debug!("gave up resending {}/{}", key.0, key.1);
                 resend.gave_up = true;
+                packet.owed = false;
                 self.owed.pop_front();
                 continue;
             }
@@ -407,6 +412,7 @@ impl ResendPolicy {
             packet.copies += 1;
             packet.resent_at = Some(now);
             packet.reasked = false;
+            packet.owed = false;
             resend.packets.push(key);
             self.owed.pop_front();
         }
