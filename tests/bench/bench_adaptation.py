@@ -10,7 +10,7 @@ Per condition it prints what a viewer sees, from the frames the receiver decoded
 - total freeze time after the first 3 s (gaps between decoded frames over 250 ms), and the
   longest gap;
 - for a step, how long after it video decoded at 10 fps (a 1 s window), and how long after
-  the link came back.
+  the link came back; and how long after that the decoded size was 640x480 again.
 
     sudo .venv/bin/python tests/bench/bench_adaptation.py [--only NAME ...] [--seconds 20]
         [--repeat N] [--publishers libpublisher aiortc] [--json PATH] [--log]
@@ -46,7 +46,8 @@ CONDITIONS = [
     ("800k-maintain-framerate", {"degradation_preference": "maintain-framerate"},
      [(0, ("limit", 800))]),
     ("loss-3%", {}, [(0, ("lose", 30))]),
-    ("step-400k", {}, [(0, None), (8, ("limit", 400)), (18, None)]),
+    # 14 s after the link comes back shows whether video is back to full size within 10 s.
+    ("step-400k", {}, [(0, None), (8, ("limit", 400)), (18, None)], 32),
     ("outage-1s", {}, [(0, None), (8, ("cut",)), (9, None)]),
     # Video stops after ~6 s and is tried again 5 s later (then 10 s, 20 s): 20 s after the
     # link comes back shows it return.
@@ -136,6 +137,19 @@ def run_aiortc(receiver, room, clip, seconds, schedule, net):
         process.wait(timeout=30)
 
 
+def back_to_full_size(changes, back_at, full="640x480"):
+    """Seconds after `back_at` until the decoded size was full again (0: it never left it
+    after), None if it never was."""
+    before = [size for at, size in changes if at <= back_at]
+    after = [(at, size) for at, size in changes if at > back_at]
+    if before and before[-1] == full and not after:
+        return 0.0
+    for at, size in after:
+        if size == full:
+            return round(at - back_at, 2)
+    return None
+
+
 def play(schedule, seconds, net, start, stats):
     """Starts publishing (`start` returns when it began) and impairs the link on schedule."""
     started = start()
@@ -177,6 +191,8 @@ def measure(receiver, room, started, ended, marks):
         if len(marks) > 2:
             back_at = marks[2][0]
             result["back_to_10fps_s"] = first_time_at_rate(times, back_at, ended)
+            result["back_to_full_size_s"] = back_to_full_size(
+                session["video_size_changes"], back_at)
     return result
 
 
@@ -253,7 +269,8 @@ def main():
 def summary(runs):
     """Each figure of several runs as `median (least–most)`."""
     figures = ["decoded_fps_last_15s", "freeze_s_after_3s", "longest_gap_s",
-               "audio_lost_ms_after_3s", "step_to_10fps_s", "back_to_10fps_s"]
+               "audio_lost_ms_after_3s", "step_to_10fps_s", "back_to_10fps_s",
+               "back_to_full_size_s"]
     parts = []
     for figure in figures:
         values = [run[figure] for run in runs if run.get(figure) is not None]

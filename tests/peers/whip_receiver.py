@@ -333,9 +333,12 @@ async def consume(track, stats):
             )[-FRAME_TIMES_KEPT:]
             if getattr(frame, "key_frame", False):
                 stats["video_keyframes"] += 1
-            stats["video_sizes"][f"{frame.width}x{frame.height}"] = (
-                stats["video_sizes"].get(f"{frame.width}x{frame.height}", 0) + 1
-            )
+            size = f"{frame.width}x{frame.height}"
+            stats["video_sizes"][size] = stats["video_sizes"].get(size, 0) + 1
+            changes = stats["video_size_changes"]
+            if not changes or changes[-1][1] != size:
+                # When the decoded size changed: (time, "WxH"), the last 100.
+                stats["video_size_changes"] = (changes + [(round(time.time(), 4), size)])[-100:]
             if stats["video_frames"] % 10 == 1:
                 stats["video_yuv"] = (stats["video_yuv"] + [mean_yuv(frame)])[-100:]
                 stats["video_halves"] = halves_yuv(frame)
@@ -464,6 +467,7 @@ def make_app(token, links=(), probe_links=True):
             "room": room,
             "video_frames": 0,
             "video_sizes": {},
+            "video_size_changes": [],
             "video_frame_times": [],
             "nacks_sent": 0,
             "nacked_packets": 0,
