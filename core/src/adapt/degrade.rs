@@ -162,6 +162,11 @@ const NEED_EXPONENT: f64 = 0.75;
 /// A level's need is the most its failures within this long told (content changes; a need
 /// older than this gives way to a new one).
 const NEED_MEMORY: Duration = Duration::from_secs(20);
+/// A target that falls under this share of what the encoder spent over its last window, at a
+/// coarse quantizer, steps down at once: the encoder has nothing left to give at this size, and
+/// waiting for its drops (its buffer drains first, then a window, then a decision) froze video
+/// for seconds when a link narrowed under it.
+const FELL_UNDER_SPENT: f64 = 0.6;
 
 /// Decides the level video is sent at.
 #[derive(Debug)]
@@ -180,6 +185,21 @@ pub(crate) struct Degrader {
     clean_since: Option<Instant>,
     stepped_up_at: Option<Instant>,
     up_wait: Duration,
+    /// Bytes the encoder put out in the current window.
+    window_bytes: usize,
+    /// The last whole window at this level: what the encoder spent (bit/s), at what
+    /// quantizer, and the share of frames it dropped.
+    last_window: Option<SpentWindow>,
+    /// The target fell far under what was spent (see [`FELL_UNDER_SPENT`]): the next frame
+    /// steps down.
+    fell: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SpentWindow {
+    bps: f64,
+    quantizer: Option<u32>,
+    drops: f64,
 }
 
 impl Degrader {
@@ -199,6 +219,9 @@ impl Degrader {
             clean_since: None,
             stepped_up_at: None,
             up_wait: UP_WAIT,
+            window_bytes: 0,
+            last_window: None,
+            fell: false,
         }
     }
 
@@ -215,16 +238,23 @@ impl Degrader {
     /// The video bitrate the encoder is asked for now.
     pub(crate) fn on_target(&mut self, bps: f64) {
         self.target = bps;
+        let starved = self.last_window.is_some_and(|w| {
+            w.quantizer.is_some_and(|q| q >= COARSE_QUANTIZER) && bps < w.bps * FELL_UNDER_SPENT
+        });
+        if starved {
+            self.fell = true;
+        }
     }
 
-    /// One frame went to the encoder at `now`; `encoded` is false when its rate control
-    /// dropped it; `quantizer` is the encoder's latest (0..=63), where it tells one. A drop
-    /// counts only at a coarse quantizer: a drop at a fine one pays for a scene change, and
-    /// a smaller size would not have avoided it. Returns the new level when this changes it.
+    /// One frame went to the encoder at `now`; `encoded` is the size of what came out, None
+    /// when its rate control dropped it; `quantizer` is the encoder's latest (0..=63), where
+    /// it tells one. A drop counts only at a coarse quantizer: a drop at a fine one pays for a
+    /// scene change, and a smaller size would not have avoided it. Returns the new level when
+    /// this changes it.
     pub(crate) fn on_frame(
         &mut self,
         now: Instant,
-        encoded: bool,
+        encoded: Option<usize>,
         quantizer: Option<u32>,
     ) -> Option<Level> {
         // The first keyframe of a fresh encoder costs many frames' worth of the budget, and
@@ -232,51 +262,52 @@ impl Degrader {
         self.changed_at.get_or_insert(now);
         let started = *self.window.get_or_insert(now);
         self.offered += 1;
-        if !encoded && quantizer.is_none_or(|q| q >= COARSE_QUANTIZER) {
+        self.window_bytes += encoded.unwrap_or(0);
+        if encoded.is_none() && quantizer.is_none_or(|q| q >= COARSE_QUANTIZER) {
             self.dropped += 1;
+        }
+        if std::mem::take(&mut self.fell) && self.at + 1 < self.ladder.len() {
+            if let Some(w) = self.last_window {
+                // What this level spent at a coarse quantizer is about what it needs; the
+                // target pays for that share of it, and a level's need goes with its pixel
+                // rate to the `NEED_EXPONENT`.
+                let need = w.bps / (1.0 - w.drops).max(1.0 / MAX_NEED);
+                let share = (self.target / need).powf(1.0 / NEED_EXPONENT);
+                tracing::debug!(
+                    "video target {} kbit/s fell under the {} kbit/s spent at quantizer {:?}",
+                    self.target as u64 / 1000,
+                    w.bps as u64 / 1000,
+                    w.quantizer
+                );
+                return Some(self.fail(now, share, need));
+            }
         }
         if now.saturating_duration_since(started) < WINDOW {
             return None;
         }
         let drops = f64::from(self.dropped) / f64::from(self.offered.max(1));
+        let secs = now.saturating_duration_since(started).as_secs_f64();
+        let spent = self.window_bytes as f64 * 8.0 / secs;
         self.window = Some(now);
         self.offered = 0;
         self.dropped = 0;
+        self.window_bytes = 0;
         if self
             .changed_at
             .is_some_and(|at| now.saturating_duration_since(at) < SETTLE)
         {
             return None;
         }
+        self.last_window = Some(SpentWindow {
+            bps: spent,
+            quantizer,
+            drops,
+        });
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
-            let fits = self.pixel_rate(self.at) * (1.0 - drops) * 1.1;
-            let to = (self.at + 1..self.ladder.len())
-                .find(|&l| self.pixel_rate(l) <= fits)
-                .unwrap_or(self.ladder.len() - 1);
             let need = self.target * (1.0 / (1.0 - drops)).min(MAX_NEED);
-            for level in self.at..to {
-                let share = self.pixel_rate(level) / self.pixel_rate(self.at);
-                let mut need = need * share.powf(NEED_EXPONENT);
-                // A failure when the estimate had just collapsed (a link that narrowed under
-                // it) tells little of what the level needs: a recent one that told more
-                // still holds.
-                if let Some((before, at)) = self.needs[level] {
-                    if now.saturating_duration_since(at) < NEED_MEMORY {
-                        need = need.max(before);
-                    }
-                }
-                self.needs[level] = Some((need, now));
-            }
-            if self
-                .stepped_up_at
-                .is_some_and(|at| now.saturating_duration_since(at) < HELD)
-            {
-                self.up_wait = (self.up_wait * 2).min(UP_WAIT_MAX);
-            }
-            self.stepped_up_at = None;
-            return Some(self.step(now, to));
+            return Some(self.fail(now, 1.0 - drops, need));
         }
         if drops > CLEAN {
             self.clean_since = None;
@@ -306,6 +337,36 @@ impl Degrader {
         None
     }
 
+    /// The level failed, needing `need` bit/s; the first level below with at most `share` of
+    /// its pixel rate (and a margin) fits (at least one step down).
+    fn fail(&mut self, now: Instant, share: f64, need: f64) -> Level {
+        let fits = self.pixel_rate(self.at) * share * 1.1;
+        let to = (self.at + 1..self.ladder.len())
+            .find(|&l| self.pixel_rate(l) <= fits)
+            .unwrap_or(self.ladder.len() - 1);
+        for level in self.at..to {
+            let share = self.pixel_rate(level) / self.pixel_rate(self.at);
+            let mut need = need * share.powf(NEED_EXPONENT);
+            // A failure when the estimate had just collapsed (a link that narrowed under
+            // it) tells little of what the level needs: a recent one that told more
+            // still holds.
+            if let Some((before, at)) = self.needs[level] {
+                if now.saturating_duration_since(at) < NEED_MEMORY {
+                    need = need.max(before);
+                }
+            }
+            self.needs[level] = Some((need, now));
+        }
+        if self
+            .stepped_up_at
+            .is_some_and(|at| now.saturating_duration_since(at) < HELD)
+        {
+            self.up_wait = (self.up_wait * 2).min(UP_WAIT_MAX);
+        }
+        self.stepped_up_at = None;
+        self.step(now, to)
+    }
+
     /// Pixels a second at a level, relative to the source's size.
     fn pixel_rate(&self, level: usize) -> f64 {
         let Level { scale, fps } = self.ladder[level];
@@ -316,6 +377,8 @@ impl Degrader {
         self.at = to;
         self.changed_at = Some(now);
         self.clean_since = None;
+        self.last_window = None;
+        self.fell = false;
         self.ladder[to]
     }
 }
@@ -350,7 +413,8 @@ mod tests {
 
     const FPS: u32 = 30;
 
-    /// Feeds `seconds` of frames at 30 fps, a share `drops` of them dropped, from `from`.
+    /// Feeds `seconds` of frames at 30 fps, a share `drops` of them dropped, from `from`;
+    /// the encoder spends its target, at quantizer 63.
     fn run(d: &mut Degrader, from: Instant, seconds: f64, drops: f64) -> (Instant, Vec<Level>) {
         let frames = (seconds * f64::from(FPS)) as u32;
         let mut changes = Vec::new();
@@ -363,7 +427,8 @@ mod tests {
             if !encoded {
                 owed -= 1.0;
             }
-            changes.extend(d.on_frame(now, encoded, Some(63)));
+            let bytes = d.target / 8.0 / f64::from(FPS) / (1.0 - drops).max(0.01);
+            changes.extend(d.on_frame(now, encoded.then_some(bytes as usize), Some(63)));
         }
         (now, changes)
     }
@@ -453,12 +518,13 @@ mod tests {
         for i in 0..300 {
             now += Duration::from_micros(33_333);
             // Every other frame dropped, as after each cut of a slide show, at quantizer 4.
-            assert_eq!(d.on_frame(now, i % 2 == 0, Some(4)), None);
+            assert_eq!(d.on_frame(now, (i % 2 == 0).then_some(2000), Some(4)), None);
         }
         // Without a quantizer to go by (H.264), drops count.
         assert!((0..300).any(|i| {
             now += Duration::from_micros(33_333);
-            d.on_frame(now, i % 2 == 0, None).is_some()
+            d.on_frame(now, (i % 2 == 0).then_some(2000), None)
+                .is_some()
         }));
     }
 
@@ -512,6 +578,44 @@ mod tests {
         d.on_target(3_200_000.0);
         let (_, changes) = run(&mut d, t, 4.5, 0.0);
         assert_eq!(sizes(&changes), [((640, 480), 30)]);
+    }
+
+    #[test]
+    fn a_target_far_under_what_a_starved_encoder_spent_steps_down_at_once() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(3_000_000.0);
+        let (t, changes) = run(&mut d, Instant::now(), 3.0, 0.0);
+        assert!(changes.is_empty());
+        // A fall to 63 % of what it spent: not yet.
+        d.on_target(1_900_000.0);
+        d.on_target(3_000_000.0);
+        let (t, changes) = run(&mut d, t, 0.1, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
+        // The link narrows to a tenth: the next frame goes to a level with about a tenth
+        // of the bits, (0.1)^(1/0.75) = 4.6 % of the pixel rate: 160x120 at 20 fps.
+        d.on_target(300_000.0);
+        let (t, changes) = run(&mut d, t, 0.04, 0.0);
+        assert_eq!(
+            changes
+                .iter()
+                .map(|l| (l.size(640, 480), l.fps))
+                .collect::<Vec<_>>(),
+            [((160, 120), 20)]
+        );
+        // Then it settles: no second step for a target that stays.
+        let (_, changes) = run(&mut d, t, 1.0, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
+        // At a fine quantizer the encoder has bits to give: no step.
+        let mut fine = Degrader::new(DegradationPreference::Balanced, FPS);
+        fine.on_target(3_000_000.0);
+        let mut now = Instant::now();
+        for _ in 0..90 {
+            now += Duration::from_micros(33_333);
+            assert_eq!(fine.on_frame(now, Some(12_500), Some(20)), None);
+        }
+        fine.on_target(300_000.0);
+        now += Duration::from_micros(33_333);
+        assert_eq!(fine.on_frame(now, Some(1250), Some(20)), None);
     }
 
     #[test]

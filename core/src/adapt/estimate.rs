@@ -107,6 +107,12 @@ const CHECK_SENT_CUT: f64 = 0.85;
 const CHECK_EACH_STAYED: f64 = 0.4;
 /// Loss under this is not worth learning as the path's floor.
 const LEARNED_FLOOR_MIN: f64 = 0.015;
+/// A short window's chance loss is allowed for as if the path lost at least this much of
+/// itself: before reports have told the floor (it is 0 at the start), one window of 20
+/// packets that lost 3 of them on a path losing 3 % made the estimate fall, and the falls
+/// that followed near that rate took it down to 240x180 (one start in six). A policer's
+/// drops are far above it.
+const EARLY_NOISE_FLOOR: f64 = 0.02;
 /// The smoothed loss spreads less than one report's: about 0.42 of it at `SMOOTHING` 0.3
 /// (sqrt(0.3 / 1.7)); growth allows half of one report's chance spread.
 const SMOOTHED_NOISE: f64 = 0.5;
@@ -384,7 +390,7 @@ impl Estimate {
         }
         let floor = self.loss_floor();
         let added = fraction_lost.clamp(0.0, 1.0) - floor;
-        if self.falls(added - noise(floor, packets)) {
+        if self.falls(added - noise(floor.max(EARLY_NOISE_FLOOR), packets)) {
             self.fall(now, added);
             self.loss_based = self.loss_based.clamp(self.min, self.max);
         }
@@ -839,8 +845,9 @@ mod tests {
             reports(&mut e, t0, 1.0, 1, 0.0, 2_000_000.0);
             reports(&mut e, t0, 2.0, 2, 0.04, 2_000_000.0);
             let before = e.target(t0);
-            // ... so a quarter second of NACKs losing 12 % is taken for congestion.
-            e.on_early_loss(t0 + secs(3.5), 0.12, Some(100));
+            // ... so a quarter second of NACKs losing 16 % (more than chance at 2 %) is
+            // taken for congestion.
+            e.on_early_loss(t0 + secs(3.5), 0.16, Some(100));
             let fallen = e.target(t0);
             assert!(fallen < before * 0.9, "{before} {fallen}");
             // Less goes out; three reports past the shadows of its falls tell what it did
@@ -858,6 +865,18 @@ mod tests {
         let (before, e) = run(0.005);
         assert!(e.target(t0) < before * 0.9, "{}", e.target(t0));
         assert!(e.loss_floor() < 0.01);
+    }
+
+    #[test]
+    fn a_short_window_before_any_report_allows_for_chance() {
+        let t0 = Instant::now();
+        let mut e = Estimate::new(800_000.0, 50_000.0, 5_000_000.0);
+        // No report yet: 3 of 20 packets lost (15 %) may be a path losing 3 %.
+        e.on_early_loss(t0, 0.15, Some(20));
+        assert_eq!(e.target(t0), 800_000.0);
+        // Half of them lost is not chance.
+        e.on_early_loss(t0 + secs(0.25), 0.5, Some(20));
+        assert!(e.target(t0) < 800_000.0);
     }
 
     #[test]

@@ -652,7 +652,9 @@ pub(crate) fn start_video(
                     }
                 };
                 let quantizer = enc.last_quantizer();
-                if let Some(next) = degrader.on_frame(now, encoded.is_some(), quantizer) {
+                if let Some(next) =
+                    degrader.on_frame(now, encoded.as_ref().map(|e| e.data.len()), quantizer)
+                {
                     tracing::debug!(
                         "video steps to {:?} at {:.0} fps ({} kbit/s)",
                         next.size(frame.width, frame.height),
