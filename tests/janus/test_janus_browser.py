@@ -30,7 +30,10 @@ pytestmark = pytest.mark.skipif(
 LANGUAGE_ROOMS = {"python": 6001, "rust": 6002, "c": 6003, "node": 6004}
 #: The window the frame rate is measured over, in seconds.
 WINDOW = 10.0
-MIN_FPS = 25
+#: Chromium decoding 30 fps from each publisher: 26.9–30.1 on an idle 2-core machine running
+#: Janus, Chromium and the publisher at once, down to 23.5 with a build beside them. A broken
+#: pipeline (a stall, keyframes only, a rate controller dropping frames) gives far fewer.
+MIN_FPS = 20
 #: Well above silence (0) and a stream's noise, well below the tone's 0.18.
 MIN_AUDIO_RMS = 0.05
 #: How long the programs publish: the four browsers start and subscribe one after the other
