@@ -2,7 +2,7 @@
 """Writes the hand-made seeds of fuzz/corpus/: SDP answers as aiortc and Janus write them,
 WHIP 201 headers, ICE URLs, Janus URLs and messages, Y4M and WAV files (valid and broken)
 and RTCP as receivers send it. Run from fuzz/; the fuzzers' own finds are added to the
-corpus by scripts/fuzz --minimise."""
+corpus by scripts/fuzz --merge."""
 
 import json
 import os
