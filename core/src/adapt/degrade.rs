@@ -271,7 +271,7 @@ impl Degrader {
                 // What this level spent at a coarse quantizer is about what it needs; the
                 // target pays for that share of it, and a level's need goes with its pixel
                 // rate to the `NEED_EXPONENT`.
-                let need = w.bps / (1.0 - w.drops).max(1.0 / MAX_NEED);
+                let need = need_of(w.bps, w.drops);
                 let share = (self.target / need).powf(1.0 / NEED_EXPONENT);
                 tracing::debug!(
                     "video target {} kbit/s fell under the {} kbit/s spent at quantizer {:?}",
@@ -306,8 +306,7 @@ impl Degrader {
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
-            let need = self.target * (1.0 / (1.0 - drops)).min(MAX_NEED);
-            return Some(self.fail(now, 1.0 - drops, need));
+            return Some(self.fail(now, 1.0 - drops, need_of(self.target, drops)));
         }
         if drops > CLEAN {
             self.clean_since = None;
@@ -381,6 +380,12 @@ impl Degrader {
         self.fell = false;
         self.ladder[to]
     }
+}
+
+/// What a level needs that got `bps` and sent a share `1 - drops` of its frames on it: `bps`
+/// over that share, at most [`MAX_NEED`] times `bps`.
+fn need_of(bps: f64, drops: f64) -> f64 {
+    bps * (1.0 / (1.0 - drops)).min(MAX_NEED)
 }
 
 /// Lets frames through at a lower rate than the source's, evenly.
