@@ -68,7 +68,8 @@ const REMOTE_FELL: f64 = 0.97;
 const CEILING_REPEATS: u32 = 2;
 const CEILING_SAME: f64 = 0.01;
 const CEILING_SPACING: Duration = Duration::from_secs(2);
-/// A repeated REMB is a ceiling when what was sent exceeded it by this much.
+/// A repeated REMB is a ceiling when what was sent, or what the loss-based estimate allows,
+/// exceeded it by this much.
 const CEILING_SENT_ABOVE: f64 = 1.1;
 /// A ceiling holds this long after the receiver last said it.
 const CEILING_LIFETIME: Duration = Duration::from_secs(12);
@@ -231,8 +232,11 @@ impl Estimate {
     }
 
     /// A REMB: the receiver's estimate, or a ceiling it sets (see `CEILING_REPEATS`). A value
-    /// repeated is taken for a ceiling only while more than it is sent: a receiver that gets
-    /// little (video stopped) repeats its last estimate for want of news, which caps nothing.
+    /// repeated is taken for a ceiling only while it holds something back: more than it is
+    /// sent, or allowed by the loss-based estimate. A receiver that gets little (video stopped)
+    /// repeats its last estimate for want of news, which caps nothing. Janus's cap said again
+    /// while simulcast's top layer was stopped under it (less sent) was taken for news, and the
+    /// estimate grew past it: the top layer came back for the next 5 s.
     /// A ceiling once taken holds while the receiver repeats it, even when the layers that
     /// stopped under it send less.
     pub(crate) fn on_remb(&mut self, now: Instant, bps: f64) {
@@ -240,17 +244,25 @@ impl Estimate {
             return;
         }
         let same = |a: f64, b: f64| (a - b).abs() <= b * CEILING_SAME;
+        // A new value is said once, however soon after another (Janus's start says a quarter,
+        // a third, half and all of its cap within 30 ms); the same again too soon is a
+        // receiver that speaks often, which estimates.
         let repeats = match self.repeated {
-            Some((_, _, at)) if now.saturating_duration_since(at) < CEILING_SPACING => 0,
-            Some((last, n, _)) if same(bps, last) => n + 1,
+            Some((last, n, at)) if same(bps, last) => {
+                if now.saturating_duration_since(at) < CEILING_SPACING {
+                    0
+                } else {
+                    n + 1
+                }
+            }
             _ => 1,
         };
         self.repeated = Some((bps, repeats, now));
         let held = self.ceiling.is_some_and(|(ceiling, _)| same(bps, ceiling));
         let capped = self
             .sent
-            .is_some_and(|sent| sent >= bps * CEILING_SENT_ABOVE);
-        self.ceiling = (repeats >= CEILING_REPEATS && (held || capped)).then_some((bps, now));
+            .is_some_and(|sent| sent.max(self.loss_based) >= bps * CEILING_SENT_ABOVE);
+        self.ceiling = (held || (repeats >= CEILING_REPEATS && capped)).then_some((bps, now));
         self.on_remote_estimate(now, bps);
     }
 
@@ -618,11 +630,27 @@ mod tests {
         assert_eq!(e.target(t0 + secs(22.5)), 900_000.0);
         e.on_remb(t0 + secs(25.0), 2_000_000.0);
         assert_eq!(e.target(t0 + secs(25.0)), 900_000.0);
-        // A value repeated while less than it is sent (video stopped, the receiver repeating
-        // its last word) caps nothing.
-        e.on_remb(t0 + secs(30.0), 400_000.0);
-        e.on_remb(t0 + secs(35.0), 400_000.0);
+        // A value repeated while less than it is sent and allowed (video stopped, the receiver
+        // repeating its last word) caps nothing.
+        e.on_remb(t0 + secs(30.0), 1_000_000.0);
+        e.on_remb(t0 + secs(35.0), 1_000_000.0);
         assert!(e.ceiling(t0 + secs(35.0)).is_none());
+        // One repeated while less is sent under it but more allowed (simulcast's top layer
+        // stopped under Janus's cap) is the cap still.
+        let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(250_000.0);
+        }
+        // Janus's start: a quarter, a third, half and all of its cap at once.
+        for remb in [75_000.0, 100_000.0, 150_000.0, 300_000.0] {
+            e.on_remb(t0, remb);
+        }
+        e.on_remb(t0 + secs(5.0), 300_000.0);
+        assert_eq!(e.ceiling(t0 + secs(5.0)), Some(300_000.0));
+        assert_eq!(e.target(t0 + secs(5.0)), 300_000.0);
+        // Said again sooner than its spacing, it holds.
+        e.on_remb(t0 + secs(6.0), 300_000.0);
+        assert_eq!(e.ceiling(t0 + secs(6.0)), Some(300_000.0));
         // Nor one said every second, held or not: that receiver estimates.
         let mut e = Estimate::new(900_000.0, 50_000.0, 5_000_000.0);
         for _ in 0..3 {
