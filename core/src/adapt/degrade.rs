@@ -193,6 +193,9 @@ pub(crate) struct Degrader {
     /// The target fell far under what was spent (see [`FELL_UNDER_SPENT`]): the next frame
     /// steps down.
     fell: bool,
+    /// What this level is taken to need until its first window is measured: by a failure's
+    /// share of pixels when stepped down to, what it failed with when stepped up to.
+    settling_need: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -222,6 +225,7 @@ impl Degrader {
             window_bytes: 0,
             last_window: None,
             fell: false,
+            settling_need: None,
         }
     }
 
@@ -238,12 +242,25 @@ impl Degrader {
     /// The video bitrate the encoder is asked for now.
     pub(crate) fn on_target(&mut self, bps: f64) {
         self.target = bps;
-        let starved = self.last_window.is_some_and(|w| {
-            w.quantizer.is_some_and(|q| q >= COARSE_QUANTIZER) && bps < w.bps * FELL_UNDER_SPENT
-        });
-        if starved {
+        if self.starved_need().is_some() {
             self.fell = true;
         }
+    }
+
+    /// What this level needs, when the target fell far under it (see [`FELL_UNDER_SPENT`]):
+    /// what the encoder spent over its last window at a coarse quantizer or, while it settles
+    /// after a change (no window yet), what the level's failure told. A link that narrowed
+    /// just after a step (up, or down for the drops of the narrowing's first second) went
+    /// unanswered for the settle time and a window, and video froze for seconds.
+    fn starved_need(&self) -> Option<f64> {
+        let need = match self.last_window {
+            Some(w) => w
+                .quantizer
+                .is_some_and(|q| q >= COARSE_QUANTIZER)
+                .then(|| need_of(w.bps, w.drops)),
+            None => self.settling_need,
+        }?;
+        (self.target < need * FELL_UNDER_SPENT).then_some(need)
     }
 
     /// One frame went to the encoder at `now`; `encoded` is the size of what came out, None
@@ -267,17 +284,14 @@ impl Degrader {
             self.dropped += 1;
         }
         if std::mem::take(&mut self.fell) && self.at + 1 < self.ladder.len() {
-            if let Some(w) = self.last_window {
-                // What this level spent at a coarse quantizer is about what it needs; the
-                // target pays for that share of it, and a level's need goes with its pixel
-                // rate to the `NEED_EXPONENT`.
-                let need = need_of(w.bps, w.drops);
+            if let Some(need) = self.starved_need() {
+                // The target pays for that share of what this level needs, and a level's
+                // need goes with its pixel rate to the `NEED_EXPONENT`.
                 let share = (self.target / need).powf(1.0 / NEED_EXPONENT);
                 tracing::debug!(
-                    "video target {} kbit/s fell under the {} kbit/s spent at quantizer {:?}",
+                    "video target {} kbit/s fell under the {} kbit/s this level needs",
                     self.target as u64 / 1000,
-                    w.bps as u64 / 1000,
-                    w.quantizer
+                    need as u64 / 1000,
                 );
                 return Some(self.fail(now, share, need));
             }
@@ -303,6 +317,7 @@ impl Degrader {
             quantizer,
             drops,
         });
+        self.settling_need = None;
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
@@ -363,7 +378,10 @@ impl Degrader {
             self.up_wait = (self.up_wait * 2).min(UP_WAIT_MAX);
         }
         self.stepped_up_at = None;
-        self.step(now, to)
+        let share = self.pixel_rate(to) / self.pixel_rate(self.at);
+        let level = self.step(now, to);
+        self.settling_need = Some(need * share.powf(NEED_EXPONENT));
+        level
     }
 
     /// Pixels a second at a level, relative to the source's size.
@@ -378,6 +396,7 @@ impl Degrader {
         self.clean_since = None;
         self.last_window = None;
         self.fell = false;
+        self.settling_need = self.needs[to].map(|(need, _)| need);
         self.ladder[to]
     }
 }
@@ -621,6 +640,30 @@ mod tests {
         fine.on_target(300_000.0);
         now += Duration::from_micros(33_333);
         assert_eq!(fine.on_frame(now, Some(1250), Some(20)), None);
+    }
+
+    #[test]
+    fn a_target_that_collapses_while_a_step_settles_steps_down_at_once() {
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(1_000_000.0);
+        let (t, _) = run(&mut d, Instant::now(), 2.0, 0.0);
+        // The narrowing's first second: a third of the frames dropped, one step.
+        let (t, changes) = run(&mut d, t, 1.3, 0.34);
+        assert_eq!(changes.last().map(|l| l.scale), Some(0.75), "{changes:?}");
+        // The estimate then collapses to a fifth, while the step settles: the next frame
+        // steps down, without waiting for the settle time and a window of drops.
+        d.on_target(200_000.0);
+        let (_, changes) = run(&mut d, t, 0.04, 0.0);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].scale <= 0.375, "{changes:?}");
+        // A target that merely dips under what the level was taken to need does not.
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(1_000_000.0);
+        let (t, _) = run(&mut d, Instant::now(), 2.0, 0.0);
+        let (t, _) = run(&mut d, t, 1.3, 0.34);
+        d.on_target(800_000.0);
+        let (_, changes) = run(&mut d, t, 0.5, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
     }
 
     #[test]
