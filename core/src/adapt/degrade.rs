@@ -317,7 +317,6 @@ impl Degrader {
             quantizer,
             drops,
         });
-        self.settling_need = None;
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
@@ -345,7 +344,9 @@ impl Degrader {
         if let Some(to) = up {
             if now.saturating_duration_since(clean_since) >= self.up_wait {
                 self.stepped_up_at = Some(now);
-                return Some(self.step(now, to));
+                // What the level failed with before, if it did.
+                let need = self.needs[to].map(|(need, _)| need);
+                return Some(self.step(now, to, need));
             }
         }
         None
@@ -379,9 +380,7 @@ impl Degrader {
         }
         self.stepped_up_at = None;
         let share = self.pixel_rate(to) / self.pixel_rate(self.at);
-        let level = self.step(now, to);
-        self.settling_need = Some(need * share.powf(NEED_EXPONENT));
-        level
+        self.step(now, to, Some(need * share.powf(NEED_EXPONENT)))
     }
 
     /// Pixels a second at a level, relative to the source's size.
@@ -390,13 +389,14 @@ impl Degrader {
         scale * scale * f64::from(fps)
     }
 
-    fn step(&mut self, now: Instant, to: usize) -> Level {
+    /// Goes to level `to`, taken to need `settling_need` until its first window is measured.
+    fn step(&mut self, now: Instant, to: usize, settling_need: Option<f64>) -> Level {
         self.at = to;
         self.changed_at = Some(now);
         self.clean_since = None;
         self.last_window = None;
         self.fell = false;
-        self.settling_need = self.needs[to].map(|(need, _)| need);
+        self.settling_need = settling_need;
         self.ladder[to]
     }
 }
