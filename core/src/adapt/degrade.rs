@@ -148,6 +148,11 @@ const UP_WAIT: Duration = Duration::from_secs(3);
 const UP_WAIT_MAX: Duration = Duration::from_secs(24);
 /// A step up that is undone within this did not hold: the next one waits twice as long.
 const HELD: Duration = Duration::from_secs(6);
+/// ... until the target grows this far above what it was when that step failed: the failure
+/// told the level's need, which a step up waits for anyway, and a link that came back after
+/// a collapse (the failure at 377 kbit/s, the estimate then at 2.7 Mbit/s) was left at 120x90
+/// for the 12 s a second doubling asked.
+const WAIT_FORGOTTEN: f64 = 1.5;
 /// From this quantizer up (0..=63) rate control is short of bits, not paying for a change.
 const COARSE_QUANTIZER: u32 = 48;
 /// A level is tried again once the estimate is this much above what it needs.
@@ -185,6 +190,8 @@ pub(crate) struct Degrader {
     clean_since: Option<Instant>,
     stepped_up_at: Option<Instant>,
     up_wait: Duration,
+    /// The target when a step up last failed (and `up_wait` doubled).
+    failed_up_at_target: Option<f64>,
     /// Bytes the encoder put out in the current window.
     window_bytes: usize,
     /// The last whole window at this level: what the encoder spent (bit/s), at what
@@ -222,6 +229,7 @@ impl Degrader {
             clean_since: None,
             stepped_up_at: None,
             up_wait: UP_WAIT,
+            failed_up_at_target: None,
             window_bytes: 0,
             last_window: None,
             fell: false,
@@ -327,11 +335,15 @@ impl Degrader {
             return None;
         }
         let clean_since = *self.clean_since.get_or_insert(started);
-        if self
+        let held = self
             .stepped_up_at
-            .is_some_and(|at| now.saturating_duration_since(at) >= HELD)
-        {
+            .is_some_and(|at| now.saturating_duration_since(at) >= HELD);
+        let grown = self
+            .failed_up_at_target
+            .is_some_and(|then| self.target > then * WAIT_FORGOTTEN);
+        if held || grown {
             self.up_wait = UP_WAIT;
+            self.failed_up_at_target = None;
         }
         let ready = |level: usize| {
             self.needs[level].is_none_or(|(need, _)| self.target >= need * UP_MARGIN)
@@ -377,6 +389,7 @@ impl Degrader {
             .is_some_and(|at| now.saturating_duration_since(at) < HELD)
         {
             self.up_wait = (self.up_wait * 2).min(UP_WAIT_MAX);
+            self.failed_up_at_target = Some(self.target);
         }
         self.stepped_up_at = None;
         let share = self.pixel_rate(to) / self.pixel_rate(self.at);
@@ -698,6 +711,25 @@ mod tests {
         assert!(none.is_empty(), "{none:?}");
         let (_, up) = run(&mut d, t, 2.0, 0.0);
         assert_eq!(up.len(), 1);
+    }
+
+    #[test]
+    fn a_target_grown_well_past_a_failed_step_up_forgets_the_longer_wait() {
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        d.on_target(400_000.0);
+        let (t, _) = run(&mut d, Instant::now(), 2.2, 0.5);
+        // The full size needs 800k (half its frames on 400k): up at 900k after 3 s clean.
+        d.on_target(900_000.0);
+        let (t, up) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(up.len(), 1);
+        let (t, down) = run(&mut d, t, 2.1, 0.5);
+        assert_eq!(down.len(), 1, "the level fails again");
+        // The link came back: the target grew past what the full size failed with now (about
+        // 1.8M) and past 1.5 times the target of that failure. The wait is 3 s again, not 6.
+        d.on_target(2_500_000.0);
+        let (_, up) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(up.len(), 1, "{up:?}");
+        assert_eq!(d.level().scale, 1.0);
     }
 
     #[test]
