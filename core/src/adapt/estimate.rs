@@ -129,6 +129,8 @@ pub(crate) struct Estimate {
     last_remote: Option<f64>,
     last_report: Option<Instant>,
     last_fall: Option<Instant>,
+    /// The estimate before the last fall.
+    fell_from: f64,
     rtt: Duration,
     smoothed_loss: Option<f64>,
     /// What was sent over the last measured intervals (about what a receiver report covers),
@@ -183,6 +185,7 @@ impl Estimate {
             last_remote: None,
             last_report: None,
             last_fall: None,
+            fell_from: 0.0,
             rtt: Duration::from_millis(100),
             smoothed_loss: None,
             sent: None,
@@ -222,6 +225,11 @@ impl Estimate {
     }
 
     /// The latest round-trip time measured (100 ms until then).
+    /// When the estimate last fell on loss, and what it was before.
+    pub(crate) fn last_fall(&self) -> Option<(Instant, f64)> {
+        self.last_fall.map(|at| (at, self.fell_from))
+    }
+
     pub(crate) fn rtt(&self) -> Duration {
         self.rtt
     }
@@ -505,6 +513,7 @@ impl Estimate {
         // is judged against the first one's start.
         self.smoothed_loss = Some(self.loss_floor());
         self.last_fall = Some(now);
+        self.fell_from = before_bps;
         self.check.get_or_insert(FallCheck {
             before_bps,
             loss_before,

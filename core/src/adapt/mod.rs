@@ -38,6 +38,15 @@ const MAX_RESENT_SHARE: f64 = 0.5;
 /// down).
 const PACING_FACTOR: f64 = 2.5;
 const MIN_PACING_BPS: f64 = 300_000.0;
+/// For this long after a fall on loss that left at least `AFTER_FALL_KEPT` of the estimate,
+/// the pacer goes at only `AFTER_FALL_FACTOR` times it: the fall found a policer, which is
+/// empty now, and what leaves faster than it refills is lost again (keyframes and resends at
+/// 2.5 times made a second burst of loss). A deeper fall is a path that narrowed: what waits
+/// in the pacer is the old rate's, and is better sent fast or dropped (see
+/// `session::pacer`) than trickled.
+const AFTER_FALL: Duration = Duration::from_secs(3);
+const AFTER_FALL_KEPT: f64 = 0.5;
+const AFTER_FALL_FACTOR: f64 = 1.2;
 
 /// What video is sent as now.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -294,6 +303,21 @@ impl Adaptation {
     /// The rate the pacer goes at now.
     pub(crate) fn pacing_bps(&self) -> f64 {
         pacing_for(self.available_bps() as f64)
+    }
+
+    /// The rate the pacer goes at, at `now`: slower for a while after a fall.
+    pub(crate) fn pacing_bps_at(&self, now: Instant) -> f64 {
+        let available = self.available_bps() as f64;
+        let fell = self.lock().last_fall();
+        match fell {
+            Some((at, from))
+                if now.saturating_duration_since(at) < AFTER_FALL
+                    && available >= from * AFTER_FALL_KEPT =>
+            {
+                available * AFTER_FALL_FACTOR
+            }
+            _ => pacing_for(available),
+        }
     }
 
     /// What the path is estimated to carry for all our media (W3C

@@ -15,6 +15,7 @@ mod keyframe;
 mod loopback;
 mod lost_copies;
 mod offer;
+mod pacer;
 mod path;
 mod peer;
 mod receiver;

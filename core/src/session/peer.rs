@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, PacerBuilder,
-    Registry, Slot, TwccSenderBuilder,
+    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
+    TwccSenderBuilder,
 };
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -31,6 +31,7 @@ use super::bandwidth::{BandwidthWatch, ABS_SEND_TIME_URI};
 use super::early_checks::{EarlyCheckRuntime, Gate};
 use super::ice::{IceServer, IceTransport, IceTransportPolicy};
 use super::keyframe::KeyframeRequests;
+use super::pacer::Pacer;
 use super::path::{no_path_message, Gathered, PathProbe, PathReport, Stage};
 use super::receiver::{count_received, ReceiverCounters};
 use super::resume::ResumeSkip;
@@ -289,12 +290,7 @@ fn adaptation_interceptors(
             Slot::from(3_700),
             Tap::new(NackFilter::new(adaptation.clone())),
         )
-        .with(
-            Slot::Pacer,
-            PacerBuilder::new()
-                .with_target_bitrate(adaptation.pacing_bps())
-                .build(),
-        ))
+        .with(Slot::Pacer, Pacer::new(adaptation.clone())))
 }
 
 /// Builds a peer connection with its gate, probe and TURN bridges; a sending stream keeps

@@ -1,0 +1,400 @@
+//! The pacer: media leaves at a rate the stream's [`Adaptation`] sets, audio first, and video
+//! that waited too long is dropped rather than sent late.
+//!
+//! The stack's pacer is one queue with no time limit. After the path narrows, it holds what
+//! the encoder made at the old rate: audio waits behind it, the keyframe at the new size
+//! waits behind it, and the receiver waits for all of it. Here audio has a queue of its own
+//! that goes first (it is a small, steady share), and once the oldest video has waited
+//! [`STALE`], all queued video goes and the stream skips ahead to a keyframe (see
+//! `session::resume`): the receiver gets a picture at the new rate instead of a late one.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::shared::marshal::MarshalSize;
+
+use crate::adapt::Adaptation;
+
+/// Video queued longer than this is dropped: a keyframe drains in well under it at the
+/// pacing rate, so only a backlog from a rate the path no longer carries waits this long.
+pub(super) const STALE: Duration = Duration::from_millis(500);
+/// After a drop, the keyframe that follows gets this long to leave before video is judged
+/// stale again; a link too narrow to carry one in `STALE` does not drop every keyframe.
+pub(super) const DROP_SPACING: Duration = Duration::from_secs(2);
+/// Packets held before new ones are refused (the stack's limit).
+const QUEUE_LIMIT: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Audio,
+    Video,
+}
+
+pub(crate) struct Pacer {
+    adaptation: Arc<Adaptation>,
+    bucket: rtc::interceptor::Pacer,
+    /// What each local SSRC (RTX too) carries; unknown ones are paced as video but never
+    /// dropped.
+    kinds: HashMap<u32, Kind>,
+    audio: VecDeque<TaggedPacket>,
+    /// Video and when it was queued.
+    video: VecDeque<(Instant, TaggedPacket)>,
+    released: VecDeque<TaggedPacket>,
+    unpaced: VecDeque<TaggedPacket>,
+    inbound: VecDeque<TaggedPacket>,
+    last_drop: Option<Instant>,
+    /// The latest instant handed in.
+    last_now: Option<Instant>,
+    /// Video packets dropped for waiting too long, and those refused on a full queue.
+    pub(super) dropped: u64,
+}
+
+impl Pacer {
+    pub(crate) fn new(adaptation: Arc<Adaptation>) -> Self {
+        let bucket = rtc::interceptor::Pacer::new(adaptation.pacing_bps());
+        Pacer {
+            adaptation,
+            bucket,
+            kinds: HashMap::new(),
+            audio: VecDeque::new(),
+            video: VecDeque::new(),
+            released: VecDeque::new(),
+            unpaced: VecDeque::new(),
+            inbound: VecDeque::new(),
+            last_drop: None,
+            last_now: None,
+            dropped: 0,
+        }
+    }
+
+    fn bits(packet: &TaggedPacket) -> f64 {
+        match &packet.message.packet {
+            Packet::Rtp(rtp) => (rtp.marshal_size() * 8) as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// What an outbound packet carries; `None` for RTCP.
+    fn kind(&self, packet: &TaggedPacket) -> Option<Option<Kind>> {
+        match &packet.message.packet {
+            Packet::Rtp(rtp) => Some(self.kinds.get(&rtp.header.ssrc).copied()),
+            _ => None,
+        }
+    }
+
+    /// The budget brought to `now`, at the rate the adaptation sets now.
+    fn refill(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.bucket.refill(now);
+        self.bucket
+            .set_target_bitrate(self.adaptation.pacing_bps_at(now));
+    }
+
+    fn head_bits(&self) -> Option<f64> {
+        self.audio
+            .front()
+            .or_else(|| self.video.front().map(|(_, p)| p))
+            .map(Self::bits)
+    }
+
+    /// When the oldest video turns stale, if a drop may happen then.
+    fn stale_at(&self) -> Option<Instant> {
+        let (queued, packet) = self.video.front()?;
+        if !self.droppable(packet) {
+            return None;
+        }
+        let at = *queued + STALE;
+        Some(match self.last_drop {
+            Some(last) => at.max(last + DROP_SPACING),
+            None => at,
+        })
+    }
+
+    fn droppable(&self, packet: &TaggedPacket) -> bool {
+        self.kind(packet) == Some(Some(Kind::Video))
+    }
+
+    fn drop_stale(&mut self, now: Instant) {
+        if self.stale_at().is_none_or(|at| now < at) {
+            return;
+        }
+        let before = self.video.len();
+        let video = std::mem::take(&mut self.video);
+        self.video = video
+            .into_iter()
+            .filter(|(_, p)| !self.droppable(p))
+            .collect();
+        let dropped = before - self.video.len();
+        self.dropped += dropped as u64;
+        self.last_drop = Some(now);
+        tracing::debug!(
+            "{dropped} video packets waited over {} ms to leave: dropped, video skips ahead",
+            STALE.as_millis()
+        );
+        self.adaptation.skip_ahead();
+    }
+
+    fn release(&mut self, now: Instant) {
+        while let Some(bits) = self.head_bits() {
+            // A bit of slack: the deadline is rounded down to a nanosecond, and a budget
+            // refilled to it may fall short by a fraction of a bit.
+            if !self.bucket.can_release(bits - 1.0) {
+                break;
+            }
+            self.bucket.consume(bits);
+            let mut packet = match self.audio.pop_front() {
+                Some(p) => p,
+                None => self.video.pop_front().expect("a head was seen").1,
+            };
+            // It leaves now: what records departures wire-side reads this instant.
+            packet.now = now;
+            self.released.push_back(packet);
+        }
+    }
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Pacer {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        self.inbound.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.inbound.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        let Some(kind) = self.kind(&msg) else {
+            // Feedback is only of use while fresh.
+            self.unpaced.push_back(msg);
+            return Ok(());
+        };
+        let now = msg.now;
+        self.refill(now);
+        if self.audio.len() + self.video.len() >= QUEUE_LIMIT {
+            self.dropped += 1;
+            return Ok(());
+        }
+        match kind {
+            Some(Kind::Audio) => self.audio.push_back(msg),
+            _ => self.video.push_back((now, msg)),
+        }
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.unpaced
+            .pop_front()
+            .or_else(|| self.released.pop_front())
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> std::result::Result<(), Self::Error> {
+        self.refill(now);
+        self.drop_stale(now);
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        // Never at or before the last instant handed in: that would wake the chain in a loop.
+        let release = self
+            .head_bits()
+            .and_then(|bits| self.bucket.releasable_at(bits))
+            .map(|at| match self.last_now {
+                Some(last) => at.max(last + Duration::from_micros(1)),
+                None => at,
+            });
+        match (release, self.stale_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Interceptor for Pacer {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        let kind = if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
+            Kind::Audio
+        } else {
+            Kind::Video
+        };
+        self.kinds.insert(info.ssrc, kind);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.kinds.insert(rtx, kind);
+        }
+    }
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::sansio::Protocol;
+
+    fn ms(t0: Instant, n: u64) -> Instant {
+        t0 + Duration::from_millis(n)
+    }
+
+    fn rtp(now: Instant, ssrc: u32, seq: u16, bytes: usize) -> TaggedPacket {
+        let mut packet = rtc::rtp::Packet::default();
+        packet.header.ssrc = ssrc;
+        packet.header.sequence_number = seq;
+        packet.payload = vec![0; bytes].into();
+        TaggedPacket {
+            now,
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+        }
+    }
+
+    fn stream(ssrc: u32, mime: &str) -> StreamInfo {
+        StreamInfo {
+            ssrc,
+            mime_type: mime.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A pacer for audio on SSRC 1 and video on 2, at the adaptation's start (1.06 Mbit/s,
+    /// paced at 2.65).
+    fn pacer() -> (Arc<Adaptation>, Pacer) {
+        let adaptation = Arc::new(Adaptation::new(900_000.0, 2_000_000.0, true));
+        let mut pacer = Pacer::new(adaptation.clone());
+        pacer.bind_local_stream(&stream(1, "audio/opus"));
+        pacer.bind_local_stream(&stream(2, "video/VP8"));
+        (adaptation, pacer)
+    }
+
+    /// Runs the pacer's timers to `until`; what left, as (ms after t0, ssrc, seq).
+    fn run(p: &mut Pacer, t0: Instant, until: Instant) -> Vec<(u64, u32, u16)> {
+        let mut left = Vec::new();
+        loop {
+            while let Some(out) = p.poll_write() {
+                let Packet::Rtp(rtp) = &out.message.packet else {
+                    continue;
+                };
+                let at = out.now.duration_since(t0).as_millis() as u64;
+                left.push((at, rtp.header.ssrc, rtp.header.sequence_number));
+            }
+            match p.poll_timeout() {
+                Some(at) if at <= until => p.handle_timeout(at).unwrap(),
+                _ => return left,
+            }
+        }
+    }
+
+    #[test]
+    fn audio_leaves_before_video_queued_ahead_of_it() {
+        let (_, mut p) = pacer();
+        let t0 = Instant::now();
+        // A keyframe of 100 packets (about 0.3 s at 2.65 Mbit/s), then an audio packet.
+        for seq in 0..100 {
+            p.handle_write(rtp(t0, 2, seq, 1000)).unwrap();
+        }
+        p.handle_write(rtp(ms(t0, 1), 1, 7, 100)).unwrap();
+        let left = run(&mut p, t0, ms(t0, 1000));
+        assert_eq!(left.len(), 101, "everything leaves: {left:?}");
+        let audio = left.iter().position(|&(_, ssrc, _)| ssrc == 1).unwrap();
+        assert!(audio < 40, "audio waited behind {audio} video packets");
+        let (last_at, _, _) = *left.last().unwrap();
+        assert!(
+            (150..=300).contains(&last_at),
+            "paced at about 2.65 Mbit/s: the last left at {last_at} ms"
+        );
+        assert_eq!(p.dropped, 0);
+    }
+
+    #[test]
+    fn video_that_waited_too_long_is_dropped_and_skips_ahead_once_per_spacing() {
+        let (a, mut p) = pacer();
+        let t0 = Instant::now();
+        // A policer dropped at 600 kbit/s: the pacer goes at 1.2 times the estimate for a
+        // while.
+        a.on_sent_rate(t0, 1_000_000.0, 0.0);
+        a.on_delivered_rate(t0, 600_000.0);
+        assert!(
+            a.on_loss_report(t0, 0.3, None).is_some(),
+            "the estimate fell"
+        );
+        let pacing = a.pacing_bps_at(t0);
+        assert!(
+            (pacing - 1.2 * a.available_bps() as f64).abs() < 1.0,
+            "{pacing}"
+        );
+        // 150 kB of video made at the old rate: nearly 2 s of the new one.
+        for seq in 0..150 {
+            p.handle_write(rtp(ms(t0, u64::from(seq)), 2, seq, 1000))
+                .unwrap();
+        }
+        assert!(!a.take_skip());
+        let left = run(&mut p, t0, ms(t0, 1500));
+        assert!(
+            (30..80).contains(&left.len()),
+            "what the rate allowed in 0.5 s left: {}",
+            left.len()
+        );
+        // Queued at `seq` ms, none left after waiting the stale time.
+        assert!(
+            left.iter()
+                .all(|&(at, _, seq)| at - u64::from(seq) <= STALE.as_millis() as u64),
+            "{left:?}"
+        );
+        assert_eq!(p.dropped, 150 - left.len() as u64);
+        assert!(a.take_skip() && a.take_keyframe(), "video skips ahead");
+        // The keyframe after the skip is not dropped at once, though it waits as long.
+        for seq in 2000..2200 {
+            p.handle_write(rtp(ms(t0, 1500), 2, seq, 1000)).unwrap();
+        }
+        let later = run(&mut p, t0, ms(t0, 2400));
+        assert!(!later.is_empty());
+        assert!(!a.take_skip(), "no second skip within the spacing");
+        let dropped = p.dropped;
+        run(&mut p, t0, ms(t0, 3000));
+        assert!(
+            p.dropped > dropped,
+            "after the spacing stale video goes again"
+        );
+        assert!(a.take_skip());
+    }
+
+    #[test]
+    fn audio_is_never_dropped_and_rtcp_is_not_paced() {
+        let (a, mut p) = pacer();
+        let t0 = Instant::now();
+        // A path that narrowed to a tenth: the pacer does not trickle what waits.
+        a.on_sent_rate(t0, 1_000_000.0, 0.0);
+        a.on_delivered_rate(t0, 100_000.0);
+        a.on_loss_report(t0, 0.5, None);
+        assert!(a.available_bps() < 200_000);
+        assert_eq!(a.pacing_bps_at(t0), a.pacing_bps());
+        for seq in 0..100 {
+            p.handle_write(rtp(ms(t0, u64::from(seq) * 20), 1, seq, 1000))
+                .unwrap();
+        }
+        let rtcp = TaggedPacket {
+            now: t0,
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(Packet::Rtcp(vec![])),
+        };
+        p.handle_write(rtcp).unwrap();
+        assert!(matches!(
+            p.poll_write().map(|m| m.message.packet),
+            Some(Packet::Rtcp(_))
+        ));
+        let left = run(&mut p, t0, ms(t0, 20_000));
+        assert_eq!(left.len(), 100, "all audio left, however late");
+        assert_eq!(p.dropped, 0);
+        assert!(!a.take_skip());
+    }
+}
