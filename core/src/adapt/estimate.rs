@@ -224,12 +224,12 @@ impl Estimate {
             .map(|(bps, _)| bps)
     }
 
-    /// The latest round-trip time measured (100 ms until then).
     /// When the estimate last fell on loss, and what it was before.
     pub(crate) fn last_fall(&self) -> Option<(Instant, f64)> {
         self.last_fall.map(|at| (at, self.fell_from))
     }
 
+    /// The latest round-trip time measured (100 ms until then).
     pub(crate) fn rtt(&self) -> Duration {
         self.rtt
     }

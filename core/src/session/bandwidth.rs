@@ -3,8 +3,9 @@
 //! It sits between the congestion controller (wire-most) and the pacer. Inbound it reads what
 //! the receiver reports — REMB, the loss fraction of report blocks about our streams — and the
 //! delay-based estimate the congestion controller attached to transport-wide feedback, feeds
-//! them to the stream's [`Adaptation`], and leaves the pacing rate that follows on the packet
-//! for the pacer to read on its way past. Outbound it stamps the absolute send time on video
+//! them to the stream's [`Adaptation`] (which our pacer reads its rate from), and leaves the
+//! pacing rate that follows on the packet in place of the controller's (a pacer that reads the
+//! attribute, as the stack's does, follows ours). Outbound it stamps the absolute send time on video
 //! packets as they leave the pacer, where a receiver's REMB estimator expects it.
 
 use std::collections::{HashSet, VecDeque};

@@ -17,8 +17,10 @@ use rtc::shared::marshal::MarshalSize;
 
 use crate::adapt::Adaptation;
 
-/// Video queued longer than this is dropped: a keyframe drains in well under it at the
-/// pacing rate, so only a backlog from a rate the path no longer carries waits this long.
+/// Video queued longer than this is dropped, when more waits than leaves in this time at the
+/// pacing rate: a keyframe drains in well under it, so only a backlog from a rate the path no
+/// longer carries waits this long. (A small queue that waited as long was held up by a late
+/// timer, on a machine too busy to wake us: dropping it would only cost keyframes.)
 pub(super) const STALE: Duration = Duration::from_millis(500);
 /// After a drop, the keyframe that follows gets this long to leave before video is judged
 /// stale again; a link too narrow to carry one in `STALE` does not drop every keyframe.
@@ -41,6 +43,8 @@ pub(crate) struct Pacer {
     audio: VecDeque<TaggedPacket>,
     /// Video and when it was queued.
     video: VecDeque<(Instant, TaggedPacket)>,
+    /// The size of what `video` holds, bits.
+    video_bits: f64,
     released: VecDeque<TaggedPacket>,
     unpaced: VecDeque<TaggedPacket>,
     inbound: VecDeque<TaggedPacket>,
@@ -60,6 +64,7 @@ impl Pacer {
             kinds: HashMap::new(),
             audio: VecDeque::new(),
             video: VecDeque::new(),
+            video_bits: 0.0,
             released: VecDeque::new(),
             unpaced: VecDeque::new(),
             inbound: VecDeque::new(),
@@ -102,7 +107,9 @@ impl Pacer {
     /// When the oldest video turns stale, if a drop may happen then.
     fn stale_at(&self) -> Option<Instant> {
         let (queued, packet) = self.video.front()?;
-        if !self.droppable(packet) {
+        if !self.droppable(packet)
+            || self.video_bits <= self.bucket.target_bitrate() * STALE.as_secs_f64()
+        {
             return None;
         }
         let at = *queued + STALE;
@@ -126,6 +133,7 @@ impl Pacer {
             .into_iter()
             .filter(|(_, p)| !self.droppable(p))
             .collect();
+        self.video_bits = self.video.iter().map(|(_, p)| Self::bits(p)).sum();
         let dropped = before - self.video.len();
         self.dropped += dropped as u64;
         self.last_drop = Some(now);
@@ -146,7 +154,10 @@ impl Pacer {
             self.bucket.consume(bits);
             let mut packet = match self.audio.pop_front() {
                 Some(p) => p,
-                None => self.video.pop_front().expect("a head was seen").1,
+                None => {
+                    self.video_bits = (self.video_bits - bits).max(0.0);
+                    self.video.pop_front().expect("a head was seen").1
+                }
             };
             // It leaves now: what records departures wire-side reads this instant.
             packet.now = now;
@@ -185,7 +196,10 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Pacer {
         }
         match kind {
             Some(Kind::Audio) => self.audio.push_back(msg),
-            _ => self.video.push_back((now, msg)),
+            _ => {
+                self.video_bits += Self::bits(&msg);
+                self.video.push_back((now, msg));
+            }
         }
         self.release(now);
         Ok(())
@@ -366,6 +380,22 @@ mod tests {
             "after the spacing stale video goes again"
         );
         assert!(a.take_skip());
+    }
+
+    #[test]
+    fn a_small_queue_held_up_by_a_late_timer_is_not_dropped() {
+        let (a, mut p) = pacer();
+        let t0 = Instant::now();
+        // A keyframe of 100 packets: a third of a second at the pacing rate.
+        for seq in 0..100 {
+            p.handle_write(rtp(t0, 2, seq, 1000)).unwrap();
+        }
+        // The machine was too busy to wake the pacer for a second.
+        p.handle_timeout(ms(t0, 1000)).unwrap();
+        let left = run(&mut p, t0, ms(t0, 2000));
+        assert_eq!(left.len(), 100, "all of it left");
+        assert_eq!(p.dropped, 0);
+        assert!(!a.take_skip());
     }
 
     #[test]

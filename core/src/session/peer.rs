@@ -272,8 +272,9 @@ fn adaptation_interceptors(
             CongestionControlBuilder::new(gcc).build(),
         )
         .with(Slot::TwccSender, TwccSenderBuilder::new().build())
-        // Between the controller and the pacer: reads the estimates inbound and sets the
-        // pacer's rate; outbound, stamps the send time on packets the pacer released.
+        // Between the controller and the pacer: reads the estimates inbound into the
+        // adaptation, which the pacer follows; outbound, stamps the send time on packets the
+        // pacer released.
         .with(
             Slot::from(2_500),
             Tap::new(BandwidthWatch::new(adaptation.clone())),
