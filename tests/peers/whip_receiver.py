@@ -303,9 +303,26 @@ def _counted_add(self, packet):
         misorder = uint16_add(self._origin, -packet.sequence_number)
         if misorder < delta and misorder >= jitterbuffer.MAX_MISORDER:
             JITTER_BUFFER["resets"] += 1
-        elif misorder >= delta and delta >= self.capacity:
+        elif misorder < delta:
+            _jitter_log(f"late {packet.sequence_number}, waiting from {self._origin}")
+        elif delta >= self.capacity:
             JITTER_BUFFER["overflows"] += 1
+            holes = [uint16_add(self._origin, i) for i in range(self.capacity)
+                     if self._packets[uint16_add(self._origin, i) % self.capacity] is None]
+            _jitter_log(f"overflow at {packet.sequence_number}, waiting from {self._origin}, "
+                        f"first missing {holes[:8]}")
     return _jitter_add(self, packet)
+
+
+def _jitter_log(line):
+    """Appends `line`, timed, to the file WHIP_RECEIVER_JITTER_LOG names, if it names one: which
+    packets a video jitter buffer waited for when it overflowed (our skips ahead overflow it
+    too, by design), and packets that came after it had moved past them (duplicate copies,
+    mostly). Time is the wall clock, as in the benchmark's `--log`."""
+    path = os.environ.get("WHIP_RECEIVER_JITTER_LOG")
+    if path:
+        with open(path, "a") as f:
+            print(f"{time.time():.2f} {line}", file=f)
 
 
 jitterbuffer.JitterBuffer.add = _counted_add

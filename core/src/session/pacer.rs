@@ -51,7 +51,7 @@ pub(crate) struct Pacer {
     last_drop: Option<Instant>,
     /// The latest instant handed in.
     last_now: Option<Instant>,
-    /// Video packets dropped for waiting too long, and those refused on a full queue.
+    /// Packets dropped: video that waited too long, and any refused on a full queue.
     pub(super) dropped: u64,
 }
 

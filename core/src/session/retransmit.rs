@@ -546,6 +546,16 @@ impl Watch for NackFilter {
         let resend = self
             .policy
             .take(now, self.adaptation.available_bps() as f64, rtt);
+        if !resend.packets.is_empty() {
+            tracing::trace!(
+                "resending {:?}",
+                resend
+                    .packets
+                    .iter()
+                    .map(|(_, seq)| seq)
+                    .collect::<Vec<_>>()
+            );
+        }
         if asked > 0 && resend.packets.len() < asked {
             tracing::trace!(
                 "resending {} packets, {} asked",
