@@ -318,7 +318,8 @@ def _jitter_log(line):
     """Appends `line`, timed, to the file WHIP_RECEIVER_JITTER_LOG names, if it names one: which
     packets a video jitter buffer waited for when it overflowed (our skips ahead overflow it
     too, by design), and packets that came after it had moved past them (duplicate copies,
-    mostly). Time is the wall clock, as in the benchmark's `--log`."""
+    mostly). Time is the wall clock, as in the benchmark's `--log`. (`main` sends aiortc's own
+    drops there too.)"""
     path = os.environ.get("WHIP_RECEIVER_JITTER_LOG")
     if path:
         with open(path, "a") as f:
@@ -625,6 +626,15 @@ async def main():
     args = parser.parse_args()
     if os.environ.get("WHIP_RECEIVER_DEBUG"):
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    if path := os.environ.get("WHIP_RECEIVER_JITTER_LOG"):
+        # Packets aiortc counts in its reports and then drops before its jitter buffer (an
+        # RTX packet of an unknown SSRC, a payload it cannot parse) go to the same file.
+        handler = logging.FileHandler(path)
+        handler.addFilter(lambda record: ") x " in record.getMessage())
+        handler.setFormatter(logging.Formatter("%(created).2f %(message)s"))
+        receiver_log = logging.getLogger("aiortc.rtcrtpreceiver")
+        receiver_log.addHandler(handler)
+        receiver_log.setLevel(logging.DEBUG)
     runner = web.AppRunner(make_app(args.token, args.link, not args.links_with_answer_only))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
