@@ -304,26 +304,24 @@ def _counted_add(self, packet):
         if misorder < delta and misorder >= jitterbuffer.MAX_MISORDER:
             JITTER_BUFFER["resets"] += 1
         elif misorder < delta:
-            _jitter_log(f"late {packet.sequence_number}, waiting from {self._origin}")
+            JITTER_LOG.debug("late %d, waiting from %d", packet.sequence_number, self._origin)
         elif delta >= self.capacity:
             JITTER_BUFFER["overflows"] += 1
-            holes = [uint16_add(self._origin, i) for i in range(self.capacity)
-                     if self._packets[uint16_add(self._origin, i) % self.capacity] is None]
-            _jitter_log(f"overflow at {packet.sequence_number}, waiting from {self._origin}, "
-                        f"first missing {holes[:8]}")
+            if JITTER_LOG.isEnabledFor(logging.DEBUG):
+                holes = [uint16_add(self._origin, i) for i in range(self.capacity)
+                         if self._packets[uint16_add(self._origin, i) % self.capacity] is None]
+                JITTER_LOG.debug("overflow at %d, waiting from %d, first missing %s",
+                                 packet.sequence_number, self._origin, holes[:8])
     return _jitter_add(self, packet)
 
 
-def _jitter_log(line):
-    """Appends `line`, timed, to the file WHIP_RECEIVER_JITTER_LOG names, if it names one: which
-    packets a video jitter buffer waited for when it overflowed (our skips ahead overflow it
-    too, by design), and packets that came after it had moved past them (duplicate copies,
-    mostly). Time is the wall clock, as in the benchmark's `--log`. (`main` sends aiortc's own
-    drops there too.)"""
-    path = os.environ.get("WHIP_RECEIVER_JITTER_LOG")
-    if path:
-        with open(path, "a") as f:
-            print(f"{time.time():.2f} {line}", file=f)
+#: Where WHIP_RECEIVER_JITTER_LOG's file gets which packets a video jitter buffer waited for
+#: when it overflowed (our skips ahead overflow it too, by design), and packets that came after
+#: it had moved past them (duplicate copies, mostly); `main` routes aiortc's own drops there too.
+#: Off unless the variable names a file.
+JITTER_LOG = logging.getLogger("whip_receiver.jitter")
+JITTER_LOG.setLevel(logging.WARNING)
+JITTER_LOG.propagate = False
 
 
 jitterbuffer.JitterBuffer.add = _counted_add
@@ -627,14 +625,16 @@ async def main():
     if os.environ.get("WHIP_RECEIVER_DEBUG"):
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     if path := os.environ.get("WHIP_RECEIVER_JITTER_LOG"):
-        # Packets aiortc counts in its reports and then drops before its jitter buffer (an
-        # RTX packet of an unknown SSRC, a payload it cannot parse) go to the same file.
+        # With the jitter buffers' log, the packets aiortc counts in its reports and then drops
+        # before its jitter buffer (an RTX packet of an unknown SSRC, a payload it cannot
+        # parse). Wall-clock time, as in the benchmark's `--log`.
         handler = logging.FileHandler(path)
-        handler.addFilter(lambda record: ") x " in record.getMessage())
+        handler.addFilter(
+            lambda record: record.name == JITTER_LOG.name or ") x " in record.getMessage())
         handler.setFormatter(logging.Formatter("%(created).2f %(message)s"))
-        receiver_log = logging.getLogger("aiortc.rtcrtpreceiver")
-        receiver_log.addHandler(handler)
-        receiver_log.setLevel(logging.DEBUG)
+        for log in (JITTER_LOG, logging.getLogger("aiortc.rtcrtpreceiver")):
+            log.addHandler(handler)
+            log.setLevel(logging.DEBUG)
     runner = web.AppRunner(make_app(args.token, args.link, not args.links_with_answer_only))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
