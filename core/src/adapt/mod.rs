@@ -7,6 +7,7 @@ pub(crate) mod estimate;
 pub(crate) mod fallback;
 pub(crate) mod simulcast;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -90,6 +91,11 @@ pub(crate) struct Adaptation {
     resent_bps: Mutex<[f64; 2]>,
     /// The receiver was heard again after an outage (the retransmissions may burst).
     outage_over: AtomicBool,
+    /// Video changed size: its next keyframe is at the new one.
+    resized: AtomicBool,
+    /// Video SSRCs whose receiver waits for packets that have not gone yet, or for copies
+    /// that were lost (see `session::retransmit`).
+    waits: Mutex<HashSet<u32>>,
 }
 
 impl Adaptation {
@@ -128,6 +134,8 @@ impl Adaptation {
             keyframe: AtomicBool::new(false),
             resent_bps: Mutex::default(),
             outage_over: AtomicBool::new(false),
+            resized: AtomicBool::new(false),
+            waits: Mutex::default(),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -268,6 +276,32 @@ impl Adaptation {
     pub(crate) fn skip_ahead(&self) {
         self.skip.store(true, Ordering::Release);
         self.keyframe.store(true, Ordering::Release);
+    }
+
+    /// Whether the receiver of `ssrc` waits for packets that have not gone yet (the resend
+    /// budget owes them) or for copies that were lost.
+    pub(crate) fn set_receiver_waits(&self, ssrc: u32, waits: bool) {
+        let mut set = lock(&self.waits);
+        if waits {
+            set.insert(ssrc);
+        } else {
+            set.remove(&ssrc);
+        }
+    }
+
+    /// Whether the receiver of `ssrc` waited for older packets, once.
+    pub(crate) fn take_receiver_waits(&self, ssrc: u32) -> bool {
+        lock(&self.waits).remove(&ssrc)
+    }
+
+    /// The video encoder changed size (its next keyframe is at the new one).
+    pub(crate) fn on_resized(&self) {
+        self.resized.store(true, Ordering::Release);
+    }
+
+    /// Whether video changed size since the last call.
+    pub(crate) fn take_resized(&self) -> bool {
+        self.resized.swap(false, Ordering::AcqRel)
     }
 
     /// The receiver is heard again after an outage.

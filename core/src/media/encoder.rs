@@ -612,6 +612,7 @@ pub(crate) fn start_video(
                     }
                     keyframe.store(true, Ordering::Release);
                     if let Some(old) = sent_size.replace(size).filter(|old| *old != size) {
+                        adaptation.on_resized();
                         on_change(VideoChange::Size(old, size));
                     }
                 }

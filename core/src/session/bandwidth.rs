@@ -19,7 +19,7 @@ use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
-use super::delivered::Delivered;
+use super::delivered::{cumulative_lost, Delivered};
 use super::resume::{skipped_to, SKIP};
 use super::tap::{report_blocks, Watch};
 use crate::adapt::{Adaptation, OUTAGE_REPAIR};
@@ -69,8 +69,8 @@ struct SkipCount {
     last: Option<u16>,
     /// Where each skip landed (the first number after it), the latest few.
     landed: VecDeque<u16>,
-    /// The highest number the previous report acknowledged.
-    reported: Option<u16>,
+    /// The highest number the previous report acknowledged, and its cumulative loss.
+    reported: Option<(u16, i64)>,
 }
 
 impl SkipCount {
@@ -84,11 +84,17 @@ impl SkipCount {
         self.last = Some(seq);
     }
 
-    /// The loss fraction of a report up to `highest` without the skipped numbers, and how
-    /// many packets it is of (not known for a first report); None when the report covers
-    /// nothing else.
-    fn loss_without_skips(&mut self, fraction: f64, highest: u16) -> Option<(f64, Option<u32>)> {
-        let Some(from) = self.reported.replace(highest) else {
+    /// The loss fraction of a report up to `highest`, with `total_lost` in all, without the
+    /// skipped numbers, and how many packets it is of (not known for a first report); None
+    /// when the report covers nothing else.
+    fn loss_without_skips(
+        &mut self,
+        fraction: f64,
+        highest: u16,
+        total_lost: u32,
+    ) -> Option<(f64, Option<u32>)> {
+        let lost = cumulative_lost(total_lost);
+        let Some((from, lost_before)) = self.reported.replace((highest, lost)) else {
             return Some((fraction, None));
         };
         let expected = f64::from(highest.wrapping_sub(from));
@@ -103,11 +109,14 @@ impl SkipCount {
         if skips == 0 || expected == 0.0 {
             return Some((fraction, Some(expected as u32)));
         }
+        // From the cumulative loss, not the fraction: its 8 bits are 6 packets in 1500, and a
+        // few skips between two reports (a step down sends several keyframes) left the loss
+        // of the packets that went within that error (one report read 98.5 %).
         let skipped = f64::from(SKIP) * skips as f64;
         let left = expected - skipped;
         (left > 0.0).then(|| {
-            let fraction = ((fraction * expected - skipped) / left).clamp(0.0, 1.0);
-            (fraction, Some(left as u32))
+            let fraction = ((lost - lost_before) as f64 - skipped) / left;
+            (fraction.clamp(0.0, 1.0), Some(left as u32))
         })
     }
 }
@@ -227,7 +236,7 @@ impl BandwidthWatch {
             let fraction = f64::from(block.fraction_lost) / 256.0;
             if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
                 let highest = block.last_sequence_number as u16;
-                if let Some(loss) = skips.loss_without_skips(fraction, highest) {
+                if let Some(loss) = skips.loss_without_skips(fraction, highest, block.total_lost) {
                     video = Some(video.map_or(loss, |v| if loss.0 > v.0 { loss } else { v }));
                 }
             } else if self.audio.contains(&block.ssrc) {
@@ -602,7 +611,10 @@ mod tests {
             skips.sent(seq);
         }
         // The first report only marks where the next starts.
-        assert_eq!(skips.loss_without_skips(0.25, 65_099), Some((0.25, None)));
+        assert_eq!(
+            skips.loss_without_skips(0.25, 65_099, 25),
+            Some((0.25, None))
+        );
         // 100 sent, then a skip of 1500 (wrapping), then 100 more: the receiver expected
         // 1700 and lost the 1500 skipped and 17 more.
         let landed = 65_200u16.wrapping_add(SKIP);
@@ -614,23 +626,40 @@ mod tests {
         }
         let highest = landed.wrapping_add(99);
         let reported = (1517.0 / 1700.0 * 256.0_f64).floor() / 256.0;
-        let (loss, packets) = skips.loss_without_skips(reported, highest).unwrap();
-        assert!((loss - 17.0 / 200.0).abs() < 0.03, "{loss}");
+        let (loss, packets) = skips
+            .loss_without_skips(reported, highest, 25 + 1517)
+            .unwrap();
+        assert!((loss - 17.0 / 200.0).abs() < 1e-9, "{loss}");
         assert_eq!(packets, Some(200));
         // The next report, with no skip in it, is as reported.
         for n in 100..300u16 {
             skips.sent(landed.wrapping_add(n));
         }
         assert_eq!(
-            skips.loss_without_skips(0.1, landed.wrapping_add(299)),
+            skips.loss_without_skips(0.1, landed.wrapping_add(299), 25 + 1517 + 20),
             Some((0.1, Some(200)))
         );
+        // Three skips between two reports, 30 packets sent: 4500 of 4530 numbers lost and
+        // none of the packets (the 8-bit fraction could not tell 0 % from 30 %).
+        let mut three = SkipCount::default();
+        three.sent(0);
+        three.loss_without_skips(0.0, 0, 0);
+        let mut next = 1u16;
+        for _ in 0..3 {
+            next += SKIP;
+            for _ in 0..10 {
+                three.sent(next);
+                next += 1;
+            }
+        }
+        let three_skips = three.loss_without_skips(0.99, next - 1, 4500);
+        assert_eq!(three_skips, Some((0.0, Some(30))));
         // A report of nothing but the skip says nothing.
         let mut only = SkipCount::default();
         only.sent(10);
-        assert_eq!(only.loss_without_skips(0.0, 10), Some((0.0, None)));
+        assert_eq!(only.loss_without_skips(0.0, 10, 0), Some((0.0, None)));
         only.sent(10 + SKIP);
-        assert_eq!(only.loss_without_skips(0.99, 10 + SKIP), None);
+        assert_eq!(only.loss_without_skips(0.99, 10 + SKIP, 1499), None);
     }
 
     #[test]

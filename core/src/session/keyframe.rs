@@ -160,6 +160,25 @@ pub(super) fn h264_carries_idr(payload: &[u8]) -> bool {
     }
 }
 
+/// Whether an H.264 RTP payload (RFC 6184) that starts a frame starts a keyframe: the
+/// parameter sets (NAL types 7 and 8) that lead it, or its IDR slice (5), alone, inside a
+/// STAP-A aggregate, or as the first fragment of an FU-A.
+pub(super) fn h264_starts_keyframe(payload: &[u8]) -> bool {
+    const SPS: u8 = 7;
+    const PPS: u8 = 8;
+    const STAP_A: u8 = 24;
+    match payload.first().map(|h| h & 0x1f) {
+        Some(SPS | PPS) => true,
+        Some(STAP_A) => {
+            payload
+                .get(3)
+                .is_some_and(|h| matches!(h & 0x1f, SPS | PPS))
+                || h264_carries_idr(payload)
+        }
+        _ => h264_carries_idr(payload),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};

@@ -28,10 +28,12 @@ const QUIET: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 struct RtxStream {
     ssrc: u32,
-    /// Copies sent: (sequence number, when).
+    /// Copies sent since counting started (a skip restarts it): (sequence number, when).
     sent: VecDeque<(u16, Instant)>,
-    /// The cumulative loss the receiver reported when counting started (a skip restarts it).
-    lost_at_start: Option<i64>,
+    /// The previous report's highest number and cumulative loss.
+    reported: Option<(u16, i64)>,
+    /// Copies sent since counting started that reports showed lost.
+    lost: u64,
 }
 
 /// Watches the retransmission streams' reports for copies lost and not asked for again.
@@ -51,7 +53,8 @@ impl LostCopies {
             self.streams.push(RtxStream {
                 ssrc,
                 sent: VecDeque::new(),
-                lost_at_start: None,
+                reported: None,
+                lost: 0,
             });
         }
     }
@@ -91,8 +94,24 @@ impl LostCopies {
             return;
         };
         let lost = cumulative_lost(total_lost);
-        let start = *s.lost_at_start.get_or_insert(lost);
         let highest = highest as u16;
+        // The loss since the previous report is of copies numbered up to this one's highest
+        // and above the previous one's; of them, only those sent since counting started
+        // count. (Counting from the first report after a skip left out what a burst of loss
+        // took right after it, and video stood still for 13 s.)
+        let (from, lost_before) = s
+            .reported
+            .map_or((None, 0), |(high, lost)| (Some(high), lost));
+        let since_start = s
+            .sent
+            .iter()
+            .filter(|(seq, _)| {
+                let below = highest.wrapping_sub(*seq) < 0x8000;
+                below && from.is_none_or(|from| (1..0x8000).contains(&seq.wrapping_sub(from)))
+            })
+            .count() as u64;
+        s.lost += ((lost - lost_before).max(0) as u64).min(since_start);
+        s.reported = Some((highest, lost));
         // Copies above the highest number received, sent long enough ago to have arrived.
         let due = now.checked_sub(rtt + TAIL_GRACE);
         let tail = s
@@ -103,7 +122,13 @@ impl LostCopies {
                 (1..0x8000).contains(&ahead) && due.is_some_and(|due| *at <= due)
             })
             .count() as u64;
-        let lost_copies = (lost - start).max(0) as u64 + tail;
+        let lost_copies = s.lost + tail;
+        tracing::trace!(
+            "copies: {} lost ({} in the tail), {} asked again",
+            lost_copies,
+            tail,
+            self.asked_again
+        );
         if lost_copies > self.asked_again {
             if self.suspect_since.is_none() {
                 tracing::debug!(
@@ -117,6 +142,11 @@ impl LostCopies {
         // Asked for again more often than lost (a copy still on its way): that explains no
         // later loss.
         self.asked_again = self.asked_again.min(lost_copies);
+    }
+
+    /// Whether a report showed a copy lost that the receiver did not ask for again.
+    pub(super) fn suspect(&self) -> bool {
+        self.suspect_since.is_some()
     }
 
     /// Whether, at `now`, the receiver has been quiet long enough after a copy it lost
@@ -140,7 +170,7 @@ impl LostCopies {
         self.asked_again = 0;
         for s in &mut self.streams {
             s.sent.clear();
-            s.lost_at_start = None;
+            s.lost = 0;
         }
     }
 }
@@ -201,8 +231,42 @@ mod tests {
             l.asked_again(1);
         }
         l.report(t0 + ms(200), 7, 9, 0, RTT);
+        for seq in 10..20u16 {
+            l.sent(t0 + ms(1000), 7, seq);
+        }
         l.report(t0 + ms(1200), 7, 19, 1, RTT);
         assert!(l.waiting(t0 + ms(2000), RTT));
+    }
+
+    #[test]
+    fn copies_lost_right_after_a_skip_count_and_those_before_it_do_not() {
+        let t0 = Instant::now();
+        let mut l = copies(t0);
+        // Copies 10..20 go; video skips ahead after 14 (the receiver's report comes later),
+        // and copies 15..20 are for after the skip.
+        for seq in 10..15u16 {
+            l.sent(t0 + ms(1000), 7, seq);
+        }
+        l.start_over();
+        for seq in 15..20u16 {
+            l.sent(t0 + ms(1100), 7, seq);
+        }
+        // Two lost among copies from before and after it: taken as after it (a skip too many
+        // costs a keyframe; one missed, seconds of video).
+        l.report(t0 + ms(1300), 7, 19, 2, RTT);
+        assert!(l.waiting(t0 + ms(1900), RTT));
+        // Copies lost only before the skip: nothing waits.
+        let mut l = copies(t0);
+        for seq in 10..15u16 {
+            l.sent(t0 + ms(1000), 7, seq);
+        }
+        l.report(t0 + ms(1050), 7, 12, 1, RTT);
+        l.start_over();
+        for seq in 15..20u16 {
+            l.sent(t0 + ms(1100), 7, seq);
+        }
+        l.report(t0 + ms(1300), 7, 19, 1, RTT);
+        assert!(!l.waiting(t0 + ms(2000), RTT));
     }
 
     #[test]

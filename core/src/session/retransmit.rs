@@ -211,8 +211,6 @@ struct SentPacket {
 pub(crate) struct Resend {
     /// Packets to resend now, (SSRC, sequence number); one listed twice goes twice.
     pub packets: Vec<(u32, u16)>,
-    /// How many of them go twice.
-    pub paired: usize,
     /// Whether a packet the receiver asked for will not be resent any more: a receiver that
     /// waits for every packet (aiortc's jitter buffer) would wait in vain.
     pub gave_up: bool,
@@ -288,8 +286,8 @@ impl ResendPolicy {
             .map_or(0, |newest| newest.wrapping_sub(seq))
     }
 
-    /// The receiver asks for these packets of `ssrc`, at `now`; how many of them it asks for
-    /// again after a copy had time to arrive (each copy counted once: it was lost).
+    /// The receiver asks for these packets of `ssrc`, at `now`; how many copies of them it
+    /// lost (those that had time to arrive, of packets asked for again).
     pub(crate) fn ask(
         &mut self,
         now: Instant,
@@ -297,7 +295,7 @@ impl ResendPolicy {
         seqs: impl IntoIterator<Item = u16>,
     ) -> usize {
         let arrives_within = self.rtt + ASKED_AGAIN_GRACE;
-        let mut again = 0;
+        let mut lost = 0;
         for seq in seqs {
             let key = (ssrc, seq);
             let Some(p) = self.sent.get_mut(&key) else {
@@ -307,16 +305,23 @@ impl ResendPolicy {
                 .resent_at
                 .is_some_and(|at| now.saturating_duration_since(at) >= arrives_within);
             if had_time && p.asked_after < p.copies {
+                // Every copy since the last time it was asked for again was lost (a pair's
+                // two go together).
+                lost += usize::from(p.copies - p.asked_after);
                 p.asked_after = p.copies;
                 p.reasked = true;
-                again += 1;
             }
             if self.owed.len() < MAX_OWED && !p.owed {
                 p.owed = true;
                 self.owed.push_back((key, now));
             }
         }
-        again
+        lost
+    }
+
+    /// Whether packets of `ssrc` are owed (asked for, not resent yet).
+    fn owes(&self, ssrc: u32) -> bool {
+        self.owed.iter().any(|((s, _), _)| *s == ssrc)
     }
 
     /// An outage ended at `now`: the path was idle, and the repair may go at once.
@@ -400,7 +405,6 @@ impl ResendPolicy {
                     tokens -= packet.bytes as f64;
                     packet.copies += 1;
                     resend.packets.push(key);
-                    resend.paired += 1;
                 }
                 packet.insured = packet.copies + 1;
                 self.insurance.push_back((
@@ -523,6 +527,7 @@ impl Watch for NackFilter {
                     let seqs = nack.nacks.iter().flat_map(|p| p.packet_list());
                     let seqs: Vec<u16> = seqs.collect();
                     asked += seqs.len();
+                    tracing::trace!("asked {:?} (rtt {:?})", seqs, rtt);
                     if after_outage && seqs.len() >= WHOLE_WINDOW {
                         // The outage took more than the receiver asks for: what it lost
                         // before these it will wait for and never ask for. Skip ahead rather
@@ -535,8 +540,8 @@ impl Watch for NackFilter {
                         self.outage_repair_until = None;
                         return false;
                     }
-                    let again = self.policy.ask(now, nack.media_ssrc, seqs);
-                    self.copies.asked_again(again);
+                    let lost = self.policy.ask(now, nack.media_ssrc, seqs);
+                    self.copies.asked_again(lost);
                     self.copies.asked();
                     false
                 }
@@ -577,8 +582,6 @@ impl Watch for NackFilter {
             self.last_skip = Some(now);
             self.adaptation.skip_ahead();
         }
-        // A pair's loss of one copy is what the pair is for: not a copy the receiver waits for.
-        self.copies.asked_again(resend.paired);
         for &ssrc in &self.ours {
             let mut seqs: Vec<u16> = Vec::new();
             let mut twice: Vec<u16> = Vec::new();
@@ -600,6 +603,12 @@ impl Watch for NackFilter {
                     }));
                 }
             }
+        }
+        // What the receiver waits for besides what goes now: a keyframe had better skip it.
+        let copy_lost = self.copies.suspect();
+        for &ssrc in &self.ours {
+            let waits = copy_lost || self.policy.owes(ssrc);
+            self.adaptation.set_receiver_waits(ssrc, waits);
         }
         if packets.is_empty() && before > 0 {
             return None;
@@ -807,13 +816,36 @@ mod tests {
         // Asked for again after the copy had time to arrive: it was lost; two go at once (the
         // receiver may not ask again), and another unasked 400 ms after them.
         let pair = at(120, true, &mut policy);
-        assert_eq!((pair.packets, pair.paired), (vec![(1, 6), (1, 6)], 1));
+        assert_eq!(pair.packets, [(1, 6), (1, 6)]);
         assert!(!sent(at(500, false, &mut policy)));
         assert!(sent(at(520, false, &mut policy)));
         // Four copies went: no unasked one after that, and asked again it is given up.
         assert!(!sent(at(1730, false, &mut policy)));
         let last = at(2000, true, &mut policy);
         assert!(last.packets.is_empty() && last.gave_up, "{last:?}");
+    }
+
+    #[test]
+    fn asked_again_after_a_pair_had_time_both_copies_were_lost() {
+        let mut policy = ResendPolicy::default();
+        policy.sent(1, 6, 1000);
+        policy.sent(1, 7, 1000);
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(20);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let lost = |policy: &mut ResendPolicy, ms: u64, seqs: &[u16]| {
+            let lost = policy.ask(at(ms), 1, seqs.iter().copied());
+            policy.take(at(ms), 2e6, rtt);
+            lost
+        };
+        // Asked for the first time: nothing lost yet.
+        assert_eq!(lost(&mut policy, 0, &[6, 99]), 0);
+        // Again once the copy had time: it was lost, and a pair goes.
+        assert_eq!(lost(&mut policy, 100, &[6]), 1);
+        // Again before the pair had time: nothing known yet.
+        assert_eq!(lost(&mut policy, 110, &[6]), 0);
+        // Again after: both copies of the pair were lost.
+        assert_eq!(lost(&mut policy, 300, &[6, 7]), 2);
     }
 
     #[test]
@@ -885,7 +917,7 @@ mod tests {
     #[test]
     fn the_filter_narrows_nacks_and_drops_one_left_empty() {
         let adaptation = Arc::new(Adaptation::new(100_000.0, 2_000_000.0, false));
-        let mut filter = Tap::new(NackFilter::new(adaptation));
+        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
         filter.bind_local_stream(&StreamInfo {
             ssrc: 7,
             ..Default::default()
@@ -927,9 +959,21 @@ mod tests {
         // 100 kbit/s of video plus headroom: a second of it is about 13 packets.
         assert!(!seqs.is_empty() && seqs.len() < 20, "{seqs:?}");
         assert_eq!(seqs, (0..seqs.len() as u16).collect::<Vec<_>>());
+        // What the budget could not pay for yet the receiver waits for: a keyframe now is to
+        // skip ahead.
+        assert!(adaptation.take_receiver_waits(7));
         // The same NACK again at once: all of it was just resent or is over budget.
         filter.handle_read(nack(&asked)).unwrap();
         assert!(filter.poll_read().is_none());
+        // Owed too long, the rest is given up: video skips ahead anyway, and nothing is left
+        // that a keyframe would skip.
+        let later = TaggedPacket {
+            now: now + Duration::from_secs(2),
+            ..nack(&[])
+        };
+        filter.handle_read(later).unwrap();
+        assert!(!adaptation.take_receiver_waits(7));
+        assert!(adaptation.take_skip());
     }
 
     #[test]
