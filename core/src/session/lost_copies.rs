@@ -69,8 +69,8 @@ impl LostCopies {
         }
     }
 
-    /// The receiver asked for `count` packets again after a copy of each had time to
-    /// arrive: those copies were lost, and the receiver knows.
+    /// The receiver asked again for packets after `count` copies of them had time to arrive
+    /// (both of a pair, when a pair went): those copies were lost, and the receiver knows.
     pub(super) fn asked_again(&mut self, count: usize) {
         self.asked_again += count as u64;
     }
