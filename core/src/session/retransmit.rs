@@ -542,7 +542,6 @@ impl Watch for NackFilter {
                     }
                     let lost = self.policy.ask(now, nack.media_ssrc, seqs);
                     self.copies.asked_again(lost);
-                    self.copies.asked();
                     false
                 }
                 _ => true,
