@@ -91,6 +91,10 @@ FLAGS = [
 ]
 #: Chromium's output lines kept for error messages.
 OUTPUT_KEPT = 40
+#: How long Chromium gets to start and take the page, whatever the viewer's `timeout` (which
+#: bounds the room's steps): its first start on a fresh machine reads it from a cold disk, and
+#: took over a second in CI.
+STARTUP = 10.0
 #: Chromium's output lines that say nothing about the test: D-Bus, absent in containers, and
 #: Debian's launcher script tripping over its own /dev/shm check.
 NOISE = re.compile(r"dbus/|^/usr/bin/chromium: \d+: |^\s*$")
@@ -181,7 +185,7 @@ class ChromiumViewer:
         self.streams = []
         try:
             self._serve()
-            endpoint = self._launch(timeout)
+            endpoint = self._launch(max(timeout, STARTUP))
             self._open(endpoint, timeout)
         except BaseException:
             self.close()
@@ -224,10 +228,11 @@ class ChromiumViewer:
 
     def _open(self, endpoint, timeout):
         self._playwright = _driver()
+        startup = max(timeout, STARTUP)
         self._browser = self._playwright.chromium.connect_over_cdp(endpoint,
-                                                                   timeout=timeout * 1000)
+                                                                   timeout=startup * 1000)
         self.page = self._browser.contexts[0].new_page()
-        self.page.set_default_timeout(timeout * 1000)
+        self.page.set_default_timeout(startup * 1000)
         self.page.on("console", lambda m: self.console.append(f"console.{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"page error: {e}"))
         query = {"ws": self.ws_url, "room": self.room, "timeout": timeout}
