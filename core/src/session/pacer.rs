@@ -11,9 +11,10 @@
 //! Retransmissions go ahead of queued video, as in libwebrtc's pacer. A receiver asks again
 //! when a packet after a gap arrives: behind a policer, that is the first packet of a frame's
 //! burst, let through by what the policer's bucket refilled since the last burst. A copy
-//! queued behind the rest of that burst reached the policer once the bucket was spent again,
-//! and was dropped each time it was asked for (four copies of one packet in a row at 7 %
-//! loss, and the receiver waited until it gave up); ahead of the burst it gets through.
+//! queued behind the rest of that burst reached the policer once the bucket was spent again
+//! (four copies of one packet were lost in a row at 7 % loss, and the receiver waited until
+//! it gave up). Ahead of the burst it meets the bucket where the burst's first packet did;
+//! while the estimate is well over the policer's rate, copies are still lost.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
