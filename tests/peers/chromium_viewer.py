@@ -174,8 +174,10 @@ class ChromiumViewer:
     """A subscriber in headless Chromium to `feed_id` (or the room's first publisher) of
     VideoRoom `room`."""
 
-    def __init__(self, ws_url, room, feed_id=None, pin=None, timeout=15.0):
+    def __init__(self, ws_url, room, feed_id=None, pin=None, timeout=15.0, subscribe=True):
+        """Starts Chromium and, unless `subscribe` is false, subscribes (see `subscribe`)."""
         self.ws_url, self.room, self.feed_id, self.pin = ws_url, room, feed_id, pin
+        self.timeout = timeout
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="lp-chromium-"))
         self.proc = self.page = self._browser = self._playwright = self._http = None
         #: Chromium's latest output lines, and the page's console messages and errors.
@@ -185,8 +187,10 @@ class ChromiumViewer:
         self.streams = []
         try:
             self._serve()
-            endpoint = self._launch(max(timeout, STARTUP))
-            self._open(endpoint, timeout)
+            startup = max(timeout, STARTUP)
+            self._connect(self._launch(startup), startup)
+            if subscribe:
+                self.subscribe()
         except BaseException:
             self.close()
             raise
@@ -226,15 +230,21 @@ class ChromiumViewer:
                                f"{self._diagnostics()}")
         return endpoint
 
-    def _open(self, endpoint, timeout):
+    def _connect(self, endpoint, timeout):
         self._playwright = _driver()
-        startup = max(timeout, STARTUP)
         self._browser = self._playwright.chromium.connect_over_cdp(endpoint,
-                                                                   timeout=startup * 1000)
+                                                                   timeout=timeout * 1000)
         self.page = self._browser.contexts[0].new_page()
-        self.page.set_default_timeout(startup * 1000)
+        self.page.set_default_timeout(timeout * 1000)
         self.page.on("console", lambda m: self.console.append(f"console.{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"page error: {e}"))
+
+    def subscribe(self):
+        """Opens the viewer page, which subscribes to the room's feed, each of its steps
+        bounded by the viewer's `timeout`. A viewer made with `subscribe=False` has Chromium
+        running and calls this once the room has its publisher: a cold start then does not
+        count against the room's timeout, nor compete with the publishers for the CPU."""
+        timeout = self.timeout
         query = {"ws": self.ws_url, "room": self.room, "timeout": timeout}
         if self.feed_id is not None:
             query["feed"] = self.feed_id
