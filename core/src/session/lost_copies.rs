@@ -25,9 +25,10 @@ use super::delivered::cumulative_lost;
 const REMEMBERED: usize = 512;
 /// A copy sent this long (plus a round trip) before a report that does not reach it was lost.
 const TAIL_GRACE: Duration = Duration::from_millis(200);
-/// How long after a report shows a copy lost and not asked for again, at the least, video
-/// skips ahead unless the receiver asks for it (or two round trips, when longer).
-const QUIET: Duration = Duration::from_millis(500);
+/// How long a copy a report showed lost may go without the receiver asking for it again (at
+/// the least; two round trips when longer) before video skips ahead: whatever else it asks
+/// for meanwhile.
+const UNASKED_FOR: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 struct RtxStream {
@@ -160,10 +161,10 @@ impl LostCopies {
     /// for it again that it must be waiting: video is to skip ahead. The count starts over
     /// either way once this says yes.
     pub(super) fn waiting(&mut self, now: Instant, rtt: Duration) -> bool {
-        let quiet = QUIET.max(rtt * 2);
+        let unasked_for = UNASKED_FOR.max(rtt * 2);
         if self
             .suspect_since
-            .is_some_and(|at| now.saturating_duration_since(at) >= quiet)
+            .is_some_and(|at| now.saturating_duration_since(at) >= unasked_for)
         {
             self.start_over();
             return true;
