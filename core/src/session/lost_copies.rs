@@ -152,6 +152,13 @@ impl LostCopies {
         self.asked_again = self.asked_again.min(lost_copies);
     }
 
+    /// Whether no report covered a retransmission stream yet. A receiver counts a stream from
+    /// the first packet it gets of it (RFC 3550's base): copies lost before that one are in
+    /// no report's loss, and while no report covers the stream, none shows its tail either.
+    pub(super) fn unheard(&self) -> bool {
+        self.streams.iter().any(|s| s.reported.is_none())
+    }
+
     /// Whether a report showed a copy lost that the receiver did not ask for again.
     pub(super) fn suspect(&self) -> bool {
         self.suspect_since.is_some()
