@@ -559,22 +559,20 @@ impl Watch for NackFilter {
                 _ => true,
             },
         );
-        let mut resend = self
+        let resend = self
             .policy
             .take(now, self.adaptation.available_bps() as f64, rtt);
+        // The session's first copy gets a twin (see `FIRST_COPIES_PAIRED`).
+        let mut twins: Vec<(u32, u16)> = Vec::new();
         if self.copies.unheard() {
-            let single: Vec<(u32, u16)> = resend
-                .packets
-                .iter()
-                .filter(|key| resend.packets.iter().filter(|k| k == key).count() == 1)
-                .copied()
-                .collect();
-            for key in single {
+            for &key in &resend.packets {
                 if self.paired == FIRST_COPIES_PAIRED {
                     break;
                 }
-                self.paired += 1;
-                resend.packets.push(key);
+                if resend.packets.iter().filter(|&&k| k == key).count() == 1 {
+                    self.paired += 1;
+                    twins.push(key);
+                }
             }
         }
         if !resend.packets.is_empty() {
@@ -619,8 +617,16 @@ impl Watch for NackFilter {
                 }
             }
             // The responder sends a copy for each NACK that names a packet: a second NACK
-            // sends the pairs' second copies.
-            for seqs in [seqs, twice] {
+            // sends the pairs' second copies. A first copy's twin goes ahead of the batch,
+            // next to its other copy: after the batch, the twin of an outage's oldest packet
+            // came over 100 numbers behind where aiortc's jitter buffer had got to, and it
+            // started over from there.
+            let twin: Vec<u16> = twins
+                .iter()
+                .filter(|(s, _)| *s == ssrc)
+                .map(|(_, seq)| *seq)
+                .collect();
+            for seqs in [twin, seqs, twice] {
                 if !seqs.is_empty() {
                     packets.push(Box::new(TransportLayerNack {
                         sender_ssrc: self.receiver_ssrc,
@@ -1053,8 +1059,8 @@ mod tests {
                 nacks: nack_pairs_from_sequence_numbers(seqs),
             })
         };
-        // No report covers the retransmission stream yet: the first copy goes twice, the
-        // next once.
+        // No report covers the retransmission stream yet: the first copy goes twice, its twin
+        // next to it, and the next once.
         assert_eq!(read(&mut filter, Duration::ZERO, nack(&[3, 5])), [3, 3, 5]);
         // Once one does, a copy lost shows in its loss: one copy each.
         let report = Box::new(ReceiverReport {
