@@ -2,8 +2,8 @@
 Rust, C and Node, watched by a browser: headless Chromium subscribed with janus.js
 (tests/peers/chromium_viewer.py). Each language publishes the synthetic camera at 640x480@30
 and the synthetic microphone (a steady 440 Hz tone at RMS 0.18) into a room of its own;
-Chromium must present at least MIN_FPS frames a second over 10 s, at 640x480 all along, and
-hear the tone. A screenshot of each video is saved under pytest's tmp path; its path and the
+Chromium must present at least MIN_FPS frames a second over 10 s, end it at 640x480 having left
+that size at most once (MAX_DIPS), and hear the tone. A screenshot of each video is saved under pytest's tmp path; its path and the
 figures are printed (`pytest -s` shows them).
 
 Two languages publish at once (ROUNDS), each watched by a Chromium of its own over the same
@@ -35,6 +35,12 @@ WINDOW = 10.0
 #: Janus, Chromium and the publisher at once, down to 23.5 with a build beside them. A broken
 #: pipeline (a stall, keyframes only, a rate controller dropping frames) gives far fewer.
 MIN_FPS = 20
+#: How many times the video may leave 640x480 within the window. The link is loopback, but on
+#: a CI machine's 2 cores, busy with two Chromiums, two encoders and Janus, the receiver once
+#: fell behind enough for the publisher to step down to 320x240 and back up within the window
+#: (at 29.9 fps). A publisher that keeps stepping (a rate controller or an estimate that
+#: oscillates) leaves it more than once.
+MAX_DIPS = 1
 #: Well above silence (0) and a stream's noise, well below the tone's 0.18.
 MIN_AUDIO_RMS = 0.05
 #: The languages that publish at once, each watched by a Chromium of its own. All four at once
@@ -170,6 +176,8 @@ def test_chromium_plays_what_each_language_publishes(language, watched):
         assert result.returncode == 0, result.output[-2000:]
     assert figures["fps"] >= MIN_FPS, figures
     assert figures["video_size"] == (640, 480), figures
-    assert figures["sizes"] == [(640, 480)], figures
+    sizes = figures["sizes"]
+    dips = sum(1 for a, b in zip(sizes, sizes[1:]) if a == (640, 480) and b != (640, 480))
+    assert dips <= MAX_DIPS, figures
     assert figures["audio_rms"] > MIN_AUDIO_RMS, figures
     assert png_size(figures["screenshot"]) == (640, 480), figures
