@@ -50,6 +50,8 @@ pub(crate) struct BandwidthWatch {
     usual_interval: Option<Duration>,
     /// Intervals between the receiver's RTCP packets heard so far.
     intervals_heard: u32,
+    /// A silence of the receiver's not yet read (see [`Silence`]).
+    silence: Option<Silence>,
     /// Loss reported until then is what an outage took, not congestion.
     outage_reported_until: Option<Instant>,
     /// The receiver reported that nothing arrived though packets were due: an outage, until
@@ -86,15 +88,20 @@ impl SkipCount {
 
     /// The loss fraction of a report up to `highest`, with `total_lost` in all, without the
     /// skipped numbers, and how many packets it is of (not known for a first report); None
-    /// when the report covers nothing else.
+    /// when the report covers nothing else. [`SkipCount::take`] takes the report in.
+    /// Takes a report in: the next report's loss is counted from it.
+    fn take(&mut self, highest: u16, total_lost: u32) {
+        self.reported = Some((highest, cumulative_lost(total_lost)));
+    }
+
     fn loss_without_skips(
-        &mut self,
+        &self,
         fraction: f64,
         highest: u16,
         total_lost: u32,
     ) -> Option<(f64, Option<u32>)> {
         let lost = cumulative_lost(total_lost);
-        let Some((from, lost_before)) = self.reported.replace((highest, lost)) else {
+        let Some((from, lost_before)) = self.reported else {
             return Some((fraction, None));
         };
         let expected = f64::from(highest.wrapping_sub(from));
@@ -121,12 +128,31 @@ impl SkipCount {
     }
 }
 
-/// A receiver quiet for `OUTAGE_INTERVALS` times its usual interval between RTCP packets,
-/// and at least this long, had no path to us either way: the loss it reports when it is back
-/// is what the outage took. (aiortc's reports come every 0.5 to 1.5 s per stream, with REMB
-/// about once a second between: three intervals missed a one-second outage as often as not.)
+/// A receiver quiet for at least this long may have had no path to us either way; what it
+/// says when it is back tells (see [`Silence`]).
 const OUTAGE_SILENCE: Duration = Duration::from_millis(700);
+/// A silence of `OUTAGE_INTERVALS` times the usual interval between the receiver's RTCP
+/// packets, and `OUTAGE_SILENCE` at least, is long: a report that tells of `OUTAGE_LOSS` lost
+/// after it tells an outage too (a receiver that does not NACK). (aiortc's reports come every
+/// 0.5 to 1.5 s per stream, with REMB about once a second between: three intervals missed a
+/// one-second outage as often as not.)
 const OUTAGE_INTERVALS: u32 = 2;
+const OUTAGE_LOSS: f64 = 0.5;
+/// A silence not told of by then (the receiver said nothing of our media) is no outage.
+const SILENCE_READ_WITHIN: Duration = Duration::from_secs(1);
+
+/// A silence of the receiver's, `OUTAGE_SILENCE` at least. Silence alone does not tell an
+/// outage: aiortc, with nothing lost, sends only its reports and REMB, at random intervals,
+/// and from a clean start silences of 0.84 to 1.61 s came in most runs (an outage read there
+/// stopped the fall on loss for `OUTAGE_REPAIR` just as a narrow link first filled). What the
+/// receiver says next tells: see [`BandwidthWatch::silence_was_an_outage`].
+#[derive(Debug, Clone, Copy)]
+struct Silence {
+    began: Instant,
+    ended: Instant,
+    /// Over `OUTAGE_INTERVALS` of the usual interval.
+    long: bool,
+}
 /// The usual interval is known after this many: a receiver's first reports come irregularly
 /// (the first REMB waits for an estimate), and a long one among them is no outage.
 const USUAL_AFTER: u32 = 5;
@@ -196,6 +222,7 @@ impl BandwidthWatch {
             last_heard: None,
             usual_interval: None,
             intervals_heard: 0,
+            silence: None,
             outage_reported_until: None,
             in_outage: false,
             skips: Vec::new(),
@@ -228,13 +255,27 @@ impl BandwidthWatch {
     /// The loss fraction the estimate follows from these report blocks: the video's when
     /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
     /// fallback stopped it), and how many packets it is of when known.
+    /// The loss these report blocks tell of what we send (video's, without its skips; audio's
+    /// when no video goes), and how many packets it is of; the reports are taken in.
     fn fraction_lost(&mut self, blocks: &[ReceptionReport]) -> Option<(f64, Option<u32>)> {
+        let loss = self.loss_told(blocks);
+        for block in blocks {
+            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
+                let highest = block.last_sequence_number as u16;
+                skips.take(highest, block.total_lost);
+            }
+        }
+        loss
+    }
+
+    /// What [`BandwidthWatch::fraction_lost`] reads from these blocks, without taking them in.
+    fn loss_told(&self, blocks: &[ReceptionReport]) -> Option<(f64, Option<u32>)> {
         let sends_video = self.adaptation.sends_video();
         let mut video = None::<(f64, Option<u32>)>;
         let mut audio = None::<(f64, Option<u32>)>;
         for block in blocks {
             let fraction = f64::from(block.fraction_lost) / 256.0;
-            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
+            if let Some((_, skips)) = self.skips.iter().find(|(s, _)| *s == block.ssrc) {
                 let highest = block.last_sequence_number as u16;
                 if let Some(loss) = skips.loss_without_skips(fraction, highest, block.total_lost) {
                     video = Some(video.map_or(loss, |v| if loss.0 > v.0 { loss } else { v }));
@@ -296,29 +337,40 @@ impl BandwidthWatch {
         self.adaptation.on_outage_over();
     }
 
-    /// Whether, back after `quiet` without a word (`OUTAGE_SILENCE` at least, but less than
-    /// the usual intervals say, or before they are known), the receiver asks for what was sent
-    /// over most of that silence: it got nothing then. A congested path lets something
-    /// through, and the receiver asks as it goes.
-    fn asks_for_its_silence(
+    /// What this inbound packet tells of a `silence` of the receiver's: Some(true) that it
+    /// got nothing then (it asks for what was sent over most of the silence: a congested path
+    /// lets something through, and the receiver asks as it goes; or, after a long silence,
+    /// its report tells of most of what was sent lost), Some(false) that it did not (it asks
+    /// for less, or reports less loss), None when the packet says nothing of our media.
+    fn silence_was_an_outage(
         &self,
-        now: Instant,
-        quiet: Duration,
+        silence: Silence,
         packets: &[Box<dyn rtc::rtcp::Packet>],
-    ) -> bool {
-        if quiet < OUTAGE_SILENCE || self.outage_reported_until.is_some_and(|u| now < u) {
-            return false;
+    ) -> Option<bool> {
+        let quiet = silence.ended.saturating_duration_since(silence.began);
+        let mut told = None;
+        for packet in packets {
+            if let Some(nack) = packet.as_any().downcast_ref::<TransportLayerNack>() {
+                if !(self.video.contains(&nack.media_ssrc) || self.audio.contains(&nack.media_ssrc))
+                {
+                    continue;
+                }
+                let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list());
+                let span = self.delivered.sending_span(nack.media_ssrc, seqs);
+                if span.is_some_and(|span| span * 2 >= quiet) {
+                    return Some(true);
+                }
+                told = Some(false);
+            } else if let Some(blocks) = report_blocks(packet.as_ref()) {
+                if let Some((fraction, _)) = self.loss_told(blocks) {
+                    if silence.long && fraction >= OUTAGE_LOSS {
+                        return Some(true);
+                    }
+                    told = Some(false);
+                }
+            }
         }
-        packets.iter().any(|packet| {
-            packet
-                .as_any()
-                .downcast_ref::<TransportLayerNack>()
-                .and_then(|nack| {
-                    let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list());
-                    self.delivered.sending_span(nack.media_ssrc, seqs)
-                })
-                .is_some_and(|span| span * 2 >= quiet)
-        })
+        told
     }
 
     /// Everything this inbound packet says about the path; the new pacing rate, if any.
@@ -336,23 +388,38 @@ impl BandwidthWatch {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return pacing;
         };
-        let previously_heard = self.last_heard;
         if let Some(at) = self.last_heard.replace(now) {
             let quiet = now.saturating_duration_since(at);
             let usual = *self.usual_interval.get_or_insert(quiet);
             self.intervals_heard = self.intervals_heard.saturating_add(1);
             let known = self.intervals_heard > USUAL_AFTER;
-            if known && quiet >= OUTAGE_SILENCE.max(usual * OUTAGE_INTERVALS) {
-                tracing::debug!("the receiver is heard again after an outage");
-                self.outage_over(now);
-            } else {
+            let long = known && quiet >= OUTAGE_SILENCE.max(usual * OUTAGE_INTERVALS);
+            if !long {
                 self.usual_interval = Some((usual * 7 + quiet) / 8);
             }
+            if quiet >= OUTAGE_SILENCE && self.outage_reported_until.is_none_or(|u| now >= u) {
+                self.silence = Some(Silence {
+                    began: at,
+                    ended: now,
+                    long,
+                });
+            }
         }
-        if let Some(at) = previously_heard {
-            if self.asks_for_its_silence(now, now.saturating_duration_since(at), packets) {
-                tracing::debug!("the receiver asks for what was sent while it was silent");
-                self.outage_over(now);
+        if let Some(silence) = self.silence {
+            match self.silence_was_an_outage(silence, packets) {
+                Some(true) => {
+                    tracing::debug!(
+                        "the receiver, silent for {:?}, got nothing then: an outage",
+                        silence.ended.saturating_duration_since(silence.began)
+                    );
+                    self.silence = None;
+                    self.outage_over(now);
+                }
+                Some(false) => self.silence = None,
+                None if now.saturating_duration_since(silence.ended) >= SILENCE_READ_WITHIN => {
+                    self.silence = None
+                }
+                None => {}
             }
         }
         if self.outage_reported_until.is_some_and(|until| now < until) {
@@ -606,15 +673,17 @@ mod tests {
 
     #[test]
     fn skipped_numbers_are_not_loss() {
+        let told = |skips: &mut SkipCount, fraction, highest, total_lost| {
+            let loss = skips.loss_without_skips(fraction, highest, total_lost);
+            skips.take(highest, total_lost);
+            loss
+        };
         let mut skips = SkipCount::default();
         for seq in 65_000..65_100u16 {
             skips.sent(seq);
         }
         // The first report only marks where the next starts.
-        assert_eq!(
-            skips.loss_without_skips(0.25, 65_099, 25),
-            Some((0.25, None))
-        );
+        assert_eq!(told(&mut skips, 0.25, 65_099, 25), Some((0.25, None)));
         // 100 sent, then a skip of 1500 (wrapping), then 100 more: the receiver expected
         // 1700 and lost the 1500 skipped and 17 more.
         let landed = 65_200u16.wrapping_add(SKIP);
@@ -626,9 +695,7 @@ mod tests {
         }
         let highest = landed.wrapping_add(99);
         let reported = (1517.0 / 1700.0 * 256.0_f64).floor() / 256.0;
-        let (loss, packets) = skips
-            .loss_without_skips(reported, highest, 25 + 1517)
-            .unwrap();
+        let (loss, packets) = told(&mut skips, reported, highest, 25 + 1517).unwrap();
         assert!((loss - 17.0 / 200.0).abs() < 1e-9, "{loss}");
         assert_eq!(packets, Some(200));
         // The next report, with no skip in it, is as reported.
@@ -636,14 +703,14 @@ mod tests {
             skips.sent(landed.wrapping_add(n));
         }
         assert_eq!(
-            skips.loss_without_skips(0.1, landed.wrapping_add(299), 25 + 1517 + 20),
+            told(&mut skips, 0.1, landed.wrapping_add(299), 25 + 1517 + 20),
             Some((0.1, Some(200)))
         );
         // Three skips between two reports, 30 packets sent: 4500 of 4530 numbers lost and
         // none of the packets (the 8-bit fraction could not tell 0 % from 30 %).
         let mut three = SkipCount::default();
         three.sent(0);
-        three.loss_without_skips(0.0, 0, 0);
+        told(&mut three, 0.0, 0, 0);
         let mut next = 1u16;
         for _ in 0..3 {
             next += SKIP;
@@ -652,14 +719,14 @@ mod tests {
                 next += 1;
             }
         }
-        let three_skips = three.loss_without_skips(0.99, next - 1, 4500);
+        let three_skips = told(&mut three, 0.99, next - 1, 4500);
         assert_eq!(three_skips, Some((0.0, Some(30))));
         // A report of nothing but the skip says nothing.
         let mut only = SkipCount::default();
         only.sent(10);
-        assert_eq!(only.loss_without_skips(0.0, 10, 0), Some((0.0, None)));
+        assert_eq!(told(&mut only, 0.0, 10, 0), Some((0.0, None)));
         only.sent(10 + SKIP);
-        assert_eq!(only.loss_without_skips(0.99, 10 + SKIP, 1499), None);
+        assert_eq!(told(&mut only, 0.99, 10 + SKIP, 1499), None);
     }
 
     #[test]
@@ -785,6 +852,59 @@ mod tests {
         // Loss after that is congestion again.
         w.inbound(lossy(t0 + Duration::from_millis(6700)));
         assert!(adaptation.available_bps() < before / 2);
+    }
+
+    #[test]
+    fn a_receiver_back_from_silence_with_nothing_lost_was_only_quiet() {
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        send_video(&mut w, t0);
+        // Reports every 300 ms (the usual interval is known), then 1.3 s without a word.
+        for (i, at) in (0..10).map(|i| (i, i * 300)) {
+            w.inbound(report(ms(at), 10 * i as u32, 0, 0));
+        }
+        let before = adaptation.available_bps();
+        // Back, it reports nothing lost: it was quiet, not cut off. Loss right after is
+        // congestion (a narrow link filling), and the estimate falls.
+        w.inbound(report(ms(4000), 199, 0, 0));
+        assert_eq!(adaptation.available_bps(), before);
+        w.inbound(report(ms(4300), 229, 100, 10));
+        assert!(adaptation.available_bps() < before);
+    }
+
+    #[test]
+    fn an_outage_is_told_by_what_the_receiver_says_after_its_first_word() {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        send_video(&mut w, t0);
+        for (i, at) in (0..5).map(|i| (i, i * 300)) {
+            w.inbound(report(ms(at), 30 * i as u32, 0, 0));
+        }
+        let before = adaptation.available_bps();
+        // 1.3 s of silence; back, a REMB first (nothing about our packets), then it asks
+        // for what went out over the silence.
+        w.inbound(rtcp(
+            ms(2500),
+            Box::new(ReceiverEstimatedMaximumBitrate {
+                sender_ssrc: 9,
+                bitrate: 2_000_000.0,
+                ssrcs: vec![1],
+            }),
+        ));
+        w.inbound(rtcp(
+            ms(2510),
+            Box::new(TransportLayerNack {
+                sender_ssrc: 9,
+                media_ssrc: 1,
+                nacks: nack_pairs_from_sequence_numbers(&(125..240).collect::<Vec<u16>>()),
+            }),
+        ));
+        // Its reports of what the outage took are not congestion.
+        w.inbound(report(ms(2600), 249, 200, 115));
+        assert_eq!(adaptation.available_bps(), before);
     }
 
     #[test]

@@ -279,6 +279,11 @@ impl ResendPolicy {
         self.insurance.retain(|((s, _), _, _)| *s != ssrc);
     }
 
+    /// Whether this packet was sent and is still held.
+    fn holds(&self, ssrc: u32, seq: u16) -> bool {
+        self.sent.contains_key(&(ssrc, seq))
+    }
+
     /// How many numbers a packet is behind the newest sent on its SSRC.
     fn behind_newest(&self, (ssrc, seq): (u32, u16)) -> u16 {
         self.newest
@@ -480,8 +485,8 @@ pub(crate) struct NackFilter {
     paired: usize,
 }
 
-/// A NACK for this many packets after an outage is a receiver's whole window (aiortc keeps its
-/// latest 128 missing), and the outage may have taken more.
+/// A NACK for this many packets sent after an outage is a receiver's whole window (aiortc keeps
+/// its latest 128 missing), and the outage may have taken more.
 const WHOLE_WINDOW: usize = 128;
 
 /// Video skips ahead for packets given up at most this often: a skip costs a keyframe.
@@ -540,7 +545,13 @@ impl Watch for NackFilter {
                     let seqs: Vec<u16> = seqs.collect();
                     asked += seqs.len();
                     tracing::trace!("asked {:?} (rtt {:?})", seqs, rtt);
-                    if after_outage && seqs.len() >= WHOLE_WINDOW {
+                    // Numbers never sent (those a skip of ours jumped over) are not what the
+                    // outage took.
+                    let sent = || {
+                        let held = |&&seq: &&u16| self.policy.holds(nack.media_ssrc, seq);
+                        seqs.iter().filter(held).count()
+                    };
+                    if after_outage && seqs.len() >= WHOLE_WINDOW && sent() >= WHOLE_WINDOW {
                         // The outage took more than the receiver asks for: what it lost
                         // before these it will wait for and never ask for. Skip ahead rather
                         // than repair what cannot make it whole.
@@ -1152,6 +1163,14 @@ mod tests {
         filter.handle_read(nack(100, &window[1..])).unwrap();
         while filter.poll_read().is_some() {}
         assert!(!adaptation.take_skip(), "127 is not the whole window");
+        // Numbers never sent (a skip of ours jumped over them) are not what it took.
+        let skipped: Vec<u16> = (1000..1128).collect();
+        filter.handle_read(nack(150, &skipped)).unwrap();
+        while filter.poll_read().is_some() {}
+        assert!(
+            !adaptation.take_skip(),
+            "a skip's numbers are not the window"
+        );
         filter.handle_read(nack(200, &window)).unwrap();
         assert!(adaptation.take_skip() && adaptation.take_keyframe());
     }
