@@ -702,6 +702,7 @@ mod tests {
     use rtc::interceptor::{AttributedPacket, Interceptor};
     use rtc::sansio::Protocol;
     use rtc::shared::TransportContext;
+    use std::ops::Range;
     use std::time::Instant;
 
     fn rtp(pt: u8, payload: usize, retransmission: bool) -> TaggedPacket {
@@ -1024,51 +1025,11 @@ mod tests {
         use rtc::rtcp::receiver_report::ReceiverReport;
         use rtc::rtcp::reception_report::ReceptionReport;
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 2_000_000.0, false));
-        let mut filter = Tap::new(NackFilter::new(adaptation));
-        filter.bind_local_stream(&StreamInfo {
-            ssrc: 7,
-            ssrc_rtx: Some(8),
-            ..Default::default()
-        });
+        let mut filter = filter_that_sent(adaptation, 0..40);
         let t0 = Instant::now();
-        for seq in 0..40u16 {
-            let mut packet = rtp(96, 1000, false);
-            if let Packet::Rtp(p) = &mut packet.message.packet {
-                p.header.ssrc = 7;
-                p.header.sequence_number = seq;
-            }
-            filter.handle_write(packet).unwrap();
-        }
         let read =
-            |filter: &mut Tap<NackFilter>, at: Duration, packet: Box<dyn rtc::rtcp::Packet>| {
-                filter
-                    .handle_read(TaggedPacket {
-                        now: t0 + at,
-                        transport: TransportContext::default(),
-                        message: AttributedPacket::new(Packet::Rtcp(vec![packet])),
-                    })
-                    .unwrap();
-                // Each NACK passed on sends one copy of each packet it names, in this order.
-                let mut copies = Vec::new();
-                while let Some(passed) = filter.poll_read() {
-                    let Packet::Rtcp(packets) = &passed.message.packet else {
-                        panic!("not RTCP")
-                    };
-                    for p in packets {
-                        if let Some(n) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                            copies.extend(n.nacks.iter().flat_map(|p| p.packet_list()));
-                        }
-                    }
-                }
-                copies
-            };
-        let nack = |seqs: &[u16]| -> Box<dyn rtc::rtcp::Packet> {
-            Box::new(TransportLayerNack {
-                sender_ssrc: 1,
-                media_ssrc: 7,
-                nacks: nack_pairs_from_sequence_numbers(seqs),
-            })
-        };
+            |filter: &mut Tap<NackFilter>, at: Duration, packet| hear(filter, t0 + at, packet);
+        let nack = nack_of;
         // No report covers the retransmission stream yet: the first copy goes twice, its twin
         // next to it, and the next once.
         assert_eq!(read(&mut filter, Duration::ZERO, nack(&[3, 5])), [3, 3, 5]);
@@ -1087,6 +1048,63 @@ mod tests {
             read(&mut filter, Duration::from_millis(400), nack(&[9])),
             [9]
         );
+    }
+
+    /// A NACK filter for SSRC 7 (its retransmissions on 8) that sent `seqs`, 1000 bytes each.
+    fn filter_that_sent(adaptation: Arc<Adaptation>, seqs: Range<u16>) -> Tap<NackFilter> {
+        let mut filter = Tap::new(NackFilter::new(adaptation));
+        filter.bind_local_stream(&StreamInfo {
+            ssrc: 7,
+            ssrc_rtx: Some(8),
+            ..Default::default()
+        });
+        for seq in seqs {
+            let mut packet = rtp(96, 1000, false);
+            if let Packet::Rtp(p) = &mut packet.message.packet {
+                p.header.ssrc = 7;
+                p.header.sequence_number = seq;
+            }
+            filter.handle_write(packet).unwrap();
+        }
+        while filter.poll_write().is_some() {}
+        filter
+    }
+
+    /// A NACK for `seqs` of SSRC 7.
+    fn nack_of(seqs: &[u16]) -> Box<dyn rtc::rtcp::Packet> {
+        Box::new(TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 7,
+            nacks: nack_pairs_from_sequence_numbers(seqs),
+        })
+    }
+
+    /// `packet` arrives at `now`: the copies the NACKs the filter passes on ask for (the
+    /// responder sends one of each packet a NACK names), in order.
+    fn hear(
+        filter: &mut Tap<NackFilter>,
+        now: Instant,
+        packet: Box<dyn rtc::rtcp::Packet>,
+    ) -> Vec<u16> {
+        filter
+            .handle_read(TaggedPacket {
+                now,
+                transport: TransportContext::default(),
+                message: AttributedPacket::new(Packet::Rtcp(vec![packet])),
+            })
+            .unwrap();
+        let mut copies = Vec::new();
+        while let Some(passed) = filter.poll_read() {
+            let Packet::Rtcp(packets) = &passed.message.packet else {
+                panic!("not RTCP")
+            };
+            for p in packets {
+                if let Some(n) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                    copies.extend(n.nacks.iter().flat_map(|p| p.packet_list()));
+                }
+            }
+        }
+        copies
     }
 
     #[test]
