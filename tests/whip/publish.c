@@ -9,6 +9,8 @@
  * a switch to the synthetic camera (a request for synthetic video alone): 1500.
  * With `custom`, the program pushes the media itself from a thread of its own: 320x240 RGBA
  * at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone in 10 ms pieces.
+ * Each size video is sent at, as the network adaptation changes it, is printed as
+ * `size OLDxOLD to NEWxNEW at T`.
  * The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
  * LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY ("all" or "relay") and
  * LP_ICE_TIMEOUT_MS. The synthetic camera's resolution is LP_RESOLUTION when set (WxH), else
@@ -61,6 +63,14 @@ static double wall_now(void) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* Each size video is sent at, as it changes (the network adaptation steps down and up). */
+static void on_video_dimensions_changed(lp_publisher p, uint32_t old_width, uint32_t old_height,
+                                        uint32_t new_width, uint32_t new_height, void *ud) {
+  (void)p, (void)ud;
+  printf("size %ux%u to %ux%u at %.3f\n", old_width, old_height, new_width, new_height, wall_now());
+  fflush(stdout);
 }
 
 /* The `live` mode's consent: everything but a switch to the synthetic camera. */
@@ -184,9 +194,12 @@ int main(int argc, char **argv) {
     lp_publisher_settings_set_access_request(settings, refuse_switch_to_synthetic, NULL);
   }
   lp_publisher publisher;
-  lp_publisher_callbacks callbacks = {.on_video_disabled = on_video_disabled,
-                                      .on_video_enabled = on_video_enabled};
-  int32_t rc = lp_init_publisher(settings, mute ? &callbacks : NULL, on_init, NULL, &publisher);
+  lp_publisher_callbacks callbacks = {.on_video_dimensions_changed = on_video_dimensions_changed};
+  if (mute) {
+    callbacks.on_video_disabled = on_video_disabled;
+    callbacks.on_video_enabled = on_video_enabled;
+  }
+  int32_t rc = lp_init_publisher(settings, &callbacks, on_init, NULL, &publisher);
   lp_publisher_settings_free(settings);
   if (rc != LP_OK) return fail(rc);
   if ((rc = wait_for(1)) != LP_OK) return fail(rc);

@@ -9,6 +9,8 @@
 // a switch to the synthetic camera (a request for synthetic video alone): 1500.
 // With `custom`, the program pushes the media itself: 160x120 RGBA (the publisher scales it to
 // its 320x240) at 30 fps, red, green and blue for a second each in turn, and a 440 Hz tone.
+// Each size video is sent at, as the network adaptation changes it, is printed as
+// `size OLDxOLD to NEWxNEW at T`.
 // The session's ICE settings come from the environment, when set: LP_ICE_SERVER (one URL),
 // LP_ICE_USERNAME, LP_ICE_CREDENTIAL, LP_ICE_TRANSPORT_POLICY and LP_ICE_TIMEOUT_MS. The
 // synthetic camera's resolution is LP_RESOLUTION when set (WxH), else 1280x720 (`custom` and
@@ -56,6 +58,10 @@ try {
   process.exit(1);
 }
 const pushing = custom ? pushMedia(publisher) : null;
+// Each size video is sent at, as it changes (the network adaptation steps down and up).
+publisher.on('videoDimensionsChanged', ({ oldWidth, oldHeight, newWidth, newHeight }) =>
+  console.log(`size ${oldWidth}x${oldHeight} to ${newWidth}x${newHeight} at ${wallNow()}`),
+);
 try {
   await session.connect(token);
   await session.publish(publisher);
