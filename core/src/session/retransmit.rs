@@ -961,20 +961,8 @@ mod tests {
     #[test]
     fn the_filter_narrows_nacks_and_drops_one_left_empty() {
         let adaptation = Arc::new(Adaptation::new(100_000.0, 2_000_000.0, false));
-        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
-        filter.bind_local_stream(&StreamInfo {
-            ssrc: 7,
-            ..Default::default()
-        });
+        let mut filter = filter_that_sent(adaptation.clone(), None, 0..40);
         let now = Instant::now();
-        for seq in 0..40u16 {
-            let mut packet = rtp(96, 1000, false);
-            if let Packet::Rtp(p) = &mut packet.message.packet {
-                p.header.ssrc = 7;
-                p.header.sequence_number = seq;
-            }
-            filter.handle_write(packet).unwrap();
-        }
         let nack = |seqs: &[u16]| TaggedPacket {
             now,
             transport: TransportContext::default(),
@@ -1025,7 +1013,7 @@ mod tests {
         use rtc::rtcp::receiver_report::ReceiverReport;
         use rtc::rtcp::reception_report::ReceptionReport;
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 2_000_000.0, false));
-        let mut filter = filter_that_sent(adaptation, 0..40);
+        let mut filter = filter_that_sent(adaptation, Some(8), 0..40);
         let t0 = Instant::now();
         let read =
             |filter: &mut Tap<NackFilter>, at: Duration, packet| hear(filter, t0 + at, packet);
@@ -1050,12 +1038,17 @@ mod tests {
         );
     }
 
-    /// A NACK filter for SSRC 7 (its retransmissions on 8) that sent `seqs`, 1000 bytes each.
-    fn filter_that_sent(adaptation: Arc<Adaptation>, seqs: Range<u16>) -> Tap<NackFilter> {
+    /// A NACK filter for SSRC 7 (its retransmissions on `rtx`) that sent `seqs`, 1000 bytes
+    /// each.
+    fn filter_that_sent(
+        adaptation: Arc<Adaptation>,
+        rtx: Option<u32>,
+        seqs: Range<u16>,
+    ) -> Tap<NackFilter> {
         let mut filter = Tap::new(NackFilter::new(adaptation));
         filter.bind_local_stream(&StreamInfo {
             ssrc: 7,
-            ssrc_rtx: Some(8),
+            ssrc_rtx: rtx,
             ..Default::default()
         });
         for seq in seqs {
@@ -1110,17 +1103,7 @@ mod tests {
     #[test]
     fn a_packet_given_up_makes_video_skip_ahead_with_a_keyframe() {
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
-        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
-        filter.bind_local_stream(&StreamInfo {
-            ssrc: 7,
-            ..Default::default()
-        });
-        let mut packet = rtp(96, 1000, false);
-        if let Packet::Rtp(p) = &mut packet.message.packet {
-            p.header.ssrc = 7;
-            p.header.sequence_number = 1;
-        }
-        filter.handle_write(packet).unwrap();
+        let mut filter = filter_that_sent(adaptation.clone(), None, 1..2);
         let t0 = Instant::now();
         let nack = |ms: u64| TaggedPacket {
             now: t0 + Duration::from_millis(ms),
@@ -1147,20 +1130,7 @@ mod tests {
     #[test]
     fn a_whole_window_asked_for_after_an_outage_makes_video_skip_ahead() {
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
-        let mut filter = Tap::new(NackFilter::new(adaptation.clone()));
-        filter.bind_local_stream(&StreamInfo {
-            ssrc: 7,
-            ..Default::default()
-        });
-        for seq in 0..300u16 {
-            let mut packet = rtp(96, 1000, false);
-            if let Packet::Rtp(p) = &mut packet.message.packet {
-                p.header.ssrc = 7;
-                p.header.sequence_number = seq;
-            }
-            filter.handle_write(packet).unwrap();
-        }
-        while filter.poll_write().is_some() {}
+        let mut filter = filter_that_sent(adaptation.clone(), None, 0..300);
         let t0 = Instant::now();
         let nack = |ms: u64, seqs: &[u16]| TaggedPacket {
             now: t0 + Duration::from_millis(ms),
