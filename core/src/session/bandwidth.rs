@@ -86,14 +86,15 @@ impl SkipCount {
         self.last = Some(seq);
     }
 
-    /// The loss fraction of a report up to `highest`, with `total_lost` in all, without the
-    /// skipped numbers, and how many packets it is of (not known for a first report); None
-    /// when the report covers nothing else. [`SkipCount::take`] takes the report in.
-    /// Takes a report in: the next report's loss is counted from it.
+    /// Takes a report up to `highest`, with `total_lost` in all, in: the next report's loss
+    /// is counted from it.
     fn take(&mut self, highest: u16, total_lost: u32) {
         self.reported = Some((highest, cumulative_lost(total_lost)));
     }
 
+    /// The loss fraction of a report up to `highest`, with `total_lost` in all, without the
+    /// skipped numbers, and how many packets it is of (not known for a first report); None
+    /// when the report covers nothing else. [`SkipCount::take`] takes the report in.
     fn loss_without_skips(
         &self,
         fraction: f64,
@@ -153,6 +154,7 @@ struct Silence {
     /// Over `OUTAGE_INTERVALS` of the usual interval.
     long: bool,
 }
+
 /// The usual interval is known after this many: a receiver's first reports come irregularly
 /// (the first REMB waits for an estimate), and a long one among them is no outage.
 const USUAL_AFTER: u32 = 5;
@@ -254,9 +256,8 @@ impl BandwidthWatch {
 
     /// The loss fraction the estimate follows from these report blocks: the video's when
     /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
-    /// fallback stopped it), and how many packets it is of when known.
-    /// The loss these report blocks tell of what we send (video's, without its skips; audio's
-    /// when no video goes), and how many packets it is of; the reports are taken in.
+    /// fallback stopped it), and how many packets it is of when known. The reports are taken
+    /// in.
     fn fraction_lost(&mut self, blocks: &[ReceptionReport]) -> Option<(f64, Option<u32>)> {
         let loss = self.loss_told(blocks);
         for block in blocks {
