@@ -3,8 +3,8 @@ Rust, C and Node, watched by a browser: headless Chromium subscribed with janus.
 (tests/peers/chromium_viewer.py). Each language publishes the synthetic camera at 640x480@30
 and the synthetic microphone (a steady 440 Hz tone at RMS 0.18) into a room of its own;
 Chromium must present at least MIN_FPS frames a second over 10 s, end it at 640x480 having left
-that size at most once (MAX_DIPS), and hear the tone. A screenshot of each video is saved under pytest's tmp path; its path and the
-figures are printed (`pytest -s` shows them).
+that size at most once (MAX_DIPS), and hear the tone. A screenshot of each video is saved
+under pytest's tmp path; its path and the figures are printed (`pytest -s` shows them).
 
 Two languages publish at once (ROUNDS), each watched by a Chromium of its own over the same
 10 s: half the time of one after the other, and on 2 cores each browser still presents near 30

@@ -254,6 +254,11 @@ impl BandwidthWatch {
         }
     }
 
+    /// Whether `ssrc` is one of our media streams (not a retransmission stream).
+    fn sends(&self, ssrc: u32) -> bool {
+        self.video.contains(&ssrc) || self.audio.contains(&ssrc)
+    }
+
     /// The loss fraction the estimate follows from these report blocks: the video's when
     /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
     /// fallback stopped it), and how many packets it is of when known. The reports are taken
@@ -352,8 +357,7 @@ impl BandwidthWatch {
         let mut told = None;
         for packet in packets {
             if let Some(nack) = packet.as_any().downcast_ref::<TransportLayerNack>() {
-                if !(self.video.contains(&nack.media_ssrc) || self.audio.contains(&nack.media_ssrc))
-                {
+                if !self.sends(nack.media_ssrc) {
                     continue;
                 }
                 let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list());
@@ -441,7 +445,7 @@ impl BandwidthWatch {
                 if self.in_outage {
                     // It asks for what it missed: packets arrive again.
                     self.outage_over(now);
-                } else if self.video.contains(&media) || self.audio.contains(&media) {
+                } else if self.sends(media) {
                     for seq in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
                         self.early.nacked(media, seq);
                     }
@@ -503,7 +507,7 @@ impl Watch for BandwidthWatch {
         let bytes = packet.header.marshal_size() + packet.payload.len();
         self.count_sent(now, bytes, retransmission);
         let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
-        let media = self.video.contains(&ssrc) || self.audio.contains(&ssrc);
+        let media = self.sends(ssrc);
         if !(retransmission && media) {
             // A retransmission on its own stream has its own numbers.
             self.delivered.sent(now, ssrc, seq, bytes);
@@ -599,6 +603,19 @@ mod tests {
                     ..Default::default()
                 }],
                 ..Default::default()
+            }),
+        )
+    }
+
+    /// A NACK from the receiver (SSRC 9) for `seqs` of the video stream (SSRC 1).
+    fn nack(at: Instant, seqs: &[u16]) -> TaggedPacket {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
+        rtcp(
+            at,
+            Box::new(TransportLayerNack {
+                sender_ssrc: 9,
+                media_ssrc: 1,
+                nacks: nack_pairs_from_sequence_numbers(seqs),
             }),
         )
     }
@@ -862,8 +879,8 @@ mod tests {
         let ms = |n: u64| t0 + Duration::from_millis(n);
         send_video(&mut w, t0);
         // Reports every 300 ms (the usual interval is known), then 1.3 s without a word.
-        for (i, at) in (0..10).map(|i| (i, i * 300)) {
-            w.inbound(report(ms(at), 10 * i as u32, 0, 0));
+        for i in 0..10u32 {
+            w.inbound(report(ms(u64::from(i) * 300), 10 * i, 0, 0));
         }
         let before = adaptation.available_bps();
         // Back, it reports nothing lost: it was quiet, not cut off. Loss right after is
@@ -876,13 +893,12 @@ mod tests {
 
     #[test]
     fn an_outage_is_told_by_what_the_receiver_says_after_its_first_word() {
-        use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
         let (adaptation, mut w) = watch();
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         send_video(&mut w, t0);
-        for (i, at) in (0..5).map(|i| (i, i * 300)) {
-            w.inbound(report(ms(at), 30 * i as u32, 0, 0));
+        for i in 0..5u32 {
+            w.inbound(report(ms(u64::from(i) * 300), 30 * i, 0, 0));
         }
         let before = adaptation.available_bps();
         // 1.3 s of silence; back, a REMB first (nothing about our packets), then it asks
@@ -895,14 +911,7 @@ mod tests {
                 ssrcs: vec![1],
             }),
         ));
-        w.inbound(rtcp(
-            ms(2510),
-            Box::new(TransportLayerNack {
-                sender_ssrc: 9,
-                media_ssrc: 1,
-                nacks: nack_pairs_from_sequence_numbers(&(125..240).collect::<Vec<u16>>()),
-            }),
-        ));
+        w.inbound(nack(ms(2510), &(125..240).collect::<Vec<u16>>()));
         // Its reports of what the outage took are not congestion.
         w.inbound(report(ms(2600), 249, 200, 115));
         assert_eq!(adaptation.available_bps(), before);
@@ -988,7 +997,6 @@ mod tests {
 
     #[test]
     fn a_receiver_back_from_silence_asking_for_all_it_missed_was_cut_off() {
-        use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
         let (adaptation, mut w) = watch();
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
@@ -997,18 +1005,8 @@ mod tests {
         w.inbound(report(ms(1000), 99, 0, 0));
         w.inbound(report(ms(1500), 149, 0, 0));
         let before = adaptation.available_bps();
-        let nack = |at, seqs: Vec<u16>| {
-            rtcp(
-                at,
-                Box::new(TransportLayerNack {
-                    sender_ssrc: 9,
-                    media_ssrc: 1,
-                    nacks: nack_pairs_from_sequence_numbers(&seqs),
-                }),
-            )
-        };
         // Back, it asks for what went out over 1.1 s of it: an outage, not congestion.
-        w.inbound(nack(ms(2700), (150..260).collect()));
+        w.inbound(nack(ms(2700), &(150..260).collect::<Vec<u16>>()));
         w.inbound(report(ms(2800), 299, 200, 110));
         assert_eq!(adaptation.available_bps(), before);
         // Asking for a few packets after a quiet while is no outage.
@@ -1017,7 +1015,7 @@ mod tests {
         w.inbound(report(ms(1000), 99, 0, 0));
         w.inbound(report(ms(1500), 149, 0, 0));
         let before = adaptation.available_bps();
-        w.inbound(nack(ms(2700), vec![250, 251]));
+        w.inbound(nack(ms(2700), &[250, 251]));
         w.inbound(report(ms(2800), 299, 200, 110));
         assert!(adaptation.available_bps() < before);
     }

@@ -547,11 +547,8 @@ impl Watch for NackFilter {
                     tracing::trace!("asked {:?} (rtt {:?})", seqs, rtt);
                     // Numbers never sent (those a skip of ours jumped over) are not what the
                     // outage took.
-                    let sent = || {
-                        let held = |&&seq: &&u16| self.policy.holds(nack.media_ssrc, seq);
-                        seqs.iter().filter(held).count()
-                    };
-                    if after_outage && seqs.len() >= WHOLE_WINDOW && sent() >= WHOLE_WINDOW {
+                    let sent = |seq: &&u16| self.policy.holds(nack.media_ssrc, **seq);
+                    if after_outage && seqs.iter().filter(sent).count() >= WHOLE_WINDOW {
                         // The outage took more than the receiver asks for: what it lost
                         // before these it will wait for and never ask for. Skip ahead rather
                         // than repair what cannot make it whole.
@@ -1015,12 +1012,10 @@ mod tests {
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 2_000_000.0, false));
         let mut filter = filter_that_sent(adaptation, Some(8), 0..40);
         let t0 = Instant::now();
-        let read =
-            |filter: &mut Tap<NackFilter>, at: Duration, packet| hear(filter, t0 + at, packet);
-        let nack = nack_of;
+        let ms = |ms: u64| t0 + Duration::from_millis(ms);
         // No report covers the retransmission stream yet: the first copy goes twice, its twin
         // next to it, and the next once.
-        assert_eq!(read(&mut filter, Duration::ZERO, nack(&[3, 5])), [3, 3, 5]);
+        assert_eq!(hear(&mut filter, ms(0), nack_of(&[3, 5])), [3, 3, 5]);
         // Once one does, a copy lost shows in its loss: one copy each.
         let report = Box::new(ReceiverReport {
             ssrc: 1,
@@ -1031,11 +1026,8 @@ mod tests {
             }],
             ..Default::default()
         });
-        read(&mut filter, Duration::from_millis(300), report);
-        assert_eq!(
-            read(&mut filter, Duration::from_millis(400), nack(&[9])),
-            [9]
-        );
+        hear(&mut filter, ms(300), report);
+        assert_eq!(hear(&mut filter, ms(400), nack_of(&[9])), [9]);
     }
 
     /// A NACK filter for SSRC 7 (its retransmissions on `rtx`) that sent `seqs`, 1000 bytes
@@ -1105,23 +1097,14 @@ mod tests {
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
         let mut filter = filter_that_sent(adaptation.clone(), None, 1..2);
         let t0 = Instant::now();
-        let nack = |ms: u64| TaggedPacket {
-            now: t0 + Duration::from_millis(ms),
-            transport: TransportContext::default(),
-            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(TransportLayerNack {
-                sender_ssrc: 1,
-                media_ssrc: 7,
-                nacks: nack_pairs_from_sequence_numbers(&[1]),
-            })])),
-        };
+        let ms = |ms: u64| t0 + Duration::from_millis(ms);
         // Asked for every 300 ms, each copy lost: one copy, then a pair, then the fourth;
         // the next ask gives it up.
-        for ms in [0, 300, 600] {
-            filter.handle_read(nack(ms)).unwrap();
-            while filter.poll_read().is_some() {}
-            assert!(!adaptation.take_skip(), "at {ms} ms");
+        for at in [0, 300, 600] {
+            hear(&mut filter, ms(at), nack_of(&[1]));
+            assert!(!adaptation.take_skip(), "at {at} ms");
         }
-        filter.handle_read(nack(900)).unwrap();
+        hear(&mut filter, ms(900), nack_of(&[1]));
         assert!(adaptation.take_skip() && adaptation.take_keyframe());
         // Once: a flag taken is gone.
         assert!(!adaptation.take_skip());
@@ -1132,34 +1115,23 @@ mod tests {
         let adaptation = Arc::new(Adaptation::new(2_000_000.0, 4_000_000.0, false));
         let mut filter = filter_that_sent(adaptation.clone(), None, 0..300);
         let t0 = Instant::now();
-        let nack = |ms: u64, seqs: &[u16]| TaggedPacket {
-            now: t0 + Duration::from_millis(ms),
-            transport: TransportContext::default(),
-            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(TransportLayerNack {
-                sender_ssrc: 1,
-                media_ssrc: 7,
-                nacks: nack_pairs_from_sequence_numbers(seqs),
-            })])),
-        };
+        let ms = |ms: u64| t0 + Duration::from_millis(ms);
         let window: Vec<u16> = (172..300).collect();
         // Without an outage, 128 packets asked for are repaired.
-        filter.handle_read(nack(0, &window)).unwrap();
-        while filter.poll_read().is_some() {}
+        hear(&mut filter, ms(0), nack_of(&window));
         assert!(!adaptation.take_skip());
         // Right after one, the receiver's whole window says more was lost than it asks for.
         adaptation.on_outage_over();
-        filter.handle_read(nack(100, &window[1..])).unwrap();
-        while filter.poll_read().is_some() {}
+        hear(&mut filter, ms(100), nack_of(&window[1..]));
         assert!(!adaptation.take_skip(), "127 is not the whole window");
         // Numbers never sent (a skip of ours jumped over them) are not what it took.
         let skipped: Vec<u16> = (1000..1128).collect();
-        filter.handle_read(nack(150, &skipped)).unwrap();
-        while filter.poll_read().is_some() {}
+        hear(&mut filter, ms(150), nack_of(&skipped));
         assert!(
             !adaptation.take_skip(),
             "a skip's numbers are not the window"
         );
-        filter.handle_read(nack(200, &window)).unwrap();
+        hear(&mut filter, ms(200), nack_of(&window));
         assert!(adaptation.take_skip() && adaptation.take_keyframe());
     }
 }
