@@ -8,7 +8,9 @@ even at its coarsest quantizer). What is checked is what a host sees while it ha
 - each degradation preference gives up what it says: "maintain-framerate" keeps the encoded
   frame rate (the size goes; at least 18 of 30 fps), "maintain-resolution" keeps the size
   (the rate goes, to 15 fps or less);
-- the receiver decodes the smaller video, and audio keeps decoding.
+- the receiver decodes the smaller video, and audio keeps decoding;
+- a link that narrows to 400 kbit/s and comes back is found again (probing): video is sent and
+  decoded at 640x480 again soon after.
 
 The figures of a longer run, per condition and beside an aiortc publisher, come from
 tests/bench/bench_adaptation.py. Needs root, iproute2 and nftables (scripts/install-deps
@@ -106,3 +108,56 @@ def test_maintain_resolution_gives_up_rate_not_size(network, net, noise_clip):
     assert stats["quality_limitation_reason"] == "bandwidth", stats
     assert sizes == [], "the size never changes"
     assert wait_until(lambda: received["video_sizes"].get("640x480", 0) > 0, 1)
+
+
+#: A step: a clear link, 400 kbit/s from `STEP_AT_S`, clear again from `BACK_AT_S`.
+STEP_KBPS = 400
+STEP_AT_S = 8
+BACK_AT_S = 16
+#: How long after the link comes back video must be at full size again (the benchmark's
+#: figure is 4.7-8.1 s over six runs; the issue asks for 10 s; a busy machine gets a margin).
+BACK_WITHIN_S = 12
+
+
+def test_a_link_that_narrows_and_comes_back_is_found_again(network, net, noise_clip):
+    _, receiver = network
+    room = "step-and-back"
+    publisher = libpublisher.init_publisher({
+        "video_source": f"file:{noise_clip}", "audio_source": "synthetic",
+        "resolution": "640x480", "frame_rate": 30,
+    })
+    sizes = []
+    publisher.on("video_dimensions_changed",
+                 lambda change: sizes.append((time.time(), change["new_width"],
+                                              change["new_height"])))
+    session = libpublisher.init_session(receiver.url(room), {"reconnect_timeout_ms": 20000})
+    try:
+        session.connect(token=receiver.token)
+        session.publish(publisher)
+        started = time.time()
+        time.sleep(STEP_AT_S)
+        net.limit(STEP_KBPS)
+        time.sleep(BACK_AT_S - STEP_AT_S)
+        narrow = publisher.get_stats()
+        net.restore()
+        back_at = time.time()
+        full_before = session_stats(receiver, room)["video_sizes"].get("640x480", 0)
+        full = wait_until(
+            lambda: sizes and sizes[-1][1:] == (640, 480) and sizes[-1][0] > back_at,
+            timeout=BACK_WITHIN_S)
+        steps = [(round(at - started, 1), w, h) for at, w, h in sizes]
+        assert full, f"not at 640x480 within {BACK_WITHIN_S} s of the link: {steps}"
+        back_after = sizes[-1][0] - back_at
+        # The receiver decodes it.
+        assert wait_until(lambda: session_stats(receiver, room)["video_sizes"].get("640x480", 0)
+                          >= full_before + 15, timeout=5), session_stats(receiver, room)
+        print(f"\nat 400 kbit/s: {narrow['frame_width']}x{narrow['frame_height']}, estimate "
+              f"{narrow['available_outgoing_bitrate_bps'] // 1000} kbit/s; back at 640x480 "
+              f"{back_after:.1f} s after the link; steps {steps}")
+        # It had stepped down on the narrow link (the step back up is the thing tested).
+        assert narrow["frame_width"] < 640, narrow
+        assert narrow["available_outgoing_bitrate_bps"] < STEP_KBPS * 1000 * 2, narrow
+        assert publisher.get_stats()["quality_limitation_reason"] == "none"
+    finally:
+        session.close()
+        publisher.close()

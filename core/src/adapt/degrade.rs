@@ -203,6 +203,9 @@ pub(crate) struct Degrader {
     /// What this level is taken to need until its first window is measured: by a failure's
     /// share of pixels when stepped down to, what it failed with when stepped up to.
     settling_need: Option<f64>,
+    /// No step up for now: the estimate is about to grow (probes are climbing), and a step
+    /// now would make the one after wait.
+    up_held: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -234,7 +237,13 @@ impl Degrader {
             last_window: None,
             fell: false,
             settling_need: None,
+            up_held: false,
         }
+    }
+
+    /// Holds steps up (or lets them go again).
+    pub(crate) fn hold_up(&mut self, held: bool) {
+        self.up_held = held;
     }
 
     /// The level to send at now.
@@ -352,7 +361,9 @@ impl Degrader {
         // waits and settles at each (a start that fell to 240x180 took 19 s back to
         // 640x480). It may step over a level that needs more than a larger one: noise in
         // blocks of 4 pixels scaled by 3/4 took VP8 5.5 Mbit/s at 480x360 and 4.2 at 640x480.
-        let up = (0..self.at).find(|&level| ready(level));
+        let up = (0..self.at)
+            .find(|&level| ready(level))
+            .filter(|_| !self.up_held);
         if let Some(to) = up {
             if now.saturating_duration_since(clean_since) >= self.up_wait {
                 self.stepped_up_at = Some(now);

@@ -229,6 +229,11 @@ impl Estimate {
         self.last_fall.map(|at| (at, self.fell_from))
     }
 
+    /// The most the estimate may be.
+    pub(crate) fn max(&self) -> f64 {
+        self.max
+    }
+
     /// The latest round-trip time measured (100 ms until then).
     pub(crate) fn rtt(&self) -> Duration {
         self.rtt
@@ -582,6 +587,25 @@ impl Estimate {
         self.last_remote = None;
         self.forget_ceiling();
         self.remote_ignored_until = Some(now + REMOTE_IGNORED_AFTER_RESTART);
+    }
+
+    /// A probe found the path carries `bps` (see `adapt::probe`): the estimate goes to
+    /// `share` of it, if that is more. The rate the last fall found is forgotten, and so is a
+    /// receiver's estimate that bounded ours: both are of the path before it came back.
+    pub(crate) fn on_probe_held(&mut self, bps: f64, share: f64) {
+        let held = (bps * share).clamp(self.min, self.max);
+        if held > self.loss_based {
+            self.loss_based = held;
+            self.link = None;
+            self.streak = 0;
+            self.remote = None;
+            self.check = None;
+        }
+    }
+
+    /// A probe's finding is taken back: the estimate goes no higher than `bps`.
+    pub(crate) fn undo_probe(&mut self, bps: f64) {
+        self.loss_based = self.loss_based.min(bps).clamp(self.min, self.max);
     }
 
     /// A new upper bound (the host changed `max_video_bitrate_kbps`).

@@ -5,6 +5,7 @@
 pub mod degrade;
 pub(crate) mod estimate;
 pub(crate) mod fallback;
+pub(crate) mod probe;
 pub(crate) mod simulcast;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ pub use degrade::DegradationPreference;
 use estimate::Estimate;
 use fallback::Fallback;
 pub(crate) use fallback::FallbackEvent;
+use probe::{Prober, Verdict, PROBE_KEPT};
 
 use crate::media::encoder::default_video_bitrate_kbps;
 use crate::settings::PublisherSettings;
@@ -96,6 +98,11 @@ pub(crate) struct Adaptation {
     /// Video SSRCs whose receiver waits for packets that have not gone yet, or for copies
     /// that were lost (see `session::retransmit`).
     waits: Mutex<HashSet<u32>>,
+    /// When to probe the path, and what probes found (see [`probe`]).
+    prober: Mutex<Prober>,
+    /// The SSRC probe packets go on (0 until the pacer can send them: the receiver negotiated
+    /// retransmissions, whose payload type they carry).
+    probe_ssrc: AtomicU32,
 }
 
 impl Adaptation {
@@ -136,6 +143,8 @@ impl Adaptation {
             outage_over: AtomicBool::new(false),
             resized: AtomicBool::new(false),
             waits: Mutex::default(),
+            prober: Mutex::default(),
+            probe_ssrc: AtomicU32::new(0),
         };
         adaptation.publish(Instant::now());
         adaptation
@@ -148,6 +157,7 @@ impl Adaptation {
     /// Makes the estimate at `now` the one read; the pacing rate when the estimate changed.
     fn publish(&self, now: Instant) -> Option<f64> {
         let available = self.lock().target(now);
+        lock(&self.prober).on_estimate(now, available);
         let share = available - self.audio_bps;
         // Retransmissions take their part first, as libwebrtc's protection overhead does:
         // an encoder that kept all of it would push repairs past what the path carries,
@@ -184,8 +194,26 @@ impl Adaptation {
         fraction_lost: f64,
         packets: Option<u32>,
     ) -> Option<f64> {
-        self.lock().on_loss_report(now, fraction_lost, packets);
+        let mut prober = lock(&self.prober);
+        if prober.explains_loss(now) {
+            return None;
+        }
+        prober.on_loss(now, fraction_lost);
+        self.follow(now, &mut prober, |e| {
+            e.on_loss_report(now, fraction_lost, packets)
+        });
+        drop(prober);
         self.publish(now)
+    }
+
+    /// Moves the estimate with `change`; a fall is told to the prober.
+    fn follow(&self, now: Instant, prober: &mut Prober, change: impl FnOnce(&mut Estimate)) {
+        let mut estimate = self.lock();
+        let before = estimate.last_fall().map(|(at, _)| at);
+        change(&mut estimate);
+        if estimate.last_fall().map(|(at, _)| at) != before {
+            prober.on_fall(now);
+        }
     }
 
     /// The loss fraction of the last half second or so, from NACKs: it only makes the
@@ -196,7 +224,18 @@ impl Adaptation {
         fraction_lost: f64,
         packets: Option<u32>,
     ) -> Option<f64> {
-        self.lock().on_early_loss(now, fraction_lost, packets);
+        let rtt = self.rtt();
+        let mut prober = lock(&self.prober);
+        prober.on_early_loss(now, fraction_lost, rtt);
+        if prober.explains_loss(now) {
+            drop(prober);
+            self.undo_probe();
+            return self.publish(now);
+        }
+        self.follow(now, &mut prober, |e| {
+            e.on_early_loss(now, fraction_lost, packets)
+        });
+        drop(prober);
         self.publish(now)
     }
 
@@ -352,6 +391,79 @@ impl Adaptation {
             }
             _ => pacing_for(available),
         }
+    }
+
+    /// Probe packets can go on `ssrc` (the pacer sends them).
+    pub(crate) fn allow_probes(&self, ssrc: u32) {
+        self.probe_ssrc.store(ssrc, Ordering::Release);
+    }
+
+    /// The SSRC probe packets go on, once they can.
+    pub(crate) fn probe_ssrc(&self) -> Option<u32> {
+        Some(self.probe_ssrc.load(Ordering::Acquire)).filter(|&ssrc| ssrc != 0)
+    }
+
+    /// While a probe is under way, the rate (bit/s) to fill what is sent up to at `now`;
+    /// starts one when it is time (see [`probe`]). Only video held back by the bandwidth,
+    /// by no receiver's ceiling, is probed for.
+    pub(crate) fn probe_bps_at(&self, now: Instant) -> Option<f64> {
+        self.probe_ssrc()?;
+        let wanted = self.sends_video()
+            && self.sent().limitation == QualityLimitation::Bandwidth
+            && self.lock().ceiling(now).is_none();
+        let available = self.available_bps() as f64;
+        let (max, rtt) = {
+            let estimate = self.lock();
+            (estimate.max(), estimate.rtt())
+        };
+        let probe = lock(&self.prober).poll(now, (available, max), wanted, rtt);
+        if self.undo_probe() {
+            self.publish(now);
+        }
+        probe
+    }
+
+    /// Whether probes are climbing: the estimate is about to grow (see `Prober::climbing`).
+    pub(crate) fn probes_climbing(&self) -> bool {
+        let available = self.available_bps() as f64;
+        let max = self.lock().max();
+        lock(&self.prober).climbing(available, max)
+    }
+
+    /// Starts a probe at `bps` now (for tests of the pacer).
+    #[cfg(test)]
+    pub(crate) fn start_probe(&self, now: Instant, bps: f64) {
+        lock(&self.prober).start(now, bps);
+    }
+
+    /// The number of the next probe packet.
+    pub(crate) fn take_probe_seq(&self) -> u32 {
+        lock(&self.prober).take_seq()
+    }
+
+    /// The receiver's report of the probe stream (its highest number, extended, and
+    /// cumulative loss); the new pacing rate if a probe that held moved the estimate.
+    pub(crate) fn on_probe_report(&self, now: Instant, highest: u32, lost: u32) -> Option<f64> {
+        let rtt = self.rtt();
+        let verdict = lock(&self.prober).on_report(now, highest, lost, rtt);
+        if let Some(Verdict::Held(bps)) = verdict {
+            let before = self.available_bps() as f64;
+            self.lock().on_probe_held(bps, PROBE_KEPT);
+            lock(&self.prober).jumped(before);
+        }
+        self.undo_probe();
+        self.publish(now)
+    }
+
+    /// A climb of probes failed: the estimate goes back to where it was before the last
+    /// probe that held moved it.
+    fn undo_probe(&self) -> bool {
+        let undo = lock(&self.prober).take_undo();
+        if let Some(bps) = undo {
+            tracing::debug!("probe climb undone: back to {} kbit/s", bps as u64 / 1000);
+            self.lock().undo_probe(bps);
+        }
+        undo.is_some()
     }
 
     /// What the path is estimated to carry for all our media (W3C

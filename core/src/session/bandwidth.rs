@@ -328,9 +328,18 @@ impl BandwidthWatch {
             tracing::trace!("delivered {} kbit/s", bps as u64 / 1000);
             self.adaptation.on_delivered_rate(now, bps);
         }
-        let (fraction, packets) = self.fraction_lost(blocks)?;
+        let probe = self.adaptation.probe_ssrc();
+        let probed = blocks.iter().find(|b| Some(b.ssrc) == probe).and_then(|b| {
+            self.adaptation
+                .on_probe_report(now, b.last_sequence_number, b.total_lost)
+        });
+        let Some((fraction, packets)) = self.fraction_lost(blocks) else {
+            return probed;
+        };
         tracing::trace!("receiver report: {:.1} % lost", fraction * 100.0);
-        self.adaptation.on_loss_report(now, fraction, packets)
+        self.adaptation
+            .on_loss_report(now, fraction, packets)
+            .or(probed)
     }
 
     /// An outage ended at `now`: for a while the receiver's reports and NACKs are of what it
@@ -518,10 +527,12 @@ impl Watch for BandwidthWatch {
                 skips.sent(seq);
             }
         }
+        // Probe packets carry the video's send time: the receiver's estimator sees them.
+        let probe = self.adaptation.probe_ssrc() == Some(ssrc);
         let Some(&(_, id)) = self
             .abs_send_time
             .iter()
-            .find(|(ssrc, _)| *ssrc == packet.header.ssrc)
+            .find(|(s, _)| *s == ssrc || (probe && self.video.contains(s)))
         else {
             return;
         };

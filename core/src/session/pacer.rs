@@ -15,6 +15,12 @@
 //! (four copies of one packet were lost in a row at 7 % loss, and the receiver waited until
 //! it gave up). Ahead of the burst it meets the bucket where the burst's first packet did;
 //! while the estimate is well over the policer's rate, copies are still lost.
+//!
+//! While the adaptation probes the path (see `adapt::probe`), the pacer fills what leaves up to
+//! the probe's rate with packets on a stream of their own: the retransmission payload type on
+//! an SSRC the receiver never heard of, which it counts in its reports and then drops (aiortc
+//! routes it to the video by its payload type, feeds its bandwidth estimator and statistics,
+//! and finds no stream it repairs). Their payload is zeros.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,6 +41,14 @@ pub(super) const STALE: Duration = Duration::from_millis(500);
 pub(super) const DROP_SPACING: Duration = Duration::from_secs(2);
 /// Packets held before new ones are refused (the stack's limit).
 const QUEUE_LIMIT: usize = 4096;
+/// The payload of a probe packet, bytes: a full packet, so few are needed.
+const PROBE_PAYLOAD: usize = 1100;
+/// Probe packets leave at most this far ahead of their rate (no burst), and media sent beyond
+/// the rate is made up for over at most this long.
+const PROBE_AHEAD: Duration = Duration::from_millis(20);
+const PROBE_BEHIND: Duration = Duration::from_millis(100);
+/// Flips an SSRC of ours into the probe stream's.
+const PROBE_SSRC_FLIP: u32 = 0x8000_0000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -63,6 +77,22 @@ pub(crate) struct Pacer {
     last_now: Option<Instant>,
     /// Packets dropped: video that waited too long, and any refused on a full queue.
     pub(super) dropped: u64,
+    /// The probe stream, once video with retransmissions is bound.
+    probe: Option<ProbeStream>,
+}
+
+/// Where probe packets go, and what may leave of them.
+struct ProbeStream {
+    ssrc: u32,
+    payload_type: u8,
+    /// The media's transport (probe packets go the same way).
+    transport: Option<rtc::shared::TransportContext>,
+    /// The probe's rate, while one is under way.
+    bps: Option<f64>,
+    /// Bits the probe may still send (media sent counts against it).
+    budget: f64,
+    /// The time base of their RTP timestamps.
+    epoch: Option<Instant>,
 }
 
 impl Pacer {
@@ -82,6 +112,7 @@ impl Pacer {
             last_drop: None,
             last_now: None,
             dropped: 0,
+            probe: None,
         }
     }
 
@@ -102,6 +133,18 @@ impl Pacer {
 
     /// The budget brought to `now`, at the rate the adaptation sets now.
     fn refill(&mut self, now: Instant) {
+        let since = self
+            .last_now
+            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last));
+        if let Some(probe) = &mut self.probe {
+            probe.bps = self.adaptation.probe_bps_at(now);
+            probe.budget = match probe.bps {
+                Some(bps) => {
+                    (probe.budget + bps * since.as_secs_f64()).min(bps * PROBE_AHEAD.as_secs_f64())
+                }
+                None => 0.0,
+            };
+        }
         self.last_now = Some(now);
         self.bucket.refill(now);
         self.bucket
@@ -174,7 +217,55 @@ impl Pacer {
             // It leaves now: what records departures wire-side reads this instant.
             packet.now = now;
             self.released.push_back(packet);
+            if let Some(probe) = &mut self.probe {
+                if let Some(rate) = probe.bps {
+                    probe.budget = (probe.budget - bits).max(-rate * PROBE_BEHIND.as_secs_f64());
+                }
+            }
         }
+        self.send_probes(now);
+    }
+
+    /// Probe packets, as many as the probe's budget allows.
+    fn send_probes(&mut self, now: Instant) {
+        let Some(probe) = &mut self.probe else {
+            return;
+        };
+        let Some(transport) = probe.transport else {
+            return;
+        };
+        while probe.bps.is_some() && probe.budget >= Self::probe_bits() {
+            let mut packet = rtc::rtp::Packet::default();
+            packet.header.version = 2;
+            packet.header.payload_type = probe.payload_type;
+            packet.header.ssrc = probe.ssrc;
+            packet.header.sequence_number = self.adaptation.take_probe_seq() as u16;
+            let epoch = *probe.epoch.get_or_insert(now);
+            // A 90 kHz clock, as the video's.
+            packet.header.timestamp =
+                (now.saturating_duration_since(epoch).as_secs_f64() * 90_000.0) as u64 as u32;
+            packet.payload = vec![0; PROBE_PAYLOAD].into();
+            probe.budget -= Self::probe_bits();
+            self.released.push_back(TaggedPacket {
+                now,
+                transport,
+                message: rtc::interceptor::AttributedPacket::new(Packet::Rtp(packet)),
+            });
+        }
+    }
+
+    /// A probe packet's size on the wire as its budget counts it (header and send time).
+    fn probe_bits() -> f64 {
+        ((12 + 8 + PROBE_PAYLOAD) * 8) as f64
+    }
+
+    /// When the next probe packet may leave, while a probe is under way.
+    fn probe_at(&self) -> Option<Instant> {
+        let probe = self.probe.as_ref()?;
+        let bps = probe.bps?;
+        let last = self.last_now?;
+        let wait = ((Self::probe_bits() - probe.budget) / bps).max(0.001);
+        Some(last + Duration::from_secs_f64(wait))
     }
 }
 
@@ -201,6 +292,9 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Pacer {
             return Ok(());
         };
         let now = msg.now;
+        if let Some(probe) = &mut self.probe {
+            probe.transport = Some(msg.transport);
+        }
         self.refill(now);
         if self.audio.len() + self.copies.len() + self.video.len() >= QUEUE_LIMIT {
             self.dropped += 1;
@@ -240,10 +334,10 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Pacer {
                 Some(last) => at.max(last + Duration::from_micros(1)),
                 None => at,
             });
-        match (release, self.stale_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [release, self.stale_at(), self.probe_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -257,6 +351,22 @@ impl Interceptor for Pacer {
         self.kinds.insert(info.ssrc, kind);
         if let Some(rtx) = info.ssrc_rtx {
             self.kinds.insert(rtx, kind);
+        }
+        if let (Kind::Video, Some(rtx), Some(payload_type), None) =
+            (kind, info.ssrc_rtx, info.payload_type_rtx, &self.probe)
+        {
+            let ssrc = rtx ^ PROBE_SSRC_FLIP;
+            if !self.kinds.contains_key(&ssrc) {
+                self.probe = Some(ProbeStream {
+                    ssrc,
+                    payload_type,
+                    transport: None,
+                    bps: None,
+                    budget: 0.0,
+                    epoch: None,
+                });
+                self.adaptation.allow_probes(ssrc);
+            }
         }
     }
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
@@ -319,6 +429,75 @@ mod tests {
                 _ => return left,
             }
         }
+    }
+
+    #[test]
+    fn a_probe_fills_what_leaves_up_to_its_rate_on_a_stream_of_its_own() {
+        let (adaptation, mut p) = pacer();
+        assert_eq!(
+            adaptation.probe_ssrc(),
+            None,
+            "no retransmissions: no probes"
+        );
+        p.bind_local_stream(&StreamInfo {
+            ssrc: 3,
+            ssrc_rtx: Some(4),
+            payload_type_rtx: Some(97),
+            mime_type: "video/VP8".into(),
+            ..Default::default()
+        });
+        let probe = adaptation.probe_ssrc().expect("video with retransmissions");
+        assert!(![1, 2, 3, 4].contains(&probe));
+        let t0 = Instant::now();
+        adaptation.start_probe(t0, 1_200_000.0);
+        // Audio every 20 ms (100 bytes), and a video frame of 5 packets every 100 ms.
+        let mut probes = Vec::new();
+        let mut media_bits = 0.0;
+        for tick in 0..25u64 {
+            let at = ms(t0, tick * 20);
+            p.handle_write(rtp(at, 1, tick as u16, 100)).unwrap();
+            media_bits += 112.0 * 8.0;
+            if tick % 5 == 0 {
+                for n in 0..5 {
+                    p.handle_write(rtp(at, 3, (tick * 5 + n) as u16, 1000))
+                        .unwrap();
+                    media_bits += 1012.0 * 8.0;
+                }
+            }
+            while let Some(out) = p.poll_write() {
+                let Packet::Rtp(rtp) = &out.message.packet else {
+                    continue;
+                };
+                if rtp.header.ssrc == probe {
+                    assert_eq!(rtp.header.payload_type, 97);
+                    assert_eq!(rtp.payload.len(), PROBE_PAYLOAD);
+                    probes.push(rtp.header.sequence_number);
+                }
+            }
+            while let Some(at) = p.poll_timeout().filter(|&at| at < ms(t0, tick * 20 + 20)) {
+                p.handle_timeout(at).unwrap();
+                while let Some(out) = p.poll_write() {
+                    if let Packet::Rtp(rtp) = &out.message.packet {
+                        if rtp.header.ssrc == probe {
+                            probes.push(rtp.header.sequence_number);
+                        }
+                    }
+                }
+            }
+        }
+        // Numbered in order from 0.
+        let expected: Vec<u16> = (0..probes.len() as u16).collect();
+        assert_eq!(probes, expected);
+        // Media and probes together near 1.2 Mbit/s over the half second.
+        let total = media_bits + probes.len() as f64 * Pacer::probe_bits();
+        assert!(
+            (500_000.0..=680_000.0).contains(&total),
+            "{} probe packets, {total} bits in 0.5 s",
+            probes.len()
+        );
+        // Over: nothing more.
+        let after = run(&mut p, t0, ms(t0, 2_000));
+        assert!(after.iter().all(|&(_, ssrc, _)| ssrc != probe), "{after:?}");
     }
 
     #[test]
