@@ -408,14 +408,18 @@ impl Adaptation {
     /// by no receiver's ceiling, is probed for.
     pub(crate) fn probe_bps_at(&self, now: Instant) -> Option<f64> {
         self.probe_ssrc()?;
-        let wanted = self.sends_video()
-            && self.sent().limitation == QualityLimitation::Bandwidth
-            && self.lock().ceiling(now).is_none();
-        let available = self.available_bps() as f64;
-        let (max, rtt) = {
+        // It runs for every packet the pacer sees: the estimate is locked once.
+        let (capped, max, rtt) = {
             let estimate = self.lock();
-            (estimate.max(), estimate.rtt())
+            (
+                estimate.ceiling(now).is_some(),
+                estimate.max(),
+                estimate.rtt(),
+            )
         };
+        let wanted =
+            !capped && self.sends_video() && self.sent().limitation == QualityLimitation::Bandwidth;
+        let available = self.available_bps() as f64;
         let probe = lock(&self.prober).poll(now, (available, max), wanted, rtt);
         if self.undo_probe() {
             self.publish(now);

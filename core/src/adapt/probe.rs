@@ -251,17 +251,12 @@ impl Prober {
             estimate as u64 / 1000,
             high as u64 / 1000
         );
-        self.state = State::Probing {
-            bps,
-            until: now + PROBE_LENGTH,
-            first: None,
-            lost_before: 0,
-        };
+        self.start(now, bps);
         Some(bps)
     }
 
-    /// Starts a probe at `bps` now, whatever the path did (for tests of what carries it out).
-    #[cfg(test)]
+    /// Starts a probe at `bps` now (tests of what carries it out call it whatever the path
+    /// did).
     pub(crate) fn start(&mut self, now: Instant, bps: f64) {
         self.state = State::Probing {
             bps,
