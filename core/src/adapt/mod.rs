@@ -263,6 +263,7 @@ impl Adaptation {
     /// it was retransmissions.
     pub(crate) fn on_sent_rate(&self, now: Instant, bps: f64, resent_bps: f64) {
         self.lock().on_sent_rate(bps);
+        lock(&self.prober).on_sending(now);
         {
             let mut resent = lock(&self.resent_bps);
             resent[0] = resent[1];

@@ -100,7 +100,8 @@ pub(crate) struct Prober {
     state: State,
     /// The highest estimate held (see `HIGH_HELD`), and when.
     high: Option<(f64, Instant)>,
-    /// When the estimate was first read, and when it last fell.
+    /// When media was first measured leaving (see [`Prober::on_sending`]), and when the
+    /// estimate last fell.
     started: Option<Instant>,
     fell_at: Option<Instant>,
     /// The last probe held: the next goes higher, while video wants more.
@@ -146,11 +147,19 @@ impl Default for Prober {
 }
 
 impl Prober {
+    /// What leaves was measured at `now`: the first time, media started. An estimate held
+    /// before then is the initial guess, which no report ever tested (a publisher created
+    /// long before it publishes held it for as long).
+    pub(crate) fn on_sending(&mut self, now: Instant) {
+        self.started.get_or_insert(now);
+    }
+
     /// The estimate at `now`.
     pub(crate) fn on_estimate(&mut self, now: Instant, bps: f64) {
         self.quiet_since.get_or_insert(now);
-        let since = self.fell_at.or(self.started).unwrap_or(now);
-        self.started.get_or_insert(now);
+        let Some(since) = self.fell_at.or(self.started) else {
+            return;
+        };
         if now.saturating_duration_since(since) < HIGH_HELD {
             return;
         }
@@ -414,6 +423,7 @@ mod tests {
     fn fallen(t0: Instant) -> Prober {
         let mut p = Prober::default();
         let before = t0 - Duration::from_secs(5);
+        p.on_sending(before);
         p.on_estimate(before, 1_000_000.0);
         p.on_estimate(t0, 2_500_000.0);
         p.on_fall(ms(t0, 100));
@@ -463,6 +473,7 @@ mod tests {
     fn a_path_that_never_held_twice_the_estimate_is_not_probed() {
         let t0 = Instant::now();
         let mut p = Prober::default();
+        p.on_sending(t0);
         p.on_estimate(t0, 800_000.0);
         // A start that climbed fast and fell within a few seconds held nothing.
         p.on_estimate(ms(t0, 3_000), 2_000_000.0);
@@ -474,6 +485,28 @@ mod tests {
         for n in 11..30 {
             assert_eq!(poll(&mut p, ms(t0, n * 1000), 450_000.0), None);
         }
+    }
+
+    #[test]
+    fn an_estimate_held_before_media_left_is_no_rate_the_path_carried() {
+        let t0 = Instant::now();
+        // Made at t0, publishing from 10 s: the initial guess was never tested, and a fall
+        // to a fifth of it a second after media started is no path that narrowed.
+        let run = |sending_from: u64| {
+            let mut p = Prober::default();
+            for n in 0..=10 {
+                if n * 1000 >= sending_from {
+                    p.on_sending(ms(t0, n * 1000));
+                }
+                p.on_estimate(ms(t0, n * 1000), 2_500_000.0);
+            }
+            p.on_sending(ms(t0, 10_500));
+            p.on_fall(ms(t0, 11_000));
+            (12..20).find_map(|n| poll(&mut p, ms(t0, n * 1000), 500_000.0))
+        };
+        assert_eq!(run(10_000), None);
+        // Sending all along, it held: the same fall is probed.
+        assert_eq!(run(0), Some(1_500_000.0));
     }
 
     #[test]
