@@ -616,6 +616,13 @@ impl Estimate {
     }
 }
 
+/// How far an early loss fraction of `packets` stands above the chance spread a path with no
+/// loss of its own shows (what [`Estimate::on_early_loss`] allows for before anything is
+/// known of the path): of two measures of a window, the one that says more.
+pub(crate) fn early_loss_evidence(fraction: f64, packets: u32) -> f64 {
+    fraction - noise(EARLY_NOISE_FLOOR, Some(packets))
+}
+
 /// How far the loss of a window of `packets` may sit above the path's `floor` by chance alone:
 /// three standard deviations of a binomial at the floor's probability. A path that loses
 /// nothing of itself has no chance loss: what a policer drops is all congestion. A quarter second of NACKs, 20 packets, on a path that loses 3 %: 11.4 points; one

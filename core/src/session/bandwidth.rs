@@ -8,7 +8,7 @@
 //! attribute, as the stack's does, follows ours). Outbound it stamps the absolute send time on video
 //! packets as they leave the pacer, where a receiver's REMB estimator expects it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use rtc::shared::marshal::MarshalSize;
 use super::delivered::{cumulative_lost, Delivered};
 use super::resume::{skipped_to, SKIP};
 use super::tap::{report_blocks, Watch};
+use crate::adapt::estimate::early_loss_evidence;
 use crate::adapt::{Adaptation, OUTAGE_REPAIR};
 
 /// The header extension REMB estimators read (6.18 fixed-point seconds).
@@ -165,8 +166,9 @@ const USUAL_AFTER: u32 = 5;
 #[derive(Default)]
 struct EarlyLoss {
     since: Option<Instant>,
-    /// (SSRC, sequence number) sent in this window, and in the one before.
-    sent: HashSet<(u32, u16)>,
+    /// (SSRC, sequence number) sent in this window, each with its place in the window's order,
+    /// and those sent in the one before.
+    sent: HashMap<(u32, u16), u32>,
     sent_before: HashSet<(u32, u16)>,
     nacked: HashSet<(u32, u16)>,
 }
@@ -174,17 +176,24 @@ struct EarlyLoss {
 impl EarlyLoss {
     fn sent(&mut self, now: Instant, ssrc: u32, seq: u16) {
         self.since.get_or_insert(now);
-        self.sent.insert((ssrc, seq));
+        let place = u32::try_from(self.sent.len()).unwrap_or(u32::MAX);
+        self.sent.entry((ssrc, seq)).or_insert(place);
     }
 
     fn nacked(&mut self, ssrc: u32, seq: u16) {
         let packet = (ssrc, seq);
-        if self.sent.contains(&packet) || self.sent_before.contains(&packet) {
+        if self.sent.contains_key(&packet) || self.sent_before.contains(&packet) {
             self.nacked.insert(packet);
         }
     }
 
     /// The loss fraction of the window when it closes at `now`, and how many packets it is of.
+    ///
+    /// Loss that began part way through the window is measured from where it began, when that
+    /// says more: a policed link that ran dry drops a third of what goes from then on, and the
+    /// window's clean first half made that 10 %, no fall, so the fall came a window later
+    /// (video stood still for 0.6 to 0.9 s). The first packet lost is left out of that
+    /// measure: it was picked for being lost.
     fn close(&mut self, now: Instant) -> Option<(f64, u32)> {
         let since = self.since?;
         if now.saturating_duration_since(since) < EARLY_LOSS_WINDOW
@@ -193,13 +202,34 @@ impl EarlyLoss {
             return None;
         }
         let packets = self.sent.len();
-        let fraction = (self.nacked.len() as f64 / packets as f64).min(1.0);
-        self.sent_before = std::mem::take(&mut self.sent);
+        let whole = (self.nacked.len() as f64 / packets as f64).min(1.0);
+        let mut measure = (whole, u32::try_from(packets).unwrap_or(u32::MAX));
+        let lost_places: Vec<u32> = self
+            .nacked
+            .iter()
+            .filter_map(|p| self.sent.get(p).copied())
+            .collect();
+        if let Some(&onset) = lost_places.iter().min() {
+            let after = self.sent.values().filter(|&&at| at > onset).count();
+            let lost = lost_places.iter().filter(|&&at| at > onset).count();
+            if after >= ONSET_PACKETS {
+                let since_onset = (lost as f64 / after as f64, after as u32);
+                if early_loss_evidence(since_onset.0, since_onset.1)
+                    > early_loss_evidence(measure.0, measure.1)
+                {
+                    measure = since_onset;
+                }
+            }
+        }
+        self.sent_before = self.sent.drain().map(|(packet, _)| packet).collect();
         self.nacked.clear();
         self.since = Some(now);
-        Some((fraction, u32::try_from(packets).unwrap_or(u32::MAX)))
+        Some(measure)
     }
 }
+
+/// Loss since it began in a window is measured over this many packets at least.
+const ONSET_PACKETS: usize = 10;
 
 /// A window of early loss closes after this long, once this many packets were sent in it:
 /// a fall a quarter of a second after a link narrowed loses far less than one a second after.
@@ -657,6 +687,50 @@ mod tests {
                 _ => None,
             })
             .reduce(|_, b| b)
+    }
+
+    #[test]
+    fn loss_that_began_part_way_through_a_window_is_measured_from_where_it_began() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // A policed link ran dry: of 61 packets, the first 40 arrived, then every third was
+        // lost (7 of 61 in all).
+        let mut early = EarlyLoss::default();
+        for seq in 0..61u16 {
+            early.sent(ms(u64::from(seq) * 4), 1, seq);
+        }
+        for seq in (40..61).step_by(3) {
+            early.nacked(1, seq);
+        }
+        let (fraction, packets) = early.close(ms(300)).expect("the window closes");
+        // After the first packet lost: 6 of 20.
+        assert_eq!(packets, 20);
+        assert!((fraction - 0.3).abs() < 1e-9, "{fraction}");
+        // The estimate falls on that, where the whole window's 11 % would not make it.
+        let mut e = crate::adapt::estimate::Estimate::new(1_200_000.0, 50_000.0, 5_000_000.0);
+        e.on_early_loss(ms(300), 7.0 / 61.0, Some(61));
+        assert_eq!(e.target(ms(300)), 1_200_000.0);
+        e.on_early_loss(ms(300), fraction, Some(packets));
+        assert!(e.target(ms(300)) < 1_000_000.0);
+
+        // Loss scattered as chance scatters it is measured over the whole window.
+        let mut early = EarlyLoss::default();
+        for seq in 0..61u16 {
+            early.sent(ms(u64::from(seq) * 4), 1, seq);
+        }
+        for seq in [12, 33, 57] {
+            early.nacked(1, seq);
+        }
+        assert_eq!(early.close(ms(300)), Some((3.0 / 61.0, 61)));
+        // The same late in a window: too few packets after it to say anything.
+        let mut early = EarlyLoss::default();
+        for seq in 0..61u16 {
+            early.sent(ms(u64::from(seq) * 4), 1, seq);
+        }
+        for seq in [52, 55, 58] {
+            early.nacked(1, seq);
+        }
+        assert_eq!(early.close(ms(300)), Some((3.0 / 61.0, 61)));
     }
 
     #[test]
