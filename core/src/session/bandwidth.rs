@@ -273,6 +273,11 @@ impl BandwidthWatch {
         let elapsed = now.saturating_duration_since(since);
         if elapsed >= SENT_RATE_EVERY {
             let secs = elapsed.as_secs_f64();
+            tracing::trace!(
+                "sent {:.0} kbit/s ({:.0} resent)",
+                self.sent_bytes as f64 * 8.0 / 1000.0 / secs,
+                self.resent_bytes as f64 * 8.0 / 1000.0 / secs
+            );
             self.adaptation.on_sent_rate(
                 now,
                 self.sent_bytes as f64 * 8.0 / secs,
