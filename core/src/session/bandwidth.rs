@@ -698,16 +698,22 @@ mod tests {
     fn loss_that_began_part_way_through_a_window_is_measured_from_where_it_began() {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        // A policed link ran dry: of 61 packets, the first 40 arrived, then every third was
-        // lost (7 of 61 in all).
-        let mut early = EarlyLoss::default();
-        for seq in 0..61u16 {
-            early.sent(ms(u64::from(seq) * 4), 1, seq);
-        }
-        for seq in (40..61).step_by(3) {
-            early.nacked(1, seq);
-        }
-        let (fraction, packets) = early.close(ms(300)).expect("the window closes");
+        // A window of 61 video packets, one every 4 ms, of which `lost` were NACKed; closed
+        // at 300 ms.
+        let window = |lost: &[u16]| {
+            let mut early = EarlyLoss::default();
+            for seq in 0..61u16 {
+                early.sent(ms(u64::from(seq) * 4), 1, seq);
+            }
+            for &seq in lost {
+                early.nacked(1, seq);
+            }
+            early.close(ms(300))
+        };
+        // A policed link ran dry: the first 40 arrived, then every third was lost (7 of 61
+        // in all).
+        let dry: Vec<u16> = (40..61).step_by(3).collect();
+        let (fraction, packets) = window(&dry).expect("the window closes");
         // After the first packet lost: 6 of 20.
         assert_eq!(packets, 20);
         assert!((fraction - 0.3).abs() < 1e-9, "{fraction}");
@@ -719,23 +725,9 @@ mod tests {
         assert!(e.target(ms(300)) < 1_000_000.0);
 
         // Loss scattered as chance scatters it is measured over the whole window.
-        let mut early = EarlyLoss::default();
-        for seq in 0..61u16 {
-            early.sent(ms(u64::from(seq) * 4), 1, seq);
-        }
-        for seq in [12, 33, 57] {
-            early.nacked(1, seq);
-        }
-        assert_eq!(early.close(ms(300)), Some((3.0 / 61.0, 61)));
+        assert_eq!(window(&[12, 33, 57]), Some((3.0 / 61.0, 61)));
         // The same late in a window: too few packets after it to say anything.
-        let mut early = EarlyLoss::default();
-        for seq in 0..61u16 {
-            early.sent(ms(u64::from(seq) * 4), 1, seq);
-        }
-        for seq in [52, 55, 58] {
-            early.nacked(1, seq);
-        }
-        assert_eq!(early.close(ms(300)), Some((3.0 / 61.0, 61)));
+        assert_eq!(window(&[52, 55, 58]), Some((3.0 / 61.0, 61)));
     }
 
     #[test]
