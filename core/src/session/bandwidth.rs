@@ -273,16 +273,14 @@ impl BandwidthWatch {
         let elapsed = now.saturating_duration_since(since);
         if elapsed >= SENT_RATE_EVERY {
             let secs = elapsed.as_secs_f64();
+            let sent_bps = self.sent_bytes as f64 * 8.0 / secs;
+            let resent_bps = self.resent_bytes as f64 * 8.0 / secs;
             tracing::trace!(
                 "sent {:.0} kbit/s ({:.0} resent)",
-                self.sent_bytes as f64 * 8.0 / 1000.0 / secs,
-                self.resent_bytes as f64 * 8.0 / 1000.0 / secs
+                sent_bps / 1000.0,
+                resent_bps / 1000.0
             );
-            self.adaptation.on_sent_rate(
-                now,
-                self.sent_bytes as f64 * 8.0 / secs,
-                self.resent_bytes as f64 * 8.0 / secs,
-            );
+            self.adaptation.on_sent_rate(now, sent_bps, resent_bps);
             self.sent_bytes = 0;
             self.resent_bytes = 0;
             self.since = Some(now);
