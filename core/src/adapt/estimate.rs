@@ -114,6 +114,11 @@ const LEARNED_FLOOR_MIN: f64 = 0.015;
 /// that followed near that rate took it down to 240x180 (one start in six). A policer's
 /// drops are far above it.
 const EARLY_NOISE_FLOOR: f64 = 0.02;
+/// A path whose reports have lost at least this share (smoothed) for `STEADY_FOR`, with no
+/// fall, loses steadily (see [`Estimate::loses_steadily`]). A policed link's loss makes the
+/// estimate fall within a second of its first report.
+const STEADY_LOSS: f64 = 0.01;
+const STEADY_FOR: Duration = Duration::from_secs(5);
 /// The smoothed loss spreads less than one report's: about 0.42 of it at `SMOOTHING` 0.3
 /// (sqrt(0.3 / 1.7)); growth allows half of one report's chance spread.
 const SMOOTHED_NOISE: f64 = 0.5;
@@ -141,6 +146,8 @@ pub(crate) struct Estimate {
     delivered: Option<(f64, Instant)>,
     /// Recent smoothed losses, oldest first.
     recent_loss: VecDeque<f64>,
+    /// Since when the smoothed loss has been a little (see `STEADY_LOSS`) with no fall.
+    lossy_since: Option<Instant>,
     /// Clean reports in a row.
     streak: u32,
     /// The latest report's loss fraction, as reported.
@@ -192,6 +199,7 @@ impl Estimate {
             sent_recent: VecDeque::new(),
             delivered: None,
             recent_loss: VecDeque::new(),
+            lossy_since: None,
             streak: 0,
             last_loss: 0.0,
             link: None,
@@ -227,6 +235,14 @@ impl Estimate {
     /// When the estimate last fell on loss, and what it was before.
     pub(crate) fn last_fall(&self) -> Option<(Instant, f64)> {
         self.last_fall.map(|at| (at, self.fell_from))
+    }
+
+    /// Whether the path loses a little of what it carries, steadily, whatever the rate: its
+    /// reports have lost at least `STEADY_LOSS` (smoothed) for `STEADY_FOR`, and no fall
+    /// came meanwhile (a policed link loses in bursts, and falls).
+    pub(crate) fn loses_steadily(&self, now: Instant) -> bool {
+        self.lossy_since
+            .is_some_and(|at| now.saturating_duration_since(at) >= STEADY_FOR)
     }
 
     /// The most the estimate may be.
@@ -381,6 +397,11 @@ impl Estimate {
             .smoothed_loss
             .map_or(fraction_lost, |s| s + SMOOTHING * (fraction_lost - s));
         self.smoothed_loss = Some(smoothed);
+        if (STEADY_LOSS..=LOSS_HIGH).contains(&smoothed) {
+            self.lossy_since.get_or_insert(now);
+        } else {
+            self.lossy_since = None;
+        }
         if self.recent_loss.len() == FLOOR_REPORTS {
             self.recent_loss.pop_front();
         }
@@ -392,7 +413,7 @@ impl Estimate {
             // The path lost less of itself lately: the least of recent reports is the floor.
             self.learned_floor = None;
         }
-        if self.judge_fall(fraction_lost) {
+        if self.judge_fall(now, fraction_lost) {
             self.streak = 0;
             return;
         }
@@ -423,8 +444,9 @@ impl Estimate {
 
     /// Counts a report after a fall, past its shadow; when enough came, judges the fall.
     /// True when it was undone: the loss stayed though far less was sent, so it is the
-    /// path's own. It becomes the floor, and the estimate returns to where it was.
-    fn judge_fall(&mut self, fraction_lost: f64) -> bool {
+    /// path's own. It becomes the floor, the estimate returns to where it was, and the path
+    /// counts as losing steadily from now on (see `STEADY_FOR`).
+    fn judge_fall(&mut self, now: Instant, fraction_lost: f64) -> bool {
         let Some(check) = self.check.as_mut() else {
             return false;
         };
@@ -456,6 +478,7 @@ impl Estimate {
         );
         self.learned_floor = Some(loss);
         self.smoothed_loss = Some(loss);
+        self.lossy_since.get_or_insert(now);
         self.link = None;
         self.loss_based = self.loss_based.max(check.before_bps);
         true
@@ -477,6 +500,7 @@ impl Estimate {
 
     fn fall(&mut self, now: Instant, added: f64) {
         self.streak = 0;
+        self.lossy_since = None;
         if self.in_fall_shadow(now) {
             // Only what the receiver measured since the last fall takes it lower.
             let since_fall = self
@@ -709,6 +733,40 @@ mod tests {
             e.on_remb(t0 + secs(f64::from(i)), 1_000_000.0 * 1.08f64.powi(i));
         }
         assert!(e.ceiling(t0 + secs(10.0)).is_none());
+    }
+
+    #[test]
+    fn a_path_losing_a_little_of_everything_loses_steadily_until_a_fall() {
+        let t0 = Instant::now();
+        let mut e = Estimate::new(2_000_000.0, 50_000.0, 10_000_000.0);
+        for _ in 0..3 {
+            e.on_sent_rate(2_000_000.0);
+        }
+        e.on_loss_report(t0 + secs(1.0), 0.0, Some(500));
+        for i in 2..=8 {
+            e.on_loss_report(t0 + secs(f64::from(i)), 0.03, Some(500));
+            // A policed link's first loss looks the same: not yet.
+            assert_eq!(e.loses_steadily(t0 + secs(f64::from(i))), i == 8, "{i}");
+        }
+        assert!(e.last_fall().is_none());
+        // A fall: the path filled, and what it loses now is not its own.
+        e.on_early_loss(t0 + secs(8.5), 0.4, Some(200));
+        assert!(!e.loses_steadily(t0 + secs(8.5)));
+        // The sender follows the fall, and the loss stays: the path's own. Five seconds
+        // after the last fall, with the loss as it was, the path loses steadily again.
+        for _ in 0..3 {
+            e.on_sent_rate(1_200_000.0);
+        }
+        for i in 9..=19 {
+            e.on_loss_report(t0 + secs(f64::from(i)), 0.03, Some(500));
+        }
+        let (fell, _) = e.last_fall().expect("it fell");
+        assert!(fell < t0 + secs(13.0));
+        assert!(!e.loses_steadily(fell + secs(5.0)));
+        assert!(e.loses_steadily(t0 + secs(19.0)));
+        // Much loss is no longer a little.
+        e.on_loss_report(t0 + secs(20.0), 0.3, Some(500));
+        assert!(!e.loses_steadily(t0 + secs(20.0)));
     }
 
     #[test]

@@ -369,6 +369,12 @@ impl Adaptation {
         self.fallback.as_ref().is_none_or(|f| lock(f).sends_video())
     }
 
+    /// Whether the path loses a little of what it carries, steadily (a lossy radio link, not
+    /// a full one).
+    pub(crate) fn loses_steadily(&self, now: Instant) -> bool {
+        self.lock().loses_steadily(now)
+    }
+
     /// The latest round trip (100 ms until one is measured).
     pub(crate) fn rtt(&self) -> Duration {
         self.lock().rtt()

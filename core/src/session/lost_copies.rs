@@ -132,10 +132,14 @@ impl LostCopies {
         let lost_copies = s.lost + tail;
         self.lost = lost_copies;
         tracing::trace!(
-            "copies: {} lost ({} in the tail), {} asked again",
+            "copies: {} lost ({} in the tail), {} asked again; reported up to {} with {} lost, \
+             {} copies sent since counting started",
             lost_copies,
             tail,
-            self.asked_again
+            self.asked_again,
+            highest,
+            lost,
+            s.sent.len()
         );
         if lost_copies > self.asked_again {
             if self.suspect_since.is_none() {
