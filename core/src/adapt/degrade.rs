@@ -143,6 +143,13 @@ const WINDOW: Duration = Duration::from_secs(1);
 const SETTLE: Duration = Duration::from_millis(1500);
 /// Drops at most this share make a window clean.
 const CLEAN: f64 = 0.02;
+/// A keyframe the receiver asked for costs many frames' worth of bits, which rate control
+/// pays back by dropping frames over the next half second or so: a window it came in, or
+/// came this long before, with drops up to the preference's limit, judges nothing. Under 3 %
+/// loss, where one comes every few seconds, its drops (a tenth of a window at twice what the
+/// level needed) restarted the clean run a step up waits for, and video stayed at 20 fps for
+/// 3 s longer. More drops than the limit are a level that does not fit, keyframe or not.
+const KEYFRAME_PAYBACK: Duration = Duration::from_millis(500);
 /// The first wait for a step up, and the longest.
 const UP_WAIT: Duration = Duration::from_secs(3);
 const UP_WAIT_MAX: Duration = Duration::from_secs(24);
@@ -206,6 +213,8 @@ pub(crate) struct Degrader {
     /// No step up for now: the estimate is about to grow (probes are climbing), and a step
     /// now would make the one after wait.
     up_held: bool,
+    /// When the encoder last made a keyframe it was asked for (see [`KEYFRAME_PAYBACK`]).
+    keyframe_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -238,7 +247,14 @@ impl Degrader {
             fell: false,
             settling_need: None,
             up_held: false,
+            keyframe_at: None,
         }
+    }
+
+    /// The encoder made a keyframe at `now` that was asked for (by the receiver, or after a
+    /// frame that could not be sent), not one of a change of level.
+    pub(crate) fn on_keyframe(&mut self, now: Instant) {
+        self.keyframe_at = Some(now);
     }
 
     /// Holds steps up (or lets them go again).
@@ -317,6 +333,9 @@ impl Degrader {
             return None;
         }
         let drops = f64::from(self.dropped) / f64::from(self.offered.max(1));
+        let paying_keyframe = self
+            .keyframe_at
+            .is_some_and(|at| at + KEYFRAME_PAYBACK >= started);
         let secs = now.saturating_duration_since(started).as_secs_f64();
         let spent = self.window_bytes as f64 * 8.0 / secs;
         self.window = Some(now);
@@ -334,6 +353,9 @@ impl Degrader {
             quantizer,
             drops,
         });
+        if paying_keyframe && drops > CLEAN && drops <= self.preference.drop_limit() {
+            return None;
+        }
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
@@ -601,6 +623,39 @@ mod tests {
         let (_, changes) = run(&mut d, t, 4.0, 0.0);
         assert_eq!(changes.len(), 1);
         assert_eq!(d.level().scale, 1.0);
+    }
+
+    #[test]
+    fn the_drops_that_pay_for_a_keyframe_asked_for_do_not_restart_the_clean_run() {
+        // Down on 500k (the full size needs 714k), then the estimate clears that; 2 s into
+        // the clean run the receiver asks for a keyframe, and 15 % of the frames of the half
+        // second after it are dropped.
+        let climb = |keyframe: bool| {
+            let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+            d.on_target(500_000.0);
+            let (t, _) = run(&mut d, Instant::now(), 2.2, 0.3);
+            d.on_target(800_000.0);
+            let (t, changes) = run(&mut d, t, 3.5, 0.0);
+            assert!(changes.is_empty(), "{changes:?}");
+            if keyframe {
+                d.on_keyframe(t);
+            }
+            let (t, mut changes) = run(&mut d, t, 0.5, 0.15);
+            changes.extend(run(&mut d, t, 1.5, 0.0).1);
+            changes
+        };
+        let changes = climb(true);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].scale, 1.0);
+        // The same drops with no keyframe to pay for: the run starts over.
+        assert!(climb(false).is_empty());
+        // Drops beyond the limit after a keyframe: the level does not fit.
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        d.on_target(3_000_000.0);
+        let (t, _) = run(&mut d, Instant::now(), 2.2, 0.0);
+        d.on_keyframe(t);
+        let (_, changes) = run(&mut d, t, 1.2, 0.7);
+        assert_eq!(changes.len(), 1, "{changes:?}");
     }
 
     #[test]

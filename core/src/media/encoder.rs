@@ -653,6 +653,9 @@ pub(crate) fn start_video(
                     }
                 };
                 let quantizer = enc.last_quantizer();
+                if force && encoded.is_some() {
+                    degrader.on_keyframe(now);
+                }
                 degrader.hold_up(adaptation.probes_climbing());
                 if let Some(next) =
                     degrader.on_frame(now, encoded.as_ref().map(|e| e.data.len()), quantizer)
