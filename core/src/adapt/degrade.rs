@@ -251,8 +251,8 @@ impl Degrader {
         }
     }
 
-    /// The encoder made a keyframe at `now` that was asked for (by the receiver, or after a
-    /// frame that could not be sent), not one of a change of level.
+    /// The encoder made a keyframe at `now` that was asked for: by the receiver, after a
+    /// frame that could not be sent, or for a new level (whose settling outlasts it).
     pub(crate) fn on_keyframe(&mut self, now: Instant) {
         self.keyframe_at = Some(now);
     }
