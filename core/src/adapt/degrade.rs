@@ -333,9 +333,6 @@ impl Degrader {
             return None;
         }
         let drops = f64::from(self.dropped) / f64::from(self.offered.max(1));
-        let paying_keyframe = self
-            .keyframe_at
-            .is_some_and(|at| at + KEYFRAME_PAYBACK >= started);
         let secs = now.saturating_duration_since(started).as_secs_f64();
         let spent = self.window_bytes as f64 * 8.0 / secs;
         self.window = Some(now);
@@ -353,6 +350,9 @@ impl Degrader {
             quantizer,
             drops,
         });
+        let paying_keyframe = self
+            .keyframe_at
+            .is_some_and(|at| at + KEYFRAME_PAYBACK >= started);
         if paying_keyframe && drops > CLEAN && drops <= self.preference.drop_limit() {
             return None;
         }
