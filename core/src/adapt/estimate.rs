@@ -237,6 +237,12 @@ impl Estimate {
         self.last_fall.map(|at| (at, self.fell_from))
     }
 
+    /// Whether the path's reports lose a little (smoothed, `STEADY_LOSS` to `LOSS_HIGH`) and no
+    /// fall came since: a policed link reports nothing lost until it runs dry, and then falls.
+    pub(crate) fn loses_a_little(&self) -> bool {
+        self.lossy_since.is_some()
+    }
+
     /// Whether the path loses a little of what it carries, steadily, whatever the rate: its
     /// reports have lost at least `STEADY_LOSS` (smoothed) for `STEADY_FOR`, and no fall
     /// came meanwhile (a policed link loses in bursts, and falls).

@@ -375,6 +375,12 @@ impl Adaptation {
         self.lock().loses_steadily(now)
     }
 
+    /// Whether the path's reports lose a little, with no fall since (see
+    /// [`estimate::Estimate::loses_a_little`]).
+    pub(crate) fn loses_a_little(&self) -> bool {
+        self.lock().loses_a_little()
+    }
+
     /// The latest round trip (100 ms until one is measured).
     pub(crate) fn rtt(&self) -> Duration {
         self.lock().rtt()
