@@ -298,6 +298,13 @@ _jitter_add = jitterbuffer.JitterBuffer.add
 
 
 def _counted_add(self, packet):
+    if self._is_video and JITTER_LOG.isEnabledFor(logging.DEBUG):
+        # Packets that come after a later one (repairs, mostly), with where the buffer is.
+        highest = getattr(self, "_lp_highest", None)
+        if highest is not None and uint16_add(highest, -packet.sequence_number) < 0x8000:
+            JITTER_LOG.debug("behind %d, waiting from %s", packet.sequence_number, self._origin)
+        else:
+            self._lp_highest = packet.sequence_number
     if self._is_video and self._origin is not None:
         delta = uint16_add(packet.sequence_number, -self._origin)
         misorder = uint16_add(self._origin, -packet.sequence_number)
@@ -316,8 +323,9 @@ def _counted_add(self, packet):
 
 
 #: Where WHIP_RECEIVER_JITTER_LOG's file gets which packets a video jitter buffer waited for
-#: when it overflowed (our skips ahead overflow it too, by design), and packets that came after
-#: it had moved past them (duplicate copies, mostly); `main` routes aiortc's own drops there too.
+#: when it overflowed (our skips ahead overflow it too, by design), packets that came after a
+#: later one (repairs) and those that came after it had moved past them (duplicate copies,
+#: mostly); `main` routes aiortc's own drops there too.
 #: Off unless the variable names a file.
 JITTER_LOG = logging.getLogger("whip_receiver.jitter")
 JITTER_LOG.setLevel(logging.WARNING)
