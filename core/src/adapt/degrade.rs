@@ -171,6 +171,13 @@ const MAX_NEED: f64 = 4.0;
 /// A level stepped over on the way down needs its share of that by pixel rate, to this
 /// power: a smaller size costs more bits per pixel.
 const NEED_EXPONENT: f64 = 0.75;
+/// A level that failed bounds what a larger one needs: its need times their ratio of pixel
+/// rates to this power (a larger size costs fewer bits per pixel; for this clip 0.5 stays
+/// under what each level needed). A start fails at 640x480 with next to nothing sent (its
+/// need capped), so 480x360's need, derived from that, was 1.8 Mbit/s where it needs over 5:
+/// a climb from 160x120 went straight to it at 1.9 Mbit/s and ran at 8 to 20 fps for 9 s,
+/// when 320x240 at 20 fps had failed at 0.9 Mbit/s with 40 % dropped.
+const ABOVE_EXPONENT: f64 = 0.5;
 /// A level's need is the most its failures within this long told (content changes; a need
 /// older than this gives way to a new one).
 const NEED_MEMORY: Duration = Duration::from_secs(20);
@@ -186,9 +193,10 @@ pub(crate) struct Degrader {
     preference: DegradationPreference,
     ladder: Vec<Level>,
     at: usize,
-    /// What each level left for one below needs, as its failures told, and when it last
-    /// failed (None: never left).
-    needs: Vec<Option<(f64, Instant)>>,
+    /// What each level left for one below needs, as its failures told, when it last failed
+    /// (None: never left), and whether that need is its own (it failed, rather than being
+    /// stepped over or bounded by a smaller level's failure).
+    needs: Vec<Option<(f64, Instant, bool)>>,
     target: f64,
     window: Option<Instant>,
     offered: u32,
@@ -326,7 +334,7 @@ impl Degrader {
                     self.target as u64 / 1000,
                     need as u64 / 1000,
                 );
-                return Some(self.fail(now, share, need));
+                return Some(self.fail(now, share, need, false));
             }
         }
         if now.saturating_duration_since(started) < WINDOW {
@@ -359,7 +367,8 @@ impl Degrader {
         if drops > self.preference.drop_limit() && self.at + 1 < self.ladder.len() {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
-            return Some(self.fail(now, 1.0 - drops, need_of(self.target, drops)));
+            let told = drops < 1.0 - 1.0 / MAX_NEED;
+            return Some(self.fail(now, 1.0 - drops, need_of(self.target, drops), told));
         }
         if drops > CLEAN {
             self.clean_since = None;
@@ -377,20 +386,34 @@ impl Degrader {
             self.failed_up_at_target = None;
         }
         let ready = |level: usize| {
-            self.needs[level].is_none_or(|(need, _)| self.target >= need * UP_MARGIN)
+            self.needs[level].is_none_or(|(need, _, _)| self.target >= need * UP_MARGIN)
         };
         // The largest level the estimate pays for, in one step: a climb a level at a time
         // waits and settles at each (a start that fell to 240x180 took 19 s back to
         // 640x480). It may step over a level that needs more than a larger one: noise in
         // blocks of 4 pixels scaled by 3/4 took VP8 5.5 Mbit/s at 480x360 and 4.2 at 640x480.
+        //
+        // A step that raises the frame rate goes to the smallest size at that rate the
+        // estimate pays for, unless a larger one's own failure told its need: the larger
+        // ones' needs are derived from a start that sent next to nothing (capped), and
+        // 480x360 at 30 fps, taken for 1.8 Mbit/s, ran at 8 to 20 fps for seconds where
+        // 320x240 held 30.
+        let rate = self.ladder[self.at].fps;
+        let own = |level: usize| self.needs[level].is_some_and(|(_, _, own)| own);
+        let smaller_at_its_rate = |level: usize| {
+            (level + 1..self.at).any(|m| self.ladder[m].fps == self.ladder[level].fps && ready(m))
+        };
         let up = (0..self.at)
-            .find(|&level| ready(level))
+            .find(|&level| {
+                ready(level)
+                    && !(self.ladder[level].fps > rate && !own(level) && smaller_at_its_rate(level))
+            })
             .filter(|_| !self.up_held);
         if let Some(to) = up {
             if now.saturating_duration_since(clean_since) >= self.up_wait {
                 self.stepped_up_at = Some(now);
                 // What the level failed with before, if it did.
-                let need = self.needs[to].map(|(need, _)| need);
+                let need = self.needs[to].map(|(need, _, _)| need);
                 return Some(self.step(now, to, need));
             }
         }
@@ -398,8 +421,11 @@ impl Degrader {
     }
 
     /// The level failed, needing `need` bit/s; the first level below with at most `share` of
-    /// its pixel rate (and a margin) fits (at least one step down).
-    fn fail(&mut self, now: Instant, share: f64, need: f64) -> Level {
+    /// its pixel rate (and a margin) fits (at least one step down). `told`: the need is what
+    /// the level's own drops told in full (not capped, not a collapse's), and bounds what
+    /// every larger level whose own failure told nothing lately needs (see
+    /// [`ABOVE_EXPONENT`]).
+    fn fail(&mut self, now: Instant, share: f64, need: f64, told: bool) -> Level {
         let fits = self.pixel_rate(self.at) * share * 1.1;
         let to = (self.at + 1..self.ladder.len())
             .find(|&l| self.pixel_rate(l) <= fits)
@@ -410,12 +436,28 @@ impl Degrader {
             // A failure when the estimate had just collapsed (a link that narrowed under
             // it) tells little of what the level needs: a recent one that told more
             // still holds.
-            if let Some((before, at)) = self.needs[level] {
+            if let Some((before, at, _)) = self.needs[level] {
                 if now.saturating_duration_since(at) < NEED_MEMORY {
                     need = need.max(before);
                 }
             }
-            self.needs[level] = Some((need, now));
+            self.needs[level] = Some((need, now, level == self.at));
+        }
+        if told {
+            for level in 0..self.at {
+                let ratio = self.pixel_rate(level) / self.pixel_rate(self.at);
+                let bound = need * ratio.powf(ABOVE_EXPONENT);
+                let recent = self.needs[level]
+                    .filter(|(_, at, _)| now.saturating_duration_since(*at) < NEED_MEMORY);
+                if recent.is_some_and(|(_, _, own)| own) {
+                    // Its own failure told more: noise in blocks of 4 pixels scaled by 3/4
+                    // needs more at 480x360 than at 640x480.
+                    continue;
+                }
+                if bound > recent.map_or(0.0, |(need, _, _)| need) {
+                    self.needs[level] = Some((bound, now, false));
+                }
+            }
         }
         if self
             .stepped_up_at
@@ -659,7 +701,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deep_fall_climbs_back_in_one_step_to_what_the_estimate_pays_for() {
+    fn a_deep_fall_climbs_back_past_levels_to_what_the_estimate_pays_for() {
         let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
         d.on_target(700_000.0);
         // 88 % dropped (noise at 640x480 on 700k): down to 240x180 at 20 fps.
@@ -677,8 +719,41 @@ mod tests {
                 .map(|l| (l.size(640, 480), l.fps))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(sizes(&changes), [((480, 360), 30)], "straight past 320x240");
+        // Up to 30 fps at the smallest size first: 480x360's need is only derived.
+        assert_eq!(
+            sizes(&changes),
+            [((320, 240), 30)],
+            "past 320x240 at 20 fps"
+        );
         d.on_target(3_200_000.0);
+        let (_, changes) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(sizes(&changes), [((640, 480), 30)], "past 480x360");
+    }
+
+    #[test]
+    fn a_smaller_level_that_fails_bounds_what_the_larger_ones_need() {
+        let sizes = |c: &[Level]| {
+            c.iter()
+                .map(|l| (l.size(640, 480), l.fps))
+                .collect::<Vec<_>>()
+        };
+        let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+        // A start on 685k sends a fifth of its frames: 640x480 needs 4 times that at most
+        // (2.74M, capped), 480x360 1.78M by its share, and it goes to 320x240 at 20 fps.
+        d.on_target(685_000.0);
+        let (t, changes) = run(&mut d, Instant::now(), 2.2, 0.8);
+        assert_eq!(sizes(&changes), [((320, 240), 20)]);
+        // That fails too, on 900k with 40 % dropped: it needs 1.5M, so 320x240 at 30 fps
+        // needs 1.5M × 1.5^0.5 = 1.84M at least, 480x360 2.76M, 640x480 3.67M.
+        d.on_target(900_000.0);
+        let (t, changes) = run(&mut d, t, 2.6, 0.4);
+        assert_eq!(sizes(&changes), [((240, 180), 20)]);
+        // At 2.2M: 320x240 at 30 fps, not 480x360.
+        d.on_target(2_200_000.0);
+        let (t, changes) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(sizes(&changes), [((320, 240), 30)]);
+        // At 4.5M: straight to 640x480.
+        d.on_target(4_500_000.0);
         let (_, changes) = run(&mut d, t, 4.5, 0.0);
         assert_eq!(sizes(&changes), [((640, 480), 30)]);
     }
