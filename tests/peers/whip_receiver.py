@@ -228,6 +228,15 @@ def note_newest(handle_rtp_packet):
         if newest is None:
             newest = self._lp_newest = {}
         newest[packet.ssrc] = packet.sequence_number
+        if JITTER_LOG.isEnabledFor(logging.DEBUG):
+            # Every copy that arrives on a known retransmission stream, before aiortc counts
+            # it, unwraps it or drops it (one under 2 bytes goes without a word).
+            rtx = getattr(self, "_RTCRtpReceiver__rtx_ssrc", {})
+            if packet.ssrc in rtx:
+                original = (int.from_bytes(packet.payload[:2], "big")
+                            if len(packet.payload) >= 2 else None)
+                JITTER_LOG.debug("copy %d of %s, %d bytes", packet.sequence_number, original,
+                                 len(packet.payload))
         await handle_rtp_packet(self, packet, arrival_time_ms)
 
     return wrapped
@@ -323,9 +332,10 @@ def _counted_add(self, packet):
 
 
 #: Where WHIP_RECEIVER_JITTER_LOG's file gets which packets a video jitter buffer waited for
-#: when it overflowed (our skips ahead overflow it too, by design), packets that came after a
-#: later one (repairs) and those that came after it had moved past them (duplicate copies,
-#: mostly); `main` routes aiortc's own drops there too.
+#: when it overflowed (our skips ahead overflow it too, by design), every copy that arrived
+#: on a retransmission stream, packets that came after a later one (repairs) and those that
+#: came after it had moved past them (duplicate copies, mostly); `main` routes aiortc's own
+#: drops there too.
 #: Off unless the variable names a file.
 JITTER_LOG = logging.getLogger("whip_receiver.jitter")
 JITTER_LOG.setLevel(logging.WARNING)
