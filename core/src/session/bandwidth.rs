@@ -197,6 +197,12 @@ impl EarlyLoss {
     fn close(&mut self, now: Instant) -> Option<(f64, u32)> {
         let since = self.since?;
         let packets = self.sent.len();
+        let full = now.saturating_duration_since(since) >= EARLY_LOSS_WINDOW
+            && packets >= EARLY_LOSS_PACKETS;
+        // Nothing lost: only a full window closes (without scanning it at every report).
+        if !full && self.nacked.is_empty() {
+            return None;
+        }
         let whole = (self.nacked.len() as f64 / packets.max(1) as f64).min(1.0);
         let mut measure = (whole, u32::try_from(packets).unwrap_or(u32::MAX));
         let lost_places: Vec<u32> = self
@@ -212,8 +218,6 @@ impl EarlyLoss {
                 since_onset = Some((lost as f64 / after as f64, after as u32));
             }
         }
-        let full = now.saturating_duration_since(since) >= EARLY_LOSS_WINDOW
-            && packets >= EARLY_LOSS_PACKETS;
         // A link that ran dry part way through: said at once (see `DRY_EVIDENCE`).
         let dry = since_onset.is_some_and(|(fraction, after)| {
             after as usize >= DRY_PACKETS && early_loss_evidence(fraction, after) > DRY_EVIDENCE
