@@ -545,14 +545,14 @@ mod tests {
         (now, changes)
     }
 
+    /// The sizes (of a 640x480 source) and rates of `levels`.
+    fn sizes(levels: &[Level]) -> Vec<((u32, u32), u32)> {
+        levels.iter().map(|l| (l.size(640, 480), l.fps)).collect()
+    }
+
     #[test]
     fn each_preference_has_its_ladder() {
-        let sizes = |p| {
-            ladder(p, 30)
-                .iter()
-                .map(|l| (l.size(640, 480), l.fps))
-                .collect::<Vec<_>>()
-        };
+        let sizes = |p| sizes(&ladder(p, 30));
         assert_eq!(
             sizes(DegradationPreference::MaintainFramerate),
             [
@@ -714,11 +714,6 @@ mod tests {
         // the 0.75 (1.82M), 1/2 (0.75M).
         d.on_target(2_200_000.0);
         let (t, changes) = run(&mut d, t, 4.5, 0.0);
-        let sizes = |c: &[Level]| {
-            c.iter()
-                .map(|l| (l.size(640, 480), l.fps))
-                .collect::<Vec<_>>()
-        };
         // Up to 30 fps at the smallest size first: 480x360's need is only derived.
         assert_eq!(
             sizes(&changes),
@@ -732,11 +727,6 @@ mod tests {
 
     #[test]
     fn a_smaller_level_that_fails_bounds_what_the_larger_ones_need() {
-        let sizes = |c: &[Level]| {
-            c.iter()
-                .map(|l| (l.size(640, 480), l.fps))
-                .collect::<Vec<_>>()
-        };
         let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
         // A start on 685k sends a fifth of its frames: 640x480 needs 4 times that at most
         // (2.74M, capped), 480x360 1.78M by its share, and it goes to 320x240 at 20 fps.
@@ -773,13 +763,7 @@ mod tests {
         // of the bits, (0.1)^(1/0.75) = 4.6 % of the pixel rate: 160x120 at 20 fps.
         d.on_target(300_000.0);
         let (t, changes) = run(&mut d, t, 0.04, 0.0);
-        assert_eq!(
-            changes
-                .iter()
-                .map(|l| (l.size(640, 480), l.fps))
-                .collect::<Vec<_>>(),
-            [((160, 120), 20)]
-        );
+        assert_eq!(sizes(&changes), [((160, 120), 20)]);
         // Then it settles: no second step for a target that stays.
         let (_, changes) = run(&mut d, t, 1.0, 0.0);
         assert!(changes.is_empty(), "{changes:?}");
