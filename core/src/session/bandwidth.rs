@@ -142,6 +142,11 @@ const OUTAGE_INTERVALS: u32 = 2;
 const OUTAGE_LOSS: f64 = 0.5;
 /// A silence not told of by then (the receiver said nothing of our media) is no outage.
 const SILENCE_READ_WITHIN: Duration = Duration::from_secs(1);
+/// A NACK after a silence for every packet sent over this long, none left out, tells an
+/// outage however long the silence: a congested path lets some through at its rate, while
+/// the receiver's quiet before a cut (aiortc's reports come 0.5 to 1.5 s apart) can make the
+/// silence more than twice the outage (a 1 s outage, a 2.2 s silence, a 1 s run asked for).
+const OUTAGE_RUN: Duration = Duration::from_millis(500);
 
 /// A silence of the receiver's, `OUTAGE_SILENCE` at least. Silence alone does not tell an
 /// outage: aiortc, with nothing lost, sends only its reports and REMB, at random intervals,
@@ -421,9 +426,16 @@ impl BandwidthWatch {
                 if !self.sends(nack.media_ssrc) {
                     continue;
                 }
-                let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list());
-                let span = self.delivered.sending_span(nack.media_ssrc, seqs);
-                if span.is_some_and(|span| span * 2 >= quiet) {
+                let seqs: Vec<u16> = nack
+                    .nacks
+                    .iter()
+                    .flat_map(|pair| pair.packet_list())
+                    .collect();
+                let unbroken = seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+                let span = self
+                    .delivered
+                    .sending_span(nack.media_ssrc, seqs.iter().copied());
+                if span.is_some_and(|span| span * 2 >= quiet || unbroken && span >= OUTAGE_RUN) {
                     return Some(true);
                 }
                 told = Some(false);
@@ -1129,5 +1141,29 @@ mod tests {
         w.inbound(nack(ms(2700), &[250, 251]));
         w.inbound(report(ms(2800), 299, 200, 110));
         assert!(adaptation.available_bps() < before);
+    }
+
+    #[test]
+    fn a_receiver_quiet_before_a_cut_asking_for_all_it_missed_was_cut_off() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Its last word 0.7 s before a 1 s cut, its first 0.5 s after: a 2.2 s silence.
+        // Back, it asks for every packet of 1 s (more than half the silence is not needed).
+        let (adaptation, mut w) = watch();
+        send_video(&mut w, t0);
+        w.inbound(report(ms(500), 49, 0, 0));
+        let before = adaptation.available_bps();
+        w.inbound(nack(ms(2700), &(120..220).collect::<Vec<u16>>()));
+        w.inbound(report(ms(2800), 279, 180, 100));
+        assert_eq!(adaptation.available_bps(), before, "an outage");
+        // The same span asked for with packets between that arrived: congestion.
+        let (adaptation, mut w) = watch();
+        send_video(&mut w, t0);
+        w.inbound(report(ms(500), 49, 0, 0));
+        let before = adaptation.available_bps();
+        let some: Vec<u16> = (120..220).filter(|seq| seq % 3 != 0).collect();
+        w.inbound(nack(ms(2700), &some));
+        w.inbound(report(ms(2800), 279, 180, 100));
+        assert!(adaptation.available_bps() < before, "congestion");
     }
 }
