@@ -139,9 +139,9 @@ impl Pacer {
         if let Some(probe) = &mut self.probe {
             probe.bps = self.adaptation.probe_bps_at(now);
             probe.budget = match probe.bps {
-                Some(bps) => {
-                    (probe.budget + bps * since.as_secs_f64()).min(bps * PROBE_AHEAD.as_secs_f64())
-                }
+                // At least a packet ahead, or a probe under 450 kbit/s never sends one.
+                Some(bps) => (probe.budget + bps * since.as_secs_f64())
+                    .min((bps * PROBE_AHEAD.as_secs_f64()).max(Self::probe_bits())),
                 None => 0.0,
             };
         }
@@ -433,6 +433,36 @@ mod tests {
 
     #[test]
     fn a_probe_fills_what_leaves_up_to_its_rate_on_a_stream_of_its_own() {
+        // Audio and a video frame of 5 packets every 100 ms (450 kbit/s), probed at 1.2M.
+        let (probes, total) = probe_half_a_second(1_200_000.0, true);
+        // Numbered in order from 0.
+        let expected: Vec<u16> = (0..probes.len() as u16).collect();
+        assert_eq!(probes, expected);
+        assert!(
+            (500_000.0..=680_000.0).contains(&total),
+            "{} probe packets, {total} bits in 0.5 s",
+            probes.len()
+        );
+    }
+
+    #[test]
+    fn a_probe_slower_than_a_packet_in_its_burst_still_sends() {
+        // Audio alone (45 kbit/s) probed at 300k: 20 ms at that rate is less than a probe
+        // packet, and a budget capped there never sent one (video left off by the fallback
+        // was never found again by probes).
+        let (probes, total) = probe_half_a_second(300_000.0, false);
+        assert!(
+            (120_000.0..=180_000.0).contains(&total),
+            "{} probe packets, {total} bits in 0.5 s",
+            probes.len()
+        );
+    }
+
+    /// Runs half a second of audio every 20 ms (and, `with_video`, a frame of 5 packets every
+    /// 100 ms) through a pacer probing at `bps`, then 1.5 s more; the probe packets' numbers
+    /// and the bits sent (media and probes) over the half second. Checks that probes go on a
+    /// stream of their own and stop with the probe.
+    fn probe_half_a_second(bps: f64, with_video: bool) -> (Vec<u16>, f64) {
         let (adaptation, mut p) = pacer();
         assert_eq!(
             adaptation.probe_ssrc(),
@@ -449,15 +479,23 @@ mod tests {
         let probe = adaptation.probe_ssrc().expect("video with retransmissions");
         assert!(![1, 2, 3, 4].contains(&probe));
         let t0 = Instant::now();
-        adaptation.start_probe(t0, 1_200_000.0);
-        // Audio every 20 ms (100 bytes), and a video frame of 5 packets every 100 ms.
+        adaptation.start_probe(t0, bps);
         let mut probes = Vec::new();
         let mut media_bits = 0.0;
+        let take = |out: TaggedPacket, probes: &mut Vec<u16>| {
+            if let Packet::Rtp(rtp) = &out.message.packet {
+                if rtp.header.ssrc == probe {
+                    assert_eq!(rtp.header.payload_type, 97);
+                    assert_eq!(rtp.payload.len(), PROBE_PAYLOAD);
+                    probes.push(rtp.header.sequence_number);
+                }
+            }
+        };
         for tick in 0..25u64 {
             let at = ms(t0, tick * 20);
             p.handle_write(rtp(at, 1, tick as u16, 100)).unwrap();
             media_bits += 112.0 * 8.0;
-            if tick % 5 == 0 {
+            if with_video && tick % 5 == 0 {
                 for n in 0..5 {
                     p.handle_write(rtp(at, 3, (tick * 5 + n) as u16, 1000))
                         .unwrap();
@@ -465,39 +503,20 @@ mod tests {
                 }
             }
             while let Some(out) = p.poll_write() {
-                let Packet::Rtp(rtp) = &out.message.packet else {
-                    continue;
-                };
-                if rtp.header.ssrc == probe {
-                    assert_eq!(rtp.header.payload_type, 97);
-                    assert_eq!(rtp.payload.len(), PROBE_PAYLOAD);
-                    probes.push(rtp.header.sequence_number);
-                }
+                take(out, &mut probes);
             }
             while let Some(at) = p.poll_timeout().filter(|&at| at < ms(t0, tick * 20 + 20)) {
                 p.handle_timeout(at).unwrap();
                 while let Some(out) = p.poll_write() {
-                    if let Packet::Rtp(rtp) = &out.message.packet {
-                        if rtp.header.ssrc == probe {
-                            probes.push(rtp.header.sequence_number);
-                        }
-                    }
+                    take(out, &mut probes);
                 }
             }
         }
-        // Numbered in order from 0.
-        let expected: Vec<u16> = (0..probes.len() as u16).collect();
-        assert_eq!(probes, expected);
-        // Media and probes together near 1.2 Mbit/s over the half second.
-        let total = media_bits + probes.len() as f64 * Pacer::probe_bits();
-        assert!(
-            (500_000.0..=680_000.0).contains(&total),
-            "{} probe packets, {total} bits in 0.5 s",
-            probes.len()
-        );
         // Over: nothing more.
         let after = run(&mut p, t0, ms(t0, 2_000));
         assert!(after.iter().all(|&(_, ssrc, _)| ssrc != probe), "{after:?}");
+        let total = media_bits + probes.len() as f64 * Pacer::probe_bits();
+        (probes, total)
     }
 
     #[test]
