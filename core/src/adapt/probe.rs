@@ -48,6 +48,11 @@ const PROBE_LOSS_OK: f64 = 0.05;
 const ABORT_LOSS: f64 = 0.02;
 /// A report of the probe's packets is waited for this long (plus a round trip) after it ends.
 const JUDGE_WITHIN: Duration = Duration::from_secs(2);
+/// A report made this long (plus a round trip) after a probe ended tells of all its packets
+/// that arrived: those it does not count were lost. Waiting for a report of the last one
+/// (which never comes when the policer took the tail) held each failed probe for the 2 s
+/// above, and the probe after it for as long: a link that came back was found 4 s late.
+const TAIL_IN_FLIGHT: Duration = Duration::from_millis(200);
 /// Loss up to this long (plus a round trip) after a probe that failed is the probe's.
 const SHADOW: Duration = Duration::from_millis(1500);
 /// The wait before a probe after a probe that failed, doubling to `MAX_WAIT`.
@@ -184,13 +189,15 @@ impl Prober {
         self.fell_at = Some(now);
     }
 
-    /// NACKs told of `fraction` lost lately: a probe under way stops.
+    /// NACKs told of `fraction` lost lately: a probe under way stops, and failed (the report
+    /// of its packets, a second or so later, would only tell so: waiting for it put off the
+    /// next probe, and a link that came back meanwhile was found that much later).
     pub(crate) fn on_early_loss(&mut self, now: Instant, fraction: f64, rtt: Duration) {
         if fraction > ABORT_LOSS {
             if let State::Probing { .. } = self.state {
                 tracing::debug!("probe stopped: {:.0} % lost", fraction * 100.0);
                 self.end(now, rtt);
-                self.undo_climb();
+                self.fail(now, rtt);
             }
         }
     }
@@ -217,15 +224,14 @@ impl Prober {
                 self.end(now, rtt);
                 return None;
             }
-            State::Judging {
-                ended, first, last, ..
-            } if now >= ended + rtt + JUDGE_WITHIN => {
+            State::Judging { ended, last, .. } if now >= ended + rtt + JUDGE_WITHIN => {
                 match self.reported {
-                    // Its last packets never came.
-                    Some((highest, lost)) if highest >= first => {
-                        self.judge(now, lost.saturating_add(last - highest), rtt);
+                    // Its last packets (or all of them) never came: a receiver that reports
+                    // the stream hears it.
+                    Some((highest, lost)) => {
+                        self.judge(now, lost.saturating_add(last.saturating_sub(highest)), rtt);
                     }
-                    _ => {
+                    None => {
                         // No report told of it: the receiver may not count a stream it does
                         // not know.
                         self.unheard += 1;
@@ -305,14 +311,19 @@ impl Prober {
         rtt: Duration,
     ) -> Option<Verdict> {
         self.reported = Some((highest, lost));
-        let State::Judging { last, .. } = self.state else {
+        let State::Judging { ended, last, .. } = self.state else {
             return None;
         };
-        if highest < last {
-            // Of its first part; the rest may still be on its way (or lost: see `poll`).
+        if highest >= last {
+            return self.judge(now, lost, rtt);
+        }
+        if now < ended + rtt + TAIL_IN_FLIGHT {
+            // Of its first part; the rest may still be on its way.
             return None;
         }
-        self.judge(now, lost, rtt)
+        // Made after the rest would have arrived: it was lost (the receiver counts a gap
+        // only once a later packet arrives, and none will until the next probe).
+        self.judge(now, lost.saturating_add(last - highest), rtt)
     }
 
     /// Judges the probe awaiting its verdict, of which the receiver counts `lost` lost so far.
@@ -578,6 +589,10 @@ mod tests {
         p.on_early_loss(ms(t0, 2_250), 0.3, RTT);
         assert_eq!(poll(&mut p, ms(t0, 2_260), 400_000.0), None);
         assert!(p.explains_loss(ms(t0, 3_000)));
+        // It failed then: the next comes the first wait later, and the one after twice that.
+        assert_eq!(poll(&mut p, ms(t0, 4_240), 400_000.0), None);
+        assert!(poll(&mut p, ms(t0, 4_250), 400_000.0).is_some());
+        assert_eq!(p.wait, 2 * FIRST_WAIT);
     }
 
     #[test]
@@ -624,6 +639,32 @@ mod tests {
     }
 
     #[test]
+    fn a_report_made_after_a_probe_ended_judges_it_without_its_lost_tail() {
+        let t0 = Instant::now();
+        let mut p = fallen(t0);
+        p.on_report(ms(t0, 500), 0, 0, RTT);
+        assert!(poll(&mut p, ms(t0, 2_100), 400_000.0).is_some());
+        let seqs = send(&mut p, 50);
+        assert_eq!(poll(&mut p, ms(t0, 2_600), 400_000.0), None);
+        // Made while its tail may still be on its way: nothing yet.
+        assert_eq!(p.on_report(ms(t0, 2_700), seqs[29], 0, RTT), None);
+        // Made well after: the 20 it does not count were lost.
+        let verdict = p.on_report(ms(t0, 3_400), seqs[29], 0, RTT);
+        assert_eq!(verdict, Some(Verdict::Failed));
+        // A probe none of whose packets came, from a receiver that reports the stream, lost
+        // them all: judged at its first report, and not taken for a receiver that ignores it.
+        let mut at = 3_400 + 2_000;
+        for n in 0..UNHEARD_LIMIT + 1 {
+            assert!(poll(&mut p, ms(t0, at), 400_000.0).is_some(), "probe {n}");
+            send(&mut p, 50);
+            assert_eq!(poll(&mut p, ms(t0, at + 500), 400_000.0), None);
+            let verdict = p.on_report(ms(t0, at + 900), seqs[29], 0, RTT);
+            assert_eq!(verdict, Some(Verdict::Failed));
+            at += 900 + 4_000;
+        }
+    }
+
+    #[test]
     fn packets_an_earlier_probe_lost_at_its_end_are_not_the_next_ones() {
         let t0 = Instant::now();
         let mut p = fallen(t0);
@@ -632,13 +673,11 @@ mod tests {
         p.on_early_loss(ms(t0, 2_200), 0.3, RTT);
         // Its last 30 never came; the receiver does not count them lost yet.
         p.on_report(ms(t0, 2_300), 19, 0, RTT);
-        assert_eq!(poll(&mut p, ms(t0, 4_400), 400_000.0), None);
-        assert_eq!(p.wait, 2 * FIRST_WAIT, "judged on the packets it got");
         // The next: the receiver counts the 30 once its first packet arrives.
-        assert!(poll(&mut p, ms(t0, 6_500), 400_000.0).is_some());
+        assert!(poll(&mut p, ms(t0, 4_300), 400_000.0).is_some());
         send(&mut p, 50);
-        assert_eq!(poll(&mut p, ms(t0, 7_000), 400_000.0), None);
-        let verdict = p.on_report(ms(t0, 7_100), 99, 30, RTT);
+        assert_eq!(poll(&mut p, ms(t0, 4_800), 400_000.0), None);
+        let verdict = p.on_report(ms(t0, 4_900), 99, 30, RTT);
         assert!(matches!(verdict, Some(Verdict::Held(_))));
     }
 }
