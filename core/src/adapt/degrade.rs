@@ -218,8 +218,10 @@ pub(crate) struct Degrader {
     /// What this level is taken to need until its first window is measured: by a failure's
     /// share of pixels when stepped down to, what it failed with when stepped up to.
     settling_need: Option<f64>,
-    /// No step up for now: the estimate is about to grow (probes are climbing), and a step
-    /// now would make the one after wait.
+    /// No step up for now but to the source's own level: the estimate is about to grow
+    /// (probes are climbing), and a step now would make the one after wait. A step to the
+    /// top has no step after it: held, video stayed at 80x60 for the 3 s the climb went on
+    /// above what 640x480 needed.
     up_held: bool,
     /// When the encoder last made a keyframe it was asked for (see [`KEYFRAME_PAYBACK`]).
     keyframe_at: Option<Instant>,
@@ -408,7 +410,7 @@ impl Degrader {
                 ready(level)
                     && !(self.ladder[level].fps > rate && !own(level) && smaller_at_its_rate(level))
             })
-            .filter(|_| !self.up_held);
+            .filter(|&to| to == 0 || !self.up_held);
         if let Some(to) = up {
             if now.saturating_duration_since(clean_since) >= self.up_wait {
                 self.stepped_up_at = Some(now);
@@ -723,6 +725,28 @@ mod tests {
         d.on_target(3_200_000.0);
         let (_, changes) = run(&mut d, t, 4.5, 0.0);
         assert_eq!(sizes(&changes), [((640, 480), 30)], "past 480x360");
+    }
+
+    #[test]
+    fn a_climb_holds_steps_up_but_the_one_to_the_source_level() {
+        let fallen = || {
+            let mut d = Degrader::new(DegradationPreference::Balanced, FPS);
+            d.on_target(700_000.0);
+            // Down to 240x180 at 20 fps; the full size needs 2.8M, 320x240 at 30 fps 0.99M.
+            let (t, _) = run(&mut d, Instant::now(), 2.2, 0.88);
+            d.hold_up(true);
+            (d, t)
+        };
+        // Probes climb: the estimate pays for 320x240 but not yet for the full size.
+        let (mut d, t) = fallen();
+        d.on_target(2_200_000.0);
+        let (_, changes) = run(&mut d, t, 6.0, 0.0);
+        assert!(changes.is_empty(), "held: {changes:?}");
+        // It already pays for the full size: nothing after that step to wait for.
+        let (mut d, t) = fallen();
+        d.on_target(3_200_000.0);
+        let (_, changes) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(sizes(&changes), [((640, 480), 30)]);
     }
 
     #[test]
