@@ -145,8 +145,12 @@ def test_a_link_that_narrows_and_comes_back_is_found_again(network, net, noise_c
         full = wait_until(
             lambda: sizes and sizes[-1][1:] == (640, 480) and sizes[-1][0] > back_at,
             timeout=BACK_WITHIN_S)
+        # The stats tell what the event told, and why, from then on.
+        told = publisher.get_stats()
         steps = [(round(at - started, 1), w, h) for at, w, h in sizes]
         assert full, f"not at 640x480 within {BACK_WITHIN_S} s of the link: {steps}"
+        assert (told["frame_width"], told["frame_height"]) == (640, 480), told
+        assert told["quality_limitation_reason"] == "none", told
         back_after = sizes[-1][0] - back_at
         # The receiver decodes it.
         assert wait_until(lambda: session_stats(receiver, room)["video_sizes"].get("640x480", 0)

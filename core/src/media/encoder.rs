@@ -666,6 +666,11 @@ pub(crate) fn start_video(
                         next.fps,
                         bitrate.load(Ordering::Relaxed)
                     );
+                    // Stats tell the new level at once, not at the meter's next second: a host
+                    // told of the new size reads it, and why, in the stats.
+                    let fps = adaptation.sent().frames_per_second;
+                    let size = next.size(base_w, base_h);
+                    adaptation.set_sent(sent_video(size, fps, degrader.degraded()));
                 }
                 let Some(encoded) = encoded else {
                     if force {
