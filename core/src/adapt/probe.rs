@@ -441,6 +441,16 @@ mod tests {
         p
     }
 
+    /// A fallen prober whose receiver reported the probe stream, with a first probe's 50
+    /// packets sent from t0 + 2.1 s; their numbers.
+    fn first_probe_sent(t0: Instant) -> (Prober, Vec<u32>) {
+        let mut p = fallen(t0);
+        p.on_report(ms(t0, 500), 0, 0, RTT);
+        assert!(poll(&mut p, ms(t0, 2_100), 400_000.0).is_some());
+        let seqs = send(&mut p, 50);
+        (p, seqs)
+    }
+
     fn poll(p: &mut Prober, at: Instant, estimate: f64) -> Option<f64> {
         p.poll(at, (estimate, MAX), true, RTT)
     }
@@ -523,10 +533,7 @@ mod tests {
     #[test]
     fn probes_that_hold_climb_until_video_wants_no_more() {
         let t0 = Instant::now();
-        let mut p = fallen(t0);
-        p.on_report(ms(t0, 500), 0, 0, RTT);
-        assert!(poll(&mut p, ms(t0, 2_100), 400_000.0).is_some());
-        let seqs = send(&mut p, 50);
+        let (mut p, seqs) = first_probe_sent(t0);
         assert_eq!(poll(&mut p, ms(t0, 2_700), 400_000.0), None);
         // A report of its first part says nothing yet.
         assert_eq!(p.on_report(ms(t0, 2_710), seqs[20], 0, RTT), None);
@@ -641,10 +648,7 @@ mod tests {
     #[test]
     fn a_report_made_after_a_probe_ended_judges_it_without_its_lost_tail() {
         let t0 = Instant::now();
-        let mut p = fallen(t0);
-        p.on_report(ms(t0, 500), 0, 0, RTT);
-        assert!(poll(&mut p, ms(t0, 2_100), 400_000.0).is_some());
-        let seqs = send(&mut p, 50);
+        let (mut p, seqs) = first_probe_sent(t0);
         assert_eq!(poll(&mut p, ms(t0, 2_600), 400_000.0), None);
         // Made while its tail may still be on its way: nothing yet.
         assert_eq!(p.on_report(ms(t0, 2_700), seqs[29], 0, RTT), None);
