@@ -448,8 +448,8 @@ mod tests {
     #[test]
     fn a_probe_slower_than_a_packet_in_its_burst_still_sends() {
         // Audio alone (45 kbit/s) probed at 300k: 20 ms at that rate is less than a probe
-        // packet, and a budget capped there never sent one (video left off by the fallback
-        // was never found again by probes).
+        // packet, and a budget capped there never sent one (at an estimate under 150 kbit/s
+        // a probe sent nothing, ended unjudged and started again every half second).
         let (probes, total) = probe_half_a_second(300_000.0, false);
         assert!(
             (120_000.0..=180_000.0).contains(&total),
