@@ -409,6 +409,11 @@ impl Adaptation {
         }
     }
 
+    /// Whether loss heard now is a probe's: one under way, or one that failed lately.
+    pub(crate) fn probe_explains_loss(&self, now: Instant) -> bool {
+        lock(&self.prober).explains_loss(now)
+    }
+
     /// Probe packets can go on `ssrc` (the pacer sends them).
     pub(crate) fn allow_probes(&self, ssrc: u32) {
         self.probe_ssrc.store(ssrc, Ordering::Release);

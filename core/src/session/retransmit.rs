@@ -227,6 +227,28 @@ struct UnaskedCopy {
     blind: bool,
 }
 
+/// Which copies get another one unasked, after [`INSURANCE_AFTER`] unless the receiver asks
+/// first. aiortc asks again only when a new gap appears: a copy lost where no report will
+/// show it soon leaves its jitter buffer waiting.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Insure {
+    /// Only a copy asked for again before it could arrive.
+    #[default]
+    Asked,
+    /// Every copy: a probe is under way or lately failed, so the policer it met is empty, and a copy
+    /// sent now goes into it. A report shows a lost copy a second or so later (aiortc
+    /// reports every 0.5 to 1.5 s), and video stood still 1.5 to 2.2 s after each probe that
+    /// failed on a narrow link.
+    Every,
+    /// Every copy, even past [`MAX_COPIES`]: while no report covers the retransmission
+    /// stream, a copy lost shows nowhere. The receiver counts that stream from the first copy
+    /// it gets (RFC 3550's base), so copies lost before that one are in no report's loss: at
+    /// 800 kbit/s the first eleven copies went into a policer that had run dry, the twelfth
+    /// came first, the report said "none lost", and aiortc waited 7.6 s for the packet of
+    /// copy ten.
+    EveryBlind,
+}
+
 /// When a first copy goes twice (see [`ResendPolicy::pair_first_copies`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pairing {
@@ -281,8 +303,8 @@ pub(crate) struct ResendPolicy {
     /// First copies sent over the last [`PAIR_WINDOW`], with when, and their bytes in all.
     first_copies: VecDeque<(Instant, usize)>,
     first_copy_bytes: usize,
-    /// Every copy gets one unasked (see [`ResendPolicy::insure_every_copy`]).
-    insure_every_copy: bool,
+    /// Which copies get one unasked (see [`ResendPolicy::insure`]).
+    insure: Insure,
 }
 
 impl ResendPolicy {
@@ -384,15 +406,10 @@ impl ResendPolicy {
         self.pairing = pairing;
     }
 
-    /// Whether every copy sent from now on gets another one unasked (after
-    /// [`INSURANCE_AFTER`], unless the receiver asks first): while no report covers the
-    /// retransmission stream, a copy lost shows nowhere. The receiver counts that stream from
-    /// the first copy it gets (RFC 3550's base), so copies lost before that one are in no
-    /// report's loss: at 800 kbit/s the first eleven copies went into a policer that had run
-    /// dry, the twelfth came first, the report said "none lost", and aiortc, which asks again
-    /// only when a new gap appears, waited 7.6 s for the packet of copy ten.
-    pub(crate) fn insure_every_copy(&mut self, insure: bool) {
-        self.insure_every_copy = insure;
+    /// Which copies sent from now on get another one unasked (after [`INSURANCE_AFTER`],
+    /// unless the receiver asks first); see [`Insure`].
+    pub(crate) fn insure(&mut self, insure: Insure) {
+        self.insure = insure;
     }
 
     /// What to resend at `now`, with `available_bps` estimated for the path and `rtt` the last
@@ -453,7 +470,7 @@ impl ResendPolicy {
                         key,
                         due: packet.resent_at.unwrap_or(now) + arrives_within,
                         copies_then: packet.copies,
-                        blind: self.insure_every_copy,
+                        blind: self.insure == Insure::EveryBlind,
                     });
                 }
                 packet.owed = false;
@@ -488,7 +505,7 @@ impl ResendPolicy {
                     key,
                     due: now + (wait * 2).max(INSURANCE_AFTER),
                     copies_then: packet.copies + 1,
-                    blind: self.insure_every_copy,
+                    blind: self.insure == Insure::EveryBlind,
                 });
             } else {
                 self.first_copy_bytes += packet.bytes;
@@ -512,13 +529,13 @@ impl ResendPolicy {
             packet.reasked = false;
             packet.owed = false;
             // An outage's repair goes into an idle path: it arrives.
-            if self.insure_every_copy && !idle_path && packet.insured < packet.copies {
+            if self.insure != Insure::Asked && !idle_path && packet.insured < packet.copies {
                 packet.insured = packet.copies;
                 self.insurance.push_back(UnaskedCopy {
                     key,
                     due: now + INSURANCE_AFTER,
                     copies_then: packet.copies,
-                    blind: true,
+                    blind: self.insure == Insure::EveryBlind,
                 });
             }
             resend.packets.push(key);
@@ -678,7 +695,13 @@ impl Watch for NackFilter {
             } else {
                 Pairing::Never
             });
-        self.policy.insure_every_copy(self.copies.unheard());
+        self.policy.insure(if self.copies.unheard() {
+            Insure::EveryBlind
+        } else if self.adaptation.probe_explains_loss(now) {
+            Insure::Every
+        } else {
+            Insure::Asked
+        });
         let resend = self
             .policy
             .take(now, self.adaptation.available_bps() as f64, rtt);
@@ -993,7 +1016,11 @@ mod tests {
         let rtt = Duration::from_millis(20);
         for blind in [false, true] {
             let mut policy = ResendPolicy::default();
-            policy.insure_every_copy(blind);
+            policy.insure(if blind {
+                Insure::EveryBlind
+            } else {
+                Insure::Asked
+            });
             policy.sent(1, 6, 1000);
             let mut at = |ms: u64, ask: bool| {
                 let now = t0 + Duration::from_millis(ms);
@@ -1010,6 +1037,40 @@ mod tests {
             // one more goes unasked.
             let unasked = at(1000, false);
             assert_eq!(unasked == [(1, 6)], blind, "blind: {blind}");
+        }
+    }
+
+    #[test]
+    fn after_a_probe_lost_packets_each_copy_gets_one_unasked_unless_asked_first() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(20);
+        for insure in [Insure::Asked, Insure::Every] {
+            let mut policy = ResendPolicy::default();
+            policy.insure(insure);
+            for seq in [6, 7] {
+                policy.sent(1, seq, 1000);
+            }
+            let mut at = |ms: u64, ask: &[u16]| {
+                let now = t0 + Duration::from_millis(ms);
+                if !ask.is_empty() {
+                    policy.ask(now, 1, ask.iter().copied());
+                }
+                policy.take(now, 2e6, rtt).packets
+            };
+            assert_eq!(at(0, &[6, 7]), [(1, 6), (1, 7)]);
+            // Asked for 7 again: its copy goes as asked (two, after a lost one), not
+            // unasked on top.
+            assert_eq!(at(300, &[7]), [(1, 7), (1, 7)]);
+            // Nothing asked for 6 since: one more goes unasked, only after a probe.
+            let unasked = at(400, &[]);
+            let expected: &[(u32, u16)] = if insure == Insure::Every {
+                &[(1, 6)]
+            } else {
+                &[]
+            };
+            assert_eq!(unasked, expected, "{insure:?}");
+            // One unasked copy per copy sent: none after it.
+            assert!(at(1500, &[]).iter().all(|&(_, seq)| seq != 6), "{insure:?}");
         }
     }
 
