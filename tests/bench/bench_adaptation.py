@@ -217,7 +217,7 @@ def main():
             def filter(self, record):
                 return any(w in record.getMessage() for w in (
                     "estimate", "steps", "receiver report", "REMB", "NACKed", "video ", "fallback",
-                    "resending", "gave up", "keyframe", "PLI", "skips", "delivered", "copies lost", "outage", "stayed", "waited", "asked", "copies:", "probe", "resent)",
+                    "resending", "stream ", "gave up", "keyframe", "PLI", "skips", "delivered", "copies lost", "outage", "stayed", "waited", "asked", "copies:", "probe", "resent)",
                     "as copy"))
 
         handler = logging.StreamHandler(sys.stdout)

@@ -119,6 +119,15 @@ impl StreamDelivery {
             let received = (i64::from(expected) - (lost - prev.lost)).max(0) as f64;
             let mean = bytes as f64 / count as f64;
             self.rate = Some((received * mean * 8.0 / span.as_secs_f64(), now));
+            tracing::trace!(
+                "stream {} delivered {} of {} numbers ({} sent, {} bytes each) over {:?}",
+                self.ssrc,
+                received,
+                expected,
+                count,
+                mean as u64,
+                span
+            );
         }
         Some(true)
     }
