@@ -686,7 +686,11 @@ pub(crate) fn start_video(
                         size.1,
                         bitrate.load(Ordering::Relaxed)
                     );
-                    adaptation.set_sent(sent_video(size, fps, degrader.degraded()));
+                    // The level's size, not this frame's: a step on this very frame (the
+                    // degrader's window and the meter's second end together) is what goes
+                    // from the next one, and the host is about to be told so.
+                    let sent = degrader.level().size(base_w, base_h);
+                    adaptation.set_sent(sent_video(sent, fps, degrader.degraded()));
                 }
                 let duration = sample_duration(last_sent_us, frame.timestamp_us, frame_duration);
                 match hand_on(&out, encoded, duration, 0, true, &counters, &mut reporter) {
