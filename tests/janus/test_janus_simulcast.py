@@ -109,6 +109,11 @@ def test_a_room_cap_stops_the_top_layer_first(server):
             # Janus repeats its cap every 5 s: by then the top layer stopped, and Janus sends
             # the best layer left to a subscriber that asked for the top one.
             viewer.switch_substream(2)
+            # The stats tell the new top as soon as the event does: a host told reads them.
+            wait_until(lambda: events and events[-1]["new_width"] == 320, timeout=15)
+            told = publisher.get_stats()
+            told_size = (told["frame_width"], told["frame_height"])
+            event_size = (events[-1]["new_width"], events[-1]["new_height"])
             size = decoded_size(viewer, (320, 240), timeout=15)
             time.sleep(1.0)
             fps = viewer.fps_last(1.0)
@@ -120,6 +125,7 @@ def test_a_room_cap_stops_the_top_layer_first(server):
     finally:
         session.close()
         publisher.close()
+    assert told_size == event_size, (told, events)
     assert size == (320, 240), size
     assert fps >= 20, fps
     assert events and events[-1] == {"old_width": 640, "old_height": 480,

@@ -513,10 +513,10 @@ impl Estimate {
                 .delivered
                 .filter(|(_, at)| self.last_fall.is_some_and(|fell| *at > fell));
             if let Some((bps, _)) = since_fall {
-                let fallen = (bps * 0.95).max(self.small_loss_floor(added));
-                if fallen < self.loss_based {
-                    self.link = Some(fallen / 0.95);
-                    self.loss_based = fallen;
+                let link = bps.max(self.small_loss_floor(added) / 0.95);
+                if link * 0.95 < self.loss_based {
+                    self.link = Some(link);
+                    self.loss_based = link * 0.95;
                 }
             }
             return;
@@ -542,9 +542,9 @@ impl Estimate {
             Some(bps) if bps <= guess => bps,
             _ => guess.max(self.loss_based * MAX_FALL_FROM_LOSS),
         };
-        let fallen = (delivered * 0.95).max(self.small_loss_floor(added));
-        self.link = Some(fallen / 0.95);
-        self.loss_based = fallen.min(self.loss_based);
+        let link = delivered.max(self.small_loss_floor(added) / 0.95);
+        self.link = Some(link);
+        self.loss_based = (link * 0.95).min(self.loss_based);
         // The loss that made it fall is answered: what comes after is judged afresh, and
         // tells whether the fall helped. A fall while one is judged joins it: what follows
         // is judged against the first one's start.

@@ -235,8 +235,8 @@ pub(crate) enum Insure {
     /// Only a copy asked for again before it could arrive.
     #[default]
     Asked,
-    /// Every copy: a probe is under way or lately failed, so the policer it met is empty, and a copy
-    /// sent now goes into it. A report shows a lost copy a second or so later (aiortc
+    /// Every copy: a probe is under way or lately failed, so the policer it met is empty, and
+    /// a copy sent now goes into it. A report shows a lost copy a second or so later (aiortc
     /// reports every 0.5 to 1.5 s), and video stood still 1.5 to 2.2 s after each probe that
     /// failed on a narrow link.
     Every,
@@ -247,6 +247,13 @@ pub(crate) enum Insure {
     /// came first, the report said "none lost", and aiortc waited 7.6 s for the packet of
     /// copy ten.
     EveryBlind,
+}
+
+impl Insure {
+    /// Whether the copies go on past [`MAX_COPIES`] (no report can tell of their loss).
+    fn blind(self) -> bool {
+        self == Insure::EveryBlind
+    }
 }
 
 /// When a first copy goes twice (see [`ResendPolicy::pair_first_copies`]).
@@ -470,7 +477,7 @@ impl ResendPolicy {
                         key,
                         due: packet.resent_at.unwrap_or(now) + arrives_within,
                         copies_then: packet.copies,
-                        blind: self.insure == Insure::EveryBlind,
+                        blind: self.insure.blind(),
                     });
                 }
                 packet.owed = false;
@@ -505,7 +512,7 @@ impl ResendPolicy {
                     key,
                     due: now + (wait * 2).max(INSURANCE_AFTER),
                     copies_then: packet.copies + 1,
-                    blind: self.insure == Insure::EveryBlind,
+                    blind: self.insure.blind(),
                 });
             } else {
                 self.first_copy_bytes += packet.bytes;
@@ -535,7 +542,7 @@ impl ResendPolicy {
                     key,
                     due: now + INSURANCE_AFTER,
                     copies_then: packet.copies,
-                    blind: self.insure == Insure::EveryBlind,
+                    blind: self.insure.blind(),
                 });
             }
             resend.packets.push(key);

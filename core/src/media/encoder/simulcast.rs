@@ -97,6 +97,9 @@ pub(crate) fn start_simulcast(
                 let top_size = layer_size(base, top);
                 if let Some(old) = sent_size.replace(top_size).filter(|old| *old != top_size) {
                     tracing::debug!("simulcast top layer now {top_size:?}");
+                    // Stats tell the new top at once, before the host is told to read them.
+                    let fps = adaptation.sent().frames_per_second;
+                    adaptation.set_sent(sent_video(top_size, fps, top > 0));
                     on_change(VideoChange::Size(old, top_size));
                 }
                 let all_keyframe = keyframe.swap(false, Ordering::AcqRel);
