@@ -54,6 +54,21 @@ const AFTER_FALL: Duration = Duration::from_secs(3);
 const AFTER_FALL_KEPT: f64 = 0.4;
 const AFTER_FALL_FACTOR: f64 = 1.2;
 
+/// What the path's loss says, for the resends (see `session::retransmit`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LossOutlook {
+    /// The latest round trip (100 ms until one is measured).
+    pub rtt: Duration,
+    /// The path loses a little of what it carries, steadily (a lossy radio link, not a full
+    /// one; see [`estimate::Estimate::loses_steadily`]).
+    pub steady: bool,
+    /// Its reports lose a little, with no fall since (see
+    /// [`estimate::Estimate::loses_a_little`]).
+    pub a_little: bool,
+    /// Loss heard now is a probe's: one under way, or one that failed lately.
+    pub probe: bool,
+}
+
 /// What video is sent as now.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) struct SentVideo {
@@ -372,16 +387,17 @@ impl Adaptation {
         self.fallback.as_ref().is_none_or(|f| lock(f).sends_video())
     }
 
-    /// Whether the path loses a little of what it carries, steadily (a lossy radio link, not
-    /// a full one).
-    pub(crate) fn loses_steadily(&self, now: Instant) -> bool {
-        self.lock().loses_steadily(now)
-    }
-
-    /// Whether the path's reports lose a little, with no fall since (see
-    /// [`estimate::Estimate::loses_a_little`]).
-    pub(crate) fn loses_a_little(&self) -> bool {
-        self.lock().loses_a_little()
+    /// What the path's loss says at `now`, read at once (the resends read it for every RTCP
+    /// packet).
+    pub(crate) fn loss_outlook(&self, now: Instant) -> LossOutlook {
+        let probe = lock(&self.prober).explains_loss(now);
+        let estimate = self.lock();
+        LossOutlook {
+            rtt: estimate.rtt(),
+            steady: estimate.loses_steadily(now),
+            a_little: estimate.loses_a_little(),
+            probe,
+        }
     }
 
     /// The latest round trip (100 ms until one is measured).
@@ -407,11 +423,6 @@ impl Adaptation {
             }
             _ => pacing_for(available),
         }
-    }
-
-    /// Whether loss heard now is a probe's: one under way, or one that failed lately.
-    pub(crate) fn probe_explains_loss(&self, now: Instant) -> bool {
-        lock(&self.prober).explains_loss(now)
     }
 
     /// Probe packets can go on `ssrc` (the pacer sends them).

@@ -651,7 +651,8 @@ impl Watch for NackFilter {
             return Some(msg);
         };
         let before = packets.len();
-        let rtt = self.adaptation.rtt();
+        let outlook = self.adaptation.loss_outlook(now);
+        let rtt = outlook.rtt;
         if self.adaptation.take_outage_over() {
             self.policy.outage_over(now);
             self.outage_repair_until = Some(now + OUTAGE_REPAIR);
@@ -694,17 +695,16 @@ impl Watch for NackFilter {
                 _ => true,
             },
         );
-        self.policy
-            .pair_first_copies(if self.adaptation.loses_steadily(now) {
-                Pairing::Always
-            } else if self.adaptation.loses_a_little() {
-                Pairing::WhileFew
-            } else {
-                Pairing::Never
-            });
+        self.policy.pair_first_copies(if outlook.steady {
+            Pairing::Always
+        } else if outlook.a_little {
+            Pairing::WhileFew
+        } else {
+            Pairing::Never
+        });
         self.policy.insure(if self.copies.unheard() {
             Insure::EveryBlind
-        } else if self.adaptation.probe_explains_loss(now) {
+        } else if outlook.probe {
             Insure::Every
         } else {
             Insure::Asked
