@@ -37,9 +37,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(target) = janus_target(url) {
-        // A pin written once in the URL, as itself, is not in what is shown.
+        // A pin written once in the URL, as itself, is not in what is shown. A pin that holds
+        // the mark it is shown as ("…") can read as what the redaction left around it: a pin
+        // of "wss://[::1]:8989/ws?pin=…" in "janus+wss://[::1]:8989/ws?pin=<it>" is shown as
+        // "janus+wss://[::1]:8989/ws?pin=…", which holds it though nothing of it leaked.
         let once = |p: &String| {
             p.len() >= 4
+                && !p.contains('…')
                 && url.matches(p.as_str()).count() == 1
                 && url.contains(&format!("pin={p}"))
         };
