@@ -10,14 +10,28 @@ import textwrap
 
 import pytest
 
-SCRIPT = textwrap.dedent(
+# A signal that lands after `print` returns but before one long `time.sleep` starts is only
+# handled when that sleep ends (CPython checks for signals between bytecodes, and on EINTR):
+# a plain script loses a Ctrl-C there too. The scripts sleep in short naps so that the
+# handler runs within 0.1 s wherever the signal lands.
+NAP = textwrap.dedent(
+    """
+    import time
+
+    def nap(seconds):
+        for _ in range(int(seconds * 10)):
+            time.sleep(0.1)
+    """
+)
+
+SCRIPT = NAP + textwrap.dedent(
     """
     import sys, time
     import libpublisher
 
     def consent(request):
         print("asking", flush=True)
-        time.sleep(30)
+        nap(30)
         return True
 
     try:
@@ -61,14 +75,14 @@ def test_sigint_interrupts_a_blocking_init() -> None:
     assert interrupt(SCRIPT, "asking") == (3, ["interrupted"])
 
 
-SESSION_SCRIPT = textwrap.dedent(
+SESSION_SCRIPT = NAP + textwrap.dedent(
     """
     import sys, time
     import libpublisher
 
     def on_connected():
         print("connected", flush=True)
-        time.sleep(30)
+        nap(30)
 
     session = libpublisher.init_session("loopback://", on={"session_connected": on_connected})
     try:
