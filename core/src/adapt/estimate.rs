@@ -94,6 +94,9 @@ const SENT_HEADROOM: f64 = 1.5;
 const NEAR_LINK_HEADROOM: f64 = 1.15;
 /// A fall from the loss alone (no measurement of what got through) keeps at least this share.
 const MAX_FALL_FROM_LOSS: f64 = 0.5;
+/// A fall sets the estimate this much under the link it found: room to drain the queue a
+/// burst left behind.
+const UNDER_LINK: f64 = 0.95;
 /// A delivered rate measured longer ago than this does not bound a fall.
 const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
@@ -513,10 +516,10 @@ impl Estimate {
                 .delivered
                 .filter(|(_, at)| self.last_fall.is_some_and(|fell| *at > fell));
             if let Some((bps, _)) = since_fall {
-                let link = bps.max(self.small_loss_floor(added) / 0.95);
-                if link * 0.95 < self.loss_based {
+                let link = bps.max(self.small_loss_floor(added) / UNDER_LINK);
+                if link * UNDER_LINK < self.loss_based {
                     self.link = Some(link);
-                    self.loss_based = link * 0.95;
+                    self.loss_based = link * UNDER_LINK;
                 }
             }
             return;
@@ -542,9 +545,9 @@ impl Estimate {
             Some(bps) if bps <= guess => bps,
             _ => guess.max(self.loss_based * MAX_FALL_FROM_LOSS),
         };
-        let link = delivered.max(self.small_loss_floor(added) / 0.95);
+        let link = delivered.max(self.small_loss_floor(added) / UNDER_LINK);
         self.link = Some(link);
-        self.loss_based = (link * 0.95).min(self.loss_based);
+        self.loss_based = (link * UNDER_LINK).min(self.loss_based);
         // The loss that made it fall is answered: what comes after is judged afresh, and
         // tells whether the fall helped. A fall while one is judged joins it: what follows
         // is judged against the first one's start.

@@ -65,16 +65,17 @@ enum State {
     Warning {
         since: Instant,
     },
-    /// `failed`: tries that failed since video stopped.
+    /// `failed_before`: a try failed since video stopped (the first failure waits as long
+    /// as the first wait; later ones double it).
     Disabled {
         retry_at: Instant,
         wait: Duration,
-        failed: u32,
+        failed_before: bool,
     },
     Trying {
         since: Instant,
         wait: Duration,
-        failed: u32,
+        failed_before: bool,
     },
 }
 
@@ -194,7 +195,7 @@ impl Fallback {
                         State::Disabled {
                             retry_at: now + FIRST_WAIT,
                             wait: FIRST_WAIT,
-                            failed: 0,
+                            failed_before: false,
                         },
                         Some(FallbackEvent::Disabled),
                     );
@@ -205,16 +206,15 @@ impl Fallback {
             State::Disabled {
                 retry_at,
                 wait,
-                failed,
+                failed_before,
             } => {
                 if try_now && now >= retry_at {
                     tracing::debug!("trying video again");
-                    let since = now;
                     self.enter(
                         State::Trying {
-                            since,
+                            since: now,
                             wait,
-                            failed,
+                            failed_before,
                         },
                         None,
                     );
@@ -223,20 +223,20 @@ impl Fallback {
             State::Trying {
                 since,
                 wait,
-                failed,
+                failed_before,
             } => {
                 if target < self.disable_bps {
-                    let failed = failed + 1;
-                    let wait = match failed {
-                        1 => wait,
-                        _ => (wait * 2).min(MAX_WAIT),
+                    let wait = if failed_before {
+                        (wait * 2).min(MAX_WAIT)
+                    } else {
+                        wait
                     };
                     tracing::debug!("video does not fit yet; next try in {} s", wait.as_secs());
                     self.enter(
                         State::Disabled {
                             retry_at: now + wait,
                             wait,
-                            failed,
+                            failed_before: true,
                         },
                         None,
                     );
