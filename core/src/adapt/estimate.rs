@@ -97,6 +97,9 @@ const MAX_FALL_FROM_LOSS: f64 = 0.5;
 /// A fall sets the estimate this much under the link it found: room to drain the queue a
 /// burst left behind.
 const UNDER_LINK: f64 = 0.95;
+/// A fall on copies lost (see [`Estimate::on_copies_lost`]) goes this share under what was
+/// sent: enough under a policer's rate that its bucket refills.
+const DRY_CUT: f64 = 0.25;
 /// A delivered rate measured longer ago than this does not bound a fall.
 const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
@@ -434,6 +437,20 @@ impl Estimate {
         } else {
             self.streak = 0;
         }
+        self.loss_based = self.loss_based.clamp(self.min, self.max);
+    }
+
+    /// Most retransmissions sent lately were lost: a policer's bucket ran dry, while the
+    /// media's loss (2–4 % a window, as on a lossy path) neither falls nor stops growth. The
+    /// estimate falls `DRY_CUT` under what was sent, or to what the receiver measured, if
+    /// less. A path known to lose steadily loses copies too, and a fall already under way
+    /// answers the same loss. A fall that did not help is undone (see `judge_fall`).
+    pub(crate) fn on_copies_lost(&mut self, now: Instant) {
+        if self.in_fall_shadow(now) || self.loses_steadily(now) || self.learned_floor.is_some() {
+            return;
+        }
+        tracing::debug!("copies lost: the path is full");
+        self.fall(now, DRY_CUT);
         self.loss_based = self.loss_based.clamp(self.min, self.max);
     }
 
@@ -1009,6 +1026,30 @@ mod tests {
         // Congestion on top of it (the floor stays 3 %): 40 % more loss, a fall.
         e.on_loss_report(t0 + secs(21.0), 0.43, None);
         assert!(e.target(t0 + secs(21.0)) < grown * 0.6);
+    }
+
+    #[test]
+    fn copies_lost_make_a_clean_path_fall_under_what_was_sent_but_not_a_lossy_one() {
+        let t0 = Instant::now();
+        // Clean reports while 1 Mbit/s goes out: the policer's bucket is draining.
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        reports(&mut e, t0, 1.0, 3, 0.0, 1_000_000.0);
+        let before = e.target(t0 + secs(3.0));
+        e.on_copies_lost(t0 + secs(3.5));
+        let fallen = e.target(t0 + secs(3.5));
+        let expected = 1_000_000.0 * (1.0 - DRY_CUT) * UNDER_LINK;
+        assert!((fallen - expected).abs() < 1.0, "{before} {fallen}");
+        // The same loss again, within the fall's shadow: answered already.
+        e.on_copies_lost(t0 + secs(3.7));
+        assert_eq!(e.target(t0 + secs(3.7)), fallen);
+
+        // A path that loses 3 % of everything, steadily, loses copies as often.
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        reports(&mut e, t0, 1.0, 8, 0.03, 1_000_000.0);
+        assert!(e.loses_steadily(t0 + secs(8.0)));
+        let before = e.target(t0 + secs(8.0));
+        e.on_copies_lost(t0 + secs(8.5));
+        assert_eq!(e.target(t0 + secs(8.5)), before);
     }
 
     /// Reports once a second from `from` s for `n` s at `loss`, `sent` going out.

@@ -257,6 +257,18 @@ impl Adaptation {
         self.publish(now)
     }
 
+    /// Most retransmissions sent lately were lost (see `session::retransmit`): the path is
+    /// full, unless a probe filled it.
+    pub(crate) fn on_copies_lost(&self, now: Instant) -> Option<f64> {
+        let mut prober = lock(&self.prober);
+        if prober.explains_loss(now) {
+            return None;
+        }
+        self.follow(now, &mut prober, |e| e.on_copies_lost(now));
+        drop(prober);
+        self.publish(now)
+    }
+
     /// The receiver's own estimate (REMB, or transport-wide feedback's delay-based one).
     pub(crate) fn on_remote_estimate(&self, now: Instant, bps: f64) -> Option<f64> {
         self.lock().on_remote_estimate(now, bps);
