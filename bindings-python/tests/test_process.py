@@ -26,7 +26,7 @@ NAP = textwrap.dedent(
 
 SCRIPT = NAP + textwrap.dedent(
     """
-    import sys, time
+    import sys
     import libpublisher
 
     def consent(request):
@@ -77,7 +77,7 @@ def test_sigint_interrupts_a_blocking_init() -> None:
 
 SESSION_SCRIPT = NAP + textwrap.dedent(
     """
-    import sys, time
+    import sys
     import libpublisher
 
     def on_connected():

@@ -98,8 +98,10 @@ const MAX_FALL_FROM_LOSS: f64 = 0.5;
 /// burst left behind.
 const UNDER_LINK: f64 = 0.95;
 /// A fall on copies lost (see [`Estimate::on_copies_lost`]) goes this share under what was
-/// sent: enough under a policer's rate that its bucket refills.
+/// sent: enough under a policer's rate that its bucket refills. It is passed to `fall` as a
+/// loss, and a loss of `LOSS_HIGH` or more has no floor (see `small_loss_floor`).
 const DRY_CUT: f64 = 0.25;
+const _: () = assert!(DRY_CUT >= LOSS_HIGH);
 /// A delivered rate measured longer ago than this does not bound a fall.
 const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
@@ -524,6 +526,8 @@ impl Estimate {
             .is_some_and(|at| now.saturating_duration_since(at) < FALL_SPACING + self.rtt)
     }
 
+    /// Falls on a loss of `added` above the floor (a loss fraction, or a share to go under
+    /// what was sent: the two are the same cut).
     fn fall(&mut self, now: Instant, added: f64) {
         self.streak = 0;
         self.lossy_since = None;

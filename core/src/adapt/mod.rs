@@ -259,14 +259,14 @@ impl Adaptation {
 
     /// Most retransmissions sent lately were lost (see `session::retransmit`): the path is
     /// full, unless a probe filled it.
-    pub(crate) fn on_copies_lost(&self, now: Instant) -> Option<f64> {
+    pub(crate) fn on_copies_lost(&self, now: Instant) {
         let mut prober = lock(&self.prober);
         if prober.explains_loss(now) {
-            return None;
+            return;
         }
         self.follow(now, &mut prober, |e| e.on_copies_lost(now));
         drop(prober);
-        self.publish(now)
+        self.publish(now);
     }
 
     /// The receiver's own estimate (REMB, or transport-wide feedback's delay-based one).
