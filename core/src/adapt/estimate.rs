@@ -102,6 +102,18 @@ const UNDER_LINK: f64 = 0.95;
 /// loss, and a loss of `LOSS_HIGH` or more has no floor (see `small_loss_floor`).
 const DRY_CUT: f64 = 0.25;
 const _: () = assert!(DRY_CUT >= LOSS_HIGH);
+/// An early loss window closing this long (and a round trip) after a fall is of packets sent
+/// after it (a window lasts a quarter second, and NACKs of the one before count too) ...
+const AFTER_FALL_WINDOW: Duration = Duration::from_millis(300);
+/// ... and if it lost more than this share, the fall was not enough (see
+/// [`Estimate::fell_short`]). A policer that the fall took the estimate under still drops a
+/// fifth or so of what leaves while its bucket refills.
+const FELL_SHORT: f64 = 0.5;
+/// Falls on such windows stop at this share of the estimate before the first fall: after a
+/// deep fall the pacer sends what waited in it fast (see `adapt::AFTER_FALL_KEPT`), at the
+/// old rate, and the windows that follow lose it too (three such falls took a 400 kbit/s
+/// link's estimate from 1375 to 171 kbit/s). A receiver report tells the rest.
+const FURTHER_LEAST: f64 = 0.25;
 /// A delivered rate measured longer ago than this does not bound a fall.
 const DELIVERED_FRESH_FOR: Duration = Duration::from_secs(2);
 /// The sent rate is the mean of this many measurements (half a second each).
@@ -464,10 +476,39 @@ impl Estimate {
         }
         let floor = self.loss_floor();
         let added = fraction_lost.clamp(0.0, 1.0) - floor;
-        if self.falls(added - noise(floor.max(EARLY_NOISE_FLOOR), packets)) {
+        let evidence = added - noise(floor.max(EARLY_NOISE_FLOOR), packets);
+        if self.fell_short(now, evidence) {
+            self.fall_further(now, added);
+        } else if self.falls(evidence) {
             self.fall(now, added);
-            self.loss_based = self.loss_based.clamp(self.min, self.max);
         }
+        self.loss_based = self.loss_based.clamp(self.min, self.max);
+    }
+
+    /// Whether the last fall was not enough: a window of packets sent after it took hold
+    /// lost more than `FELL_SHORT` of them. A fall on loss alone keeps half, and a link that
+    /// narrowed to a sixth (2.6 Mbit/s sent, then 400 kbit/s) lost all of what followed at
+    /// the half for 1.3 s, until a receiver report told what got through.
+    fn fell_short(&self, now: Instant, evidence: f64) -> bool {
+        evidence > FELL_SHORT
+            && self.loss_based > self.fell_from * FURTHER_LEAST
+            && self.last_fall.is_some_and(|at| {
+                let since = now.saturating_duration_since(at);
+                since >= AFTER_FALL_WINDOW + self.rtt && since < FALL_SPACING + self.rtt
+            })
+    }
+
+    /// Falls again by the loss of packets sent since the last fall, by half at most; the
+    /// reports of what was sent before stay in its shadow.
+    fn fall_further(&mut self, now: Instant, added: f64) {
+        let before = self.loss_based;
+        self.loss_based = before * (1.0 - added).max(MAX_FALL_FROM_LOSS);
+        self.link = Some(self.loss_based / UNDER_LINK);
+        self.last_fall = Some(now);
+        tracing::debug!(
+            "estimate falls further, the last fall was not enough: {} kbit/s",
+            self.loss_based as u64 / 1000
+        );
     }
 
     /// Counts a report after a fall, past its shadow; when enough came, judges the fall.
@@ -976,6 +1017,42 @@ mod tests {
         // The receiver report that follows speaks of the same loss: no second fall.
         e.on_loss_report(t0 + secs(1.0), 0.4, None);
         assert!((e.target(t0) - 570_000.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_fall_that_was_not_enough_falls_further_on_what_was_sent_after_it() {
+        let t0 = Instant::now();
+        // 2.6 Mbit/s going out when the path narrows to a sixth: nearly all is lost.
+        let mut e = Estimate::new(2_600_000.0, 50_000.0, 5_000_000.0);
+        e.on_rtt(Duration::from_millis(20));
+        e.on_sent_rate(2_600_000.0);
+        e.on_early_loss(t0 + secs(3.0), 0.95, Some(60));
+        let fallen = e.target(t0 + secs(3.0));
+        assert!((fallen - 2_600_000.0 * MAX_FALL_FROM_LOSS * UNDER_LINK).abs() < 1.0);
+        // A window closing at once is of packets sent before the fall: answered already.
+        e.on_early_loss(t0 + secs(3.1), 1.0, Some(40));
+        assert_eq!(e.target(t0 + secs(3.1)), fallen);
+        // One of packets sent after it, lost as much: half again.
+        e.on_early_loss(t0 + secs(3.35), 1.0, Some(40));
+        let further = e.target(t0 + secs(3.35));
+        assert!(
+            (further - fallen * MAX_FALL_FROM_LOSS).abs() < 1.0,
+            "{further}"
+        );
+        // Under a quarter of where it started, what the pacer still sends of the old rate is
+        // lost too: a receiver report tells the rest.
+        e.on_early_loss(t0 + secs(3.7), 1.0, Some(40));
+        assert_eq!(e.target(t0 + secs(3.7)), further);
+
+        // A policer the fall went under still drops some while its bucket refills.
+        let mut e = Estimate::new(1_000_000.0, 50_000.0, 5_000_000.0);
+        e.on_rtt(Duration::from_millis(20));
+        e.on_sent_rate(1_000_000.0);
+        e.on_early_loss(t0 + secs(3.0), 0.3, Some(60));
+        let fallen = e.target(t0 + secs(3.0));
+        assert!(fallen < 1_000_000.0);
+        e.on_early_loss(t0 + secs(3.35), 0.25, Some(40));
+        assert_eq!(e.target(t0 + secs(3.35)), fallen);
     }
 
     #[test]
