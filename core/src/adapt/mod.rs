@@ -359,6 +359,11 @@ impl Adaptation {
         }
     }
 
+    /// Whether a receiver waits for older packets now.
+    pub(crate) fn receiver_waits(&self) -> bool {
+        !lock(&self.waits).is_empty()
+    }
+
     /// Whether the receiver of `ssrc` waited for older packets, once.
     pub(crate) fn take_receiver_waits(&self, ssrc: u32) -> bool {
         lock(&self.waits).remove(&ssrc)

@@ -210,6 +210,14 @@ mod tests {
             send(&mut skip, t0, 11, &[DELTA, KEY]),
             [11 + 3 * SKIP, 12 + 3 * SKIP]
         );
+        // The encoder, stepping to a new rate at the same size, asks whether any receiver
+        // waits (and skips ahead if one does): asking takes nothing.
+        adaptation.set_receiver_waits(7, true);
+        assert!(adaptation.receiver_waits());
+        assert!(adaptation.receiver_waits());
+        assert!(adaptation.take_receiver_waits(7));
+        assert!(adaptation.take_receiver_waits(8));
+        assert!(!adaptation.receiver_waits());
     }
 
     #[test]
