@@ -492,10 +492,10 @@ impl Estimate {
     fn fell_short(&self, now: Instant, evidence: f64) -> bool {
         evidence > FELL_SHORT
             && self.loss_based > self.fell_from * FURTHER_LEAST
-            && self.last_fall.is_some_and(|at| {
-                let since = now.saturating_duration_since(at);
-                since >= AFTER_FALL_WINDOW + self.rtt && since < FALL_SPACING + self.rtt
-            })
+            && self.in_fall_shadow(now)
+            && self
+                .last_fall
+                .is_some_and(|at| now.saturating_duration_since(at) >= AFTER_FALL_WINDOW + self.rtt)
     }
 
     /// Falls again by the loss of packets sent since the last fall, by half at most; the

@@ -671,9 +671,7 @@ pub(crate) fn start_video(
                     let fps = adaptation.sent().frames_per_second;
                     let size = next.size(base_w, base_h);
                     adaptation.set_sent(sent_video(size, fps, degrader.degraded()));
-                    if next.size(base_w, base_h) == level.size(base_w, base_h)
-                        && adaptation.receiver_waits()
-                    {
+                    if size == level.size(base_w, base_h) && adaptation.receiver_waits() {
                         // A new rate at the same size sends no keyframe of its own (a new
                         // size does, and skips ahead with it: `session::resume`), and the
                         // receiver would go on waiting behind the repair of older packets.
