@@ -121,7 +121,12 @@ fn sections(sdp: &str) -> Vec<(Vec<&str>, Vec<&str>)> {
     let mut sections = Vec::new();
     for line in sdp.lines().map(str::trim_end) {
         if let Some(m) = line.strip_prefix("m=") {
-            let fields: Vec<&str> = m.split_whitespace().collect();
+            // The media comes right after `m=` (RFC 8866): `m= video` names none.
+            let fields: Vec<&str> = if m.starts_with(char::is_whitespace) {
+                Vec::new()
+            } else {
+                m.split_whitespace().collect()
+            };
             sections.push((fields, Vec::new()));
         } else if let Some((_, attributes)) = sections.last_mut() {
             attributes.push(line);
@@ -193,5 +198,8 @@ mod tests {
         assert!(answer_accepts(&bundled, "video", "H264"));
         // No video section at all.
         assert!(!answer_accepts(&answer(""), "video", "H264"));
+        // A media line with a space before the media names none (a fuzzer's find).
+        let spaced = answer("m= video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n");
+        assert!(!answer_accepts(&spaced, "video", "H264"));
     }
 }
