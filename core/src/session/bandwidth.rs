@@ -20,7 +20,6 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::MarshalSize;
 
 use super::delivered::{cumulative_lost, Delivered};
-use super::resume::skipped_to;
 use super::tap::{report_blocks, Watch};
 use crate::adapt::estimate::early_loss_evidence;
 use crate::adapt::{Adaptation, OUTAGE_REPAIR};
@@ -58,36 +57,44 @@ pub(crate) struct BandwidthWatch {
     /// The receiver reported that nothing arrived though packets were due: an outage, until
     /// it reports something again (or asks for what it missed).
     in_outage: bool,
-    /// Each video SSRC's sequence numbers: see [`SkipCount`].
-    skips: Vec<(u32, SkipCount)>,
+    /// Each video SSRC's sequence numbers: see [`Unsent`].
+    unsent: Vec<(u32, Unsent)>,
     /// What the receiver got, from its reports.
     delivered: Delivered,
 }
 
-/// Sequence numbers a video stream skipped (`session::resume`), so that the loss a receiver
-/// reports can leave them out: the receiver counts them as lost. A skip's gap on the wire
-/// counts whole: it also holds the packets the pacer dropped before it (`session::pacer`),
-/// which were never sent. Counted as lost, 54 of them made a try of video after the audio-only
-/// fallback read 48 % loss on a link that was back, and fail.
+/// Gaps kept per stream: more than come between two receiver reports (a second or so).
+const GAPS_KEPT: usize = 64;
+
+/// Sequence numbers a video stream never sent, so that the loss a receiver reports can leave
+/// them out: the receiver counts them as lost. Watched wire-side, every forward jump is such
+/// a gap: a skip (`session::resume`), and packets the pacer dropped (`session::pacer`), with
+/// or without a skip after them. Counted as lost, 54 dropped packets made a try of video after
+/// the audio-only fallback read 48 % loss on a link that was back, and fail; a drop followed
+/// by packets still queued leaves a gap of its own before the skip lands.
 #[derive(Debug, Default)]
-struct SkipCount {
-    /// The last number sent.
+struct Unsent {
+    /// The highest number sent.
     last: Option<u16>,
-    /// Where each skip landed (the first number after it), and how many numbers before it
-    /// were not sent: the latest few.
+    /// Where each gap ended (the first number after it), and how many numbers it held: the
+    /// latest `GAPS_KEPT`.
     landed: VecDeque<(u16, u16)>,
     /// The highest number the previous report acknowledged, and its cumulative loss.
     reported: Option<(u16, i64)>,
 }
 
-impl SkipCount {
+impl Unsent {
     fn sent(&mut self, seq: u16) {
-        if let Some(last) = self.last.filter(|&last| skipped_to(last, seq)) {
-            if self.landed.len() == 8 {
+        let ahead = self.last.map_or(1, |last| seq.wrapping_sub(last));
+        if ahead >= 0x8000 || ahead == 0 {
+            // Behind the highest sent (a packet the pacer let through out of order): no gap.
+            return;
+        }
+        if ahead > 1 {
+            if self.landed.len() == GAPS_KEPT {
                 self.landed.pop_front();
             }
-            self.landed
-                .push_back((seq, seq.wrapping_sub(last).wrapping_sub(1)));
+            self.landed.push_back((seq, ahead - 1));
         }
         self.last = Some(seq);
     }
@@ -99,9 +106,9 @@ impl SkipCount {
     }
 
     /// The loss fraction of a report up to `highest`, with `total_lost` in all, without the
-    /// skipped numbers, and how many packets it is of (not known for a first report); None
-    /// when the report covers nothing else. [`SkipCount::take`] takes the report in.
-    fn loss_without_skips(
+    /// numbers never sent, and how many packets it is of (not known for a first report); None
+    /// when the report covers nothing else. [`Unsent::take`] takes the report in.
+    fn loss_of_sent(
         &self,
         fraction: f64,
         highest: u16,
@@ -286,7 +293,7 @@ impl BandwidthWatch {
             silence: None,
             outage_reported_until: None,
             in_outage: false,
-            skips: Vec::new(),
+            unsent: Vec::new(),
             delivered: Delivered::default(),
         }
     }
@@ -328,15 +335,15 @@ impl BandwidthWatch {
     /// estimate fell from 2 to 1.1 Mbit/s).
     fn take_in(&mut self, blocks: &[ReceptionReport]) {
         for block in blocks {
-            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == block.ssrc) {
+            if let Some((_, unsent)) = self.unsent.iter_mut().find(|(s, _)| *s == block.ssrc) {
                 let highest = block.last_sequence_number as u16;
-                skips.take(highest, block.total_lost);
+                unsent.take(highest, block.total_lost);
             }
         }
     }
 
     /// The loss fraction the estimate follows from these report blocks: the video's when
-    /// video is sent (skipped numbers left out), else the audio's (no video, or the audio-only
+    /// video is sent (numbers never sent left out), else the audio's (no video, or the audio-only
     /// fallback stopped it), and how many packets it is of when known. Reads them without
     /// taking them in (see [`BandwidthWatch::take_in`]).
     fn loss_told(&self, blocks: &[ReceptionReport]) -> Option<(f64, Option<u32>)> {
@@ -345,9 +352,9 @@ impl BandwidthWatch {
         let mut audio = None::<(f64, Option<u32>)>;
         for block in blocks {
             let fraction = f64::from(block.fraction_lost) / 256.0;
-            if let Some((_, skips)) = self.skips.iter().find(|(s, _)| *s == block.ssrc) {
+            if let Some((_, unsent)) = self.unsent.iter().find(|(s, _)| *s == block.ssrc) {
                 let highest = block.last_sequence_number as u16;
-                if let Some(loss) = skips.loss_without_skips(fraction, highest, block.total_lost) {
+                if let Some(loss) = unsent.loss_of_sent(fraction, highest, block.total_lost) {
                     video = Some(video.map_or(loss, |v| if loss.0 > v.0 { loss } else { v }));
                 }
             } else if self.audio.contains(&block.ssrc) {
@@ -606,8 +613,8 @@ impl Watch for BandwidthWatch {
         }
         if !retransmission {
             self.early.sent(now, ssrc, seq);
-            if let Some((_, skips)) = self.skips.iter_mut().find(|(s, _)| *s == ssrc) {
-                skips.sent(seq);
+            if let Some((_, unsent)) = self.unsent.iter_mut().find(|(s, _)| *s == ssrc) {
+                unsent.sent(seq);
             }
         }
         // Probe packets carry the video's send time: the receiver's estimator sees them.
@@ -638,7 +645,7 @@ impl Watch for BandwidthWatch {
             self.delivered.add_stream(rtx, false);
         }
         if video {
-            self.skips.push((info.ssrc, SkipCount::default()));
+            self.unsent.push((info.ssrc, Unsent::default()));
         }
         let id = info
             .rtp_header_extensions
@@ -849,43 +856,43 @@ mod tests {
     }
 
     #[test]
-    fn skipped_numbers_are_not_loss() {
-        let told = |skips: &mut SkipCount, fraction, highest, total_lost| {
-            let loss = skips.loss_without_skips(fraction, highest, total_lost);
-            skips.take(highest, total_lost);
+    fn numbers_never_sent_are_not_loss() {
+        let told = |unsent: &mut Unsent, fraction, highest, total_lost| {
+            let loss = unsent.loss_of_sent(fraction, highest, total_lost);
+            unsent.take(highest, total_lost);
             loss
         };
-        let mut skips = SkipCount::default();
+        let mut unsent = Unsent::default();
         for seq in 65_000..65_100u16 {
-            skips.sent(seq);
+            unsent.sent(seq);
         }
         // The first report only marks where the next starts.
-        assert_eq!(told(&mut skips, 0.25, 65_099, 25), Some((0.25, None)));
+        assert_eq!(told(&mut unsent, 0.25, 65_099, 25), Some((0.25, None)));
         // 100 sent, then a skip of 1500 (wrapping), then 100 more: the receiver expected
         // 1700 and lost the 1500 skipped and 17 more.
         let landed = 65_200u16.wrapping_add(SKIP);
         for seq in 65_100..65_200u16 {
-            skips.sent(seq);
+            unsent.sent(seq);
         }
         for n in 0..100u16 {
-            skips.sent(landed.wrapping_add(n));
+            unsent.sent(landed.wrapping_add(n));
         }
         let highest = landed.wrapping_add(99);
         let reported = (1517.0 / 1700.0 * 256.0_f64).floor() / 256.0;
-        let (loss, packets) = told(&mut skips, reported, highest, 25 + 1517).unwrap();
+        let (loss, packets) = told(&mut unsent, reported, highest, 25 + 1517).unwrap();
         assert!((loss - 17.0 / 200.0).abs() < 1e-9, "{loss}");
         assert_eq!(packets, Some(200));
         // The next report, with no skip in it, is as reported.
         for n in 100..300u16 {
-            skips.sent(landed.wrapping_add(n));
+            unsent.sent(landed.wrapping_add(n));
         }
         assert_eq!(
-            told(&mut skips, 0.1, landed.wrapping_add(299), 25 + 1517 + 20),
+            told(&mut unsent, 0.1, landed.wrapping_add(299), 25 + 1517 + 20),
             Some((0.1, Some(200)))
         );
-        // Three skips between two reports, 30 packets sent: 4500 of 4530 numbers lost and
+        // Three unsent between two reports, 30 packets sent: 4500 of 4530 numbers lost and
         // none of the packets (the 8-bit fraction could not tell 0 % from 30 %).
-        let mut three = SkipCount::default();
+        let mut three = Unsent::default();
         three.sent(0);
         told(&mut three, 0.0, 0, 0);
         let mut next = 1u16;
@@ -899,14 +906,14 @@ mod tests {
         let three_skips = told(&mut three, 0.99, next - 1, 4500);
         assert_eq!(three_skips, Some((0.0, Some(30))));
         // A report of nothing but the skip and the packet it landed on: that packet's.
-        let mut only = SkipCount::default();
+        let mut only = Unsent::default();
         only.sent(10);
         assert_eq!(told(&mut only, 0.0, 10, 0), Some((0.0, None)));
         only.sent(11 + SKIP);
         assert_eq!(told(&mut only, 0.99, 11 + SKIP, 1500), Some((0.0, Some(1))));
         // Packets the pacer dropped before a skip were never sent: not lost either. 100 sent,
         // 54 dropped, the skip, 58 sent; the receiver counts 1554 lost.
-        let mut dropped = SkipCount::default();
+        let mut dropped = Unsent::default();
         dropped.sent(0);
         told(&mut dropped, 0.0, 0, 0);
         for seq in 1..=100u16 {
@@ -921,6 +928,20 @@ mod tests {
             told(&mut dropped, reported, landed + 57, 1554),
             Some((0.0, Some(158)))
         );
+        // A drop with no skip after it (packets queued behind the dropped ones still went),
+        // and a packet the path lost: 40 sent, 20 dropped, 40 sent; the receiver counts 21
+        // lost of 100, one of the 80 sent.
+        let mut gap = Unsent::default();
+        gap.sent(0);
+        told(&mut gap, 0.0, 0, 0);
+        for seq in (1..=40u16).chain(61..=100) {
+            gap.sent(seq);
+        }
+        // A packet behind the highest sent is no gap, and moves nothing.
+        gap.sent(50);
+        let (loss, packets) = told(&mut gap, 21.0 / 100.0, 100, 21).unwrap();
+        assert!((loss - 1.0 / 80.0).abs() < 1e-9, "{loss}");
+        assert_eq!(packets, Some(80));
     }
 
     #[test]
