@@ -87,7 +87,8 @@ impl Unsent {
     fn sent(&mut self, seq: u16) {
         let ahead = self.last.map_or(1, |last| seq.wrapping_sub(last));
         if ahead >= 0x8000 || ahead == 0 {
-            // Behind the highest sent (a packet the pacer let through out of order): no gap.
+            // Not past the highest sent: no gap. (The pacer keeps each stream's order; this
+            // guards against a number seen twice or late.)
             return;
         }
         if ahead > 1 {
