@@ -43,6 +43,9 @@ CONDITIONS = [
     # A clear link: what the publisher, the receiver and this machine manage at all.
     ("clear", {}, [(0, None)]),
     ("800k", {}, [(0, ("limit", 800))]),
+    # A minute of it: the estimate grows past a policer's rate on its bucket's credit and falls
+    # again every 4 to 20 s; 24 s show the start and at most one of those.
+    ("800k-60s", {}, [(0, ("limit", 800))], 60),
     ("800k-maintain-framerate", {"degradation_preference": "maintain-framerate"},
      [(0, ("limit", 800))]),
     ("loss-3%", {}, [(0, ("lose", 30))]),
