@@ -462,7 +462,22 @@ impl BandwidthWatch {
                 }
                 told = Some(false);
             } else if let Some(blocks) = report_blocks(packet.as_ref()) {
-                if let Some((fraction, _)) = self.loss_told(blocks) {
+                // A block whose newest packet went out before the silence's second half, with
+                // the next one sent by then, was made before anything new arrived: it tells of
+                // what came before a cut, not of the silence. (One made as the link came back
+                // read 0 % lost, and the outage's repair then read as congestion: the estimate
+                // fell from 776 to 130 kbit/s and video ran at 10 fps.)
+                let midway = silence.began + quiet / 2;
+                let blocks: Vec<ReceptionReport> = blocks
+                    .iter()
+                    .filter(|b| {
+                        !self
+                            .delivered
+                            .next_sent_by(b.ssrc, b.last_sequence_number as u16, midway)
+                    })
+                    .cloned()
+                    .collect();
+                if let Some((fraction, _)) = self.loss_told(&blocks) {
                     if silence.long && fraction >= OUTAGE_LOSS {
                         return Some(true);
                     }
@@ -1070,11 +1085,12 @@ mod tests {
             w.inbound(report(ms(u64::from(i) * 300), 10 * i, 0, 0));
         }
         let before = adaptation.available_bps();
-        // Back, it reports nothing lost: it was quiet, not cut off. Loss right after is
-        // congestion (a narrow link filling), and the estimate falls.
-        w.inbound(report(ms(4000), 199, 0, 0));
+        // Back, it reports all that was sent, nothing lost: it was quiet, not cut off. Loss
+        // right after is congestion (a narrow link filling), and the estimate falls.
+        w.inbound(report(ms(4000), 299, 0, 0));
         assert_eq!(adaptation.available_bps(), before);
-        w.inbound(report(ms(4300), 229, 100, 10));
+        send_video_numbered(&mut w, ms(4000), 300..330);
+        w.inbound(report(ms(4300), 329, 100, 10));
         assert!(adaptation.available_bps() < before);
     }
 
@@ -1230,6 +1246,24 @@ mod tests {
         w.inbound(nack(ms(2700), &[250, 251]));
         w.inbound(report(ms(2800), 299, 200, 110));
         assert!(adaptation.available_bps() < before);
+    }
+
+    #[test]
+    fn a_report_made_as_the_link_came_back_does_not_hide_the_outage() {
+        let (adaptation, mut w) = watch();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        send_video(&mut w, t0);
+        w.inbound(report(ms(1000), 99, 0, 0));
+        w.inbound(report(ms(1500), 149, 0, 0));
+        let before = adaptation.available_bps();
+        // Cut from 1.6 s. Back at 2.7 s, its first word a report made before anything new
+        // arrived: everything up to the cut, nothing lost. Then it asks for what the cut took.
+        w.inbound(report(ms(2700), 159, 0, 0));
+        w.inbound(nack(ms(2710), &(160..270).collect::<Vec<u16>>()));
+        w.inbound(report(ms(2800), 299, 100, 110));
+        // Its clean report may add to the estimate; the loss after is the outage's.
+        assert!(adaptation.available_bps() >= before, "an outage");
     }
 
     #[test]

@@ -199,6 +199,16 @@ impl Delivered {
         arrived.filter(|_| s.needed)
     }
 
+    /// Whether the packet after `highest` on `ssrc` went out by `by`: a receiver whose newest
+    /// is `highest` had something newer due.
+    pub(super) fn next_sent_by(&self, ssrc: u32, highest: u16, by: Instant) -> bool {
+        self.streams
+            .iter()
+            .find(|s| s.ssrc == ssrc)
+            .and_then(|s| s.packet(highest.wrapping_add(1)))
+            .is_some_and(|p| p.at <= by)
+    }
+
     /// How long the sending of these packets of `ssrc` took, from the first sent to the last
     /// (None when none of them is remembered).
     pub(super) fn sending_span(
