@@ -209,6 +209,10 @@ pub(crate) struct Degrader {
     failed_up_at_target: Option<f64>,
     /// Bytes the encoder put out in the current window.
     window_bytes: usize,
+    /// The targets of the current window's frames, summed: a level that fails needs what it
+    /// was asked for over the window, not at its end (a target that rose within the window
+    /// took drops that came of the lower one for a need of the higher).
+    window_targets: f64,
     /// The last whole window at this level: what the encoder spent (bit/s), at what
     /// quantizer, and the share of frames it dropped.
     last_window: Option<SpentWindow>,
@@ -253,6 +257,7 @@ impl Degrader {
             up_wait: UP_WAIT,
             failed_up_at_target: None,
             window_bytes: 0,
+            window_targets: 0.0,
             last_window: None,
             fell: false,
             settling_need: None,
@@ -323,6 +328,7 @@ impl Degrader {
         let started = *self.window.get_or_insert(now);
         self.offered += 1;
         self.window_bytes += encoded.unwrap_or(0);
+        self.window_targets += self.target;
         if encoded.is_none() && quantizer.is_none_or(|q| q >= COARSE_QUANTIZER) {
             self.dropped += 1;
         }
@@ -336,19 +342,25 @@ impl Degrader {
                     self.target as u64 / 1000,
                     need as u64 / 1000,
                 );
-                return Some(self.fail(now, share, need, false));
+                // What a starved encoder spent over a window, at a coarse quantizer, is told
+                // in full (the level needs that much at least); a need taken while settling
+                // is not.
+                let measured = self.last_window.is_some();
+                return Some(self.fail(now, share, need, measured));
             }
         }
         if now.saturating_duration_since(started) < WINDOW {
             return None;
         }
         let drops = f64::from(self.dropped) / f64::from(self.offered.max(1));
+        let asked = self.window_targets / f64::from(self.offered.max(1));
         let secs = now.saturating_duration_since(started).as_secs_f64();
         let spent = self.window_bytes as f64 * 8.0 / secs;
         self.window = Some(now);
         self.offered = 0;
         self.dropped = 0;
         self.window_bytes = 0;
+        self.window_targets = 0.0;
         if self
             .changed_at
             .is_some_and(|at| now.saturating_duration_since(at) < SETTLE)
@@ -370,7 +382,7 @@ impl Degrader {
             // The encoder sent a share 1 - drops of the frames: go straight to the first level
             // that asks that much less of it (at least one step).
             let told = drops < 1.0 - 1.0 / MAX_NEED;
-            return Some(self.fail(now, 1.0 - drops, need_of(self.target, drops), told));
+            return Some(self.fail(now, 1.0 - drops, need_of(asked, drops), told));
         }
         if drops > CLEAN {
             self.clean_since = None;
@@ -424,10 +436,15 @@ impl Degrader {
 
     /// The level failed, needing `need` bit/s; the first level below with at most `share` of
     /// its pixel rate (and a margin) fits (at least one step down). `told`: the need is what
-    /// the level's own drops told in full (not capped, not a collapse's), and bounds what
-    /// every larger level whose own failure told nothing lately needs (see
-    /// [`ABOVE_EXPONENT`]).
+    /// the level's own window told in full (drops not capped, or what a starved encoder
+    /// spent), and bounds what every larger level whose own failure told nothing lately
+    /// needs (see [`ABOVE_EXPONENT`]). A need is the level's own only when a window of it
+    /// was measured: one taken while it settled is derived from another level's, and kept as
+    /// its own it held 320x240 at 732 kbit/s (derived from a start at 640x480) against
+    /// 240x180's measured 1.1 Mbit/s, and a climb stepped over 240x180 to 320x240 three
+    /// times a minute on an 800 kbit/s link, each step up a fall of the estimate.
     fn fail(&mut self, now: Instant, share: f64, need: f64, told: bool) -> Level {
+        let measured = self.last_window.is_some();
         let fits = self.pixel_rate(self.at) * share * 1.1;
         let to = (self.at + 1..self.ladder.len())
             .find(|&l| self.pixel_rate(l) <= fits)
@@ -443,7 +460,7 @@ impl Degrader {
                     need = need.max(before);
                 }
             }
-            self.needs[level] = Some((need, now, level == self.at));
+            self.needs[level] = Some((need, now, level == self.at && measured));
         }
         if told {
             for level in 0..self.at {
@@ -879,6 +896,52 @@ mod tests {
         let (_, up) = run(&mut d, t, 4.5, 0.0);
         assert_eq!(up.len(), 1, "{up:?}");
         assert_eq!(d.level().scale, 1.0);
+    }
+
+    #[test]
+    fn a_failure_needs_what_the_window_asked_for_not_its_last_target() {
+        // 40 % of the frames dropped over a window whose first 0.6 s asked for 300k and last
+        // 0.4 s for 600k: the full size needs about 430k / 0.6 = 720k, not 600k / 0.6 = 1M. (A
+        // start's collapse then recovery recorded such a need, and video stayed a size down
+        // for 17 s while the estimate climbed past what that size needed.)
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        d.on_target(300_000.0);
+        let (t, changes) = run(&mut d, Instant::now(), 1.6, 0.4);
+        assert!(changes.is_empty(), "{changes:?}");
+        d.on_target(600_000.0);
+        let (t, changes) = run(&mut d, t, 0.5, 0.4);
+        assert_eq!(changes.len(), 1, "the level fails");
+        // 900k clears 1.1 times 720k (not 1.1M): back up after 3 s clean.
+        d.on_target(900_000.0);
+        let (_, up) = run(&mut d, t, 5.0, 0.0);
+        assert_eq!(up.len(), 1, "{up:?}");
+        assert_eq!(d.level().scale, 1.0);
+    }
+
+    #[test]
+    fn a_need_taken_while_settling_gives_way_to_a_smaller_levels_measured_one() {
+        let mut d = Degrader::new(DegradationPreference::MaintainFramerate, FPS);
+        // A start on 1M sends 40 % of its frames: 640x480 needs 2.5M, and video goes to
+        // 320x240, taken to need 2.5M × 0.25^0.75 = 884k while it settles.
+        d.on_target(1_000_000.0);
+        let (t, changes) = run(&mut d, Instant::now(), 2.2, 0.6);
+        assert_eq!(sizes(&changes), [((320, 240), 30)]);
+        // The target collapses before a window of it is measured: down to 160x120.
+        d.on_target(400_000.0);
+        let (t, changes) = run(&mut d, t, 0.1, 0.0);
+        assert_eq!(sizes(&changes), [((160, 120), 30)]);
+        // 160x120 spends 600k at the coarsest quantizer over a window, then the target halves:
+        // 160x120 needs 600k, so 240x180 needs 600k × 2.25^0.5 = 900k and 320x240 1.2M.
+        d.on_target(600_000.0);
+        let (t, changes) = run(&mut d, t, 2.6, 0.0);
+        assert!(changes.is_empty(), "{changes:?}");
+        d.on_target(300_000.0);
+        let (t, changes) = run(&mut d, t, 0.1, 0.0);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        // At 1M: 240x180 (1.1 × 900k), not 320x240 (its 884k was derived, not measured).
+        d.on_target(1_000_000.0);
+        let (_, changes) = run(&mut d, t, 4.5, 0.0);
+        assert_eq!(sizes(&changes), [((240, 180), 30)]);
     }
 
     #[test]
